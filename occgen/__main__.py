@@ -1,0 +1,5 @@
+"""``python -m occgen`` runs the CLI."""
+
+from occgen.cli import main
+
+main()

@@ -1,0 +1,286 @@
+"""The compositor: pure functions that put one RGBA occluder on one face (STYLE.md habits 1 and 2).
+
+Data flow: ``sample_composite(rng=...)`` draws every random number into a frozen
+:class:`CompositeParams`; ``apply_composite(face, occluder, params)`` is deterministic. The params are
+stored with each sample so it can be replayed exactly.
+
+Steps (the NatOcc paper, section 3.2; defaults from the authors' Albumentations settings):
+1. occluder photometric augmentation (JPEG, blur, brightness/contrast);
+2. one affine warp that composes the augmentation affine (scale, rotation, shear) with the placement
+   (box area 0.5-1.0 of the face box, centre uniform inside the face box): one resampling only;
+3. alpha eroded then Gaussian-blurred (soft edge), times the opacity (translucent occluders);
+4. alpha blending, then the seam band around the occluder edge blurred again;
+5. labels: visible face = face mask minus the occluder footprint (a translucent occluder is still
+   an occluder); occluder mask = blend alpha x 255.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from occgen.arrays import check_alpha, check_image, check_mask, check_same_size
+from occgen.errors import ConfigError
+
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Occluder:
+    """An RGBA cut-out: ``rgb`` uint8 (h, w, 3), ``alpha`` float32 (h, w) in [0, 1]."""
+
+    occluder_id: str
+    kind: str
+    rgb: np.ndarray
+    alpha: np.ndarray
+
+    def __post_init__(self) -> None:
+        check_image(self.rgb, f"occluder {self.occluder_id} rgb")
+        check_alpha(self.alpha, f"occluder {self.occluder_id} alpha")
+        check_same_size(self.rgb, self.alpha, "occluder rgb", "occluder alpha")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompositeConfig:
+    """Distributions of the compositor's random parameters (``params.yaml`` section ``composite``)."""
+
+    # Occluder augmentation. NatOcc authors' code (Albumentations): ShiftScaleRotate/Affine with
+    # scale 0.8-1.2, rotate +-15 deg, shear +-8 deg at p 0.7; ImageCompression quality >= 70 at p 0.25;
+    # Blur at p 0.5; RandomBrightnessContrast +-0.1 at p 0.5.
+    affine_p: float = 0.7
+    scale_range: Range = (0.8, 1.2)
+    rotation_range_deg: Range = (-15.0, 15.0)
+    shear_range_deg: Range = (-8.0, 8.0)
+    jpeg_p: float = 0.25
+    jpeg_quality_range: tuple[int, int] = (70, 100)
+    blur_p: float = 0.5
+    blur_kernel_range_px: tuple[int, int] = (3, 7)
+    brightness_contrast_p: float = 0.5
+    brightness_range: Range = (-0.1, 0.1)
+    contrast_range: Range = (-0.1, 0.1)
+    # Placement. NatOcc paper 3.2: "occluders were randomly resized to 0.5-1 of the face size".
+    area_frac_range: Range = (0.5, 1.0)
+    # Edges. Authors' code: alpha eroded with a 3x3 kernel and Gaussian-blurred 5x5 before blending;
+    # the paper: "the intersection of the occluders and the faces ... was blurred again".
+    alpha_erode_px: int = 3
+    alpha_blur_px: int = 5
+    seam_blur_px: int = 5
+    seam_width_px: int = 3
+    # A pixel is occluded (not visible face) where the occluder's own alpha, before opacity, reaches this.
+    footprint_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("affine_p", "jpeg_p", "blur_p", "brightness_contrast_p"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"composite.{name} must be a probability in [0, 1], got {value}")
+        for name in (
+            "scale_range", "rotation_range_deg", "shear_range_deg", "jpeg_quality_range",
+            "blur_kernel_range_px", "brightness_range", "contrast_range", "area_frac_range",
+        ):  # fmt: skip
+            low, high = getattr(self, name)
+            if low > high:
+                raise ConfigError(f"composite.{name} must be (low, high) with low <= high, got {(low, high)}")
+        if self.scale_range[0] <= 0 or self.area_frac_range[0] <= 0:
+            raise ConfigError("composite.scale_range and area_frac_range must be positive")
+        if not 1 <= self.jpeg_quality_range[0] <= self.jpeg_quality_range[1] <= 100:
+            raise ConfigError(f"composite.jpeg_quality_range must lie in [1, 100], got {self.jpeg_quality_range}")
+        for name in ("alpha_erode_px", "alpha_blur_px", "seam_blur_px", "seam_width_px"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"composite.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.footprint_threshold <= 1.0:
+            raise ConfigError(f"composite.footprint_threshold must be in (0, 1], got {self.footprint_threshold}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompositeParams:
+    """Every random choice of one composite; identity values change nothing but the placement."""
+
+    scale: float = 1.0
+    rotation_deg: float = 0.0
+    shear_deg: float = 0.0
+    jpeg_quality: int = 0  # 0 = no JPEG round trip
+    blur_kernel_px: int = 0  # 0 = no blur
+    brightness: float = 0.0
+    contrast: float = 0.0
+    fit_scale: float = 1.0  # occluder pixels -> image pixels before the augmentation scale
+    center_xy: tuple[float, float] = (0.0, 0.0)
+    opacity: float = 1.0
+    alpha_erode_px: int = 0
+    alpha_blur_px: int = 0
+    seam_blur_px: int = 0
+    seam_width_px: int = 0
+    footprint_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class Composite:
+    """Output of :func:`apply_composite`: the image and both label maps, all (H, W[, 3]) uint8."""
+
+    image: np.ndarray
+    face_mask: np.ndarray
+    occluder_mask: np.ndarray
+
+
+def face_box(face_mask: np.ndarray) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` (exclusive) of the visible face; the central half of the image if it is empty."""
+    check_mask(face_mask, "face_mask")
+    ys, xs = np.nonzero(face_mask.any(axis=1))[0], np.nonzero(face_mask.any(axis=0))[0]
+    if ys.size == 0:
+        height, width = face_mask.shape
+        return width // 4, height // 4, width - width // 4, height - height // 4
+    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
+
+
+def _odd(kernel_px: int) -> int:
+    return kernel_px if kernel_px % 2 == 1 else kernel_px + 1
+
+
+def sample_composite(
+    *,
+    rng: np.random.Generator,
+    config: CompositeConfig,
+    face_mask: np.ndarray,
+    occluder_shape: tuple[int, int],
+    opacity: float = 1.0,
+) -> CompositeParams:
+    """Draw the parameters of one composite. ``occluder_shape`` is the cut-out's (h, w)."""
+    if not 0.0 <= opacity <= 1.0:
+        raise ConfigError(f"opacity must be in [0, 1], got {opacity}")
+    uniform = rng.uniform
+    affine = rng.random() < config.affine_p
+    scale = float(uniform(*config.scale_range)) if affine else 1.0
+    rotation = float(uniform(*config.rotation_range_deg)) if affine else 0.0
+    shear = float(uniform(*config.shear_range_deg)) if affine else 0.0
+    low_q, high_q = config.jpeg_quality_range
+    jpeg_quality = int(rng.integers(low_q, high_q + 1)) if rng.random() < config.jpeg_p else 0
+    low_k, high_k = config.blur_kernel_range_px
+    blur_kernel = _odd(int(rng.integers(low_k, high_k + 1))) if rng.random() < config.blur_p else 0
+    photometric = rng.random() < config.brightness_contrast_p
+    brightness = float(uniform(*config.brightness_range)) if photometric else 0.0
+    contrast = float(uniform(*config.contrast_range)) if photometric else 0.0
+
+    x0, y0, x1, y1 = face_box(face_mask)
+    area_frac = float(uniform(*config.area_frac_range))
+    occluder_h, occluder_w = occluder_shape
+    fit_scale = math.sqrt(area_frac * (x1 - x0) * (y1 - y0) / max(occluder_h * occluder_w, 1))
+    center = (float(uniform(x0, x1)), float(uniform(y0, y1)))
+    return CompositeParams(
+        scale=scale,
+        rotation_deg=rotation,
+        shear_deg=shear,
+        jpeg_quality=jpeg_quality,
+        blur_kernel_px=blur_kernel,
+        brightness=brightness,
+        contrast=contrast,
+        fit_scale=fit_scale,
+        center_xy=center,
+        opacity=float(opacity),
+        alpha_erode_px=config.alpha_erode_px,
+        alpha_blur_px=config.alpha_blur_px,
+        seam_blur_px=config.seam_blur_px,
+        seam_width_px=config.seam_width_px,
+        footprint_threshold=config.footprint_threshold,
+    )
+
+
+def apply_photometric(rgb: np.ndarray, params: CompositeParams) -> np.ndarray:
+    """JPEG round trip, blur and brightness/contrast on an occluder's colours (a new array)."""
+    check_image(rgb, "rgb")
+    out = rgb
+    if params.jpeg_quality:
+        ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, params.jpeg_quality])
+        if ok:  # channel order does not matter for a round trip
+            out = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    if params.blur_kernel_px:
+        out = cv2.blur(out, (params.blur_kernel_px, params.blur_kernel_px))
+    if params.brightness or params.contrast:
+        # Albumentations' convention: out = in * (1 + contrast) + brightness * 255.
+        lut = np.clip(np.arange(256) * (1.0 + params.contrast) + params.brightness * 255.0, 0, 255)
+        out = cv2.LUT(out, lut.astype(np.uint8))
+    return out.copy() if out is rgb else out
+
+
+def occluder_matrix(occluder_shape: tuple[int, int], params: CompositeParams) -> np.ndarray:
+    """The 2x3 affine map from occluder pixels to image pixels: centre the cut-out, scale it to its
+    placed size, shear, rotate, and move its centre to ``params.center_xy``."""
+    height, width = occluder_shape
+    to_origin = np.array([[1, 0, -width / 2], [0, 1, -height / 2], [0, 0, 1]], np.float64)
+    scale = params.fit_scale * params.scale
+    scaling = np.diag([scale, scale, 1.0])
+    shear = np.array([[1, math.tan(math.radians(params.shear_deg)), 0], [0, 1, 0], [0, 0, 1]], np.float64)
+    theta = math.radians(params.rotation_deg)
+    rotation = np.array(
+        [[math.cos(theta), -math.sin(theta), 0], [math.sin(theta), math.cos(theta), 0], [0, 0, 1]], np.float64
+    )
+    cx, cy = params.center_xy
+    to_center = np.array([[1, 0, cx], [0, 1, cy], [0, 0, 1]], np.float64)
+    return (to_center @ rotation @ shear @ scaling @ to_origin)[:2]
+
+
+def soften_alpha(alpha: np.ndarray, erode_px: int, blur_px: int) -> np.ndarray:
+    """Erode with an ``erode_px`` square kernel, then Gaussian blur ``blur_px`` (odd); 0 skips a step."""
+    out = alpha
+    if erode_px > 1:
+        out = cv2.erode(out, np.ones((erode_px, erode_px), np.uint8))
+    if blur_px > 1:
+        out = cv2.GaussianBlur(out, (_odd(blur_px), _odd(blur_px)), 0)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def _bounding_slice(alpha: np.ndarray, margin: int) -> tuple[slice, slice] | None:
+    rows, cols = np.nonzero(alpha.any(axis=1))[0], np.nonzero(alpha.any(axis=0))[0]
+    if rows.size == 0:
+        return None
+    height, width = alpha.shape
+    return (
+        slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, height)),
+        slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, width)),
+    )
+
+
+def apply_composite(
+    image: np.ndarray, face_mask: np.ndarray, occluder: Occluder, params: CompositeParams
+) -> Composite:
+    """Composite ``occluder`` onto ``image`` with ``params``; inputs are never modified.
+
+    Returns the blended image, the visible-face mask (never larger than ``face_mask``) and the occluder
+    mask (blend alpha x 255, uint8).
+    """
+    check_image(image, "image")
+    check_mask(face_mask, "face_mask")
+    check_same_size(image, face_mask, "image", "face_mask")
+    height, width = face_mask.shape
+    rgb = apply_photometric(occluder.rgb, params)
+    matrix = occluder_matrix(occluder.alpha.shape, params)
+    # Colours are replicated past the cut-out's border so that bilinear edges never pull in black.
+    warped_rgb = cv2.warpAffine(rgb, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    warped_alpha = cv2.warpAffine(
+        occluder.alpha, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    shape_alpha = soften_alpha(np.clip(warped_alpha, 0.0, 1.0), params.alpha_erode_px, params.alpha_blur_px)
+    blend_alpha = shape_alpha * np.float32(params.opacity)
+
+    out_image = image.copy()
+    margin = params.seam_width_px + params.seam_blur_px + 1
+    region = _bounding_slice(blend_alpha > 0, margin)
+    footprint = shape_alpha >= params.footprint_threshold
+    if region is not None:
+        alpha_region = blend_alpha[region][:, :, None]
+        blended = alpha_region * warped_rgb[region].astype(np.float32) + (1.0 - alpha_region) * image[region]
+        out_region = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        if params.seam_blur_px > 1 and params.seam_width_px > 0:
+            # Re-blur a band straddling the occluder's outline (NatOcc paper 3.2).
+            kernel = np.ones((2 * params.seam_width_px + 1,) * 2, np.uint8)
+            edge = (shape_alpha[region] > 0.5).astype(np.uint8)
+            band = (cv2.dilate(edge, kernel) - cv2.erode(edge, kernel)).astype(bool)
+            if band.any():
+                seam = cv2.GaussianBlur(out_region, (_odd(params.seam_blur_px),) * 2, 0)
+                out_region[band] = seam[band]
+        out_image[region] = out_region
+    visible_face = (face_mask.astype(bool) & ~footprint).astype(np.uint8)
+    occluder_mask = np.clip(blend_alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Composite(out_image, visible_face, occluder_mask)

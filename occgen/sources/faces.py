@@ -1,0 +1,311 @@
+"""Face sources: an image plus its visible-face mask, resized to the dataset size.
+
+Layouts read (their real on-disk formats):
+
+- **CelebAMask-HQ**: ``CelebA-HQ-img/{i}.jpg`` (1024²) and
+  ``CelebAMask-HQ-mask-anno/{i // 2000}/{i:05d}_{part}.png`` (512², one file per present part).
+  Visible face = union of the face parts minus union of the occluding parts. The NatOcc paper (Table 1)
+  counts face skin, eyes, brows, nose and mouth as face, and ears, hair, hats, glasses (even transparent
+  ones) and clothes as background; its authors built the initial masks as skin minus glasses, neck and hat.
+- **Face folder** (RealOcc / COFW style, users' own data): ``images/<stem>.{jpg,png}`` and
+  ``masks/<stem>.png`` with 0/1 or 0/255 values.
+
+Labels are resized with nearest neighbour only. Non-square faces are letterboxed (black image, label 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from occgen.arrays import check_image, check_mask
+from occgen.errors import ConfigError, SourceError
+from occgen.imageio import read_binary_mask, read_image, resize_image, resize_labels
+from occgen.sources.common import DEMO_LICENCE, demo_root, fingerprint_files, list_images, require_dir
+
+#: All 18 part names of CelebAMask-HQ's annotation files.
+CELEBAMASK_PARTS = (
+    "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r",
+    "nose", "mouth", "u_lip", "l_lip", "neck", "neck_l", "cloth", "hair", "hat",
+)  # fmt: skip
+DEFAULT_FACE_PARTS = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "nose", "mouth", "u_lip", "l_lip")
+DEFAULT_OCCLUDING_PARTS = ("eye_g", "hair", "hat", "cloth", "ear_r", "neck_l")
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face at the dataset size: ``image`` uint8 (S, S, 3), ``face_mask`` uint8 (S, S) in {0, 1}."""
+
+    face_id: str
+    image: np.ndarray
+    face_mask: np.ndarray
+
+    def __post_init__(self) -> None:
+        check_image(self.image, f"face {self.face_id} image")
+        check_mask(self.face_mask, f"face {self.face_id} face_mask")
+
+
+class FaceSource(Protocol):
+    """What the generators need from a face dataset."""
+
+    name: str
+
+    def __len__(self) -> int: ...
+
+    def face_id(self, index: int) -> str: ...
+
+    def load(self, index: int, size: int) -> Face: ...
+
+    def describe(self) -> dict[str, str | int]: ...
+
+
+def fit_square(image: np.ndarray, face_mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Letterbox to a square (image black, label 0 in the padding), then resize to ``size``²."""
+    height, width = face_mask.shape
+    if height != width:
+        side = max(height, width)
+        top, left = (side - height) // 2, (side - width) // 2
+        padded_image = np.zeros((side, side, 3), np.uint8)
+        padded_image[top : top + height, left : left + width] = image
+        padded_mask = np.zeros((side, side), np.uint8)
+        padded_mask[top : top + height, left : left + width] = face_mask
+        image, face_mask = padded_image, padded_mask
+    return resize_image(image, (size, size)), resize_labels(face_mask, (size, size))
+
+
+def face_mask_from_parts(
+    parts: dict[str, np.ndarray], face_parts: tuple[str, ...], occluding_parts: tuple[str, ...]
+) -> np.ndarray:
+    """Visible face = union of ``face_parts`` minus union of ``occluding_parts`` (uint8 {0, 1}).
+
+    ``parts`` maps part name to a {0, 1} mask; absent parts are simply missing (as in CelebAMask-HQ).
+    """
+    if not parts:
+        raise SourceError("no part masks given")
+    shape = next(iter(parts.values())).shape
+    face = np.zeros(shape, bool)
+    for name in face_parts:
+        if name in parts:
+            face |= parts[name].astype(bool)
+    for name in occluding_parts:
+        if name in parts:
+            face &= ~parts[name].astype(bool)
+    return face.astype(np.uint8)
+
+
+def _check_part_names(names: tuple[str, ...], param: str) -> None:
+    unknown = [name for name in names if name not in CELEBAMASK_PARTS]
+    if unknown:
+        raise ConfigError(f"{param}: unknown CelebAMask-HQ part(s) {unknown}; valid: {', '.join(CELEBAMASK_PARTS)}")
+
+
+def read_id_list(path: Path) -> list[str]:
+    """Read a split file: one id per line (``123`` or ``123.jpg``); blank lines and ``#`` comments skipped."""
+    if not Path(path).is_file():
+        raise SourceError(f"split file not found: {path}; pass an existing text file of ids, one per line")
+    ids = []
+    for line in Path(path).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            ids.append(Path(line).stem)
+    if not ids:
+        raise SourceError(f"split file {path} lists no ids")
+    return ids
+
+
+@dataclass
+class CelebAMaskHQ:
+    """CelebAMask-HQ read from its released layout. ``root`` holds ``CelebA-HQ-img`` and
+    ``CelebAMask-HQ-mask-anno``; ``split`` is an optional file of ids (e.g. the NatOcc paper's
+    non-occluded training partition); ``corrected_masks`` an optional folder of ``{id}.png`` masks that
+    override the derived ones (e.g. the NatOcc authors' manually corrected masks)."""
+
+    root: Path
+    split: Path | None = None
+    corrected_masks: Path | None = None
+    face_parts: tuple[str, ...] = DEFAULT_FACE_PARTS
+    occluding_parts: tuple[str, ...] = DEFAULT_OCCLUDING_PARTS
+    name: str = "celebamask-hq"
+    _ids: list[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.root = require_dir(
+            Path(self.root), "CelebAMask-HQ folder", "pass the folder holding CelebA-HQ-img/ and CelebAMask-HQ-mask-anno/"
+        )
+        self.image_dir = require_dir(
+            self.root / "CelebA-HQ-img", "CelebAMask-HQ image folder", "the dataset must contain CelebA-HQ-img/{i}.jpg"
+        )
+        self.anno_dir = require_dir(
+            self.root / "CelebAMask-HQ-mask-anno",
+            "CelebAMask-HQ annotation folder",
+            "the dataset must contain CelebAMask-HQ-mask-anno/{i // 2000}/{i:05d}_{part}.png",
+        )
+        _check_part_names(self.face_parts, "face_parts")
+        _check_part_names(self.occluding_parts, "occluding_parts")
+        if self.corrected_masks is not None:
+            self.corrected_masks = require_dir(
+                Path(self.corrected_masks), "corrected masks folder", "pass a folder of {id}.png masks or omit it"
+            )
+        if self.split is not None:
+            ids = read_id_list(Path(self.split))
+            bad = [i for i in ids if not i.isdigit()]
+            if bad:
+                raise SourceError(f"split file {self.split}: ids must be integers, got {bad[:5]}")
+        else:
+            ids = [p.stem for p in list_images(self.image_dir) if p.stem.isdigit()]
+            ids.sort(key=int)
+        if not ids:
+            raise SourceError(f"no images named {{i}}.jpg in {self.image_dir}")
+        self._ids = ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def face_id(self, index: int) -> str:
+        return self._ids[index]
+
+    def image_path(self, face_id: str) -> Path:
+        return self.image_dir / f"{int(face_id)}.jpg"
+
+    def part_path(self, face_id: str, part: str) -> Path:
+        number = int(face_id)
+        return self.anno_dir / str(number // 2000) / f"{number:05d}_{part}.png"
+
+    def load_face_mask(self, face_id: str) -> np.ndarray:
+        """The visible-face mask at annotation resolution (512²), or the corrected mask if one exists."""
+        if self.corrected_masks is not None:
+            for candidate in (f"{int(face_id)}.png", f"{int(face_id):05d}.png"):
+                path = self.corrected_masks / candidate
+                if path.is_file():
+                    return read_binary_mask(path)
+        parts: dict[str, np.ndarray] = {}
+        for part in set(self.face_parts) | set(self.occluding_parts):
+            path = self.part_path(face_id, part)
+            if path.is_file():
+                parts[part] = read_binary_mask(path)
+        if "skin" not in parts and not any(p in parts for p in self.face_parts):
+            raise SourceError(
+                f"face {face_id}: no face-part masks found (expected e.g. {self.part_path(face_id, 'skin')}); "
+                "check the annotation folder or remove the id from the split"
+            )
+        shapes = {path_part: mask.shape for path_part, mask in parts.items()}
+        if len(set(shapes.values())) > 1:
+            raise SourceError(f"face {face_id}: part masks differ in size {shapes}; all parts must be the same size")
+        return face_mask_from_parts(parts, self.face_parts, self.occluding_parts)
+
+    def load(self, index: int, size: int) -> Face:
+        face_id = self._ids[index]
+        image = read_image(self.image_path(face_id))
+        face_mask = self.load_face_mask(face_id)
+        if image.shape[0] != image.shape[1] or face_mask.shape[0] != face_mask.shape[1]:
+            raise SourceError(
+                f"face {face_id}: CelebAMask-HQ images and masks are square, got image {image.shape[:2]} "
+                f"and mask {face_mask.shape}; the file {self.image_path(face_id)} looks wrong"
+            )
+        # Masks are 512² and images 1024² in the release: each is brought to `size` on its own.
+        image = resize_image(image, (size, size))
+        return Face(face_id, image, resize_labels(face_mask, (size, size)))
+
+    def describe(self) -> dict[str, str | int]:
+        files = [self.image_path(i) for i in self._ids]
+        if self.corrected_masks is not None:
+            files += list_images(self.corrected_masks)
+        return {
+            "kind": self.name,
+            "root": str(self.root),
+            "count": len(self),
+            "fingerprint": fingerprint_files(self.root.parent, files) if files else "",
+            "licence": "CelebAMask-HQ: non-commercial research and educational use only",
+        }
+
+
+@dataclass
+class FaceFolder:
+    """A folder of ``images/<stem>.{jpg,png}`` with ``masks/<stem>.png`` (0/1 or 0/255)."""
+
+    root: Path
+    split: Path | None = None
+    licence: str = "user-supplied"
+    name: str = "folder"
+    _pairs: list[tuple[Path, Path]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.root = require_dir(Path(self.root), "face folder", "pass a folder holding images/ and masks/")
+        images_dir = require_dir(self.root / "images", "face images folder", "a face folder needs images/<stem>.jpg")
+        masks_dir = require_dir(self.root / "masks", "face masks folder", "a face folder needs masks/<stem>.png")
+        images = list_images(images_dir)
+        if self.split is not None:
+            wanted = set(read_id_list(Path(self.split)))
+            images = [p for p in images if p.stem in wanted]
+        if not images:
+            raise SourceError(f"no images (.jpg/.png) in {images_dir}")
+        stems = [p.stem for p in images]
+        if len(set(stems)) != len(stems):
+            raise SourceError(f"{images_dir}: several images share a stem; keep one file per stem")
+        missing = [p.name for p in images if not (masks_dir / f"{p.stem}.png").is_file()]
+        if missing:
+            raise SourceError(
+                f"{len(missing)} image(s) in {images_dir} have no mask in {masks_dir} "
+                f"(e.g. {missing[0]} needs masks/{Path(missing[0]).stem}.png)"
+            )
+        self._pairs = [(p, masks_dir / f"{p.stem}.png") for p in images]
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def face_id(self, index: int) -> str:
+        return self._pairs[index][0].stem
+
+    def load(self, index: int, size: int) -> Face:
+        image_path, mask_path = self._pairs[index]
+        image = read_image(image_path)
+        face_mask = read_binary_mask(mask_path)
+        if image.shape[:2] != face_mask.shape:
+            raise SourceError(
+                f"mask {mask_path} is {face_mask.shape[1]}x{face_mask.shape[0]} but image {image_path} is "
+                f"{image.shape[1]}x{image.shape[0]}: a mask must match its image"
+            )
+        image, face_mask = fit_square(image, face_mask, size)
+        return Face(image_path.stem, image, face_mask)
+
+    def describe(self) -> dict[str, str | int]:
+        return {
+            "kind": self.name,
+            "root": str(self.root),
+            "count": len(self),
+            "fingerprint": fingerprint_files(self.root, [f for pair in self._pairs for f in pair]),
+            "licence": self.licence,
+        }
+
+
+FACE_LAYOUTS = ("celebamask-hq", "folder")
+
+
+def open_faces(
+    path: Path | None,
+    *,
+    layout: str = "auto",
+    split: Path | None = None,
+    corrected_masks: Path | None = None,
+    face_parts: tuple[str, ...] = DEFAULT_FACE_PARTS,
+    occluding_parts: tuple[str, ...] = DEFAULT_OCCLUDING_PARTS,
+) -> FaceSource:
+    """Open a face dataset; ``path=None`` opens the embedded demo faces.
+
+    ``layout="auto"`` recognises CelebAMask-HQ by its ``CelebA-HQ-img`` folder, else expects a face folder.
+    """
+    if path is None:
+        return FaceFolder(demo_root() / "faces", licence=DEMO_LICENCE)
+    path = Path(path)
+    if layout == "auto":
+        layout = "celebamask-hq" if (path / "CelebA-HQ-img").is_dir() else "folder"
+    if layout == "celebamask-hq":
+        return CelebAMaskHQ(path, split, corrected_masks, tuple(face_parts), tuple(occluding_parts))
+    if layout == "folder":
+        if corrected_masks is not None:
+            raise ConfigError("corrected_masks applies to CelebAMask-HQ only; a face folder's masks are its own")
+        return FaceFolder(path, split)
+    raise ConfigError(f"unknown face layout {layout!r}; valid: auto, {', '.join(FACE_LAYOUTS)}")
