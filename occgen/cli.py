@@ -79,12 +79,20 @@ def generate_randocc(
     size: Annotated[int | None, typer.Option(help="Image side in px [default: 512 or params].")] = None,
     workers: Annotated[int | None, typer.Option(help="Local worker processes; 0 = one per core.")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
-    faces: Annotated[Path | None, typer.Option(help="Face dataset: CelebAMask-HQ root or images/+masks/ folder "
-                                               "[default: embedded demo].", exists=True, file_okay=False)] = None,
-    split: Annotated[Path | None, typer.Option(help="Text file of face ids to use.", exists=True,
-                                               dir_okay=False)] = None,
-    textures: Annotated[Path | None, typer.Option(help="DTD folder [default: embedded demo].", exists=True,
-                                                  file_okay=False)] = None,
+    faces: Annotated[
+        Path | None,
+        typer.Option(
+            help="Face dataset: CelebAMask-HQ root or images/+masks/ folder [default: embedded demo].",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    split: Annotated[
+        Path | None, typer.Option(help="Text file of face ids to use.", exists=True, dir_okay=False)
+    ] = None,
+    textures: Annotated[
+        Path | None, typer.Option(help="DTD folder [default: embedded demo].", exists=True, file_okay=False)
+    ] = None,
     shard_size: Annotated[int | None, typer.Option(help="Samples per zarr shard [default: 64].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a store made with other settings.")] = False,
     preview: Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")] = True,
@@ -98,8 +106,10 @@ def generate_randocc(
     with user_errors():
         settings = load_randocc_settings(params)
         base = replace(settings.base, **{k: v for k, v in {"seed": seed, "size": size}.items() if v is not None})
-        run = replace(settings.run, **{k: v for k, v in
-                                       {"n": n, "workers": workers, "shard_size": shard_size}.items() if v is not None})
+        run = replace(
+            settings.run,
+            **{k: v for k, v in {"n": n, "workers": workers, "shard_size": shard_size}.items() if v is not None},
+        )
         face_cfg = settings.faces if faces is None else replace(settings.faces, path=faces)
         face_cfg = face_cfg if split is None else replace(face_cfg, split=split)
         tex_cfg = settings.textures if textures is None else replace(settings.textures, path=textures)
@@ -116,8 +126,8 @@ def generate_randocc(
         else:
             err_console.print(
                 f"wrote {report.samples_written} samples to {out} in {report.seconds:.1f} s "
-                f"({report.samples_per_second:.1f} samples/s)" + (f", resumed after {report.shards_skipped} "
-                                                                   "shard(s) already done" if report.shards_skipped else "")
+                f"({report.samples_per_second:.1f} samples/s)"
+                + (f", resumed after {report.shards_skipped} shard(s) already done" if report.shards_skipped else "")
             )
         if preview:
             sheet = write_preview(out, out.with_suffix(".preview.png"))
@@ -175,8 +185,13 @@ def info(
             ("on disk", f"{_human_bytes(disk)} ({_human_bytes(disk / max(int(card.get('n', 1)), 1))} per sample)"),
         ]  # fmt: skip
         for name, source in card.get("sources", {}).items():
-            rows.append((f"source {name}", f"{source.get('kind')} x{source.get('count')} {source.get('root', '')} "
-                                           f"[{source.get('fingerprint')}]"))
+            rows.append(
+                (
+                    f"source {name}",
+                    f"{source.get('kind')} x{source.get('count')} {source.get('root', '')} "
+                    f"[{source.get('fingerprint')}]",
+                )
+            )
         for key, value in rows:
             table.add_row(key, str(value))
         console.print(table)

@@ -199,7 +199,7 @@ def apply_photometric(rgb: np.ndarray, params: CompositeParams) -> np.ndarray:
         out = cv2.blur(out, (params.blur_kernel_px, params.blur_kernel_px))
     if params.brightness or params.contrast:
         # Albumentations' convention: out = in * (1 + contrast) + brightness * 255.
-        lut = np.clip(np.arange(256) * (1.0 + params.contrast) + params.brightness * 255.0, 0, 255)
+        lut = np.clip(np.arange(256) * (1.0 + params.contrast) + params.brightness * 255.0 + 0.5, 0, 255)
         out = cv2.LUT(out, lut.astype(np.uint8))
     return out.copy() if out is rgb else out
 
@@ -242,9 +242,7 @@ def _bounding_slice(alpha: np.ndarray, margin: int) -> tuple[slice, slice] | Non
     )
 
 
-def apply_composite(
-    image: np.ndarray, face_mask: np.ndarray, occluder: Occluder, params: CompositeParams
-) -> Composite:
+def apply_composite(image: np.ndarray, face_mask: np.ndarray, occluder: Occluder, params: CompositeParams) -> Composite:
     """Composite ``occluder`` onto ``image`` with ``params``; inputs are never modified.
 
     Returns the blended image, the visible-face mask (never larger than ``face_mask``) and the occluder

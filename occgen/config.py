@@ -60,7 +60,9 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
             return tuple(_convert(item, args[0], f"{where}[{i}]") for i, item in enumerate(value))
         if len(value) != len(args):
             raise ConfigError(f"{where}: expected a list of {len(args)} values, got {list(value)!r}")
-        return tuple(_convert(item, arg, f"{where}[{i}]") for i, (item, arg) in enumerate(zip(value, args, strict=True)))
+        return tuple(
+            _convert(item, arg, f"{where}[{i}]") for i, (item, arg) in enumerate(zip(value, args, strict=True))
+        )
     if annotation is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
@@ -92,7 +94,8 @@ def build_config(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(
-            f"unknown parameter {where}.{unknown[0]}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+            f"unknown parameter {where}.{unknown[0]}"
+            + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
             + f"; valid keys of {where}: {', '.join(sorted(fields))}"
         )
     kwargs = {name: _convert(value, hints[name], f"{where}.{name}") for name, value in data.items()}
@@ -105,7 +108,9 @@ def build_config(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
 def to_plain(value: Any) -> Any:
     """A JSON-ready copy of a config or params object (dataclasses -> dicts, tuples -> lists, paths -> str)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.name.startswith("_")}
+        return {
+            f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.name.startswith("_")
+        }
     if isinstance(value, dict):
         return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -60,11 +60,11 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if self.n < 1:
-            raise ConfigError(f"n must be at least 1, got {self.n}")
+            raise ConfigError(f"n (--n) must be at least 1, got {self.n}")
         if self.shard_size < 1:
-            raise ConfigError(f"shard_size must be at least 1, got {self.shard_size}")
+            raise ConfigError(f"shard_size (--shard-size) must be at least 1, got {self.shard_size}")
         if self.workers < 0:
-            raise ConfigError(f"workers must be >= 0, got {self.workers}")
+            raise ConfigError(f"workers (--workers) must be >= 0, got {self.workers}")
 
     @property
     def resolved_workers(self) -> int:

@@ -35,8 +35,7 @@ class ShapeConfig:
     def __post_init__(self) -> None:
         if len(self.kind_weights) != len(SHAPE_KINDS) or min(self.kind_weights) < 0 or sum(self.kind_weights) <= 0:
             raise ConfigError(
-                f"randocc.shapes.kind_weights must be 3 non-negative weights for {SHAPE_KINDS}, "
-                f"got {self.kind_weights}"
+                f"randocc.shapes.kind_weights must be 3 non-negative weights for {SHAPE_KINDS}, got {self.kind_weights}"
             )
         if self.blob_points_range[0] < 3 or self.polygon_points_range[0] < 3:
             raise ConfigError("randocc.shapes: a blob or polygon needs at least 3 points")
@@ -74,7 +73,7 @@ def sample_shape(*, rng: np.random.Generator, config: ShapeConfig) -> ShapeParam
     if kind == "ellipse":
         aspect = float(rng.uniform(*config.ellipse_aspect_range))
         return ShapeParams(
-            kind=kind, ellipse_axes=(0.5, 0.5 * aspect), ellipse_angle_deg=float(rng.uniform(0.0, 180.0))
+            kind=kind, ellipse_axes=(0.46, 0.46 * aspect), ellipse_angle_deg=float(rng.uniform(0.0, 180.0))
         )
     low, high = config.blob_points_range if kind == "blob" else config.polygon_points_range
     points = _star_points(rng, int(rng.integers(low, high + 1)), config.radius_range)

@@ -138,8 +138,7 @@ class ShardReader:
         if not self.card.get("complete") and not allow_incomplete:
             done, total = self.shards_done()
             raise StoreError(
-                f"store {self.path} is incomplete ({done}/{total} shards written); re-run the same "
-                "command to resume it"
+                f"store {self.path} is incomplete ({done}/{total} shards written); re-run the same command to resume it"
             )
 
     def shards_done(self) -> tuple[int, int]:

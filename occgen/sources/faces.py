@@ -133,7 +133,9 @@ class CelebAMaskHQ:
 
     def __post_init__(self) -> None:
         self.root = require_dir(
-            Path(self.root), "CelebAMask-HQ folder", "pass the folder holding CelebA-HQ-img/ and CelebAMask-HQ-mask-anno/"
+            Path(self.root),
+            "CelebAMask-HQ folder",
+            "pass the folder holding CelebA-HQ-img/ and CelebAMask-HQ-mask-anno/",
         )
         self.image_dir = require_dir(
             self.root / "CelebA-HQ-img", "CelebAMask-HQ image folder", "the dataset must contain CelebA-HQ-img/{i}.jpg"

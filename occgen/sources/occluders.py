@@ -143,5 +143,3 @@ def make_occluder_source(name: str, **kwargs: Any) -> OccluderSource:
     except KeyError:
         raise ConfigError(f"unknown occluder source {name!r}; valid: {', '.join(sorted(OCCLUDER_SOURCES))}") from None
     return factory(**kwargs)
-
-

@@ -48,9 +48,7 @@ class DTDTextures:
             if missing:
                 raise SourceError(f"DTD split {split_path} lists {len(missing)} missing image(s), e.g. {missing[0]}")
         else:
-            files = sorted(
-                p for p in images_dir.glob("*/*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            )
+            files = sorted(p for p in images_dir.glob("*/*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise SourceError(
                 f"no texture images in {images_dir}; expected images/<category>/<name>.jpg (the DTD layout)"
