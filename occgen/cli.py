@@ -66,8 +66,7 @@ def _human_bytes(count: float) -> str:
 
 ParamsOption = Annotated[
     Path | None,
-    typer.Option("--params", help="params.yaml to read (sections base, faces, textures, randocc).",
-                 exists=True, dir_okay=False),
+    typer.Option("--params", help="params.yaml to read (sections base, faces, textures, randocc)."),
 ]  # fmt: skip
 
 
@@ -83,24 +82,16 @@ def generate_randocc(
         Path | None,
         typer.Option(
             help="Face dataset: CelebAMask-HQ root or images/+masks/ folder [default: embedded demo].",
-            exists=True,
-            file_okay=False,
         ),
     ] = None,
-    split: Annotated[
-        Path | None, typer.Option(help="Text file of face ids to use.", exists=True, dir_okay=False)
-    ] = None,
-    textures: Annotated[
-        Path | None, typer.Option(help="DTD folder [default: embedded demo].", exists=True, file_okay=False)
-    ] = None,
+    split: Annotated[Path | None, typer.Option(help="Text file of face ids to use.")] = None,
+    textures: Annotated[Path | None, typer.Option(help="DTD folder [default: embedded demo].")] = None,
     shard_size: Annotated[int | None, typer.Option(help="Samples per zarr shard [default: 64].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a store made with other settings.")] = False,
     preview: Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")] = True,
     params: ParamsOption = None,
 ) -> None:
     """RandOcc: random shapes textured from DTD, ~30 % translucent, composited onto faces."""
-    from occgen.generate import generate
-    from occgen.preview import write_preview
     from occgen.settings import build_randocc_recipe, load_randocc_settings
 
     with user_errors():
@@ -115,23 +106,40 @@ def generate_randocc(
         tex_cfg = settings.textures if textures is None else replace(settings.textures, path=textures)
         settings = replace(settings, base=base, run=run, faces=face_cfg, textures=tex_cfg)
         recipe = build_randocc_recipe(settings)
-        with _progress() as progress:
-            task = progress.add_task(f"randocc -> {out}", total=run.n)
-            report = generate(
-                recipe, out, n=run.n, shard_size=run.shard_size, workers=run.resolved_workers,
-                scheduler=scheduler, overwrite=overwrite, on_progress=lambda k: progress.advance(task, k),
-            )  # fmt: skip
-        if report.shards_written == 0:
-            err_console.print(f"{out} is already complete ({report.n} samples); nothing to do")
-        else:
-            err_console.print(
-                f"wrote {report.samples_written} samples to {out} in {report.seconds:.1f} s "
-                f"({report.samples_per_second:.1f} samples/s)"
-                + (f", resumed after {report.shards_skipped} shard(s) already done" if report.shards_skipped else "")
-            )
-        if preview:
-            sheet = write_preview(out, out.with_suffix(".preview.png"))
-            err_console.print(f"preview: {sheet}")
+        run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview)
+
+
+def run_generation(recipe: Any, out: Path, run: Any, *, scheduler: str | None, overwrite: bool, preview: bool) -> None:
+    """Generate ``recipe`` into ``out`` with a progress bar (shown once the store is ready), then preview."""
+    from occgen.generate import generate
+    from occgen.preview import write_preview
+
+    progress = _progress()
+    task = progress.add_task(f"{recipe.name} -> {out}", total=run.n)
+
+    def advance(count: int) -> None:
+        if not progress.live.is_started:
+            progress.start()
+        progress.advance(task, count)
+
+    try:
+        report = generate(
+            recipe, out, n=run.n, shard_size=run.shard_size, workers=run.resolved_workers,
+            scheduler=scheduler, overwrite=overwrite, on_progress=advance,
+        )  # fmt: skip
+    finally:
+        progress.stop()
+    if report.shards_written == 0:
+        err_console.print(f"{out} is already complete ({report.n} samples); nothing to do")
+    else:
+        err_console.print(
+            f"wrote {report.samples_written} samples to {out} in {report.seconds:.1f} s "
+            f"({report.samples_per_second:.1f} samples/s)"
+            + (f", resumed after {report.shards_skipped} shard(s) already done" if report.shards_skipped else "")
+        )
+    if preview:
+        sheet = write_preview(out, out.with_suffix(".preview.png"))
+        err_console.print(f"preview: {sheet}")
 
 
 @generate_app.command("natocc")
