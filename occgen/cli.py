@@ -6,6 +6,7 @@ User mistakes (:class:`~occgen.errors.OccgenError`) print one line and exit with
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,6 +71,13 @@ ParamsOption = Annotated[
 ]  # fmt: skip
 
 
+ImageCodecOption = Annotated[
+    str | None,
+    typer.Option(help="Image codec NAME[:LEVEL]: zstd (lossless, default), jpegxl (lossless), jpeg:95, "
+                 "jpegxl:90, webp, webp:90. Masks are always lossless."),
+]  # fmt: skip
+
+
 @generate_app.command("randocc")
 def generate_randocc(
     n: Annotated[int | None, typer.Option("--n", help="Number of samples [default: 200 or params].")] = None,
@@ -89,6 +97,7 @@ def generate_randocc(
     shard_size: Annotated[int | None, typer.Option(help="Samples per zarr shard [default: 64].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a store made with other settings.")] = False,
     preview: Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")] = True,
+    image_codec: ImageCodecOption = None,
     params: ParamsOption = None,
 ) -> None:
     """RandOcc: random shapes textured from DTD, ~30 % translucent, composited onto faces."""
@@ -99,7 +108,11 @@ def generate_randocc(
         base = replace(settings.base, **{k: v for k, v in {"seed": seed, "size": size}.items() if v is not None})
         run = replace(
             settings.run,
-            **{k: v for k, v in {"n": n, "workers": workers, "shard_size": shard_size}.items() if v is not None},
+            **{
+                k: v
+                for k, v in {"n": n, "workers": workers, "shard_size": shard_size, "image_codec": image_codec}.items()
+                if v is not None
+            },
         )
         face_cfg = settings.faces if faces is None else replace(settings.faces, path=faces)
         face_cfg = face_cfg if split is None else replace(face_cfg, split=split)
@@ -125,7 +138,7 @@ def run_generation(recipe: Any, out: Path, run: Any, *, scheduler: str | None, o
     try:
         report = generate(
             recipe, out, n=run.n, shard_size=run.shard_size, workers=run.resolved_workers,
-            scheduler=scheduler, overwrite=overwrite, on_progress=advance,
+            scheduler=scheduler, overwrite=overwrite, image_codec=run.image_codec, on_progress=advance,
         )  # fmt: skip
     finally:
         progress.stop()
@@ -188,7 +201,8 @@ def info(
         rows = [
             ("recipe", card.get("recipe")), ("samples", card.get("n")),
             ("complete", f"{card.get('complete')} ({done}/{total} shards)"),
-            ("size", f"{card.get('size')} px"), ("seed", card.get("seed")),
+            ("size", f"{card.get('size')} px"),
+            ("image codec", card.get("image_codec", "zstd")), ("seed", card.get("seed")),
             ("schema", card.get("schema_version")), ("occgen", card.get("occgen_version")),
             ("on disk", f"{_human_bytes(disk)} ({_human_bytes(disk / max(int(card.get('n', 1)), 1))} per sample)"),
         ]  # fmt: skip
@@ -203,6 +217,40 @@ def info(
         for key, value in rows:
             table.add_row(key, str(value))
         console.print(table)
+
+
+@app.command()
+def recode(
+    store: Annotated[Path, typer.Argument(help="A complete occgen store.")],
+    out: Annotated[Path, typer.Option("--out", help="The new store.")],
+    image_codec: Annotated[str, typer.Option(help="Target image codec NAME[:LEVEL] (see `generate --help`).")],
+    workers: Annotated[int, typer.Option(help="Local worker processes; 0 = one per core.")] = 0,
+    scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output store.")] = False,
+) -> None:
+    """Copy a store into a new one with another image codec (streaming, parallel, resumable)."""
+    from occgen.recode import recode as recode_store
+
+    with user_errors():
+        progress = _progress()
+        task = progress.add_task(f"recode -> {out}", total=None)
+
+        def advance(count: int) -> None:
+            if not progress.live.is_started:
+                progress.start()
+            progress.advance(task, count)
+
+        try:
+            report = recode_store(
+                store, out, image_codec=image_codec, workers=workers or os.cpu_count() or 1, scheduler=scheduler,
+                overwrite=overwrite, on_progress=advance,
+            )  # fmt: skip
+        finally:
+            progress.stop()
+        err_console.print(
+            f"recoded {report.samples_written} samples into {out} ({_human_bytes(_size_on_disk(out))}, "
+            f"was {_human_bytes(_size_on_disk(store))})"
+        )
 
 
 @app.command()

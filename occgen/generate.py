@@ -21,6 +21,7 @@ import numpy as np
 import zarr
 
 from occgen import __version__
+from occgen.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
 from occgen.errors import ConfigError, StoreError
 from occgen.recipes import Recipe
 from occgen.rng import stream_id
@@ -53,7 +54,7 @@ class GenerateReport:
         return self.samples_written / self.seconds if self.seconds > 0 else 0.0
 
 
-def generation_spec(recipe: Recipe, n: int, shard_size: int) -> dict[str, Any]:
+def generation_spec(recipe: Recipe, n: int, shard_size: int, image_codec: str) -> dict[str, Any]:
     """Everything that determines the store's content; a resume must match it exactly."""
     sources = {name: info.get("fingerprint") for name, info in recipe.sources().items()}
     return {
@@ -62,6 +63,7 @@ def generation_spec(recipe: Recipe, n: int, shard_size: int) -> dict[str, Any]:
         "size": recipe.size,
         "seed": recipe.seed,
         "shard_size": shard_size,
+        "image_codec": image_codec,
         "schema_version": SCHEMA_VERSION,
         "occgen_version": __version__,
         "params_sha256": hashlib.sha256(json.dumps(recipe.params(), sort_keys=True).encode()).hexdigest()[:16],
@@ -99,13 +101,16 @@ def run_shard(recipe: Recipe, path: str, shard_index: int) -> int:
     return stop - start
 
 
-def prepare_store(recipe: Recipe, path: Path, n: int, shard_size: int, overwrite: bool) -> list[int]:
+def prepare_store(
+    recipe: Recipe, path: Path, n: int, shard_size: int, overwrite: bool, image_codec: str = DEFAULT_IMAGE_CODEC
+) -> list[int]:
     """Create the store or check that an existing one can be resumed; return the shards still to write."""
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     if shard_size < 1:
         raise ConfigError(f"--shard-size must be at least 1, got {shard_size}")
-    spec = generation_spec(recipe, n, shard_size)
+    image_codec = parse_image_codec(image_codec).spec
+    spec = generation_spec(recipe, n, shard_size, image_codec)
     if path.exists():
         if not is_store(path):
             if path.is_dir() and not any(path.iterdir()):
@@ -139,7 +144,7 @@ def prepare_store(recipe: Recipe, path: Path, n: int, shard_size: int, overwrite
         "generation": spec,
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    create_store(path, n=n, size=recipe.size, shard_size=shard_size, card=card)
+    create_store(path, n=n, size=recipe.size, shard_size=shard_size, card=card, image_codec=image_codec)
     return list(range(shard_count(n, shard_size)))
 
 
@@ -163,13 +168,14 @@ def generate(
     workers: int = 1,
     scheduler: str | None = None,
     overwrite: bool = False,
+    image_codec: str = DEFAULT_IMAGE_CODEC,
     on_progress: ProgressCallback | None = None,
 ) -> GenerateReport:
     """Write samples ``0..n-1`` of ``recipe`` to the store at ``path``, resuming if it exists."""
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     path = Path(path)
-    todo = prepare_store(recipe, path, n, shard_size, overwrite)
+    todo = prepare_store(recipe, path, n, shard_size, overwrite, image_codec)
     skipped = shard_count(n, shard_size) - len(todo)
     if on_progress and skipped:
         on_progress(n - sum(shard_bounds(i, n, shard_size)[1] - shard_bounds(i, n, shard_size)[0] for i in todo))

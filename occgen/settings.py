@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from occgen.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
 from occgen.config import build_config, load_params
 from occgen.errors import ConfigError
 from occgen.recipes import RandOccConfig, RandOccRecipe
@@ -57,6 +58,7 @@ class RunConfig:
     n: int = 200
     shard_size: int = 64
     workers: int = 0  # 0: one per CPU core
+    image_codec: str = DEFAULT_IMAGE_CODEC  # NAME[:LEVEL], see occgen/codecs.py
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -65,6 +67,7 @@ class RunConfig:
             raise ConfigError(f"shard_size (--shard-size) must be at least 1, got {self.shard_size}")
         if self.workers < 0:
             raise ConfigError(f"workers (--workers) must be >= 0, got {self.workers}")
+        parse_image_codec(self.image_codec)
 
     @property
     def resolved_workers(self) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ import zarr
 from zarr.codecs import ZstdCodec
 
 from occgen import __version__
+from occgen.codecs import DEFAULT_IMAGE_CODEC, explain_open_error, parse_image_codec
 from occgen.errors import StoreError
 
 SCHEMA_VERSION = 1
@@ -46,8 +48,15 @@ def shard_count(n: int, shard_size: int) -> int:
     return -(-n // shard_size)
 
 
-def create_store(path: Path, *, n: int, size: int, shard_size: int, card: dict[str, Any]) -> zarr.Group:
-    """Create an empty store for ``n`` samples of ``size``²; ``card`` becomes the ``occgen`` attribute."""
+def create_store(
+    path: Path, *, n: int, size: int, shard_size: int, card: dict[str, Any], image_codec: str = DEFAULT_IMAGE_CODEC
+) -> zarr.Group:
+    """Create an empty store for ``n`` samples of ``size``²; ``card`` becomes the ``occgen`` attribute.
+
+    ``image_codec`` (``NAME[:LEVEL]``, see :mod:`occgen.codecs`) applies to ``image``; masks are zstd.
+    """
+    codec = parse_image_codec(image_codec)
+    image_codecs = codec.zarr_codecs() if codec.name != "zstd" else {"compressors": ZstdCodec(level=codec.level or 3)}
     try:
         group = zarr.open_group(str(path), mode="w", zarr_format=3)
     except OSError as error:
@@ -55,7 +64,7 @@ def create_store(path: Path, *, n: int, size: int, shard_size: int, card: dict[s
     compressor = ZstdCodec(level=3)
     shard = min(shard_size, n)
     group.create_array(IMAGE, shape=(n, size, size, 3), dtype="uint8", chunks=(1, size, size, 3),
-                       shards=(shard, size, size, 3), compressors=compressor, fill_value=0)  # fmt: skip
+                       shards=(shard, size, size, 3), fill_value=0, **image_codecs)  # fmt: skip
     for name in (FACE_MASK, OCCLUDER_MASK):
         group.create_array(name, shape=(n, size, size), dtype="uint8", chunks=(1, size, size),
                            shards=(shard, size, size), compressors=compressor, fill_value=0)  # fmt: skip
@@ -68,6 +77,7 @@ def create_store(path: Path, *, n: int, size: int, shard_size: int, card: dict[s
         "n": n,
         "size": size,
         "shard_size": shard_size,
+        "image_codec": codec.spec,
         "complete": False,
     }
     return group
@@ -135,6 +145,12 @@ class ShardReader:
                 f"{self.path} has schema version {self.card.get('schema_version')}, this occgen reads "
                 f"{SCHEMA_VERSION}; regenerate it or use a matching occgen"
             )
+        try:
+            with warnings.catch_warnings():  # imagecodecs codecs are outside the zarr v3 spec: documented
+                warnings.simplefilter("ignore")
+                self._image = self.group[IMAGE]
+        except (ImportError, KeyError, ValueError, TypeError) as error:
+            raise explain_open_error(error, self.card.get("image_codec")) from error
         if not self.card.get("complete") and not allow_incomplete:
             done, total = self.shards_done()
             raise StoreError(
@@ -154,7 +170,7 @@ class ShardReader:
             raise IndexError(f"sample {index} out of range for a store of {n}")
         index %= n
         return StoredSample(
-            image=self.group[IMAGE][index],
+            image=self._image[index],
             face_mask=self.group[FACE_MASK][index],
             occluder_mask=self.group[OCCLUDER_MASK][index],
             metadata=json.loads(str(self.group[METADATA][index])),
