@@ -187,12 +187,12 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole dataset card as JSON.")] = False,
 ) -> None:
     """Counts, size, seed, params and sources of a store (its dataset card)."""
-    from occgen.store import ShardReader
+    from occgen.store import open_store
 
     with user_errors():
-        reader = ShardReader(store, allow_incomplete=True)
+        reader = open_store(store, allow_incomplete=True)
         card: dict[str, Any] = reader.card
-        done, total = reader.shards_done()
+        done, total = reader.shards_done() if hasattr(reader, "shards_done") else (1, 1)
         disk = _size_on_disk(store)
         if as_json:
             typer.echo(json.dumps({**card, "shards_done": done, "shards_total": total, "bytes": disk}, indent=2))
@@ -206,7 +206,10 @@ def info(
             ("schema", card.get("schema_version")), ("occgen", card.get("occgen_version")),
             ("on disk", f"{_human_bytes(disk)} ({_human_bytes(disk / max(int(card.get('n', 1)), 1))} per sample)"),
         ]  # fmt: skip
-        for name, source in card.get("sources", {}).items():
+        if card.get("kind") == "mix":
+            for source in card["sources"]:
+                rows.append((f"part {source['path']}", f"{source['count']} of {source['of']} ({source['recipe']})"))
+        for name, source in (card.get("sources", {}) if card.get("kind") != "mix" else {}).items():
             rows.append(
                 (
                     f"source {name}",
@@ -251,6 +254,42 @@ def recode(
             f"recoded {report.samples_written} samples into {out} ({_human_bytes(_size_on_disk(out))}, "
             f"was {_human_bytes(_size_on_disk(store))})"
         )
+
+
+@app.command()
+def mix(
+    parts: Annotated[
+        list[str], typer.Argument(help="STORE[:COUNT|:FRACTION] ... e.g. randocc.zarr:0.5 natocc.zarr:0.5")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The mix index to write (a small zarr group).")],
+    seed: Annotated[int, typer.Option(help="Seed of the random choice of samples.")] = 0,
+    pick: Annotated[str, typer.Option(help="random: a random subset of each store; prefix: its first samples.")] = (
+        "random"
+    ),
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing mix.")] = False,
+) -> None:
+    """Mix several stores without copying pixels: an index the readers resolve, with its own card."""
+    from occgen.mix import build_mix, parse_part
+
+    with user_errors():
+        path = build_mix([parse_part(p) for p in parts], out, seed=seed, pick=pick, overwrite=overwrite)
+        err_console.print(f"mix of {len(parts)} store(s) written to {path}")
+
+
+params_app = typer.Typer(help="Check parameter files.", no_args_is_help=True)
+app.add_typer(params_app, name="params")
+
+
+@params_app.command("check")
+def params_check(
+    params: Annotated[Path, typer.Option("--params", help="params.yaml to check.")] = Path("params.yaml"),
+) -> None:
+    """Validate every section of a params file (unknown keys, wrong types, bad values)."""
+    from occgen.settings import validate_params
+
+    with user_errors():
+        sections = validate_params(params)
+        err_console.print(f"{params}: {len(sections)} section(s) valid ({', '.join(sections)})")
 
 
 @app.command()

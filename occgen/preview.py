@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from occgen.errors import ConfigError
 from occgen.imageio import write_png
-from occgen.store import ShardReader
+from occgen.store import ShardReader, open_store
 
 
 def overlay_labels(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.ndarray) -> np.ndarray:
@@ -23,7 +24,7 @@ def overlay_labels(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.n
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def contact_sheet(reader: ShardReader, indices: list[int], tile_px: int = 160) -> np.ndarray:
+def contact_sheet(reader: ShardReader | Any, indices: list[int], tile_px: int = 160) -> np.ndarray:
     """An RGB sheet with one column per sample and rows image | overlay | occluder mask."""
     columns = []
     for index in indices:
@@ -42,7 +43,7 @@ def write_preview(store: Path, out: Path, *, k: int = 8, tile_px: int = 160, all
     """Write the contact sheet of the first ``k`` samples of ``store`` to ``out`` (PNG)."""
     if k < 1:
         raise ConfigError(f"--k must be at least 1, got {k}")
-    reader = ShardReader(store, allow_incomplete=allow_incomplete)
+    reader = open_store(store, allow_incomplete=allow_incomplete)
     indices = list(range(min(k, len(reader))))
     write_png(Path(out), contact_sheet(reader, indices, tile_px))
     return Path(out)

@@ -7,10 +7,12 @@ Relative paths in a params file are resolved against the file's own folder.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from occgen import __version__
 from occgen.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
 from occgen.config import build_config, load_params
 from occgen.errors import ConfigError
@@ -84,7 +86,9 @@ class RandOccSettings:
 
 
 def _resolve(path: Path | None, root: Path) -> Path | None:
-    return None if path is None or path.is_absolute() else root / path
+    if path is None or path.is_absolute():
+        return path
+    return root / path
 
 
 def _split_run_keys(section: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -94,14 +98,44 @@ def _split_run_keys(section: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     return run, rest
 
 
-def load_randocc_settings(params_file: Path | None) -> RandOccSettings:
-    """Settings from ``params_file`` (all defaults when ``None``), validated before any work starts."""
-    if params_file is None:
-        return RandOccSettings()
+def _randocc_section(section: dict[str, Any] | None) -> tuple[RunConfig, RandOccConfig]:
+    run_section, recipe_section = _split_run_keys(section or {})
+    return build_config(RunConfig, run_section, "randocc"), build_config(RandOccConfig, recipe_section, "randocc")
+
+
+#: How each params.yaml section is validated; stages added later register theirs here.
+SECTION_VALIDATORS: dict[str, Callable[[dict[str, Any] | None], object]] = {
+    "base": lambda section: build_config(BaseConfig, section, "base"),
+    "faces": lambda section: build_config(FacesConfig, section, "faces"),
+    "textures": lambda section: build_config(TexturesConfig, section, "textures"),
+    "randocc": _randocc_section,
+}
+
+
+def validate_params(params_file: Path) -> dict[str, Any]:
+    """Check every section of a params file (unknown sections, keys and types), before any stage runs.
+
+    Each stage calls this on the whole file, so a mistake anywhere stops the first stage DVC runs.
+    """
     params = load_params(params_file)
     unknown = sorted(set(params) - set(KNOWN_SECTIONS))
     if unknown:
         raise ConfigError(f"{params_file}: unknown section {unknown[0]!r}; valid: {', '.join(KNOWN_SECTIONS)}")
+    for name, section in params.items():
+        validator = SECTION_VALIDATORS.get(name)
+        if validator is None:
+            raise ConfigError(f"{params_file}: section {name!r} is not used by occgen {__version__}; remove it")
+        if section is not None and not isinstance(section, dict):
+            raise ConfigError(f"{params_file}: section {name!r} must be a mapping of keys, got {section!r}")
+        validator(section)
+    return params
+
+
+def load_randocc_settings(params_file: Path | None) -> RandOccSettings:
+    """Settings from ``params_file`` (all defaults when ``None``), validated before any work starts."""
+    if params_file is None:
+        return RandOccSettings()
+    params = validate_params(params_file)
     root = Path(params_file).resolve().parent
     faces = build_config(FacesConfig, params.get("faces"), "faces")
     faces = replace(
@@ -110,17 +144,19 @@ def load_randocc_settings(params_file: Path | None) -> RandOccSettings:
     )  # fmt: skip
     textures = build_config(TexturesConfig, params.get("textures"), "textures")
     textures = replace(textures, path=_resolve(textures.path, root))
-    run_section, recipe_section = _split_run_keys(params.get("randocc") or {})
+    run, randocc = _randocc_section(params.get("randocc"))
     return RandOccSettings(
-        base=build_config(BaseConfig, params.get("base"), "base"),
-        faces=faces,
-        textures=textures,
-        run=build_config(RunConfig, run_section, "randocc"),
-        randocc=build_config(RandOccConfig, recipe_section, "randocc"),
-    )
+        base=build_config(BaseConfig, params.get("base"), "base"), faces=faces, textures=textures, run=run,
+        randocc=randocc,
+    )  # fmt: skip
 
 
 def open_face_source(config: FacesConfig) -> FaceSource:
+    if config.path is not None and not config.path.exists():
+        raise ConfigError(
+            f"faces.path {config.path} does not exist: set faces.path in params.yaml (or pass --faces) to a "
+            "CelebAMask-HQ root or an images/+masks/ folder, or null for the embedded demo"
+        )
     return open_faces(
         config.path, layout=config.layout, split=config.split, corrected_masks=config.corrected_masks,
         face_parts=config.face_parts, occluding_parts=config.occluding_parts,
@@ -130,6 +166,11 @@ def open_face_source(config: FacesConfig) -> FaceSource:
 def build_randocc_recipe(settings: RandOccSettings) -> RandOccRecipe:
     """Open the sources named by ``settings`` (checking their layout) and build the RandOcc recipe."""
     faces = open_face_source(settings.faces)
+    if settings.textures.path is not None and not settings.textures.path.exists():
+        raise ConfigError(
+            f"textures.path {settings.textures.path} does not exist: set textures.path in params.yaml (or pass "
+            "--textures) to the DTD folder, or null for the embedded demo"
+        )
     textures = open_textures(settings.textures.path, split=settings.textures.split)
     occluders = RandomShapes(
         textures, settings.randocc.shapes, settings.randocc.canvas_px, settings.randocc.texture_crop_side_range

@@ -15,6 +15,7 @@ Each shard is written by exactly one task: concurrent writers into one zarr shar
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import warnings
@@ -149,6 +150,8 @@ class ShardReader:
             with warnings.catch_warnings():  # imagecodecs codecs are outside the zarr v3 spec: documented
                 warnings.simplefilter("ignore")
                 self._image = self.group[IMAGE]
+            self._face_mask, self._occluder_mask = self.group[FACE_MASK], self.group[OCCLUDER_MASK]
+            self._metadata = self.group[METADATA]
         except (ImportError, KeyError, ValueError, TypeError) as error:
             raise explain_open_error(error, self.card.get("image_codec")) from error
         if not self.card.get("complete") and not allow_incomplete:
@@ -171,15 +174,30 @@ class ShardReader:
         index %= n
         return StoredSample(
             image=self._image[index],
-            face_mask=self.group[FACE_MASK][index],
-            occluder_mask=self.group[OCCLUDER_MASK][index],
-            metadata=json.loads(str(self.group[METADATA][index])),
+            face_mask=self._face_mask[index],
+            occluder_mask=self._occluder_mask[index],
+            metadata=json.loads(str(self._metadata[index])),
         )
 
     def arrays(self, name: str) -> zarr.Array:
         """The raw zarr array ``name`` (for slicing many samples at once, or dask.array.from_zarr)."""
         return self.group[name]
 
+    @property
+    def size(self) -> int:
+        return int(self.card["size"])
 
-def open_store(path: Path, *, allow_incomplete: bool = False) -> ShardReader:
+
+def card_digest(card: dict[str, Any]) -> str:
+    """A short hash of what determines a store's content (its generation spec and codec)."""
+    return hashlib.sha256(json.dumps(card.get("generation", {}), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def open_store(path: Path, *, allow_incomplete: bool = False) -> Any:
+    """Open a store or a mix index (:mod:`occgen.mix`) for reading: ``len()``, ``[i]``, ``.card``, ``.size``."""
+    path = Path(path)
+    if is_store(path) and zarr.open_group(str(path), mode="r").attrs[ATTRS_KEY].get("kind") == "mix":
+        from occgen.mix import MixReader
+
+        return MixReader(path)
     return ShardReader(path, allow_incomplete=allow_incomplete)

@@ -78,3 +78,27 @@ def test_repository_params_yaml_is_valid_and_documents_the_defaults() -> None:
     defaults = RandOccSettings()
     assert settings.randocc == defaults.randocc and settings.base == defaults.base and settings.run == defaults.run
     assert settings.faces.path is None and settings.textures.path is None  # the demo pipeline needs no dataset
+
+
+def test_whole_params_file_is_checked_before_any_stage(tmp_path: Path) -> None:
+    from occgen.settings import validate_params
+
+    params = tmp_path / "params.yaml"
+    params.write_text("base: {seed: 1}\nrandocc: {n: 5, composite: {blur_p: 'high'}}\n")
+    with pytest.raises(ConfigError, match=r"randocc\.composite\.blur_p: expected a number, got 'high'"):
+        validate_params(params)
+    params.write_text("base: {seed: 1}\ntextures: {path: nowhere/dtd, splitt: train1}\n")
+    with pytest.raises(ConfigError, match=r"unknown parameter textures\.splitt"):
+        load_randocc_settings(params)
+
+
+def test_missing_dataset_path_names_the_param(tmp_path: Path) -> None:
+    from occgen.settings import build_randocc_recipe
+
+    params = tmp_path / "params.yaml"
+    params.write_text("faces: {path: /no/such/celeba}\n")
+    with pytest.raises(ConfigError, match=r"faces\.path /no/such/celeba does not exist: set faces\.path"):
+        build_randocc_recipe(load_randocc_settings(params))
+    params.write_text("textures: {path: missing_dtd}\n")
+    with pytest.raises(ConfigError, match=r"textures\.path .*missing_dtd does not exist"):
+        build_randocc_recipe(load_randocc_settings(params))

@@ -1,0 +1,84 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from occgen.cli import app
+from occgen.errors import ConfigError, StoreError
+from occgen.generate import generate
+from occgen.mix import MixPart, build_mix, parse_part
+from occgen.recipes import RandOccRecipe
+from occgen.store import ShardReader, open_store
+
+
+@pytest.fixture
+def two_stores(tmp_path: Path, small_recipe: RandOccRecipe) -> tuple[Path, Path]:
+    generate(small_recipe, tmp_path / "a.zarr", n=8, shard_size=4)
+    small_recipe.seed = 99
+    generate(small_recipe, tmp_path / "b.zarr", n=6, shard_size=4)
+    return tmp_path / "a.zarr", tmp_path / "b.zarr"
+
+
+def test_parse_part() -> None:
+    assert parse_part("x.zarr:0.5") == MixPart(Path("x.zarr"), fraction=0.5)
+    assert parse_part("x.zarr:12") == MixPart(Path("x.zarr"), count=12)
+    assert parse_part("dir/x.zarr") == MixPart(Path("dir/x.zarr"), fraction=1.0)
+    with pytest.raises(ConfigError, match="fraction must be in"):
+        parse_part("x.zarr:1.5")
+
+
+def test_mix_resolves_samples_without_copying(tmp_path: Path, two_stores: tuple[Path, Path]) -> None:
+    a, b = two_stores
+    out = build_mix([MixPart(a, fraction=0.5), MixPart(b, count=6)], tmp_path / "mixes" / "m.zarr", seed=3)
+    mixed = open_store(out)
+    assert len(mixed) == 10 and mixed.card["kind"] == "mix"
+    assert sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) < 20_000  # an index, not pixels
+    readers = {"a": ShardReader(a), "b": ShardReader(b)}
+    from_a = 0
+    for i in range(len(mixed)):
+        sample = mixed[i]
+        source = readers["a" if sample.metadata["mix_source"].endswith("a.zarr") else "b"]
+        original = source[sample.metadata["sample_index"]]
+        assert np.array_equal(sample.image, original.image)
+        assert np.array_equal(sample.face_mask, original.face_mask)
+        from_a += sample.metadata["mix_source"].endswith("a.zarr")
+    assert from_a == 4
+    again = build_mix([MixPart(a, fraction=0.5), MixPart(b, count=6)], tmp_path / "m2.zarr", seed=3)
+    assert np.array_equal(open_store(again).sample_index, mixed.sample_index)
+
+
+def test_mix_detects_regenerated_and_missing_sources(
+    tmp_path: Path, two_stores: tuple[Path, Path], small_recipe: RandOccRecipe
+) -> None:
+    a, b = two_stores
+    out = build_mix([MixPart(a, count=2), MixPart(b, count=2)], tmp_path / "m.zarr")
+    small_recipe.seed = 5
+    generate(small_recipe, b, n=6, shard_size=4, overwrite=True)
+    with pytest.raises(StoreError, match="regenerated since; re-run occgen mix"):
+        open_store(out)
+    import shutil
+
+    shutil.rmtree(a)
+    with pytest.raises(StoreError, match="missing; restore it"):
+        open_store(out)
+
+
+def test_mix_errors(tmp_path: Path, two_stores: tuple[Path, Path]) -> None:
+    a, _ = two_stores
+    with pytest.raises(ConfigError, match="has 8 samples; cannot take 9"):
+        build_mix([MixPart(a, count=9)], tmp_path / "m.zarr")
+    build_mix([MixPart(a, count=2)], tmp_path / "m.zarr")
+    with pytest.raises(StoreError, match="exists; pass --overwrite"):
+        build_mix([MixPart(a, count=2)], tmp_path / "m.zarr")
+
+
+def test_mix_cli_and_info(tmp_path: Path, two_stores: tuple[Path, Path]) -> None:
+    a, b = two_stores
+    runner = CliRunner()
+    result = runner.invoke(app, ["mix", f"{a}:0.5", f"{b}:0.5", "--out", str(tmp_path / "m.zarr")])
+    assert result.exit_code == 0, result.output
+    info = runner.invoke(app, ["info", str(tmp_path / "m.zarr")])
+    assert info.exit_code == 0 and "4 of 8" in info.output and "3 of 6" in info.output
+    preview = runner.invoke(app, ["preview", str(tmp_path / "m.zarr"), "--out", str(tmp_path / "p.png"), "-k", "2"])
+    assert preview.exit_code == 0 and (tmp_path / "p.png").exists()
