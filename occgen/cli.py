@@ -78,6 +78,9 @@ ImageCodecOption = Annotated[
 ]  # fmt: skip
 
 
+StatsOption = Annotated[Path | None, typer.Option(help="Write generation statistics as JSON (a DVC metrics file).")]
+
+
 @generate_app.command("randocc")
 def generate_randocc(
     n: Annotated[int | None, typer.Option("--n", help="Number of samples [default: 200 or params].")] = None,
@@ -98,6 +101,7 @@ def generate_randocc(
     overwrite: Annotated[bool, typer.Option(help="Replace a store made with other settings.")] = False,
     preview: Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")] = True,
     image_codec: ImageCodecOption = None,
+    stats: StatsOption = None,
     params: ParamsOption = None,
 ) -> None:
     """RandOcc: random shapes textured from DTD, ~30 % translucent, composited onto faces."""
@@ -119,10 +123,13 @@ def generate_randocc(
         tex_cfg = settings.textures if textures is None else replace(settings.textures, path=textures)
         settings = replace(settings, base=base, run=run, faces=face_cfg, textures=tex_cfg)
         recipe = build_randocc_recipe(settings)
-        run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview)
+        run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)
 
 
-def run_generation(recipe: Any, out: Path, run: Any, *, scheduler: str | None, overwrite: bool, preview: bool) -> None:
+def run_generation(
+    recipe: Any, out: Path, run: Any, *, scheduler: str | None, overwrite: bool, preview: bool,
+    stats: Path | None = None,
+) -> None:  # fmt: skip
     """Generate ``recipe`` into ``out`` with a progress bar (shown once the store is ready), then preview."""
     from occgen.generate import generate
     from occgen.preview import write_preview
@@ -153,6 +160,13 @@ def run_generation(recipe: Any, out: Path, run: Any, *, scheduler: str | None, o
     if preview:
         sheet = write_preview(out, out.with_suffix(".preview.png"))
         err_console.print(f"preview: {sheet}")
+    if stats is not None:
+        from occgen.stats import dataset_stats
+        from occgen.store import ShardReader
+
+        stats.parent.mkdir(parents=True, exist_ok=True)
+        stats.write_text(json.dumps(dataset_stats(ShardReader(out)), indent=2) + "\n")
+        err_console.print(f"stats: {stats}")
 
 
 @generate_app.command("natocc")

@@ -124,6 +124,8 @@ class RandOccRecipe:
                 "occluder_types": [occluder.kind],
                 "translucent": translucent,
                 "attempts": attempt,
+                "face_px_before": int(face.face_mask.sum()),
+                "face_px_after": int(result.face_mask.sum()),
                 "params": {"occluder": to_plain(occluder_params), "composite": to_plain(asdict(params))},
             }
             return Sample(result.image, result.face_mask, result.occluder_mask, metadata)

@@ -150,3 +150,32 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path: Path, face_folder:
     subprocess.run([*RUN, *sources, "--n", str(n), "--out", str(reference)], check=True, capture_output=True)
     assert_same_store(interrupted, reference)
     assert ShardReader(interrupted).card["complete"]
+
+
+def test_stats_from_metadata(tmp_path: Path, small_recipe: RandOccRecipe) -> None:
+    from occgen.stats import dataset_stats
+
+    generate(small_recipe, tmp_path / "s.zarr", n=40, shard_size=16)
+    reader = ShardReader(tmp_path / "s.zarr")
+    stats = dataset_stats(reader)
+    assert stats["n"] == 40 and stats["faces"] == 3 and stats["occluder_types"] == {"random-shape": 40}
+    translucent = [reader[i].metadata["translucent"] for i in range(40)]
+    assert stats["translucent_share"] == pytest.approx(np.mean(translucent))
+    fractions = []
+    for i in range(40):
+        sample = reader[i]
+        before = sample.metadata["face_px_before"]
+        assert sample.face_mask.sum() == sample.metadata["face_px_after"] <= before
+        fractions.append(1 - sample.metadata["face_px_after"] / before)
+    assert stats["occluded_face_fraction"]["mean"] == pytest.approx(np.mean(fractions))
+    assert 0.05 < stats["occluded_face_fraction"]["mean"] < 0.95
+
+
+@pytest.mark.slow
+def test_external_scheduler_address(tmp_path: Path, small_recipe: RandOccRecipe) -> None:
+    from distributed import LocalCluster
+
+    generate(small_recipe, tmp_path / "local.zarr", n=8, shard_size=4)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        generate(small_recipe, tmp_path / "remote.zarr", n=8, shard_size=4, scheduler=cluster.scheduler_address)
+    assert_same_store(tmp_path / "local.zarr", tmp_path / "remote.zarr")
