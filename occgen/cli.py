@@ -307,6 +307,42 @@ def params_check(
 
 
 @app.command()
+def export(
+    store: Annotated[Path, typer.Argument(help="A complete occgen store or mix.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    format: Annotated[str, typer.Option("--format", help="folder (images/ + masks/ 0/255 + metadata.csv) or "
+                                         "mmseg (FaceOccludedDataset: img/*.jpg, mask/*.png 0/1, splits).")] = (
+        "folder"
+    ),
+    image_format: Annotated[str | None, typer.Option(help="png (exact) or jpg [default: png; jpg for mmseg].")] = None,
+    jpeg_quality: Annotated[int, typer.Option(help="JPEG quality for jpg images.")] = 95,
+    name: Annotated[str | None, typer.Option(help="Dataset folder name for mmseg [default: the store's name].")] = None,
+    val_frac: Annotated[float, typer.Option(help="mmseg: share of samples listed in val.txt, not train.txt.")] = 0.0,
+    workers: Annotated[int, typer.Option(help="Local worker processes; 0 = one per core.")] = 0,
+) -> None:  # fmt: skip
+    """Write a store's samples as image files (streaming, parallel, resumable)."""
+    from occgen.export import export_store
+
+    with user_errors():
+        progress = _progress()
+        task = progress.add_task(f"export -> {out}", total=None)
+
+        def advance(count: int) -> None:
+            if not progress.live.is_started:
+                progress.start()
+            progress.advance(task, count)
+
+        try:
+            report = export_store(
+                store, out, format=format, image_format=image_format, jpeg_quality=jpeg_quality, name=name,
+                val_frac=val_frac, workers=workers or os.cpu_count() or 1, on_progress=advance,
+            )  # fmt: skip
+        finally:
+            progress.stop()
+        err_console.print(f"exported {report.samples} samples to {out} ({format})")
+
+
+@app.command()
 def version() -> None:
     """Print the occgen version."""
     typer.echo(__version__)

@@ -23,6 +23,7 @@ import zarr
 from occgen import __version__
 from occgen.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
 from occgen.errors import ConfigError, StoreError
+from occgen.parallel import run_tasks
 from occgen.recipes import Recipe
 from occgen.rng import stream_id
 from occgen.store import (
@@ -92,8 +93,10 @@ def make_shard_arrays(recipe: Recipe, start: int, stop: int) -> tuple[np.ndarray
     return images, face_masks, occluder_masks, metadata
 
 
-def run_shard(recipe: Recipe, path: str, shard_index: int) -> int:
-    """Make and write shard ``shard_index`` of the store at ``path``; returns its sample count."""
+def run_shard(recipe: Recipe, target: tuple[str, int]) -> int:
+    """Make and write shard ``shard_index`` of the store at ``path`` (``target = (path, shard_index)``);
+    returns its sample count."""
+    path, shard_index = target
     group = zarr.open_group(path, mode="r+")
     card = group.attrs[ATTRS_KEY]
     start, stop = shard_bounds(shard_index, card["n"], card["shard_size"])
@@ -180,62 +183,19 @@ def generate(
     if on_progress and skipped:
         on_progress(n - sum(shard_bounds(i, n, shard_size)[1] - shard_bounds(i, n, shard_size)[0] for i in todo))
     started = time.perf_counter()
-    written = 0
-    if todo and workers == 1 and scheduler is None:
-        for shard_index in todo:
-            count = run_shard(recipe, str(path), shard_index)
-            written += count
-            if on_progress:
-                on_progress(count)
-    elif todo:
-        written = _run_distributed(recipe, path, todo, workers, scheduler, on_progress)
+    counts: list[int] = []
+
+    def collect(count: int) -> None:
+        counts.append(count)
+        if on_progress:
+            on_progress(count)
+
+    run_tasks(run_shard, [(str(path), i) for i in todo], shared=recipe, workers=workers, scheduler=scheduler,
+              on_result=collect)  # fmt: skip
+    written = sum(counts)
     seconds = time.perf_counter() - started
     _finish(path, {
         "shards_written": len(todo), "shards_skipped": skipped, "samples_written": written,
         "seconds": round(seconds, 3), "workers": workers, "scheduler": scheduler or "local",
     })  # fmt: skip
     return GenerateReport(path, n, len(todo), skipped, written, seconds)
-
-
-def _single_threaded_opencv() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
-def _run_distributed(
-    recipe: Recipe, path: Path, todo: list[int], workers: int, scheduler: str | None,
-    on_progress: ProgressCallback | None,
-) -> int:  # fmt: skip
-    import dask
-    from distributed import Client, LocalCluster, as_completed
-
-    cluster = None
-    if scheduler is None:
-        # distributed sets MALLOC_TRIM_THRESHOLD_=65536 in its workers, which turns off glibc's adaptive
-        # mmap threshold: every per-sample image buffer is then mmap'd and faulted in afresh (measured at
-        # 512²: 2.7x the system time, 84 -> 63 samples/s with 2 workers). Keep large buffers on the heap.
-        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ"),
-                   "MALLOC_TRIM_THRESHOLD_": 1 << 28, "MALLOC_MMAP_THRESHOLD_": 1 << 26}  # fmt: skip
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-            cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
-            )
-    client = Client(cluster if cluster is not None else scheduler)
-    written = 0
-    try:
-        # One OpenCV thread per worker process: the workers already use every core, and OpenCV's own
-        # thread pool on top of them oversubscribes the CPU (measured: 4x more system time).
-        client.run(_single_threaded_opencv)
-        recipe_future = client.scatter(recipe, broadcast=True)
-        futures = [client.submit(run_shard, recipe_future, str(path), i, pure=False) for i in todo]
-        for future in as_completed(futures):
-            count = future.result()  # re-raises a task's error (e.g. a corrupt file) here
-            written += count
-            if on_progress:
-                on_progress(count)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    return written
