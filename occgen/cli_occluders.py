@@ -27,7 +27,7 @@ def occluders_coco(
         typer.Option("--category", help="Allowed COCO category (repeat) [default: 20 everyday objects]."),
     ] = None,
     min_area: Annotated[float, typer.Option(help="Minimum mask area in px.")] = 2500.0,
-    min_solidity: Annotated[float, typer.Option(help="Minimum mask area / convex hull area.")] = 0.85,
+    min_solidity: Annotated[float, typer.Option(help="Minimum mask area / convex hull area.")] = 0.5,
     border_margin: Annotated[int, typer.Option(help="Drop objects whose box is this close to the border (px).")] = 2,
     max_per_category: Annotated[int | None, typer.Option(help="Keep at most N per category, largest first.")] = None,
     include_crowd: Annotated[bool, typer.Option(help="Keep iscrowd=1 regions.")] = False,
@@ -57,7 +57,7 @@ def occluders_coco(
                 on_total=lambda total: progress.update(task, total=total),
                 on_progress=lambda count: progress.advance(task, count),
             )  # fmt: skip
-        if report.unknown_categories:
+        if report.unknown_categories and category:
             err_console.print(f"warning: categories not in {annotations.name}: {', '.join(report.unknown_categories)}")
         rejected = ", ".join(f"{k} {v}" for k, v in sorted(report.rejected.items())) or "none"
         per_category = ", ".join(f"{k} {v}" for k, v in report.per_category.items()) or "none"

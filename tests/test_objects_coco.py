@@ -220,7 +220,7 @@ def test_default_filters_are_documented_values() -> None:
     assert len(filters.categories) == 20 and "person" not in filters.categories
     assert {"cup", "bottle", "cell phone", "book", "pizza"} <= set(filters.categories)
     assert (filters.include_crowd, filters.min_area_px, filters.border_margin_px) == (False, 2500.0, 2)
-    assert (filters.min_solidity, filters.max_per_category) == (0.85, None)
+    assert (filters.min_solidity, filters.max_per_category) == (0.5, None)
 
 
 def test_extract_writes_rgba_crops_and_manifest(coco_root: Path, tmp_path: Path) -> None:
@@ -321,3 +321,15 @@ def test_cli_extracts_and_reports(coco_root: Path, tmp_path: Path) -> None:
     assert len(list(out.glob("*.png"))) == 3
     bad = CliRunner().invoke(app, [*args[:2], "--annotations", str(tmp_path / "x.json"), *args[4:]])
     assert bad.exit_code == 1 and "annotation file not found" in bad.output
+
+
+def test_embedded_demo_runs_with_default_filters(tmp_path: Path) -> None:
+    """assets/demo/coco: a polygon cup and an RLE spoon over skimage's CC0 coffee photo."""
+    demo = Path(__file__).resolve().parents[1] / "assets" / "demo" / "coco"
+    report = extract_coco(demo / "annotations" / "instances_demo.json", demo / "images", tmp_path / "demo")
+    assert report.per_category == {"cup": 1, "spoon": 1} and report.rejected == {}
+    source = make_occluder_source("coco-objects", root=tmp_path / "demo")
+    occluder, params = source.draw(rng=np.random.default_rng(0))
+    assert occluder.rgb.shape[0] > 250 and params["category"] in {"cup", "spoon"}
+    items = json.loads((tmp_path / "demo" / "manifest.json").read_text())["items"]
+    assert {item["licence_name"] for item in items} == {"CC0 1.0 Universal"}

@@ -56,7 +56,7 @@ ProgressCallback = Callable[[int], None]
 
 @dataclass(frozen=True, kw_only=True)
 class CocoFilter:
-    """Which annotations become occluders (``params.yaml`` section ``objects``, key ``coco``).
+    """Which annotations become occluders (the ``occgen occluders coco`` options).
 
     - ``categories``: allow-list of COCO category names (default :data:`DEFAULT_CATEGORIES`); ``person``
       is refused.
@@ -65,8 +65,8 @@ class CocoFilter:
       blurry even after x4 super-resolution).
     - ``border_margin_px``: an object whose box comes within this many pixels of the image border is
       truncated and dropped (default 2).
-    - ``min_solidity``: minimum mask area / convex hull area (default 0.85): drops objects cut by other
-      objects, and fragmented masks.
+    - ``min_solidity``: minimum mask area / convex hull area (default 0.5): drops masks fragmented by
+      other objects; thin utensils score low (a spoon about 0.55, a cup about 0.95).
     - ``max_per_category``: keep at most this many per category, the largest first (default None: all).
     """
 
@@ -74,7 +74,7 @@ class CocoFilter:
     include_crowd: bool = False
     min_area_px: float = 2500.0
     border_margin_px: int = 2
-    min_solidity: float = 0.85
+    min_solidity: float = 0.5
     max_per_category: int | None = None
 
     def __post_init__(self) -> None:
@@ -93,7 +93,7 @@ class CocoFilter:
 
 @dataclass(frozen=True, kw_only=True)
 class CutOutConfig:
-    """How a kept object becomes an RGBA crop.
+    """How a kept object becomes an RGBA crop (``--edge-sigma`` sets ``edge_sigma_px``).
 
     ``pad_px`` transparent margin around the mask box (so the soft edge is not clipped); the alpha edge is
     the binary mask eroded by ``edge_erode_px`` then Gaussian-blurred with ``edge_sigma_px`` (a COCO polygon
