@@ -145,3 +145,11 @@ def test_rainnet_official_width_end_to_end(tmp_path: Path) -> None:
     out = make_harmoniser(path).apply(image, alpha)
     np.testing.assert_array_equal(out[alpha == 0], image[alpha == 0])
     assert not np.array_equal(out[alpha > 0.99], image[alpha > 0.99])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when no CUDA device exists")
+def test_device_errors(small_rainnet: Path) -> None:
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        make_harmoniser(small_rainnet, device="cuda", ngf=8)
+    with pytest.raises(ConfigError, match="unknown --device 'tpu'"):
+        make_harmoniser(small_rainnet, device="tpu", ngf=8)

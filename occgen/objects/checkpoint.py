@@ -11,11 +11,22 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from occgen.errors import SourceError
+from occgen.errors import ConfigError, SourceError
 
 
 class CheckpointError(SourceError):
     """A checkpoint file is missing, unreadable, or does not match the architecture it is loaded into."""
+
+
+def check_device(device: str) -> str:
+    """Return ``device`` if torch can use it (``cpu``, ``cuda``, ``cuda:N``), else a ConfigError saying so."""
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device} asked for, but torch sees no CUDA device; use --device cpu")
+    if not device.startswith(("cpu", "cuda")):
+        raise ConfigError(f"unknown --device {device!r}; valid: cpu, cuda, cuda:N")
+    return device
 
 
 def read_state_dict(

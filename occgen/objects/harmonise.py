@@ -28,6 +28,7 @@ import numpy as np
 
 from occgen.arrays import check_alpha, check_image, check_same_size
 from occgen.errors import ConfigError
+from occgen.objects.checkpoint import check_device
 
 
 class Harmoniser(Protocol):
@@ -192,6 +193,7 @@ class RainNetHarmoniser:
             raise ConfigError(f"harmonise.batch_size must be >= 1, got {self.batch_size}")
         if self.context_frac < 0:
             raise ConfigError(f"harmonise.context_frac must be >= 0, got {self.context_frac}")
+        check_device(self.device)
         self._load()
         self._sha256 = hashlib.sha256(self.checkpoint.read_bytes()).hexdigest()[:16]
 
@@ -201,8 +203,6 @@ class RainNetHarmoniser:
 
             from occgen.objects.rainnet import load_rainnet
 
-            if self.device.startswith("cuda") and not torch.cuda.is_available():
-                raise ConfigError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
             model = load_rainnet(self.checkpoint, ngf=self.ngf, device=self.device)
             if self.channels_last:
                 model = model.to(memory_format=torch.channels_last)

@@ -206,14 +206,11 @@ class RRDBUpscaler:
     name: str = "rrdb"
 
     def __post_init__(self) -> None:
-        import torch
-
-        from occgen.objects.checkpoint import load_strict
+        from occgen.objects.checkpoint import check_device, load_strict
 
         if self.scale != 4:
             raise ConfigError(f"the rrdb backend upscales x4 only, got --scale {self.scale}")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
+        check_device(self.device)
         self.checkpoint = Path(self.checkpoint)
         model = build_rrdbnet(self.num_blocks, self.num_feat, self.num_grow)
         load_strict(model, self.checkpoint, what=f"RRDBNet ({self.num_blocks} blocks) checkpoint", rename=esrgan_keys)
