@@ -151,3 +151,29 @@ def test_forward_rejects_bad_shapes() -> None:
         model(torch.zeros(1, 4, 200, 256), torch.zeros(1, 1, 200, 256))
     with pytest.raises(ArrayContractError, match=r"expected x \(B, 4, H, W\)"):
         model(torch.zeros(1, 3, 256, 256), torch.zeros(1, 1, 256, 256))
+
+
+def test_output_matches_reference_values_from_the_official_code() -> None:
+    """Reference values computed once with junleen/RainNet's own ``RainNet`` (ngf 8, eval mode) from the same
+    weights and input (not vendored: the check was run against a checkout of the official repository;
+    our forward matched it exactly, max abs difference 0.0). Catches any drift in the architecture, e.g.
+    skips carrying the pre-activation feature instead of the activated one."""
+    rng = np.random.default_rng(0)
+    model = RainNet(ngf=8)
+    state = {
+        key: torch.from_numpy(rng.normal(0.0, 0.1, tuple(value.shape)).astype(np.float32))
+        for key, value in model.state_dict().items()
+    }
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    comp = torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, (1, 3, 256, 256)).astype(np.float32))
+    mask = torch.zeros(1, 1, 256, 256)
+    mask[:, :, 64:192, 48:160] = 1
+    with torch.no_grad():
+        out = model(torch.cat([comp, mask], 1), mask)
+    assert float(out.mean()) == pytest.approx(0.0052108862, abs=1e-5)
+    assert float(out.std()) == pytest.approx(0.2235454023, abs=1e-5)
+    expected = {(0, 0, 0): -0.0916666016, (1, 100, 100): 0.2572194636, (2, 128, 64): 0.1958620250,
+                (0, 200, 230): -0.2256438881, (1, 70, 150): 0.1379174739}  # fmt: skip
+    for (c, y, x), value in expected.items():
+        assert float(out[0, c, y, x]) == pytest.approx(value, abs=1e-4), (c, y, x)

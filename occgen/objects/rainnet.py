@@ -3,7 +3,9 @@
 
 An independent torch re-implementation with the architecture and state-dict layout of the official code
 (junleen/RainNet, MIT; facts only: module names, channel widths, where each normalisation sits), so the
-official ``net_G_last.pth`` loads with ``strict=True`` and outputs are interchangeable:
+official ``net_G_last.pth`` loads with ``strict=True`` and outputs are interchangeable (checked once
+against a checkout of the official code: identical outputs, max abs difference 0.0, in eval mode; the
+reference values are in ``tests/test_objects_rainnet.py``):
 
 - input: the composite in [-1, 1] concatenated with the foreground mask in [0, 1], ``(B, 4, H, W)``, and
   the mask again, ``(B, 1, H, W)``; ``H`` and ``W`` multiples of 256 (eight stride-2 stages);
