@@ -182,3 +182,23 @@ def test_cli_upscale(tmp_path: Path, small_rrdb_checkpoint: Path) -> None:
               "--backend", "rrdb", "--checkpoint", str(small_rrdb_checkpoint)],
     )  # fmt: skip
     assert bad.exit_code == 1 and "mis-shaped" in bad.output  # default 64 features vs an 8-feature checkpoint
+
+
+def test_rrdbnet_matches_reference_values_from_esrgan() -> None:
+    """Reference values computed once with xinntao/ESRGAN's own ``RRDBNet_arch.RRDBNet(3, 3, 16, 2, gc=8)``
+    from the same weights and input (not vendored; our forward matched it exactly, max abs difference 0.0)."""
+    model = build_rrdbnet(num_blocks=2, num_feat=16, num_grow=8)
+    rng = np.random.default_rng(0)
+    state = {
+        key: torch.from_numpy(rng.normal(0.0, 0.05, tuple(value.shape)).astype(np.float32))
+        for key, value in model.state_dict().items()
+    }
+    model.load_state_dict(state, strict=True)
+    x = torch.from_numpy(np.random.default_rng(1).uniform(0, 1, (1, 3, 24, 20)).astype(np.float32))
+    with torch.no_grad():
+        out = model.eval()(x)
+    assert out.shape == (1, 3, 96, 80)
+    assert float(out.mean()) == pytest.approx(-0.0021410331, abs=1e-6)
+    assert float(out.std()) == pytest.approx(0.0308561064, abs=1e-6)
+    assert float(out[0, 0, 5, 7]) == pytest.approx(-0.0011934643, abs=1e-5)
+    assert float(out[0, 2, 90, 70]) == pytest.approx(-0.0424433909, abs=1e-5)
