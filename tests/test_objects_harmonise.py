@@ -153,3 +153,17 @@ def test_device_errors(small_rainnet: Path) -> None:
         make_harmoniser(small_rainnet, device="cuda", ngf=8)
     with pytest.raises(ConfigError, match="unknown --device 'tpu'"):
         make_harmoniser(small_rainnet, device="tpu", ngf=8)
+
+
+def test_harmoniser_from_params_section(small_rainnet: Path) -> None:
+    from occgen.config import build_config
+    from occgen.objects.harmonise import HarmoniseConfig, harmoniser_from_config
+
+    assert harmoniser_from_config(build_config(HarmoniseConfig, {}, "objects.harmonise")).name == "lab-stats"
+    config = build_config(
+        HarmoniseConfig, {"checkpoint": str(small_rainnet), "ngf": 8, "dtype": "bfloat16"}, "objects.harmonise"
+    )
+    harmoniser = harmoniser_from_config(config)
+    assert harmoniser.name == "rainnet" and harmoniser.describe()["dtype"] == "bfloat16"
+    with pytest.raises(ConfigError, match="unknown parameter objects.harmonise.ckpt"):
+        build_config(HarmoniseConfig, {"ckpt": "x"}, "objects.harmonise")

@@ -269,6 +269,22 @@ class RainNetHarmoniser:
                 "size_px": self.size_px, "context_frac": self.context_frac, "dtype": self.dtype}  # fmt: skip
 
 
+@dataclass(frozen=True, kw_only=True)
+class HarmoniseConfig:
+    """Harmoniser settings, e.g. a ``harmonise`` mapping inside ``params.yaml``'s ``objects`` section
+    (build with :func:`occgen.config.build_config`). ``checkpoint: null`` selects ``lab-stats``."""
+
+    checkpoint: Path | None = None
+    device: str = "cpu"
+    ngf: int = 64
+    size_px: int = 256
+    context_frac: float = 0.5
+    batch_size: int = 8
+    dtype: str = "float32"
+    channels_last: bool = False
+    strength: float = 0.5  # lab-stats only
+
+
 def make_harmoniser(
     checkpoint: Path | None,
     device: str = "cpu",
@@ -288,3 +304,9 @@ def make_harmoniser(
         Path(checkpoint), device=device, ngf=ngf, size_px=size_px, context_frac=context_frac,
         batch_size=batch_size, dtype=dtype, channels_last=channels_last,
     )  # fmt: skip
+
+
+def harmoniser_from_config(config: HarmoniseConfig) -> Harmoniser:
+    """:func:`make_harmoniser` with the fields of ``config``."""
+    fields = {f: getattr(config, f) for f in config.__dataclass_fields__ if f not in ("checkpoint", "device")}
+    return make_harmoniser(config.checkpoint, config.device, **fields)
