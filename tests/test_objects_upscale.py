@@ -149,6 +149,10 @@ def test_upscale_folder_resumes_and_carries_the_manifest(tmp_path: Path) -> None
     assert first["sha256"] == hashlib.sha256((out / "coco_1_cup.png").read_bytes()).hexdigest()
     again = upscale_folder(src, out, LanczosUpscaler(4))
     assert (again.written, again.skipped_existing) == (0, 2)
+    with pytest.raises(ConfigError, match="upscaled with other settings"):
+        upscale_folder(src, out, LanczosUpscaler(2))
+    redone = upscale_folder(src, out, LanczosUpscaler(2), overwrite=True)
+    assert redone.written == 2 and read_rgba(out / "coco_1_cup.png")[0].shape == (80, 80, 3)
     capped = upscale_folder(src, tmp_path / "capped", LanczosUpscaler(4), max_side_px=100)
     assert capped.too_large == 2 and read_rgba(tmp_path / "capped" / "coco_1_cup.png")[0].shape == (40, 40, 3)
 

@@ -37,6 +37,7 @@ from occgen.imageio import read_rgba
 from occgen.sources.common import require_dir
 
 UPSCALE_BACKENDS = ("lanczos", "rrdb")
+UPSCALE_SETTINGS = "upscale.json"  # the upscaler's describe(): a resume must use the same
 
 
 class Upscaler(Protocol):
@@ -316,7 +317,8 @@ def upscale_folder(
 ) -> UpscaleReport:
     """Upscale every ``*.png`` (RGBA) directly in ``src`` into ``out`` under the same name.
 
-    Resumable: files already in ``out`` are kept unless ``overwrite``. A file whose output would exceed
+    Resumable: files already in ``out`` are kept unless ``overwrite``; a resume with another upscaler (see
+    ``out/upscale.json``) is refused without ``overwrite``. A file whose output would exceed
     ``max_side_px`` is copied unscaled and counted. ``src/manifest.json``, if present, is written to
     ``out`` with each item's new ``width``, ``height`` and ``sha256`` and an ``upscale`` record.
     """
@@ -328,6 +330,16 @@ def upscale_folder(
     if not files:
         raise SourceError(f"no .png cut-outs in {src}")
     out.mkdir(parents=True, exist_ok=True)
+    settings_path = out / UPSCALE_SETTINGS
+    settings = upscaler.describe()
+    if settings_path.is_file() and not overwrite:
+        previous = json.loads(settings_path.read_text())
+        if previous != settings:
+            raise ConfigError(
+                f"{out} was upscaled with other settings ({previous}); "
+                "pass --overwrite to redo it or choose another --out"
+            )
+    settings_path.write_text(json.dumps(settings, sort_keys=True) + "\n")
     if on_total is not None:
         on_total(len(files))
     start = time.perf_counter()
