@@ -167,3 +167,18 @@ def test_harmoniser_from_params_section(small_rainnet: Path) -> None:
     assert harmoniser.name == "rainnet" and harmoniser.describe()["dtype"] == "bfloat16"
     with pytest.raises(ConfigError, match="unknown parameter objects.harmonise.ckpt"):
         build_config(HarmoniseConfig, {"ckpt": "x"}, "objects.harmonise")
+
+
+def test_rainnet_translucent_and_tiny_occluders(small_rainnet: Path) -> None:
+    image, alpha = composite(256)
+    harmoniser = make_harmoniser(small_rainnet, ngf=8)
+    translucent = (alpha * 0.4).astype(np.float32)
+    out = harmoniser.apply(image, translucent)
+    np.testing.assert_array_equal(out[translucent == 0], image[translucent == 0])
+    assert not np.array_equal(out[alpha > 0.99], image[alpha > 0.99])  # still harmonised
+    big = np.full((1024, 1024, 3), 128, np.uint8)
+    speck = np.zeros((1024, 1024), np.float32)
+    speck[500, 700] = 1.0  # a one-pixel occluder: its crop is a few pixels, upsampled to 256²
+    out = harmoniser.apply(big, speck)
+    changed = np.argwhere(np.any(out != big, axis=2))
+    assert out.shape == big.shape and all(tuple(p) == (500, 700) for p in changed)

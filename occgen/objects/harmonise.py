@@ -162,7 +162,8 @@ DTYPES = ("float32", "bfloat16")
 @dataclass
 class RainNetHarmoniser:
     """RainNet on a ``size_px``² crop around each occluder (``context_frac`` of its long side added on each
-    side); the network's change is pasted back at full resolution inside the occluder only.
+    side); the network's change is pasted back at full resolution inside the occluder only. The network's
+    mask is the occluder's alpha >= ``mask_threshold`` x its peak (binary, as in RainNet's training data).
 
     The model is loaded strictly at construction (a bad checkpoint fails before any work) and reloaded
     lazily after pickling, so dask workers do not receive the weights through the scheduler.
@@ -250,9 +251,13 @@ class RainNetHarmoniser:
             x0, y0, x1, y1 = square
             crop = cv2.resize(image[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
             small_alpha = cv2.resize(alpha[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
+            # Relative to the peak: a translucent occluder (alpha <= opacity < 1) still gets its region.
+            mask = small_alpha >= self.mask_threshold * float(alpha.max())
+            if not mask.any():
+                continue  # too small to show at the network's size: left as it is
             jobs.append((i, square))
             crops.append(crop)
-            masks.append((small_alpha >= self.mask_threshold).astype(np.float32))
+            masks.append(mask.astype(np.float32))
         for start in range(0, len(jobs), self.batch_size):
             stop = start + self.batch_size
             harmonised = self._harmonise_crops(np.stack(crops[start:stop]), np.stack(masks[start:stop]))
