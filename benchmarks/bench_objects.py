@@ -67,6 +67,15 @@ def harmoniser_ms(harmoniser, repeats: int) -> float:
     return (time.perf_counter() - started) / repeats * 1000.0
 
 
+def harmoniser_batch_ms(harmoniser, batch: int) -> float:
+    image, alpha = composite_512()
+    images, alphas = [image] * batch, [alpha] * batch
+    harmoniser.apply_batch(images[:1], alphas[:1])
+    started = time.perf_counter()
+    harmoniser.apply_batch(images, alphas)
+    return (time.perf_counter() - started) / batch * 1000.0
+
+
 def synthetic_coco(root: Path, objects: int) -> Path:
     rng = np.random.default_rng(0)
     (root / "images").mkdir(parents=True)
@@ -110,8 +119,11 @@ def main() -> None:
         checkpoint = workdir / "rainnet.pth"
         torch.save(RainNet(ngf=64).state_dict(), checkpoint)
         for label, kwargs in (("rainnet fp32", {}), ("rainnet bf16", {"dtype": "bfloat16"})):
-            ms = harmoniser_ms(make_harmoniser(checkpoint, **kwargs), repeats=4)
-            print(f"harmonise 512² composite, {label:<13}: {ms:7.1f} ms/sample")
+            harmoniser = make_harmoniser(checkpoint, batch_size=args.batch, **kwargs)
+            ms = harmoniser_ms(harmoniser, repeats=2)
+            batched = harmoniser_batch_ms(harmoniser, args.batch)
+            print(f"harmonise 512² composite, {label:<13}: {ms:7.1f} ms/sample one at a time, "
+                  f"{batched:7.1f} ms/sample in batches of {args.batch}")  # fmt: skip
         print(f"harmonise 512² composite, {'lab-stats':<13}: {harmoniser_ms(make_harmoniser(None), 20):7.1f} ms/sample")
         annotations = synthetic_coco(workdir / "coco", args.objects)
         filters = CocoFilter(categories=("cup",))
