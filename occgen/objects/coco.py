@@ -454,7 +454,10 @@ def extract_coco(
         "filters": to_plain(filters),
         "cutout": to_plain(cutout),
     }
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot create {out}: {error.strerror}; choose a writable --out") from error
     settings_path = out / SETTINGS
     if settings_path.is_file():
         previous = json.loads(settings_path.read_text())
