@@ -130,9 +130,16 @@ class RGBAFolder:
                 "fingerprint": fingerprint_files(self.root, self._files)}  # fmt: skip
 
 
+def _coco_objects(**kwargs: Any) -> OccluderSource:
+    from occgen.objects.source import CocoObjects  # imported late: occgen.objects imports this module
+
+    return CocoObjects(**kwargs)
+
+
 OCCLUDER_SOURCES: dict[str, Callable[..., OccluderSource]] = {
     "random-shapes": RandomShapes,
     "rgba-folder": RGBAFolder,
+    "coco-objects": _coco_objects,
 }
 
 
