@@ -21,11 +21,13 @@ from rich.table import Table
 from rich.text import Text
 
 from occgen import __version__
+from occgen.cli_faces import faces_app
 from occgen.errors import OccgenError
 
 app = typer.Typer(help="Synthetic occluded-face data (NatOcc / RandOcc) into zarr shards.", no_args_is_help=True)
 generate_app = typer.Typer(help="Generate a dataset into a zarr store.", no_args_is_help=True)
 app.add_typer(generate_app, name="generate")
+app.add_typer(faces_app, name="faces")
 err_console = Console(stderr=True)
 console = Console()
 
