@@ -20,6 +20,7 @@ Where it sits: :mod:`occgen.faces.parsing` runs this network and turns its label
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -225,7 +226,7 @@ def load_bisenet(path: Path, device: str = "cpu") -> BiSeNet:
         raise SourceError(f"face-parsing checkpoint not found: {path}; pass the 79999_iter.pth file with --model")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, ValueError) as error:
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as error:
         raise SourceError(f"cannot read the checkpoint {path}: {error}; is it a torch .pth file?") from error
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
