@@ -46,13 +46,15 @@ def _run(description: str, total: int, work: Callable[[Callable[[int], None]], F
 
 
 def _summary(report: FacesReport, what: str) -> None:
+    from rich.markup import escape
+
     from occgen.cli import err_console
 
     parts = [f"{what} {report.written} of {report.total} face(s) into {report.out} in {report.seconds:.1f} s"]
     if report.notes.get("several_faces"):
         parts.append(f"{report.notes['several_faces']} image(s) had several faces (the largest was used)")
     parts.append(f"{len(report.failures)} failed (listed in {report.failed_path})")
-    err_console.print("; ".join(parts), highlight=False, soft_wrap=True)
+    err_console.print(escape("; ".join(parts)), highlight=False, soft_wrap=True)
     if report.written == 0:
         raise OccgenError(f"no face was written: every input failed; see {report.failed_path}")
 
