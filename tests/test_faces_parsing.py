@@ -148,6 +148,11 @@ def test_parser_stage_writes_a_face_folder_and_lists_failures(tmp_path: Path) ->
         expected = face_mask_from_labels(EllipseParser().parse([np.ones((48, 40, 3), np.uint8)])[0])
         np.testing.assert_array_equal(read_binary_mask(out / "masks" / f"{Path(name).stem}.png"), expected)
     assert len(FaceFolder(out)) == 2
+    # A rerun in which a face is no longer found removes its earlier output: the folder stays consistent.
+    cv2.imwrite(str(src / "images" / "b.png"), np.zeros((48, 40, 3), np.uint8))
+    report = masks_with_parser(src, out, EllipseParser())  # type: ignore[arg-type]
+    assert report.written == 1 and not (out / "images" / "b.png").exists() and not (out / "masks" / "b.png").exists()
+    assert len(FaceFolder(out)) == 1
 
 
 @pytest.fixture(scope="module")
@@ -168,8 +173,12 @@ def test_cli_parser_masks(tmp_path: Path, random_checkpoint: Path) -> None:
 
     missing = runner.invoke(app, ["faces", "masks", "--src", str(src), "--out", str(out)])
     assert missing.exit_code == 1 and "--method parser needs --model FILE" in missing.output
-    same = runner.invoke(app, [*args[:4], "--out", str(src), "--model", str(random_checkpoint)])
-    assert same.exit_code == 1 and "is the source folder" in same.output
+    for target in (src, src.parent / "src" / "."):
+        same = runner.invoke(app, [*args[:4], "--out", str(target), "--model", str(random_checkpoint)])
+        assert same.exit_code == 1 and "is the source folder" in same.output
+    inner = runner.invoke(app, [*args[:2], "--src", str(src / "images"), "--out", str(src), *args[6:]])
+    assert inner.exit_code == 1 and "is the source folder" in inner.output
+    assert len(list((src / "images").iterdir())) == 4  # nothing touched
 
 
 @pytest.mark.slow

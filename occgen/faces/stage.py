@@ -56,6 +56,13 @@ class FacesReport:
     def failed_path(self) -> Path:
         return self.out / FAILED_FILE
 
+    def fail(self, path: Path, reason: str) -> None:
+        """Record a failed input and remove what an earlier run may have written for it."""
+        self.failures.append(Failure(path.name, reason))
+        for stale in (self.out / "images" / path.name, self.out / "images" / f"{path.stem}.png"):
+            stale.unlink(missing_ok=True)
+        (self.out / "masks" / f"{path.stem}.png").unlink(missing_ok=True)
+
 
 def source_images(src: Path) -> list[Path]:
     """Images of ``src/images/`` if it exists, else of ``src`` itself; stems must be unique."""
@@ -73,7 +80,10 @@ def source_images(src: Path) -> list[Path]:
 
 
 def _check_out(src: Path, out: Path) -> None:
-    if Path(out).resolve() == Path(src).resolve():
+    """Refuse an output that would overwrite (or, for failures, delete) the source files."""
+    src, out = Path(src).resolve(), Path(out).resolve()
+    folder = src / "images" if (src / "images").is_dir() else src
+    if out == src or (out / "images") == folder or (out / "masks") == src / "masks":
         raise ConfigError(f"--out {out} is the source folder; write to a new folder")
 
 
@@ -173,13 +183,11 @@ def masks_with_parser(
             try:
                 readable.append((path, read_image(path)))
             except ImageReadError as error:
-                report.failures.append(Failure(path.name, f"unreadable: {error}"))
+                report.fail(path, f"unreadable: {error}")
         for (path, _), labels in zip(readable, parser.parse([im for _, im in readable]), strict=True):
             mask = face_mask_from_labels(labels)
             if not _face_fraction_ok(mask, min_face_frac):
-                report.failures.append(
-                    Failure(path.name, f"no face: parsed face covers {mask.mean():.4f} < {min_face_frac} of the image")
-                )
+                report.fail(path, f"no face: parsed face covers {mask.mean():.4f} < {min_face_frac} of the image")
                 continue
             _write_face(report.out, path, mask)
             report.written += 1
@@ -214,9 +222,7 @@ def masks_with_landmarks(
                 _write_face(report.out, path, mask)
                 report.written += 1
             else:
-                report.failures.append(
-                    Failure(path.name, f"no face: polygon covers {mask.mean():.4f} < {min_face_frac} of the image")
-                )
+                report.fail(path, f"no face: polygon covers {mask.mean():.4f} < {min_face_frac} of the image")
         if on_progress is not None:
             on_progress(1)
     report.seconds = time.perf_counter() - start
@@ -234,21 +240,21 @@ def _landmark_mask(
     try:
         image = read_image(path)
     except ImageReadError as error:
-        report.failures.append(Failure(path.name, f"unreadable: {error}"))
+        report.fail(path, f"unreadable: {error}")
         return None
     if landmarks is not None:
         points = _lookup(landmarks, path)
         if points is None:
-            report.failures.append(Failure(path.name, "no landmarks for this file in the landmark file"))
+            report.fail(path, "no landmarks for this file in the landmark file")
             return None
         if len(points) != 68:
-            report.failures.append(Failure(path.name, f"the face polygon needs 68 landmarks, got {len(points)}"))
+            report.fail(path, f"the face polygon needs 68 landmarks, got {len(points)}")
             return None
     else:
         assert landmarker is not None
         detection = landmarker.detect(image)
         if detection is None:
-            report.failures.append(Failure(path.name, "no face detected"))
+            report.fail(path, "no face detected")
             return None
         if detection.n_faces > 1:
             report.notes["several_faces"] += 1
@@ -256,7 +262,7 @@ def _landmark_mask(
     try:
         return landmark_face_mask(check_landmarks68(points), image.shape[:2], forehead_frac)
     except ArrayContractError as error:
-        report.failures.append(Failure(path.name, f"bad landmarks: {error}"))
+        report.fail(path, f"bad landmarks: {error}")
         return None
 
 
@@ -317,27 +323,25 @@ def _align_one(
         if masks_dir is not None:
             mask_path = masks_dir / f"{path.stem}.png"
             if not mask_path.is_file():
-                report.failures.append(Failure(path.name, f"no mask {mask_path} (the source has a masks/ folder)"))
+                report.fail(path, f"no mask {mask_path} (the source has a masks/ folder)")
                 return None
             mask = read_binary_mask(mask_path)
             if mask.shape != image.shape[:2]:
-                report.failures.append(
-                    Failure(path.name, f"mask {mask_path.name} is {mask.shape}, image {image.shape[:2]}")
-                )
+                report.fail(path, f"mask {mask_path.name} is {mask.shape}, image {image.shape[:2]}")
                 return None
     except ImageReadError as error:
-        report.failures.append(Failure(path.name, f"unreadable: {error}"))
+        report.fail(path, f"unreadable: {error}")
         return None
     if landmarks is not None:
         points = _lookup(landmarks, path)
         if points is None:
-            report.failures.append(Failure(path.name, "no landmarks for this file in the landmark file"))
+            report.fail(path, "no landmarks for this file in the landmark file")
             return None
     else:
         assert landmarker is not None
         detection = landmarker.detect(image)
         if detection is None:
-            report.failures.append(Failure(path.name, "no face detected"))
+            report.fail(path, "no face detected")
             return None
         if detection.n_faces > 1:
             report.notes["several_faces"] += 1
@@ -345,5 +349,5 @@ def _align_one(
     try:
         return align_face(image, points, size, mask), mask is not None
     except ArrayContractError as error:
-        report.failures.append(Failure(path.name, f"bad landmarks: {error}"))
+        report.fail(path, f"bad landmarks: {error}")
         return None
