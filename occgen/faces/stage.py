@@ -230,6 +230,30 @@ def masks_with_landmarks(
     return report
 
 
+def _face_landmarks(
+    path: Path,
+    image: np.ndarray,
+    report: FacesReport,
+    landmarks: dict[str, np.ndarray] | None,
+    landmarker: DlibLandmarker | None,
+) -> np.ndarray | None:
+    """The face's landmarks from the landmark file or the detector; ``None`` (recorded as a failure) if none."""
+    if landmarks is not None:
+        points = _lookup(landmarks, path)
+        if points is None:
+            report.fail(path, "no landmarks for this file in the landmark file")
+        return points
+    if landmarker is None:
+        raise ConfigError("give either a landmark file or a landmark detector")
+    detection = landmarker.detect(image)
+    if detection is None:
+        report.fail(path, "no face detected")
+        return None
+    if detection.n_faces > 1:
+        report.notes["several_faces"] += 1
+    return detection.landmarks
+
+
 def _landmark_mask(
     path: Path,
     report: FacesReport,
@@ -242,23 +266,12 @@ def _landmark_mask(
     except ImageReadError as error:
         report.fail(path, f"unreadable: {error}")
         return None
-    if landmarks is not None:
-        points = _lookup(landmarks, path)
-        if points is None:
-            report.fail(path, "no landmarks for this file in the landmark file")
-            return None
-        if len(points) != 68:
-            report.fail(path, f"the face polygon needs 68 landmarks, got {len(points)}")
-            return None
-    else:
-        assert landmarker is not None
-        detection = landmarker.detect(image)
-        if detection is None:
-            report.fail(path, "no face detected")
-            return None
-        if detection.n_faces > 1:
-            report.notes["several_faces"] += 1
-        points = detection.landmarks
+    points = _face_landmarks(path, image, report, landmarks, landmarker)
+    if points is None:
+        return None
+    if len(points) != 68:
+        report.fail(path, f"the face polygon needs 68 landmarks, got {len(points)}")
+        return None
     try:
         return landmark_face_mask(check_landmarks68(points), image.shape[:2], forehead_frac)
     except ArrayContractError as error:
@@ -332,20 +345,9 @@ def _align_one(
     except ImageReadError as error:
         report.fail(path, f"unreadable: {error}")
         return None
-    if landmarks is not None:
-        points = _lookup(landmarks, path)
-        if points is None:
-            report.fail(path, "no landmarks for this file in the landmark file")
-            return None
-    else:
-        assert landmarker is not None
-        detection = landmarker.detect(image)
-        if detection is None:
-            report.fail(path, "no face detected")
-            return None
-        if detection.n_faces > 1:
-            report.notes["several_faces"] += 1
-        points = detection.landmarks
+    points = _face_landmarks(path, image, report, landmarks, landmarker)
+    if points is None:
+        return None
     try:
         return align_face(image, points, size, mask), mask is not None
     except ArrayContractError as error:
