@@ -54,6 +54,9 @@ def _summary(report: FacesReport, what: str) -> None:
     if report.notes.get("several_faces"):
         parts.append(f"{report.notes['several_faces']} image(s) had several faces (the largest was used)")
     parts.append(f"{len(report.failures)} failed (listed in {report.failed_path})")
+    if report.failures:
+        shown = ", ".join(f"{f.file} ({f.reason})" for f in report.failures[:5])
+        parts.append(f"failed: {shown}{' ...' if len(report.failures) > 5 else ''}")
     err_console.print(escape("; ".join(parts)), highlight=False, soft_wrap=True)
     if report.written == 0:
         raise OccgenError(f"no face was written: every input failed; see {report.failed_path}")

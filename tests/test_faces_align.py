@@ -169,6 +169,7 @@ def test_cli_align(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                                  "--landmarks", str(table)])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "aligned 1 of 2 face(s)" in result.output and "1 failed" in result.output
+    assert "failed: far.jpg (no landmarks for this file in the landmark file)" in " ".join(result.output.split())
     monkeypatch.setitem(sys.modules, "dlib", None)
     result = runner.invoke(app, ["faces", "align", "--src", str(src), "--out", str(out)])
     assert result.exit_code == 1 and "pip install 'occgen[landmarks]'" in result.output

@@ -75,8 +75,9 @@ def to_batch(images: Sequence[np.ndarray], size: int = INPUT_SIZE) -> torch.Tens
 class FaceParser:
     """Runs a :class:`~occgen.faces.bisenet.BiSeNet` on batches of images and returns label maps.
 
-    Images are resized to ``input_size``² (the checkpoint's 512²), parsed, and the labels resized back to
-    each image's own size with nearest neighbour.
+    Images are resized to ``input_size``² (the checkpoint's 512², whatever the aspect ratio, as the
+    checkpoint's own test script does; area filter when shrinking where it uses PIL's bilinear), parsed,
+    and the labels resized back to each image's own size with nearest neighbour.
     """
 
     def __init__(self, model: BiSeNet, device: str = "cpu", input_size: int = INPUT_SIZE) -> None:
