@@ -16,11 +16,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from occgen import __version__
+from occgen.cli_faces import faces_app
 from occgen.cli_occluders import occluders_app
 from occgen.errors import OccgenError
 
@@ -28,6 +30,7 @@ app = typer.Typer(help="Synthetic occluded-face data (NatOcc / RandOcc) into zar
 generate_app = typer.Typer(help="Generate a dataset into a zarr store.", no_args_is_help=True)
 app.add_typer(generate_app, name="generate")
 app.add_typer(occluders_app, name="occluders")
+app.add_typer(faces_app, name="faces")
 err_console = Console(stderr=True)
 console = Console()
 
@@ -38,7 +41,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except OccgenError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
