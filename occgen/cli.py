@@ -20,11 +20,13 @@ from rich.table import Table
 from rich.text import Text
 
 from occgen import __version__
+from occgen.cli_hands import generate_natocc, hands_app
 from occgen.errors import OccgenError
 
 app = typer.Typer(help="Synthetic occluded-face data (NatOcc / RandOcc) into zarr shards.", no_args_is_help=True)
 generate_app = typer.Typer(help="Generate a dataset into a zarr store.", no_args_is_help=True)
 app.add_typer(generate_app, name="generate")
+app.add_typer(hands_app, name="hands")
 err_console = Console(stderr=True)
 console = Console()
 
@@ -142,14 +144,7 @@ def run_generation(recipe: Any, out: Path, run: Any, *, scheduler: str | None, o
         err_console.print(f"preview: {sheet}")
 
 
-@generate_app.command("natocc")
-def generate_natocc() -> None:
-    """NatOcc (hands with colour transfer, harmonised COCO objects): not available yet."""
-    with user_errors():
-        raise OccgenError(
-            "NatOcc generation is not available yet: it needs the hands (11k Hands matting + SOT colour "
-            "transfer) and objects (COCO + RainNet) stages, tracked as open issues; use `occgen generate randocc`"
-        )
+generate_app.command("natocc")(generate_natocc)
 
 
 @app.command()
