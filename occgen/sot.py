@@ -11,9 +11,10 @@ Preprocess of the source (Algorithm 1; the paper gives no numbers, ours are para
    turns black: eyes, brows and nostrils have no counterpart on a hand);
 3. highlights are clipped at mean + ``clip_std`` x std per channel (the authors use 1 std).
 
-Then ``iterations`` rounds of SOT: each round draws ``projections`` random directions in RGB, matches
-the 1-D sorted projections of the moving hand colours to the face's quantiles, and moves every colour
-by the mean of the 1-D displacements (times 3 / projections, so a round moves about one full step).
+Then ``iterations`` rounds of SOT: each round draws ``projections`` random directions in RGB; along each
+direction in turn, the sorted projections of the moving hand colours are matched to the face's
+quantiles and every colour moves by its 1-D displacement (an exact 1-D transport per direction, applied
+one after another, which converges in fewer rounds than averaging the directions' moves).
 
 Speed: the map depends only on colour, so it is fitted on a strided subsample of ``fit_pixels`` of each
 set, and the whole hand is pushed through the same 1-D maps via a ``lut_size``³ lookup table spanning
@@ -133,17 +134,16 @@ class SOTMap:
         out = points.astype(np.float32, copy=True)
         iterations, projections, _ = self.directions.shape
         nodes = self.table.shape[2]
-        base = (np.arange(projections) * nodes)[None, :]
         for i in range(iterations):
-            dirs = self.directions[i]
-            proj = out @ dirs.T  # (N, P)
-            position = np.clip((proj - self.start[i]) / self.step[i], 0, nodes - 1)
-            lower = np.minimum(position.astype(np.int32), nodes - 2)
-            weight = position - lower
-            flat = self.table[i].reshape(-1)
-            index = lower + base
-            moved = flat[index] * (1 - weight) + flat[index + 1] * weight
-            out += step_shift((moved - proj) @ dirs, projections)
+            for p in range(projections):
+                direction = self.directions[i, p]
+                proj = out @ direction
+                position = np.clip((proj - self.start[i, p]) / self.step[i, p], 0, nodes - 1)
+                lower = np.minimum(position.astype(np.int32), nodes - 2)
+                weight = position - lower
+                table = self.table[i, p]
+                moved = table[lower] * (1 - weight) + table[lower + 1] * weight
+                out += (moved - proj)[:, None] * direction[None, :]
         return out
 
 
@@ -169,7 +169,6 @@ def fit_sot(source: np.ndarray, target: np.ndarray, dirs: np.ndarray, nodes: int
     steps = np.empty((iterations, projections), np.float32)
     tables = np.empty((iterations, projections, nodes), np.float32)
     for i in range(iterations):
-        shift = np.zeros_like(moving)
         for p in range(projections):
             direction = dirs[i, p]
             proj = moving @ direction
@@ -183,14 +182,8 @@ def fit_sot(source: np.ndarray, target: np.ndarray, dirs: np.ndarray, nodes: int
             tables[i, p] = np.interp(low + step * np.arange(nodes), sorted_proj, matched)
             displacement = np.empty(count, np.float32)
             displacement[order] = matched - sorted_proj
-            shift += displacement[:, None] * direction[None, :]
-        moving += step_shift(shift, projections)
+            moving += displacement[:, None] * direction[None, :]
     return SOTMap(dirs, starts, steps, tables)
-
-
-def step_shift(shift: np.ndarray, projections: int) -> np.ndarray:
-    """One round's move: the summed 1-D displacements scaled by 3 / projections (at most a full step)."""
-    return shift * (CHANNELS / projections if projections >= CHANNELS else 1.0 / projections)
 
 
 def _lut_apply(rgb: np.ndarray, lut: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -241,21 +234,27 @@ def transfer_colours(
     target = _subsample(hand_rgb[solid], config.fit_pixels * 4).astype(np.float64)
     if config.preprocess:
         source = preprocess_source(source, target, config)
+    # Dequantise: a uint8 colour stands for a unit interval. Without this, the many pixels sharing a colour
+    # all get one destination and the transfer stalls short of the face's distribution.
+    noise = np.random.default_rng([params.direction_seed, 1])
+    source = _subsample(source, config.fit_pixels)
+    target = _subsample(target, config.fit_pixels)
     fitted = fit_sot(
-        _subsample(source, config.fit_pixels),
-        _subsample(target, config.fit_pixels),
+        source + noise.uniform(-0.5, 0.5, source.shape),
+        target + noise.uniform(-0.5, 0.5, target.shape),
         directions(params.direction_seed, config.iterations, config.projections),
     )
     visible = hand_alpha > 0
     colours = hand_rgb[visible]
-    low, high = colours.min(axis=0).astype(np.float64), colours.max(axis=0).astype(np.float64)
+    low = colours.min(axis=0).astype(np.float64) - 0.5
+    high = colours.max(axis=0).astype(np.float64) + 0.5
     axes = [np.linspace(low[c], high[c], config.lut_size) for c in range(CHANNELS)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, CHANNELS)
     lut = fitted.apply(grid).reshape(config.lut_size, config.lut_size, config.lut_size, CHANNELS)
-    colours = colours.astype(np.float32)
+    colours = colours.astype(np.float32) + noise.uniform(-0.5, 0.5, colours.shape).astype(np.float32)
     moved = _lut_apply(colours, lut, low, high)
     shift = np.zeros(hand_rgb.shape, np.float32)
-    shift[visible] = moved - colours
+    shift[visible] = moved - hand_rgb[visible]
     if config.smooth_sigma_px > 0:
         weight = hand_alpha.astype(np.float32)
         blurred = cv2.GaussianBlur(shift * weight[:, :, None], (0, 0), config.smooth_sigma_px)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -205,7 +206,9 @@ def run_matting(
     if workers <= 1 or len(todo) <= 1:
         results = list(_tick(map(_work, todo), on_progress, finished, total))
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: pymatting's numba runtime uses OpenMP, which must not be forked.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker) as pool:
             results = list(_tick(pool.map(_work, todo), on_progress, finished, total))
     outcomes = list(zip(photos_todo, results, strict=True))
     seconds = time.perf_counter() - start
@@ -228,6 +231,12 @@ def run_matting(
     _write_json_atomic(out / MANIFEST, manifest)
     return MatteReport(out, len(todo) - sum(1 for _, (s, _) in outcomes if s != "ok"), resumed, skipped,
                        seconds / max(len(todo), 1))  # fmt: skip
+
+
+def _init_worker() -> None:
+    # One thread per worker process: the pool already uses the cores (set before pymatting is imported).
+    for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
 
 
 def _tick(results: Any, on_progress: Callable[[int, int], None] | None, done: int, total: int) -> Any:
