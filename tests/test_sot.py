@@ -50,7 +50,8 @@ def reference_sot(target: np.ndarray, source: np.ndarray, iterations: int, seed:
         for direction in basis.T:
             proj = moving @ direction
             order = np.argsort(proj)
-            matched = np.quantile(source @ direction, quantiles)
+            ranks = quantiles * (len(source) - 1)  # numpy's linear quantile, without its per-call cost
+            matched = np.interp(ranks, np.arange(len(source)), np.sort(source @ direction))
             moving[order] += np.outer(matched - proj[order], direction)
     return moving
 
