@@ -1,6 +1,6 @@
 """NatOcc hands: SOT colour transfer, matting and generation speed (and quality), on drawn hands.
 
-    python benchmarks/bench_hands.py [--n 256] [--size 512] [--skip-matting]
+    python benchmarks/bench_hands.py [--n 256] [--size 512] [--only sot|matting|generate]
 
 Measures:
 - SOT per hand at 512² on one core (median of 20): the default (fit on 4096 pixels, 17³ lookup table)
@@ -134,13 +134,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--skip-matting", action="store_true")
+    parser.add_argument("--only", choices=("sot", "matting", "generate"), default=None)
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
-    bench_sot()
-    if not args.skip_matting:
+    if args.only in (None, "sot"):
+        bench_sot()
+    if args.only in (None, "matting"):
         bench_matting()
-    bench_generate(args.n, args.size)
+    if args.only in (None, "generate"):
+        bench_generate(args.n, args.size)
 
 
 if __name__ == "__main__":

@@ -186,17 +186,16 @@ def fit_sot(source: np.ndarray, target: np.ndarray, dirs: np.ndarray, nodes: int
     return SOTMap(dirs, starts, steps, tables)
 
 
-def _lut_apply(rgb: np.ndarray, lut: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Trilinear lookup of colours ``(N, 3)`` float32 in ``lut`` ``(L, L, L, 3)`` spanning ``[low, high]``.
+def _lut_apply(scaled: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """Trilinear lookup in ``lut`` ``(L, L, L, 3)`` at float32 positions ``scaled`` ``(N, 3)`` in [0, L-1].
 
     The table is laid out as one image of the L slices stacked (rows ``r * L + g``, columns ``b``), so a
     lookup is two bilinear ``cv2.remap`` calls (slices ``floor(r)`` and ``floor(r) + 1``) and a blend:
-    several times faster than eight numpy gathers.
+    several times faster than eight numpy gathers. OpenCV quantises the bilinear weights to 1/32 of a
+    cell: at most about 0.3 of a level for the smooth tables SOT makes.
     """
     size = lut.shape[0]
-    scale = ((size - 1) / np.maximum(high - low, 1e-6)).astype(np.float32)
-    scaled = np.clip((rgb - low.astype(np.float32)) * scale, 0, size - 1)
-    count = len(rgb)
+    count = len(scaled)
     width = 1024  # remap maps are images: keep both sides well below OpenCV's 32767 limit
     rows = -(-count // width)
     padded = np.zeros((rows * width, 3), np.float32)
@@ -210,6 +209,20 @@ def _lut_apply(rgb: np.ndarray, lut: np.ndarray, low: np.ndarray, high: np.ndarr
     second = cv2.remap(image, blue, map_y + size, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     out = first * (1.0 - red_frac) + second * red_frac
     return out.reshape(-1, CHANNELS)[:count]
+
+
+def _used_nodes(scaled: np.ndarray, size: int) -> np.ndarray:
+    """Boolean ``(L**3,)``: the table nodes that trilinear lookups at ``scaled`` read (the corners of the
+    occupied cells). Skin colours fill a thin slab of the RGB box, so most nodes are never read."""
+    cell = np.minimum(scaled.astype(np.int32), size - 2)
+    low_corner = (cell[:, 0] * size + cell[:, 1]) * size + cell[:, 2]
+    occupied = np.zeros(size**3, bool)
+    occupied[low_corner] = True
+    corners = np.nonzero(occupied)[0]
+    used = occupied.copy()
+    for offset in (1, size, size + 1, size * size, size * size + 1, size * size + size, size * size + size + 1):
+        used[corners + offset] = True
+    return used
 
 
 def transfer_colours(
@@ -254,11 +267,17 @@ def transfer_colours(
     colours = hand_rgb[visible]
     low = colours.min(axis=0).astype(np.float64) - 0.5
     high = colours.max(axis=0).astype(np.float64) + 0.5
-    axes = [np.linspace(low[c], high[c], config.lut_size) for c in range(CHANNELS)]
-    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, CHANNELS)
-    lut = fitted.apply(grid).reshape(config.lut_size, config.lut_size, config.lut_size, CHANNELS)
+    size = config.lut_size
     colours = colours.astype(np.float32) + (noise.random(colours.shape, dtype=np.float32) - np.float32(0.5))
-    moved = _lut_apply(colours, lut, low, high)
+    scale = ((size - 1) / (high - low)).astype(np.float32)
+    scaled = np.clip((colours - low.astype(np.float32)) * scale, 0, size - 1)
+    # Push only the table nodes that will be read through the fitted maps.
+    axes = [np.linspace(low[c], high[c], size) for c in range(CHANNELS)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, CHANNELS)
+    used = _used_nodes(scaled, size)
+    lut = np.zeros((size**3, CHANNELS), np.float32)
+    lut[used] = fitted.apply(grid[used])
+    moved = _lut_apply(scaled, lut.reshape(size, size, size, CHANNELS))
     if config.smooth_sigma_px <= 0:
         out = hand_rgb.copy()
         out[visible] = np.clip(moved + 0.5, 0, 255).astype(np.uint8)
