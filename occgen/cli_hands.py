@@ -27,16 +27,15 @@ class ColorTransfer(StrEnum):
 
 
 def _load_hands_config(params: Path | None):  # -> HandsConfig
-    from occgen.config import build_config, load_params
+    from occgen.config import build_config
     from occgen.hands.stage import HandsConfig
+    from occgen.settings import _resolve, read_params
 
     if params is None:
         return HandsConfig()
-    config = build_config(HandsConfig, load_params(params).get("hands"), "hands")
-    root = Path(params).resolve().parent
-    fix = {k: root / v for k, v in {"path": config.path, "names_file": config.names_file}.items()
-           if v is not None and not v.is_absolute()}  # fmt: skip
-    return replace(config, **fix)
+    sections, root = read_params(params)
+    config = build_config(HandsConfig, sections.get("hands"), "hands")
+    return replace(config, path=_resolve(config.path, root), names_file=_resolve(config.names_file, root))
 
 
 @hands_app.command("matte")

@@ -24,20 +24,21 @@ from typing import Any, Protocol
 import numpy as np
 
 from occgen.compose import CompositeConfig, CompositeParams, Occluder, apply_composite, face_box, sample_composite
-from occgen.config import build_config, load_params, to_plain
+from occgen.config import build_config, to_plain
 from occgen.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.hands.source import MattedHands
 from occgen.imageio import resize_image
 from occgen.recipes import FACE_ORDERS, Sample, pick_face
 from occgen.rng import sample_rng
 from occgen.settings import (
-    KNOWN_SECTIONS,
     BaseConfig,
     FacesConfig,
     RunConfig,
     _resolve,
     _split_run_keys,
+    faces_config,
     open_face_source,
+    read_params,
 )  # fmt: skip
 from occgen.sot import SOTConfig, sample_sot, transfer_colours
 from occgen.sources.faces import FaceSource
@@ -261,24 +262,14 @@ def load_natocc_settings(params_file: Path | None) -> NatOccSettings:
     """Settings from ``params_file`` (all defaults when ``None``), validated before any work starts."""
     if params_file is None:
         return NatOccSettings()
-    params = load_params(params_file)
-    unknown = sorted(set(params) - set(KNOWN_SECTIONS))
-    if unknown:
-        raise ConfigError(f"{params_file}: unknown section {unknown[0]!r}; valid: {', '.join(KNOWN_SECTIONS)}")
-    root = Path(params_file).resolve().parent
-    faces = build_config(FacesConfig, params.get("faces"), "faces")
-    faces = replace(
-        faces, path=_resolve(faces.path, root), split=_resolve(faces.split, root),
-        corrected_masks=_resolve(faces.corrected_masks, root),
-    )  # fmt: skip
+    params, root = read_params(params_file)
     run_section, recipe_section = _split_run_keys(params.get("natocc") or {})
     natocc = build_config(NatOccConfig, recipe_section, "natocc")
-    natocc = replace(natocc, hands_dir=_resolve(natocc.hands_dir, root))
     return NatOccSettings(
         base=build_config(BaseConfig, params.get("base"), "base"),
-        faces=faces,
+        faces=faces_config(params, root),
         run=build_config(RunConfig, run_section, "natocc"),
-        natocc=natocc,
+        natocc=replace(natocc, hands_dir=_resolve(natocc.hands_dir, root)),
     )
 
 

@@ -91,26 +91,35 @@ def _split_run_keys(section: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     return run, rest
 
 
-def load_randocc_settings(params_file: Path | None) -> RandOccSettings:
-    """Settings from ``params_file`` (all defaults when ``None``), validated before any work starts."""
-    if params_file is None:
-        return RandOccSettings()
+def read_params(params_file: Path) -> tuple[dict[str, Any], Path]:
+    """The sections of ``params_file`` (unknown sections are an error) and the folder paths resolve against."""
     params = load_params(params_file)
     unknown = sorted(set(params) - set(KNOWN_SECTIONS))
     if unknown:
         raise ConfigError(f"{params_file}: unknown section {unknown[0]!r}; valid: {', '.join(KNOWN_SECTIONS)}")
-    root = Path(params_file).resolve().parent
+    return params, Path(params_file).resolve().parent
+
+
+def faces_config(params: dict[str, Any], root: Path) -> FacesConfig:
+    """Section ``faces`` with its relative paths resolved against ``root``."""
     faces = build_config(FacesConfig, params.get("faces"), "faces")
-    faces = replace(
+    return replace(
         faces, path=_resolve(faces.path, root), split=_resolve(faces.split, root),
         corrected_masks=_resolve(faces.corrected_masks, root),
     )  # fmt: skip
+
+
+def load_randocc_settings(params_file: Path | None) -> RandOccSettings:
+    """Settings from ``params_file`` (all defaults when ``None``), validated before any work starts."""
+    if params_file is None:
+        return RandOccSettings()
+    params, root = read_params(params_file)
     textures = build_config(TexturesConfig, params.get("textures"), "textures")
     textures = replace(textures, path=_resolve(textures.path, root))
     run_section, recipe_section = _split_run_keys(params.get("randocc") or {})
     return RandOccSettings(
         base=build_config(BaseConfig, params.get("base"), "base"),
-        faces=faces,
+        faces=faces_config(params, root),
         textures=textures,
         run=build_config(RunConfig, run_section, "randocc"),
         randocc=build_config(RandOccConfig, recipe_section, "randocc"),
