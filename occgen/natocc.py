@@ -65,7 +65,9 @@ class NatOccConfig:
     face_order: str = "cycle"
     fingers_toward_face: bool = True  # NatOcc paper 3.2: "fingers always point to the face"
     hand_rotation_jitter_deg: tuple[float, float] = (-15.0, 15.0)  # "followed by a small random rotation"
-    hand_max_side_px: int = 512  # cut-outs are shrunk to this once per worker before use
+    # Cut-outs are shrunk once per worker to max(this, the output size): a hand never fills more than the
+    # image, and decoding / colour transfer on full-size photos would dominate generation time.
+    hand_max_side_px: int = 512
     max_attempts: int = 5
     sot: SOTConfig = field(default_factory=SOTConfig)
     # Hands are opaque; the augmentation's own rotation is replaced by the toward-the-face rotation.
@@ -278,7 +280,8 @@ def build_natocc_recipe(
 ) -> NatOccRecipe:
     """Open the faces and hands named by ``settings`` and build the NatOcc recipe."""
     faces = open_face_source(settings.faces)
-    hands = MattedHands(settings.natocc.hands_dir, max_side_px=settings.natocc.hand_max_side_px)
+    max_side = max(settings.natocc.hand_max_side_px, settings.base.size)
+    hands = MattedHands(settings.natocc.hands_dir, max_side_px=max_side)
     return NatOccRecipe(
         faces, hands, settings.natocc, settings.base.seed, settings.base.size, objects=objects, harmoniser=harmoniser
     )
