@@ -84,6 +84,9 @@ def test_elevenk_loader_filters_and_reports_missing_rows(elevenk_root: Path, tmp
         HandFilter(aspects=("sideways",))
     with pytest.raises(SourceError, match="no hand photos"):
         open_hand_photos(elevenk_root, HandFilter(aspects=("palmar right",)))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SourceError, match="no hand photos to matte"):
+        open_hand_photos(tmp_path / "empty")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "HandInfo.csv").write_text("id,age\n1,2\n")
     with pytest.raises(SourceError, match="missing column"):
