@@ -50,6 +50,17 @@ def test_auto_matte_recovers_the_known_alpha_without_halo(pymatting_warm, rot90:
     assert float((ours - truth)[edge].mean()) < 6.0
 
 
+def test_soft_cast_shadow_stays_background(pymatting_warm) -> None:
+    from occgen.hands.synthetic import on_background, render_hand, sample_hand_shape
+
+    rng = np.random.default_rng(40)
+    fg, alpha = render_hand(sample_hand_shape(rng=rng, rot90=0), 240, 320, rng=rng)
+    image = on_background(fg, alpha, rng=rng, shadow=0.2)  # backdrop up to 20 % darker beside the hand
+    result = matte(image, auto_trimap(image, MattingConfig()), MattingConfig())
+    assert float(np.abs(result.alpha - alpha).mean()) < ALPHA_MAE
+    assert float(result.alpha[alpha == 0].max()) < 0.5  # the shadow is not matted in as hand
+
+
 def test_user_mask_trimap(pymatting_warm) -> None:
     image, _, alpha, _ = hand_photo(22, 0)
     trimap = mask_trimap((alpha > 0.5).astype(np.uint8), MattingConfig())

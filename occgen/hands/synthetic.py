@@ -120,10 +120,25 @@ def render_hand(
 
 
 def on_background(
-    rgb: np.ndarray, alpha: np.ndarray, *, rng: np.random.Generator, background: tuple[int, int, int] = (246, 244, 241)
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    background: tuple[int, int, int] = (246, 244, 241),
+    shadow: float = 0.0,
 ) -> np.ndarray:
-    """Composite a drawn hand on a near-white, slightly noisy background (an 11k-Hands-like photo)."""
+    """Composite a drawn hand on a near-white, slightly noisy background (an 11k-Hands-like photo).
+
+    ``shadow`` > 0 darkens the background by up to that fraction under a soft, offset copy of the hand
+    (the soft cast shadows of the 11k Hands photos).
+    """
     noise = rng.normal(0.0, 1.5, rgb.shape).astype(np.float32)
     back = np.asarray(background, np.float32)[None, None, :] + noise
+    if shadow > 0:
+        side = min(alpha.shape)
+        offset = np.float32([[1, 0, 0.03 * side], [0, 1, 0.03 * side]])
+        cast = cv2.warpAffine(alpha, offset, (alpha.shape[1], alpha.shape[0]))
+        cast = cv2.GaussianBlur(cast, (0, 0), 0.02 * side + 1)
+        back = back * (1.0 - shadow * cast[:, :, None])
     a = alpha[:, :, None]
     return np.clip(a * rgb.astype(np.float32) + (1.0 - a) * back + 0.5, 0, 255).astype(np.uint8)
