@@ -149,7 +149,14 @@ def test_stage_with_user_masks_and_two_workers(pymatting_warm, elevenk_root: Pat
     assert report.written == 3
     assert any(s["source"] == "Hand_0000003.jpg" and "empty" in s["reason"] for s in report.skipped)
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
-    assert all(h["trimap"] == "mask" for h in manifest["hands"])
+    assert all(h["trimap"] == "mask" and len(h["mask_sha256"]) == 64 for h in manifest["hands"])
+    # Resume: unchanged masks are not redone; a changed mask is; automatic trimaps redo them all.
+    write_gray(masks / "Hand_0000005.png", np.zeros((240, 320), np.uint8))
+    again = run_matting(elevenk_root, tmp_path / "m", HandsConfig(), mask_dir=masks, workers=1)
+    assert again.resumed == 2 and again.written == 0
+    assert not (tmp_path / "m" / "hands" / "Hand_0000005.png").exists()  # its re-matting failed: no stale file
+    auto = run_matting(elevenk_root, tmp_path / "m", HandsConfig(), workers=1)
+    assert auto.resumed == 0 and auto.written == 4
 
 
 def test_cli_hands_matte(pymatting_warm, elevenk_root: Path, tmp_path: Path) -> None:

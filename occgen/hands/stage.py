@@ -6,9 +6,10 @@ Output layout (``out``)::
     records/<id>.json    one record per written hand (written after its PNG: a record means done)
     manifest.json        every record whose PNG exists, the skipped inputs with reasons, the config
 
-Resumable: a photo whose record exists, whose PNG exists and whose source sha256 and matting config
-match is not matted again. Parallel over files with a process pool. A photo that cannot be matted
-(unreadable, no foreground) is a counted, reported skip; the manifest never lists a file not written.
+Resumable: a photo whose record exists, whose PNG exists and whose source sha256, user mask sha256 (if
+any) and matting config match is not matted again. Parallel over files with a process pool. A photo
+that cannot be matted (unreadable, no foreground) is a counted, reported skip; the manifest never lists
+a file that was not written.
 """
 
 from __future__ import annotations
@@ -87,7 +88,12 @@ def _mask_path(mask_dir: Path, hand_id: str) -> Path:
 
 
 def matte_photo(
-    photo: HandPhoto, out: Path, config: MattingConfig, mask_dir: Path | None, source_sha256: str
+    photo: HandPhoto,
+    out: Path,
+    config: MattingConfig,
+    mask_dir: Path | None,
+    source_sha256: str,
+    mask_sha256: str | None = None,
 ) -> dict[str, Any]:
     """Matte one photo, write ``hands/<id>.png`` then ``records/<id>.json``; return the record.
 
@@ -131,6 +137,7 @@ def matte_photo(
         "wrist_side": direction.wrist_side,
         "direction_method": direction.method,
         "trimap": "mask" if mask_dir is not None else "auto",
+        "mask_sha256": mask_sha256,
         "unknown_frac": round(result.unknown_frac, 4),
         "matting": config_digest(config),
         "attributes": photo.attributes,
@@ -146,7 +153,9 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     os.replace(temp, path)
 
 
-def _done(out: Path, photo: HandPhoto, digest: str, source_sha256: str) -> dict[str, Any] | None:
+def _done(
+    out: Path, photo: HandPhoto, digest: str, source_sha256: str, mask_sha256: str | None
+) -> dict[str, Any] | None:
     record_path = out / RECORDS_DIR / f"{photo.hand_id}.json"
     if not record_path.is_file() or not (out / HANDS_DIR / f"{photo.hand_id}.png").is_file():
         return None
@@ -156,13 +165,17 @@ def _done(out: Path, photo: HandPhoto, digest: str, source_sha256: str) -> dict[
         return None
     if record.get("source_sha256") != source_sha256 or record.get("matting") != digest:
         return None
+    if record.get("mask_sha256") != mask_sha256:  # a new, changed or dropped user mask
+        return None
     return record
 
 
-def _work(args: tuple[HandPhoto, Path, MattingConfig, Path | None, str]) -> tuple[str, dict[str, Any] | str]:
-    photo, out, config, mask_dir, sha = args
+def _work(
+    args: tuple[HandPhoto, Path, MattingConfig, Path | None, str, str | None],
+) -> tuple[str, dict[str, Any] | str]:
+    photo, out, config, mask_dir, sha, mask_sha = args
     try:
-        return "ok", matte_photo(photo, out, config, mask_dir, sha)
+        return "ok", matte_photo(photo, out, config, mask_dir, sha, mask_sha)
     except (ImageReadError, EmptyOccluderError, SourceError) as error:
         return "skip", str(error)
 
@@ -192,11 +205,17 @@ def run_matting(
     todo = []
     for photo in photos:
         sha = sha256_file(photo.path)
-        record = _done(out, photo, digest, sha)
+        mask_sha = None
+        if mask_dir is not None:
+            try:
+                mask_sha = sha256_file(_mask_path(Path(mask_dir), photo.hand_id))
+            except SourceError:
+                mask_sha = "missing"  # matting it reports the skip
+        record = _done(out, photo, digest, sha, mask_sha)
         if record is not None:
             records[photo.hand_id] = record
         else:
-            todo.append((photo, out, config.matting, mask_dir, sha))
+            todo.append((photo, out, config.matting, mask_dir, sha, mask_sha))
     resumed = len(records)
     total, finished = len(photos), resumed
     if on_progress:
