@@ -190,7 +190,8 @@ def test_cli_generate_natocc(tmp_path: Path, face_folder: Path) -> None:
     from occgen.store import ShardReader
 
     reader = ShardReader(out)
-    assert reader.card["recipe"] == "natocc" and reader.card["sources"]["hands"]["count"] == 6
+    hands_card = reader.card["sources"]["hands"]
+    assert reader.card["recipe"] == "natocc" and hands_card["count"] == 6 and "demo only" in hands_card["licence"]
     assert reader[0].metadata["color_transfer"] == "none"
     result = runner.invoke(app, ["generate", "natocc", "--n", "2", "--out", str(tmp_path / "o.zarr"),
                                  "--objects-frac", "0.3"])  # fmt: skip

@@ -26,6 +26,7 @@ from occgen.sources.common import demo_root, fingerprint_files, list_images, req
 from occgen.sources.occluders import crop_to_alpha
 
 KIND = "hand"
+DEMO_HANDS_LICENCE = "occgen demo hands: procedurally drawn, CC0, demo only (see assets/README.md)"
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,17 @@ class MattedHands:
     root: Path | None = None  # None: the embedded demo hands (assets/demo/hands)
     max_side_px: int = 512
     cache_size: int = 64
+    licence: str | None = None  # None: demo / 11k Hands / user-supplied, from what the folder is
     name: str = "hands"
     _entries: list[HandEntry] = field(init=False, repr=False)
     _cache: OrderedDict = field(init=False, repr=False, default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
+        if self.licence is None:
+            self.licence = (
+                DEMO_HANDS_LICENCE if self.root is None
+                else "hand cut-outs: the terms of the photos' source (11k Hands: see the dataset's terms)"
+            )  # fmt: skip
         self.root = require_dir(
             demo_root() / "hands" if self.root is None else Path(self.root), "hands folder",
             "pass the output folder of `occgen hands matte` (manifest.json + hands/)",
@@ -121,4 +128,5 @@ class MattedHands:
         files = [e.path for e in self._entries]
         manifest = self.root / MANIFEST
         fingerprint = fingerprint_files(self.root, files + ([manifest] if manifest.is_file() else []))
-        return {"kind": self.name, "root": str(self.root), "count": len(self), "fingerprint": fingerprint}
+        return {"kind": self.name, "root": str(self.root), "count": len(self), "fingerprint": fingerprint,
+                "licence": self.licence or ""}  # fmt: skip
