@@ -202,6 +202,8 @@ class NatOccRecipe:
                     "occluder": to_plain(hand_params),
                     "sot": to_plain(sot_params),
                     "rotation_jitter_deg": jitter,
+                    # The cut-out's size as composited (after shrink_to_placement): what fit_scale refers to.
+                    "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
                     "composite": to_plain(asdict(params)),
                 },
             }

@@ -13,14 +13,15 @@ from test_generate import assert_same_store
 from typer.testing import CliRunner
 
 from occgen.cli import app
-from occgen.compose import CompositeConfig
+from occgen.compose import CompositeConfig, CompositeParams, Occluder, apply_composite
 from occgen.errors import ConfigError, SourceError
 from occgen.generate import generate
 from occgen.hands.orientation import angle_difference_deg, finger_direction
 from occgen.hands.source import MattedHands
 from occgen.hands.synthetic import render_hand, sample_hand_shape
-from occgen.imageio import write_png
+from occgen.imageio import resize_image, write_png
 from occgen.natocc import NatOccConfig, NatOccRecipe, face_centre, load_natocc_settings
+from occgen.sot import SOTParams, transfer_colours
 from occgen.sources.faces import FaceFolder, open_faces
 from occgen.sources.occluders import RGBAFolder
 
@@ -46,12 +47,31 @@ def test_sample_contract_and_determinism(face_folder: Path) -> None:
     meta = first.metadata
     assert meta["occluder_types"] == ["hand"] and meta["color_transfer"] == "sot" and meta["harmonised"] is False
     assert meta["face_id"] == "face1" and meta["sample_id"] == "natocc-00000004"
-    assert set(meta["params"]) == {"occluder", "sot", "rotation_jitter_deg", "composite"}
+    assert set(meta["params"]) == {"occluder", "sot", "rotation_jitter_deg", "occluder_size_px", "composite"}
     assert not np.array_equal(first.image, natocc.make(5).image)
     # Visible face never grows; the occluder covers part of it.
     face = FaceFolder(face_folder).load(1, 64)
     assert np.all(first.face_mask <= face.face_mask)
     json.dumps(meta)  # JSON-ready
+
+
+@pytest.mark.parametrize("transfer", ["sot", "none"])
+def test_a_sample_replays_from_its_metadata(face_folder: Path, transfer: str) -> None:
+    faces = FaceFolder(face_folder)
+    natocc = recipe(faces, color_transfer=transfer)
+    sample = natocc.make(7)
+    meta, params = sample.metadata, sample.metadata["params"]
+    occluder, _ = natocc.hands.load(natocc.hands.index_of(params["occluder"]["hand_id"]))
+    size = tuple(params["occluder_size_px"])
+    rgb, alpha = resize_image(occluder.rgb, size), resize_image(occluder.alpha, size)
+    alpha = np.clip(alpha, 0.0, 1.0).astype(np.float32)
+    face = faces.load(meta["face_index"], 64)
+    if transfer == "sot":
+        rgb = transfer_colours(rgb, alpha, face.image, face.face_mask, natocc.config.sot, SOTParams(**params["sot"]))
+    composite = CompositeParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in params["composite"].items()})
+    replayed = apply_composite(face.image, face.face_mask, Occluder("replay", "hand", rgb, alpha), composite)
+    assert np.array_equal(replayed.image, sample.image)
+    assert np.array_equal(replayed.occluder_mask, sample.occluder_mask)
 
 
 def test_fingers_point_toward_the_face(demo_faces) -> None:

@@ -92,6 +92,13 @@ class MattedHands:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def index_of(self, hand_id: str) -> int:
+        """The index of the cut-out ``hand_id`` (as recorded in sample metadata)."""
+        for index, entry in enumerate(self._entries):
+            if entry.hand_id == hand_id:
+                return index
+        raise SourceError(f"no hand {hand_id!r} in {self.root}")
+
     def load(self, index: int) -> tuple[Occluder, float]:
         """Cut-out ``index`` (cropped, at most ``max_side_px``) and its finger angle in degrees."""
         if index in self._cache:
