@@ -23,7 +23,7 @@ from occgen.imageio import resize_image, write_png
 from occgen.natocc import NatOccConfig, NatOccRecipe, face_centre, load_natocc_settings
 from occgen.sot import SOTParams, transfer_colours
 from occgen.sources.faces import FaceFolder, open_faces
-from occgen.sources.occluders import RGBAFolder
+from occgen.sources.occluders import RGBAFolder, make_occluder_source
 
 runner = CliRunner()
 
@@ -182,6 +182,8 @@ def test_hands_folder_without_manifest_and_bad_folders(tmp_path: Path) -> None:
         MattedHands(tmp_path / "broken")
     with pytest.raises(SourceError, match="hands folder not found"):
         MattedHands(tmp_path / "nowhere")
+    registered = make_occluder_source("hands", root=tmp_path / "cutouts")
+    assert isinstance(registered, MattedHands) and len(registered) == 1
 
 
 def test_settings_from_params(tmp_path: Path) -> None:

@@ -130,9 +130,16 @@ class RGBAFolder:
                 "fingerprint": fingerprint_files(self.root, self._files)}  # fmt: skip
 
 
+def _matted_hands(**kwargs: Any) -> OccluderSource:
+    from occgen.hands.source import MattedHands  # deferred: occgen.hands imports this module
+
+    return MattedHands(**kwargs)
+
+
 OCCLUDER_SOURCES: dict[str, Callable[..., OccluderSource]] = {
     "random-shapes": RandomShapes,
     "rgba-folder": RGBAFolder,
+    "hands": _matted_hands,
 }
 
 
