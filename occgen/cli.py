@@ -23,6 +23,7 @@ from rich.text import Text
 
 from occgen import __version__
 from occgen.cli_faces import faces_app
+from occgen.cli_hands import generate_natocc, hands_app
 from occgen.cli_occluders import occluders_app
 from occgen.errors import OccgenError
 
@@ -31,6 +32,7 @@ generate_app = typer.Typer(help="Generate a dataset into a zarr store.", no_args
 app.add_typer(generate_app, name="generate")
 app.add_typer(occluders_app, name="occluders")
 app.add_typer(faces_app, name="faces")
+app.add_typer(hands_app, name="hands")
 err_console = Console(stderr=True)
 console = Console()
 
@@ -174,14 +176,7 @@ def run_generation(
         err_console.print(f"stats: {stats}")
 
 
-@generate_app.command("natocc")
-def generate_natocc() -> None:
-    """NatOcc (hands with colour transfer, harmonised COCO objects): not available yet."""
-    with user_errors():
-        raise OccgenError(
-            "NatOcc generation is not available yet: it needs the hands (11k Hands matting + SOT colour "
-            "transfer) and objects (COCO + RainNet) stages, tracked as open issues; use `occgen generate randocc`"
-        )
+generate_app.command("natocc")(generate_natocc)
 
 
 @app.command()

@@ -109,7 +109,21 @@ SECTION_VALIDATORS: dict[str, Callable[[dict[str, Any] | None], object]] = {
     "faces": lambda section: build_config(FacesConfig, section, "faces"),
     "textures": lambda section: build_config(TexturesConfig, section, "textures"),
     "randocc": _randocc_section,
+    "hands": lambda section: _late_validator("hands", section),
+    "natocc": lambda section: _late_validator("natocc", section),
 }
+
+
+def _late_validator(name: str, section: dict[str, Any] | None) -> object:
+    # The hands and NatOcc configs live in modules that import this one: look them up when needed.
+    if name == "hands":
+        from occgen.hands.stage import HandsConfig
+
+        return build_config(HandsConfig, section, "hands")
+    from occgen.natocc import NatOccConfig
+
+    run_section, recipe_section = _split_run_keys(section or {})
+    return build_config(RunConfig, run_section, "natocc"), build_config(NatOccConfig, recipe_section, "natocc")
 
 
 def validate_params(params_file: Path) -> dict[str, Any]:
@@ -131,23 +145,31 @@ def validate_params(params_file: Path) -> dict[str, Any]:
     return params
 
 
+def read_params(params_file: Path) -> tuple[dict[str, Any], Path]:
+    """The validated sections of ``params_file`` and the folder its relative paths resolve against."""
+    return validate_params(params_file), Path(params_file).resolve().parent
+
+
+def faces_config(params: dict[str, Any], root: Path) -> FacesConfig:
+    """Section ``faces`` with its relative paths resolved against ``root``."""
+    faces = build_config(FacesConfig, params.get("faces"), "faces")
+    return replace(
+        faces, path=_resolve(faces.path, root), split=_resolve(faces.split, root),
+        corrected_masks=_resolve(faces.corrected_masks, root),
+    )  # fmt: skip
+
+
 def load_randocc_settings(params_file: Path | None) -> RandOccSettings:
     """Settings from ``params_file`` (all defaults when ``None``), validated before any work starts."""
     if params_file is None:
         return RandOccSettings()
-    params = validate_params(params_file)
-    root = Path(params_file).resolve().parent
-    faces = build_config(FacesConfig, params.get("faces"), "faces")
-    faces = replace(
-        faces, path=_resolve(faces.path, root), split=_resolve(faces.split, root),
-        corrected_masks=_resolve(faces.corrected_masks, root),
-    )  # fmt: skip
+    params, root = read_params(params_file)
     textures = build_config(TexturesConfig, params.get("textures"), "textures")
     textures = replace(textures, path=_resolve(textures.path, root))
     run, randocc = _randocc_section(params.get("randocc"))
     return RandOccSettings(
-        base=build_config(BaseConfig, params.get("base"), "base"), faces=faces, textures=textures, run=run,
-        randocc=randocc,
+        base=build_config(BaseConfig, params.get("base"), "base"), faces=faces_config(params, root),
+        textures=textures, run=run, randocc=randocc,
     )  # fmt: skip
 
 

@@ -64,3 +64,49 @@ def small_recipe(face_folder: Path, dtd_root: Path) -> RandOccRecipe:
     textures = DTDTextures(dtd_root)
     occluders = RandomShapes(textures, canvas_px=64)
     return RandOccRecipe(FaceFolder(face_folder), occluders, RandOccConfig(canvas_px=64), seed=7, size=64)
+
+
+# --- hands (11k Hands layout) ------------------------------------------------------------------------
+
+
+def hand_photo(seed: int, rot90: int, height: int = 240, width: int = 320):
+    """A drawn hand on a near-white background: ``(image, true_foreground, true_alpha, finger_angle_deg)``."""
+    from occgen.hands.synthetic import finger_angle_deg, on_background, render_hand, sample_hand_shape
+
+    rng = np.random.default_rng(seed)
+    shape = sample_hand_shape(rng=rng, rot90=rot90)
+    # Draw fingers-up in the un-turned frame so that the turned photo is height x width.
+    draw_h, draw_w = (height, width) if rot90 % 2 == 0 else (width, height)
+    fg, alpha = render_hand(shape, draw_h, draw_w, rng=rng)
+    return on_background(fg, alpha, rng=rng), fg, alpha, finger_angle_deg(rot90)
+
+
+HAND_CSV_HEADER = "id,age,gender,skinColor,accessories,nailPolish,aspectOfHand,imageName,irregularities\n"
+
+
+@pytest.fixture
+def elevenk_root(tmp_path: Path) -> Path:
+    """11k Hands layout: ``Hands/Hand_000000{2..5}.jpg`` + ``HandInfo.csv`` (one row without its file)."""
+    root = tmp_path / "11k"
+    rows = [
+        ("0000000", "dorsal right", "Hand_0000002.jpg", 0, 0),
+        ("0000000", "palmar left", "Hand_0000003.jpg", 1, 0),
+        ("0000001", "dorsal left", "Hand_0000004.jpg", 0, 1),
+        ("0000001", "dorsal right", "Hand_0000005.jpg", 0, 0),
+    ]
+    for i, (_, _, name, _, _) in enumerate(rows):
+        image, _, _, _ = hand_photo(10 + i, i % 4)
+        write_rgb(root / "Hands" / name, image, 95)
+    lines = [f"{pid},25,male,fair,{acc},0,{aspect},{name},{irr}\n" for pid, aspect, name, acc, irr in rows]
+    lines.append("0000002,30,female,dark,0,0,dorsal right,Hand_0000099.jpg,0\n")  # no such file
+    (root / "HandInfo.csv").write_text(HAND_CSV_HEADER + "".join(lines))
+    return root
+
+
+@pytest.fixture(scope="session")
+def pymatting_warm():
+    """Import pymatting once per session: its first import compiles with numba (tens of seconds in a fresh
+    environment, about 1 s from numba's cache afterwards)."""
+    import pymatting
+
+    return pymatting

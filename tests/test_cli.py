@@ -65,11 +65,9 @@ def test_empty_texture_folder_is_a_clear_error(tmp_path: Path, face_folder: Path
     assert not (tmp_path / "e.zarr").exists()
 
 
-def test_info_on_missing_store_and_natocc_not_available(tmp_path: Path) -> None:
+def test_info_on_missing_store(tmp_path: Path) -> None:
     result = runner.invoke(app, ["info", str(tmp_path / "none.zarr")])
     assert result.exit_code == 1 and "store not found" in result.output
-    result = runner.invoke(app, ["generate", "natocc"])
-    assert result.exit_code == 1 and "not available yet" in result.output
 
 
 def test_demo_assets_generate_by_default(tmp_path: Path) -> None:

@@ -136,10 +136,17 @@ def _coco_objects(**kwargs: Any) -> OccluderSource:
     return CocoObjects(**kwargs)
 
 
+def _matted_hands(**kwargs: Any) -> OccluderSource:
+    from occgen.hands.source import MattedHands  # deferred: occgen.hands imports this module
+
+    return MattedHands(**kwargs)
+
+
 OCCLUDER_SOURCES: dict[str, Callable[..., OccluderSource]] = {
     "random-shapes": RandomShapes,
     "rgba-folder": RGBAFolder,
     "coco-objects": _coco_objects,
+    "hands": _matted_hands,
 }
 
 
