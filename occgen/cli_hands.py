@@ -121,12 +121,23 @@ def generate_natocc(
     objects_frac: Annotated[
         float | None, typer.Option(help="Share of samples with COCO objects instead of hands [default: 0].")
     ] = None,
+    objects: Annotated[
+        Path | None, typer.Option(help="COCO object cut-outs (`occgen occluders coco` output) for objects_frac > 0.")
+    ] = None,
+    harmoniser_checkpoint: Annotated[
+        Path | None, typer.Option(help="RainNet net_G checkpoint for the objects [default: lab-stats fallback].")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="Device for RainNet: cpu or cuda [default: cpu].")] = None,
     shard_size: Annotated[int | None, typer.Option(help="Samples per zarr shard [default: 64].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a store made with other settings.")] = False,
     preview: Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")] = True,
+    image_codec: Annotated[
+        str | None, typer.Option(help="Image codec NAME[:LEVEL] (see `generate randocc --help`).")
+    ] = None,
+    stats: Annotated[Path | None, typer.Option(help="Write generation statistics as JSON (DVC metrics).")] = None,
     params: Annotated[Path | None, typer.Option("--params", help="params.yaml (sections base, faces, natocc).")] = None,
 ) -> None:
-    """NatOcc: matted hands, fingers toward the face, colours moved onto the face's by SOT."""
+    """NatOcc: matted hands (fingers toward the face, SOT colours) and harmonised COCO objects."""
     from occgen.cli import run_generation, user_errors
     from occgen.natocc import build_natocc_recipe, load_natocc_settings
 
@@ -135,15 +146,23 @@ def generate_natocc(
         base = replace(settings.base, **{k: v for k, v in {"seed": seed, "size": size}.items() if v is not None})
         run = replace(
             settings.run,
-            **{k: v for k, v in {"n": n, "workers": workers, "shard_size": shard_size}.items() if v is not None},
+            **{
+                k: v
+                for k, v in {"n": n, "workers": workers, "shard_size": shard_size, "image_codec": image_codec}.items()
+                if v is not None
+            },
         )
         face_cfg = settings.faces if faces is None else replace(settings.faces, path=faces)
         face_cfg = face_cfg if split is None else replace(face_cfg, split=split)
         natocc_changes = {
             "hands_dir": hands, "color_transfer": color_transfer.value if color_transfer else None,
-            "objects_frac": objects_frac,
+            "objects_frac": objects_frac, "objects_dir": objects,
         }  # fmt: skip
         natocc = replace(settings.natocc, **{k: v for k, v in natocc_changes.items() if v is not None})
+        harmonise_changes = {"checkpoint": harmoniser_checkpoint, "device": device}
+        natocc = replace(
+            natocc, harmonise=replace(natocc.harmonise, **{k: v for k, v in harmonise_changes.items() if v is not None})
+        )
         settings = replace(settings, base=base, run=run, faces=face_cfg, natocc=natocc)
         recipe = build_natocc_recipe(settings)
-        run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview)
+        run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)

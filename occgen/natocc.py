@@ -28,6 +28,7 @@ from occgen.config import build_config, to_plain
 from occgen.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.hands.source import MattedHands
 from occgen.imageio import resize_image
+from occgen.objects.harmonise import HarmoniseConfig
 from occgen.recipes import FACE_ORDERS, Sample, pick_face
 from occgen.rng import sample_rng
 from occgen.settings import (
@@ -62,6 +63,10 @@ class NatOccConfig:
     hands_dir: Path | None = None  # output of `occgen hands matte`; None = the embedded demo hands
     color_transfer: str = "sot"  # sot: NatOcc-SOT; none: NatOcc (paper, table 3)
     objects_frac: float = 0.0  # share of samples with a COCO object instead of a hand
+    objects_dir: Path | None = None  # output of `occgen occluders coco` (optionally upscaled)
+    # RainNet with a user checkpoint, else the `lab-stats` fallback; objects only (NatOcc paper 3.2:
+    # harmonising hands undid their colour transfer).
+    harmonise: HarmoniseConfig = field(default_factory=HarmoniseConfig)
     face_order: str = "cycle"
     fingers_toward_face: bool = True  # NatOcc paper 3.2: "fingers always point to the face"
     hand_rotation_jitter_deg: tuple[float, float] = (-15.0, 15.0)  # "followed by a small random rotation"
@@ -196,6 +201,8 @@ class NatOccRecipe:
                 "occluder_types": [occluder.kind],
                 "translucent": False,
                 "attempts": attempt,
+                "face_px_before": int(face_mask.sum()),
+                "face_px_after": int(result.face_mask.sum()),
                 "color_transfer": transfer,
                 "harmonised": False,
                 "params": {
@@ -230,6 +237,8 @@ class NatOccRecipe:
                 "occluder_types": [occluder.kind],
                 "translucent": False,
                 "attempts": attempt,
+                "face_px_before": int(face_mask.sum()),
+                "face_px_after": int(result.face_mask.sum()),
                 "color_transfer": "none",
                 "harmonised": self.harmoniser.name if self.harmoniser is not None else False,
                 "params": {"occluder": to_plain(object_params), "composite": to_plain(asdict(params))},
@@ -273,17 +282,36 @@ def load_natocc_settings(params_file: Path | None) -> NatOccSettings:
         base=build_config(BaseConfig, params.get("base"), "base"),
         faces=faces_config(params, root),
         run=build_config(RunConfig, run_section, "natocc"),
-        natocc=replace(natocc, hands_dir=_resolve(natocc.hands_dir, root)),
+        natocc=replace(
+            natocc,
+            hands_dir=_resolve(natocc.hands_dir, root),
+            objects_dir=_resolve(natocc.objects_dir, root),
+            harmonise=replace(natocc.harmonise, checkpoint=_resolve(natocc.harmonise.checkpoint, root)),
+        ),
     )
 
 
 def build_natocc_recipe(
     settings: NatOccSettings, *, objects: OccluderSource | None = None, harmoniser: Harmoniser | None = None
 ) -> NatOccRecipe:
-    """Open the faces and hands named by ``settings`` and build the NatOcc recipe."""
+    """Open the faces, hands and (when ``objects_frac > 0``) COCO objects named by ``settings`` and
+    build the NatOcc recipe. ``objects`` / ``harmoniser`` override the ones the settings name."""
     faces = open_face_source(settings.faces)
     max_side = max(settings.natocc.hand_max_side_px, settings.base.size)
     hands = MattedHands(settings.natocc.hands_dir, max_side_px=max_side)
+    if settings.natocc.objects_frac > 0 and objects is None:
+        if settings.natocc.objects_dir is None:
+            raise ConfigError(
+                f"natocc.objects_frac is {settings.natocc.objects_frac} but natocc.objects_dir is not set: set it in "
+                "params.yaml (or pass --objects) to the output of `occgen occluders coco`"
+            )
+        from occgen.objects.source import CocoObjects
+
+        objects = CocoObjects(settings.natocc.objects_dir)
+    if objects is not None and harmoniser is None:
+        from occgen.objects.harmonise import harmoniser_from_config
+
+        harmoniser = harmoniser_from_config(settings.natocc.harmonise)
     return NatOccRecipe(
         faces, hands, settings.natocc, settings.base.seed, settings.base.size, objects=objects, harmoniser=harmoniser
     )

@@ -217,6 +217,40 @@ def test_cli_generate_natocc(tmp_path: Path, face_folder: Path) -> None:
     assert reader[0].metadata["color_transfer"] == "none"
     result = runner.invoke(app, ["generate", "natocc", "--n", "2", "--out", str(tmp_path / "o.zarr"),
                                  "--objects-frac", "0.3"])  # fmt: skip
-    assert result.exit_code == 1 and "no COCO objects source is available" in result.output
+    assert result.exit_code == 1 and "natocc.objects_dir is not set" in result.output
     result = runner.invoke(app, [*args, "--hands", str(tmp_path / "nowhere"), "--overwrite"])
     assert result.exit_code == 1 and "hands folder not found" in result.output
+
+
+def test_natocc_with_real_coco_objects_and_harmoniser(tmp_path: Path) -> None:
+    """The objects stage's output plugs into `generate natocc` (demo COCO set, lab-stats fallback)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from occgen.cli import app
+    from occgen.sources.common import demo_root
+    from occgen.store import ShardReader
+
+    coco = demo_root() / "coco"
+    runner = CliRunner()
+    objects = tmp_path / "objects"
+    result = runner.invoke(app, ["occluders", "coco", "--annotations", str(coco / "annotations" / "instances_demo.json"),
+                                 "--images", str(coco / "images"), "--out", str(objects)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    base = ["generate", "natocc", "--n", "6", "--size", "64", "--workers", "1", "--no-preview"]
+    missing = runner.invoke(app, [*base, "--objects-frac", "1", "--out", str(tmp_path / "x.zarr")])
+    assert missing.exit_code == 1 and "natocc.objects_dir is not set" in missing.output
+    out = tmp_path / "objects.zarr"
+    stats = tmp_path / "stats.json"
+    args = [*base, "--objects-frac", "1", "--objects", str(objects), "--out", str(out), "--stats", str(stats)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    reader = ShardReader(out)
+    assert reader.card["sources"]["objects"]["kind"] == "coco-objects"
+    for i in range(6):
+        meta = reader[i].metadata
+        assert meta["occluder_types"] == ["coco-object"] and meta["harmonised"] == "lab-stats"
+        assert meta["face_px_after"] <= meta["face_px_before"]
+    summary = json.loads(stats.read_text())
+    assert summary["occluder_types"] == {"coco-object": 6} and summary["occluded_face_fraction"]["mean"] > 0
