@@ -206,3 +206,22 @@ def test_rrdbnet_matches_reference_values_from_esrgan() -> None:
     assert float(out.std()) == pytest.approx(0.0308561064, abs=1e-6)
     assert float(out[0, 0, 5, 7]) == pytest.approx(-0.0011934643, abs=1e-5)
     assert float(out[0, 2, 90, 70]) == pytest.approx(-0.0424433909, abs=1e-5)
+
+
+def test_matted_hands_folder_upscales_through_its_manifest(tmp_path: Path) -> None:
+    """Hands (manifest.json + hands/*.png) go through the same upscale stage and stay usable by NatOcc."""
+    import json
+
+    from occgen.hands.source import MattedHands
+    from occgen.objects.upscale import LanczosUpscaler, upscale_folder
+    from occgen.sources.common import demo_root
+
+    src = demo_root() / "hands"
+    report = upscale_folder(src, tmp_path / "hands_x2", LanczosUpscaler(scale=2))
+    assert report.written == 6
+    before = json.loads((src / "manifest.json").read_text())["hands"]
+    after = json.loads((tmp_path / "hands_x2" / "manifest.json").read_text())["hands"]
+    for old, new in zip(before, after, strict=True):
+        assert new["size"] == [2 * old["size"][0], 2 * old["size"][1]]
+        assert new["finger_angle_deg"] == old["finger_angle_deg"]
+    assert len(MattedHands(tmp_path / "hands_x2")) == 6

@@ -317,6 +317,10 @@ def upscale_folder(
 ) -> UpscaleReport:
     """Upscale every ``*.png`` (RGBA) directly in ``src`` into ``out`` under the same name.
 
+    Folders with a ``manifest.json`` that lists its files (``items`` of `occgen occluders coco`,
+    ``hands`` of `occgen hands matte`) are read through it, sub-folders included, so matted hands can be
+    super-resolved like COCO objects (the NatOcc authors super-resolved both).
+
     Resumable: files already in ``out`` are kept unless ``overwrite``; a resume with another upscaler (see
     ``out/upscale.json``) is refused without ``overwrite``. A file whose output would exceed
     ``max_side_px`` is copied unscaled and counted. ``src/manifest.json``, if present, is written to
@@ -326,7 +330,10 @@ def upscale_folder(
     out = Path(out)
     if out.resolve() == src.resolve():
         raise ConfigError(f"--out must differ from --src ({src}): the originals are kept")
-    files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() == ".png")
+    listed = _manifest_files(src / "manifest.json")
+    files = (
+        listed if listed is not None else sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() == ".png")
+    )
     if not files:
         raise SourceError(f"no .png cut-outs in {src}")
     out.mkdir(parents=True, exist_ok=True)
@@ -345,7 +352,8 @@ def upscale_folder(
     start = time.perf_counter()
     written = skipped = too_large = 0
     for path in files:
-        target = out / path.name
+        target = out / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
         if target.is_file() and not overwrite:
             skipped += 1
         else:
@@ -367,18 +375,41 @@ def upscale_folder(
     return UpscaleReport(out, written, skipped, too_large, time.perf_counter() - start)
 
 
+MANIFEST_LISTS = ("items", "hands")  # `occgen occluders coco` and `occgen hands matte` manifests
+
+
+def _manifest_files(manifest_path: Path) -> list[Path] | None:
+    """The PNG files a manifest lists (relative to its folder), or None when there is no such manifest."""
+    if not manifest_path.is_file():
+        return None
+    manifest = json.loads(manifest_path.read_text())
+    records = [r for key in MANIFEST_LISTS for r in manifest.get(key, []) if isinstance(r, dict) and "file" in r]
+    if not records:
+        return None
+    return sorted({manifest_path.parent / str(r["file"]) for r in records})
+
+
 def _carry_manifest(manifest_path: Path, out: Path, upscaler: Upscaler) -> None:
     manifest = json.loads(manifest_path.read_text())
-    items = []
-    for item in manifest.get("items", []):
-        target = out / str(item.get("file", ""))
-        if target.is_file():
-            data = target.read_bytes()
-            shape = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED).shape
-            item = {**item, "width": int(shape[1]), "height": int(shape[0]),
-                    "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
-        items.append(item)
-    manifest = {**manifest, "items": items, "upscale": upscaler.describe()}
+    updated: dict[str, list] = {}
+    for key in MANIFEST_LISTS:
+        if key not in manifest:
+            continue
+        records = []
+        for item in manifest[key]:
+            target = out / str(item.get("file", ""))
+            if target.is_file():
+                data = target.read_bytes()
+                shape = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED).shape
+                new = {"sha256": hashlib.sha256(data).hexdigest()}
+                if key == "hands":  # the hands manifest records [width, height] as "size"
+                    new["size"] = [int(shape[1]), int(shape[0])]
+                else:
+                    new.update(width=int(shape[1]), height=int(shape[0]))
+                item = {**item, **new}
+            records.append(item)
+        updated[key] = records
+    manifest = {**manifest, **updated, "upscale": upscaler.describe()}
     tmp = out / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     os.replace(tmp, out / "manifest.json")
