@@ -133,6 +133,37 @@ def generate_randocc(
         run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)
 
 
+@generate_app.command("faces")
+def generate_faces(
+    n: Annotated[int | None, typer.Option("--n", help="Number of samples [default: one per face].")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output zarr store.")] = Path("faces.zarr"),
+    size: Annotated[int | None, typer.Option(help="Image side in px [default: 512 or params].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes; 0 = one per core.")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
+    faces: Annotated[Path | None, typer.Option(help="Face dataset [default: embedded demo].")] = None,
+    split: Annotated[Path | None, typer.Option(help="Text file of face ids to use.")] = None,
+    shard_size: Annotated[int | None, typer.Option(help="Samples per zarr shard [default: 64].")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a store made with other settings.")] = False,
+    preview: Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")] = True,
+    image_codec: ImageCodecOption = None,
+    stats: StatsOption = None,
+    params: ParamsOption = None,
+) -> None:
+    """The faces without occlusion (C-WO) as a store; also a fast face source for the other recipes."""
+    from occgen.recipes import FacesRecipe
+    from occgen.settings import load_randocc_settings, open_face_source
+
+    with user_errors():
+        settings = load_randocc_settings(params)
+        face_cfg = settings.faces if faces is None else replace(settings.faces, path=faces)
+        face_cfg = face_cfg if split is None else replace(face_cfg, split=split)
+        source = open_face_source(face_cfg)
+        changes = {"n": n or len(source), "workers": workers, "shard_size": shard_size, "image_codec": image_codec}
+        run = replace(settings.run, **{k: v for k, v in changes.items() if v is not None})
+        recipe = FacesRecipe(source, settings.base.seed, size or settings.base.size)
+        run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)
+
+
 def run_generation(
     recipe: Any, out: Path, run: Any, *, scheduler: str | None, overwrite: bool, preview: bool,
     stats: Path | None = None,

@@ -17,6 +17,7 @@ STREAM_IDS: dict[str, int] = {
     "natocc_hands": 2,
     "natocc_objects": 3,
     "natocc": 4,
+    "faces": 5,  # the unoccluded faces themselves (no randomness is drawn; the id keeps cards uniform)
 }
 
 

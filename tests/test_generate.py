@@ -179,3 +179,26 @@ def test_external_scheduler_address(tmp_path: Path, small_recipe: RandOccRecipe)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         generate(small_recipe, tmp_path / "remote.zarr", n=8, shard_size=4, scheduler=cluster.scheduler_address)
     assert_same_store(tmp_path / "local.zarr", tmp_path / "remote.zarr")
+
+
+def test_faces_store_is_c_wo_and_a_face_source(tmp_path: Path, face_folder: Path, small_recipe: RandOccRecipe) -> None:
+    from occgen.recipes import FacesRecipe
+    from occgen.sources.faces import FaceFolder, StoreFaces, open_faces
+
+    folder = FaceFolder(face_folder)
+    generate(FacesRecipe(folder, seed=0, size=64), tmp_path / "faces.zarr", n=3, shard_size=2)
+    reader = ShardReader(tmp_path / "faces.zarr")
+    for i in range(3):
+        expected = folder.load(i, 64)
+        assert np.array_equal(reader[i].image, expected.image)
+        assert np.array_equal(reader[i].face_mask, expected.face_mask)
+        assert reader[i].occluder_mask.max() == 0 and reader[i].metadata["face_id"] == f"face{i}"
+    store_faces = open_faces(tmp_path / "faces.zarr")
+    assert isinstance(store_faces, StoreFaces) and len(store_faces) == 3
+    # RandOcc from the store of faces is the same as RandOcc from the folder itself.
+    from_store = RandOccRecipe(store_faces, small_recipe.occluders, small_recipe.config, seed=7, size=64)
+    for i in (0, 4):
+        assert np.array_equal(from_store.make(i).image, small_recipe.make(i).image)
+    import pickle
+
+    assert len(pickle.loads(pickle.dumps(store_faces))) == 3  # workers get a picklable source

@@ -15,9 +15,10 @@ Labels are resized with nearest neighbour only. Non-square faces are letterboxed
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -283,7 +284,50 @@ class FaceFolder:
         }
 
 
-FACE_LAYOUTS = ("celebamask-hq", "folder")
+@dataclass
+class StoreFaces:
+    """Faces read from an occgen store (e.g. one written by ``occgen generate faces``): image and visible
+    face mask of each sample. Picklable: the store is reopened lazily in each worker."""
+
+    root: Path
+    name: str = "store"
+
+    def __post_init__(self) -> None:
+        from occgen.store import METADATA, ShardReader
+
+        self.root = Path(self.root)
+        reader = ShardReader(self.root)
+        self._card = reader.card
+        self._ids = [json.loads(str(text)).get("face_id", str(i)) for i, text in enumerate(reader.arrays(METADATA)[:])]
+        self._reader: Any = reader
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_reader": None}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def face_id(self, index: int) -> str:
+        return self._ids[index]
+
+    def load(self, index: int, size: int) -> Face:
+        if self._reader is None:
+            from occgen.store import ShardReader
+
+            self._reader = ShardReader(self.root)
+        sample = self._reader[index]
+        image, face_mask = fit_square(sample.image, sample.face_mask, size)
+        return Face(self._ids[index], image, face_mask)
+
+    def describe(self) -> dict[str, str | int]:
+        from occgen.store import card_digest
+
+        licence = self._card.get("sources", {}).get("faces", {}).get("licence", "see the store's card")
+        return {"kind": self.name, "root": str(self.root), "count": len(self),
+                "fingerprint": card_digest(self._card), "licence": licence}  # fmt: skip
+
+
+FACE_LAYOUTS = ("celebamask-hq", "folder", "store")
 
 
 def open_faces(
@@ -297,13 +341,21 @@ def open_faces(
 ) -> FaceSource:
     """Open a face dataset; ``path=None`` opens the embedded demo faces.
 
-    ``layout="auto"`` recognises CelebAMask-HQ by its ``CelebA-HQ-img`` folder, else expects a face folder.
+    ``layout="auto"`` recognises an occgen store, CelebAMask-HQ by its ``CelebA-HQ-img`` folder, else
+    expects a face folder.
     """
     if path is None:
         return FaceFolder(demo_root() / "faces", licence=DEMO_LICENCE)
     path = Path(path)
     if layout == "auto":
-        layout = "celebamask-hq" if (path / "CelebA-HQ-img").is_dir() else "folder"
+        from occgen.store import is_store
+
+        if is_store(path):
+            layout = "store"
+        else:
+            layout = "celebamask-hq" if (path / "CelebA-HQ-img").is_dir() else "folder"
+    if layout == "store":
+        return StoreFaces(path)
     if layout == "celebamask-hq":
         return CelebAMaskHQ(path, split, corrected_masks, tuple(face_parts), tuple(occluding_parts))
     if layout == "folder":
