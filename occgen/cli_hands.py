@@ -64,7 +64,6 @@ def matte_command(
     import os
 
     from occgen.cli import _progress, err_console, user_errors
-    from occgen.errors import ConfigError
     from occgen.hands.stage import run_matting, with_matting
 
     with user_errors():
@@ -76,8 +75,10 @@ def matte_command(
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         if solver is not None:
             config = with_matting(config, solver=solver.value)
-        if config.path is None:
-            raise ConfigError("no hand photos given: pass --src (the 11k Hands root) or set hands.path in params")
+        if config.path is None:  # the embedded stand-in for 11k Hands (drawn hands, assets/demo/11k)
+            from occgen.sources.common import demo_root
+
+            config = replace(config, path=demo_root() / "11k")
         progress = _progress()
         task = progress.add_task(f"matting -> {out}", total=None)
 

@@ -17,38 +17,45 @@ occluders_app = typer.Typer(help="Build occluder folders (COCO objects, super-re
 
 @occluders_app.command("coco")
 def occluders_coco(
-    annotations: Annotated[
-        Path, typer.Option("--annotations", help="COCO instances_<split>.json (pycocotools format).")
-    ],
-    images: Annotated[Path, typer.Option("--images", help="Folder with the split's images (e.g. val2017/).")],
     out: Annotated[Path, typer.Option("--out", help="Output folder: RGBA PNGs + manifest.json.")],
+    annotations: Annotated[
+        Path | None,
+        typer.Option("--annotations", help="COCO instances_<split>.json [default: params, else the embedded demo]."),
+    ] = None,
+    images: Annotated[Path | None, typer.Option("--images", help="Folder with the split's images (val2017/).")] = None,
     category: Annotated[
         list[str] | None,
         typer.Option("--category", help="Allowed COCO category (repeat) [default: 20 everyday objects]."),
     ] = None,
-    min_area: Annotated[float, typer.Option(help="Minimum mask area in px.")] = 2500.0,
-    min_solidity: Annotated[float, typer.Option(help="Minimum mask area / convex hull area.")] = 0.5,
-    border_margin: Annotated[int, typer.Option(help="Drop objects whose box is this close to the border (px).")] = 2,
+    min_area: Annotated[float | None, typer.Option(help="Minimum mask area in px [default: 2500].")] = None,
+    min_solidity: Annotated[float | None, typer.Option(help="Minimum mask area / convex hull area [0.5].")] = None,
+    border_margin: Annotated[int | None, typer.Option(help="Drop objects this close to the border (px) [2].")] = None,
     max_per_category: Annotated[int | None, typer.Option(help="Keep at most N per category, largest first.")] = None,
-    include_crowd: Annotated[bool, typer.Option(help="Keep iscrowd=1 regions.")] = False,
-    edge_sigma: Annotated[float, typer.Option(help="Gaussian sigma of the soft alpha edge (px).")] = 1.0,
+    include_crowd: Annotated[bool | None, typer.Option(help="Keep iscrowd=1 regions [no].")] = None,
+    edge_sigma: Annotated[float | None, typer.Option(help="Gaussian sigma of the soft alpha edge (px) [1.0].")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (1 = in this process).")] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace an --out made with other settings.")] = False,
+    params: Annotated[Path | None, typer.Option("--params", help="params.yaml (section objects).")] = None,
 ) -> None:
     """Cut COCO objects out as RGBA PNGs with a soft alpha edge (resumable, parallel)."""
+    from dataclasses import replace
+
     from occgen.cli import _progress, err_console, user_errors
-    from occgen.objects.coco import DEFAULT_CATEGORIES, CocoFilter, CutOutConfig, extract_coco
+    from occgen.objects.coco import extract_coco
+    from occgen.objects.settings import load_objects_config
 
     with user_errors():
-        filters = CocoFilter(
-            categories=tuple(category) if category else DEFAULT_CATEGORIES,
-            include_crowd=include_crowd,
-            min_area_px=min_area,
-            border_margin_px=border_margin,
-            min_solidity=min_solidity,
-            max_per_category=max_per_category,
-        )
-        cutout = CutOutConfig(edge_sigma_px=edge_sigma)
+        config = load_objects_config(params)
+        annotations = annotations or config.annotations
+        images = images or config.images
+        assert annotations is not None and images is not None  # filled in by load_objects_config
+        filter_changes = {
+            "categories": tuple(category) if category else None, "include_crowd": include_crowd,
+            "min_area_px": min_area, "border_margin_px": border_margin, "min_solidity": min_solidity,
+            "max_per_category": max_per_category,
+        }  # fmt: skip
+        filters = replace(config.coco, **{k: v for k, v in filter_changes.items() if v is not None})
+        cutout = config.cutout if edge_sigma is None else replace(config.cutout, edge_sigma_px=edge_sigma)
         progress = _progress()
         task = progress.add_task(f"coco -> {out}", total=None)
         with progress:
@@ -87,12 +94,22 @@ def occluders_upscale(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     max_side: Annotated[int, typer.Option(help="Skip upscaling when the output would exceed this side (px).")] = 4096,
     overwrite: Annotated[bool, typer.Option(help="Redo files already in --out.")] = False,
+    params: Annotated[
+        Path | None, typer.Option("--params", help="params.yaml: section objects.upscale replaces the defaults.")
+    ] = None,
 ) -> None:
     """Super-resolve every RGBA cut-out of --src into --out (the NatOcc paper used GLEAN x4)."""
     from occgen.cli import _progress, err_console, user_errors
+    from occgen.objects.settings import load_objects_config
     from occgen.objects.upscale import make_upscaler, upscale_folder
 
     with user_errors():
+        if params is not None:  # the DVC stage: settings from params.yaml
+            settings = load_objects_config(params).upscale
+            backend, scale, checkpoint = UpscaleBackend(settings.backend), settings.scale, settings.checkpoint
+            rrdb_blocks, tile, device, max_side = (
+                settings.rrdb_blocks, settings.tile_px, settings.device, settings.max_side_px,
+            )  # fmt: skip
         upscaler = make_upscaler(
             backend.value, scale=scale, checkpoint=checkpoint, num_blocks=rrdb_blocks, tile_px=tile, device=device
         )

@@ -111,6 +111,7 @@ SECTION_VALIDATORS: dict[str, Callable[[dict[str, Any] | None], object]] = {
     "randocc": _randocc_section,
     "hands": lambda section: _late_validator("hands", section),
     "natocc": lambda section: _late_validator("natocc", section),
+    "objects": lambda section: _late_validator("objects", section),
 }
 
 
@@ -120,6 +121,10 @@ def _late_validator(name: str, section: dict[str, Any] | None) -> object:
         from occgen.hands.stage import HandsConfig
 
         return build_config(HandsConfig, section, "hands")
+    if name == "objects":
+        from occgen.objects.settings import ObjectsConfig
+
+        return build_config(ObjectsConfig, section, "objects")
     from occgen.natocc import NatOccConfig
 
     run_section, recipe_section = _split_run_keys(section or {})

@@ -168,8 +168,16 @@ def test_cli_hands_matte(pymatting_warm, elevenk_root: Path, tmp_path: Path) -> 
     assert "matted 1 hand(s)" in result.output and (out / "hands" / "Hand_0000002.png").is_file()
     result = runner.invoke(app, ["hands", "matte", "--src", str(tmp_path / "nowhere"), "--out", str(out)])
     assert result.exit_code == 1 and "hands folder not found" in result.output
-    result = runner.invoke(app, ["hands", "matte", "--out", str(out)])
-    assert result.exit_code == 1 and "pass --src" in result.output
+    demo = tmp_path / "demo_hands"
+    result = runner.invoke(app, ["hands", "matte", "--out", str(demo), "--workers", "1"])  # no --src: the demo
+    assert result.exit_code == 0, result.output
+    from occgen.hands.source import MattedHands
+
+    matted = MattedHands(demo)
+    assert len(matted) == 4  # assets/demo/11k: four drawn hands in the 11k Hands layout
+    for i in range(4):
+        occluder, _ = matted.load(i)
+        assert occluder.alpha.max() == 1.0 and (occluder.alpha > 0.5).mean() > 0.2
 
 
 def test_matting_config_from_params(tmp_path: Path) -> None:
