@@ -243,11 +243,12 @@ def info(
             typer.echo(json.dumps({**card, "shards_done": done, "shards_total": total, "bytes": disk}, indent=2))
             return
         table = Table(title=str(store), show_header=False)
+        codec = card.get("image_codec", "zstd") if card.get("kind") != "mix" else "(those of its stores)"
         rows = [
             ("recipe", card.get("recipe")), ("samples", card.get("n")),
             ("complete", f"{card.get('complete')} ({done}/{total} shards)"),
             ("size", f"{card.get('size')} px"),
-            ("image codec", card.get("image_codec", "zstd")), ("seed", card.get("seed")),
+            ("image codec", codec), ("seed", card.get("seed")),
             ("schema", card.get("schema_version")), ("occgen", card.get("occgen_version")),
             ("on disk", f"{_human_bytes(disk)} ({_human_bytes(disk / max(int(card.get('n', 1)), 1))} per sample)"),
         ]  # fmt: skip

@@ -1,6 +1,7 @@
 """The demo DVC pipeline from a clean copy of the repository: repro, status, no-op re-run, push/pull."""
 
 import filecmp
+import json
 import os
 import shutil
 import subprocess
@@ -9,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from occgen.store import ShardReader
+from occgen.store import ShardReader, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 GIT = ["git", "-c", "user.name=occgen-test", "-c", "user.email=test@occgen.invalid"]
 
 
-def run(cmd: list[str], cwd: Path) -> str:
+def run(cmd: list[str], cwd: Path, *, stdout_only: bool = False) -> str:
     env = {
         **os.environ,
         "DVC_NO_ANALYTICS": "1",
@@ -23,7 +24,7 @@ def run(cmd: list[str], cwd: Path) -> str:
     }
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
+    return result.stdout if stdout_only else result.stdout + result.stderr
 
 
 def copy_tracked_files(destination: Path) -> None:
@@ -59,6 +60,15 @@ def test_demo_pipeline_repro_status_and_remote_round_trip(tmp_path: Path) -> Non
     assert "up to date" in run(["dvc", "status"], repo)
     again = run(["dvc", "repro"], repo)
     assert "didn't change, skipping" in again and "Running stage" not in again
+    assert len(open_store(repo / "data" / "mix_mix.zarr")) == 500  # half of RandOcc + both NatOcc sets
+
+    # Changing one parameter invalidates only the stage that reads it.
+    params = repo / "params.yaml"
+    original = params.read_text()
+    params.write_text(original.replace("translucent_p: 0.3", "translucent_p: 0.5"))
+    changed = json.loads(run(["dvc", "status", "--json"], repo, stdout_only=True))
+    assert set(changed) == {"randocc"}
+    params.write_text(original)
 
     remote = tmp_path / "remote"
     run(["dvc", "remote", "add", "-d", "team", str(remote)], repo)
