@@ -25,6 +25,21 @@ from occgen import __version__
 from occgen.cli_faces import faces_app
 from occgen.cli_hands import generate_natocc, hands_app
 from occgen.cli_occluders import occluders_app
+from occgen.cli_options import (
+    FacesOption,
+    ImageCodecOption,
+    NOption,
+    OverwriteOption,
+    PreviewOption,
+    SchedulerOption,
+    SeedOption,
+    ShardSizeOption,
+    SizeOption,
+    SplitOption,
+    StatsOption,
+    WorkersOption,
+    with_overrides,
+)  # fmt: skip
 from occgen.errors import OccgenError
 
 app = typer.Typer(help="Synthetic occluded-face data (NatOcc / RandOcc) into zarr shards.", no_args_is_help=True)
@@ -78,35 +93,20 @@ ParamsOption = Annotated[
 ]  # fmt: skip
 
 
-ImageCodecOption = Annotated[
-    str | None,
-    typer.Option(help="Image codec NAME[:LEVEL]: zstd (lossless, default), jpegxl (lossless), jpeg:95, "
-                 "jpegxl:90, webp, webp:90. Masks are always lossless."),
-]  # fmt: skip
-
-
-StatsOption = Annotated[Path | None, typer.Option(help="Write generation statistics as JSON (a DVC metrics file).")]
-
-
 @generate_app.command("randocc")
 def generate_randocc(
-    n: Annotated[int | None, typer.Option("--n", help="Number of samples [default: 200 or params].")] = None,
+    n: NOption = None,
     out: Annotated[Path, typer.Option("--out", help="Output zarr store.")] = Path("randocc.zarr"),
-    seed: Annotated[int | None, typer.Option(help="Seed [default: 0 or params].")] = None,
-    size: Annotated[int | None, typer.Option(help="Image side in px [default: 512 or params].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Local worker processes; 0 = one per core.")] = None,
-    scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
-    faces: Annotated[
-        Path | None,
-        typer.Option(
-            help="Face dataset: CelebAMask-HQ root or images/+masks/ folder [default: embedded demo].",
-        ),
-    ] = None,
-    split: Annotated[Path | None, typer.Option(help="Text file of face ids to use.")] = None,
+    seed: SeedOption = None,
+    size: SizeOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    faces: FacesOption = None,
+    split: SplitOption = None,
     textures: Annotated[Path | None, typer.Option(help="DTD folder [default: embedded demo].")] = None,
-    shard_size: Annotated[int | None, typer.Option(help="Samples per zarr shard [default: 64].")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace a store made with other settings.")] = False,
-    preview: Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")] = True,
+    shard_size: ShardSizeOption = None,
+    overwrite: OverwriteOption = False,
+    preview: PreviewOption = True,
     image_codec: ImageCodecOption = None,
     stats: StatsOption = None,
     params: ParamsOption = None,
@@ -116,19 +116,12 @@ def generate_randocc(
 
     with user_errors():
         settings = load_randocc_settings(params)
-        base = replace(settings.base, **{k: v for k, v in {"seed": seed, "size": size}.items() if v is not None})
-        run = replace(
-            settings.run,
-            **{
-                k: v
-                for k, v in {"n": n, "workers": workers, "shard_size": shard_size, "image_codec": image_codec}.items()
-                if v is not None
-            },
-        )
-        face_cfg = settings.faces if faces is None else replace(settings.faces, path=faces)
-        face_cfg = face_cfg if split is None else replace(face_cfg, split=split)
-        tex_cfg = settings.textures if textures is None else replace(settings.textures, path=textures)
-        settings = replace(settings, base=base, run=run, faces=face_cfg, textures=tex_cfg)
+        run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec)
+        settings = replace(
+            settings, base=with_overrides(settings.base, seed=seed, size=size), run=run,
+            faces=with_overrides(settings.faces, path=faces, split=split),
+            textures=with_overrides(settings.textures, path=textures),
+        )  # fmt: skip
         recipe = build_randocc_recipe(settings)
         run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)
 
@@ -137,14 +130,14 @@ def generate_randocc(
 def generate_faces(
     n: Annotated[int | None, typer.Option("--n", help="Number of samples [default: one per face].")] = None,
     out: Annotated[Path, typer.Option("--out", help="Output zarr store.")] = Path("faces.zarr"),
-    size: Annotated[int | None, typer.Option(help="Image side in px [default: 512 or params].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Local worker processes; 0 = one per core.")] = None,
-    scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
-    faces: Annotated[Path | None, typer.Option(help="Face dataset [default: embedded demo].")] = None,
-    split: Annotated[Path | None, typer.Option(help="Text file of face ids to use.")] = None,
-    shard_size: Annotated[int | None, typer.Option(help="Samples per zarr shard [default: 64].")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace a store made with other settings.")] = False,
-    preview: Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")] = True,
+    size: SizeOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    faces: FacesOption = None,
+    split: SplitOption = None,
+    shard_size: ShardSizeOption = None,
+    overwrite: OverwriteOption = False,
+    preview: PreviewOption = True,
     image_codec: ImageCodecOption = None,
     stats: StatsOption = None,
     params: ParamsOption = None,
@@ -155,11 +148,10 @@ def generate_faces(
 
     with user_errors():
         settings = load_randocc_settings(params)
-        face_cfg = settings.faces if faces is None else replace(settings.faces, path=faces)
-        face_cfg = face_cfg if split is None else replace(face_cfg, split=split)
-        source = open_face_source(face_cfg)
-        changes = {"n": n or len(source), "workers": workers, "shard_size": shard_size, "image_codec": image_codec}
-        run = replace(settings.run, **{k: v for k, v in changes.items() if v is not None})
+        source = open_face_source(with_overrides(settings.faces, path=faces, split=split))
+        run = with_overrides(
+            settings.run, n=n or len(source), workers=workers, shard_size=shard_size, image_codec=image_codec
+        )
         recipe = FacesRecipe(source, settings.base.seed, size or settings.base.size)
         run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)
 

@@ -13,6 +13,21 @@ from typing import Annotated
 
 import typer
 
+from occgen.cli_options import (
+    FacesOption,
+    ImageCodecOption,
+    NOption,
+    OverwriteOption,
+    PreviewOption,
+    SchedulerOption,
+    SeedOption,
+    ShardSizeOption,
+    SizeOption,
+    SplitOption,
+    StatsOption,
+    WorkersOption,
+)  # fmt: skip
+
 hands_app = typer.Typer(help="11k Hands: matting into RGBA hand cut-outs for NatOcc.", no_args_is_help=True)
 
 
@@ -103,16 +118,14 @@ def matte_command(
 
 
 def generate_natocc(
-    n: Annotated[int | None, typer.Option("--n", help="Number of samples [default: 200 or params].")] = None,
+    n: NOption = None,
     out: Annotated[Path, typer.Option("--out", help="Output zarr store.")] = Path("natocc.zarr"),
-    seed: Annotated[int | None, typer.Option(help="Seed [default: 0 or params].")] = None,
-    size: Annotated[int | None, typer.Option(help="Image side in px [default: 512 or params].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Local worker processes; 0 = one per core.")] = None,
-    scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
-    faces: Annotated[
-        Path | None, typer.Option(help="Face dataset: CelebAMask-HQ root or images/+masks/ [default: embedded demo].")
-    ] = None,
-    split: Annotated[Path | None, typer.Option(help="Text file of face ids to use.")] = None,
+    seed: SeedOption = None,
+    size: SizeOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    faces: FacesOption = None,
+    split: SplitOption = None,
     hands: Annotated[
         Path | None, typer.Option(help="Matted hands (`occgen hands matte` output) [default: embedded demo hands].")
     ] = None,
@@ -129,41 +142,31 @@ def generate_natocc(
         Path | None, typer.Option(help="RainNet net_G checkpoint for the objects [default: lab-stats fallback].")
     ] = None,
     device: Annotated[str | None, typer.Option(help="Device for RainNet: cpu or cuda [default: cpu].")] = None,
-    shard_size: Annotated[int | None, typer.Option(help="Samples per zarr shard [default: 64].")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace a store made with other settings.")] = False,
-    preview: Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")] = True,
-    image_codec: Annotated[
-        str | None, typer.Option(help="Image codec NAME[:LEVEL] (see `generate randocc --help`).")
-    ] = None,
-    stats: Annotated[Path | None, typer.Option(help="Write generation statistics as JSON (DVC metrics).")] = None,
+    shard_size: ShardSizeOption = None,
+    overwrite: OverwriteOption = False,
+    preview: PreviewOption = True,
+    image_codec: ImageCodecOption = None,
+    stats: StatsOption = None,
     params: Annotated[Path | None, typer.Option("--params", help="params.yaml (sections base, faces, natocc).")] = None,
 ) -> None:
     """NatOcc: matted hands (fingers toward the face, SOT colours) and harmonised COCO objects."""
     from occgen.cli import run_generation, user_errors
+    from occgen.cli_options import with_overrides
     from occgen.natocc import build_natocc_recipe, load_natocc_settings
 
     with user_errors():
         settings = load_natocc_settings(params)
-        base = replace(settings.base, **{k: v for k, v in {"seed": seed, "size": size}.items() if v is not None})
-        run = replace(
-            settings.run,
-            **{
-                k: v
-                for k, v in {"n": n, "workers": workers, "shard_size": shard_size, "image_codec": image_codec}.items()
-                if v is not None
-            },
-        )
-        face_cfg = settings.faces if faces is None else replace(settings.faces, path=faces)
-        face_cfg = face_cfg if split is None else replace(face_cfg, split=split)
-        natocc_changes = {
-            "hands_dir": hands, "color_transfer": color_transfer.value if color_transfer else None,
-            "objects_frac": objects_frac, "objects_dir": objects,
-        }  # fmt: skip
-        natocc = replace(settings.natocc, **{k: v for k, v in natocc_changes.items() if v is not None})
-        harmonise_changes = {"checkpoint": harmoniser_checkpoint, "device": device}
+        run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec)
+        natocc = with_overrides(
+            settings.natocc, hands_dir=hands, color_transfer=color_transfer.value if color_transfer else None,
+            objects_frac=objects_frac, objects_dir=objects,
+        )  # fmt: skip
         natocc = replace(
-            natocc, harmonise=replace(natocc.harmonise, **{k: v for k, v in harmonise_changes.items() if v is not None})
+            natocc, harmonise=with_overrides(natocc.harmonise, checkpoint=harmoniser_checkpoint, device=device)
         )
-        settings = replace(settings, base=base, run=run, faces=face_cfg, natocc=natocc)
+        settings = replace(
+            settings, base=with_overrides(settings.base, seed=seed, size=size), run=run, natocc=natocc,
+            faces=with_overrides(settings.faces, path=faces, split=split),
+        )  # fmt: skip
         recipe = build_natocc_recipe(settings)
         run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)
