@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from occgen import __version__
@@ -257,7 +258,7 @@ def train(
                             pin_memory=device.type == "cuda")  # fmt: skip
         model.train()
         started = time.perf_counter()
-        loss_sum, seen, counts = 0.0, 0, Confusion()
+        loss_sum, bce_sum, seen, counts = 0.0, 0.0, 0, Confusion()
         batches = len(loader)
         for step, (images, masks) in enumerate(loader, start=1):
             inputs = to_model_input(images, device)
@@ -269,12 +270,14 @@ def train(
             optimizer.step()
             loss_value = float(loss.detach())
             loss_sum += loss_value * len(images)
+            bce_sum += float(F.binary_cross_entropy_with_logits(logits.detach(), target)) * len(images)
             seen += len(images)
             counts = counts + confusion((logits.detach()[:, 0] > 0).cpu().numpy(), masks.numpy().astype(bool))
             if on_batch:
                 on_batch(epoch, step, batches, loss_value)
         seconds = time.perf_counter() - started
-        row: dict[str, Any] = {"epoch": epoch, "lr": lr, "loss": loss_sum / max(seen, 1)}
+        # loss: the OHEM loss optimised (mean over hard pixels); bce: plain BCE over all pixels.
+        row: dict[str, Any] = {"epoch": epoch, "lr": lr, "loss": loss_sum / max(seen, 1), "bce": bce_sum / max(seen, 1)}
         row.update({f"train_{name}": value for name, value in scores(counts).items() if name in METRIC_NAMES})
         if val_dataset is not None:
             val_counts = evaluate_counts(model, val_dataset, batch_size=config.batch_size, device=device)
