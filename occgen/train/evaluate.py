@@ -34,6 +34,7 @@ import numpy as np
 from occgen.errors import ArrayContractError, ConfigError, SourceError
 from occgen.imageio import read_binary_mask, read_image, resize_image, write_png
 from occgen.sources.common import list_images, require_dir
+from occgen.sources.faces import FaceFolder
 from occgen.store import is_store, open_store
 from occgen.train.metrics import METRIC_NAMES, Confusion, binarize_prediction, confusion, scores
 
@@ -55,22 +56,8 @@ class EvalItem:
 
 def folder_pairs(root: Path) -> list[tuple[Path, Path]]:
     """``(image, mask)`` paths of a folder dataset; every image needs ``masks/<stem>.png``."""
-    root = require_dir(Path(root), "evaluation folder", "pass a folder holding images/ and masks/, or a zarr store")
-    images_dir = require_dir(root / "images", "evaluation images folder", "a folder dataset needs images/<stem>.jpg")
-    masks_dir = require_dir(root / "masks", "evaluation masks folder", "a folder dataset needs masks/<stem>.png")
-    images = list_images(images_dir)
-    if not images:
-        raise SourceError(f"no images (.jpg/.png) in {images_dir}")
-    stems = [p.stem for p in images]
-    if len(set(stems)) != len(stems):
-        raise SourceError(f"{images_dir}: several images share a stem; keep one file per stem")
-    missing = [p.name for p in images if not (masks_dir / f"{p.stem}.png").is_file()]
-    if missing:
-        raise SourceError(
-            f"{len(missing)} image(s) in {images_dir} have no mask in {masks_dir} "
-            f"(e.g. {missing[0]} needs masks/{Path(missing[0]).stem}.png)"
-        )
-    return [(p, masks_dir / f"{p.stem}.png") for p in images]
+    folder = FaceFolder(Path(root))  # checks the layout; images are read here at their own size
+    return [folder.paths(i) for i in range(len(folder))]
 
 
 def iter_folder(root: Path) -> tuple[int, Iterator[EvalItem]]:

@@ -10,7 +10,9 @@ torchvision loads into ``model.encoder`` strictly with :func:`load_encoder_weigh
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -136,6 +138,17 @@ def build_model(*, seed: int) -> ResNet18UNet:
         return ResNet18UNet()
 
 
+def read_torch_file(path: Path, what: str, fix: str) -> Any:
+    """``torch.load`` of tensors and plain data only (``weights_only``: no code runs), with clear errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}; {fix}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        raise ConfigError(f"cannot read {what} {path}: {error}; {fix}") from error
+
+
 def load_encoder_weights(model: ResNet18UNet, path: Path) -> None:
     """Load a torchvision-style ResNet-18 state dict (e.g. ImageNet weights the user saved) into the encoder.
 
@@ -144,12 +157,7 @@ def load_encoder_weights(model: ResNet18UNet, path: Path) -> None:
     ``{"state_dict": ...}`` or ``{"model": ...}`` is unwrapped; a ``module.`` prefix (DataParallel) is removed.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"encoder weights not found: {path}; pass a saved torchvision resnet18 state dict")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, ValueError) as error:
-        raise ConfigError(f"cannot read encoder weights {path}: {error}") from error
+    state = read_torch_file(path, "encoder weights", "pass a saved torchvision resnet18 state dict")
     for wrapper in ("state_dict", "model"):
         if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
             state = state[wrapper]

@@ -33,7 +33,7 @@ from occgen.errors import ConfigError, StoreError
 from occgen.train.data import AugmentConfig, ShardShuffleSampler, StoreDataset
 from occgen.train.loss import ohem_bce_loss
 from occgen.train.metrics import METRIC_NAMES, Confusion, confusion, scores
-from occgen.train.model import ARCH, ResNet18UNet, build_model, load_encoder_weights
+from occgen.train.model import ARCH, ResNet18UNet, build_model, load_encoder_weights, read_torch_file
 
 LAST = "last.pt"
 METRICS_CSV = "metrics.csv"
@@ -226,7 +226,7 @@ def train(
     if resume:
         if not last_path.is_file():
             raise ConfigError(f"--resume: no checkpoint {last_path}; start without --resume")
-        checkpoint = torch.load(last_path, map_location="cpu", weights_only=True)
+        checkpoint = read_torch_file(last_path, "checkpoint", f"delete {last_path} and start without --resume")
         _check_resume(checkpoint, config, data_info, last_path)
         model.load_state_dict(checkpoint["model"], strict=True)
         optimizer.load_state_dict(checkpoint["optimizer"])
@@ -302,12 +302,7 @@ def train(
 def load_checkpoint(path: Path) -> tuple[ResNet18UNet, dict[str, Any]]:
     """A model from an occgen checkpoint (loaded strictly) and the checkpoint's other fields."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"checkpoint not found: {path}; pass a .pt file written by `occgen train`")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, ValueError) as error:
-        raise ConfigError(f"cannot read checkpoint {path}: {error}") from error
+    checkpoint = read_torch_file(path, "checkpoint", "pass a .pt file written by `occgen train`")
     if not isinstance(checkpoint, dict) or checkpoint.get("arch") != ARCH or "model" not in checkpoint:
         raise ConfigError(f"{path} is not an occgen {ARCH} checkpoint (written by `occgen train`)")
     model = ResNet18UNet()
