@@ -97,7 +97,10 @@ def evaluate_command(
         "evaluation"
     ),
     model: Annotated[Path | None, typer.Option("--model", help="Checkpoint written by `occgen train`.")] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="Folder (images/ + masks/) or zarr store.")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Folder (images/ + masks/), CelebAMask-HQ root or zarr store.")
+    ] = None,
+    split: Annotated[Path | None, typer.Option(help="CelebAMask-HQ --data: text file of ids to score.")] = None,
     pred: Annotated[Path | None, typer.Option("--pred", help="Folder of predicted <stem>.png masks.")] = None,
     gt: Annotated[Path | None, typer.Option("--gt", help="Ground-truth masks folder (or a root with masks/).")] = None,
     images: Annotated[Path | None, typer.Option(help="Images for the worst-case sheet in --pred mode.")] = None,
@@ -139,7 +142,7 @@ def evaluate_command(
             net, info = load_checkpoint(model)
             size = input_size or int(info.get("config", {}).get("input_size", 256))
             torch_device = resolve_device(device.value)
-            count, items = ev.open_eval_data(data)
+            count, items = ev.open_eval_data(data, split=split)
             task = progress.add_task("evaluating", total=count)
             with progress:
                 result = ev.evaluate_model(

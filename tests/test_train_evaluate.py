@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import write_gray, write_rgb
+from test_sources_faces import make_celeba
 from typer.testing import CliRunner
 
 from occgen.cli import app
@@ -145,3 +146,14 @@ def test_measure_fps_records_settings() -> None:
     speed = measure_fps(build_model(seed=0), input_size=32, batch_size=2, device=torch.device("cpu"), iterations=1,
                         warmup=0)  # fmt: skip
     assert speed["fps"] > 0 and speed["iterations"] == 1 and speed["threads"] >= 1
+
+
+def test_celebamask_hq_split_is_scored_at_annotation_size(tmp_path: Path) -> None:
+    root = make_celeba(tmp_path / "celeba", [3, 2001, 7])
+    split = tmp_path / "test.txt"
+    split.write_text("2001\n7\n")
+    count, items = open_eval_data(root, split=split)
+    listed = list(items)
+    assert count == 2 and [item.item_id for item in listed] == ["2001", "7"]
+    assert listed[0].image.shape == (64, 64, 3) and listed[0].truth.shape == (64, 64)
+    assert not listed[0].truth[:14].any() and listed[0].truth[32, 32]  # hair removed, face kept

@@ -128,3 +128,8 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--data", str(store), "--out", str(tmp_path / "r"), "--encoder-weights",
                                  str(tmp_path / "missing.pth"), "--input-size", "32", "--epochs", "1"])  # fmt: skip
     assert result.exit_code == 1 and "encoder weights not found" in result.output
+
+
+def test_repository_params_yaml_states_the_defaults() -> None:
+    params = Path(__file__).resolve().parents[1] / "params.yaml"
+    assert load_train_config(params) == TrainConfig()

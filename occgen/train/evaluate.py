@@ -5,6 +5,8 @@ Inputs:
   ``masks/<stem>.png`` (0/1 or 0/255), at any image size (the model sees each image resized to its input
   size; its logits are resized back, so metrics are computed at the ground truth's own resolution);
 - an **occgen zarr store** (image + face_mask);
+- a **CelebAMask-HQ** root, optionally restricted by a split file of ids (e.g. its test split), scored at
+  the annotation resolution with the visible-face definition of :mod:`occgen.sources.faces`;
 - for ``--pred``/``--gt``: a folder of predicted masks ``<stem>.png`` and a ground-truth folder
   (``<stem>.png`` files, or a dataset root holding ``masks/``).
 
@@ -34,7 +36,7 @@ import numpy as np
 from occgen.errors import ArrayContractError, ConfigError, SourceError
 from occgen.imageio import read_binary_mask, read_image, resize_image, write_png
 from occgen.sources.common import list_images, require_dir
-from occgen.sources.faces import FaceFolder
+from occgen.sources.faces import CelebAMaskHQ, FaceFolder
 from occgen.store import is_store, open_store
 from occgen.train.metrics import METRIC_NAMES, Confusion, binarize_prediction, confusion, scores
 
@@ -88,12 +90,35 @@ def iter_store(path: Path) -> tuple[int, Iterator[EvalItem]]:
     return len(reader), items()
 
 
-def open_eval_data(path: Path) -> tuple[int, Iterator[EvalItem]]:
-    """An occgen store or a folder dataset, recognised by its content."""
+def iter_celebamask(root: Path, split: Path | None) -> tuple[int, Iterator[EvalItem]]:
+    """CelebAMask-HQ (e.g. its test split): scored at the annotation resolution (512² in the release)."""
+    source = CelebAMaskHQ(root, split)
+
+    def items() -> Iterator[EvalItem]:
+        for index in range(len(source)):
+            face_id = source.face_id(index)
+            truth = source.load_face_mask(face_id).astype(bool)
+            image = resize_image(read_image(source.image_path(face_id)), (truth.shape[1], truth.shape[0]))
+            yield EvalItem(face_id, truth, image, str(source.image_path(face_id)))
+
+    return len(source), items()
+
+
+def open_eval_data(path: Path, *, split: Path | None = None) -> tuple[int, Iterator[EvalItem]]:
+    """An occgen store, a CelebAMask-HQ root (with an optional ``split`` file of ids) or a folder dataset,
+    recognised by its content."""
     path = Path(path)
     if not path.exists():
         raise SourceError(f"evaluation data not found: {path}; pass a folder with images/ + masks/ or a zarr store")
-    return iter_store(path) if is_store(path) else iter_folder(path)
+    if is_store(path):
+        if split is not None:
+            raise ConfigError("--split applies to CelebAMask-HQ only; a store is evaluated whole")
+        return iter_store(path)
+    if (path / "CelebA-HQ-img").is_dir():
+        return iter_celebamask(path, split)
+    if split is not None:
+        raise ConfigError("--split applies to CelebAMask-HQ only; a folder dataset is evaluated whole")
+    return iter_folder(path)
 
 
 @dataclass
