@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from occgen.config import build_config, load_params, to_plain
 from occgen.errors import ConfigError, StoreError
 from occgen.train.data import AugmentConfig, ShardShuffleSampler, StoreDataset
 from occgen.train.loss import ohem_bce_loss
-from occgen.train.metrics import METRIC_NAMES, Confusion, confusion, scores
+from occgen.train.metrics import Confusion, confusion, scores
 from occgen.train.model import ARCH, ResNet18UNet, build_model, load_encoder_weights, read_torch_file
 
 LAST = "last.pt"
@@ -199,6 +200,48 @@ def evaluate_counts(model: ResNet18UNet, dataset: StoreDataset, *, batch_size: i
     return counts
 
 
+def _ignore_step(step: int, steps: int, loss: float) -> None:
+    pass
+
+
+def _train_epoch(
+    model: ResNet18UNet,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    config: TrainConfig,
+    device: torch.device,
+    on_step: Callable[[int, int, float], None],
+) -> dict[str, float]:
+    """One pass over ``loader``; returns the epoch's row: OHEM ``loss`` (what is optimised: the mean over
+    hard pixels), plain ``bce`` over all pixels, ``train_*`` metrics of the training batches (as predicted
+    during the epoch, in train mode), ``seconds`` and ``images_per_s``."""
+    model.train()
+    started = time.perf_counter()
+    loss_sum, bce_sum, seen, counts = 0.0, 0.0, 0, Confusion()
+    batches = len(loader)
+    for step, (images, masks) in enumerate(loader, start=1):
+        target = masks.to(device).unsqueeze(1).float()
+        logits = model(to_model_input(images, device))
+        loss = ohem_bce_loss(logits, target, threshold=config.ohem_threshold, min_kept=config.min_kept)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_value = float(loss.detach())
+        loss_sum += loss_value * len(images)
+        bce_sum += float(F.binary_cross_entropy_with_logits(logits.detach(), target)) * len(images)
+        seen += len(images)
+        counts = counts + confusion((logits.detach()[:, 0] > 0).cpu().numpy(), masks.numpy().astype(bool))
+        on_step(step, batches, loss_value)
+    seconds = time.perf_counter() - started
+    return {
+        "loss": loss_sum / max(seen, 1),
+        "bce": bce_sum / max(seen, 1),
+        **{f"train_{name}": value for name, value in scores(counts).items()},
+        "seconds": seconds,
+        "images_per_s": seen / seconds if seconds > 0 else 0.0,
+    }
+
+
 def train(
     config: TrainConfig,
     data: list[Path],
@@ -256,33 +299,12 @@ def train(
         sampler.set_epoch(epoch)
         loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
                             pin_memory=device.type == "cuda")  # fmt: skip
-        model.train()
-        started = time.perf_counter()
-        loss_sum, bce_sum, seen, counts = 0.0, 0.0, 0, Confusion()
-        batches = len(loader)
-        for step, (images, masks) in enumerate(loader, start=1):
-            inputs = to_model_input(images, device)
-            target = masks.to(device).unsqueeze(1).float()
-            logits = model(inputs)
-            loss = ohem_bce_loss(logits, target, threshold=config.ohem_threshold, min_kept=config.min_kept)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_value = float(loss.detach())
-            loss_sum += loss_value * len(images)
-            bce_sum += float(F.binary_cross_entropy_with_logits(logits.detach(), target)) * len(images)
-            seen += len(images)
-            counts = counts + confusion((logits.detach()[:, 0] > 0).cpu().numpy(), masks.numpy().astype(bool))
-            if on_batch:
-                on_batch(epoch, step, batches, loss_value)
-        seconds = time.perf_counter() - started
-        # loss: the OHEM loss optimised (mean over hard pixels); bce: plain BCE over all pixels.
-        row: dict[str, Any] = {"epoch": epoch, "lr": lr, "loss": loss_sum / max(seen, 1), "bce": bce_sum / max(seen, 1)}
-        row.update({f"train_{name}": value for name, value in scores(counts).items() if name in METRIC_NAMES})
+        on_step = partial(on_batch, epoch) if on_batch else _ignore_step
+        row: dict[str, Any] = {"epoch": epoch, "lr": lr}
+        row.update(_train_epoch(model, optimizer, loader, config, device, on_step))
         if val_dataset is not None:
             val_counts = evaluate_counts(model, val_dataset, batch_size=config.batch_size, device=device)
             row.update({f"val_{name}": value for name, value in scores(val_counts).items()})
-        row.update({"seconds": seconds, "images_per_s": seen / seconds if seconds > 0 else 0.0})
         state = {
             "arch": ARCH, "occgen_version": __version__, "epoch": epoch, "config": to_plain(config),
             "data": data_info, "model": {k: v.cpu() for k, v in model.state_dict().items()},
