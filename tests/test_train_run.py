@@ -97,7 +97,11 @@ def test_resume_continues_from_the_saved_epoch(tmp_path: Path) -> None:
 
 def test_resume_needs_the_same_data(tmp_path: Path) -> None:
     store, other = demo_store(tmp_path / "s.zarr", n=4), demo_store(tmp_path / "o.zarr", n=4)
-    train(tiny_config(epochs=1), [store], tmp_path / "run")
+    report = train(tiny_config(epochs=1), [store], tmp_path / "run", val=[other])
+    row = read_rows(tmp_path / "run" / "metrics.csv")[0]
+    assert 0.0 <= float(row["val_face_iou"]) <= 1.0 and float(row["val_miou"]) == pytest.approx(
+        report.rows[0]["val_miou"]
+    )
     with pytest.raises(ConfigError, match="it was trained on"):
         train(tiny_config(epochs=2), [other], tmp_path / "run", resume=True)
     with pytest.raises(ConfigError, match="no checkpoint"):
