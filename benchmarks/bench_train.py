@@ -2,11 +2,10 @@
 
     python benchmarks/bench_train.py [--size 256] [--batch 8] [--iterations 10]
 
-Inference: the model alone on a random batch (what `occgen evaluate` records as FPS), in fp32
-(contiguous and channels_last) and bf16 autocast with channels_last. Training: one optimiser step of
-BCE + OHEM on a random batch, fp32 and bf16 autocast (both channels_last). Issue #6 target on the
-2-core machine: >= 15 images/s bf16 inference at 256², batch 8. Not a test: absolute times drift
-between runs; compare the ratios.
+Inference: the model alone on a random batch (what `occgen evaluate` records as FPS). Training: one
+optimiser step of BCE + OHEM on a random batch. Each in fp32 (contiguous and channels_last) and bf16
+autocast with channels_last. Issue #6 target on the 2-core machine: >= 15 images/s bf16 inference at
+256², batch 8. Not a test: absolute times drift between runs; compare the ratios.
 """
 
 from __future__ import annotations
@@ -63,9 +62,10 @@ def main() -> None:
         speed = measure_fps(model, input_size=args.size, batch_size=args.batch, device=device, dtype=dtype,
                             channels_last=channels_last, iterations=args.iterations)  # fmt: skip
         rows.append((f"inference {dtype}{' channels_last' if channels_last else ''}", speed["fps"]))
-    for bf16 in (False, True):
-        images_per_s = train_images_per_s(args.size, args.batch, max(args.iterations // 2, 2), bf16, True)
-        rows.append((f"training step {'bf16' if bf16 else 'fp32'} channels_last", images_per_s))
+    for bf16, channels_last in ((False, False), (False, True), (True, True)):
+        images_per_s = train_images_per_s(args.size, args.batch, max(args.iterations // 2, 2), bf16, channels_last)
+        rows.append((f"training step {'bf16' if bf16 else 'fp32'}{' channels_last' if channels_last else ''}",
+                     images_per_s))  # fmt: skip
     base = rows[0][1]
     print(f"{'':38s} images/s  ratio to fp32 inference")
     for name, value in rows:
