@@ -44,6 +44,8 @@ def train_command(
         Path | None, typer.Option(help="torchvision-style ResNet-18 state dict (e.g. ImageNet), loaded strictly.")
     ] = None,
     augment: Annotated[bool | None, typer.Option(help="Training augmentation [default: on].")] = None,
+    bf16: Annotated[bool | None, typer.Option(help="bf16 autocast forward pass [default: off].")] = None,
+    channels_last: Annotated[bool | None, typer.Option(help="channels_last memory format [default: off].")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last.pt.")] = False,
 ) -> None:
     """Train the ResNet-18 U-Net face segmenter (BCE + OHEM) on occgen stores."""
@@ -58,6 +60,7 @@ def train_command(
         overrides: dict[str, Any] = {
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "input_size": input_size, "seed": seed,
             "workers": workers, "device": device.value if device else None, "encoder_weights": encoder_weights,
+            "bf16": bf16, "channels_last": channels_last,
         }  # fmt: skip
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         if augment is not None:

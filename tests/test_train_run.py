@@ -95,6 +95,15 @@ def test_resume_continues_from_the_saved_epoch(tmp_path: Path) -> None:
         torch.testing.assert_close(resumed[key], direct[key], rtol=1e-4, atol=1e-6)
 
 
+def test_bf16_channels_last_training_runs(tmp_path: Path) -> None:
+    store = demo_store(tmp_path / "s.zarr", n=4)
+    report = train(tiny_config(epochs=1, bf16=True, channels_last=True), [store], tmp_path / "run")
+    row = report.rows[0]
+    assert 0.0 < row["loss"] < 10.0 and 0.0 < row["bce"] < 10.0
+    model, info = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert info["config"]["bf16"] and all(p.dtype == torch.float32 for p in model.parameters())
+
+
 def test_resume_needs_the_same_data(tmp_path: Path) -> None:
     store, other = demo_store(tmp_path / "s.zarr", n=4), demo_store(tmp_path / "o.zarr", n=4)
     report = train(tiny_config(epochs=1), [store], tmp_path / "run", val=[other])

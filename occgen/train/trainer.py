@@ -41,7 +41,7 @@ METRICS_CSV = "metrics.csv"
 METRICS_JSON = "metrics.json"
 DEVICES = ("cpu", "cuda")
 #: Config fields that may change between a run and its resume (how it runs, not what it learns).
-RESUMABLE_CHANGES = ("epochs", "workers", "device", "checkpoint_every")
+RESUMABLE_CHANGES = ("epochs", "workers", "device", "checkpoint_every", "channels_last")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +63,8 @@ class TrainConfig:
     device: str = "cpu"
     encoder_weights: Path | None = None  # a torchvision resnet18 state dict (e.g. ImageNet), loaded strictly
     checkpoint_every: int = 1
+    channels_last: bool = False  # NHWC memory format: faster on CPU (benchmarks/bench_train.py)
+    bf16: bool = False  # bf16 autocast for the forward pass (weights, loss and optimizer stay fp32)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -221,7 +223,12 @@ def _train_epoch(
     batches = len(loader)
     for step, (images, masks) in enumerate(loader, start=1):
         target = masks.to(device).unsqueeze(1).float()
-        logits = model(to_model_input(images, device))
+        inputs = to_model_input(images, device)
+        if config.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            logits = model(inputs)
+        logits = logits.float()
         loss = ohem_bce_loss(logits, target, threshold=config.ohem_threshold, min_kept=config.min_kept)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -277,6 +284,8 @@ def train(
     elif config.encoder_weights is not None:
         load_encoder_weights(model, config.encoder_weights)
     model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
     for state in optimizer.state.values():
         for key, value in state.items():
             if isinstance(value, torch.Tensor) and key != "step":
