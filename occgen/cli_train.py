@@ -107,14 +107,15 @@ def evaluate_command(
     pred: Annotated[Path | None, typer.Option("--pred", help="Folder of predicted <stem>.png masks.")] = None,
     gt: Annotated[Path | None, typer.Option("--gt", help="Ground-truth masks folder (or a root with masks/).")] = None,
     images: Annotated[Path | None, typer.Option(help="Images for the worst-case sheet in --pred mode.")] = None,
-    threshold: Annotated[float, typer.Option(help="--pred: face where value/255 >= it (0/1 masks as is).")] = 0.5,
-    batch_size: Annotated[int, typer.Option(help="Batch size for the model and the FPS measurement.")] = 8,
+    params: Annotated[Path | None, typer.Option("--params", help="params.yaml (section evaluate).")] = None,
+    threshold: Annotated[float | None, typer.Option(help="--pred: face where value/255 >= it [0.5].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size for the model and the FPS [8].")] = None,
     input_size: Annotated[int | None, typer.Option(help="Model input side [default: the checkpoint's].")] = None,
-    device: Annotated[Device, typer.Option(help="Device.")] = Device.cpu,
-    dtype: Annotated[DType, typer.Option(help="fp32, or bf16 autocast.")] = DType.fp32,
-    channels_last: Annotated[bool, typer.Option(help="channels_last memory format (faster on CPU).")] = False,
-    worst: Annotated[int, typer.Option(help="Number of worst images in worst.png (0: none).")] = 8,
-    fps_iterations: Annotated[int, typer.Option(help="Batches timed for FPS (0: skip).")] = 10,
+    device: Annotated[Device | None, typer.Option(help="Device [cpu].")] = None,
+    dtype: Annotated[DType | None, typer.Option(help="fp32, or bf16 autocast [fp32].")] = None,
+    channels_last: Annotated[bool | None, typer.Option(help="channels_last memory format [off].")] = None,
+    worst: Annotated[int | None, typer.Option(help="Number of worst images in worst.png; 0: none [8].")] = None,
+    fps_iterations: Annotated[int | None, typer.Option(help="Batches timed for FPS; 0: skip [10].")] = None,
 ) -> None:
     """Score a checkpoint on a dataset (--model --data), or predicted masks (--pred --gt)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -127,6 +128,12 @@ def evaluate_command(
 
         if (model is None) == (pred is None):
             raise ConfigError("pass either --model CKPT --data DIR|STORE, or --pred DIR --gt DIR")
+        overrides: dict[str, Any] = {
+            "threshold": threshold, "batch_size": batch_size, "input_size": input_size,
+            "device": device.value if device else None, "dtype": dtype.value if dtype else None,
+            "channels_last": channels_last, "worst": worst, "fps_iterations": fps_iterations,
+        }  # fmt: skip
+        config = replace(ev.load_evaluate_config(params), **{k: v for k, v in overrides.items() if v is not None})
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                             console=err_console)  # fmt: skip
         if pred is not None:
@@ -134,29 +141,31 @@ def evaluate_command(
                 raise ConfigError("--pred needs --gt (the ground-truth masks folder)")
             task = progress.add_task("scoring", total=None)
             with progress:
-                result = ev.evaluate_predictions(pred, gt, threshold=threshold, images_dir=images, worst_k=worst,
+                result = ev.evaluate_predictions(pred, gt, threshold=config.threshold, images_dir=images,
+                                                 worst_k=config.worst,
                                                  on_progress=lambda n: progress.advance(task, n))  # fmt: skip
-            extra: dict[str, Any] = {"pred": str(pred), "gt": str(gt), "threshold": threshold}
+            extra: dict[str, Any] = {"pred": str(pred), "gt": str(gt), "threshold": config.threshold}
         else:
             if data is None:
                 raise ConfigError("--model needs --data (a folder with images/ + masks/, or a zarr store)")
             from occgen.train.trainer import load_checkpoint, resolve_device
 
             net, info = load_checkpoint(model)
-            size = input_size or int(info.get("config", {}).get("input_size", 256))
-            torch_device = resolve_device(device.value)
+            size = config.input_size or int(info.get("config", {}).get("input_size", 256))
+            torch_device = resolve_device(config.device)
             count, items = ev.open_eval_data(data, split=split)
             task = progress.add_task("evaluating", total=count)
             with progress:
                 result = ev.evaluate_model(
-                    net, items, input_size=size, batch_size=batch_size, device=torch_device, dtype=dtype.value,
-                    channels_last=channels_last, worst_k=worst, on_progress=lambda n: progress.advance(task, n),
+                    net, items, input_size=size, batch_size=config.batch_size, device=torch_device,
+                    dtype=config.dtype, channels_last=config.channels_last, worst_k=config.worst,
+                    on_progress=lambda n: progress.advance(task, n),
                 )  # fmt: skip
             extra = {"model": str(model), "checkpoint_epoch": info.get("epoch"), "data": str(data), "input_size": size}
-            if fps_iterations > 0:
+            if config.fps_iterations > 0:
                 extra["speed"] = ev.measure_fps(
-                    net, input_size=size, batch_size=batch_size, device=torch_device, dtype=dtype.value,
-                    channels_last=channels_last, iterations=fps_iterations,
+                    net, input_size=size, batch_size=config.batch_size, device=torch_device, dtype=config.dtype,
+                    channels_last=config.channels_last, iterations=config.fps_iterations,
                 )  # fmt: skip
         summary = ev.write_report(result, out, extra)
         speed = summary.get("speed")

@@ -47,7 +47,10 @@ def pred_gt(tmp_path: Path) -> tuple[Path, Path]:
 def test_pred_vs_gt_hand_computed(tmp_path: Path, pred_gt: tuple[Path, Path]) -> None:
     pred, gt = pred_gt
     out = tmp_path / "report"
-    result = runner.invoke(app, ["evaluate", "--pred", str(pred), "--gt", str(gt), "--out", str(out)])
+    params = tmp_path / "params.yaml"
+    params.write_text("evaluate: {worst: 3, threshold: 0.5}\n")
+    result = runner.invoke(app, ["evaluate", "--pred", str(pred), "--gt", str(gt), "--out", str(out), "--params",
+                                 str(params)])  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     # Totals: tp 16 + 8, fp 2, fn 8; 240 pixels.
@@ -93,6 +96,10 @@ def test_pred_errors_name_the_files(tmp_path: Path, pred_gt: tuple[Path, Path]) 
     assert result.exit_code == 1 and "--pred needs --gt" in result.output
     result = runner.invoke(app, ["evaluate", "--out", str(tmp_path / "r")])
     assert result.exit_code == 1 and "pass either --model" in result.output
+    params = tmp_path / "params.yaml"
+    params.write_text("evaluate: {dtype: fp16}\n")
+    result = runner.invoke(app, ["evaluate", "--pred", str(pred), "--gt", str(gt), "--params", str(params)])
+    assert result.exit_code == 1 and "evaluate.dtype must be one of fp32, bf16, got 'fp16'" in result.output
 
 
 def face_dataset(root: Path) -> Path:

@@ -18,6 +18,7 @@ from occgen.sources.faces import open_faces
 from occgen.sources.occluders import RandomShapes
 from occgen.sources.textures import open_textures
 from occgen.train.data import AugmentConfig
+from occgen.train.evaluate import EvaluateConfig, load_evaluate_config
 from occgen.train.trainer import TrainConfig, load_checkpoint, load_train_config, train
 
 runner = CliRunner()
@@ -147,3 +148,4 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 def test_repository_params_yaml_states_the_defaults() -> None:
     params = Path(__file__).resolve().parents[1] / "params.yaml"
     assert load_train_config(params) == TrainConfig()
+    assert load_evaluate_config(params) == EvaluateConfig()

@@ -33,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from occgen.config import build_config, load_params
 from occgen.errors import ArrayContractError, ConfigError, SourceError
 from occgen.imageio import read_binary_mask, read_image, resize_image, write_png
 from occgen.sources.common import list_images, require_dir
@@ -44,6 +45,42 @@ PER_IMAGE_CSV = "per_image.csv"
 SUMMARY_JSON = "summary.json"
 WORST_PNG = "worst.png"
 DTYPES = ("fp32", "bf16")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateConfig:
+    """Section ``evaluate`` of params.yaml: how `occgen evaluate` runs (command-line options win)."""
+
+    batch_size: int = 8
+    input_size: int | None = None  # None: the checkpoint's training input size
+    device: str = "cpu"
+    dtype: str = "fp32"  # fp32 | bf16 (autocast)
+    channels_last: bool = False
+    threshold: float = 0.5  # --pred: a grey mask is face where value / 255 >= threshold
+    worst: int = 8  # images in worst.png
+    fps_iterations: int = 10  # batches timed for FPS; 0 skips the measurement
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.batch_size >= 1, f"evaluate.batch_size must be >= 1, got {self.batch_size}"),
+            (self.input_size is None or (self.input_size >= 32 and self.input_size % 32 == 0),
+             f"evaluate.input_size must be a positive multiple of 32, got {self.input_size}"),
+            (self.device in ("cpu", "cuda"), f"evaluate.device must be cpu or cuda, got {self.device!r}"),
+            (self.dtype in DTYPES, f"evaluate.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}"),
+            (0.0 <= self.threshold <= 1.0, f"evaluate.threshold must be in [0, 1], got {self.threshold}"),
+            (self.worst >= 0, f"evaluate.worst must be >= 0, got {self.worst}"),
+            (self.fps_iterations >= 0, f"evaluate.fps_iterations must be >= 0, got {self.fps_iterations}"),
+        ]  # fmt: skip
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+def load_evaluate_config(params_file: Path | None) -> EvaluateConfig:
+    """``EvaluateConfig`` from the ``evaluate`` section of ``params_file`` (defaults when ``None``)."""
+    if params_file is None:
+        return EvaluateConfig()
+    return build_config(EvaluateConfig, load_params(params_file).get("evaluate"), "evaluate")
 
 
 @dataclass(frozen=True)
