@@ -153,7 +153,7 @@ def _check_resume(checkpoint: dict[str, Any], config: TrainConfig, data: list[di
     if changed:
         raise ConfigError(
             f"cannot resume {path}: the config differs in {', '.join(changed)}; "
-            "use the same settings (only epochs, workers, device may change) or another --out"
+            f"use the same settings (only {', '.join(RESUMABLE_CHANGES)} may change) or another --out"
         )
     old_data = [(d["path"], d["n"], d.get("generation")) for d in checkpoint.get("data", [])]
     new_data = [(d["path"], d["n"], d.get("generation")) for d in data]
