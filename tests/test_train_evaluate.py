@@ -85,6 +85,8 @@ def test_pred_errors_name_the_files(tmp_path: Path, pred_gt: tuple[Path, Path]) 
     write_gray(pred / "b.png", np.zeros((9, 10), np.uint8))
     with pytest.raises(SourceError, match=r"prediction .*b\.png is 10x9 but ground truth .*b\.png is 10x8"):
         evaluate_predictions(pred, gt)
+    with pytest.raises(SourceError, match="images folder not found"):
+        evaluate_predictions(pred, gt, images_dir=tmp_path / "nowhere")
     (pred / "b.png").unlink()
     with pytest.raises(SourceError, match=r"have no prediction .*\(e\.g\. b needs"):
         evaluate_predictions(pred, gt)

@@ -244,6 +244,8 @@ def evaluate_predictions(
 ) -> EvalResult:
     """Score ``pred_dir/<stem>.*`` masks against ``gt_dir`` (``<stem>.png`` files or a root with ``masks/``)."""
     pred_dir = require_dir(Path(pred_dir), "prediction folder", "pass the folder of predicted <stem>.png masks")
+    if images_dir is not None:
+        images_dir = require_dir(Path(images_dir), "images folder", "pass the folder of the scored images or omit it")
     gt_dir = require_dir(Path(gt_dir), "ground-truth folder", "pass a folder of <stem>.png masks (or holding masks/)")
     if (gt_dir / "masks").is_dir():
         if images_dir is None and (gt_dir / "images").is_dir():
