@@ -202,13 +202,6 @@ def evaluate_counts(model: ResNet18UNet, dataset: StoreDataset, *, batch_size: i
     return counts
 
 
-def _worker_init(worker_id: int) -> None:
-    """DataLoader workers already run in parallel; OpenCV's own thread pool on top oversubscribes the CPU."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
 def _ignore_step(step: int, steps: int, loss: float) -> None:
     pass
 
@@ -314,7 +307,7 @@ def train(
             group["lr"] = lr
         sampler.set_epoch(epoch)
         loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
-                            pin_memory=device.type == "cuda", worker_init_fn=_worker_init)  # fmt: skip
+                            pin_memory=device.type == "cuda")  # fmt: skip
         on_step = partial(on_batch, epoch) if on_batch else _ignore_step
         row: dict[str, Any] = {"epoch": epoch, "lr": lr}
         row.update(_train_epoch(model, optimizer, loader, config, device, on_step))
