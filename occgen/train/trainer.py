@@ -306,6 +306,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         sampler.set_epoch(epoch)
+        # No worker_init_fn calling cv2.setNumThreads(1): in a forked worker it deadlocked (measured here).
         loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
                             pin_memory=device.type == "cuda")  # fmt: skip
         on_step = partial(on_batch, epoch) if on_batch else _ignore_step
