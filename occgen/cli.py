@@ -372,6 +372,12 @@ def version() -> None:
     typer.echo(__version__)
 
 
+from occgen.cli_train import evaluate_command, train_command  # noqa: E402 (issue 6; kept with its registration)
+
+app.command("train")(train_command)
+app.command("evaluate")(evaluate_command)
+
+
 def main() -> None:
     app()
 

@@ -112,6 +112,8 @@ SECTION_VALIDATORS: dict[str, Callable[[dict[str, Any] | None], object]] = {
     "hands": lambda section: _late_validator("hands", section),
     "natocc": lambda section: _late_validator("natocc", section),
     "objects": lambda section: _late_validator("objects", section),
+    "train": lambda section: _late_validator("train", section),
+    "evaluate": lambda section: _late_validator("evaluate", section),
 }
 
 
@@ -121,6 +123,14 @@ def _late_validator(name: str, section: dict[str, Any] | None) -> object:
         from occgen.hands.stage import HandsConfig
 
         return build_config(HandsConfig, section, "hands")
+    if name == "train":
+        from occgen.train.config import TrainConfig
+
+        return build_config(TrainConfig, section, "train")
+    if name == "evaluate":
+        from occgen.train.config import EvaluateConfig
+
+        return build_config(EvaluateConfig, section, "evaluate")
     if name == "objects":
         from occgen.objects.settings import ObjectsConfig
 

@@ -262,8 +262,12 @@ class FaceFolder:
     def face_id(self, index: int) -> str:
         return self._pairs[index][0].stem
 
+    def paths(self, index: int) -> tuple[Path, Path]:
+        """``(image file, mask file)`` of face ``index``, for readers that keep each image's own size."""
+        return self._pairs[index]
+
     def load(self, index: int, size: int) -> Face:
-        image_path, mask_path = self._pairs[index]
+        image_path, mask_path = self.paths(index)
         image = read_image(image_path)
         face_mask = read_binary_mask(mask_path)
         if image.shape[:2] != face_mask.shape:

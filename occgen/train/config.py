@@ -1,0 +1,124 @@
+"""Configs of the training and evaluation stages (``params.yaml`` sections ``train`` and ``evaluate``).
+
+Kept free of torch so that validating a params file (which every stage does first) stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from occgen.errors import ConfigError
+
+DEVICES = ("cpu", "cuda")
+#: Config fields that may change between a run and its resume (how it runs, not what it learns).
+RESUMABLE_CHANGES = ("epochs", "workers", "device", "checkpoint_every", "channels_last")
+
+
+DTYPES = ("fp32", "bf16")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AugmentConfig:
+    """Training augmentation. Photometric ranges follow MMSegmentation's ``PhotoMetricDistortion``
+    defaults (the NatOcc experiments ran in MMSegmentation); each photometric op applies with ``photometric_p``."""
+
+    enabled: bool = True
+    flip_p: float = 0.5
+    rotate_p: float = 0.5
+    rotation_range_deg: tuple[float, float] = (-30.0, 30.0)
+    photometric_p: float = 0.5
+    brightness_delta_range: tuple[float, float] = (-32.0, 32.0)
+    contrast_range: tuple[float, float] = (0.5, 1.5)
+    saturation_range: tuple[float, float] = (0.5, 1.5)
+    hue_delta_range_deg: tuple[float, float] = (-18.0, 18.0)
+
+    def __post_init__(self) -> None:
+        for name in ("flip_p", "rotate_p", "photometric_p"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"train.augment.{name} must be in [0, 1], got {value}")
+        for name in ("rotation_range_deg", "brightness_delta_range", "contrast_range", "saturation_range",
+                     "hue_delta_range_deg"):  # fmt: skip
+            low, high = getattr(self, name)
+            if low > high:
+                raise ConfigError(f"train.augment.{name} must be [low, high] with low <= high, got {[low, high]}")
+        if self.contrast_range[0] < 0 or self.saturation_range[0] < 0:
+            raise ConfigError("train.augment contrast_range and saturation_range must be >= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Section ``train`` of params.yaml."""
+
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 1e-4
+    lr_drop_epoch: int = 20  # epochs 1..lr_drop_epoch use lr, later ones lr_after_drop
+    lr_after_drop: float = 1e-5
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    input_size: int = 256
+    ohem_threshold: float = 0.7  # keep pixels whose true-class probability is below this
+    min_kept: int = 100_000  # ... and at least this many pixels per batch
+    seed: int = 0
+    workers: int = 2  # DataLoader worker processes (0 = in the main process)
+    device: str = "cpu"
+    encoder_weights: Path | None = None  # a torchvision resnet18 state dict (e.g. ImageNet), loaded strictly
+    checkpoint_every: int = 1
+    channels_last: bool = False  # NHWC memory format: faster on CPU (benchmarks/bench_train.py)
+    bf16: bool = False  # bf16 autocast for the forward pass (weights, loss and optimizer stay fp32)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0 and self.lr_after_drop > 0, "train.lr and train.lr_after_drop must be > 0"),
+            (self.lr_drop_epoch >= 0, f"train.lr_drop_epoch must be >= 0, got {self.lr_drop_epoch}"),
+            (self.weight_decay >= 0, f"train.weight_decay must be >= 0, got {self.weight_decay}"),
+            (self.input_size >= 32 and self.input_size % 32 == 0,
+             f"train.input_size must be a positive multiple of 32 (e.g. 256 or 512), got {self.input_size}"),
+            (0 < self.ohem_threshold <= 1, f"train.ohem_threshold must be in (0, 1], got {self.ohem_threshold}"),
+            (self.min_kept >= 0, f"train.min_kept must be >= 0, got {self.min_kept}"),
+            (self.seed >= 0, f"train.seed must be >= 0, got {self.seed}"),
+            (self.workers >= 0, f"train.workers must be >= 0, got {self.workers}"),
+            (self.device in DEVICES, f"train.device must be one of {', '.join(DEVICES)}, got {self.device!r}"),
+            (self.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {self.checkpoint_every}"),
+        ]  # fmt: skip
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of 1-based ``epoch``."""
+        return self.lr if epoch <= self.lr_drop_epoch else self.lr_after_drop
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateConfig:
+    """Section ``evaluate`` of params.yaml: how `occgen evaluate` runs (command-line options win)."""
+
+    batch_size: int = 8
+    input_size: int | None = None  # None: the checkpoint's training input size
+    device: str = "cpu"
+    dtype: str = "fp32"  # fp32 | bf16 (autocast)
+    channels_last: bool = False
+    threshold: float = 0.5  # --pred: a grey mask is face where value / 255 >= threshold
+    worst: int = 8  # images in worst.png
+    fps_iterations: int = 10  # batches timed for FPS; 0 skips the measurement
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.batch_size >= 1, f"evaluate.batch_size must be >= 1, got {self.batch_size}"),
+            (self.input_size is None or (self.input_size >= 32 and self.input_size % 32 == 0),
+             f"evaluate.input_size must be a positive multiple of 32, got {self.input_size}"),
+            (self.device in ("cpu", "cuda"), f"evaluate.device must be cpu or cuda, got {self.device!r}"),
+            (self.dtype in DTYPES, f"evaluate.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}"),
+            (0.0 <= self.threshold <= 1.0, f"evaluate.threshold must be in [0, 1], got {self.threshold}"),
+            (self.worst >= 0, f"evaluate.worst must be >= 0, got {self.worst}"),
+            (self.fps_iterations >= 0, f"evaluate.fps_iterations must be >= 0, got {self.fps_iterations}"),
+        ]  # fmt: skip
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)

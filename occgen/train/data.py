@@ -1,0 +1,211 @@
+"""Training data from one or several occgen zarr stores.
+
+- :class:`StoreDataset` maps a global index over the concatenated stores to a sample, resized to the
+  training input size and (optionally) augmented. Each process opens its own zarr handles lazily on
+  first access, so the dataset is safe with multi-worker ``DataLoader``s (fork or spawn).
+- :class:`ShardShuffleSampler` yields ``(epoch, index)`` pairs: shard order shuffled, then samples
+  shuffled inside each shard, so consecutive reads stay within one zarr shard.
+- Augmentation (NatOcc paper, section 4: random horizontal flip, rotation up to 30°, photometric
+  distortion) is sampled from ``default_rng([seed, TRAIN_AUGMENT_STREAM, epoch, index])``: the same
+  ``(epoch, index)`` always gives the same sample, whatever the worker count.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from occgen.arrays import check_image
+from occgen.errors import ConfigError
+from occgen.imageio import resize_image, resize_labels
+from occgen.store import FACE_MASK, IMAGE, ShardReader, open_store, shard_bounds, shard_count
+from occgen.train.config import AugmentConfig  # noqa: F401 (re-exported)
+
+#: Stream ids of the trainer's generators (distinct from the recipe stream table in occgen/rng.py).
+TRAIN_AUGMENT_STREAM = 101
+TRAIN_SHUFFLE_STREAM = 102
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    """One sample's augmentation; identity values (``False``, 0, 1) mean the op is skipped."""
+
+    flip: bool = False
+    rotation_deg: float = 0.0
+    brightness_delta: float = 0.0
+    contrast: float = 1.0
+    saturation: float = 1.0
+    hue_delta_deg: float = 0.0
+    contrast_first: bool = True
+
+
+def sample_augment(*, rng: np.random.Generator, config: AugmentConfig) -> AugmentParams:
+    """Draw one :class:`AugmentParams`; always the same number of draws, so params never shift."""
+    draws = rng.random(7)
+    u = rng.random(5)
+
+    def pick(p_draw: float, p: float, value_range: tuple[float, float], unit: float, identity: float) -> float:
+        return float(value_range[0] + unit * (value_range[1] - value_range[0])) if p_draw < p else identity
+
+    if not config.enabled:
+        return AugmentParams()
+    return AugmentParams(
+        flip=bool(draws[0] < config.flip_p),
+        rotation_deg=pick(draws[1], config.rotate_p, config.rotation_range_deg, u[0], 0.0),
+        brightness_delta=pick(draws[2], config.photometric_p, config.brightness_delta_range, u[1], 0.0),
+        contrast=pick(draws[3], config.photometric_p, config.contrast_range, u[2], 1.0),
+        saturation=pick(draws[4], config.photometric_p, config.saturation_range, u[3], 1.0),
+        hue_delta_deg=pick(draws[5], config.photometric_p, config.hue_delta_range_deg, u[4], 0.0),
+        contrast_first=bool(draws[6] < 0.5),
+    )
+
+
+def _photometric(image: np.ndarray, params: AugmentParams) -> np.ndarray:
+    out = image.astype(np.float32)
+    if params.brightness_delta:
+        out += params.brightness_delta
+
+    def contrast(x: np.ndarray) -> np.ndarray:
+        return x * params.contrast if params.contrast != 1.0 else x
+
+    if params.contrast_first:
+        out = contrast(out)
+    if params.saturation != 1.0 or params.hue_delta_deg:
+        hsv = cv2.cvtColor(np.clip(out, 0, 255).astype(np.float32) / 255.0, cv2.COLOR_RGB2HSV)  # H in [0, 360)
+        hsv[:, :, 1] = np.clip(hsv[:, :, 1] * params.saturation, 0.0, 1.0)
+        hsv[:, :, 0] = np.mod(hsv[:, :, 0] + params.hue_delta_deg, 360.0)
+        out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB) * 255.0
+    if not params.contrast_first:
+        out = contrast(out)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def apply_augment(image: np.ndarray, face_mask: np.ndarray, params: AugmentParams) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``params`` to an image (uint8 (S, S, 3)) and its face mask (uint8 (S, S)); inputs are not mutated.
+
+    Rotation is about the centre; pixels rotated in from outside are black and background (0).
+    """
+    check_image(image)
+    if params.flip:
+        image, face_mask = image[:, ::-1], face_mask[:, ::-1]
+    if params.rotation_deg:
+        height, width = face_mask.shape
+        matrix = cv2.getRotationMatrix2D(((width - 1) / 2.0, (height - 1) / 2.0), params.rotation_deg, 1.0)
+        image = cv2.warpAffine(np.ascontiguousarray(image), matrix, (width, height), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))  # fmt: skip
+        face_mask = cv2.warpAffine(np.ascontiguousarray(face_mask), matrix, (width, height), flags=cv2.INTER_NEAREST,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+    photometric = (params.brightness_delta, params.contrast, params.saturation, params.hue_delta_deg) != (0, 1, 1, 0)
+    if photometric:
+        image = _photometric(image, params)
+    return np.ascontiguousarray(image), np.ascontiguousarray(face_mask)
+
+
+class StoreDataset(Dataset):
+    """Samples of one or several occgen stores as ``(image uint8 (3, S, S), face_mask uint8 (S, S))`` tensors.
+
+    ``dataset[i]`` is un-augmented; ``dataset[(epoch, i)]`` is augmented with the params of ``(epoch, i)``
+    (when ``augment`` is given and enabled). ``S`` is ``input_size``; stores of another size are resized
+    (area / cubic for images, nearest for masks).
+    """
+
+    def __init__(self, paths: Sequence[Path], *, input_size: int, augment: AugmentConfig | None = None,
+                 seed: int = 0) -> None:  # fmt: skip
+        if not paths:
+            raise ConfigError("no training store given; pass --data STORE[,STORE...]")
+        if input_size < 32 or input_size % 32:
+            raise ConfigError(f"input_size must be a positive multiple of 32, got {input_size}")
+        self.paths = [Path(p) for p in paths]
+        self.input_size = input_size
+        self.augment = augment
+        self.seed = seed
+        cards = [open_store(p).card for p in self.paths]  # checks every store now; handles are not kept
+        self.cards = cards
+        self.lengths = [int(card["n"]) for card in cards]
+        self.shard_sizes = [int(card["shard_size"]) for card in cards]
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+        self._readers: list[ShardReader] | None = None
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_readers"], state["_pid"] = None, None  # every process opens its own zarr handles
+        return state
+
+    def _open(self) -> list[ShardReader]:
+        if self._readers is None or self._pid != os.getpid():
+            self._readers = [open_store(p) for p in self.paths]
+            self._pid = os.getpid()
+        return self._readers
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """``(store number, index inside that store)`` of global ``index``."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"sample {index} out of range for {len(self)} samples")
+        store = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        return store, index - int(self.offsets[store])
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image uint8 (S, S, 3) and face mask uint8 (S, S) of ``index`` at the input size, un-augmented."""
+        store, local = self.locate(index)
+        reader = self._open()[store]
+        image = reader.arrays(IMAGE)[local]
+        face_mask = reader.arrays(FACE_MASK)[local]
+        size = (self.input_size, self.input_size)
+        return resize_image(image, size), resize_labels(face_mask, size)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, index = key if isinstance(key, tuple) else (None, key)
+        image, face_mask = self.load(int(index))
+        if epoch is not None and self.augment is not None and self.augment.enabled:
+            rng = np.random.default_rng([self.seed, TRAIN_AUGMENT_STREAM, int(epoch), int(index)])
+            image, face_mask = apply_augment(image, face_mask, sample_augment(rng=rng, config=self.augment))
+        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), torch.from_numpy(face_mask)
+
+
+class ShardShuffleSampler(Sampler):
+    """Yields ``(epoch, index)`` for every sample once per epoch, in a shard-friendly shuffled order.
+
+    The shards of all stores are shuffled, then the samples inside each shard, from
+    ``default_rng([seed, TRAIN_SHUFFLE_STREAM, epoch])``. Call :meth:`set_epoch` before each epoch.
+    """
+
+    def __init__(self, dataset: StoreDataset, *, seed: int, shuffle: bool = True) -> None:
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+        self.shards: list[tuple[int, int]] = []  # global [start, stop) of every shard
+        for offset, n, shard_size in zip(dataset.offsets[:-1], dataset.lengths, dataset.shard_sizes, strict=True):
+            for shard in range(shard_count(n, shard_size)):
+                start, stop = shard_bounds(shard, n, shard_size)
+                self.shards.append((int(offset) + start, int(offset) + stop))
+        self.total = len(dataset)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.total))
+        rng = np.random.default_rng([self.seed, TRAIN_SHUFFLE_STREAM, self.epoch])
+        indices: list[int] = []
+        for shard in rng.permutation(len(self.shards)):
+            start, stop = self.shards[int(shard)]
+            indices.extend(int(start + i) for i in rng.permutation(stop - start))
+        return indices
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter([(self.epoch, i) for i in self.order()])
+
+    def __len__(self) -> int:
+        return self.total

@@ -1,0 +1,128 @@
+"""Face-segmentation metrics from confusion counts (pure numpy, no torch).
+
+Per image, :func:`confusion` counts true/false positives/negatives of the *face* class; counts add up
+over a dataset, and :func:`scores` turns any counts into metrics (so a dataset's scores are computed
+from its summed counts, not by averaging per-image scores):
+
+- ``face_iou`` = TP / (TP + FP + FN); ``background_iou`` = TN / (TN + FN + FP)
+- ``miou`` = mean of the two IoUs (the NatOcc paper's metric, two classes)
+- ``fwiou`` = frequency-weighted IoU: each class's IoU weighted by its share of ground-truth pixels
+  (the NatOcc paper argues for it because background dominates mIoU)
+- ``pixel_accuracy`` = (TP + TN) / all ("Global" in the FaceOcc paper)
+- ``face_recall`` = TP / (TP + FN); ``dice`` = 2 TP / (2 TP + FP + FN)
+
+A ratio whose denominator is 0 is undefined and reported as NaN (e.g. face IoU of an image with no face
+in either mask); ``miou`` averages only the defined class IoUs, as MMSegmentation does.
+
+Masks are binarised explicitly: ground truth must hold 0/1 or 0/255 (:func:`binarize_truth`);
+predictions may also be grey probability maps, thresholded by :func:`binarize_prediction`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from occgen.errors import ArrayContractError
+
+METRIC_NAMES = ("face_iou", "background_iou", "miou", "fwiou", "pixel_accuracy", "face_recall", "dice")
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Pixel counts for the face class: ``tp`` face predicted as face, ``fp`` background predicted as face,
+    ``fn`` face predicted as background, ``tn`` background predicted as background."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+
+    def __add__(self, other: Confusion) -> Confusion:
+        return Confusion(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn)
+
+    @property
+    def total(self) -> int:
+        return self.tp + self.fp + self.fn + self.tn
+
+
+def _values_text(mask: np.ndarray) -> str:
+    values = np.unique(mask)
+    return f"{values[:8].tolist()}{'...' if values.size > 8 else ''}"
+
+
+def binarize_truth(mask: np.ndarray, name: str = "ground truth") -> np.ndarray:
+    """A ground-truth mask as bool: accepts bool, or integers with values in {0, 1} or {0, 255}."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ArrayContractError(f"{name}: expected an (H, W) mask, got shape {mask.shape}")
+    if mask.dtype == bool:
+        return mask
+    if not np.issubdtype(mask.dtype, np.integer):
+        raise ArrayContractError(f"{name}: expected an integer or bool mask, got {mask.dtype}")
+    if mask.size == 0 or mask.max() <= 1:
+        if mask.size and mask.min() < 0:
+            raise ArrayContractError(f"{name}: negative values {_values_text(mask)}")
+        return mask.astype(bool)
+    if np.all((mask == 0) | (mask == 255)):
+        return mask == 255
+    raise ArrayContractError(f"{name}: a mask must hold 0/1 or 0/255, found values {_values_text(mask)}")
+
+
+def binarize_prediction(mask: np.ndarray, name: str = "prediction", threshold: float = 0.5) -> np.ndarray:
+    """A predicted mask as bool. 0/1 masks are taken as they are; other uint8 masks (0/255 or grey
+    probability maps) are face where ``value / 255 >= threshold``; float masks where ``value >= threshold``."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ArrayContractError(f"{name}: expected an (H, W) mask, got shape {mask.shape}")
+    if mask.dtype == bool:
+        return mask
+    if np.issubdtype(mask.dtype, np.floating):
+        if mask.size and (float(mask.min()) < 0.0 or float(mask.max()) > 1.0):
+            low, high = float(mask.min()), float(mask.max())
+            raise ArrayContractError(f"{name}: a float mask must lie in [0, 1], got [{low:.3g}, {high:.3g}]")
+        return mask >= threshold
+    if mask.dtype != np.uint8:
+        raise ArrayContractError(f"{name}: expected a uint8, float or bool mask, got {mask.dtype}")
+    if mask.size == 0 or mask.max() <= 1:
+        return mask.astype(bool)
+    return mask.astype(np.float32) / 255.0 >= threshold
+
+
+def confusion(pred: np.ndarray, truth: np.ndarray) -> Confusion:
+    """Counts for two boolean masks of the same shape, ``(H, W)`` or a batch ``(N, H, W)`` (binarise first)."""
+    if pred.dtype != bool or truth.dtype != bool:
+        raise ArrayContractError(f"confusion: expected bool masks, got {pred.dtype} and {truth.dtype}; binarise first")
+    if pred.shape != truth.shape:
+        raise ArrayContractError(f"prediction is {pred.shape} but ground truth is {truth.shape}: they must match")
+    tp = int(np.count_nonzero(pred & truth))
+    fp = int(np.count_nonzero(pred & ~truth))
+    fn = int(np.count_nonzero(~pred & truth))
+    return Confusion(tp, fp, fn, int(pred.size) - tp - fp - fn)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator) / float(denominator) if denominator else float("nan")
+
+
+def scores(counts: Confusion) -> dict[str, float]:
+    """All metrics of :data:`METRIC_NAMES` from ``counts`` (fractions in [0, 1], NaN when undefined)."""
+    tp, fp, fn, tn = counts.tp, counts.fp, counts.fn, counts.tn
+    face_iou = _ratio(tp, tp + fp + fn)
+    background_iou = _ratio(tn, tn + fn + fp)
+    defined = [v for v in (face_iou, background_iou) if not np.isnan(v)]
+    face_share, background_share = _ratio(tp + fn, counts.total), _ratio(tn + fp, counts.total)
+    fwiou = float("nan")
+    if counts.total:
+        # A class with no ground-truth pixel has weight 0, whatever its (possibly undefined) IoU.
+        fwiou = sum(share * iou for share, iou in ((face_share, face_iou), (background_share, background_iou)) if share)
+    return {
+        "face_iou": face_iou,
+        "background_iou": background_iou,
+        "miou": float(np.mean(defined)) if defined else float("nan"),
+        "fwiou": float(fwiou),
+        "pixel_accuracy": _ratio(tp + tn, counts.total),
+        "face_recall": _ratio(tp, tp + fn),
+        "dice": _ratio(2 * tp, 2 * tp + fp + fn),
+    }

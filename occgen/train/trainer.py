@@ -1,0 +1,299 @@
+"""The training stage: ResNet-18 U-Net + BCE/OHEM on occgen stores, with checkpoints, resume and
+per-epoch metrics for DVC plots. The defaults are the FaceOcc paper's (section 4): Adam (betas 0.9,
+0.999, no weight decay), learning rate 1e-4 dropped to 1e-5 after epoch 20, 30 epochs, batch 16.
+
+Output folder::
+
+    epoch_001.pt ...   model weights after each epoch (every ``checkpoint_every`` epochs)
+    last.pt            model + optimizer after the latest epoch (what ``--resume`` reads)
+    metrics.csv        one row per epoch (DVC plots): loss, lr, training-batch IoUs, [val_*], speed
+    metrics.json       the latest row (DVC metrics)
+    config.json        the resolved config and the training stores
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from occgen import __version__
+from occgen.config import build_config, to_plain
+from occgen.errors import ConfigError, StoreError
+from occgen.train.config import DEVICES, RESUMABLE_CHANGES, TrainConfig  # noqa: F401 (re-exported)
+from occgen.train.data import ShardShuffleSampler, StoreDataset
+from occgen.train.loss import ohem_bce_loss
+from occgen.train.metrics import Confusion, confusion, scores
+from occgen.train.model import ARCH, ResNet18UNet, build_model, load_encoder_weights, read_torch_file
+
+LAST = "last.pt"
+METRICS_CSV = "metrics.csv"
+METRICS_JSON = "metrics.json"
+
+
+def load_train_config(params_file: Path | None) -> TrainConfig:
+    """``TrainConfig`` from the ``train`` section of ``params_file`` (defaults when ``None``).
+
+    ``base.seed`` is the default seed; a relative ``encoder_weights`` path is relative to the file.
+    """
+    if params_file is None:
+        return TrainConfig()
+    from occgen.settings import read_params  # validates the whole file first, like every stage
+
+    params, _ = read_params(params_file)
+    section = dict(params.get("train") or {})
+    base_seed = (params.get("base") or {}).get("seed")
+    if "seed" not in section and isinstance(base_seed, int):
+        section["seed"] = base_seed
+    config = build_config(TrainConfig, section, "train")
+    if config.encoder_weights is not None and not config.encoder_weights.is_absolute():
+        config = replace(config, encoder_weights=Path(params_file).resolve().parent / config.encoder_weights)
+    return config
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda asked for, but torch sees no CUDA device here; use --device cpu")
+    if name not in DEVICES:
+        raise ConfigError(f"unknown device {name!r}; valid: {', '.join(DEVICES)}")
+    return torch.device(name)
+
+
+def to_model_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 ``(N, 3, H, W)`` -> float32 in [0, 1] on ``device``."""
+    return images.to(device, non_blocking=True).float().div_(255.0)
+
+
+@dataclass
+class TrainReport:
+    out: Path
+    first_epoch: int  # first epoch run by this call (1-based)
+    last_epoch: int
+    rows: list[dict[str, Any]]
+
+
+def _data_description(dataset: StoreDataset) -> list[dict[str, Any]]:
+    return [
+        {"path": str(path.resolve()), "n": n, "generation": card.get("generation", {})}
+        for path, n, card in zip(dataset.paths, dataset.lengths, dataset.cards, strict=True)
+    ]
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _check_resume(checkpoint: dict[str, Any], config: TrainConfig, data: list[dict[str, Any]], path: Path) -> None:
+    if checkpoint.get("arch") != ARCH:
+        raise StoreError(f"{path} is not an occgen {ARCH} checkpoint")
+    old = checkpoint.get("config", {})
+    new = to_plain(config)
+    changed = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
+    if changed:
+        raise ConfigError(
+            f"cannot resume {path}: the config differs in {', '.join(changed)}; "
+            f"use the same settings (only {', '.join(RESUMABLE_CHANGES)} may change) or another --out"
+        )
+    old_data = [(d["path"], d["n"], d.get("generation")) for d in checkpoint.get("data", [])]
+    new_data = [(d["path"], d["n"], d.get("generation")) for d in data]
+    if old_data != new_data:
+        raise ConfigError(
+            f"cannot resume {path}: it was trained on {[d[0] for d in old_data]}, not {[d[0] for d in new_data]} "
+            "(or those stores changed); pass the same --data or another --out"
+        )
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    fieldnames = list(rows[-1])
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fieldnames, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
+
+
+BatchCallback = Callable[[int, int, int, float], None]  # (epoch, batches done, batches in epoch, loss)
+
+
+def evaluate_counts(model: ResNet18UNet, dataset: StoreDataset, *, batch_size: int, device: torch.device) -> Confusion:
+    """Summed confusion of ``model`` over ``dataset`` (no augmentation), in eval mode."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    counts = Confusion()
+    model.eval()
+    with torch.inference_mode():
+        for images, masks in loader:
+            pred = model(to_model_input(images, device))[:, 0] > 0
+            counts = counts + confusion(pred.cpu().numpy(), masks.numpy().astype(bool))
+    return counts
+
+
+def _ignore_step(step: int, steps: int, loss: float) -> None:
+    pass
+
+
+def _train_epoch(
+    model: ResNet18UNet,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    config: TrainConfig,
+    device: torch.device,
+    on_step: Callable[[int, int, float], None],
+) -> dict[str, float]:
+    """One pass over ``loader``; returns the epoch's row: OHEM ``loss`` (what is optimised: the mean over
+    hard pixels), plain ``bce`` over all pixels, ``train_*`` metrics of the training batches (as predicted
+    during the epoch, in train mode), ``seconds`` and ``images_per_s``."""
+    model.train()
+    started = time.perf_counter()
+    loss_sum, bce_sum, seen, counts = 0.0, 0.0, 0, Confusion()
+    batches = len(loader)
+    for step, (images, masks) in enumerate(loader, start=1):
+        target = masks.to(device).unsqueeze(1).float()
+        inputs = to_model_input(images, device)
+        if config.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            logits = model(inputs)
+        logits = logits.float()
+        loss = ohem_bce_loss(logits, target, threshold=config.ohem_threshold, min_kept=config.min_kept)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_value = float(loss.detach())
+        loss_sum += loss_value * len(images)
+        bce_sum += float(F.binary_cross_entropy_with_logits(logits.detach(), target)) * len(images)
+        seen += len(images)
+        counts = counts + confusion((logits.detach()[:, 0] > 0).cpu().numpy(), masks.numpy().astype(bool))
+        on_step(step, batches, loss_value)
+    seconds = time.perf_counter() - started
+    return {
+        "loss": loss_sum / max(seen, 1),
+        "bce": bce_sum / max(seen, 1),
+        **{f"train_{name}": value for name, value in scores(counts).items()},
+        "seconds": seconds,
+        "images_per_s": seen / seconds if seconds > 0 else 0.0,
+    }
+
+
+def train(
+    config: TrainConfig,
+    data: list[Path],
+    out: Path,
+    *,
+    resume: bool = False,
+    val: list[Path] | None = None,
+    on_batch: BatchCallback | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainReport:
+    """Train (or resume) into ``out``; returns the rows of the epochs run by this call."""
+    out = Path(out)
+    device = resolve_device(config.device)
+    dataset = StoreDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed)
+    val_dataset = StoreDataset(val, input_size=config.input_size) if val else None
+    data_info = _data_description(dataset)
+    last_path = out / LAST
+    model = build_model(seed=config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr_at(1), betas=config.betas,
+                                 weight_decay=config.weight_decay)  # fmt: skip
+    start_epoch = 1
+    if last_path.exists() and not resume:
+        raise ConfigError(f"{out} already holds a training run ({last_path}); pass --resume to continue it "
+                          "or choose another --out")  # fmt: skip
+    if resume:
+        if not last_path.is_file():
+            raise ConfigError(f"--resume: no checkpoint {last_path}; start without --resume")
+        checkpoint = read_torch_file(last_path, "checkpoint", f"delete {last_path} and start without --resume")
+        _check_resume(checkpoint, config, data_info, last_path)
+        model.load_state_dict(checkpoint["model"], strict=True)
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        start_epoch = int(checkpoint["epoch"]) + 1
+    elif config.encoder_weights is not None:
+        load_encoder_weights(model, config.encoder_weights)
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    for state in optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and key != "step":
+                state[key] = value.to(device)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot create {out}: {error.strerror or error}; choose a writable --out") from error
+    (out / "config.json").write_text(
+        json.dumps({"config": to_plain(config), "data": data_info, "occgen_version": __version__}, indent=2)
+    )
+    # Rows written after the checkpoint an interrupted run last saved are dropped (they are re-run).
+    rows = [r for r in _read_rows(out / METRICS_CSV) if int(r["epoch"]) < start_epoch]
+    sampler = ShardShuffleSampler(dataset, seed=config.seed)
+    new_rows: list[dict[str, Any]] = []
+    for epoch in range(start_epoch, config.epochs + 1):
+        lr = config.lr_at(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        sampler.set_epoch(epoch)
+        # No worker_init_fn calling cv2.setNumThreads(1): in a forked worker it deadlocked (measured here).
+        loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
+                            pin_memory=device.type == "cuda")  # fmt: skip
+        on_step = partial(on_batch, epoch) if on_batch else _ignore_step
+        row: dict[str, Any] = {"epoch": epoch, "lr": lr}
+        row.update(_train_epoch(model, optimizer, loader, config, device, on_step))
+        if val_dataset is not None:
+            val_counts = evaluate_counts(model, val_dataset, batch_size=config.batch_size, device=device)
+            row.update({f"val_{name}": value for name, value in scores(val_counts).items()})
+        state = {
+            "arch": ARCH, "occgen_version": __version__, "epoch": epoch, "config": to_plain(config),
+            "data": data_info, "model": {k: v.cpu() for k, v in model.state_dict().items()},
+        }  # fmt: skip
+        if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
+            _atomic_save(state, out / f"epoch_{epoch:03d}.pt")
+        _atomic_save({**state, "optimizer": optimizer.state_dict()}, last_path)
+        rows.append(row)
+        new_rows.append(row)
+        _write_rows(out / METRICS_CSV, rows)
+        (out / METRICS_JSON).write_text(json.dumps(_json_ready(row), indent=2))
+        if on_epoch:
+            on_epoch(row)
+    return TrainReport(out, start_epoch, config.epochs, new_rows)
+
+
+def load_checkpoint(path: Path) -> tuple[ResNet18UNet, dict[str, Any]]:
+    """A model from an occgen checkpoint (loaded strictly) and the checkpoint's other fields."""
+    path = Path(path)
+    checkpoint = read_torch_file(path, "checkpoint", "pass a .pt file written by `occgen train`")
+    if not isinstance(checkpoint, dict) or checkpoint.get("arch") != ARCH or "model" not in checkpoint:
+        raise ConfigError(f"{path} is not an occgen {ARCH} checkpoint (written by `occgen train`)")
+    model = ResNet18UNet()
+    try:
+        model.load_state_dict(checkpoint["model"], strict=True)
+    except RuntimeError as error:
+        raise ConfigError(f"{path}: its weights do not match {ARCH}: {error}") from error
+    model.eval()
+    info = {k: v for k, v in checkpoint.items() if k not in ("model", "optimizer")}
+    return model, info

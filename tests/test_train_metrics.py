@@ -1,0 +1,96 @@
+"""Metrics from confusion counts, checked against hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from occgen.errors import ArrayContractError
+from occgen.train.metrics import Confusion, binarize_prediction, binarize_truth, confusion, scores
+
+
+def test_hand_computed_case() -> None:
+    truth = binarize_truth(np.array([[1, 1, 0, 0], [1, 1, 0, 0]], np.uint8))
+    pred = binarize_prediction(np.array([[1, 0, 1, 0], [1, 1, 0, 0]], np.uint8))
+    counts = confusion(pred, truth)
+    assert counts == Confusion(tp=3, fp=1, fn=1, tn=3)
+    s = scores(counts)
+    assert s["face_iou"] == pytest.approx(3 / 5)
+    assert s["background_iou"] == pytest.approx(3 / 5)
+    assert s["miou"] == pytest.approx(3 / 5)
+    assert s["fwiou"] == pytest.approx(0.5 * 3 / 5 + 0.5 * 3 / 5)
+    assert s["pixel_accuracy"] == pytest.approx(6 / 8)
+    assert s["face_recall"] == pytest.approx(3 / 4)
+    assert s["dice"] == pytest.approx(6 / 8)
+
+
+def test_unbalanced_case_fwiou_differs_from_miou() -> None:
+    truth = np.zeros((10, 10), bool)
+    truth[:, :2] = True  # 20 face pixels, 80 background
+    pred = np.zeros((10, 10), bool)
+    pred[:, :1] = True  # 10 face pixels found, 10 missed
+    s = scores(confusion(pred, truth))
+    assert s["face_iou"] == pytest.approx(10 / 20)
+    assert s["background_iou"] == pytest.approx(80 / 90)
+    assert s["miou"] == pytest.approx((0.5 + 80 / 90) / 2)
+    assert s["fwiou"] == pytest.approx(0.2 * 0.5 + 0.8 * 80 / 90)
+    assert s["dice"] == pytest.approx(20 / 30)
+
+
+def test_empty_face() -> None:
+    truth = np.zeros((4, 4), bool)
+    s = scores(confusion(np.zeros((4, 4), bool), truth))  # nothing to find, nothing found
+    assert math.isnan(s["face_iou"]) and math.isnan(s["face_recall"]) and math.isnan(s["dice"])
+    assert s["background_iou"] == 1.0 and s["miou"] == 1.0 and s["fwiou"] == 1.0 and s["pixel_accuracy"] == 1.0
+    pred = np.zeros((4, 4), bool)
+    pred[0, :2] = True  # two false positives
+    s = scores(confusion(pred, truth))
+    assert s["face_iou"] == 0.0 and s["background_iou"] == pytest.approx(14 / 16)
+    assert s["miou"] == pytest.approx(7 / 16) and s["fwiou"] == pytest.approx(14 / 16)
+    assert math.isnan(s["face_recall"]) and s["dice"] == 0.0
+
+
+def test_all_face() -> None:
+    truth = np.ones((3, 3), bool)
+    s = scores(confusion(np.ones((3, 3), bool), truth))
+    assert s["face_iou"] == 1.0 and math.isnan(s["background_iou"]) and s["miou"] == 1.0 and s["fwiou"] == 1.0
+    pred = np.ones((3, 3), bool)
+    pred[0, 0] = False
+    s = scores(confusion(pred, truth))
+    assert s["face_iou"] == pytest.approx(8 / 9) and s["background_iou"] == 0.0 and s["miou"] == pytest.approx(4 / 9)
+    assert s["fwiou"] == pytest.approx(8 / 9) and s["face_recall"] == pytest.approx(8 / 9)
+
+
+def test_counts_add_up_over_images() -> None:
+    a, b = Confusion(1, 2, 3, 4), Confusion(10, 20, 30, 40)
+    assert a + b == Confusion(11, 22, 33, 44) and (a + b).total == 110
+    assert math.isnan(scores(Confusion())["pixel_accuracy"])
+
+
+def test_0_255_and_0_1_truth_agree() -> None:
+    ones = np.array([[0, 1], [1, 1]], np.uint8)
+    assert np.array_equal(binarize_truth(ones), binarize_truth(ones * 255))
+    assert binarize_truth(ones * 255).dtype == bool
+    with pytest.raises(ArrayContractError, match="0/1 or 0/255, found values \\[0, 1, 255\\]"):
+        binarize_truth(np.array([[0, 1], [255, 0]], np.uint8))
+    with pytest.raises(ArrayContractError, match="expected an \\(H, W\\) mask"):
+        binarize_truth(np.zeros((2, 2, 3), np.uint8))
+
+
+def test_prediction_binarisation() -> None:
+    grey = np.array([[0, 127, 128, 255]], np.uint8)
+    assert binarize_prediction(grey).tolist() == [[False, False, True, True]]
+    assert binarize_prediction(grey, threshold=0.9).tolist() == [[False, False, False, True]]
+    assert binarize_prediction(np.array([[0, 1]], np.uint8)).tolist() == [[False, True]]
+    assert binarize_prediction(np.array([[0.2, 0.5]], np.float32)).tolist() == [[False, True]]
+    with pytest.raises(ArrayContractError, match="must lie in \\[0, 1\\]"):
+        binarize_prediction(np.array([[2.0]], np.float32))
+
+
+def test_size_mismatch_and_non_bool_inputs_raise() -> None:
+    with pytest.raises(ArrayContractError, match="must match"):
+        confusion(np.zeros((2, 3), bool), np.zeros((3, 2), bool))
+    with pytest.raises(ArrayContractError, match="binarise first"):
+        confusion(np.zeros((2, 2), np.uint8), np.zeros((2, 2), bool))
