@@ -181,7 +181,9 @@ class ShardReader:
 
     def arrays(self, name: str) -> zarr.Array:
         """The raw zarr array ``name`` (for slicing many samples at once, or dask.array.from_zarr)."""
-        return self.group[name]
+        known = {IMAGE: self._image, FACE_MASK: self._face_mask, OCCLUDER_MASK: self._occluder_mask,
+                 METADATA: self._metadata}  # fmt: skip
+        return known[name] if name in known else self.group[name]
 
     @property
     def size(self) -> int:

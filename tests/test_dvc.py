@@ -83,3 +83,12 @@ def test_demo_pipeline_repro_status_and_remote_round_trip(tmp_path: Path) -> Non
     assert same_tree(store, pulled)
     assert ShardReader(pulled).card == ShardReader(store).card
     assert "up to date" in run(["dvc", "status"], clone)
+
+
+def test_paper_pipeline_is_valid() -> None:
+    """pipelines/paper (its own DVC project) parses with every templated stage, and its params validate."""
+    paper = ROOT / "pipelines" / "paper"
+    stages = run(["dvc", "stage", "list"], paper, stdout_only=True).split()
+    expected = {"faces", "randocc", "natocc@hands_sot", "mix@mix", "train@natocc", "evaluate@mix-cofw"}
+    assert expected <= set(stages)
+    assert "params.yaml: 9 section(s) valid" in run([sys.executable, "-m", "occgen", "params", "check"], paper)

@@ -82,3 +82,17 @@ def test_mix_cli_and_info(tmp_path: Path, two_stores: tuple[Path, Path]) -> None
     assert info.exit_code == 0 and "4 of 8" in info.output and "3 of 6" in info.output
     preview = runner.invoke(app, ["preview", str(tmp_path / "m.zarr"), "--out", str(tmp_path / "p.png"), "-k", "2"])
     assert preview.exit_code == 0 and (tmp_path / "p.png").exists()
+
+
+def test_training_dataset_reads_a_mix(tmp_path: Path, two_stores: tuple[Path, Path]) -> None:
+    from occgen.train.data import StoreDataset
+
+    a, b = two_stores
+    mix_path = build_mix([MixPart(a, fraction=0.5), MixPart(b, count=3)], tmp_path / "m.zarr", seed=1)
+    mixed = open_store(mix_path)
+    dataset = StoreDataset([mix_path, a], input_size=64)
+    assert len(dataset) == len(mixed) + 8
+    for i in range(len(mixed)):
+        image, face_mask = dataset.load(i)
+        assert np.array_equal(image, mixed[i].image) and np.array_equal(face_mask, mixed[i].face_mask)
+    assert np.array_equal(dataset.load(len(mixed) + 2)[0], ShardReader(a)[2].image)

@@ -146,6 +146,10 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_repository_params_yaml_states_the_defaults() -> None:
-    params = Path(__file__).resolve().parents[1] / "params.yaml"
-    assert load_train_config(params) == TrainConfig()
-    assert load_evaluate_config(params) == EvaluateConfig()
+    root = Path(__file__).resolve().parents[1]
+    paper = root / "pipelines" / "paper" / "params.yaml"
+    assert load_train_config(paper) == TrainConfig()  # the FaceOcc paper's settings are the defaults
+    assert load_evaluate_config(paper) == EvaluateConfig()
+    demo = load_train_config(root / "params.yaml")  # the demo pipeline trains briefly on CPU
+    assert demo.epochs == 1 and demo.input_size == 64 and demo.device == "cpu"
+    assert load_evaluate_config(root / "params.yaml") == EvaluateConfig()

@@ -108,8 +108,21 @@ def apply_augment(image: np.ndarray, face_mask: np.ndarray, params: AugmentParam
     return np.ascontiguousarray(image), np.ascontiguousarray(face_mask)
 
 
+def _expand_mix(path: Path) -> list[tuple[Path, np.ndarray | None]]:
+    """``[(store, None)]`` for a store; for a mix index, each source store with the sample indices it
+    contributes (ascending, so reads stay shard-friendly)."""
+    reader = open_store(path)
+    if reader.card.get("kind") != "mix":
+        return [(Path(path), None)]
+    return [
+        (source.path, np.sort(reader.sample_index[reader.store_index == number]))
+        for number, source in enumerate(reader.readers)
+    ]
+
+
 class StoreDataset(Dataset):
-    """Samples of one or several occgen stores as ``(image uint8 (3, S, S), face_mask uint8 (S, S))`` tensors.
+    """Samples of one or several occgen stores or mix indexes as ``(image uint8 (3, S, S), face_mask uint8
+    (S, S))`` tensors.
 
     ``dataset[i]`` is un-augmented; ``dataset[(epoch, i)]`` is augmented with the params of ``(epoch, i)``
     (when ``augment`` is given and enabled). ``S`` is ``input_size``; stores of another size are resized
@@ -122,13 +135,20 @@ class StoreDataset(Dataset):
             raise ConfigError("no training store given; pass --data STORE[,STORE...]")
         if input_size < 32 or input_size % 32:
             raise ConfigError(f"input_size must be a positive multiple of 32, got {input_size}")
-        self.paths = [Path(p) for p in paths]
+        self.inputs = [Path(p) for p in paths]
         self.input_size = input_size
         self.augment = augment
         self.seed = seed
+        # A mix index stands for the samples it selects from its stores (no pixels were copied).
+        entries = [entry for p in self.inputs for entry in _expand_mix(p)]
+        self.paths = [path for path, _ in entries]
+        self.selections = [selection for _, selection in entries]
         cards = [open_store(p).card for p in self.paths]  # checks every store now; handles are not kept
         self.cards = cards
-        self.lengths = [int(card["n"]) for card in cards]
+        self.lengths = [
+            int(card["n"]) if selection is None else len(selection)
+            for card, selection in zip(cards, self.selections, strict=True)
+        ]
         self.shard_sizes = [int(card["shard_size"]) for card in cards]
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
         self._readers: list[ShardReader] | None = None
@@ -159,6 +179,8 @@ class StoreDataset(Dataset):
         """Image uint8 (S, S, 3) and face mask uint8 (S, S) of ``index`` at the input size, un-augmented."""
         store, local = self.locate(index)
         reader = self._open()[store]
+        selection = self.selections[store]
+        local = local if selection is None else int(selection[local])
         image = reader.arrays(IMAGE)[local]
         face_mask = reader.arrays(FACE_MASK)[local]
         size = (self.input_size, self.input_size)
