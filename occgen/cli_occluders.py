@@ -95,17 +95,18 @@ def occluders_upscale(
     max_side: Annotated[int, typer.Option(help="Skip upscaling when the output would exceed this side (px).")] = 4096,
     overwrite: Annotated[bool, typer.Option(help="Redo files already in --out.")] = False,
     params: Annotated[
-        Path | None, typer.Option("--params", help="params.yaml: section objects.upscale replaces the defaults.")
+        Path | None, typer.Option("--params", help="params.yaml: <section>.upscale replaces these options.")
     ] = None,
+    section: Annotated[str, typer.Option(help="With --params: objects or hands.")] = "objects",
 ) -> None:
     """Super-resolve every RGBA cut-out of --src into --out (the NatOcc paper used GLEAN x4)."""
     from occgen.cli import _progress, err_console, user_errors
-    from occgen.objects.settings import load_objects_config
+    from occgen.objects.settings import load_upscale_config
     from occgen.objects.upscale import make_upscaler, upscale_folder
 
     with user_errors():
         if params is not None:  # the DVC stage: settings from params.yaml
-            settings = load_objects_config(params).upscale
+            settings = load_upscale_config(params, section)
             backend, scale, checkpoint = UpscaleBackend(settings.backend), settings.scale, settings.checkpoint
             rrdb_blocks, tile, device, max_side = (
                 settings.rrdb_blocks, settings.tile_px, settings.device, settings.max_side_px,

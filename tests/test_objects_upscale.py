@@ -225,3 +225,13 @@ def test_matted_hands_folder_upscales_through_its_manifest(tmp_path: Path) -> No
         assert new["size"] == [2 * old["size"][0], 2 * old["size"][1]]
         assert new["finger_angle_deg"] == old["finger_angle_deg"]
     assert len(MattedHands(tmp_path / "hands_x2")) == 6
+
+
+def test_scale_one_keeps_cut_outs_byte_for_byte(tmp_path: Path) -> None:
+    from occgen.objects.upscale import LanczosUpscaler, upscale_folder
+    from occgen.sources.common import demo_root
+
+    src = demo_root() / "hands"
+    upscale_folder(src, tmp_path / "same", LanczosUpscaler(scale=1))
+    for path in sorted((src / "hands").glob("*.png")):
+        assert (tmp_path / "same" / "hands" / path.name).read_bytes() == path.read_bytes()

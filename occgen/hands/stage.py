@@ -32,6 +32,7 @@ from occgen.hands.elevenk import HandFilter, HandPhoto, open_hand_photos
 from occgen.hands.matting import MattingConfig, auto_trimap, mask_trimap, matte
 from occgen.hands.orientation import finger_direction
 from occgen.imageio import read_binary_mask, read_image, resize_image, resize_labels, write_png
+from occgen.objects.settings import UpscaleConfig
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -50,6 +51,9 @@ class HandsConfig:
     names_file: Path | None = None  # one image name per line (the NatOcc paper used 200 hands)
     limit: int = 0
     matting: MattingConfig = field(default_factory=MattingConfig)
+    # `occgen occluders upscale --section hands`: super-resolution of the matted hands (the NatOcc
+    # authors' hand assets were super-resolved). scale 1 keeps them as matted.
+    upscale: UpscaleConfig = field(default_factory=lambda: UpscaleConfig(scale=1))
 
     def hand_filter(self) -> HandFilter:
         return HandFilter(

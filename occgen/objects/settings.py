@@ -39,6 +39,24 @@ class ObjectsConfig:
     upscale: UpscaleConfig = field(default_factory=UpscaleConfig)
 
 
+def load_upscale_config(params_file: Path, section: str) -> UpscaleConfig:
+    """``<section>.upscale`` of ``params_file`` (``objects`` or ``hands``), checkpoint path resolved."""
+    from occgen.config import build_config
+    from occgen.settings import _resolve, read_params
+
+    if section == "objects":
+        config = load_objects_config(params_file).upscale
+    elif section == "hands":
+        from occgen.hands.stage import HandsConfig
+
+        params, root = read_params(params_file)
+        config = build_config(HandsConfig, params.get("hands"), "hands").upscale
+        config = replace(config, checkpoint=_resolve(config.checkpoint, root))
+    else:
+        raise ConfigError(f"--section must be objects or hands, got {section!r}")
+    return config
+
+
 def load_objects_config(params_file: Path | None) -> ObjectsConfig:
     """The ``objects`` section of ``params_file`` (defaults when None), paths resolved, demo filled in."""
     from occgen.config import build_config

@@ -358,7 +358,10 @@ def upscale_folder(
             skipped += 1
         else:
             rgb, alpha = read_rgba(path)
-            if max(rgb.shape[:2]) * upscaler.scale > max_side_px:
+            if upscaler.scale == 1:  # identity: keep the cut-out byte for byte (no filtering of its alpha)
+                shutil.copyfile(path, target)
+                written += 1
+            elif max(rgb.shape[:2]) * upscaler.scale > max_side_px:
                 shutil.copyfile(path, target)
                 too_large += 1
             else:
