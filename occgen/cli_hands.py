@@ -141,7 +141,9 @@ def generate_natocc(
     harmoniser_checkpoint: Annotated[
         Path | None, typer.Option(help="RainNet net_G checkpoint for the objects [default: lab-stats fallback].")
     ] = None,
-    device: Annotated[str | None, typer.Option(help="Device for RainNet: cpu or cuda [default: cpu].")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cuda: RainNet and the SOT fit on the GPU [default: params, else CPU].")
+    ] = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
@@ -162,8 +164,9 @@ def generate_natocc(
             objects_frac=objects_frac, objects_dir=objects,
         )  # fmt: skip
         natocc = replace(
-            natocc, harmonise=with_overrides(natocc.harmonise, checkpoint=harmoniser_checkpoint, device=device)
-        )
+            natocc, harmonise=with_overrides(natocc.harmonise, checkpoint=harmoniser_checkpoint, device=device),
+            sot=with_overrides(natocc.sot, device={"cuda": "cuda", "cpu": "numpy"}.get(device or "")),
+        )  # fmt: skip
         settings = replace(
             settings, base=with_overrides(settings.base, seed=seed, size=size), run=run, natocc=natocc,
             faces=with_overrides(settings.faces, path=faces, split=split),

@@ -296,6 +296,11 @@ def build_natocc_recipe(
 ) -> NatOccRecipe:
     """Open the faces, hands and (when ``objects_frac > 0``) COCO objects named by ``settings`` and
     build the NatOcc recipe. ``objects`` / ``harmoniser`` override the ones the settings name."""
+    if settings.natocc.sot.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():  # checked before any store is created
+            raise ConfigError("natocc.sot.device is cuda but no CUDA device is available; use numpy (the default)")
     faces = open_face_source(settings.faces)
     max_side = max(settings.natocc.hand_max_side_px, settings.base.size)
     hands = MattedHands(settings.natocc.hands_dir, max_side_px=max_side)

@@ -28,6 +28,8 @@ is deterministic given it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import cv2
 import numpy as np
@@ -36,6 +38,7 @@ from occgen.arrays import check_alpha, check_image, check_mask, check_same_size
 from occgen.errors import ArrayContractError, ConfigError
 
 CHANNELS = 3
+SOT_DEVICES = ("numpy", "torch", "cuda")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,8 +54,13 @@ class SOTConfig:
     clip_std: float = 1.0
     smooth_sigma_px: float = 0.0  # 0 = no smoothing of the colour shift
     min_pixels: int = 64  # fewer face or hand pixels than this: no transfer (recorded)
+    # numpy: the CPU default (the fit is small: fit_pixels x iterations x projections). torch / cuda: the same
+    # iterations in torch, on the CPU or on a GPU when one is present (never required).
+    device: str = "numpy"
 
     def __post_init__(self) -> None:
+        if self.device not in SOT_DEVICES:
+            raise ConfigError(f"sot.device must be one of {', '.join(SOT_DEVICES)}, got {self.device!r}")
         for name in ("iterations", "projections", "fit_pixels", "min_pixels"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"sot.{name} must be >= 1, got {getattr(self, name)}")
@@ -186,6 +194,65 @@ def fit_sot(source: np.ndarray, target: np.ndarray, dirs: np.ndarray, nodes: int
     return SOTMap(dirs, starts, steps, tables)
 
 
+def fit_sot_torch(
+    source: np.ndarray, target: np.ndarray, dirs: np.ndarray, nodes: int = 1024, device: str = "cpu"
+) -> SOTMap:
+    """:func:`fit_sot` computed with torch on ``device`` ("cpu" or "cuda"); returns the same numpy map.
+
+    The same rounds in the same order; sorting ties and float32 reductions may differ in the last bits.
+    """
+    import torch
+
+    from occgen.errors import OccgenError
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise OccgenError("sot.device is cuda but no CUDA device is available; use numpy (the CPU default)")
+    _check_points(source, "source colours")
+    _check_points(target, "target colours")
+    on = torch.device(device)
+    moving = torch.as_tensor(target, dtype=torch.float32, device=on).clone()
+    source_t = torch.as_tensor(source, dtype=torch.float32, device=on)
+    dirs_t = torch.as_tensor(dirs, dtype=torch.float32, device=on)
+    count, length = len(moving), len(source_t)
+    levels = torch.clamp((torch.arange(count, device=on, dtype=torch.float64) + 0.5) / count * length - 0.5, 0,
+                         length - 1)  # fmt: skip
+    lower = torch.clamp(levels.to(torch.int64), max=length - 1)
+    upper = torch.clamp(lower + 1, max=length - 1)
+    weight = (levels - lower).to(torch.float32)
+    iterations, projections, _ = dirs.shape
+    starts = np.empty((iterations, projections), np.float32)
+    steps = np.empty((iterations, projections), np.float32)
+    tables = np.empty((iterations, projections, nodes), np.float32)
+    grid = torch.arange(nodes, device=on, dtype=torch.float32)
+    for i in range(iterations):
+        for j in range(projections):
+            direction = dirs_t[i, j]
+            proj = moving @ direction
+            sorted_proj, order = torch.sort(proj)
+            sorted_source, _ = torch.sort(source_t @ direction)
+            matched = sorted_source[lower] * (1 - weight) + sorted_source[upper] * weight
+            low, high = float(sorted_proj[0]), float(sorted_proj[-1])
+            step = max((high - low) / (nodes - 1), 1e-6)
+            starts[i, j], steps[i, j] = low, step
+            tables[i, j] = _interp_torch(low + step * grid, sorted_proj, matched).cpu().numpy()
+            displacement = torch.empty_like(proj)
+            displacement[order] = matched - sorted_proj
+            moving += displacement[:, None] * direction[None, :]
+    return SOTMap(dirs.astype(np.float32), starts, steps, tables)
+
+
+def _interp_torch(x: Any, xp: Any, fp: Any) -> Any:
+    """``numpy.interp`` for sorted ``xp`` in torch (constant beyond the ends)."""
+    import torch
+
+    index = torch.clamp(torch.searchsorted(xp, x), 1, len(xp) - 1)
+    x0, x1, y0, y1 = xp[index - 1], xp[index], fp[index - 1], fp[index]
+    t = torch.where(x1 > x0, (x - x0) / torch.clamp(x1 - x0, min=1e-12), torch.zeros_like(x))
+    out = y0 + t * (y1 - y0)
+    out = torch.where(x <= xp[0], fp[0], out)
+    return torch.where(x >= xp[-1], fp[-1], out)
+
+
 def _lut_apply(scaled: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """Trilinear lookup in ``lut`` ``(L, L, L, 3)`` at float32 positions ``scaled`` ``(N, 3)`` in [0, L-1].
 
@@ -258,7 +325,12 @@ def transfer_colours(
     noise = np.random.default_rng([params.direction_seed, 1])
     source = _subsample(source, config.fit_pixels)
     target = _subsample(target, config.fit_pixels)
-    fitted = fit_sot(
+    fit = (
+        fit_sot
+        if config.device == "numpy"
+        else partial(fit_sot_torch, device="cpu" if config.device == "torch" else "cuda")
+    )
+    fitted = fit(
         source + noise.uniform(-0.5, 0.5, source.shape),
         target + noise.uniform(-0.5, 0.5, target.shape),
         directions(params.direction_seed, config.iterations, config.projections),

@@ -163,3 +163,42 @@ def test_too_few_pixels_returns_none_and_bad_input_raises(face, hand) -> None:
         SOTConfig(iterations=0)
     with pytest.raises(ConfigError, match="sot.lut_size"):
         SOTConfig(lut_size=1)
+
+
+def test_torch_fit_matches_the_numpy_fit() -> None:
+    """`sot.device: torch` (and cuda on a GPU) runs the same rounds in torch. One round gives the same map
+    up to float error; over 15 rounds last-bit differences reorder near-ties and the per-point paths drift
+    apart (iterative SOT amplifies them), so the full fit is compared by how well it transports."""
+    import ot
+
+    from occgen.sot import directions, fit_sot, fit_sot_torch
+
+    rng = np.random.default_rng(3)
+    source = rng.normal([180, 130, 110], [20, 15, 12], (3000, 3)).astype(np.float32)
+    target = rng.normal([120, 90, 70], [30, 25, 20], (2500, 3)).astype(np.float32)
+    one_round = directions(7, 1, 5)
+    reference, torch_map = fit_sot(source, target, one_round), fit_sot_torch(source, target, one_round, device="cpu")
+    assert np.allclose(torch_map.start, reference.start, atol=1e-3)
+    assert np.abs(torch_map.apply(target) - reference.apply(target)).max() < 0.01
+
+    dirs = directions(7, 15, 5)
+    distances = []
+    for fitted in (fit_sot(source, target, dirs), fit_sot_torch(source, target, dirs, device="cpu")):
+        moved = fitted.apply(target)
+        distances.append(ot.sliced.sliced_wasserstein_distance(moved, source, n_projections=200, seed=0))
+    start = ot.sliced.sliced_wasserstein_distance(target, source, n_projections=200, seed=0)
+    assert max(distances) < 0.1 * start  # both transport the colours
+    assert abs(distances[0] - distances[1]) < 0.25 * max(distances) + 0.5  # and about equally well
+
+
+def test_sot_device_in_config_and_cuda_without_gpu() -> None:
+    import torch
+
+    from occgen.errors import ConfigError, OccgenError
+    from occgen.sot import SOTConfig, fit_sot_torch
+
+    with pytest.raises(ConfigError, match="sot.device must be one of numpy, torch, cuda"):
+        SOTConfig(device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(OccgenError, match="no CUDA device is available"):
+            fit_sot_torch(np.zeros((4, 3), np.float32), np.zeros((4, 3), np.float32), np.ones((1, 1, 3)), device="cuda")
