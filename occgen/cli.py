@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -73,6 +73,24 @@ def _progress() -> Progress:
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), SpeedColumn(), TimeRemainingColumn(),
         console=err_console, transient=False,
     )  # fmt: skip
+
+
+@contextmanager
+def lazy_progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A progress bar that appears with the first finished item (so that an error raised while checking
+    the inputs prints alone), and a callback advancing it by a count."""
+    progress = _progress()
+    task = progress.add_task(description, total=total)
+
+    def advance(count: int) -> None:
+        if not progress.live.is_started:
+            progress.start()
+        progress.advance(task, count)
+
+    try:
+        yield advance
+    finally:
+        progress.stop()
 
 
 def _size_on_disk(path: Path) -> int:
@@ -164,21 +182,11 @@ def run_generation(
     from occgen.generate import generate
     from occgen.preview import write_preview
 
-    progress = _progress()
-    task = progress.add_task(f"{recipe.name} -> {out}", total=run.n)
-
-    def advance(count: int) -> None:
-        if not progress.live.is_started:
-            progress.start()
-        progress.advance(task, count)
-
-    try:
+    with lazy_progress(f"{recipe.name} -> {out}", total=run.n) as advance:
         report = generate(
             recipe, out, n=run.n, shard_size=run.shard_size, workers=run.resolved_workers,
             scheduler=scheduler, overwrite=overwrite, image_codec=run.image_codec, on_progress=advance,
         )  # fmt: skip
-    finally:
-        progress.stop()
     if report.shards_written == 0:
         err_console.print(f"{out} is already complete ({report.n} samples); nothing to do")
     else:
@@ -273,21 +281,11 @@ def recode(
     from occgen.recode import recode as recode_store
 
     with user_errors():
-        progress = _progress()
-        task = progress.add_task(f"recode -> {out}", total=None)
-
-        def advance(count: int) -> None:
-            if not progress.live.is_started:
-                progress.start()
-            progress.advance(task, count)
-
-        try:
+        with lazy_progress(f"recode -> {out}") as advance:
             report = recode_store(
                 store, out, image_codec=image_codec, workers=workers or os.cpu_count() or 1, scheduler=scheduler,
                 overwrite=overwrite, on_progress=advance,
             )  # fmt: skip
-        finally:
-            progress.stop()
         err_console.print(
             f"recoded {report.samples_written} samples into {out} ({_human_bytes(_size_on_disk(out))}, "
             f"was {_human_bytes(_size_on_disk(store))})"
@@ -348,21 +346,11 @@ def export(
     from occgen.export import export_store
 
     with user_errors():
-        progress = _progress()
-        task = progress.add_task(f"export -> {out}", total=None)
-
-        def advance(count: int) -> None:
-            if not progress.live.is_started:
-                progress.start()
-            progress.advance(task, count)
-
-        try:
+        with lazy_progress(f"export -> {out}") as advance:
             report = export_store(
                 store, out, format=format, image_format=image_format, jpeg_quality=jpeg_quality, name=name,
                 val_frac=val_frac, workers=workers or os.cpu_count() or 1, on_progress=advance,
             )  # fmt: skip
-        finally:
-            progress.stop()
         err_console.print(f"exported {report.samples} samples to {out} ({format})")
 
 
