@@ -94,6 +94,16 @@ class NatOccConfig:
             raise ConfigError("natocc.hand_max_side_px must be >= 16 and natocc.max_attempts >= 1")
 
 
+def _occlusion_metadata(
+    occluder: Occluder, attempt: int, face_mask: np.ndarray, visible_face: np.ndarray
+) -> dict[str, Any]:
+    """The per-sample fields every NatOcc occluder records (hands and objects alike)."""
+    return {
+        "occluder_ids": [occluder.occluder_id], "occluder_types": [occluder.kind], "translucent": False,
+        "attempts": attempt, "face_px_before": int(face_mask.sum()), "face_px_after": int(visible_face.sum()),
+    }  # fmt: skip
+
+
 def face_centre(face_mask: np.ndarray) -> tuple[float, float]:
     """Centre ``(x, y)`` of the face box (the central half of the image when the mask is empty)."""
     x0, y0, x1, y1 = face_box(face_mask)
@@ -197,12 +207,7 @@ class NatOccRecipe:
                     transfer = "skipped: too few face or hand pixels"
             result = apply_composite(image, face_mask, occluder, params)
             meta = {
-                "occluder_ids": [occluder.occluder_id],
-                "occluder_types": [occluder.kind],
-                "translucent": False,
-                "attempts": attempt,
-                "face_px_before": int(face_mask.sum()),
-                "face_px_after": int(result.face_mask.sum()),
+                **_occlusion_metadata(occluder, attempt, face_mask, result.face_mask),
                 "color_transfer": transfer,
                 "harmonised": False,
                 "params": {
@@ -233,12 +238,7 @@ class NatOccRecipe:
             if self.harmoniser is not None:
                 out_image = self.harmoniser.apply(result.image, result.occluder_mask.astype(np.float32) / 255.0)
             meta = {
-                "occluder_ids": [occluder.occluder_id],
-                "occluder_types": [occluder.kind],
-                "translucent": False,
-                "attempts": attempt,
-                "face_px_before": int(face_mask.sum()),
-                "face_px_after": int(result.face_mask.sum()),
+                **_occlusion_metadata(occluder, attempt, face_mask, result.face_mask),
                 "color_transfer": "none",
                 "harmonised": self.harmoniser.name if self.harmoniser is not None else False,
                 "params": {"occluder": to_plain(object_params), "composite": to_plain(asdict(params))},
