@@ -1,6 +1,6 @@
 """Rebuild ``assets/demo/11k``: a tiny stand-in for 11k Hands in its real layout (``Hands/*.jpg`` +
 ``HandInfo.csv``), so that the demo pipeline's matting stage (``occgen hands matte``) runs with no
-dataset. The hands are drawn by :mod:`occgen.hands.synthetic` (fingers-up shapes turned by 90° steps) on
+dataset. The hands are drawn by :mod:`occgen.prep.hands.synthetic` (fingers-up shapes turned by 90° steps) on
 a near-white, slightly shadowed background; the photos are generated here (CC0), not real 11k Hands.
 
     python assets/build_demo_11k.py [--out assets/demo/11k]
@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from occgen.hands.synthetic import on_background, render_hand, sample_hand_shape
+from occgen.prep.hands.synthetic import on_background, render_hand, sample_hand_shape
 
 SEED = 2026
 HEADER = "id,age,gender,skinColor,accessories,nailPolish,aspectOfHand,imageName,irregularities\n"

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from occgen.hands.orientation import finger_direction
-from occgen.hands.stage import HANDS_DIR, MANIFEST, MANIFEST_VERSION
-from occgen.hands.synthetic import finger_angle_deg, render_hand, sample_hand_shape
-from occgen.imageio import write_png
-from occgen.sources.occluders import crop_to_alpha
+from occgen.core.imageio import write_png
+from occgen.prep.hands.synthetic import finger_angle_deg, render_hand, sample_hand_shape
+from occgen.sources.hand_orientation import finger_direction
+from occgen.sources.hands import HANDS_DIR, MANIFEST, MANIFEST_VERSION
+from occgen.sources.occluder import crop_to_alpha
 
 SEED = 20260
 COUNT = 6
@@ -42,7 +42,7 @@ def build(out: Path) -> None:
         hand_id = f"demo_hand_{i:02d}"
         write_png(out / HANDS_DIR / f"{hand_id}.png", np.dstack([crop_rgb, alpha8]))
         records.append({
-            "id": hand_id, "file": f"{HANDS_DIR}/{hand_id}.png", "source": "synthetic (occgen.hands.synthetic)",
+            "id": hand_id, "file": f"{HANDS_DIR}/{hand_id}.png", "source": "synthetic (occgen.prep.hands.synthetic)",
             "finger_angle_deg": angle, "wrist_side": measured.wrist_side, "direction_method": "drawn",
             "size": [int(crop_alpha.shape[1]), int(crop_alpha.shape[0])], "attributes": {"demo_only": "1"},
         })  # fmt: skip

@@ -20,9 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from occgen.generate import make_shard_arrays
-from occgen.settings import BaseConfig, RandOccSettings, build_randocc_recipe
-from occgen.store import ShardReader, create_store, write_shard
+from occgen.core.params import BaseConfig
+from occgen.run.generate import make_shard_arrays
+from occgen.settings import RandOccSettings, build_randocc_recipe
+from occgen.store.schema import ShardReader, create_store, write_shard
 
 CODECS = ["zstd", "zstd:9", "jpegxl", "webp", "jpeg:95", "jpeg:90", "jpegxl:90", "webp:90"]
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from occgen.faces.align import align_face
-from occgen.faces.bisenet import BiSeNet
-from occgen.faces.landmarks import landmark_face_mask
-from occgen.faces.parsing import FaceParser
-from occgen.imageio import read_image
+from occgen.core.imageio import read_image
+from occgen.prep.faces.align import align_face
+from occgen.prep.faces.bisenet import BiSeNet
+from occgen.prep.faces.landmarks import landmark_face_mask
+from occgen.prep.faces.parsing import FaceParser
 
 DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo" / "faces" / "images"
 

@@ -23,11 +23,12 @@ import cv2
 import numpy as np
 import zarr
 
-from occgen.generate import generate
-from occgen.imageio import read_binary_mask, read_image
-from occgen.settings import BaseConfig, RandOccSettings, build_randocc_recipe
-from occgen.sources.common import demo_root
-from occgen.store import create_store, write_shard
+from occgen.core.files import demo_root
+from occgen.core.imageio import read_binary_mask, read_image
+from occgen.core.params import BaseConfig
+from occgen.run.generate import generate
+from occgen.settings import RandOccSettings, build_randocc_recipe
+from occgen.store.schema import create_store, write_shard
 
 
 def floor_seconds_per_sample(size: int, shard: int, workdir: Path) -> float:

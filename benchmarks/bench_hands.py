@@ -25,14 +25,15 @@ from pathlib import Path
 import numpy as np
 import ot
 
-from occgen.generate import generate
-from occgen.hands.matting import MattingConfig, auto_trimap, matte
-from occgen.hands.synthetic import on_background, render_hand, sample_hand_shape
-from occgen.imageio import read_binary_mask, read_image
-from occgen.natocc import NatOccConfig, NatOccSettings, build_natocc_recipe
-from occgen.settings import BaseConfig
-from occgen.sot import SOTConfig, SOTParams, transfer_colours
-from occgen.sources.common import demo_root
+from occgen.appearance.sot import SOTConfig, SOTParams, transfer_colours
+from occgen.core.files import demo_root
+from occgen.core.imageio import read_binary_mask, read_image
+from occgen.core.params import BaseConfig
+from occgen.prep.hands.matting import MattingConfig, auto_trimap, matte
+from occgen.prep.hands.synthetic import on_background, render_hand, sample_hand_shape
+from occgen.recipes.natocc import NatOccConfig
+from occgen.run.generate import generate
+from occgen.settings import NatOccSettings, build_natocc_recipe
 
 
 def sliced(a: np.ndarray, b: np.ndarray) -> float:

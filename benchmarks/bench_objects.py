@@ -26,10 +26,10 @@ import cv2
 import numpy as np
 import torch
 
-from occgen.objects.coco import CocoFilter, extract_coco
-from occgen.objects.harmonise import make_harmoniser
-from occgen.objects.rainnet import RainNet
-from occgen.objects.upscale import LanczosUpscaler, upscale_folder
+from occgen.appearance.harmonise import make_harmoniser
+from occgen.appearance.rainnet import RainNet
+from occgen.prep.objects.coco import CocoFilter, extract_coco
+from occgen.prep.objects.upscale import LanczosUpscaler, upscale_folder
 
 
 def rainnet_rate(batch: int, dtype: torch.dtype, channels_last: bool, repeats: int = 3) -> float:

@@ -1,5 +1,5 @@
 """``python -m occgen`` runs the CLI."""
 
-from occgen.cli import main
+from occgen.cli.main import main
 
 main()

@@ -22,25 +22,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from occgen.arrays import check_alpha, check_image, check_mask, check_same_size
-from occgen.errors import ConfigError
+from occgen.core.arrays import check_image, check_mask, check_same_size
+from occgen.core.errors import ConfigError
+from occgen.sources.occluder import Occluder
 
 Range = tuple[float, float]
-
-
-@dataclass(frozen=True)
-class Occluder:
-    """An RGBA cut-out: ``rgb`` uint8 (h, w, 3), ``alpha`` float32 (h, w) in [0, 1]."""
-
-    occluder_id: str
-    kind: str
-    rgb: np.ndarray
-    alpha: np.ndarray
-
-    def __post_init__(self) -> None:
-        check_image(self.rgb, f"occluder {self.occluder_id} rgb")
-        check_alpha(self.alpha, f"occluder {self.occluder_id} alpha")
-        check_same_size(self.rgb, self.alpha, "occluder rgb", "occluder alpha")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,79 +1,38 @@
-"""Stage settings from ``params.yaml`` (sections ``base``, ``faces``, ``textures``, ``randocc``) and the
-factories that turn them into sources and recipes. The CLI and DVC stages share this path.
+"""The whole-file params validator and the factories that assemble stages from ``params.yaml``.
 
-Relative paths in a params file are resolved against the file's own folder.
+This module sits at the top of the library (only the CLI is above it): it knows every stage's config, so
+:func:`validate_params` checks every section of a params file before any stage runs, and the
+``load_*`` functions turn sections (``base`` + the stage's own) into typed configs with their relative
+paths resolved against the params file's folder. The stages themselves never read params files.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from occgen import __version__
-from occgen.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
-from occgen.config import build_config, load_params
-from occgen.errors import ConfigError
-from occgen.recipes import RandOccConfig, RandOccRecipe
-from occgen.sources.faces import DEFAULT_FACE_PARTS, DEFAULT_OCCLUDING_PARTS, FaceSource, open_faces
-from occgen.sources.occluders import RandomShapes
-from occgen.sources.textures import open_textures
+from occgen.appearance.harmonise import Harmoniser, harmoniser_from_config
+from occgen.core.errors import ConfigError
+from occgen.core.files import demo_root
+from occgen.core.params import BaseConfig, build_config, load_params, resolve_path
+from occgen.prep.hands.stage import HandsConfig
+from occgen.prep.objects.config import ObjectsConfig, UpscaleConfig
+from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
+from occgen.recipes.randocc import RandOccConfig, RandOccRecipe
+from occgen.run.config import RunConfig, split_run_keys
+from occgen.sources.faces import FacesConfig, FaceSource, open_faces
+from occgen.sources.hands import MattedHands
+from occgen.sources.objects import CocoObjects
+from occgen.sources.occluder import OccluderSource
+from occgen.sources.shapes import RandomShapes
+from occgen.sources.textures import TexturesConfig, open_textures
+from occgen.train.config import EvaluateConfig, TrainConfig
 
-#: Sections a params file may hold; later stages add theirs here.
+#: Sections a params file may hold.
 KNOWN_SECTIONS = ("base", "faces", "textures", "randocc", "natocc", "hands", "objects", "train", "evaluate")
-
-
-@dataclass(frozen=True, kw_only=True)
-class BaseConfig:
-    seed: int = 0
-    size: int = 512
-
-    def __post_init__(self) -> None:
-        if self.seed < 0:
-            raise ConfigError(f"base.seed must be >= 0, got {self.seed}")
-        if not 16 <= self.size <= 4096:
-            raise ConfigError(f"base.size must be between 16 and 4096 px, got {self.size}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class FacesConfig:
-    path: Path | None = None  # None: the embedded demo faces
-    layout: str = "auto"  # auto | celebamask-hq | folder
-    split: Path | None = None
-    corrected_masks: Path | None = None
-    face_parts: tuple[str, ...] = DEFAULT_FACE_PARTS
-    occluding_parts: tuple[str, ...] = DEFAULT_OCCLUDING_PARTS
-
-
-@dataclass(frozen=True, kw_only=True)
-class TexturesConfig:
-    path: Path | None = None  # None: the embedded demo textures
-    split: str | None = None  # e.g. train1 (DTD's labels/train1.txt)
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunConfig:
-    """How a generation stage runs (not what it makes, except ``n``)."""
-
-    n: int = 200
-    shard_size: int = 64
-    workers: int = 0  # 0: one per CPU core
-    image_codec: str = DEFAULT_IMAGE_CODEC  # NAME[:LEVEL], see occgen/codecs.py
-
-    def __post_init__(self) -> None:
-        if self.n < 1:
-            raise ConfigError(f"n (--n) must be at least 1, got {self.n}")
-        if self.shard_size < 1:
-            raise ConfigError(f"shard_size (--shard-size) must be at least 1, got {self.shard_size}")
-        if self.workers < 0:
-            raise ConfigError(f"workers (--workers) must be >= 0, got {self.workers}")
-        parse_image_codec(self.image_codec)
-
-    @property
-    def resolved_workers(self) -> int:
-        return self.workers or os.cpu_count() or 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,60 +44,28 @@ class RandOccSettings:
     randocc: RandOccConfig = field(default_factory=RandOccConfig)
 
 
-def _resolve(path: Path | None, root: Path) -> Path | None:
-    if path is None or path.is_absolute():
-        return path
-    return root / path
-
-
-def _split_run_keys(section: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    run_names = {f.name for f in fields(RunConfig)}
-    run = {k: v for k, v in section.items() if k in run_names}
-    rest = {k: v for k, v in section.items() if k not in run_names}
-    return run, rest
-
-
 def _randocc_section(section: dict[str, Any] | None) -> tuple[RunConfig, RandOccConfig]:
-    run_section, recipe_section = _split_run_keys(section or {})
+    run_section, recipe_section = split_run_keys(section or {})
     return build_config(RunConfig, run_section, "randocc"), build_config(RandOccConfig, recipe_section, "randocc")
 
 
-#: How each params.yaml section is validated; stages added later register theirs here.
+def _natocc_section(section: dict[str, Any] | None) -> tuple[RunConfig, NatOccConfig]:
+    run_section, recipe_section = split_run_keys(section or {})
+    return build_config(RunConfig, run_section, "natocc"), build_config(NatOccConfig, recipe_section, "natocc")
+
+
+#: How each params.yaml section is validated.
 SECTION_VALIDATORS: dict[str, Callable[[dict[str, Any] | None], object]] = {
     "base": lambda section: build_config(BaseConfig, section, "base"),
     "faces": lambda section: build_config(FacesConfig, section, "faces"),
     "textures": lambda section: build_config(TexturesConfig, section, "textures"),
     "randocc": _randocc_section,
-    "hands": lambda section: _late_validator("hands", section),
-    "natocc": lambda section: _late_validator("natocc", section),
-    "objects": lambda section: _late_validator("objects", section),
-    "train": lambda section: _late_validator("train", section),
-    "evaluate": lambda section: _late_validator("evaluate", section),
+    "natocc": _natocc_section,
+    "hands": lambda section: build_config(HandsConfig, section, "hands"),
+    "objects": lambda section: build_config(ObjectsConfig, section, "objects"),
+    "train": lambda section: build_config(TrainConfig, section, "train"),
+    "evaluate": lambda section: build_config(EvaluateConfig, section, "evaluate"),
 }
-
-
-def _late_validator(name: str, section: dict[str, Any] | None) -> object:
-    # The hands and NatOcc configs live in modules that import this one: look them up when needed.
-    if name == "hands":
-        from occgen.hands.stage import HandsConfig
-
-        return build_config(HandsConfig, section, "hands")
-    if name == "train":
-        from occgen.train.config import TrainConfig
-
-        return build_config(TrainConfig, section, "train")
-    if name == "evaluate":
-        from occgen.train.config import EvaluateConfig
-
-        return build_config(EvaluateConfig, section, "evaluate")
-    if name == "objects":
-        from occgen.objects.settings import ObjectsConfig
-
-        return build_config(ObjectsConfig, section, "objects")
-    from occgen.natocc import NatOccConfig
-
-    run_section, recipe_section = _split_run_keys(section or {})
-    return build_config(RunConfig, run_section, "natocc"), build_config(NatOccConfig, recipe_section, "natocc")
 
 
 def validate_params(params_file: Path) -> dict[str, Any]:
@@ -169,8 +96,8 @@ def faces_config(params: dict[str, Any], root: Path) -> FacesConfig:
     """Section ``faces`` with its relative paths resolved against ``root``."""
     faces = build_config(FacesConfig, params.get("faces"), "faces")
     return replace(
-        faces, path=_resolve(faces.path, root), split=_resolve(faces.split, root),
-        corrected_masks=_resolve(faces.corrected_masks, root),
+        faces, path=resolve_path(faces.path, root), split=resolve_path(faces.split, root),
+        corrected_masks=resolve_path(faces.corrected_masks, root),
     )  # fmt: skip
 
 
@@ -180,7 +107,7 @@ def load_randocc_settings(params_file: Path | None) -> RandOccSettings:
         return RandOccSettings()
     params, root = read_params(params_file)
     textures = build_config(TexturesConfig, params.get("textures"), "textures")
-    textures = replace(textures, path=_resolve(textures.path, root))
+    textures = replace(textures, path=resolve_path(textures.path, root))
     run, randocc = _randocc_section(params.get("randocc"))
     return RandOccSettings(
         base=build_config(BaseConfig, params.get("base"), "base"), faces=faces_config(params, root),
@@ -213,3 +140,132 @@ def build_randocc_recipe(settings: RandOccSettings) -> RandOccRecipe:
         textures, settings.randocc.shapes, settings.randocc.canvas_px, settings.randocc.texture_crop_side_range
     )
     return RandOccRecipe(faces, occluders, settings.randocc, settings.base.seed, settings.base.size)
+
+
+# --- NatOcc ---
+
+
+@dataclass(frozen=True, kw_only=True)
+class NatOccSettings:
+    base: BaseConfig = field(default_factory=BaseConfig)
+    faces: FacesConfig = field(default_factory=FacesConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    natocc: NatOccConfig = field(default_factory=NatOccConfig)
+
+
+def load_natocc_settings(params_file: Path | None) -> NatOccSettings:
+    """Settings from ``params_file`` (all defaults when ``None``), validated before any work starts."""
+    if params_file is None:
+        return NatOccSettings()
+    params, root = read_params(params_file)
+    run_section, recipe_section = split_run_keys(params.get("natocc") or {})
+    natocc = build_config(NatOccConfig, recipe_section, "natocc")
+    return NatOccSettings(
+        base=build_config(BaseConfig, params.get("base"), "base"),
+        faces=faces_config(params, root),
+        run=build_config(RunConfig, run_section, "natocc"),
+        natocc=replace(
+            natocc,
+            hands_dir=resolve_path(natocc.hands_dir, root),
+            objects_dir=resolve_path(natocc.objects_dir, root),
+            harmonise=replace(natocc.harmonise, checkpoint=resolve_path(natocc.harmonise.checkpoint, root)),
+        ),
+    )
+
+
+def build_natocc_recipe(
+    settings: NatOccSettings, *, objects: OccluderSource | None = None, harmoniser: Harmoniser | None = None
+) -> NatOccRecipe:
+    """Open the faces, hands and (when ``objects_frac > 0``) COCO objects named by ``settings`` and
+    build the NatOcc recipe. ``objects`` / ``harmoniser`` override the ones the settings name."""
+    if settings.natocc.sot.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():  # checked before any store is created
+            raise ConfigError("natocc.sot.device is cuda but no CUDA device is available; use numpy (the default)")
+    faces = open_face_source(settings.faces)
+    max_side = max(settings.natocc.hand_max_side_px, settings.base.size)
+    hands = MattedHands(settings.natocc.hands_dir, max_side_px=max_side)
+    if settings.natocc.objects_frac > 0 and objects is None:
+        if settings.natocc.objects_dir is None:
+            raise ConfigError(
+                f"natocc.objects_frac is {settings.natocc.objects_frac} but natocc.objects_dir is not set: set it in "
+                "params.yaml (or pass --objects) to the output of `occgen occluders coco`"
+            )
+        objects = CocoObjects(settings.natocc.objects_dir)
+    if objects is not None and harmoniser is None:
+        harmoniser = harmoniser_from_config(settings.natocc.harmonise)
+    return NatOccRecipe(
+        faces, hands, settings.natocc, settings.base.seed, settings.base.size, objects=objects, harmoniser=harmoniser
+    )
+
+
+# --- preparation stages: hands, objects ---
+
+
+def load_hands_config(params: Path | None) -> HandsConfig:
+    """The ``hands`` section (defaults when ``None``), its paths resolved."""
+    if params is None:
+        return HandsConfig()
+    sections, root = read_params(params)
+    config = build_config(HandsConfig, sections.get("hands"), "hands")
+    return replace(config, path=resolve_path(config.path, root), names_file=resolve_path(config.names_file, root))
+
+
+def load_upscale_config(params_file: Path, section: str) -> UpscaleConfig:
+    """``<section>.upscale`` of ``params_file`` (``objects`` or ``hands``), checkpoint path resolved."""
+    if section == "objects":
+        config = load_objects_config(params_file).upscale
+    elif section == "hands":
+        params, root = read_params(params_file)
+        config = build_config(HandsConfig, params.get("hands"), "hands").upscale
+        config = replace(config, checkpoint=resolve_path(config.checkpoint, root))
+    else:
+        raise ConfigError(f"--section must be objects or hands, got {section!r}")
+    return config
+
+
+def load_objects_config(params_file: Path | None) -> ObjectsConfig:
+    """The ``objects`` section of ``params_file`` (defaults when None), paths resolved, demo filled in."""
+    config = ObjectsConfig()
+    if params_file is not None:
+        params, root = read_params(params_file)
+        config = build_config(ObjectsConfig, params.get("objects"), "objects")
+        config = replace(
+            config, annotations=resolve_path(config.annotations, root), images=resolve_path(config.images, root),
+            upscale=replace(config.upscale, checkpoint=resolve_path(config.upscale.checkpoint, root)),
+        )  # fmt: skip
+    if config.annotations is None and config.images is None:
+        demo = demo_root() / "coco"
+        config = replace(config, annotations=demo / "annotations" / "instances_demo.json", images=demo / "images")
+    if config.annotations is None or config.images is None:
+        raise ConfigError("objects.annotations and objects.images go together: set both, or neither for the demo")
+    return config
+
+
+# --- training and evaluation ---
+
+
+def load_train_config(params_file: Path | None) -> TrainConfig:
+    """``TrainConfig`` from the ``train`` section of ``params_file`` (defaults when ``None``).
+
+    ``base.seed`` is the default seed; a relative ``encoder_weights`` path is relative to the file.
+    """
+    if params_file is None:
+        return TrainConfig()
+    params, _ = read_params(params_file)
+    section = dict(params.get("train") or {})
+    base_seed = (params.get("base") or {}).get("seed")
+    if "seed" not in section and isinstance(base_seed, int):
+        section["seed"] = base_seed
+    config = build_config(TrainConfig, section, "train")
+    if config.encoder_weights is not None and not config.encoder_weights.is_absolute():
+        config = replace(config, encoder_weights=Path(params_file).resolve().parent / config.encoder_weights)
+    return config
+
+
+def load_evaluate_config(params_file: Path | None) -> EvaluateConfig:
+    """``EvaluateConfig`` from the ``evaluate`` section of ``params_file`` (defaults when ``None``)."""
+    if params_file is None:
+        return EvaluateConfig()
+    return build_config(EvaluateConfig, read_params(params_file)[0].get("evaluate"), "evaluate")

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from occgen.recipes import RandOccConfig, RandOccRecipe
+from occgen.recipes.randocc import RandOccConfig, RandOccRecipe
 from occgen.sources.faces import FaceFolder
-from occgen.sources.occluders import RandomShapes
+from occgen.sources.shapes import RandomShapes
 from occgen.sources.textures import DTDTextures
 
 
@@ -71,7 +71,7 @@ def small_recipe(face_folder: Path, dtd_root: Path) -> RandOccRecipe:
 
 def hand_photo(seed: int, rot90: int, height: int = 240, width: int = 320):
     """A drawn hand on a near-white background: ``(image, true_foreground, true_alpha, finger_angle_deg)``."""
-    from occgen.hands.synthetic import finger_angle_deg, on_background, render_hand, sample_hand_shape
+    from occgen.prep.hands.synthetic import finger_angle_deg, on_background, render_hand, sample_hand_shape
 
     rng = np.random.default_rng(seed)
     shape = sample_hand_shape(rng=rng, rot90=rot90)

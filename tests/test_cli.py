@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from occgen.cli import app
-from occgen.imageio import read_image
-from occgen.store import ShardReader
+from occgen.cli.main import app
+from occgen.core.imageio import read_image
+from occgen.store.schema import ShardReader
 
 runner = CliRunner()
 

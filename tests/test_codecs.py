@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from occgen.cli import app
-from occgen.codecs import parse_image_codec
-from occgen.errors import ConfigError, StoreError
-from occgen.generate import generate
-from occgen.recipes import RandOccRecipe
-from occgen.recode import recode
-from occgen.store import ShardReader, create_store, write_shard
+from occgen.cli.main import app
+from occgen.core.errors import ConfigError, StoreError
+from occgen.recipes.randocc import RandOccRecipe
+from occgen.run.generate import generate
+from occgen.run.recode import recode
+from occgen.store.codecs import parse_image_codec
+from occgen.store.schema import ShardReader, create_store, write_shard
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -90,8 +90,8 @@ def test_missing_codec_package_is_named(tmp_path: Path) -> None:
     write_store(tmp_path / "s.zarr", "jpeg:90", smooth_images(1))
     script = (
         "import sys; sys.modules['imagecodecs'] = None\n"
-        "from occgen.store import ShardReader\n"
-        "from occgen.errors import StoreError\n"
+        "from occgen.store.schema import ShardReader\n"
+        "from occgen.core.errors import StoreError\n"
         f"try:\n    ShardReader({str(tmp_path / 's.zarr')!r})\n"
         "except StoreError as error:\n    print(error)\n"
     )

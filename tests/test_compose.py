@@ -5,17 +5,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from occgen.compose import (
+from occgen.compose import (  # fmt: skip
     CompositeConfig,
     CompositeParams,
-    Occluder,
     apply_composite,
     apply_photometric,
     face_box,
     occluder_matrix,
     sample_composite,
-)  # fmt: skip
-from occgen.errors import ArrayContractError, ConfigError
+)
+from occgen.core.errors import ArrayContractError, ConfigError
+from occgen.sources.occluder import Occluder
 
 SIZE = 64
 

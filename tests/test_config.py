@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 
 from occgen.compose import CompositeConfig
-from occgen.config import build_config, to_plain
-from occgen.errors import ConfigError
-from occgen.recipes import RandOccConfig
+from occgen.core.errors import ConfigError
+from occgen.core.params import build_config, to_plain
+from occgen.recipes.randocc import RandOccConfig
 from occgen.settings import load_randocc_settings
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from occgen.store import ShardReader, open_store
+from occgen.store import open_store
+from occgen.store.schema import ShardReader
 
 ROOT = Path(__file__).resolve().parents[1]
 GIT = ["git", "-c", "user.name=occgen-test", "-c", "user.email=test@occgen.invalid"]

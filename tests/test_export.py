@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from occgen.cli import app
-from occgen.errors import ConfigError, StoreError
-from occgen.export import export_store
-from occgen.generate import generate
-from occgen.imageio import read_image
-from occgen.recipes import RandOccRecipe
+from occgen.cli.main import app
+from occgen.core.errors import ConfigError, StoreError
+from occgen.core.imageio import read_image
+from occgen.recipes.randocc import RandOccRecipe
+from occgen.run.export import export_store
+from occgen.run.generate import generate
 from occgen.sources.faces import FaceFolder
-from occgen.store import ShardReader
+from occgen.store.schema import ShardReader
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ import pytest
 from _faces_synthetic import face68, similarity
 from typer.testing import CliRunner
 
-from occgen.cli import app
-from occgen.errors import ArrayContractError, SourceError
-from occgen.faces.align import align_face, alignment_points, ffhq_quad
-from occgen.faces.landmarks import landmark_face_mask
-from occgen.faces.stage import align_folder, read_landmark_file
-from occgen.imageio import read_binary_mask
+from occgen.cli.main import app
+from occgen.core.errors import ArrayContractError, SourceError
+from occgen.core.imageio import read_binary_mask
+from occgen.prep.faces.align import align_face, alignment_points, ffhq_quad
+from occgen.prep.faces.landmarks import landmark_face_mask
+from occgen.prep.faces.stage import align_folder, read_landmark_file
 from occgen.sources.faces import FaceFolder
 
 runner = CliRunner()

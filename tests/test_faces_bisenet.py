@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from occgen.errors import SourceError
-from occgen.faces.bisenet import N_CLASSES, BiSeNet, load_bisenet
+from occgen.core.errors import SourceError
+from occgen.prep.faces.bisenet import N_CLASSES, BiSeNet, load_bisenet
 
 # Layout of zllrunning/face-parsing.PyTorch's 79999_iter.pth (BiSeNet(n_classes=19) state dict): 191 entries in
 # this order, 31 of them BatchNorm num_batches_tracked counters. Verified once against the reference model

@@ -14,11 +14,11 @@ import pytest
 from _faces_synthetic import face68, similarity
 from typer.testing import CliRunner
 
-from occgen.cli import app
-from occgen.errors import ArrayContractError, ConfigError
-from occgen.faces.landmarks import DlibLandmarker, face_polygon, landmark_face_mask, polygon_mask
-from occgen.faces.stage import masks_with_landmarks
-from occgen.imageio import read_binary_mask, read_image
+from occgen.cli.main import app
+from occgen.core.errors import ArrayContractError, ConfigError
+from occgen.core.imageio import read_binary_mask, read_image
+from occgen.prep.faces.landmarks import DlibLandmarker, face_polygon, landmark_face_mask, polygon_mask
+from occgen.prep.faces.stage import masks_with_landmarks
 
 runner = CliRunner()
 
@@ -111,7 +111,7 @@ def _landmark_source(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_landmark_stage_from_a_landmark_file(tmp_path: Path) -> None:
     src, landmark_file = _landmark_source(tmp_path)
-    from occgen.faces.stage import read_landmark_file
+    from occgen.prep.faces.stage import read_landmark_file
 
     out = tmp_path / "out"
     report = masks_with_landmarks(src, out, landmarks=read_landmark_file(landmark_file))

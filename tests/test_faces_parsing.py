@@ -11,12 +11,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from occgen.cli import app
-from occgen.errors import ArrayContractError, ConfigError
-from occgen.faces.bisenet import BiSeNet
-from occgen.faces.parsing import PARSER_LABELS, FaceParser, face_mask_from_labels, parts_from_labels, to_batch
-from occgen.faces.stage import masks_with_parser
-from occgen.imageio import read_binary_mask
+from occgen.cli.main import app
+from occgen.core.errors import ArrayContractError, ConfigError
+from occgen.core.imageio import read_binary_mask
+from occgen.prep.faces.bisenet import BiSeNet
+from occgen.prep.faces.parsing import PARSER_LABELS, FaceParser, face_mask_from_labels, parts_from_labels, to_batch
+from occgen.prep.faces.stage import masks_with_parser
 from occgen.sources.faces import CELEBAMASK_PARTS, DEFAULT_FACE_PARTS, CelebAMaskHQ, FaceFolder
 
 runner = CliRunner()

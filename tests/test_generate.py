@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import zarr
 
-from occgen.errors import ConfigError, SourceError, StoreError
-from occgen.generate import generate
-from occgen.recipes import RandOccRecipe
-from occgen.store import ShardReader
+from occgen.core.errors import ConfigError, SourceError, StoreError
+from occgen.recipes.randocc import RandOccRecipe
+from occgen.run.generate import generate
+from occgen.store.schema import ShardReader
 
 ARRAYS = ("image", "face_mask", "occluder_mask", "metadata")
 
@@ -153,7 +153,7 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path: Path, face_folder:
 
 
 def test_stats_from_metadata(tmp_path: Path, small_recipe: RandOccRecipe) -> None:
-    from occgen.stats import dataset_stats
+    from occgen.store.stats import dataset_stats
 
     generate(small_recipe, tmp_path / "s.zarr", n=40, shard_size=16)
     reader = ShardReader(tmp_path / "s.zarr")
@@ -182,7 +182,7 @@ def test_external_scheduler_address(tmp_path: Path, small_recipe: RandOccRecipe)
 
 
 def test_faces_store_is_c_wo_and_a_face_source(tmp_path: Path, face_folder: Path, small_recipe: RandOccRecipe) -> None:
-    from occgen.recipes import FacesRecipe
+    from occgen.recipes.faces import FacesRecipe
     from occgen.sources.faces import FaceFolder, StoreFaces, open_faces
 
     folder = FaceFolder(face_folder)

@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from occgen.compose import CompositeParams, Occluder, apply_composite
-from occgen.imageio import read_binary_mask, read_image, write_png
+from occgen.compose import CompositeParams, apply_composite
+from occgen.core.imageio import read_binary_mask, read_image, write_png
+from occgen.sources.occluder import Occluder
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -1,4 +1,4 @@
-"""Hand matting (occgen/hands/matting.py), the 11k Hands loader and the matting stage (resume, skips,
+"""Hand matting (occgen/prep/hands/matting.py), the 11k Hands loader and the matting stage (resume, skips,
 manifest), and ``occgen hands matte``. pymatting is imported once per session (``pymatting_warm``)."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import pytest
 from conftest import hand_photo, write_gray
 from typer.testing import CliRunner
 
-from occgen.cli import app
-from occgen.errors import ConfigError, EmptyOccluderError, SourceError
-from occgen.hands.elevenk import HandFilter, open_hand_photos
-from occgen.hands.matting import BACKGROUND, FOREGROUND, UNKNOWN, MattingConfig, auto_trimap, mask_trimap, matte
-from occgen.hands.orientation import angle_difference_deg
-from occgen.hands.source import MattedHands
-from occgen.hands.stage import HandsConfig, run_matting
-from occgen.imageio import read_rgba
+from occgen.cli.main import app
+from occgen.core.errors import ConfigError, EmptyOccluderError, SourceError
+from occgen.core.imageio import read_rgba
+from occgen.prep.hands.elevenk import HandFilter, open_hand_photos
+from occgen.prep.hands.matting import BACKGROUND, FOREGROUND, UNKNOWN, MattingConfig, auto_trimap, mask_trimap, matte
+from occgen.prep.hands.stage import HandsConfig, run_matting
+from occgen.sources.hand_orientation import angle_difference_deg
+from occgen.sources.hands import MattedHands
 
 runner = CliRunner()
 # Tolerances (stated in the README): alpha mean absolute error, and the foreground colour in the edge band
@@ -51,7 +51,7 @@ def test_auto_matte_recovers_the_known_alpha_without_halo(pymatting_warm, rot90:
 
 
 def test_soft_cast_shadow_stays_background(pymatting_warm) -> None:
-    from occgen.hands.synthetic import on_background, render_hand, sample_hand_shape
+    from occgen.prep.hands.synthetic import on_background, render_hand, sample_hand_shape
 
     rng = np.random.default_rng(40)
     fg, alpha = render_hand(sample_hand_shape(rng=rng, rot90=0), 240, 320, rng=rng)
@@ -171,7 +171,7 @@ def test_cli_hands_matte(pymatting_warm, elevenk_root: Path, tmp_path: Path) -> 
     demo = tmp_path / "demo_hands"
     result = runner.invoke(app, ["hands", "matte", "--out", str(demo), "--workers", "1"])  # no --src: the demo
     assert result.exit_code == 0, result.output
-    from occgen.hands.source import MattedHands
+    from occgen.sources.hands import MattedHands
 
     matted = MattedHands(demo)
     assert len(matted) == 4  # assets/demo/11k: four drawn hands in the 11k Hands layout
@@ -181,7 +181,7 @@ def test_cli_hands_matte(pymatting_warm, elevenk_root: Path, tmp_path: Path) -> 
 
 
 def test_matting_config_from_params(tmp_path: Path) -> None:
-    from occgen.cli_hands import _load_hands_config
+    from occgen.settings import load_hands_config as _load_hands_config
 
     params = tmp_path / "params.yaml"
     params.write_text("hands:\n  path: data/11k\n  matting:\n    solver: lkm\n")

@@ -1,15 +1,15 @@
-"""Finger direction from a matte (occgen/hands/orientation.py) and the toward-the-face rotation."""
+"""Finger direction from a matte (occgen/sources/hand_orientation.py) and the toward-the-face rotation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from occgen.errors import ArrayContractError, EmptyOccluderError
-from occgen.hands.orientation import angle_difference_deg, finger_direction
-from occgen.hands.synthetic import finger_angle_deg, render_hand, sample_hand_shape
-from occgen.natocc import toward_face_rotation_deg
-from occgen.sources.occluders import crop_to_alpha
+from occgen.core.errors import ArrayContractError, EmptyOccluderError
+from occgen.prep.hands.synthetic import finger_angle_deg, render_hand, sample_hand_shape
+from occgen.recipes.natocc import toward_face_rotation_deg
+from occgen.sources.hand_orientation import angle_difference_deg, finger_direction
+from occgen.sources.occluder import crop_to_alpha
 
 WRIST_SIDE = {0: "bottom", 1: "right", 2: "top", 3: "left"}
 

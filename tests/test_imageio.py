@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from occgen.errors import ImageReadError
-from occgen.imageio import read_binary_mask, read_image, read_rgba, resize_labels, write_png
+from occgen.core.errors import ImageReadError
+from occgen.core.imageio import read_binary_mask, read_image, read_rgba, resize_labels, write_png
 
 
 def test_read_image_returns_rgb_uint8(tmp_path: Path) -> None:

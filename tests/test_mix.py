@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from occgen.cli import app
-from occgen.errors import ConfigError, StoreError
-from occgen.generate import generate
-from occgen.mix import MixPart, build_mix, parse_part
-from occgen.recipes import RandOccRecipe
-from occgen.store import ShardReader, open_store
+from occgen.cli.main import app
+from occgen.core.errors import ConfigError, StoreError
+from occgen.recipes.randocc import RandOccRecipe
+from occgen.run.generate import generate
+from occgen.store import open_store
+from occgen.store.mix import MixPart, build_mix, parse_part
+from occgen.store.schema import ShardReader
 
 
 @pytest.fixture

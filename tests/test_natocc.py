@@ -1,4 +1,4 @@
-"""The NatOcc recipe (occgen/natocc.py), the matted-hands source and ``occgen generate natocc``."""
+"""The NatOcc recipe (occgen/recipes/natocc.py), the matted-hands source and ``occgen generate natocc``."""
 
 from __future__ import annotations
 
@@ -12,18 +12,21 @@ import pytest
 from test_generate import assert_same_store
 from typer.testing import CliRunner
 
-from occgen.cli import app
-from occgen.compose import CompositeConfig, CompositeParams, Occluder, apply_composite
-from occgen.errors import ConfigError, SourceError
-from occgen.generate import generate
-from occgen.hands.orientation import angle_difference_deg, finger_direction
-from occgen.hands.source import MattedHands
-from occgen.hands.synthetic import render_hand, sample_hand_shape
-from occgen.imageio import resize_image, write_png
-from occgen.natocc import NatOccConfig, NatOccRecipe, face_centre, load_natocc_settings
-from occgen.sot import SOTParams, transfer_colours
+from occgen.appearance.sot import SOTParams, transfer_colours
+from occgen.cli.main import app
+from occgen.compose import CompositeConfig, CompositeParams, apply_composite
+from occgen.core.errors import ConfigError, SourceError
+from occgen.core.imageio import resize_image, write_png
+from occgen.prep.hands.synthetic import render_hand, sample_hand_shape
+from occgen.recipes.natocc import NatOccConfig, NatOccRecipe, face_centre
+from occgen.run.generate import generate
+from occgen.settings import load_natocc_settings
+from occgen.sources.cutouts import RGBAFolder
 from occgen.sources.faces import FaceFolder, open_faces
-from occgen.sources.occluders import RGBAFolder, make_occluder_source
+from occgen.sources.hand_orientation import angle_difference_deg, finger_direction
+from occgen.sources.hands import MattedHands
+from occgen.sources.occluder import Occluder
+from occgen.sources.registry import make_occluder_source
 
 runner = CliRunner()
 
@@ -209,7 +212,7 @@ def test_cli_generate_natocc(tmp_path: Path, face_folder: Path) -> None:
             "--faces", str(face_folder), "--color-transfer", "none", "--seed", "9"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    from occgen.store import ShardReader
+    from occgen.store.schema import ShardReader
 
     reader = ShardReader(out)
     hands_card = reader.card["sources"]["hands"]
@@ -228,9 +231,9 @@ def test_natocc_with_real_coco_objects_and_harmoniser(tmp_path: Path) -> None:
 
     from typer.testing import CliRunner
 
-    from occgen.cli import app
-    from occgen.sources.common import demo_root
-    from occgen.store import ShardReader
+    from occgen.cli.main import app
+    from occgen.core.files import demo_root
+    from occgen.store.schema import ShardReader
 
     coco = demo_root() / "coco"
     runner = CliRunner()

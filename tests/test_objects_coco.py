@@ -13,10 +13,10 @@ import pytest
 from pycocotools import mask as mask_utils
 from typer.testing import CliRunner
 
-from occgen.cli import app
-from occgen.errors import ConfigError, SourceError
-from occgen.imageio import read_image
-from occgen.objects.coco import (
+from occgen.cli.main import app
+from occgen.core.errors import ConfigError, SourceError
+from occgen.core.imageio import read_image
+from occgen.prep.objects.coco import (
     CocoFilter,
     CutOutConfig,
     cut_out,
@@ -28,7 +28,7 @@ from occgen.objects.coco import (
     select_candidates,
     soft_alpha,
 )
-from occgen.sources.occluders import make_occluder_source
+from occgen.sources.registry import make_occluder_source
 
 W, H = 200, 160
 # Permissive enough for the small fixture; the real defaults are tested separately.

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from occgen.errors import ArrayContractError, ConfigError
-from occgen.objects.checkpoint import CheckpointError
-from occgen.objects.harmonise import (
+from occgen.appearance.harmonise import (
     LabStatsHarmoniser,
     RainNetHarmoniser,
     context_square,
     make_harmoniser,
 )
-from occgen.objects.rainnet import RainNet
+from occgen.appearance.rainnet import RainNet
+from occgen.core.checkpoint import CheckpointError
+from occgen.core.errors import ArrayContractError, ConfigError
 
 
 def composite(size: int = 160) -> tuple[np.ndarray, np.ndarray]:
@@ -156,8 +156,8 @@ def test_device_errors(small_rainnet: Path) -> None:
 
 
 def test_harmoniser_from_params_section(small_rainnet: Path) -> None:
-    from occgen.config import build_config
-    from occgen.objects.harmonise import HarmoniseConfig, harmoniser_from_config
+    from occgen.appearance.harmonise import HarmoniseConfig, harmoniser_from_config
+    from occgen.core.params import build_config
 
     assert harmoniser_from_config(build_config(HarmoniseConfig, {}, "objects.harmonise")).name == "lab-stats"
     config = build_config(

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from occgen.errors import ArrayContractError
-from occgen.objects.checkpoint import CheckpointError
-from occgen.objects.rainnet import RAIN, RainNet, blend_prediction, load_rainnet
+from occgen.appearance.rainnet import RAIN, RainNet, blend_prediction, load_rainnet
+from occgen.core.checkpoint import CheckpointError
+from occgen.core.errors import ArrayContractError
 
 
 def official_layout(ngf: int = 64) -> dict[str, tuple[int, ...]]:

@@ -12,12 +12,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from occgen.cli import app
-from occgen.errors import ConfigError, ImageReadError, SourceError
-from occgen.imageio import read_rgba
-from occgen.objects.checkpoint import CheckpointError
-from occgen.objects.coco import soft_alpha
-from occgen.objects.upscale import (
+from occgen.cli.main import app
+from occgen.core.checkpoint import CheckpointError
+from occgen.core.errors import ConfigError, ImageReadError, SourceError
+from occgen.core.imageio import read_rgba
+from occgen.prep.objects.coco import soft_alpha
+from occgen.prep.objects.upscale import (
     LanczosUpscaler,
     RRDBUpscaler,
     build_rrdbnet,
@@ -212,9 +212,9 @@ def test_matted_hands_folder_upscales_through_its_manifest(tmp_path: Path) -> No
     """Hands (manifest.json + hands/*.png) go through the same upscale stage and stay usable by NatOcc."""
     import json
 
-    from occgen.hands.source import MattedHands
-    from occgen.objects.upscale import LanczosUpscaler, upscale_folder
-    from occgen.sources.common import demo_root
+    from occgen.core.files import demo_root
+    from occgen.prep.objects.upscale import LanczosUpscaler, upscale_folder
+    from occgen.sources.hands import MattedHands
 
     src = demo_root() / "hands"
     report = upscale_folder(src, tmp_path / "hands_x2", LanczosUpscaler(scale=2))
@@ -228,8 +228,8 @@ def test_matted_hands_folder_upscales_through_its_manifest(tmp_path: Path) -> No
 
 
 def test_scale_one_keeps_cut_outs_byte_for_byte(tmp_path: Path) -> None:
-    from occgen.objects.upscale import LanczosUpscaler, upscale_folder
-    from occgen.sources.common import demo_root
+    from occgen.core.files import demo_root
+    from occgen.prep.objects.upscale import LanczosUpscaler, upscale_folder
 
     src = demo_root() / "hands"
     upscale_folder(src, tmp_path / "same", LanczosUpscaler(scale=1))

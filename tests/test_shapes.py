@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from occgen.errors import ConfigError
-from occgen.shapes import SHAPE_KINDS, ShapeConfig, ShapeParams, bezier_outline, render_shape, sample_shape
+from occgen.core.errors import ConfigError
+from occgen.sources.shapes import SHAPE_KINDS, ShapeConfig, ShapeParams, bezier_outline, render_shape, sample_shape
 
 
 @pytest.mark.parametrize("kind_index", range(3))

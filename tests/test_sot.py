@@ -1,4 +1,4 @@
-"""Sliced-optimal-transport colour transfer (occgen/sot.py): preprocess, quality against POT's sliced
+"""Sliced-optimal-transport colour transfer (occgen/appearance/sot.py): preprocess, quality against POT's sliced
 Wasserstein distance and an independent full-resolution SOT, identity, determinism, bad input."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import numpy as np
 import ot
 import pytest
 
-from occgen.errors import ArrayContractError, ConfigError
-from occgen.hands.synthetic import render_hand, sample_hand_shape
-from occgen.imageio import read_binary_mask, read_image, resize_image, resize_labels
-from occgen.sot import SOTConfig, SOTParams, dark_pixels, preprocess_source, sample_sot, transfer_colours
-from occgen.sources.common import demo_root
+from occgen.appearance.sot import SOTConfig, SOTParams, dark_pixels, preprocess_source, sample_sot, transfer_colours
+from occgen.core.errors import ArrayContractError, ConfigError
+from occgen.core.files import demo_root
+from occgen.core.imageio import read_binary_mask, read_image, resize_image, resize_labels
+from occgen.prep.hands.synthetic import render_hand, sample_hand_shape
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +171,7 @@ def test_torch_fit_matches_the_numpy_fit() -> None:
     apart (iterative SOT amplifies them), so the full fit is compared by how well it transports."""
     import ot
 
-    from occgen.sot import directions, fit_sot, fit_sot_torch
+    from occgen.appearance.sot import directions, fit_sot, fit_sot_torch
 
     rng = np.random.default_rng(3)
     source = rng.normal([180, 130, 110], [20, 15, 12], (3000, 3)).astype(np.float32)
@@ -194,8 +194,8 @@ def test_torch_fit_matches_the_numpy_fit() -> None:
 def test_sot_device_in_config_and_cuda_without_gpu() -> None:
     import torch
 
-    from occgen.errors import ConfigError, OccgenError
-    from occgen.sot import SOTConfig, fit_sot_torch
+    from occgen.appearance.sot import SOTConfig, fit_sot_torch
+    from occgen.core.errors import ConfigError, OccgenError
 
     with pytest.raises(ConfigError, match="sot.device must be one of numpy, torch, cuda"):
         SOTConfig(device="gpu")

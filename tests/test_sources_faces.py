@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import ellipse_mask, write_gray, write_rgb
 
-from occgen.errors import ConfigError, SourceError
+from occgen.core.errors import ConfigError, SourceError
 from occgen.sources.faces import CelebAMaskHQ, FaceFolder, face_mask_from_parts, open_faces
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from occgen.errors import SourceError
+from occgen.core.errors import SourceError
 from occgen.sources.textures import DTDTextures
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from occgen.cli import app
+from occgen.cli.main import app
 
 runner = CliRunner()
 

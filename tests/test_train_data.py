@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from occgen.errors import ConfigError, StoreError
-from occgen.generate import generate
-from occgen.recipes import RandOccRecipe
+from occgen.core.errors import ConfigError, StoreError
+from occgen.recipes.randocc import RandOccRecipe
+from occgen.run.generate import generate
 from occgen.store import open_store
 from occgen.train.data import (
     AugmentConfig,

@@ -13,9 +13,9 @@ from conftest import write_gray, write_rgb
 from test_sources_faces import make_celeba
 from typer.testing import CliRunner
 
-from occgen.cli import app
-from occgen.errors import SourceError
-from occgen.imageio import read_image
+from occgen.cli.main import app
+from occgen.core.errors import SourceError
+from occgen.core.imageio import read_image
 from occgen.train.evaluate import evaluate_model, evaluate_predictions, measure_fps, open_eval_data, predict_batch
 from occgen.train.model import build_model
 from occgen.train.trainer import ARCH

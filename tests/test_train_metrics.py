@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from occgen.errors import ArrayContractError
+from occgen.core.errors import ArrayContractError
 from occgen.train.metrics import Confusion, binarize_prediction, binarize_truth, confusion, scores
 
 

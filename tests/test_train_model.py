@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from occgen.errors import ConfigError
+from occgen.core.errors import ConfigError
 from occgen.train.loss import ohem_bce_loss, ohem_keep_mask
 from occgen.train.model import build_model, count_parameters, load_encoder_weights
 

@@ -10,16 +10,17 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from occgen.cli import app
-from occgen.errors import ConfigError
-from occgen.generate import generate
-from occgen.recipes import RandOccConfig, RandOccRecipe
+from occgen.cli.main import app
+from occgen.core.errors import ConfigError
+from occgen.recipes.randocc import RandOccConfig, RandOccRecipe
+from occgen.run.generate import generate
+from occgen.settings import load_evaluate_config, load_train_config
 from occgen.sources.faces import open_faces
-from occgen.sources.occluders import RandomShapes
+from occgen.sources.shapes import RandomShapes
 from occgen.sources.textures import open_textures
 from occgen.train.data import AugmentConfig
-from occgen.train.evaluate import EvaluateConfig, load_evaluate_config
-from occgen.train.trainer import TrainConfig, load_checkpoint, load_train_config, train
+from occgen.train.evaluate import EvaluateConfig
+from occgen.train.trainer import TrainConfig, load_checkpoint, train
 
 runner = CliRunner()
 

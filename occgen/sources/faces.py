@@ -22,10 +22,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from occgen.arrays import check_image, check_mask
-from occgen.errors import ConfigError, SourceError
-from occgen.imageio import read_binary_mask, read_image, resize_image, resize_labels
-from occgen.sources.common import DEMO_LICENCE, demo_root, fingerprint_files, list_images, require_dir
+from occgen.core.arrays import check_image, check_mask
+from occgen.core.errors import ConfigError, SourceError
+from occgen.core.files import DEMO_LICENCE, demo_root, fingerprint_files, list_images, require_dir
+from occgen.core.imageio import read_binary_mask, read_image, resize_image, resize_labels
 
 #: All 18 part names of CelebAMask-HQ's annotation files.
 CELEBAMASK_PARTS = (
@@ -34,6 +34,18 @@ CELEBAMASK_PARTS = (
 )  # fmt: skip
 DEFAULT_FACE_PARTS = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "nose", "mouth", "u_lip", "l_lip")
 DEFAULT_OCCLUDING_PARTS = ("eye_g", "hair", "hat", "cloth", "ear_r", "neck_l")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FacesConfig:
+    """Where the faces come from (``params.yaml`` section ``faces``)."""
+
+    path: Path | None = None  # None: the embedded demo faces
+    layout: str = "auto"  # auto | celebamask-hq | folder
+    split: Path | None = None
+    corrected_masks: Path | None = None
+    face_parts: tuple[str, ...] = DEFAULT_FACE_PARTS
+    occluding_parts: tuple[str, ...] = DEFAULT_OCCLUDING_PARTS
 
 
 @dataclass(frozen=True)
@@ -297,7 +309,7 @@ class StoreFaces:
     name: str = "store"
 
     def __post_init__(self) -> None:
-        from occgen.store import METADATA, ShardReader
+        from occgen.store.schema import METADATA, ShardReader
 
         self.root = Path(self.root)
         reader = ShardReader(self.root)
@@ -316,7 +328,7 @@ class StoreFaces:
 
     def load(self, index: int, size: int) -> Face:
         if self._reader is None:
-            from occgen.store import ShardReader
+            from occgen.store.schema import ShardReader
 
             self._reader = ShardReader(self.root)
         sample = self._reader[index]
@@ -324,7 +336,7 @@ class StoreFaces:
         return Face(self._ids[index], image, face_mask)
 
     def describe(self) -> dict[str, str | int]:
-        from occgen.store import card_digest
+        from occgen.store.schema import card_digest
 
         licence = self._card.get("sources", {}).get("faces", {}).get("licence", "see the store's card")
         return {"kind": self.name, "root": str(self.root), "count": len(self),
@@ -352,7 +364,7 @@ def open_faces(
         return FaceFolder(demo_root() / "faces", licence=DEMO_LICENCE)
     path = Path(path)
     if layout == "auto":
-        from occgen.store import is_store
+        from occgen.store.schema import is_store
 
         if is_store(path):
             layout = "store"

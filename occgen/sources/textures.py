@@ -11,9 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
-from occgen.errors import SourceError
-from occgen.imageio import IMAGE_SUFFIXES, read_image
-from occgen.sources.common import DEMO_LICENCE, demo_root, fingerprint_files, require_dir
+from occgen.core.errors import SourceError
+from occgen.core.files import DEMO_LICENCE, demo_root, fingerprint_files, require_dir
+from occgen.core.imageio import IMAGE_SUFFIXES, read_image
+
+
+@dataclass(frozen=True, kw_only=True)
+class TexturesConfig:
+    """Where the RandOcc textures come from (``params.yaml`` section ``textures``)."""
+
+    path: Path | None = None  # None: the embedded demo textures
+    split: str | None = None  # e.g. train1 (DTD's labels/train1.txt)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from occgen.errors import ConfigError
+from occgen.core.errors import ConfigError
 
 DEVICES = ("cpu", "cuda")
 #: Config fields that may change between a run and its resume (how it runs, not what it learns).

@@ -22,13 +22,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from occgen.arrays import check_image
-from occgen.errors import ConfigError
-from occgen.imageio import resize_image, resize_labels
-from occgen.store import FACE_MASK, IMAGE, ShardReader, open_store, shard_bounds, shard_count
+from occgen.core.arrays import check_image
+from occgen.core.errors import ConfigError
+from occgen.core.imageio import resize_image, resize_labels
+from occgen.store import open_store
+from occgen.store.schema import FACE_MASK, IMAGE, ShardReader, shard_bounds, shard_count
 from occgen.train.config import AugmentConfig  # noqa: F401 (re-exported)
 
-#: Stream ids of the trainer's generators (distinct from the recipe stream table in occgen/rng.py).
+#: Stream ids of the trainer's generators (distinct from the recipe stream table in occgen/core/rng.py).
 TRAIN_AUGMENT_STREAM = 101
 TRAIN_SHUFFLE_STREAM = 102
 

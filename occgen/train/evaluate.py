@@ -33,27 +33,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from occgen.config import build_config
-from occgen.errors import ArrayContractError, ConfigError, SourceError
-from occgen.imageio import read_binary_mask, read_image, resize_image, write_png
-from occgen.sources.common import list_images, require_dir
+from occgen.core.errors import ArrayContractError, ConfigError, SourceError
+from occgen.core.files import list_images, require_dir
+from occgen.core.imageio import read_binary_mask, read_image, resize_image, write_png
 from occgen.sources.faces import CelebAMaskHQ, FaceFolder
-from occgen.store import is_store, open_store
+from occgen.store import open_store
+from occgen.store.schema import is_store
 from occgen.train.config import DTYPES, EvaluateConfig  # noqa: F401 (re-exported)
 from occgen.train.metrics import METRIC_NAMES, Confusion, binarize_prediction, confusion, scores
 
 PER_IMAGE_CSV = "per_image.csv"
 SUMMARY_JSON = "summary.json"
 WORST_PNG = "worst.png"
-
-
-def load_evaluate_config(params_file: Path | None) -> EvaluateConfig:
-    """``EvaluateConfig`` from the ``evaluate`` section of ``params_file`` (defaults when ``None``)."""
-    if params_file is None:
-        return EvaluateConfig()
-    from occgen.settings import read_params  # validates the whole file first, like every stage
-
-    return build_config(EvaluateConfig, read_params(params_file)[0].get("evaluate"), "evaluate")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from occgen.errors import ConfigError
+from occgen.core.errors import ConfigError
 
 
 def ohem_keep_mask(pixel_loss: torch.Tensor, *, threshold: float, min_kept: int) -> torch.Tensor:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from occgen.errors import ArrayContractError
+from occgen.core.errors import ArrayContractError
 
 METRIC_NAMES = ("face_iou", "background_iou", "miou", "fwiou", "pixel_accuracy", "face_recall", "dice")
 

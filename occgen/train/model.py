@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from occgen.errors import ConfigError
+from occgen.core.errors import ConfigError
 
 ARCH = "resnet18-unet"
 #: ImageNet statistics used by torchvision's pretrained ResNets (their published preprocessing).

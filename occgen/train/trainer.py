@@ -19,7 +19,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,8 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from occgen import __version__
-from occgen.config import build_config, to_plain
-from occgen.errors import ConfigError, StoreError
+from occgen.core.errors import ConfigError, StoreError
+from occgen.core.params import to_plain
 from occgen.train.config import DEVICES, RESUMABLE_CHANGES, TrainConfig  # noqa: F401 (re-exported)
 from occgen.train.data import ShardShuffleSampler, StoreDataset
 from occgen.train.loss import ohem_bce_loss
@@ -40,26 +40,6 @@ from occgen.train.model import ARCH, ResNet18UNet, build_model, load_encoder_wei
 LAST = "last.pt"
 METRICS_CSV = "metrics.csv"
 METRICS_JSON = "metrics.json"
-
-
-def load_train_config(params_file: Path | None) -> TrainConfig:
-    """``TrainConfig`` from the ``train`` section of ``params_file`` (defaults when ``None``).
-
-    ``base.seed`` is the default seed; a relative ``encoder_weights`` path is relative to the file.
-    """
-    if params_file is None:
-        return TrainConfig()
-    from occgen.settings import read_params  # validates the whole file first, like every stage
-
-    params, _ = read_params(params_file)
-    section = dict(params.get("train") or {})
-    base_seed = (params.get("base") or {}).get("seed")
-    if "seed" not in section and isinstance(base_seed, int):
-        section["seed"] = base_seed
-    config = build_config(TrainConfig, section, "train")
-    if config.encoder_weights is not None and not config.encoder_weights.is_absolute():
-        config = replace(config, encoder_weights=Path(params_file).resolve().parent / config.encoder_weights)
-    return config
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,0 +1,140 @@
+"""What every command module shares: one-line user errors, progress bars, option definitions (so that
+every `generate` command spells them alike) and the generation runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from occgen.core.errors import OccgenError
+
+err_console = Console(stderr=True)
+console = Console()
+
+ImageCodecOption = Annotated[
+    str | None,
+    typer.Option(help="Image codec NAME[:LEVEL]: jpegxl (lossless, default), zstd (lossless, plain zarr), "
+                 "jpeg:95, jpegxl:90, webp, webp:90. Masks are always lossless."),
+]  # fmt: skip
+StatsOption = Annotated[Path | None, typer.Option(help="Write generation statistics as JSON (a DVC metrics file).")]
+# Options shared by every `generate` command.
+NOption = Annotated[int | None, typer.Option("--n", help="Number of samples [default: params, else 200].")]
+SeedOption = Annotated[int | None, typer.Option(help="Seed [default: params, else 0].")]
+SizeOption = Annotated[int | None, typer.Option(help="Image side in px [default: params, else 512].")]
+WorkersOption = Annotated[int | None, typer.Option(help="Local worker processes; 0 = one per core.")]
+SchedulerOption = Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")]
+FacesOption = Annotated[
+    Path | None,
+    typer.Option(help="Faces: CelebAMask-HQ root, images/+masks/ folder or faces store [default: embedded demo]."),
+]
+SplitOption = Annotated[Path | None, typer.Option(help="Text file of face ids to use.")]
+ShardSizeOption = Annotated[int | None, typer.Option(help="Samples per zarr shard [default: 64].")]
+OverwriteOption = Annotated[bool, typer.Option(help="Replace a store made with other settings.")]
+PreviewOption = Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")]
+
+
+def with_overrides(config: Any, **values: Any) -> Any:
+    """``config`` with the fields given on the command line (non-None values) replaced."""
+    return replace(config, **{k: v for k, v in values.items() if v is not None})
+
+
+ParamsOption = Annotated[
+    Path | None,
+    typer.Option("--params", help="params.yaml to read (sections base, faces, textures, randocc)."),
+]  # fmt: skip
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn an :class:`OccgenError` into a one-line message and exit code 1."""
+    try:
+        yield
+    except OccgenError as error:
+        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+class SpeedColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f} samples/s" if speed else "- samples/s", style="cyan")
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), SpeedColumn(), TimeRemainingColumn(),
+        console=err_console, transient=False,
+    )  # fmt: skip
+
+
+@contextmanager
+def lazy_progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A progress bar that appears with the first finished item (so that an error raised while checking
+    the inputs prints alone), and a callback advancing it by a count."""
+    progress = progress_bar()
+    task = progress.add_task(description, total=total)
+
+    def advance(count: int) -> None:
+        if not progress.live.is_started:
+            progress.start()
+        progress.advance(task, count)
+
+    try:
+        yield advance
+    finally:
+        progress.stop()
+
+
+def size_on_disk(path: Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
+        count /= 1024
+    return f"{count:.1f} TB"
+
+
+def run_generation(
+    recipe: Any, out: Path, run: Any, *, scheduler: str | None, overwrite: bool, preview: bool,
+    stats: Path | None = None,
+) -> None:  # fmt: skip
+    """Generate ``recipe`` into ``out`` with a progress bar (shown once the store is ready), then preview."""
+    from occgen.run.generate import generate
+    from occgen.run.preview import write_preview
+
+    with lazy_progress(f"{recipe.name} -> {out}", total=run.n) as advance:
+        report = generate(
+            recipe, out, n=run.n, shard_size=run.shard_size, workers=run.resolved_workers,
+            scheduler=scheduler, overwrite=overwrite, image_codec=run.image_codec, on_progress=advance,
+        )  # fmt: skip
+    if report.shards_written == 0:
+        err_console.print(f"{out} is already complete ({report.n} samples); nothing to do")
+    else:
+        err_console.print(
+            f"wrote {report.samples_written} samples to {out} in {report.seconds:.1f} s "
+            f"({report.samples_per_second:.1f} samples/s)"
+            + (f", resumed after {report.shards_skipped} shard(s) already done" if report.shards_skipped else "")
+        )
+    if preview:
+        sheet = write_preview(out, out.with_suffix(".preview.png"))
+        err_console.print(f"preview: {sheet}")
+    if stats is not None:
+        from occgen.store.schema import ShardReader
+        from occgen.store.stats import dataset_stats
+
+        stats.parent.mkdir(parents=True, exist_ok=True)
+        stats.write_text(json.dumps(dataset_stats(ShardReader(out)), indent=2) + "\n")
+        err_console.print(f"stats: {stats}")

@@ -1,0 +1,86 @@
+"""CLI for the hands stage (``occgen hands matte``) and ``occgen generate natocc``.
+
+Registered in :mod:`occgen.cli.main`; the helpers of that module are imported inside the commands so the two
+modules do not import each other at load time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+hands_app = typer.Typer(help="11k Hands: matting into RGBA hand cut-outs for NatOcc.", no_args_is_help=True)
+
+
+class Solver(StrEnum):
+    cf = "cf"
+    lkm = "lkm"
+
+
+@hands_app.command("matte")
+def matte_command(
+    src: Annotated[
+        Path | None, typer.Option("--src", help="11k Hands root (Hands/ + HandInfo.csv) or a folder.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder (hands/*.png + manifest.json).")] = Path("hands"),
+    masks: Annotated[Path | None, typer.Option("--masks", help="Folder of your own <id>.png hand masks.")] = None,
+    aspect: Annotated[
+        list[str] | None, typer.Option("--aspect", help="Keep this aspectOfHand, e.g. 'dorsal right' (repeatable).")
+    ] = None,
+    no_accessories: Annotated[
+        bool | None, typer.Option("--no-accessories", help="Skip hands with accessories.")
+    ] = None,
+    no_irregularities: Annotated[
+        bool | None, typer.Option("--no-irregularities", help="Skip hands with irregularities.")
+    ] = None,
+    names: Annotated[Path | None, typer.Option("--list", help="Text file of image names to use, one a line.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many photos (0 = all).")] = None,
+    solver: Annotated[Solver | None, typer.Option(help="Alpha solver [default: cf].")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes; 0 = one per core.")] = 0,
+    params: Annotated[Path | None, typer.Option("--params", help="params.yaml (section hands).")] = None,
+) -> None:
+    """Matte hand photos on a plain background into RGBA cut-outs with their finger direction."""
+    import os
+
+    from occgen.cli.common import err_console, progress_bar, user_errors
+    from occgen.prep.hands.stage import run_matting, with_matting
+    from occgen.settings import load_hands_config
+
+    with user_errors():
+        config = load_hands_config(params)
+        overrides = {
+            "path": src, "aspects": tuple(aspect) if aspect else None, "no_accessories": no_accessories,
+            "no_irregularities": no_irregularities, "names_file": names, "limit": limit,
+        }  # fmt: skip
+        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        if solver is not None:
+            config = with_matting(config, solver=solver.value)
+        if config.path is None:  # the embedded stand-in for 11k Hands (drawn hands, assets/demo/11k)
+            from occgen.core.files import demo_root
+
+            config = replace(config, path=demo_root() / "11k")
+        progress = progress_bar()
+        task = progress.add_task(f"matting -> {out}", total=None)
+
+        def advance(done: int, total: int) -> None:
+            if not progress.live.is_started:
+                progress.start()
+            progress.update(task, completed=done, total=total)
+
+        try:
+            report = run_matting(
+                config.path, out, config, mask_dir=masks, workers=workers or os.cpu_count() or 1, on_progress=advance
+            )
+        finally:
+            progress.stop()
+        err_console.print(
+            f"matted {report.written} hand(s) into {out} ({report.seconds_per_hand:.2f} s per hand)"
+            + (f", {report.resumed} already done" if report.resumed else "")
+            + (f", skipped {len(report.skipped)} (reasons in manifest.json)" if report.skipped else "")
+        )
+        for skip in report.skipped[:10]:
+            err_console.print(f"  skipped {skip['source']}: {skip['reason']}", highlight=False)

@@ -1,0 +1,63 @@
+"""The ``occgen`` command line: a thin typer layer over the library (DVC stages call it too).
+
+Each command group lives in its own module (:mod:`occgen.cli.generate`, :mod:`occgen.cli.store`, ...);
+this one assembles them. User mistakes (:class:`~occgen.core.errors.OccgenError`) print one line and
+exit with code 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from occgen import __version__
+from occgen.cli import store
+from occgen.cli.common import err_console, user_errors
+from occgen.cli.faces import faces_app
+from occgen.cli.generate import generate_app
+from occgen.cli.hands import hands_app
+from occgen.cli.occluders import occluders_app
+from occgen.cli.train import evaluate_command, train_command
+
+app = typer.Typer(help="Synthetic occluded-face data (NatOcc / RandOcc) into zarr shards.", no_args_is_help=True)
+app.add_typer(generate_app, name="generate")
+app.add_typer(occluders_app, name="occluders")
+app.add_typer(faces_app, name="faces")
+app.add_typer(hands_app, name="hands")
+for command in (store.preview, store.info, store.recode, store.mix, store.export):
+    app.command()(command)
+app.command("train")(train_command)
+app.command("evaluate")(evaluate_command)
+
+
+params_app = typer.Typer(help="Check parameter files.", no_args_is_help=True)
+app.add_typer(params_app, name="params")
+
+
+@params_app.command("check")
+def params_check(
+    params: Annotated[Path, typer.Option("--params", help="params.yaml to check.")] = Path("params.yaml"),
+) -> None:
+    """Validate every section of a params file (unknown keys, wrong types, bad values)."""
+    from occgen.settings import validate_params
+
+    with user_errors():
+        sections = validate_params(params)
+        err_console.print(f"{params}: {len(sections)} section(s) valid ({', '.join(sections)})")
+
+
+@app.command()
+def version() -> None:
+    """Print the occgen version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

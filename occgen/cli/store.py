@@ -1,0 +1,136 @@
+"""Commands over stores and mixes: `preview`, `info`, `recode`, `mix`, `export`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from occgen.cli.common import console, err_console, human_bytes, lazy_progress, size_on_disk, user_errors
+
+
+def preview(
+    store: Annotated[Path, typer.Argument(help="A zarr store written by occgen.")],
+    out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("preview.png"),
+    k: Annotated[int, typer.Option("-k", "--k", help="Number of samples.")] = 8,
+    tile: Annotated[int, typer.Option(help="Tile size in px.")] = 160,
+    allow_incomplete: Annotated[bool, typer.Option(help="Preview an interrupted store.")] = False,
+) -> None:
+    """Contact sheet: image | face (green) and occluder (red) overlay | occluder mask."""
+    from occgen.run.preview import write_preview
+
+    with user_errors():
+        path = write_preview(store, out, k=k, tile_px=tile, allow_incomplete=allow_incomplete)
+        err_console.print(f"preview: {path}")
+
+
+def info(
+    store: Annotated[Path, typer.Argument(help="A zarr store written by occgen.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole dataset card as JSON.")] = False,
+) -> None:
+    """Counts, size, seed, params and sources of a store (its dataset card)."""
+    from occgen.store import open_store
+
+    with user_errors():
+        reader = open_store(store, allow_incomplete=True)
+        card: dict[str, Any] = reader.card
+        done, total = reader.shards_done() if hasattr(reader, "shards_done") else (1, 1)
+        disk = size_on_disk(store)
+        if as_json:
+            typer.echo(json.dumps({**card, "shards_done": done, "shards_total": total, "bytes": disk}, indent=2))
+            return
+        table = Table(title=str(store), show_header=False)
+        codec = card.get("image_codec", "zstd") if card.get("kind") != "mix" else "(those of its stores)"
+        rows = [
+            ("recipe", card.get("recipe")), ("samples", card.get("n")),
+            ("complete", f"{card.get('complete')} ({done}/{total} shards)"),
+            ("size", f"{card.get('size')} px"),
+            ("image codec", codec), ("seed", card.get("seed")),
+            ("schema", card.get("schema_version")), ("occgen", card.get("occgen_version")),
+            ("on disk", f"{human_bytes(disk)} ({human_bytes(disk / max(int(card.get('n', 1)), 1))} per sample)"),
+        ]  # fmt: skip
+        if card.get("kind") == "mix":
+            for source in card["sources"]:
+                rows.append((f"part {source['path']}", f"{source['count']} of {source['of']} ({source['recipe']})"))
+        for name, source in (card.get("sources", {}) if card.get("kind") != "mix" else {}).items():
+            rows.append(
+                (
+                    f"source {name}",
+                    f"{source.get('kind')} x{source.get('count')} {source.get('root', '')} "
+                    f"[{source.get('fingerprint')}]",
+                )
+            )
+        for key, value in rows:
+            table.add_row(key, str(value))
+        console.print(table)
+
+
+def recode(
+    store: Annotated[Path, typer.Argument(help="A complete occgen store.")],
+    out: Annotated[Path, typer.Option("--out", help="The new store.")],
+    image_codec: Annotated[str, typer.Option(help="Target image codec NAME[:LEVEL] (see `generate --help`).")],
+    workers: Annotated[int, typer.Option(help="Local worker processes; 0 = one per core.")] = 0,
+    scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output store.")] = False,
+) -> None:
+    """Copy a store into a new one with another image codec (streaming, parallel, resumable)."""
+    from occgen.run.recode import recode as recode_store
+
+    with user_errors():
+        with lazy_progress(f"recode -> {out}") as advance:
+            report = recode_store(
+                store, out, image_codec=image_codec, workers=workers or os.cpu_count() or 1, scheduler=scheduler,
+                overwrite=overwrite, on_progress=advance,
+            )  # fmt: skip
+        err_console.print(
+            f"recoded {report.samples_written} samples into {out} ({human_bytes(size_on_disk(out))}, "
+            f"was {human_bytes(size_on_disk(store))})"
+        )
+
+
+def mix(
+    parts: Annotated[
+        list[str], typer.Argument(help="STORE[:COUNT|:FRACTION] ... e.g. randocc.zarr:0.5 natocc.zarr:0.5")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The mix index to write (a small zarr group).")],
+    seed: Annotated[int, typer.Option(help="Seed of the random choice of samples.")] = 0,
+    pick: Annotated[str, typer.Option(help="random: a random subset of each store; prefix: its first samples.")] = (
+        "random"
+    ),
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing mix.")] = False,
+) -> None:
+    """Mix several stores without copying pixels: an index the readers resolve, with its own card."""
+    from occgen.store.mix import build_mix, parse_part
+
+    with user_errors():
+        path = build_mix([parse_part(p) for p in parts], out, seed=seed, pick=pick, overwrite=overwrite)
+        err_console.print(f"mix of {len(parts)} store(s) written to {path}")
+
+
+def export(
+    store: Annotated[Path, typer.Argument(help="A complete occgen store or mix.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    format: Annotated[str, typer.Option("--format", help="folder (images/ + masks/ 0/255 + metadata.csv) or "
+                                         "mmseg (FaceOccludedDataset: img/*.jpg, mask/*.png 0/1, splits).")] = (
+        "folder"
+    ),
+    image_format: Annotated[str | None, typer.Option(help="png (exact) or jpg [default: png; jpg for mmseg].")] = None,
+    jpeg_quality: Annotated[int, typer.Option(help="JPEG quality for jpg images.")] = 95,
+    name: Annotated[str | None, typer.Option(help="Dataset folder name for mmseg [default: the store's name].")] = None,
+    val_frac: Annotated[float, typer.Option(help="mmseg: share of samples listed in val.txt, not train.txt.")] = 0.0,
+    workers: Annotated[int, typer.Option(help="Local worker processes; 0 = one per core.")] = 0,
+) -> None:  # fmt: skip
+    """Write a store's samples as image files (streaming, parallel, resumable)."""
+    from occgen.run.export import export_store
+
+    with user_errors():
+        with lazy_progress(f"export -> {out}") as advance:
+            report = export_store(
+                store, out, format=format, image_format=image_format, jpeg_quality=jpeg_quality, name=name,
+                val_frac=val_frac, workers=workers or os.cpu_count() or 1, on_progress=advance,
+            )  # fmt: skip
+        err_console.print(f"exported {report.samples} samples to {out} ({format})")

@@ -1,0 +1,178 @@
+"""``occgen train`` and ``occgen evaluate``: the command-line shells of :mod:`occgen.train` (issue 6).
+
+Registered on the main app in :mod:`occgen.cli.main`; heavy imports (torch) happen inside the commands so
+``occgen --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+class Device(StrEnum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class DType(StrEnum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+def _paths(value: str) -> list[Path]:
+    return [Path(part.strip()) for part in value.split(",") if part.strip()]
+
+
+def train_command(
+    data: Annotated[str, typer.Option("--data", help="Training store(s): STORE[,STORE...].")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder: checkpoints, metrics.csv, metrics.json.")],
+    val: Annotated[str | None, typer.Option("--val", help="Validation store(s), scored after every epoch.")] = None,
+    params: Annotated[Path | None, typer.Option("--params", help="params.yaml (section train; base.seed).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs [default: 30 or params].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size [default: 16 or params].")] = None,
+    lr: Annotated[float | None, typer.Option(help="Initial learning rate [default: 1e-4 or params].")] = None,
+    input_size: Annotated[int | None, typer.Option(help="Input side in px, multiple of 32 [default: 256].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of init, shuffling, augmentation [default: 0].")] = None,
+    workers: Annotated[int | None, typer.Option(help="DataLoader worker processes [default: 2].")] = None,
+    device: Annotated[Device | None, typer.Option(help="Device [default: cpu or params].")] = None,
+    encoder_weights: Annotated[
+        Path | None, typer.Option(help="torchvision-style ResNet-18 state dict (e.g. ImageNet), loaded strictly.")
+    ] = None,
+    augment: Annotated[bool | None, typer.Option(help="Training augmentation [default: on].")] = None,
+    bf16: Annotated[bool | None, typer.Option(help="bf16 autocast forward pass [default: off].")] = None,
+    channels_last: Annotated[bool | None, typer.Option(help="channels_last memory format [default: off].")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last.pt.")] = False,
+) -> None:
+    """Train the ResNet-18 U-Net face segmenter (BCE + OHEM) on occgen stores."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from occgen.cli.common import err_console, user_errors
+
+    with user_errors():
+        from occgen.settings import load_train_config
+        from occgen.train.trainer import train
+
+        config = load_train_config(params)
+        overrides: dict[str, Any] = {
+            "epochs": epochs, "batch_size": batch_size, "lr": lr, "input_size": input_size, "seed": seed,
+            "workers": workers, "device": device.value if device else None, "encoder_weights": encoder_weights,
+            "bf16": bf16, "channels_last": channels_last,
+        }  # fmt: skip
+        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        if augment is not None:
+            config = replace(config, augment=replace(config.augment, enabled=augment))
+        progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(), console=err_console,
+        )  # fmt: skip
+        task = progress.add_task("epoch", total=None, info="")
+
+        def on_batch(epoch: int, step: int, steps: int, loss: float) -> None:
+            if not progress.live.is_started:
+                progress.start()
+            progress.update(task, description=f"epoch {epoch}/{config.epochs}", completed=step, total=steps,
+                            info=f"loss {loss:.4f}")  # fmt: skip
+
+        def on_epoch(row: dict[str, Any]) -> None:
+            val_text = f", val face IoU {row['val_face_iou']:.4f}" if "val_face_iou" in row else ""
+            progress.console.print(
+                f"epoch {row['epoch']}: loss {row['loss']:.4f}, bce {row['bce']:.4f}, "
+                f"train face IoU {row['train_face_iou']:.4f}{val_text}, {row['images_per_s']:.1f} images/s"
+            )
+
+        try:
+            report = train(config, _paths(data), out, resume=resume, val=_paths(val) if val else None,
+                           on_batch=on_batch, on_epoch=on_epoch)  # fmt: skip
+        finally:
+            progress.stop()
+        if report.first_epoch > report.last_epoch:
+            err_console.print(f"{out} already holds {report.last_epoch} epoch(s); nothing to do")
+        else:
+            err_console.print(f"trained epochs {report.first_epoch}-{report.last_epoch}; checkpoints in {out}")
+
+
+def evaluate_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for per_image.csv, summary.json, worst.png.")] = Path(
+        "evaluation"
+    ),
+    model: Annotated[Path | None, typer.Option("--model", help="Checkpoint written by `occgen train`.")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Folder (images/ + masks/), CelebAMask-HQ root or zarr store.")
+    ] = None,
+    split: Annotated[Path | None, typer.Option(help="CelebAMask-HQ --data: text file of ids to score.")] = None,
+    pred: Annotated[Path | None, typer.Option("--pred", help="Folder of predicted <stem>.png masks.")] = None,
+    gt: Annotated[Path | None, typer.Option("--gt", help="Ground-truth masks folder (or a root with masks/).")] = None,
+    images: Annotated[Path | None, typer.Option(help="Images for the worst-case sheet in --pred mode.")] = None,
+    params: Annotated[Path | None, typer.Option("--params", help="params.yaml (section evaluate).")] = None,
+    threshold: Annotated[float | None, typer.Option(help="--pred: face where value/255 >= it [0.5].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size for the model and the FPS [8].")] = None,
+    input_size: Annotated[int | None, typer.Option(help="Model input side [default: the checkpoint's].")] = None,
+    device: Annotated[Device | None, typer.Option(help="Device [cpu].")] = None,
+    dtype: Annotated[DType | None, typer.Option(help="fp32, or bf16 autocast [fp32].")] = None,
+    channels_last: Annotated[bool | None, typer.Option(help="channels_last memory format [off].")] = None,
+    worst: Annotated[int | None, typer.Option(help="Number of worst images in worst.png; 0: none [8].")] = None,
+    fps_iterations: Annotated[int | None, typer.Option(help="Batches timed for FPS; 0: skip [10].")] = None,
+) -> None:
+    """Score a checkpoint on a dataset (--model --data), or predicted masks (--pred --gt)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from occgen.cli.common import err_console, user_errors
+    from occgen.core.errors import ConfigError
+
+    with user_errors():
+        from occgen.settings import load_evaluate_config
+        from occgen.train import evaluate as ev
+
+        if (model is None) == (pred is None):
+            raise ConfigError("pass either --model CKPT --data DIR|STORE, or --pred DIR --gt DIR")
+        overrides: dict[str, Any] = {
+            "threshold": threshold, "batch_size": batch_size, "input_size": input_size,
+            "device": device.value if device else None, "dtype": dtype.value if dtype else None,
+            "channels_last": channels_last, "worst": worst, "fps_iterations": fps_iterations,
+        }  # fmt: skip
+        config = replace(load_evaluate_config(params), **{k: v for k, v in overrides.items() if v is not None})
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            console=err_console)  # fmt: skip
+        if pred is not None:
+            if gt is None:
+                raise ConfigError("--pred needs --gt (the ground-truth masks folder)")
+            task = progress.add_task("scoring", total=None)
+            with progress:
+                result = ev.evaluate_predictions(pred, gt, threshold=config.threshold, images_dir=images,
+                                                 worst_k=config.worst,
+                                                 on_progress=lambda n: progress.advance(task, n))  # fmt: skip
+            extra: dict[str, Any] = {"pred": str(pred), "gt": str(gt), "threshold": config.threshold}
+        else:
+            if data is None:
+                raise ConfigError("--model needs --data (a folder with images/ + masks/, or a zarr store)")
+            from occgen.train.trainer import load_checkpoint, resolve_device
+
+            net, info = load_checkpoint(model)
+            size = config.input_size or int(info.get("config", {}).get("input_size", 256))
+            torch_device = resolve_device(config.device)
+            count, items = ev.open_eval_data(data, split=split)
+            task = progress.add_task("evaluating", total=count)
+            with progress:
+                result = ev.evaluate_model(
+                    net, items, input_size=size, batch_size=config.batch_size, device=torch_device,
+                    dtype=config.dtype, channels_last=config.channels_last, worst_k=config.worst,
+                    on_progress=lambda n: progress.advance(task, n),
+                )  # fmt: skip
+            extra = {"model": str(model), "checkpoint_epoch": info.get("epoch"), "data": str(data), "input_size": size}
+            if config.fps_iterations > 0:
+                extra["speed"] = ev.measure_fps(
+                    net, input_size=size, batch_size=config.batch_size, device=torch_device, dtype=config.dtype,
+                    channels_last=config.channels_last, iterations=config.fps_iterations,
+                )  # fmt: skip
+        summary = ev.write_report(result, out, extra)
+        speed = summary.get("speed")
+        fps_text = f", {speed['fps']:.1f} images/s ({speed['dtype']}, batch {speed['batch']})" if speed else ""
+        err_console.print(
+            f"{summary['images']} images: face IoU {summary['face_iou']:.4f}, mIoU {summary['miou']:.4f}, "
+            f"fwIoU {summary['fwiou']:.4f}{fps_text}; report in {out}"
+        )

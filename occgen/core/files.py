@@ -1,0 +1,51 @@
+"""Helpers shared by the loaders: listing files, fingerprints, the demo asset location."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from occgen.core.errors import SourceError
+from occgen.core.imageio import IMAGE_SUFFIXES
+
+
+def require_dir(path: Path, what: str, fix: str) -> Path:
+    """Return ``path`` if it is a directory, else raise a :class:`SourceError` naming ``what`` and ``fix``."""
+    path = Path(path)
+    if not path.is_dir():
+        state = "is not a directory" if path.exists() else "not found"
+        raise SourceError(f"{what} {state}: {path}; {fix}")
+    return path
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def fingerprint_files(root: Path, files: Iterable[Path]) -> str:
+    """A cheap content fingerprint: sha256 over each file's path relative to ``root`` and its size.
+
+    Sizes, not mtimes, so a fresh clone of the same files has the same fingerprint.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(f"{path.relative_to(root).as_posix()}:{os.stat(path).st_size}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+DEMO_LICENCE = "occgen demo assets: public domain / CC0, see assets/README.md"
+
+
+def demo_root() -> Path:
+    """Where the embedded demo assets live: ``$OCCGEN_ASSETS`` or ``assets/demo`` beside the package."""
+    override = os.environ.get("OCCGEN_ASSETS")
+    root = Path(override) if override else Path(__file__).resolve().parents[2] / "assets" / "demo"
+    if not root.is_dir():
+        raise SourceError(
+            f"demo assets not found at {root}; install occgen from a clone with `pip install -e .`, "
+            "set OCCGEN_ASSETS to the assets/demo folder, or pass dataset paths explicitly"
+        )
+    return root

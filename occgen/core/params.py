@@ -1,0 +1,142 @@
+"""Typed configs from ``params.yaml`` (STYLE.md habit 5).
+
+Each stage owns one frozen dataclass; :func:`build_config` turns the stage's section (plus ``base``)
+into it, rejecting unknown keys and wrong types with the dotted key name, before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from occgen.core.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def load_params(path: Path) -> dict[str, Any]:
+    """Read a ``params.yaml`` file into a dict; a missing or malformed file is a :class:`ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def _convert(value: Any, annotation: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for option in options:
+            try:
+                return _convert(value, option, where)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0] if errors else f"{where}: unexpected value {value!r}")
+    if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return build_config(annotation, value, where)  # type: ignore[arg-type]
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(item, args[0], f"{where}[{i}]") for i, item in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where}: expected a list of {len(args)} values, got {list(value)!r}")
+        return tuple(
+            _convert(item, arg, f"{where}[{i}]") for i, (item, arg) in enumerate(zip(value, args, strict=True))
+        )
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if annotation is Path:
+        if not isinstance(value, str | Path):
+            raise ConfigError(f"{where}: expected a path, got {value!r}")
+        return Path(value)
+    raise ConfigError(f"{where}: unsupported parameter type {annotation!r}")  # a bug in a config class
+
+
+def build_config(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise, naming ``where.key``."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter {where}.{unknown[0]}"
+            + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+            + f"; valid keys of {where}: {', '.join(sorted(fields))}"
+        )
+    kwargs = {name: _convert(value, hints[name], f"{where}.{name}") for name, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ConfigError(f"{where}: {error}") from error
+
+
+def to_plain(value: Any) -> Any:
+    """A JSON-ready copy of a config or params object (dataclasses -> dicts, tuples -> lists, paths -> str)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.name.startswith("_")
+        }
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value
+
+
+def resolve_path(path: Path | None, root: Path) -> Path | None:
+    """``path`` made absolute against ``root`` (the params file's folder); ``None`` and absolute paths pass."""
+    if path is None or path.is_absolute():
+        return path
+    return root / path
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaseConfig:
+    seed: int = 0
+    size: int = 512
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ConfigError(f"base.seed must be >= 0, got {self.seed}")
+        if not 16 <= self.size <= 4096:
+            raise ConfigError(f"base.size must be between 16 and 4096 px, got {self.size}")

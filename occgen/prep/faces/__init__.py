@@ -1,0 +1,1 @@
+"""Prepare face folders: face masks from a parser or landmarks, and FFHQ-style alignment."""

@@ -1,0 +1,1 @@
+"""Prepare object cut-outs: extract COCO instances with pycocotools and super-resolve them."""

@@ -1,0 +1,1 @@
+"""Recipes that make one sample from one RNG: RandOcc, NatOcc, clean faces (the Sample type)."""

@@ -1,0 +1,45 @@
+"""What every recipe shares: the :class:`Sample` it makes and the :class:`Recipe` protocol.
+
+A recipe holds its sources and config and is picklable, so dask workers can rebuild any sample
+``index`` on their own: ``make(index)`` draws only from ``sample_rng(seed, recipe, index)`` (STYLE.md
+habit 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+FACE_ORDERS = ("cycle", "random")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One generated sample: ``image`` uint8 (S, S, 3), ``face_mask`` uint8 (S, S) in {0, 1},
+    ``occluder_mask`` uint8 (S, S) (alpha x 255) and JSON-ready ``metadata``."""
+
+    image: np.ndarray
+    face_mask: np.ndarray
+    occluder_mask: np.ndarray
+    metadata: dict[str, Any]
+
+
+class Recipe(Protocol):
+    """What the shard writer needs: a name (the RNG stream), a size and ``make(index)``."""
+
+    name: str
+    seed: int
+    size: int
+
+    def make(self, index: int) -> Sample: ...
+
+    def params(self) -> dict[str, Any]: ...
+
+    def sources(self) -> dict[str, Any]: ...
+
+
+def pick_face(index: int, face_count: int, order: str, rng: np.random.Generator) -> int:
+    """The face used by sample ``index``: cycling through the faces, or uniformly at random."""
+    return index % face_count if order == "cycle" else int(rng.integers(face_count))

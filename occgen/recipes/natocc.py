@@ -1,0 +1,244 @@
+"""NatOcc (NatOcc paper, section 3.2): naturalistic occluders on faces, into the same zarr schema as RandOcc.
+
+Per sample ``i``:
+1. from ``sample_rng(seed, "natocc", i)``: the face, and whether the occluder is a hand or a COCO
+   object (``objects_frac``);
+2. a hand, from ``sample_rng(seed, "natocc_hands", i)`` (so hand samples do not change when the mix
+   ratio does): a matted cut-out; its colours moved onto the face's by sliced optimal transport
+   (``color_transfer: sot``, the paper's NatOcc-SOT set; ``none`` gives the NatOcc set); the usual
+   compositor augmentation and placement; then the rotation is replaced so that the fingers point from
+   the occluder's centre toward the face's centre, plus a small random rotation
+   (``hand_rotation_jitter_deg``). Hands are not harmonised (the paper found it undoes the transfer);
+3. an object, from ``sample_rng(seed, "natocc_objects", i)``: drawn from an objects source (COCO
+   cut-outs) and composited, then harmonised if a harmoniser is given. The objects source and the
+   harmoniser are plug-ins (``occgen.prep.objects``); without them ``objects_frac`` must be 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from occgen.appearance.harmonise import HarmoniseConfig, Harmoniser
+from occgen.appearance.sot import SOTConfig, sample_sot, transfer_colours
+from occgen.compose import CompositeConfig, CompositeParams, apply_composite, face_box, sample_composite
+from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
+from occgen.core.imageio import resize_image
+from occgen.core.params import (
+    to_plain,
+)
+from occgen.core.rng import sample_rng
+from occgen.recipes.base import FACE_ORDERS, Sample, pick_face
+from occgen.sources.faces import FaceSource
+from occgen.sources.hands import MattedHands
+from occgen.sources.occluder import Occluder, OccluderSource
+
+COLOR_TRANSFERS = ("sot", "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NatOccConfig:
+    """NatOcc parameters (``params.yaml`` section ``natocc``)."""
+
+    hands_dir: Path | None = None  # output of `occgen hands matte`; None = the embedded demo hands
+    color_transfer: str = "sot"  # sot: NatOcc-SOT; none: NatOcc (paper, table 3)
+    objects_frac: float = 0.0  # share of samples with a COCO object instead of a hand
+    objects_dir: Path | None = None  # output of `occgen occluders coco` (optionally upscaled)
+    # RainNet with a user checkpoint, else the `lab-stats` fallback; objects only (NatOcc paper 3.2:
+    # harmonising hands undid their colour transfer).
+    harmonise: HarmoniseConfig = field(default_factory=HarmoniseConfig)
+    face_order: str = "cycle"
+    fingers_toward_face: bool = True  # NatOcc paper 3.2: "fingers always point to the face"
+    hand_rotation_jitter_deg: tuple[float, float] = (-15.0, 15.0)  # "followed by a small random rotation"
+    # Cut-outs are shrunk once per worker to max(this, the output size): a hand never fills more than the
+    # image, and decoding / colour transfer on full-size photos would dominate generation time.
+    hand_max_side_px: int = 512
+    max_attempts: int = 5
+    sot: SOTConfig = field(default_factory=SOTConfig)
+    # Hands are opaque; the augmentation's own rotation is replaced by the toward-the-face rotation.
+    composite: CompositeConfig = field(default_factory=CompositeConfig)
+
+    def __post_init__(self) -> None:
+        if self.color_transfer not in COLOR_TRANSFERS:
+            raise ConfigError(
+                f"natocc.color_transfer must be one of {', '.join(COLOR_TRANSFERS)}, got {self.color_transfer!r}"
+            )
+        if not 0.0 <= self.objects_frac <= 1.0:
+            raise ConfigError(f"natocc.objects_frac must be in [0, 1], got {self.objects_frac}")
+        if self.face_order not in FACE_ORDERS:
+            raise ConfigError(f"natocc.face_order must be one of {', '.join(FACE_ORDERS)}, got {self.face_order!r}")
+        low, high = self.hand_rotation_jitter_deg
+        if low > high:
+            raise ConfigError(f"natocc.hand_rotation_jitter_deg must be (low, high), got {(low, high)}")
+        if self.hand_max_side_px < 16 or self.max_attempts < 1:
+            raise ConfigError("natocc.hand_max_side_px must be >= 16 and natocc.max_attempts >= 1")
+
+
+def _occlusion_metadata(
+    occluder: Occluder, attempt: int, face_mask: np.ndarray, visible_face: np.ndarray
+) -> dict[str, Any]:
+    """The per-sample fields every NatOcc occluder records (hands and objects alike)."""
+    return {
+        "occluder_ids": [occluder.occluder_id], "occluder_types": [occluder.kind], "translucent": False,
+        "attempts": attempt, "face_px_before": int(face_mask.sum()), "face_px_after": int(visible_face.sum()),
+    }  # fmt: skip
+
+
+def face_centre(face_mask: np.ndarray) -> tuple[float, float]:
+    """Centre ``(x, y)`` of the face box (the central half of the image when the mask is empty)."""
+    x0, y0, x1, y1 = face_box(face_mask)
+    return (x0 + x1) / 2.0, (y0 + y1) / 2.0
+
+
+def toward_face_rotation_deg(
+    finger_angle_deg: float, occluder_xy: tuple[float, float], face_xy: tuple[float, float], jitter_deg: float
+) -> float:
+    """The compositor rotation that turns fingers at ``finger_angle_deg`` to point from ``occluder_xy``
+    toward ``face_xy``, plus ``jitter_deg``. When the two centres coincide the fingers point up.
+
+    The compositor rotates a direction at angle a to a + rotation (image coordinates, y down).
+    """
+    dx, dy = face_xy[0] - occluder_xy[0], face_xy[1] - occluder_xy[1]
+    target = math.degrees(math.atan2(dy, dx)) if math.hypot(dx, dy) > 1e-3 else -90.0
+    return (target - finger_angle_deg + jitter_deg + 180.0) % 360.0 - 180.0
+
+
+def shrink_to_placement(occluder: Occluder, params: CompositeParams) -> tuple[Occluder, CompositeParams]:
+    """Shrink a cut-out that will be placed smaller than its size (area filter) and fold the ratio into
+    ``params.fit_scale``: the same placement, but colour transfer and warp work on fewer pixels and the
+    warp no longer aliases. Larger placements are returned unchanged."""
+    placed = params.fit_scale * params.scale
+    if placed >= 0.9:
+        return occluder, params
+    height, width = occluder.alpha.shape
+    size = (max(round(width * placed), 1), max(round(height * placed), 1))
+    rgb = resize_image(occluder.rgb, size)
+    alpha = np.clip(resize_image(occluder.alpha, size), 0.0, 1.0).astype(np.float32)
+    ratio = size[0] / width
+    return Occluder(occluder.occluder_id, occluder.kind, rgb, alpha), replace(
+        params, fit_scale=params.fit_scale / ratio
+    )
+
+
+@dataclass
+class NatOccRecipe:
+    faces: FaceSource
+    hands: MattedHands
+    config: NatOccConfig
+    seed: int
+    size: int
+    objects: OccluderSource | None = None
+    harmoniser: Harmoniser | None = None
+    name: str = "natocc"
+
+    def __post_init__(self) -> None:
+        if self.config.objects_frac > 0 and self.objects is None:
+            raise ConfigError(
+                f"natocc.objects_frac is {self.config.objects_frac} but no COCO objects source is available: "
+                "the objects stage (occgen.prep.objects, `coco-objects`) is not installed in this build or no objects "
+                "folder was given; set natocc.objects_frac to 0 for hands only"
+            )
+
+    def make(self, index: int) -> Sample:
+        rng = sample_rng(self.seed, self.name, index)
+        face_index = pick_face(index, len(self.faces), self.config.face_order, rng)
+        use_object = bool(rng.random() < self.config.objects_frac)
+        face = self.faces.load(face_index, self.size)
+        if use_object:
+            image, occluder_mask, visible, meta = self._object(face.image, face.face_mask, index)
+        else:
+            image, occluder_mask, visible, meta = self._hand(face.image, face.face_mask, index)
+        metadata = {
+            "sample_index": index,
+            "sample_id": f"{self.name}-{index:08d}",
+            "recipe": self.name,
+            "face_index": face_index,
+            "face_id": face.face_id,
+            **meta,
+        }
+        return Sample(image, visible, occluder_mask, metadata)
+
+    def _hand(self, image: np.ndarray, face_mask: np.ndarray, index: int) -> tuple[Any, Any, Any, dict[str, Any]]:
+        rng = sample_rng(self.seed, "natocc_hands", index)
+        config = self.config
+        for attempt in range(1, config.max_attempts + 1):
+            try:
+                occluder, hand_params = self.hands.draw(rng=rng)
+            except EmptyOccluderError:
+                continue
+            sot_params = sample_sot(rng=rng)
+            params = sample_composite(
+                rng=rng, config=config.composite, face_mask=face_mask, occluder_shape=occluder.alpha.shape
+            )
+            occluder, params = shrink_to_placement(occluder, params)
+            jitter = float(rng.uniform(*config.hand_rotation_jitter_deg))
+            if config.fingers_toward_face:
+                rotation = toward_face_rotation_deg(
+                    hand_params["finger_angle_deg"], params.center_xy, face_centre(face_mask), jitter
+                )
+                params = replace(params, rotation_deg=rotation)
+            transfer = "none"
+            if config.color_transfer == "sot":
+                moved = transfer_colours(occluder.rgb, occluder.alpha, image, face_mask, config.sot, sot_params)
+                if moved is not None:
+                    occluder = Occluder(occluder.occluder_id, occluder.kind, moved, occluder.alpha)
+                    transfer = "sot"
+                else:
+                    transfer = "skipped: too few face or hand pixels"
+            result = apply_composite(image, face_mask, occluder, params)
+            meta = {
+                **_occlusion_metadata(occluder, attempt, face_mask, result.face_mask),
+                "color_transfer": transfer,
+                "harmonised": False,
+                "params": {
+                    "occluder": to_plain(hand_params),
+                    "sot": to_plain(sot_params),
+                    "rotation_jitter_deg": jitter,
+                    # The cut-out's size as composited (after shrink_to_placement): what fit_scale refers to.
+                    "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
+                    "composite": to_plain(asdict(params)),
+                },
+            }
+            return result.image, result.occluder_mask, result.face_mask, meta
+        raise SampleError(f"{self.name} sample {index}: no usable hand in {config.max_attempts} attempts")
+
+    def _object(self, image: np.ndarray, face_mask: np.ndarray, index: int) -> tuple[Any, Any, Any, dict[str, Any]]:
+        assert self.objects is not None  # checked in __post_init__
+        rng = sample_rng(self.seed, "natocc_objects", index)
+        for attempt in range(1, self.config.max_attempts + 1):
+            try:
+                occluder, object_params = self.objects.draw(rng=rng)
+            except EmptyOccluderError:
+                continue
+            params: CompositeParams = sample_composite(
+                rng=rng, config=self.config.composite, face_mask=face_mask, occluder_shape=occluder.alpha.shape
+            )
+            result = apply_composite(image, face_mask, occluder, params)
+            out_image = result.image
+            if self.harmoniser is not None:
+                out_image = self.harmoniser.apply(result.image, result.occluder_mask.astype(np.float32) / 255.0)
+            meta = {
+                **_occlusion_metadata(occluder, attempt, face_mask, result.face_mask),
+                "color_transfer": "none",
+                "harmonised": self.harmoniser.name if self.harmoniser is not None else False,
+                "params": {"occluder": to_plain(object_params), "composite": to_plain(asdict(params))},
+            }
+            return out_image, result.occluder_mask, result.face_mask, meta
+        raise SampleError(f"{self.name} sample {index}: no usable object in {self.config.max_attempts} attempts")
+
+    def params(self) -> dict[str, Any]:
+        plain = to_plain(self.config)
+        plain.pop("hands_dir", None)  # where the hands are is a source, fingerprinted in sources()
+        if self.harmoniser is not None:
+            plain["harmoniser"] = self.harmoniser.name
+        return plain
+
+    def sources(self) -> dict[str, Any]:
+        sources = {"faces": self.faces.describe(), "hands": self.hands.describe()}
+        if self.objects is not None and self.config.objects_frac > 0:
+            sources["objects"] = self.objects.describe()
+        return sources

@@ -1,0 +1,102 @@
+"""RandOcc (NatOcc paper, section 3.3): a random shape filled with a random DTD texture, composited with
+the same augmentation as NatOcc; about 30 % of the occluders translucent."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from occgen.compose import CompositeConfig, apply_composite, sample_composite
+from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
+from occgen.core.params import to_plain
+from occgen.core.rng import sample_rng
+from occgen.recipes.base import FACE_ORDERS, Sample, pick_face
+from occgen.sources.faces import FaceSource
+from occgen.sources.shapes import RandomShapes, ShapeConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class RandOccConfig:
+    """RandOcc parameters (``params.yaml`` section ``randocc``)."""
+
+    # NatOcc paper 3.3: "approximately 30 percent" of occluders are translucent. Their alpha is
+    # "randomly set between 0.5 to 0.8" in the paper text, U(0.4, 0.7) in the authors' code (default).
+    translucent_p: float = 0.3
+    opacity_range: tuple[float, float] = (0.4, 0.7)
+    face_order: str = "cycle"  # cycle: sample i uses face i mod F (the paper's "two sets" of C-WO)
+    canvas_px: int = 256
+    texture_crop_side_range: tuple[float, float] = (0.5, 1.0)
+    max_attempts: int = 5
+    shapes: ShapeConfig = field(default_factory=ShapeConfig)
+    composite: CompositeConfig = field(default_factory=CompositeConfig)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.translucent_p <= 1.0:
+            raise ConfigError(f"randocc.translucent_p must be in [0, 1], got {self.translucent_p}")
+        low, high = self.opacity_range
+        if not 0.0 <= low <= high <= 1.0:
+            raise ConfigError(f"randocc.opacity_range must satisfy 0 <= low <= high <= 1, got {self.opacity_range}")
+        if self.face_order not in FACE_ORDERS:
+            raise ConfigError(f"randocc.face_order must be one of {', '.join(FACE_ORDERS)}, got {self.face_order!r}")
+        low, high = self.texture_crop_side_range
+        if not 0.0 < low <= high <= 1.0:
+            raise ConfigError(f"randocc.texture_crop_side_range must lie in (0, 1], got {self.texture_crop_side_range}")
+        if self.max_attempts < 1:
+            raise ConfigError(f"randocc.max_attempts must be >= 1, got {self.max_attempts}")
+        if self.canvas_px < 16:
+            raise ConfigError(f"randocc.canvas_px must be >= 16, got {self.canvas_px}")
+
+
+@dataclass
+class RandOccRecipe:
+    faces: FaceSource
+    occluders: RandomShapes
+    config: RandOccConfig
+    seed: int
+    size: int
+    name: str = "randocc"
+
+    def make(self, index: int) -> Sample:
+        rng = sample_rng(self.seed, self.name, index)
+        face_index = pick_face(index, len(self.faces), self.config.face_order, rng)
+        face = self.faces.load(face_index, self.size)
+        for attempt in range(1, self.config.max_attempts + 1):
+            try:
+                occluder, occluder_params = self.occluders.draw(rng=rng)
+            except EmptyOccluderError:
+                continue
+            translucent = bool(rng.random() < self.config.translucent_p)
+            opacity = float(rng.uniform(*self.config.opacity_range)) if translucent else 1.0
+            params = sample_composite(
+                rng=rng,
+                config=self.config.composite,
+                face_mask=face.face_mask,
+                occluder_shape=occluder.alpha.shape,
+                opacity=opacity,
+            )
+            result = apply_composite(face.image, face.face_mask, occluder, params)
+            metadata = {
+                "sample_index": index,
+                "sample_id": f"{self.name}-{index:08d}",
+                "recipe": self.name,
+                "face_index": face_index,
+                "face_id": face.face_id,
+                "occluder_ids": [occluder.occluder_id],
+                "occluder_types": [occluder.kind],
+                "translucent": translucent,
+                "attempts": attempt,
+                "face_px_before": int(face.face_mask.sum()),
+                "face_px_after": int(result.face_mask.sum()),
+                "params": {"occluder": to_plain(occluder_params), "composite": to_plain(asdict(params))},
+            }
+            return Sample(result.image, result.face_mask, result.occluder_mask, metadata)
+        raise SampleError(
+            f"{self.name} sample {index}: no usable occluder in {self.config.max_attempts} attempts; "
+            "check the shape parameters (randocc.shapes) or raise randocc.max_attempts"
+        )
+
+    def params(self) -> dict[str, Any]:
+        return to_plain(self.config)
+
+    def sources(self) -> dict[str, Any]:
+        return {"faces": self.faces.describe(), "textures": self.occluders.textures.describe()}

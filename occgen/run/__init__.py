@@ -1,0 +1,1 @@
+"""Running recipes at scale: parallel generation into stores, recode, export, preview."""

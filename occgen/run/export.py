@@ -1,0 +1,184 @@
+"""Export a store (or a mix) to image folders for trainers that read files (``occgen export``).
+
+Formats:
+
+- ``folder``: ``images/<sample_id>.png`` (exact; or ``.jpg``), ``masks/<sample_id>.png`` with 0/255 so
+  a person can look at them, and ``metadata.csv`` (ids, occluder types, occluded face fraction). It is
+  the face-folder layout, so ``occgen generate --faces`` and ``occgen evaluate`` read it back.
+- ``mmseg``: MMSegmentation's ``FaceOccludedDataset`` layout (classes background, face; images
+  ``.jpg``, label maps ``.png`` with ids 0/1): ``<name>/img/``, ``<name>/mask/``, and split files
+  ``<name>/train.txt`` (+ ``val.txt`` with ``--val-frac``) listing file stems.
+
+Export runs one task per store shard (parallel with dask like generation), writes each file
+atomically, and marks finished shards in ``<out>/.occgen-export/``, so an interrupted export resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from occgen.core.errors import ConfigError, StoreError
+from occgen.run.parallel import run_tasks
+from occgen.store import open_store
+from occgen.store.schema import METADATA
+
+FORMATS = ("folder", "mmseg")
+IMAGE_FORMATS = ("png", "jpg")
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    store: str
+    out: str
+    format: str
+    image_format: str
+    jpeg_quality: int
+    name: str
+    chunk: int
+
+    @property
+    def image_dir(self) -> Path:
+        return Path(self.out) / (f"{self.name}/img" if self.format == "mmseg" else "images")
+
+    @property
+    def mask_dir(self) -> Path:
+        return Path(self.out) / (f"{self.name}/mask" if self.format == "mmseg" else "masks")
+
+    @property
+    def marker_dir(self) -> Path:
+        return Path(self.out) / ".occgen-export"
+
+
+def _write_atomic(path: Path, suffix: str, array: np.ndarray, params: list[int]) -> None:
+    ok, encoded = cv2.imencode(suffix, array, params)
+    if not ok:
+        raise StoreError(f"cannot encode {path}")
+    temporary = path.with_name(f".{path.name}.tmp")
+    encoded.tofile(temporary)
+    os.replace(temporary, path)
+
+
+def sample_stem(metadata: dict[str, Any], index: int) -> str:
+    return str(metadata.get("sample_id") or f"{index:08d}")
+
+
+def export_chunk(spec: ExportSpec, chunk_index: int) -> int:
+    """Write the samples of one chunk of the store; returns how many were written."""
+    marker = spec.marker_dir / f"{chunk_index:06d}.done"
+    reader = open_store(Path(spec.store))
+    start = chunk_index * spec.chunk
+    stop = min(start + spec.chunk, len(reader))
+    if marker.exists():
+        return stop - start
+    jpeg = [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality]
+    for index in range(start, stop):
+        sample = reader[index]
+        stem = sample_stem(sample.metadata, index)
+        bgr = cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR)
+        suffix = f".{spec.image_format}"
+        _write_atomic(spec.image_dir / f"{stem}{suffix}", suffix, bgr, jpeg if spec.image_format == "jpg" else [])
+        labels = sample.face_mask if spec.format == "mmseg" else sample.face_mask * np.uint8(255)
+        _write_atomic(spec.mask_dir / f"{stem}.png", ".png", labels, [])
+    marker.touch()
+    return stop - start
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    out: Path
+    samples: int
+    chunks_written: int
+
+
+def export_store(
+    store: Path,
+    out: Path,
+    *,
+    format: str = "folder",
+    image_format: str | None = None,
+    jpeg_quality: int = 95,
+    name: str | None = None,
+    val_frac: float = 0.0,
+    seed: int = 0,
+    workers: int = 1,
+    scheduler: str | None = None,
+    on_progress: Any = None,
+) -> ExportReport:
+    """Export every sample of ``store`` to ``out`` in ``format``; resumes an interrupted export."""
+    if format not in FORMATS:
+        raise ConfigError(f"unknown export format {format!r}; valid: {', '.join(FORMATS)}")
+    image_format = image_format or ("jpg" if format == "mmseg" else "png")
+    if image_format not in IMAGE_FORMATS:
+        raise ConfigError(f"unknown image format {image_format!r}; valid: {', '.join(IMAGE_FORMATS)}")
+    if format == "mmseg" and image_format != "jpg":
+        raise ConfigError("MMSegmentation's FaceOccludedDataset reads .jpg images: use --image-format jpg")
+    if not 1 <= jpeg_quality <= 100:
+        raise ConfigError(f"--jpeg-quality must be in [1, 100], got {jpeg_quality}")
+    if not 0.0 <= val_frac < 1.0:
+        raise ConfigError(f"--val-frac must be in [0, 1), got {val_frac}")
+    reader = open_store(store)
+    card = reader.card
+    spec = ExportSpec(
+        store=str(store), out=str(out), format=format, image_format=image_format, jpeg_quality=jpeg_quality,
+        name=name or Path(store).stem, chunk=int(card.get("shard_size", 64)),
+    )  # fmt: skip
+    settings_file = Path(out) / ".occgen-export" / "settings.json"
+    settings = {k: v for k, v in spec.__dict__.items() if k != "out"}
+    try:
+        for folder in (spec.image_dir, spec.mask_dir, spec.marker_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot write to {out}: {error.strerror or error}; choose a writable --out") from error
+    if settings_file.exists() and json.loads(settings_file.read_text()) != settings:
+        raise StoreError(f"{out} holds an export with other settings; choose another --out or delete it")
+    settings_file.write_text(json.dumps(settings, sort_keys=True))
+
+    n = len(reader)
+    chunks = range(-(-n // spec.chunk))
+    todo = [c for c in chunks if not (spec.marker_dir / f"{c:06d}.done").exists()]
+    if on_progress and len(todo) < len(chunks):
+        done = [c for c in chunks if c not in set(todo)]
+        on_progress(sum(min((c + 1) * spec.chunk, n) - c * spec.chunk for c in done))
+    run_tasks(export_chunk, todo, shared=spec, workers=workers, scheduler=scheduler, on_result=on_progress)
+
+    metadata = _all_metadata(reader)
+    stems = [sample_stem(m, i) for i, m in enumerate(metadata)]
+    if format == "folder":
+        _write_metadata_csv(Path(out) / "metadata.csv", stems, metadata)
+    else:
+        rng = np.random.default_rng([seed, 98])  # stream 98: export splits
+        is_val = np.zeros(n, bool)
+        is_val[rng.choice(n, int(round(val_frac * n)), replace=False)] = True
+        root = Path(out) / spec.name
+        (root / "train.txt").write_text("".join(f"{s}\n" for s, v in zip(stems, is_val, strict=True) if not v))
+        if val_frac:
+            (root / "val.txt").write_text("".join(f"{s}\n" for s, v in zip(stems, is_val, strict=True) if v))
+    return ExportReport(Path(out), n, len(todo))
+
+
+def _all_metadata(reader: Any) -> list[dict[str, Any]]:
+    if hasattr(reader, "arrays") and reader.card.get("kind") != "mix":
+        return [json.loads(str(text)) for text in reader.arrays(METADATA)[:]]
+    return [reader[i].metadata for i in range(len(reader))]
+
+
+def _write_metadata_csv(path: Path, stems: list[str], metadata: list[dict[str, Any]]) -> None:
+    columns = ["sample_id", "face_id", "occluder_types", "occluder_ids", "translucent", "occluded_face_fraction"]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for stem, m in zip(stems, metadata, strict=True):
+            before, after = m.get("face_px_before", 0), m.get("face_px_after", 0)
+            fraction = (before - after) / before if before else 0.0
+            writer.writerow([
+                stem, m.get("face_id", ""), ";".join(m.get("occluder_types", [])),
+                ";".join(m.get("occluder_ids", [])), m.get("translucent", ""), f"{fraction:.4f}",
+            ])  # fmt: skip

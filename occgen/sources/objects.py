@@ -1,0 +1,101 @@
+"""The ``coco-objects`` occluder source: draws RGBA cut-outs from a folder written by
+``occgen occluders coco`` (optionally super-resolved by ``occgen occluders upscale``), using its
+``manifest.json`` for ids, categories and provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from occgen.core.errors import EmptyOccluderError, SourceError
+from occgen.core.files import require_dir
+from occgen.core.imageio import read_rgba
+from occgen.sources.occluder import Occluder, crop_to_alpha
+
+#: The folder layout `occgen occluders coco` (and `occluders upscale`) writes and this source reads.
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """Read ``root/manifest.json`` (written by :func:`extract_coco` or the upscaler)."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise SourceError(
+            f"no {MANIFEST} in {root}; make the folder with `occgen occluders coco` (or `occluders upscale`)"
+        )
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise SourceError(f"{path} is not valid JSON ({error}); rerun `occgen occluders coco`") from error
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("items"), list):
+        raise SourceError(f"{path}: expected an object with an 'items' list")
+    return manifest
+
+
+@dataclass
+class CocoObjects:
+    """COCO object cut-outs, drawn uniformly (or from ``categories`` only).
+
+    ``draw(rng=...)`` returns an :class:`Occluder` with id ``coco:<annotation id>`` and kind
+    ``coco-object``, cropped to its alpha, and the params ``{"file", "annotation_id", "image_id",
+    "category"}`` that replay the draw.
+    """
+
+    root: Path
+    categories: tuple[str, ...] | None = None
+    name: str = "coco-objects"
+    _items: list[dict[str, Any]] = field(init=False, repr=False)
+    _fingerprint: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.root = require_dir(Path(self.root), "COCO objects folder", "make it with `occgen occluders coco`")
+        manifest = read_manifest(self.root)
+        items = sorted(manifest["items"], key=lambda item: int(item["annotation_id"]))
+        if self.categories is not None:
+            self.categories = tuple(self.categories)
+            present = {item["category"] for item in items}
+            unknown = sorted(set(self.categories) - present)
+            if unknown:
+                raise SourceError(
+                    f"{self.root}: no objects of categories {unknown}; present: {', '.join(sorted(present))}"
+                )
+            items = [item for item in items if item["category"] in self.categories]
+        if not items:
+            raise SourceError(f"{self.root}/{MANIFEST} lists no objects; relax the extraction filters")
+        missing = [item["file"] for item in items if not (self.root / item["file"]).is_file()]
+        if missing:
+            raise SourceError(
+                f"{self.root}: {len(missing)} file(s) listed in {MANIFEST} are missing (e.g. {missing[0]}); "
+                "rerun `occgen occluders coco` to resume"
+            )
+        self._items = items
+        self._fingerprint = hashlib.sha256((self.root / MANIFEST).read_bytes()).hexdigest()[:16]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def load(self, index: int) -> Occluder:
+        item = self._items[index]
+        path = self.root / item["file"]
+        rgb, alpha = read_rgba(path)
+        try:
+            rgb, alpha = crop_to_alpha(rgb, alpha)
+        except EmptyOccluderError:
+            raise SourceError(f"{path}: alpha channel is fully transparent; rerun the extraction") from None
+        return Occluder(f"coco:{item['annotation_id']}", "coco-object", rgb, alpha)
+
+    def draw(self, *, rng: np.random.Generator) -> tuple[Occluder, dict[str, Any]]:
+        index = int(rng.integers(len(self._items)))
+        item = self._items[index]
+        params = {k: item[k] for k in ("file", "annotation_id", "image_id", "category")}
+        return self.load(index), params
+
+    def describe(self) -> dict[str, str | int]:
+        return {"kind": self.name, "root": str(self.root), "count": len(self), "fingerprint": self._fingerprint}

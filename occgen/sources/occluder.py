@@ -1,0 +1,45 @@
+"""The occluder type every source yields, and the protocol sources implement (STYLE.md habit 6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from occgen.core.arrays import check_alpha, check_image, check_same_size
+from occgen.core.errors import EmptyOccluderError
+
+
+@dataclass(frozen=True)
+class Occluder:
+    """An RGBA cut-out: ``rgb`` uint8 (h, w, 3), ``alpha`` float32 (h, w) in [0, 1]."""
+
+    occluder_id: str
+    kind: str
+    rgb: np.ndarray
+    alpha: np.ndarray
+
+    def __post_init__(self) -> None:
+        check_image(self.rgb, f"occluder {self.occluder_id} rgb")
+        check_alpha(self.alpha, f"occluder {self.occluder_id} alpha")
+        check_same_size(self.rgb, self.alpha, "occluder rgb", "occluder alpha")
+
+
+class OccluderSource(Protocol):
+    name: str
+
+    def __len__(self) -> int: ...
+
+    def draw(self, *, rng: np.random.Generator) -> tuple[Occluder, dict[str, Any]]: ...
+
+    def describe(self) -> dict[str, str | int]: ...
+
+
+def crop_to_alpha(rgb: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Crop an RGBA pair to the bounding box of ``alpha > 0``; raise if the alpha is empty."""
+    rows, cols = np.nonzero(alpha.any(axis=1))[0], np.nonzero(alpha.any(axis=0))[0]
+    if rows.size == 0:
+        raise EmptyOccluderError("occluder alpha is empty: nothing to composite")
+    window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    return np.ascontiguousarray(rgb[window]), np.ascontiguousarray(alpha[window])

@@ -1,0 +1,195 @@
+"""The shard schema (STYLE.md habit 9): array names, dtypes, chunking, attributes, and the reader.
+
+One zarr v3 store per dataset::
+
+    image          (N, S, S, 3) uint8  RGB          chunk 1 sample, shard `shard_size` samples, zstd
+    face_mask      (N, S, S)    uint8  {0, 1}       visible face after occlusion
+    occluder_mask  (N, S, S)    uint8  [0, 255]     occluder blend alpha x 255
+    metadata       (N,)         str    JSON         per-sample ids and sampled params (replayable)
+    shard_complete (N_shards,)  uint8  {0, 1}       1 once every sample of that shard is written
+
+Root attribute ``occgen`` holds the dataset card: schema version, occgen version, recipe, seed, size,
+params, source fingerprints, ``generation`` (what a resume must match) and ``complete``.
+Each shard is written by exactly one task: concurrent writers into one zarr shard corrupt it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.codecs import ZstdCodec
+
+from occgen import __version__
+from occgen.core.errors import StoreError
+from occgen.store.codecs import DEFAULT_IMAGE_CODEC, explain_open_error, parse_image_codec
+
+SCHEMA_VERSION = 1
+ATTRS_KEY = "occgen"
+IMAGE, FACE_MASK, OCCLUDER_MASK, METADATA, SHARD_COMPLETE = (
+    "image", "face_mask", "occluder_mask", "metadata", "shard_complete",
+)  # fmt: skip
+
+
+def shard_bounds(shard_index: int, n: int, shard_size: int) -> tuple[int, int]:
+    """Sample range ``[start, stop)`` of shard ``shard_index``."""
+    start = shard_index * shard_size
+    return start, min(start + shard_size, n)
+
+
+def shard_count(n: int, shard_size: int) -> int:
+    return -(-n // shard_size)
+
+
+def create_store(
+    path: Path, *, n: int, size: int, shard_size: int, card: dict[str, Any], image_codec: str = DEFAULT_IMAGE_CODEC
+) -> zarr.Group:
+    """Create an empty store for ``n`` samples of ``size``²; ``card`` becomes the ``occgen`` attribute.
+
+    ``image_codec`` (``NAME[:LEVEL]``, see :mod:`occgen.store.codecs`) applies to ``image``; masks are zstd.
+    """
+    codec = parse_image_codec(image_codec)
+    image_codecs = codec.zarr_codecs() if codec.name != "zstd" else {"compressors": ZstdCodec(level=codec.level or 3)}
+    try:
+        group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    except OSError as error:
+        raise StoreError(f"cannot create store {path}: {error.strerror or error}; choose a writable --out") from error
+    compressor = ZstdCodec(level=3)
+    shard = min(shard_size, n)
+    group.create_array(IMAGE, shape=(n, size, size, 3), dtype="uint8", chunks=(1, size, size, 3),
+                       shards=(shard, size, size, 3), fill_value=0, **image_codecs)  # fmt: skip
+    for name in (FACE_MASK, OCCLUDER_MASK):
+        group.create_array(name, shape=(n, size, size), dtype="uint8", chunks=(1, size, size),
+                           shards=(shard, size, size), compressors=compressor, fill_value=0)  # fmt: skip
+    group.create_array(METADATA, shape=(n,), dtype=str, chunks=(1,), shards=(shard,))
+    group.create_array(SHARD_COMPLETE, shape=(shard_count(n, shard_size),), dtype="uint8", chunks=(1,), fill_value=0)
+    group.attrs[ATTRS_KEY] = {
+        **card,
+        "schema_version": SCHEMA_VERSION,
+        "occgen_version": __version__,
+        "n": n,
+        "size": size,
+        "shard_size": shard_size,
+        "image_codec": codec.spec,
+        "complete": False,
+    }
+    return group
+
+
+def write_shard(
+    group: zarr.Group,
+    shard_index: int,
+    images: np.ndarray,
+    face_masks: np.ndarray,
+    occluder_masks: np.ndarray,
+    metadata: Sequence[dict[str, Any]],
+) -> None:
+    """Write one whole shard (all its samples at once), then mark it complete."""
+    card = group.attrs[ATTRS_KEY]
+    start, stop = shard_bounds(shard_index, card["n"], card["shard_size"])
+    if len(images) != stop - start:
+        raise StoreError(f"shard {shard_index} needs {stop - start} samples, got {len(images)}")
+    group[IMAGE][start:stop] = images
+    group[FACE_MASK][start:stop] = face_masks
+    group[OCCLUDER_MASK][start:stop] = occluder_masks
+    group[METADATA][start:stop] = np.array([json.dumps(m, sort_keys=True) for m in metadata], dtype=object)
+    group[SHARD_COMPLETE][shard_index] = 1
+
+
+def is_store(path: Path) -> bool:
+    """True if ``path`` is a zarr group carrying an occgen card."""
+    try:
+        return ATTRS_KEY in zarr.open_group(str(path), mode="r").attrs
+    except (FileNotFoundError, ValueError, KeyError, OSError, zarr.errors.GroupNotFoundError):
+        return False
+
+
+def remove_store(path: Path) -> None:
+    """Delete an occgen store; refuses to delete anything that is not one."""
+    if not is_store(path):
+        raise StoreError(f"{path} is not an occgen store; refusing to delete it")
+    shutil.rmtree(path)
+
+
+@dataclass(frozen=True)
+class StoredSample:
+    image: np.ndarray
+    face_mask: np.ndarray
+    occluder_mask: np.ndarray
+    metadata: dict[str, Any]
+
+
+class ShardReader:
+    """Read access for downstream code: ``len(reader)``, ``reader[i]`` -> :class:`StoredSample`.
+
+    An incomplete store (an interrupted run) raises unless ``allow_incomplete=True``.
+    """
+
+    def __init__(self, path: Path, *, allow_incomplete: bool = False) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise StoreError(f"store not found: {self.path}")
+        if not is_store(self.path):
+            raise StoreError(f"{self.path} is not an occgen store (no '{ATTRS_KEY}' attributes)")
+        self.group = zarr.open_group(str(self.path), mode="r")
+        self.card: dict[str, Any] = dict(self.group.attrs[ATTRS_KEY])
+        if self.card.get("schema_version") != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {self.card.get('schema_version')}, this occgen reads "
+                f"{SCHEMA_VERSION}; regenerate it or use a matching occgen"
+            )
+        try:
+            with warnings.catch_warnings():  # imagecodecs codecs are outside the zarr v3 spec: documented
+                warnings.simplefilter("ignore")
+                self._image = self.group[IMAGE]
+            self._face_mask, self._occluder_mask = self.group[FACE_MASK], self.group[OCCLUDER_MASK]
+            self._metadata = self.group[METADATA]
+        except (ImportError, KeyError, ValueError, TypeError) as error:
+            raise explain_open_error(error, self.card.get("image_codec")) from error
+        if not self.card.get("complete") and not allow_incomplete:
+            done, total = self.shards_done()
+            raise StoreError(
+                f"store {self.path} is incomplete ({done}/{total} shards written); re-run the same command to resume it"
+            )
+
+    def shards_done(self) -> tuple[int, int]:
+        flags = self.group[SHARD_COMPLETE][:]
+        return int(flags.sum()), int(flags.size)
+
+    def __len__(self) -> int:
+        return int(self.card["n"])
+
+    def __getitem__(self, index: int) -> StoredSample:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"sample {index} out of range for a store of {n}")
+        index %= n
+        return StoredSample(
+            image=self._image[index],
+            face_mask=self._face_mask[index],
+            occluder_mask=self._occluder_mask[index],
+            metadata=json.loads(str(self._metadata[index])),
+        )
+
+    def arrays(self, name: str) -> zarr.Array:
+        """The raw zarr array ``name`` (for slicing many samples at once, or dask.array.from_zarr)."""
+        known = {IMAGE: self._image, FACE_MASK: self._face_mask, OCCLUDER_MASK: self._occluder_mask,
+                 METADATA: self._metadata}  # fmt: skip
+        return known[name] if name in known else self.group[name]
+
+    @property
+    def size(self) -> int:
+        return int(self.card["size"])
+
+
+def card_digest(card: dict[str, Any]) -> str:
+    """A short hash of what determines a store's content (its generation spec and codec)."""
+    return hashlib.sha256(json.dumps(card.get("generation", {}), sort_keys=True).encode()).hexdigest()[:16]
