@@ -95,8 +95,10 @@ def lazy_progress(description: str, total: int | None = None) -> Iterator[Callab
         progress.stop()
 
 
-def size_on_disk(path: Path) -> int:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+def size_on_disk(path: Path | str) -> int:
+    from occgen.store.location import parse_location
+
+    return parse_location(path).size_bytes()
 
 
 def human_bytes(count: float) -> str:
@@ -114,27 +116,30 @@ def run_generation(
     """Generate ``recipe`` into ``out`` with a progress bar (shown once the store is ready), then preview."""
     from occgen.run.generate import generate
     from occgen.run.preview import write_preview
+    from occgen.store.location import parse_location
 
-    with lazy_progress(f"{recipe.name} -> {out}", total=run.n) as advance:
+    location = parse_location(out)  # a path or a URL (s3://...); refused here if neither
+    shown = out if location.is_local else location.url
+    with lazy_progress(f"{recipe.name} -> {shown}", total=run.n) as advance:
         report = generate(
-            recipe, out, n=run.n, shard_size=run.shard_size, workers=run.resolved_workers,
+            recipe, location, n=run.n, shard_size=run.shard_size, workers=run.resolved_workers,
             scheduler=scheduler, overwrite=overwrite, image_codec=run.image_codec, on_progress=advance,
         )  # fmt: skip
     if report.shards_written == 0:
-        err_console.print(f"{out} is already complete ({report.n} samples); nothing to do")
+        err_console.print(f"{shown} is already complete ({report.n} samples); nothing to do")
     else:
         err_console.print(
-            f"wrote {report.samples_written} samples to {out} in {report.seconds:.1f} s "
+            f"wrote {report.samples_written} samples to {shown} in {report.seconds:.1f} s "
             f"({report.samples_per_second:.1f} samples/s)"
             + (f", resumed after {report.shards_skipped} shard(s) already done" if report.shards_skipped else "")
         )
     if preview:
-        sheet = write_preview(out, out.with_suffix(".preview.png"))
+        sheet = write_preview(location, location.with_name(Path(location.name).with_suffix(".preview.png").name))
         err_console.print(f"preview: {sheet}")
     if stats is not None:
         from occgen.store.schema import ShardReader
         from occgen.store.stats import dataset_stats
 
         stats.parent.mkdir(parents=True, exist_ok=True)
-        stats.write_text(json.dumps(dataset_stats(ShardReader(out)), indent=2) + "\n")
+        stats.write_text(json.dumps(dataset_stats(ShardReader(location)), indent=2) + "\n")
         err_console.print(f"stats: {stats}")

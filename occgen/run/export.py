@@ -18,7 +18,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import numpy as np
 from occgen.core.errors import ConfigError, StoreError
 from occgen.run.parallel import run_tasks
 from occgen.store import open_store
+from occgen.store.location import Location, parse_location
 from occgen.store.schema import METADATA
 
 FORMATS = ("folder", "mmseg")
@@ -36,13 +38,14 @@ IMAGE_FORMATS = ("png", "jpg")
 
 @dataclass(frozen=True)
 class ExportSpec:
-    store: str
+    store: str  # absolute path or URL: tasks never depend on the client's working directory
     out: str
     format: str
     image_format: str
     jpeg_quality: int
     name: str
     chunk: int
+    storage_options: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)  # kept out of files
 
     @property
     def image_dir(self) -> Path:
@@ -73,7 +76,7 @@ def sample_stem(metadata: dict[str, Any], index: int) -> str:
 def export_chunk(spec: ExportSpec, chunk_index: int) -> int:
     """Write the samples of one chunk of the store; returns how many were written."""
     marker = spec.marker_dir / f"{chunk_index:06d}.done"
-    reader = open_store(Path(spec.store))
+    reader = open_store(parse_location(spec.store, spec.storage_options or None))
     start = chunk_index * spec.chunk
     stop = min(start + spec.chunk, len(reader))
     if marker.exists():
@@ -99,7 +102,7 @@ class ExportReport:
 
 
 def export_store(
-    store: Path,
+    store: Path | str | Location,
     out: Path,
     *,
     format: str = "folder",
@@ -124,14 +127,19 @@ def export_store(
         raise ConfigError(f"--jpeg-quality must be in [1, 100], got {jpeg_quality}")
     if not 0.0 <= val_frac < 1.0:
         raise ConfigError(f"--val-frac must be in [0, 1), got {val_frac}")
-    reader = open_store(store)
+    location = parse_location(store)
+    if not parse_location(out).is_local:
+        raise ConfigError(f"export writes image files to a local folder; --out {out} must be a path, not a URL")
+    out = Path(out).resolve()
+    reader = open_store(location)
     card = reader.card
     spec = ExportSpec(
-        store=str(store), out=str(out), format=format, image_format=image_format, jpeg_quality=jpeg_quality,
-        name=name or Path(store).stem, chunk=int(card.get("shard_size", 64)),
+        store=location.url, out=str(out), format=format, image_format=image_format, jpeg_quality=jpeg_quality,
+        name=name or Path(location.name).stem, chunk=int(card.get("shard_size", 64)),
+        storage_options=location.storage_options,
     )  # fmt: skip
     settings_file = Path(out) / ".occgen-export" / "settings.json"
-    settings = {k: v for k, v in spec.__dict__.items() if k != "out"}
+    settings = {k: v for k, v in spec.__dict__.items() if k not in ("out", "storage_options")}
     try:
         for folder in (spec.image_dir, spec.mask_dir, spec.marker_dir):
             folder.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,9 @@
 
 Each task makes every sample of one shard (``recipe.make(i)``) and writes the shard whole: one writer
 per shard. ``workers=1`` without a scheduler runs in this process; otherwise a dask.distributed
-LocalCluster (or the cluster at ``scheduler``) runs the tasks. Samples depend only on
+LocalCluster (or the cluster at ``scheduler``) runs the tasks. The store may be a URL (``s3://…``): each
+task gets the store's absolute :class:`~occgen.store.location.Location`, never a path relative to the
+client's working directory. Samples depend only on
 ``(seed, recipe, index)``, so the result is the same for any worker count.
 """
 
@@ -18,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 
 from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
@@ -26,6 +27,7 @@ from occgen.core.rng import stream_id
 from occgen.recipes.base import Recipe
 from occgen.run.parallel import run_tasks
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
+from occgen.store.location import Location, open_group, parse_location, storage_errors
 from occgen.store.schema import (
     ATTRS_KEY,
     SCHEMA_VERSION,
@@ -43,7 +45,7 @@ ProgressCallback = Callable[[int], None]  # called with the number of samples ju
 
 @dataclass(frozen=True)
 class GenerateReport:
-    path: Path
+    path: Path | str
     n: int
     shards_written: int
     shards_skipped: int
@@ -93,20 +95,23 @@ def make_shard_arrays(recipe: Recipe, start: int, stop: int) -> tuple[np.ndarray
     return images, face_masks, occluder_masks, metadata
 
 
-def run_shard(recipe: Recipe, target: tuple[str, int]) -> int:
-    """Make and write shard ``shard_index`` of the store at ``path`` (``target = (path, shard_index)``);
+def run_shard(recipe: Recipe, target: tuple[Location, int]) -> int:
+    """Make and write shard ``shard_index`` of the store at ``location`` (``target = (location, shard_index)``);
     returns its sample count."""
-    path, shard_index = target
-    group = zarr.open_group(path, mode="r+")
+    location, shard_index = target
+    group = open_group(location, "r+")
     card = group.attrs[ATTRS_KEY]
     start, stop = shard_bounds(shard_index, card["n"], card["shard_size"])
-    write_shard(group, shard_index, *make_shard_arrays(recipe, start, stop))
+    arrays = make_shard_arrays(recipe, start, stop)
+    with storage_errors(location):
+        write_shard(group, shard_index, *arrays)
     return stop - start
 
 
 def prepare_store(
-    recipe: Recipe, path: Path, n: int, shard_size: int, overwrite: bool, image_codec: str = DEFAULT_IMAGE_CODEC
-) -> list[int]:
+    recipe: Recipe, path: Path | Location, n: int, shard_size: int, overwrite: bool,
+    image_codec: str = DEFAULT_IMAGE_CODEC,
+) -> list[int]:  # fmt: skip
     """Create the store or check that an existing one can be resumed; return the shards still to write."""
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
@@ -114,14 +119,17 @@ def prepare_store(
         raise ConfigError(f"--shard-size must be at least 1, got {shard_size}")
     image_codec = parse_image_codec(image_codec).spec
     spec = generation_spec(recipe, n, shard_size, image_codec)
+    path = parse_location(path)
+    path.check_reachable()
     if path.exists():
         if not is_store(path):
-            if path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
+            if path.is_empty_dir():
+                if path.is_local:
+                    path.path.rmdir()
             else:
                 raise StoreError(f"{path} exists and is not an occgen store; choose another --out")
         else:
-            group = zarr.open_group(str(path), mode="r")
+            group = open_group(path, "r")
             old = group.attrs[ATTRS_KEY].get("generation", {})
             changed = _differences(old, spec)
             if changed and not overwrite:
@@ -132,10 +140,12 @@ def prepare_store(
             if changed:
                 remove_store(path)
             else:
-                flags = group[SHARD_COMPLETE][:]
+                with storage_errors(path):
+                    flags = group[SHARD_COMPLETE][:]
                 return [int(i) for i in np.flatnonzero(flags == 0)]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_local:
+            path.path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StoreError(f"cannot create {path.parent}: {error.strerror or error}; choose a writable --out") from error
     card = {
@@ -151,8 +161,8 @@ def prepare_store(
     return list(range(shard_count(n, shard_size)))
 
 
-def _finish(path: Path, report: dict[str, Any]) -> None:
-    group = zarr.open_group(str(path), mode="r+")
+def _finish(path: Location, report: dict[str, Any]) -> None:
+    group = open_group(path, "r+")
     flags = group[SHARD_COMPLETE][:]
     if not flags.all():
         raise StoreError(f"{path}: {int((flags == 0).sum())} shard(s) still missing; re-run to resume")
@@ -164,7 +174,7 @@ def _finish(path: Path, report: dict[str, Any]) -> None:
 
 def generate(
     recipe: Recipe,
-    path: Path,
+    path: Path | str | Location,
     *,
     n: int,
     shard_size: int = 64,
@@ -174,10 +184,10 @@ def generate(
     image_codec: str = DEFAULT_IMAGE_CODEC,
     on_progress: ProgressCallback | None = None,
 ) -> GenerateReport:
-    """Write samples ``0..n-1`` of ``recipe`` to the store at ``path``, resuming if it exists."""
+    """Write samples ``0..n-1`` of ``recipe`` to the store at ``path`` (a path or URL), resuming if it exists."""
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
-    path = Path(path)
+    path = parse_location(path)
     todo = prepare_store(recipe, path, n, shard_size, overwrite, image_codec)
     skipped = shard_count(n, shard_size) - len(todo)
     if on_progress and skipped:
@@ -190,7 +200,7 @@ def generate(
         if on_progress:
             on_progress(count)
 
-    run_tasks(run_shard, [(str(path), i) for i in todo], shared=recipe, workers=workers, scheduler=scheduler,
+    run_tasks(run_shard, [(path, i) for i in todo], shared=recipe, workers=workers, scheduler=scheduler,
               on_result=collect)  # fmt: skip
     written = sum(counts)
     seconds = time.perf_counter() - started
@@ -198,4 +208,4 @@ def generate(
         "shards_written": len(todo), "shards_skipped": skipped, "samples_written": written,
         "seconds": round(seconds, 3), "workers": workers, "scheduler": scheduler or "local",
     })  # fmt: skip
-    return GenerateReport(path, n, len(todo), skipped, written, seconds)
+    return GenerateReport(path.path if path.is_local else path.url, n, len(todo), skipped, written, seconds)

@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 
 from occgen.core.errors import ConfigError
-from occgen.core.imageio import write_png
+from occgen.core.imageio import encode_png, write_png
 from occgen.store import open_store
+from occgen.store.location import Location, parse_location
 from occgen.store.schema import ShardReader
 
 
@@ -40,11 +41,19 @@ def contact_sheet(reader: ShardReader | Any, indices: list[int], tile_px: int = 
     return np.concatenate(columns, axis=1)
 
 
-def write_preview(store: Path, out: Path, *, k: int = 8, tile_px: int = 160, allow_incomplete: bool = False) -> Path:
-    """Write the contact sheet of the first ``k`` samples of ``store`` to ``out`` (PNG)."""
+def write_preview(
+    store: Path | str | Location, out: Path | str | Location, *, k: int = 8, tile_px: int = 160,
+    allow_incomplete: bool = False,
+) -> Path | str:  # fmt: skip
+    """Write the contact sheet of the first ``k`` samples of ``store`` to ``out`` (PNG; a path or URL)."""
     if k < 1:
         raise ConfigError(f"--k must be at least 1, got {k}")
     reader = open_store(store, allow_incomplete=allow_incomplete)
     indices = list(range(min(k, len(reader))))
-    write_png(Path(out), contact_sheet(reader, indices, tile_px))
-    return Path(out)
+    sheet = contact_sheet(reader, indices, tile_px)
+    target = parse_location(out, reader.location.storage_options or None)
+    if target.is_local:
+        write_png(target.path, sheet)
+        return target.path
+    target.write_bytes(encode_png(sheet))
+    return target.url

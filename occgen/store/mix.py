@@ -9,17 +9,16 @@ C-WO-NatOcc: ``occgen mix randocc.zarr:0.5 natocc.zarr:0.5 --out mix.zarr``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 
 from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
+from occgen.store.location import Location, open_group, parse_location
 from occgen.store.schema import (
     ATTRS_KEY,
     SCHEMA_VERSION,
@@ -35,9 +34,11 @@ PICKS = ("random", "prefix")
 
 @dataclass(frozen=True)
 class MixPart:
-    """``count`` samples (or ``fraction`` of the store when ``count`` is None) from the store at ``path``."""
+    """``count`` samples (or ``fraction`` of the store when ``count`` is None) from the store at ``path``
+    (a path, or a URL such as ``s3://bucket/x.zarr``: :func:`occgen.store.location.parse_location` reads
+    a ``Path`` that folded ``s3://`` into ``s3:/`` back as the URL)."""
 
-    path: Path
+    path: Path | str
     count: int | None = None
     fraction: float | None = None
 
@@ -58,20 +59,25 @@ def parse_part(text: str) -> MixPart:
     return MixPart(Path(path_text), fraction=value)
 
 
-def build_mix(parts: list[MixPart], out: Path, *, seed: int = 0, pick: str = "random", overwrite: bool = False) -> Path:
-    """Write a mix index at ``out``; stores must be complete and of one image size."""
+def build_mix(
+    parts: list[MixPart], out: Path | str | Location, *, seed: int = 0, pick: str = "random", overwrite: bool = False,
+    storage_options: dict[str, Any] | None = None,
+) -> Path | str:
+    """Write a mix index at ``out``; stores must be complete and of one image size. Stores and the mix may
+    be URLs; a store on the mix's filesystem (and bucket) is recorded relative to the mix, others in full."""
     if not parts:
         raise ConfigError("a mix needs at least one store")
     if pick not in PICKS:
         raise ConfigError(f"pick must be one of {', '.join(PICKS)}, got {pick!r}")
-    readers = [ShardReader(part.path) for part in parts]
+    locations = [parse_location(part.path, storage_options) for part in parts]
+    readers = [ShardReader(location) for location in locations]
     sizes = {str(part.path): reader.size for part, reader in zip(parts, readers, strict=True)}
     if len(set(sizes.values())) > 1:
         raise StoreError(f"stores of different image sizes cannot be mixed: {sizes}")
     rng = np.random.default_rng([seed, 99])  # stream 99: mix selection, apart from every recipe's streams
     store_index, sample_index, sources = [], [], []
-    out = Path(out)
-    for number, (part, reader) in enumerate(zip(parts, readers, strict=True)):
+    out_location = parse_location(out, storage_options)
+    for number, (part, location, reader) in enumerate(zip(parts, locations, readers, strict=True)):
         available = len(reader)
         count = part.count if part.count is not None else int(round((part.fraction or 1.0) * available))
         if not 0 < count <= available:
@@ -80,16 +86,17 @@ def build_mix(parts: list[MixPart], out: Path, *, seed: int = 0, pick: str = "ra
         store_index.append(np.full(count, number, np.uint8))
         sample_index.append(chosen.astype(np.int64))
         sources.append({
-            "path": os.path.relpath(part.path.resolve(), out.resolve().parent),
+            "path": location.relative_from(out_location.parent),
             "count": count, "of": available, "recipe": reader.card.get("recipe"),
             "digest": card_digest(reader.card), "image_codec": reader.card.get("image_codec"),
             "licences": {k: v.get("licence") for k, v in reader.card.get("sources", {}).items()},
         })  # fmt: skip
-    if out.exists():
+    out_location.check_reachable()
+    if out_location.exists():
         if not overwrite:
             raise StoreError(f"{out} exists; pass --overwrite to replace it")
-        remove_store(out)
-    group = zarr.open_group(str(out), mode="w", zarr_format=3)
+        remove_store(out_location)
+    group = open_group(out_location, "w")
     stores, samples = np.concatenate(store_index), np.concatenate(sample_index)
     group.create_array("store_index", data=stores, chunks=(max(len(stores), 1),))
     group.create_array("sample_index", data=samples, chunks=(max(len(samples), 1),))
@@ -98,23 +105,24 @@ def build_mix(parts: list[MixPart], out: Path, *, seed: int = 0, pick: str = "ra
         "size": next(iter(sizes.values())), "seed": seed, "pick": pick, "sources": sources, "complete": True,
         "recipe": "mix", "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }  # fmt: skip
-    return out
+    return out_location.path if out_location.is_local else out_location.url
 
 
 class MixReader:
     """Reads a mix index like a store: ``len``, ``[i] -> StoredSample`` (metadata gains ``mix_source``)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        if not is_store(self.path):
+    def __init__(self, path: Path | str | Location) -> None:
+        self.location = parse_location(path)
+        self.path: Path | str = self.location.path if self.location.is_local else self.location.url
+        if not is_store(self.location):
             raise StoreError(f"{self.path} is not an occgen store or mix")
-        group = zarr.open_group(str(self.path), mode="r")
+        group = open_group(self.location, "r")
         self.card: dict[str, Any] = dict(group.attrs[ATTRS_KEY])
         self.store_index = group["store_index"][:]
         self.sample_index = group["sample_index"][:]
         self.readers: list[ShardReader] = []
         for source in self.card["sources"]:
-            store_path = (self.path.parent / source["path"]).resolve()
+            store_path = self.location.parent.join(source["path"])
             if not store_path.exists():
                 raise StoreError(f"mix {self.path} refers to {store_path}, which is missing; restore it (dvc pull)")
             reader = ShardReader(store_path)

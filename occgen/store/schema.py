@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from zarr.codecs import ZstdCodec
 from occgen import __version__
 from occgen.core.errors import StoreError
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, explain_open_error, parse_image_codec
+from occgen.store.location import Location, open_group, parse_location, storage_errors
 
 SCHEMA_VERSION = 1
 ATTRS_KEY = "occgen"
@@ -50,8 +50,9 @@ def shard_count(n: int, shard_size: int) -> int:
 
 
 def create_store(
-    path: Path, *, n: int, size: int, shard_size: int, card: dict[str, Any], image_codec: str = DEFAULT_IMAGE_CODEC
-) -> zarr.Group:
+    path: Path | Location, *, n: int, size: int, shard_size: int, card: dict[str, Any],
+    image_codec: str = DEFAULT_IMAGE_CODEC,
+) -> zarr.Group:  # fmt: skip
     """Create an empty store for ``n`` samples of ``size``²; ``card`` becomes the ``occgen`` attribute.
 
     ``image_codec`` (``NAME[:LEVEL]``, see :mod:`occgen.store.codecs`) applies to ``image``; masks are zstd.
@@ -59,7 +60,7 @@ def create_store(
     codec = parse_image_codec(image_codec)
     image_codecs = codec.zarr_codecs() if codec.name != "zstd" else {"compressors": ZstdCodec(level=codec.level or 3)}
     try:
-        group = zarr.open_group(str(path), mode="w", zarr_format=3)
+        group = open_group(parse_location(path), "w")
     except OSError as error:
         raise StoreError(f"cannot create store {path}: {error.strerror or error}; choose a writable --out") from error
     compressor = ZstdCodec(level=3)
@@ -104,19 +105,22 @@ def write_shard(
     group[SHARD_COMPLETE][shard_index] = 1
 
 
-def is_store(path: Path) -> bool:
-    """True if ``path`` is a zarr group carrying an occgen card."""
+def is_store(path: Path | Location) -> bool:
+    """True if ``path`` (a path or URL) is a zarr group carrying an occgen card."""
+    location = parse_location(path)
     try:
-        return ATTRS_KEY in zarr.open_group(str(path), mode="r").attrs
+        return ATTRS_KEY in open_group(location, "r").attrs
+    except StoreError:
+        raise  # storage unreachable or refused: not an answer to "is it a store"
     except (FileNotFoundError, ValueError, KeyError, OSError, zarr.errors.GroupNotFoundError):
         return False
 
 
-def remove_store(path: Path) -> None:
+def remove_store(path: Path | Location) -> None:
     """Delete an occgen store; refuses to delete anything that is not one."""
     if not is_store(path):
         raise StoreError(f"{path} is not an occgen store; refusing to delete it")
-    shutil.rmtree(path)
+    parse_location(path).remove()
 
 
 @dataclass(frozen=True)
@@ -133,13 +137,15 @@ class ShardReader:
     An incomplete store (an interrupted run) raises unless ``allow_incomplete=True``.
     """
 
-    def __init__(self, path: Path, *, allow_incomplete: bool = False) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
+    def __init__(self, path: Path | Location, *, allow_incomplete: bool = False) -> None:
+        self.location = parse_location(path)
+        self.path: Path | str = self.location.path if self.location.is_local else self.location.url
+        self.location.check_reachable()
+        if not self.location.exists():
             raise StoreError(f"store not found: {self.path}")
-        if not is_store(self.path):
+        if not is_store(self.location):
             raise StoreError(f"{self.path} is not an occgen store (no '{ATTRS_KEY}' attributes)")
-        self.group = zarr.open_group(str(self.path), mode="r")
+        self.group = open_group(self.location, "r")
         self.card: dict[str, Any] = dict(self.group.attrs[ATTRS_KEY])
         if self.card.get("schema_version") != SCHEMA_VERSION:
             raise StoreError(
@@ -161,7 +167,8 @@ class ShardReader:
             )
 
     def shards_done(self) -> tuple[int, int]:
-        flags = self.group[SHARD_COMPLETE][:]
+        with storage_errors(self.location):
+            flags = self.group[SHARD_COMPLETE][:]
         return int(flags.sum()), int(flags.size)
 
     def __len__(self) -> int:

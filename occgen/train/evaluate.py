@@ -38,6 +38,7 @@ from occgen.core.files import list_images, require_dir
 from occgen.core.imageio import read_binary_mask, read_image, resize_image, write_png
 from occgen.sources.faces import CelebAMaskHQ, FaceFolder
 from occgen.store import open_store
+from occgen.store.location import Location, parse_location
 from occgen.store.schema import is_store
 from occgen.train.config import DTYPES, EvaluateConfig  # noqa: F401 (re-exported)
 from occgen.train.metrics import METRIC_NAMES, Confusion, binarize_prediction, confusion, scores
@@ -79,7 +80,7 @@ def iter_folder(root: Path) -> tuple[int, Iterator[EvalItem]]:
     return len(pairs), items()
 
 
-def iter_store(path: Path) -> tuple[int, Iterator[EvalItem]]:
+def iter_store(path: Path | Location) -> tuple[int, Iterator[EvalItem]]:
     reader = open_store(path)
 
     def items() -> Iterator[EvalItem]:
@@ -105,9 +106,14 @@ def iter_celebamask(root: Path, split: Path | None) -> tuple[int, Iterator[EvalI
     return len(source), items()
 
 
-def open_eval_data(path: Path, *, split: Path | None = None) -> tuple[int, Iterator[EvalItem]]:
-    """An occgen store, a CelebAMask-HQ root (with an optional ``split`` file of ids) or a folder dataset,
-    recognised by its content."""
+def open_eval_data(path: Path | str, *, split: Path | None = None) -> tuple[int, Iterator[EvalItem]]:
+    """An occgen store (a path or URL), a CelebAMask-HQ root (with an optional ``split`` file of ids) or a
+    folder dataset, recognised by its content."""
+    location = parse_location(path)
+    if not location.is_local:  # only stores live at URLs
+        if split is not None:
+            raise ConfigError("--split applies to CelebAMask-HQ only; a store is evaluated whole")
+        return iter_store(location)
     path = Path(path)
     if not path.exists():
         raise SourceError(f"evaluation data not found: {path}; pass a folder with images/ + masks/ or a zarr store")

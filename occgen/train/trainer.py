@@ -65,7 +65,7 @@ class TrainReport:
 
 def _data_description(dataset: StoreDataset) -> list[dict[str, Any]]:
     return [
-        {"path": str(path.resolve()), "n": n, "generation": card.get("generation", {})}
+        {"path": str(path), "n": n, "generation": card.get("generation", {})}
         for path, n, card in zip(dataset.paths, dataset.lengths, dataset.cards, strict=True)
     ]
 
