@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ class S3Server:
     def make_bucket(self, name: str) -> str:
         import s3fs
 
-        s3fs.S3FileSystem(skip_instance_cache=True, **self.options()).mkdir(name)
+        s3fs.S3FileSystem(skip_instance_cache=True, **self.options()).makedirs(name, exist_ok=True)
         return name
 
 
@@ -52,11 +53,12 @@ def moto_s3() -> Iterator[S3Server]:
         ActionAuthenticatorMixin.request_count = 0
         iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
                            aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")  # fmt: skip
-        iam.create_user(UserName="occgen")
+        user = f"occgen-{uuid.uuid4().hex[:8]}"  # moto's state is per process: a second server sees the first's users
+        iam.create_user(UserName=user)
         document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-        policy = iam.create_policy(PolicyName="all", PolicyDocument=json.dumps(document))
-        iam.attach_user_policy(UserName="occgen", PolicyArn=policy["Policy"]["Arn"])
-        key = iam.create_access_key(UserName="occgen")["AccessKey"]
+        policy = iam.create_policy(PolicyName=user, PolicyDocument=json.dumps(document))
+        iam.attach_user_policy(UserName=user, PolicyArn=policy["Policy"]["Arn"])
+        key = iam.create_access_key(UserName=user)["AccessKey"]
         yield S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
     finally:
         settings.INITIAL_NO_AUTH_ACTION_COUNT = previous

@@ -186,7 +186,7 @@ def test_recode_and_mix_on_s3(s3: S3Server, stores: tuple[Path, str]) -> None:
 
 @pytest.mark.slow
 def test_killed_run_on_s3_resumes_to_the_identical_store(s3: S3Server, tmp_path: Path) -> None:
-    n, shard = 96, 4
+    n, shard = 48, 4
     url = "s3://occ/killed/randocc.zarr"
     env = {**os.environ, ENV_OPTIONS: json.dumps(s3.options()), "PYTHONUNBUFFERED": "1"}
     run = [sys.executable, "-m", "occgen", "generate", "randocc", "--size", "64", "--seed", "11", "--no-preview",
