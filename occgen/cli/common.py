@@ -26,6 +26,7 @@ ImageCodecOption = Annotated[
     typer.Option(help="Image codec NAME[:LEVEL]: jpegxl (lossless, default), zstd (lossless, plain zarr), "
                  "jpeg:95, jpegxl:90, webp, webp:90. Masks are always lossless."),
 ]  # fmt: skip
+OUT_STORE_HELP = "Output zarr store: a path or a URL (s3://bucket/x.zarr, see docs/cloud.md)."
 StatsOption = Annotated[Path | None, typer.Option(help="Write generation statistics as JSON (a DVC metrics file).")]
 # Options shared by every `generate` command.
 NOption = Annotated[int | None, typer.Option("--n", help="Number of samples [default: params, else 200].")]
@@ -44,8 +45,10 @@ PreviewOption = Annotated[bool, typer.Option(help="Write <out>.preview.png (a co
 
 
 def with_overrides(config: Any, **values: Any) -> Any:
-    """``config`` with the fields given on the command line (non-None values) replaced."""
-    return replace(config, **{k: v for k, v in values.items() if v is not None})
+    """``config`` with the fields given on the command line (non-None values) replaced. Paths become
+    absolute here, against the directory the command runs in: tasks on dask workers never see it."""
+    given = {k: v.absolute() if isinstance(v, Path) else v for k, v in values.items() if v is not None}
+    return replace(config, **given)
 
 
 ParamsOption = Annotated[

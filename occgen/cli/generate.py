@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from occgen.cli.common import (
+    OUT_STORE_HELP,
     FacesOption,
     ImageCodecOption,
     NOption,
@@ -39,7 +40,7 @@ class ColorTransfer(StrEnum):
 @generate_app.command("randocc")
 def generate_randocc(
     n: NOption = None,
-    out: Annotated[Path, typer.Option("--out", help="Output zarr store.")] = Path("randocc.zarr"),
+    out: Annotated[Path, typer.Option("--out", help=OUT_STORE_HELP)] = Path("randocc.zarr"),
     seed: SeedOption = None,
     size: SizeOption = None,
     workers: WorkersOption = None,
@@ -72,7 +73,7 @@ def generate_randocc(
 @generate_app.command("faces")
 def generate_faces(
     n: Annotated[int | None, typer.Option("--n", help="Number of samples [default: one per face].")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output zarr store.")] = Path("faces.zarr"),
+    out: Annotated[Path, typer.Option("--out", help=OUT_STORE_HELP)] = Path("faces.zarr"),
     size: SizeOption = None,
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
@@ -102,7 +103,7 @@ def generate_faces(
 @generate_app.command("natocc")
 def generate_natocc(
     n: NOption = None,
-    out: Annotated[Path, typer.Option("--out", help="Output zarr store.")] = Path("natocc.zarr"),
+    out: Annotated[Path, typer.Option("--out", help=OUT_STORE_HELP)] = Path("natocc.zarr"),
     seed: SeedOption = None,
     size: SizeOption = None,
     workers: WorkersOption = None,
