@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -96,6 +97,17 @@ def test_paths_and_urls_parse_or_are_refused(tmp_path: Path, monkeypatch: pytest
         parse_location("nosuchfs://bucket/x.zarr")
     with pytest.raises(ConfigError, match="OCCGEN_STORAGE_OPTIONS is not valid JSON"):
         monkeypatch.setenv(ENV_OPTIONS, "{endpoint")
+        parse_location("s3://bucket/x.zarr")
+
+
+def test_missing_filesystem_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if s3fs were not installed: fsspec cannot import its S3 implementation."""
+    registry = importlib.import_module("fsspec.registry")  # the module; `fsspec.registry` is a mapping
+
+    monkeypatch.setitem(registry.known_implementations, "s3",
+                        {"class": "no_such_module_s3fs.S3FileSystem", "err": "Install s3fs to access S3"})  # fmt: skip
+    monkeypatch.delitem(registry._registry, "s3", raising=False)
+    with pytest.raises(ConfigError, match=r"s3:// URLs need s3fs: pip install 'occgen\[s3\]'"):
         parse_location("s3://bucket/x.zarr")
 
 

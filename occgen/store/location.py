@@ -36,6 +36,7 @@ ENV_OPTIONS = "OCCGEN_STORAGE_OPTIONS"
 # package is installed (fsspec's own message names it otherwise).
 EXTRAS = {"s3": "s3", "s3a": "s3"}
 LOCAL_PROTOCOLS = ("file", "local")
+READ_ONLY_PROTOCOLS = ("http", "https")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(.*)$", re.DOTALL)  # 2+ letters: never a drive letter
 
 
@@ -194,12 +195,10 @@ def _filesystem_class(protocol: str) -> None:
 
     try:
         fsspec.get_filesystem_class(protocol)
-    except ImportError:
+    except ImportError as error:
         if protocol in EXTRAS:
             raise ConfigError(f"{protocol}:// URLs need s3fs: pip install 'occgen[{EXTRAS[protocol]}]'") from None
-        raise ConfigError(
-            f"{protocol}:// URLs need fsspec's {protocol} package; install it (see fsspec's docs)"
-        ) from None
+        raise ConfigError(f"{protocol}:// URLs need another package: {error}") from None
     except ValueError:
         raise ConfigError(
             f"unsupported URL scheme {protocol!r}; use a local path or an fsspec URL such as s3://bucket/x.zarr"
@@ -277,5 +276,7 @@ def storage_errors(location: Location) -> Iterator[None]:
 
 def open_group(location: Location, mode: str) -> zarr.Group:
     """``zarr.open_group`` at ``location`` (``mode`` as zarr's), storage failures as one line."""
+    if mode != "r" and location.protocol in READ_ONLY_PROTOCOLS:
+        raise StoreError(f"{location.url}: {location.protocol}:// is read-only; write stores to a path or s3:// URL")
     with storage_errors(location):
         return zarr.open_group(location.zarr_store(read_only=mode == "r"), mode=mode, zarr_format=3)
