@@ -240,3 +240,18 @@ def test_storage_failures_are_one_clear_line(s3: S3Server, tmp_path: Path) -> No
             assert result.exit_code == 1, result.output
             lines = result.output.strip().splitlines()
             assert len(lines) == 1 and url in lines[0] and what in lines[0] and fix in lines[0], result.output
+
+
+def test_shard_blocks_return_the_same_samples_in_any_order(tmp_path: Path) -> None:
+    from occgen.store.blocks import ShardBlocks
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 256, (23, 4, 4), dtype=np.uint8)
+    array = zarr.create_array(str(tmp_path / "a.zarr"), shape=values.shape, dtype="uint8", chunks=(1, 4, 4),
+                              shards=(5, 4, 4))  # fmt: skip
+    array[:] = values
+    blocks = ShardBlocks({"a": array}, n=23, shard_size=5, keep=1)
+    order = [*range(23), *rng.permutation(23), 22, 21, 3, 3, 17]
+    for index in order:
+        assert np.array_equal(blocks.get("a", int(index)), values[index])
+    assert len(blocks._blocks) <= 1

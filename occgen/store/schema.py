@@ -29,6 +29,7 @@ from zarr.codecs import ZstdCodec
 
 from occgen import __version__
 from occgen.core.errors import StoreError
+from occgen.store.blocks import ShardBlocks
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, explain_open_error, parse_image_codec
 from occgen.store.location import Location, open_group, parse_location, storage_errors
 
@@ -160,6 +161,11 @@ class ShardReader:
             self._metadata = self.group[METADATA]
         except (ImportError, KeyError, ValueError, TypeError) as error:
             raise explain_open_error(error, self.card.get("image_codec")) from error
+        # On object storage, whole-shard reads once access is sequential (occgen/store/blocks.py).
+        self._blocks = None if self.location.is_local else ShardBlocks(
+            {IMAGE: self._image, FACE_MASK: self._face_mask, OCCLUDER_MASK: self._occluder_mask,
+             METADATA: self._metadata}, n=int(self.card["n"]), shard_size=int(self.card["shard_size"]),
+        )  # fmt: skip
         if not self.card.get("complete") and not allow_incomplete:
             done, total = self.shards_done()
             raise StoreError(
@@ -180,11 +186,15 @@ class ShardReader:
             raise IndexError(f"sample {index} out of range for a store of {n}")
         index %= n
         return StoredSample(
-            image=self._image[index],
-            face_mask=self._face_mask[index],
-            occluder_mask=self._occluder_mask[index],
-            metadata=json.loads(str(self._metadata[index])),
+            image=self.sample_array(IMAGE, index),
+            face_mask=self.sample_array(FACE_MASK, index),
+            occluder_mask=self.sample_array(OCCLUDER_MASK, index),
+            metadata=json.loads(str(self.sample_array(METADATA, index))),
         )
+
+    def sample_array(self, name: str, index: int) -> np.ndarray:
+        """Sample ``index`` (non-negative) of array ``name`` alone (e.g. the image and mask for training)."""
+        return self._blocks.get(name, index) if self._blocks is not None else self.arrays(name)[index]
 
     def arrays(self, name: str) -> zarr.Array:
         """The raw zarr array ``name`` (for slicing many samples at once, or dask.array.from_zarr)."""

@@ -183,8 +183,8 @@ class StoreDataset(Dataset):
         reader = self._open()[store]
         selection = self.selections[store]
         local = local if selection is None else int(selection[local])
-        image = reader.arrays(IMAGE)[local]
-        face_mask = reader.arrays(FACE_MASK)[local]
+        image = reader.sample_array(IMAGE, local)  # whole-shard reads on object storage (store/blocks.py)
+        face_mask = reader.sample_array(FACE_MASK, local)
         size = (self.input_size, self.input_size)
         return resize_image(image, size), resize_labels(face_mask, size)
 
