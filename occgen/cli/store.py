@@ -43,7 +43,7 @@ def info(
         if as_json:
             typer.echo(json.dumps({**card, "shards_done": done, "shards_total": total, "bytes": disk}, indent=2))
             return
-        table = Table(title=str(store), show_header=False)
+        table = Table(title=str(reader.path), show_header=False)
         codec = card.get("image_codec", "zstd") if card.get("kind") != "mix" else "(those of its stores)"
         rows = [
             ("recipe", card.get("recipe")), ("samples", card.get("n")),
@@ -87,7 +87,7 @@ def recode(
                 overwrite=overwrite, on_progress=advance,
             )  # fmt: skip
         err_console.print(
-            f"recoded {report.samples_written} samples into {out} ({human_bytes(size_on_disk(out))}, "
+            f"recoded {report.samples_written} samples into {report.path} ({human_bytes(size_on_disk(out))}, "
             f"was {human_bytes(size_on_disk(store))})"
         )
 
