@@ -226,6 +226,24 @@ def test_killed_run_on_s3_resumes_to_the_identical_store(s3: S3Server, tmp_path:
 
 
 @pytest.mark.slow
+def test_storage_options_from_params_and_environment(s3: S3Server, tmp_path: Path, monkeypatch) -> None:
+    """The endpoint from params.yaml (randocc.storage_options), the credentials from the environment."""
+    options = s3.options()
+    params = tmp_path / "params.yaml"
+    endpoint = {"endpoint_url": options["endpoint_url"], "config_kwargs": options["config_kwargs"]}
+    params.write_text(f"randocc:\n  storage_options: '{json.dumps(endpoint)}'\n")
+    monkeypatch.setenv(ENV_OPTIONS, json.dumps({"key": s3.key, "secret": s3.secret}))
+    url = "s3://occ/params/randocc.zarr"
+    result = CliRunner().invoke(app, ["generate", "randocc", "--params", str(params), "--n", "2", "--size", "32",
+                                      "--workers", "1", "--no-preview", "--out", url])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(ShardReader(parse_location(url, options))) == 2
+    params.write_text("randocc:\n  storage_options: '[1, 2]'\n")
+    result = CliRunner().invoke(app, ["generate", "randocc", "--params", str(params), "--out", url])
+    assert result.exit_code == 1 and "storage_options must be a JSON object" in result.output
+
+
+@pytest.mark.slow
 def test_storage_failures_are_one_clear_line(s3: S3Server, tmp_path: Path) -> None:
     runner = CliRunner()
     cases = [

@@ -119,9 +119,13 @@ def run_generation(
     """Generate ``recipe`` into ``out`` with a progress bar (shown once the store is ready), then preview."""
     from occgen.run.generate import generate
     from occgen.run.preview import write_preview
-    from occgen.store.location import parse_location
+    from occgen.store.location import default_storage_options, parse_location, parse_storage_options
 
-    location = parse_location(out)  # a path or a URL (s3://...); refused here if neither
+    # Storage options: the params key <section>.storage_options (JSON), overridden key by key by
+    # --storage-options / OCCGEN_STORAGE_OPTIONS.
+    options = getattr(run, "storage_options", None)
+    options = {**parse_storage_options(options, "storage_options"), **default_storage_options()} if options else None
+    location = parse_location(out, options)  # a path or a URL (s3://...); refused here if neither
     shown = out if location.is_local else location.url
     with lazy_progress(f"{recipe.name} -> {shown}", total=run.n) as advance:
         report = generate(

@@ -8,6 +8,7 @@ from typing import Any
 
 from occgen.core.errors import ConfigError
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
+from occgen.store.location import parse_storage_options
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,6 +19,9 @@ class RunConfig:
     shard_size: int = 64
     workers: int = 0  # 0: one per CPU core
     image_codec: str = DEFAULT_IMAGE_CODEC  # NAME[:LEVEL], see occgen/store/codecs.py
+    # JSON fsspec options for an output URL (e.g. '{"endpoint_url": "http://minio:9000"}'); keep secrets in the
+    # environment or ~/.aws, not here. None: OCCGEN_STORAGE_OPTIONS / s3fs defaults (docs/cloud.md).
+    storage_options: str | None = None
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -27,6 +31,8 @@ class RunConfig:
         if self.workers < 0:
             raise ConfigError(f"workers (--workers) must be >= 0, got {self.workers}")
         parse_image_codec(self.image_codec)
+        if self.storage_options is not None:
+            parse_storage_options(self.storage_options, "storage_options")
 
     @property
     def resolved_workers(self) -> int:
