@@ -32,7 +32,8 @@ from occgen.core.errors import ConfigError
 
 
 class Harmoniser(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def apply(self, image: np.ndarray, occluder_alpha: np.ndarray) -> np.ndarray: ...
 
@@ -206,7 +207,7 @@ class RainNetHarmoniser:
 
             model = load_rainnet(self.checkpoint, ngf=self.ngf, device=self.device)
             if self.channels_last:
-                model = model.to(memory_format=torch.channels_last)
+                model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stubs
             self._model = model.eval()
         return self._model
 
