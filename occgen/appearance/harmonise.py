@@ -277,7 +277,7 @@ class RainNetHarmoniser:
 
 @dataclass(frozen=True, kw_only=True)
 class HarmoniseConfig:
-    """Harmoniser settings, e.g. a ``harmonise`` mapping inside ``params.yaml``'s ``objects`` section
+    """Harmoniser settings, e.g. the ``harmonise`` mapping inside ``params.yaml``'s ``natocc`` section
     (build with :func:`occgen.core.params.build_config`). ``checkpoint: null`` selects ``lab-stats``."""
 
     checkpoint: Path | None = None
