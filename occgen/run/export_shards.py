@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -113,9 +112,13 @@ class Format(Protocol):
 
     name: str
 
+    def check(self) -> None: ...  # raises ConfigError naming the pip extra when a library is missing
+
     def open_part(self, spec: ShardSpec, path: Path) -> PartWriter: ...
 
     def sample_bytes(self, sample: EncodedSample) -> int: ...
+
+    def part_overhead(self, shard_bytes: int) -> int: ...  # bytes of a part that no sample accounts for
 
     def shard_files(self, split: str, index: int, total: int) -> dict[str, str]: ...  # part suffix -> out path
 
@@ -317,6 +320,7 @@ def export_shards(
     on_progress: Any = None,
 ) -> ShardReport:
     """Export ``store`` (a store or mix) to ``out`` as shards of ``format``; resumes an interrupted export."""
+    format.check()
     reader = open_store(Path(store))
     image_format = image_format or default_image_format(reader)
     if image_format not in IMAGE_FORMATS:
@@ -326,8 +330,8 @@ def export_shards(
     if not 0.0 <= val_frac < 1.0:
         raise ConfigError(f"--val-frac must be in [0, 1), got {val_frac}")
     shard_bytes = int(shard_mb * 1e6)
-    if shard_bytes < 20480:
-        raise ConfigError(f"--shard-mb must be at least 0.02 (20 kB), got {shard_mb}")
+    if shard_bytes < 50_000:
+        raise ConfigError(f"--shard-mb must be at least 0.05 (50 kB), got {shard_mb}")
     spec = ShardSpec(
         store=str(store), out=str(out), format=format.name, image_format=image_format, jpeg_quality=jpeg_quality,
         shard_bytes=shard_bytes, val_frac=val_frac, seed=seed, labels=present_labels(reader),
@@ -379,7 +383,8 @@ def _samples_per_task(job: Job, train: np.ndarray) -> int:
     encoder = SampleEncoder(job.spec, job.tags)
     probe = [job.format.sample_bytes(encoder.encode(int(i), "train")) for i in train[:PROBE_SAMPLES]]
     mean = max(sum(probe) / max(len(probe), 1), 1.0)
-    return max(1, int(0.9 * job.spec.shard_bytes // mean))
+    room = job.spec.shard_bytes - job.format.part_overhead(job.spec.shard_bytes)
+    return max(1, int(0.9 * room // mean))
 
 
 def _assemble(spec: ShardSpec, format: Any, tasks: list[Task]) -> dict[str, Any]:
@@ -410,4 +415,3 @@ def _assemble(spec: ShardSpec, format: Any, tasks: list[Task]) -> dict[str, Any]
         elif not target_path.exists():
             raise StoreError(f"export part {source_path} is missing; delete {spec.out} and export again")
     return {"shards": plan["shards"]}
-

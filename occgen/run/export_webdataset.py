@@ -25,6 +25,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from occgen.run.export_card import webdataset_card
 from occgen.run.export_shards import EncodedSample, ShardSpec, metadata_json, write_json_atomic
 
 BLOCK = 512
@@ -112,18 +113,22 @@ def read_index(path: Path) -> list[list[tuple[str, int, int, str]]]:
 class WebDatasetFormat:
     name = "webdataset"
 
+    def check(self) -> None:
+        """Writing tars needs no library (reading them back uses ``webdataset``)."""
+
     def open_part(self, spec: ShardSpec, path: Path) -> TarPart:
         return TarPart(path)
 
     def sample_bytes(self, sample: EncodedSample) -> int:
         return member_bytes(sample)
 
+    def part_overhead(self, shard_bytes: int) -> int:
+        return RECORD  # the end-of-archive blocks and the padding to a whole record
+
     def shard_files(self, split: str, index: int, total: int) -> dict[str, str]:
         return {".tar": f"{split}-{index:06d}.tar", ".idx": f"{split}-{index:06d}.idx"}
 
     def write_card(self, spec: ShardSpec, reader: Any, manifest: dict[str, Any]) -> None:
-        from occgen.run.export_card import webdataset_card
-
         (Path(spec.out) / "README.md").write_text(webdataset_card(spec, reader, manifest))
         write_json_atomic(Path(spec.out) / "shards.json", manifest)
 
