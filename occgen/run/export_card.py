@@ -54,8 +54,10 @@ def front_matter(values: dict[str, Any]) -> str:
     return "---\n" + yaml.safe_dump(values, sort_keys=False, allow_unicode=False) + "---\n"
 
 
-def common_header(reader: Any, licences: dict[str, str], n: int) -> dict[str, Any]:
+def common_header(reader: Any, manifest: dict[str, Any], pattern: str) -> dict[str, Any]:
+    """Front matter both cards share; ``pattern`` names a split's files, e.g. ``data/{split}-*``."""
     card = reader.card
+    n = sum(s["samples"] for shards in manifest["shards"].values() for s in shards)
     return {
         "license": "other",
         "license_name": "occgen-sources",
@@ -63,7 +65,11 @@ def common_header(reader: Any, licences: dict[str, str], n: int) -> dict[str, An
         "task_categories": ["image-segmentation"],
         "tags": ["occgen", "synthetic", "face-occlusion", card.get("recipe", "")],
         "size_categories": [size_category(n)],
-    }
+        "configs": [{
+            "config_name": "default",
+            "data_files": [{"split": split, "path": pattern.format(split=split)} for split in manifest["shards"]],
+        }],
+    }  # fmt: skip
 
 
 def body(spec: ShardSpec, reader: Any, manifest: dict[str, Any], reading: str) -> str:
@@ -96,12 +102,7 @@ def body(spec: ShardSpec, reader: Any, manifest: dict[str, Any], reading: str) -
 
 
 def webdataset_card(spec: ShardSpec, reader: Any, manifest: dict[str, Any]) -> str:
-    n = sum(s["samples"] for shards in manifest["shards"].values() for s in shards)
-    header = common_header(reader, source_licences(reader.card), n)
-    header["configs"] = [{
-        "config_name": "default",
-        "data_files": [{"split": split, "path": f"{split}-*.tar"} for split in manifest["shards"]],
-    }]  # fmt: skip
+    header = common_header(reader, manifest, "{split}-*.tar")
     last = {split: len(shards) - 1 for split, shards in manifest["shards"].items()}
     reading = (
         "```python\nimport webdataset as wds\n"
@@ -117,12 +118,7 @@ def webdataset_card(spec: ShardSpec, reader: Any, manifest: dict[str, Any]) -> s
 
 
 def hf_card(spec: ShardSpec, reader: Any, manifest: dict[str, Any], features_yaml: list[dict[str, Any]]) -> str:
-    n = sum(s["samples"] for shards in manifest["shards"].values() for s in shards)
-    header = common_header(reader, source_licences(reader.card), n)
-    header["configs"] = [{
-        "config_name": "default",
-        "data_files": [{"split": split, "path": f"data/{split}-*"} for split in manifest["shards"]],
-    }]  # fmt: skip
+    header = common_header(reader, manifest, "data/{split}-*")
     splits = [
         {"name": split, "num_bytes": sum(s["num_bytes"] for s in shards),
          "num_examples": sum(s["samples"] for s in shards)}
