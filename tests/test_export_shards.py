@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import zarr
 from typer.testing import CliRunner
 
 from occgen.cli.main import app
@@ -251,3 +252,40 @@ def test_cli_parallel_export_equals_single_worker(tmp_path: Path, store: Path) -
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert all_files(tmp_path / "two") == all_files(single)
+
+
+def test_extra_label_arrays_are_exported_when_present(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stores that carry the optional label arrays (parsing, amodal face, clean image) export them too."""
+    import webdataset as wds
+
+    path = noise_store(tmp_path / "labels.zarr", n=6, size=32)
+    rng = np.random.default_rng(5)
+    extra = {"parsing": rng.integers(0, 19, (6, 32, 32), dtype=np.uint8),
+             "face_mask_amodal": rng.integers(0, 2, (6, 32, 32), dtype=np.uint8),
+             "clean_image": rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)}  # fmt: skip
+    group = zarr.open_group(str(path), mode="a")
+    for name, values in extra.items():
+        group.create_array(name, data=values, chunks=(1, *values.shape[1:]))
+    expected = expected_by_key(path)
+    export_shards(path, tmp_path / "wds", format=WEBDATASET, image_format="jpg", jpeg_quality=90, workers=1)
+    samples = list(wds.WebDataset(str(tmp_path / "wds" / "train-000000.tar"), shardshuffle=False, empty_check=False))
+    assert len(samples) == 6
+    for sample in samples:
+        index, stored = expected[sample["__key__"]]
+        assert set(sample) >= {"jpg", "face.png", "occluder.png", "parsing.png", "face_amodal.png", "clean.jpg", "json"}
+        assert np.array_equal(decode(sample["parsing.png"]), extra["parsing"][index])
+        assert np.array_equal(decode(sample["face_amodal.png"]), extra["face_mask_amodal"][index] * 255)
+        for field, image in (("jpg", stored.image), ("clean.jpg", extra["clean_image"][index])):
+            bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+            once = cv2.imdecode(cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])[1], cv2.IMREAD_COLOR)
+            assert np.array_equal(decode(sample[field]), cv2.cvtColor(once, cv2.COLOR_BGR2RGB))  # one JPEG q90 pass
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    import datasets
+
+    export_shards(path, tmp_path / "hf", format=HF, workers=1)
+    loaded = datasets.load_dataset(str(tmp_path / "hf"), cache_dir=str(tmp_path / "cache"))["train"]
+    assert {"parsing", "face_amodal", "clean"} <= set(loaded.features)
+    for row in loaded:
+        index, _ = expected[row["key"]]
+        assert np.array_equal(np.asarray(row["clean"]), extra["clean_image"][index])  # PNG: exact
+        assert np.array_equal(np.asarray(row["parsing"]), extra["parsing"][index])
