@@ -67,7 +67,9 @@ def all_files(out: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("source", ["store", "mix"])
-def test_webdataset_round_trip(tmp_path: Path, source: str, request: pytest.FixtureRequest) -> None:
+def test_webdataset_round_trip(
+    tmp_path: Path, source: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import webdataset as wds
 
     path = request.getfixturevalue(source)
@@ -95,6 +97,13 @@ def test_webdataset_round_trip(tmp_path: Path, source: str, request: pytest.Fixt
     assert sum(split == "validation" for split in seen.values()) == round(0.3 * len(expected))
     readme = (out / "README.md").read_text()
     assert readme.startswith("---\nlicense: other") and "faces: user-supplied" in readme  # the store card's licences
+    if source == "store":  # the card's configs also let the Hub's webdataset builder read the folder
+        import datasets
+
+        monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+        loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))
+        assert {split: len(rows) for split, rows in loaded.items()} == {"train": 7, "validation": 3}
+        assert set(loaded["train"]["__key__"]) == {k for k, split in seen.items() if split == "train"}
 
 
 def test_webdataset_index_is_dali_wds2idx(tmp_path: Path, store: Path) -> None:
