@@ -242,6 +242,8 @@ def test_memory_stays_bounded(tmp_path: Path, format: object) -> None:
 def test_bad_options_and_missing_extra(tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="--shard-mb must be at least"):
         export_shards(store, tmp_path / "o", format=WEBDATASET, shard_mb=0.001)
+    with pytest.raises(ConfigError, match="leaves no training sample"):
+        export_shards(store, tmp_path / "o", format=WEBDATASET, val_frac=0.99)
     with pytest.raises(ConfigError, match="unknown image format"):
         export_shards(store, tmp_path / "o", format=WEBDATASET, image_format="tif")
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if pyarrow were not installed

@@ -340,6 +340,8 @@ def export_shards(
     n = len(reader)
     is_val = val_mask(n, val_frac, seed)
     indices_by_split = {"train": np.flatnonzero(~is_val)}
+    if not len(indices_by_split["train"]):
+        raise ConfigError(f"--val-frac {val_frac} leaves no training sample of {n}; choose a smaller one")
     if val_frac:
         indices_by_split["validation"] = np.flatnonzero(is_val)
     work = spec.work_dir
