@@ -74,7 +74,8 @@ def test_webdataset_round_trip(
 
     path = request.getfixturevalue(source)
     out = tmp_path / "wds"
-    report = export_shards(path, out, format=WEBDATASET, shard_mb=0.05, val_frac=0.3, workers=1)
+    shuffle = source == "mix"  # a mix's stores interleaved in the tars
+    report = export_shards(path, out, format=WEBDATASET, shard_mb=0.05, val_frac=0.3, shuffle=shuffle, workers=1)
     expected = expected_by_key(path)
     tars = sorted(out.glob("*.tar"))
     assert len(tars) > 2 and all(t.stat().st_size <= 50_000 for t in tars)  # several shards, each within bounds
@@ -94,6 +95,8 @@ def test_webdataset_round_trip(
         seen[key] = metadata["split"]
         assert Path(sample["__url__"]).name.startswith(metadata["split"])
     assert set(seen) == set(expected)  # every sample once, no key collision between the mixed stores
+    order = [expected[key][0] for key, split in seen.items() if split == "train"]
+    assert (order != sorted(order)) == shuffle
     assert sum(split == "validation" for split in seen.values()) == round(0.3 * len(expected))
     readme = (out / "README.md").read_text()
     assert readme.startswith("---\nlicense: other") and "faces: user-supplied" in readme  # the store card's licences

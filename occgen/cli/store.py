@@ -125,6 +125,8 @@ def export(
     val_frac: Annotated[float, typer.Option(help="mmseg, webdataset, hf: share of samples in the validation split."
                                             )] = 0.0,
     shard_mb: Annotated[float, typer.Option(help="webdataset, hf: largest shard in MB (1 MB = 10^6 bytes).")] = 1000.0,
+    shuffle: Annotated[bool, typer.Option(help="webdataset, hf: write samples in a seeded random order (interleaves "
+                                          "the stores of a mix for streaming readers).")] = False,
     push_to_hub: Annotated[str | None, typer.Option(help="hf: then upload the folder to this Hub dataset repo "
                                                     "(USER/NAME; needs a Hub token).")] = None,
     workers: Annotated[int, typer.Option(help="Local worker processes; 0 = one per core.")] = 0,
@@ -149,7 +151,7 @@ def export(
                     from occgen.run.export_webdataset import WEBDATASET as shard_format
                 report = export_shards(
                     store, out, format=shard_format, image_format=image_format, jpeg_quality=jpeg_quality,
-                    shard_mb=shard_mb, val_frac=val_frac, workers=workers, on_progress=advance,
+                    shard_mb=shard_mb, val_frac=val_frac, shuffle=shuffle, workers=workers, on_progress=advance,
                 )  # fmt: skip
                 shards = ", ".join(f"{split}: {count} shard(s)" for split, count in report.shards.items())
                 summary = f"exported {report.samples} samples to {out} ({format}; {shards})"

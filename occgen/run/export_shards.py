@@ -5,8 +5,8 @@ Where it sits: ``occgen export --format webdataset|hf`` (:mod:`occgen.run.export
 
 The plan, chosen once and kept in ``<out>/.occgen-export/plan.json`` so that a resume uses the same one:
 
-1. Samples go in store (or mix) order, split into ``train`` and ``validation`` with the mmseg export's
-   seeded split (:func:`occgen.run.export.val_mask`).
+1. Samples go in store (or mix) order, or a seeded random order with ``shuffle``, split into ``train``
+   and ``validation`` with the mmseg export's seeded split (:func:`occgen.run.export.val_mask`).
 2. Each split is cut into tasks of ``samples_per_task`` samples, estimated from the encoded size of the
    first samples so that one task fills about 90 % of one shard.
 3. A task (one dask task, like the other exports) encodes its samples and streams them into part files
@@ -68,6 +68,7 @@ class ShardSpec:
     shard_bytes: int
     val_frac: float
     seed: int
+    shuffle: bool = False  # samples of each split in a seeded random order (stream 97), not store order
     labels: tuple[str, ...] = ()  # the optional label arrays the store has (names from LABELS)
 
     def settings(self) -> dict[str, Any]:
@@ -230,9 +231,9 @@ class SampleEncoder:
             else:
                 values = array * np.uint8(255) if kind == "binary" else array
                 files.append((field_name, f"{field_name}.png", encode_png(values)))
-        store_name = str(Path(spec.store).name) if part == 0 and isinstance(self.reader, ShardReader) else (
-            self.reader.card["sources"][part]["path"]
-        )  # fmt: skip
+        # The store's folder name, or for a mix the store's path relative to the mix (as its card has it).
+        is_mix = not isinstance(self.reader, ShardReader)
+        store_name = self.reader.card["sources"][part]["path"] if is_mix else Path(spec.store).name
         metadata = {**sample.metadata, "key": key, "store": store_name, "store_index": local, "split": split}
         return EncodedSample(key, files, metadata)
 
@@ -267,8 +268,9 @@ def plan_tasks(indices_by_split: dict[str, np.ndarray], per_task: int) -> list[T
     return tasks
 
 
-def part_path(spec: ShardSpec, task: Task, part: int, suffix: str) -> Path:
-    return spec.work_dir / "parts" / f"{task.split}-{task.number:06d}-{part:03d}{suffix}"
+def part_path(spec: ShardSpec, task: Task, part: int) -> Path:
+    """Where part ``part`` of ``task`` is written (each format adds its suffixes) until assembly."""
+    return spec.work_dir / "parts" / f"{task.split}-{task.number:06d}-{part:03d}"
 
 
 def marker_path(spec: ShardSpec, number: int) -> Path:
@@ -289,7 +291,7 @@ def run_task(job: Job, task: Task) -> int:
             parts.append(writer.close())
             writer = None
         if writer is None:
-            writer = job.format.open_part(job.spec, part_path(job.spec, task, len(parts), ""))
+            writer = job.format.open_part(job.spec, part_path(job.spec, task, len(parts)))
         writer.add(sample)
     if writer is not None:
         parts.append(writer.close())
@@ -315,6 +317,7 @@ def export_shards(
     shard_mb: float = 1000.0,
     val_frac: float = 0.0,
     seed: int = 0,
+    shuffle: bool = False,
     workers: int = 1,
     scheduler: str | None = None,
     on_progress: Any = None,
@@ -334,7 +337,7 @@ def export_shards(
         raise ConfigError(f"--shard-mb must be at least 0.05 (50 kB), got {shard_mb}")
     spec = ShardSpec(
         store=str(store), out=str(out), format=format.name, image_format=image_format, jpeg_quality=jpeg_quality,
-        shard_bytes=shard_bytes, val_frac=val_frac, seed=seed, labels=present_labels(reader),
+        shard_bytes=shard_bytes, val_frac=val_frac, seed=seed, shuffle=shuffle, labels=present_labels(reader),
     )  # fmt: skip
     tags = store_tags(reader)
     n = len(reader)
@@ -344,6 +347,9 @@ def export_shards(
         raise ConfigError(f"--val-frac {val_frac} leaves no training sample of {n}; choose a smaller one")
     if val_frac:
         indices_by_split["validation"] = np.flatnonzero(is_val)
+    if shuffle:  # a mix lists its stores one after the other: streaming readers want them interleaved
+        rng = np.random.default_rng([seed, 97])  # stream 97: export order
+        indices_by_split = {split: rng.permutation(indices) for split, indices in indices_by_split.items()}
     work = spec.work_dir
     try:
         (work / "parts").mkdir(parents=True, exist_ok=True)
