@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 import zarr
 from typer.testing import CliRunner
 
@@ -99,7 +100,8 @@ def test_webdataset_round_trip(
     assert (order != sorted(order)) == shuffle
     assert sum(split == "validation" for split in seen.values()) == round(0.3 * len(expected))
     readme = (out / "README.md").read_text()
-    assert readme.startswith("---\nlicense: other") and "faces: user-supplied" in readme  # the store card's licences
+    front_matter = yaml.safe_load(readme.split("---\n")[1])
+    assert front_matter["license"] == "other" and "faces: user-supplied" in front_matter["license_details"]
     if source == "store":  # the card's configs also let the Hub's webdataset builder read the folder
         import datasets
 

@@ -3,7 +3,7 @@
 Where it sits: written last by :mod:`occgen.run.export_shards` for the WebDataset and Hugging Face exports.
 Licences come from the store card (each source's ``licence``; a mix lists every store's). The Hub takes
 SPDX-like ids in ``license``; occgen's sources carry free-text licences, so the card says ``license: other``
-with a ``license_name`` and lists the licences in its body.
+with a ``license_name``, puts the sources' licences in ``license_details`` and lists them in its body.
 """
 
 from __future__ import annotations
@@ -59,8 +59,12 @@ def common_header(reader: Any, manifest: dict[str, Any], pattern: str) -> dict[s
     card = reader.card
     n = sum(s["samples"] for shards in manifest["shards"].values() for s in shards)
     return {
+        # hub-docs datasetcard.md: `other` + an id + a link (here the card's own Licences section), and the
+        # legacy free-text field for the sources' licences themselves.
         "license": "other",
         "license_name": "occgen-sources",
+        "license_link": "README.md",
+        "license_details": "; ".join(f"{name}: {text}" for name, text in source_licences(card).items()),
         "pretty_name": f"occgen {card.get('recipe', 'dataset')}",
         "task_categories": ["image-segmentation"],
         "tags": ["occgen", "synthetic", "face-occlusion", card.get("recipe", "")],
