@@ -102,6 +102,7 @@ def test_webdataset_round_trip(
     readme = (out / "README.md").read_text()
     front_matter = yaml.safe_load(readme.split("---\n")[1])
     assert front_matter["license"] == "other" and "faces: user-supplied" in front_matter["license_details"]
+    assert front_matter["pretty_name"] == "occgen randocc"  # a mix of two RandOcc stores too
     if source == "store":  # the card's configs also let the Hub's webdataset builder read the folder
         import datasets
 
@@ -257,6 +258,8 @@ def test_bad_options_and_missing_extra(tmp_path: Path, store: Path, monkeypatch:
     assert not (tmp_path / "o2").exists()
     result = CliRunner().invoke(app, ["export", str(store), "--out", str(tmp_path / "o3"), "--format", "wds"])
     assert result.exit_code == 1 and "valid: folder, mmseg, webdataset, hf" in result.output
+    result = CliRunner().invoke(app, ["export", str(store), "--out", str(tmp_path / "o4"), "--push-to-hub", "u/x"])
+    assert result.exit_code == 1 and "add --format hf" in result.output and not (tmp_path / "o4").exists()
 
 
 @pytest.mark.slow

@@ -26,6 +26,13 @@ def source_licences(card: dict[str, Any]) -> dict[str, str]:
     return {name: str(s.get("licence")) for name, s in card.get("sources", {}).items()}
 
 
+def recipes(card: dict[str, Any]) -> list[str]:
+    """The recipes behind a store (one) or a mix (each of its stores', in order, without repeats)."""
+    if card.get("kind") == "mix":
+        return list(dict.fromkeys(str(s.get("recipe")) for s in card["sources"]))
+    return [str(card.get("recipe"))]
+
+
 def size_category(n: int) -> str:
     for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
         if n < bound:
@@ -65,9 +72,9 @@ def common_header(reader: Any, manifest: dict[str, Any], pattern: str) -> dict[s
         "license_name": "occgen-sources",
         "license_link": "README.md",
         "license_details": "; ".join(f"{name}: {text}" for name, text in source_licences(card).items()),
-        "pretty_name": f"occgen {card.get('recipe', 'dataset')}",
+        "pretty_name": f"occgen {' + '.join(recipes(card))}",
         "task_categories": ["image-segmentation"],
-        "tags": ["occgen", "synthetic", "face-occlusion", card.get("recipe", "")],
+        "tags": ["occgen", "synthetic", "face-occlusion", *recipes(card)],
         "size_categories": [size_category(n)],
         "configs": [{
             "config_name": "default",
@@ -81,7 +88,7 @@ def body(spec: ShardSpec, reader: Any, manifest: dict[str, Any], reading: str) -
     licences = source_licences(card)
     counts = {split: sum(s["samples"] for s in shards) for split, shards in manifest["shards"].items()}
     lines = [
-        f"# occgen {card.get('recipe')} ({sum(counts.values())} samples, {card.get('size')} px)\n",
+        f"# occgen {' + '.join(recipes(card))} ({sum(counts.values())} samples, {card.get('size')} px)\n",
         f"Synthetic occluded faces made by occgen {card.get('occgen_version')} (recipe `{card.get('recipe')}`, "
         f"seed {card.get('seed')}), exported from `{spec.store}` as `{spec.format}`.\n",
         "## Splits\n",
