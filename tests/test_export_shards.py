@@ -308,3 +308,22 @@ def test_extra_label_arrays_are_exported_when_present(tmp_path: Path, monkeypatc
         index, _ = expected[row["key"]]
         assert np.array_equal(np.asarray(row["clean"]), extra["clean_image"][index])  # PNG: exact
         assert np.array_equal(np.asarray(row["parsing"]), extra["parsing"][index])
+
+
+def test_hf_row_types_follow_the_schema() -> None:
+    """Typed columns take what a recipe recorded, cast to the column type; missing fields are null."""
+    import pyarrow as pa
+
+    from occgen.run.export_hf import arrow_schema, row
+    from occgen.run.export_shards import EncodedSample, ShardSpec
+
+    spec = ShardSpec(store="s.zarr", out="o", format="hf", image_format="png", jpeg_quality=95, shard_bytes=10**6,
+                     val_frac=0.0, seed=0)  # fmt: skip
+    files = [("image", "png", b"i"), ("face", "face.png", b"f"), ("occluder", "occluder.png", b"o")]
+    sample = EncodedSample("k-1", files, {"face_id": 17, "face_px_before": 200, "face_px_after": 50,
+                                          "occluder_types": ["hand"], "store_index": 1})  # fmt: skip
+    table = pa.Table.from_pylist([row(sample)], schema=arrow_schema(spec))
+    values = table.to_pylist()[0]
+    assert values["face_id"] == "17" and values["translucent"] is None and values["sample_id"] is None
+    assert values["occluded_face_fraction"] == pytest.approx(0.75) and values["occluder_types"] == ["hand"]
+    assert values["image"] == {"bytes": b"i", "path": "k-1.png"} and json.loads(values["metadata"])["face_id"] == 17

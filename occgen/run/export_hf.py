@@ -107,10 +107,22 @@ def row(sample: EncodedSample) -> dict[str, Any]:
         values[field_name] = {"bytes": data, "path": f"{sample.key}.{extension}"}
     before, after = m.get("face_px_before"), m.get("face_px_after")
     derived = {"occluded_face_fraction": (before - after) / before if before and after is not None else None}
-    for name, _ in COLUMNS:
-        values[name] = derived[name] if name in derived else m.get(name)
+    for name, dtype in COLUMNS:
+        values[name] = _typed(derived[name] if name in derived else m.get(name), dtype)
     values["metadata"] = metadata_json(m).decode()
     return values
+
+
+_CASTS = {"string": str, "bool": bool, "int64": int, "float32": float}
+
+
+def _typed(value: Any, dtype: str) -> Any:
+    """``value`` as the column's type (a recipe's metadata is JSON: ids may be numbers); None stays None."""
+    if value is None:
+        return None
+    if dtype == "list<string>":
+        return [str(item) for item in value]
+    return _CASTS[dtype](value)
 
 
 def payload_bytes(sample: EncodedSample) -> int:
