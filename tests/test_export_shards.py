@@ -202,6 +202,10 @@ def test_interrupted_export_resumes_to_identical_files(tmp_path: Path, store: Pa
     assert all_files(out) == all_files(reference)
     with pytest.raises(StoreError, match="export with other settings"):
         export_shards(store, out, format=format, shard_mb=0.06, val_frac=0.2, image_format="jpg", workers=1)
+    victim = next(p for p in sorted(out.rglob("*")) if p.suffix in (".tar", ".parquet"))
+    victim.write_bytes(victim.read_bytes()[:-512])  # a truncated shard is not a finished export
+    with pytest.raises(StoreError, match=f"{victim.name} is missing or changed"):
+        export_shards(store, out, format=format, shard_mb=0.06, val_frac=0.2, workers=1)
 
 
 def test_keys_unique_and_safe(tmp_path: Path, store: Path) -> None:

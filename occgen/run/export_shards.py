@@ -372,6 +372,7 @@ def export_shards(
     complete = work / "complete.json"
     if complete.exists():
         manifest = json.loads(complete.read_text())
+        _check_shards(Path(out), manifest)
         if on_progress:
             on_progress(n)
         return ShardReport(Path(out), n, 0, {s: len(v) for s, v in manifest["shards"].items()})
@@ -384,6 +385,15 @@ def export_shards(
     format.write_card(spec, reader, manifest)
     write_json_atomic(complete, manifest)
     return ShardReport(Path(out), n, len(todo), {s: len(v) for s, v in manifest["shards"].items()})
+
+
+def _check_shards(out: Path, manifest: dict[str, Any]) -> None:
+    """A finished export is only reported as such while its shard files are all there, at their sizes."""
+    for shards in manifest["shards"].values():
+        for shard in shards:
+            main = next(out / name for name in shard["files"] if name.endswith((".tar", ".parquet")))
+            if not main.exists() or main.stat().st_size != shard["bytes"]:
+                raise StoreError(f"{main} is missing or changed since the export; delete {out} and export again")
 
 
 def _samples_per_task(job: Job, train: np.ndarray) -> int:
