@@ -143,12 +143,11 @@ def export(
             raise ConfigError("--push-to-hub uploads an hf export: add --format hf")
         with lazy_progress(f"export -> {out}") as advance:
             if format in ("webdataset", "hf"):
+                from occgen.run.export_hf import HF
                 from occgen.run.export_shards import export_shards
+                from occgen.run.export_webdataset import WEBDATASET
 
-                if format == "hf":
-                    from occgen.run.export_hf import HF as shard_format
-                else:
-                    from occgen.run.export_webdataset import WEBDATASET as shard_format
+                shard_format = HF if format == "hf" else WEBDATASET
                 report = export_shards(
                     store, out, format=shard_format, image_format=image_format, jpeg_quality=jpeg_quality,
                     shard_mb=shard_mb, val_frac=val_frac, shuffle=shuffle, workers=workers, on_progress=advance,
