@@ -162,6 +162,15 @@ def test_readers_take_s3_urls(s3_env: dict, stores: tuple[Path, str], tmp_path: 
     for name in names:
         assert (tmp_path / "exp_s3" / name).read_bytes() == (tmp_path / "exp_local" / name).read_bytes()
 
+    for store, out in ((url, tmp_path / "wds_s3"), (str(local), tmp_path / "wds_local")):
+        result = runner.invoke(app, ["export", store, "--out", str(out), "--format", "webdataset", "--workers", "1"])
+        assert result.exit_code == 0, result.output
+    shards = sorted(p.name for p in (tmp_path / "wds_local").rglob("*.tar"))
+    assert shards and shards == sorted(p.name for p in (tmp_path / "wds_s3").rglob("*.tar"))
+    for name in shards:
+        remote_tar, local_tar = (next((tmp_path / folder).rglob(name)) for folder in ("wds_s3", "wds_local"))
+        assert remote_tar.read_bytes() == local_tar.read_bytes()
+
     remote_data, local_data = StoreDataset([url], input_size=64), StoreDataset([local], input_size=64)
     assert len(remote_data) == N
     for i in (0, N - 1):
