@@ -33,11 +33,11 @@ class ShardBlocks:
         block = self._blocks.get(key)
         if block is None and self._last.get(name) == shard:
             start, stop = shard * self.shard_size, min((shard + 1) * self.shard_size, self.n)
-            block = self._blocks[key] = self.arrays[name][start:stop]
+            block = self._blocks[key] = np.asarray(self.arrays[name][start:stop])
             while len(self._blocks) > self.keep * len(self.arrays):
                 self._blocks.popitem(last=False)
         self._last[name] = shard
         if block is None:
-            return self.arrays[name][index]
+            return np.asarray(self.arrays[name][index])
         self._blocks.move_to_end(key)
         return block[index - shard * self.shard_size]

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import zarr
 
@@ -274,7 +274,7 @@ def storage_errors(location: Location) -> Iterator[None]:
         raise explained from error
 
 
-def open_group(location: Location, mode: str) -> zarr.Group:
+def open_group(location: Location, mode: Literal["r", "r+", "a", "w", "w-"]) -> zarr.Group:
     """``zarr.open_group`` at ``location`` (``mode`` as zarr's), storage failures as one line."""
     if mode != "r" and location.protocol in READ_ONLY_PROTOCOLS:
         raise StoreError(f"{location.url}: {location.protocol}:// is read-only; write stores to a path or s3:// URL")
