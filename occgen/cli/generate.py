@@ -97,7 +97,11 @@ def generate_faces(
         settings = load_randocc_settings(params)
         source = open_face_source(with_overrides(settings.faces, path=faces, split=split))
         run = with_overrides(
-            settings.run, n=n or len(source), workers=workers, shard_size=shard_size, image_codec=image_codec,
+            settings.run,
+            n=n or len(source),
+            workers=workers,
+            shard_size=shard_size,
+            image_codec=image_codec,
             labels=labels,
         )
         recipe = FacesRecipe(source, settings.base.seed, size or settings.base.size)

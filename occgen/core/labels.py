@@ -43,7 +43,12 @@ OCCLUDER_KIND_CLASS = {"hand": 1, "coco-object": 2, "rgba-folder": 2, "random-sh
 #: Parsing id of occluder class c (c >= 1) is OCCLUDER_PARSING_BASE + c.
 OCCLUDER_PARSING_BASE = GENERIC_FACE
 PARSING_CLASSES: tuple[str, ...] = (
-    "background", *CELEBAMASK_LABEL_ORDER, "face", "occluder_hand", "occluder_object", "occluder_shape",
+    "background",
+    *CELEBAMASK_LABEL_ORDER,
+    "face",
+    "occluder_hand",
+    "occluder_object",
+    "occluder_shape",
 )
 PART_ID = {name: index + 1 for index, name in enumerate(CELEBAMASK_LABEL_ORDER)}
 
