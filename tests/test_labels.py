@@ -3,6 +3,7 @@ parsing map, and the exactness invariants on RandOcc and NatOcc samples (hands, 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -179,3 +180,87 @@ def test_default_store_unchanged_and_labelled_store_round_trip(tmp_path: Path, f
 
 def extra_or(reader: ShardReader, index: int) -> np.ndarray:
     return reader.labels(index)["parsing"]
+
+
+@pytest.fixture
+def rich_store(tmp_path: Path, face_folder: Path) -> Path:
+    out = tmp_path / "rich.zarr"
+    args = ["generate", "randocc", "--n", "3", "--size", "48", "--workers", "1", "--seed", "2", "--no-preview",
+            "--faces", str(face_folder), "--out", str(out), "--labels", ",".join(ALL)]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0
+    return out
+
+
+def test_info_preview_and_export_show_the_labels(tmp_path: Path, rich_store: Path) -> None:
+    info = runner.invoke(app, ["info", str(rich_store)])
+    flat = " ".join(info.output.replace("│", " ").split())
+    assert info.exit_code == 0 and "label parsing" in flat and "polarity" in flat
+    card = json.loads(runner.invoke(app, ["info", str(rich_store), "--json"]).output)
+    assert card["labels"]["occluder_class"]["classes"] == ["none", "hand", "object", "random_shape"]
+    sheet = tmp_path / "sheet.png"
+    shown = runner.invoke(app, ["preview", str(rich_store), "--out", str(sheet), "-k", "2", "--tile", "32"])
+    assert shown.exit_code == 0
+    image = cv2.cvtColor(cv2.imread(str(sheet)), cv2.COLOR_BGR2RGB)
+    assert image.shape == (4 * 32, 2 * 32, 3)  # a fourth row: the parsing map in the palette
+    reader = ShardReader(rich_store)
+    expected = cv2.resize(colour_parsing(reader.labels(0)["parsing"]), (32, 32), interpolation=cv2.INTER_NEAREST)
+    assert np.array_equal(image[96:128, :32], expected)
+
+    out = tmp_path / "folder"
+    result = runner.invoke(app, ["export", str(rich_store), "--out", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    for i in range(3):
+        stem = reader[i].metadata["sample_id"]
+        labels = reader.labels(i)
+        assert np.array_equal(cv2.imread(str(out / "parsing" / f"{stem}.png"), cv2.IMREAD_UNCHANGED), labels["parsing"])
+        amodal = cv2.imread(str(out / "amodal" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(amodal, labels["face_mask_amodal"] * 255)
+        clean = cv2.cvtColor(cv2.imread(str(out / "clean" / f"{stem}.png")), cv2.COLOR_BGR2RGB)
+        assert np.array_equal(clean, labels["clean_image"])
+        occ = cv2.imread(str(out / "occluder_class" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(occ, labels["occluder_class"])
+    assert "parsing" in (out / "labels.json").read_text()
+    # the exported folder is a face source that keeps its parsing map
+    assert np.array_equal(FaceFolder(out).load_parsing(0, 48), reader.labels(0)["parsing"])
+
+    mm = tmp_path / "mm"
+    result = runner.invoke(app, ["export", str(rich_store), "--out", str(mm), "--format", "mmseg",
+                                 "--mmseg-labels", "parsing", "--workers", "1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    stem = reader[1].metadata["sample_id"]
+    assert np.array_equal(cv2.imread(str(mm / "rich" / "mask" / f"{stem}.png"), cv2.IMREAD_UNCHANGED),
+                          reader.labels(1)["parsing"])  # fmt: skip
+    assert '"occluder_shape"' in (mm / "rich" / "classes.json").read_text()
+
+
+def test_mmseg_parsing_needs_the_label(tmp_path: Path, face_folder: Path) -> None:
+    plain = tmp_path / "plain.zarr"
+    args = ["generate", "randocc", "--n", "1", "--size", "32", "--workers", "1", "--no-preview",
+            "--faces", str(face_folder), "--out", str(plain)]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, ["export", str(plain), "--out", str(tmp_path / "mm"), "--format", "mmseg",
+                                 "--mmseg-labels", "parsing"])  # fmt: skip
+    assert result.exit_code == 1 and "generate it with --labels parsing" in result.output
+    folder = runner.invoke(app, ["export", str(plain), "--out", str(tmp_path / "f"), "--workers", "1"])
+    assert folder.exit_code == 0 and not (tmp_path / "f" / "parsing").exists()
+
+
+def test_parser_labels_round_trip_through_generate_and_export(tmp_path: Path) -> None:
+    from test_faces_parsing import EllipseParser, _source
+
+    from occgen.prep.faces.stage import masks_with_parser
+
+    faces = tmp_path / "faces"
+    masks_with_parser(_source(tmp_path), faces, EllipseParser())  # type: ignore[arg-type]
+    written = cv2.imread(str(faces / "parsing" / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert set(np.unique(written)) == {0, 1, 13}  # parser skin 1 -> skin 1, parser hair 17 -> hair 13
+    store, out = tmp_path / "p.zarr", tmp_path / "exported"
+    args = ["generate", "randocc", "--n", "2", "--size", "32", "--workers", "1", "--no-preview",
+            "--faces", str(faces), "--out", str(store), "--labels", "parsing"]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, ["export", str(store), "--out", str(out), "--workers", "1"]).exit_code == 0
+    reader = ShardReader(store)
+    for i in range(2):
+        exported = cv2.imread(str(out / "parsing" / f"{reader[i].metadata['sample_id']}.png"), cv2.IMREAD_UNCHANGED)
+        assert set(np.unique(exported)) <= {0, 1, 13, 22} and {1, 13} <= set(np.unique(exported))
+        assert np.array_equal(np.isin(exported, FACE_CLASSES), reader[i].face_mask.astype(bool))

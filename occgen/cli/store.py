@@ -20,7 +20,7 @@ def preview(
     tile: Annotated[int, typer.Option(help="Tile size in px.")] = 160,
     allow_incomplete: Annotated[bool, typer.Option(help="Preview an interrupted store.")] = False,
 ) -> None:
-    """Contact sheet: image | face (green) and occluder (red) overlay | occluder mask."""
+    """Contact sheet: image | face (green) and occluder (red) overlay | occluder mask [| parsing palette]."""
     from occgen.run.preview import write_preview
 
     with user_errors():
@@ -64,6 +64,12 @@ def info(
                     f"[{source.get('fingerprint')}]",
                 )
             )
+        for array, entry in card.get("labels", {}).items():
+            classes = entry.get("classes")
+            listed = ", ".join(f"{i} {c}" for i, c in enumerate(classes)) if classes else entry.get("values", "")
+            rows.append((f"label {array}", f"{entry.get('dtype')} {listed}: {entry.get('meaning')}"))
+        if card.get("kind") != "mix":
+            rows.append(("polarity", "face_mask 1 = visible face; occluder_mask = occluder alpha x 255"))
         for key, value in rows:
             table.add_row(key, str(value))
         console.print(table)
@@ -122,6 +128,8 @@ def export(
     jpeg_quality: Annotated[int, typer.Option(help="JPEG quality for jpg images.")] = 95,
     name: Annotated[str | None, typer.Option(help="Dataset folder name for mmseg [default: the store's name].")] = None,
     val_frac: Annotated[float, typer.Option(help="mmseg: share of samples listed in val.txt, not train.txt.")] = 0.0,
+    mmseg_labels: Annotated[str, typer.Option(help="mmseg label maps: face (0/1) or parsing (the store's parsing "
+                                              "ids; classes.json lists them).")] = "face",
     workers: Annotated[int, typer.Option(help="Local worker processes; 0 = one per core.")] = 0,
 ) -> None:  # fmt: skip
     """Write a store's samples as image files (streaming, parallel, resumable)."""
@@ -131,6 +139,7 @@ def export(
         with lazy_progress(f"export -> {out}") as advance:
             report = export_store(
                 store, out, format=format, image_format=image_format, jpeg_quality=jpeg_quality, name=name,
-                val_frac=val_frac, workers=workers or os.cpu_count() or 1, on_progress=advance,
+                val_frac=val_frac, mmseg_labels=mmseg_labels, workers=workers or os.cpu_count() or 1,
+                on_progress=advance,
             )  # fmt: skip
         err_console.print(f"exported {report.samples} samples to {out} ({format})")
