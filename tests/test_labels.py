@@ -264,3 +264,15 @@ def test_parser_labels_round_trip_through_generate_and_export(tmp_path: Path) ->
         exported = cv2.imread(str(out / "parsing" / f"{reader[i].metadata['sample_id']}.png"), cv2.IMREAD_UNCHANGED)
         assert set(np.unique(exported)) <= {0, 1, 13, 22} and {1, 13} <= set(np.unique(exported))
         assert np.array_equal(np.isin(exported, FACE_CLASSES), reader[i].face_mask.astype(bool))
+
+
+def test_recode_keeps_the_labels(tmp_path: Path, rich_store: Path) -> None:
+    out = tmp_path / "recoded.zarr"
+    result = runner.invoke(
+        app, ["recode", str(rich_store), "--out", str(out), "--image-codec", "zstd", "--workers", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    a, b = ShardReader(rich_store), ShardReader(out)
+    assert b.label_names == a.label_names and b.card["labels"] == a.card["labels"]
+    for name, array in a.labels(2).items():  # lossless image codecs on both sides: identical
+        assert np.array_equal(b.labels(2)[name], array), name

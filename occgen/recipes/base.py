@@ -27,7 +27,7 @@ class Sample:
     face_mask: np.ndarray
     occluder_mask: np.ndarray
     metadata: dict[str, Any]
-    labels: LabelSources | None = None
+    labels: LabelSources | dict[str, np.ndarray] | None = None
 
 
 class Recipe(Protocol):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from occgen.core.errors import ConfigError
 from occgen.core.labels import LABEL_ARRAYS, OCCLUDER_PARSING_BASE, generic_parsing
 from occgen.sources.faces import FaceSource
 
@@ -46,8 +47,16 @@ def face_parsing_loader(faces: FaceSource, index: int, size: int, face_mask: np.
     return lambda: loader(index, size)
 
 
-def build_labels(sources: LabelSources, labels: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The store arrays for ``labels`` (``--labels`` names) -> {array name: array}."""
+def build_labels(sources: LabelSources | dict[str, np.ndarray], labels: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The store arrays for ``labels`` (``--labels`` names) -> {array name: array}. ``sources`` may also be
+    the arrays themselves (a sample read back from a store, e.g. by ``occgen recode``)."""
+    if isinstance(sources, dict):
+        missing = [LABEL_ARRAYS[name] for name in labels if LABEL_ARRAYS[name] not in sources]
+        if missing:
+            raise ConfigError(
+                f"label array(s) {', '.join(missing)} are not in the source sample; drop them from labels"
+            )
+        return {LABEL_ARRAYS[name]: sources[LABEL_ARRAYS[name]] for name in labels}
     out: dict[str, np.ndarray] = {}
     footprint = sources.footprint
     if "parsing" in labels:

@@ -171,6 +171,9 @@ def prepare_store(
     if labels:
         faces = getattr(recipe, "faces", None)
         card["labels"] = label_card(labels, tuple(getattr(faces, "face_parts", DEFAULT_FACE_PARTS)))
+        copied = getattr(recipe, "card", {}).get("labels")  # a store read back (recode) keeps its label maps
+        if copied:
+            card["labels"] = copied
     create_store(path, n=n, size=recipe.size, shard_size=shard_size, card=card, image_codec=image_codec,
                  labels=labels)  # fmt: skip
     return list(range(shard_count(n, shard_size)))
