@@ -276,3 +276,15 @@ def test_recode_keeps_the_labels(tmp_path: Path, rich_store: Path) -> None:
     assert b.label_names == a.label_names and b.card["labels"] == a.card["labels"]
     for name, array in a.labels(2).items():  # lossless image codecs on both sides: identical
         assert np.array_equal(b.labels(2)[name], array), name
+
+
+def test_labels_from_params(tmp_path: Path) -> None:
+    from occgen.settings import load_natocc_settings, load_randocc_settings
+
+    params = tmp_path / "params.yaml"
+    params.write_text("randocc:\n  labels: [clean, parsing]\nnatocc:\n  labels: [occluder-class]\n")
+    assert load_randocc_settings(params).run.labels == ("parsing", "clean")
+    assert load_natocc_settings(params).run.labels == ("occluder-class",)
+    params.write_text("randocc:\n  labels: [depth]\n")
+    with pytest.raises(ConfigError, match="unknown label 'depth'"):
+        load_randocc_settings(params)
