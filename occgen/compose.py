@@ -182,8 +182,9 @@ def apply_photometric(rgb: np.ndarray, params: CompositeParams) -> np.ndarray:
     out = rgb
     if params.jpeg_quality:
         ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, params.jpeg_quality])
-        if ok:  # channel order does not matter for a round trip
-            out = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+        decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None  # channel order: a round trip
+        if decoded is not None:
+            out = decoded
     if params.blur_kernel_px:
         out = cv2.blur(out, (params.blur_kernel_px, params.blur_kernel_px))
     if params.brightness or params.contrast:

@@ -165,6 +165,7 @@ def evaluate_command(
                                                  on_progress=lambda n: progress.advance(task, n))  # fmt: skip
             extra: dict[str, Any] = {"pred": str(pred), "gt": str(gt), "threshold": config.threshold}
         else:
+            assert model is not None  # exactly one of --model / --pred, checked above
             if data is None:
                 raise ConfigError("--model needs --data (a folder with images/ + masks/, or a zarr store)")
             from occgen.train.trainer import load_checkpoint, resolve_device

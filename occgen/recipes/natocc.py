@@ -11,7 +11,8 @@ Per sample ``i``:
    (``hand_rotation_jitter_deg``). Hands are not harmonised (the paper found it undoes the transfer);
 3. an object, from ``sample_rng(seed, "natocc_objects", i)``: drawn from an objects source (COCO
    cut-outs) and composited, then harmonised if a harmoniser is given. The objects source and the
-   harmoniser are plug-ins (``occgen.prep.objects``); without them ``objects_frac`` must be 0.
+   harmoniser are plug-ins (``occgen.sources.objects``, ``occgen.appearance.harmonise``); without them
+   ``objects_frac`` must be 0.
 """
 
 from __future__ import annotations

@@ -200,14 +200,20 @@ def export_store(
         if mmseg_labels == "parsing":
             classes = json.dumps({"classes": list(PARSING_CLASSES)}, indent=2)
             (Path(out) / spec.name / "classes.json").write_text(classes + "\n")
-        rng = np.random.default_rng([seed, 98])  # stream 98: export splits
-        is_val = np.zeros(n, bool)
-        is_val[rng.choice(n, int(round(val_frac * n)), replace=False)] = True
+        is_val = val_mask(n, val_frac, seed)
         root = Path(out) / spec.name
         (root / "train.txt").write_text("".join(f"{s}\n" for s, v in zip(stems, is_val, strict=True) if not v))
         if val_frac:
             (root / "val.txt").write_text("".join(f"{s}\n" for s, v in zip(stems, is_val, strict=True) if v))
     return ExportReport(Path(out), n, len(todo))
+
+
+def val_mask(n: int, val_frac: float, seed: int) -> np.ndarray:
+    """(n,) bool: True for the ``round(val_frac * n)`` samples of the validation split (seeded, stream 98)."""
+    rng = np.random.default_rng([seed, 98])  # stream 98: export splits
+    is_val = np.zeros(n, bool)
+    is_val[rng.choice(n, int(round(val_frac * n)), replace=False)] = True
+    return is_val
 
 
 def _all_metadata(reader: Any) -> list[dict[str, Any]]:

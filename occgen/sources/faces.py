@@ -369,7 +369,8 @@ class StoreFaces:
         self.root = Path(self.root)
         reader = ShardReader(self.root)
         self._card = reader.card
-        self._ids = [json.loads(str(text)).get("face_id", str(i)) for i, text in enumerate(reader.arrays(METADATA)[:])]
+        metadata = np.asarray(reader.arrays(METADATA)[:])
+        self._ids = [json.loads(str(text)).get("face_id", str(i)) for i, text in enumerate(metadata)]
         self._reader: Any = reader
 
     def __getstate__(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 A mix is a small zarr group: ``store_index`` (N,) uint8 and ``sample_index`` (N,) int64 point into the
 source stores, whose relative paths, sizes and content digests are in the mix's own card (attribute
-``occgen`` with ``kind: mix``). :func:`occgen.store.schema.open_store` returns a :class:`MixReader` for it, with
+``occgen`` with ``kind: mix``). :func:`occgen.store.open_store` returns a :class:`MixReader` for it, with
 the same interface as a store reader. The NatOcc paper's C-WO-Mix is half of C-WO-RandOcc plus half of
 C-WO-NatOcc: ``occgen mix randocc.zarr:0.5 natocc.zarr:0.5 --out mix.zarr``.
 """

@@ -118,7 +118,8 @@ class ResNet18UNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] % 32 or x.shape[3] % 32:
             raise ValueError(f"expected (N, 3, H, W) with H and W multiples of 32, got {tuple(x.shape)}")
-        x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        mean, std = self.get_buffer("mean"), self.get_buffer("std")
+        x = (x - mean.to(x.dtype)) / std.to(x.dtype)
         features = self.encoder(x)
         skips = [features[3], features[2], features[1], features[0], None]
         y = features[4]
