@@ -4,6 +4,7 @@ parsing map, and the exactness invariants on RandOcc and NatOcc samples (hands, 
 from __future__ import annotations
 
 import json
+import tarfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from occgen.sources.hands import MattedHands
 from occgen.sources.shapes import RandomShapes
 from occgen.sources.textures import DTDTextures
 from occgen.store.schema import ShardReader
+from occgen.train.multiclass import open_parsing_data
 
 runner = CliRunner()
 ALL = tuple(LABEL_ARRAYS)
@@ -222,6 +224,25 @@ def test_info_preview_and_export_show_the_labels(tmp_path: Path, rich_store: Pat
     assert "parsing" in (out / "labels.json").read_text()
     # the exported folder is a face source that keeps its parsing map
     assert np.array_equal(FaceFolder(out).load_parsing(0, 48), reader.labels(0)["parsing"])
+    # ... and evaluation data for a parsing model
+    count, items = open_parsing_data(out)
+    first_id, _, first_parsing = next(items)
+    assert count == 3 and first_id == reader[0].metadata["sample_id"]
+    assert np.array_equal(first_parsing, reader.labels(0)["parsing"])
+    # the webdataset export (occgen/run/export_shards.py) carries the real arrays under the same names
+    shards = tmp_path / "wds"
+    result = runner.invoke(app, ["export", str(rich_store), "--out", str(shards), "--format", "webdataset",
+                                 "--workers", "1", "--image-format", "png"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    members = {}
+    for tar_path in sorted(shards.rglob("*.tar")):
+        with tarfile.open(tar_path) as tar:
+            members.update({m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()})
+    parsing_files = sorted(name for name in members if name.endswith(".parsing.png"))
+    assert len(parsing_files) == 3
+    decoded = [cv2.imdecode(np.frombuffer(members[name], np.uint8), cv2.IMREAD_UNCHANGED) for name in parsing_files]
+    stored = sorted((reader.labels(i)["parsing"] for i in range(3)), key=lambda a: a.tobytes())
+    assert all(np.array_equal(a, b) for a, b in zip(sorted(decoded, key=lambda a: a.tobytes()), stored, strict=True))
 
     mm = tmp_path / "mm"
     result = runner.invoke(app, ["export", str(rich_store), "--out", str(mm), "--format", "mmseg",
