@@ -111,7 +111,7 @@ class Composite:
     image: np.ndarray
     face_mask: np.ndarray
     occluder_mask: np.ndarray
-    footprint: np.ndarray | None = None
+    footprint: np.ndarray
 
 
 def face_box(face_mask: np.ndarray) -> tuple[int, int, int, int]:

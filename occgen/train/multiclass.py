@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from occgen.store.schema import is_store
 from occgen.train.loss import ohem_keep_mask
 
 TARGETS = ("face", "parsing")
+ModelT = TypeVar("ModelT", bound=nn.Module)
 N_PARSING = len(PARSING_CLASSES)
 
 
@@ -41,14 +42,19 @@ def n_outputs(target: str) -> int:
     return 1 if target == "face" else N_PARSING
 
 
-def set_head(model: nn.Module, out_channels: int, *, seed: int) -> nn.Module:
+def set_head(model: ModelT, out_channels: int, *, seed: int) -> ModelT:
     """Give the U-Net a head with ``out_channels`` (a no-op for 1); initialised from ``seed`` only."""
     head = model.head
+    if not isinstance(head, nn.Conv2d):
+        raise ConfigError(f"the model's head is a {type(head).__name__}, expected a Conv2d")
     if head.out_channels == out_channels:
         return model
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
-        model.head = nn.Conv2d(head.in_channels, out_channels, head.kernel_size, head.stride, head.padding)
+        # The same geometry as the binary head (3x3, stride 1, padding 1 in ResNet18UNet).
+        kernel, stride, padding = head.kernel_size[0], head.stride[0], head.padding
+        model.head = nn.Conv2d(head.in_channels, out_channels, kernel, stride, padding if isinstance(padding, str)
+                               else padding[0])  # fmt: skip
     return model
 
 

@@ -139,7 +139,7 @@ def evaluate_parsing_counts(model: ResNet18UNet, dataset: StoreDataset, *, batch
                             device: torch.device) -> Any:  # fmt: skip
     """Summed parsing confusion matrix of ``model`` over ``dataset`` (no augmentation), in eval mode."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    matrix = 0
+    matrix: Any = 0
     model.eval()
     with torch.inference_mode():
         for images, labels in loader:
