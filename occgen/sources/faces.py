@@ -333,12 +333,13 @@ class FaceFolder:
     def load_parsing(self, index: int, size: int) -> np.ndarray:
         """``parsing/<stem>.png`` (parser-made ids, reconciled with the mask) or the generic face class."""
         image_path, mask_path = self.paths(index)
-        face_mask = fit_square_labels(read_binary_mask(mask_path), size)
+        mask = read_binary_mask(mask_path)
+        face_mask = fit_square_labels(mask, size)
         parsing_path = self.root / "parsing" / f"{image_path.stem}.png"
         if not parsing_path.is_file():
             return generic_parsing(face_mask)
         labels = read_labels(parsing_path)
-        if labels.shape != read_binary_mask(mask_path).shape or int(labels.max()) >= len(PARSING_CLASSES):
+        if labels.shape != mask.shape or int(labels.max()) >= len(PARSING_CLASSES):
             raise SourceError(
                 f"{parsing_path}: a parsing map must match its mask's size and hold ids < {len(PARSING_CLASSES)} "
                 f"(got {labels.shape}, max {int(labels.max())}); re-run `occgen faces masks --method parser`"
