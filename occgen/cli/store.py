@@ -20,7 +20,7 @@ def preview(
     tile: Annotated[int, typer.Option(help="Tile size in px.")] = 160,
     allow_incomplete: Annotated[bool, typer.Option(help="Preview an interrupted store.")] = False,
 ) -> None:
-    """Contact sheet: image | face (green) and occluder (red) overlay | occluder mask."""
+    """Contact sheet: image | face (green) and occluder (red) overlay | occluder mask [| parsing palette]."""
     from occgen.run.preview import write_preview
 
     with user_errors():
@@ -64,6 +64,12 @@ def info(
                     f"[{source.get('fingerprint')}]",
                 )
             )
+        for array, entry in card.get("labels", {}).items():
+            classes = entry.get("classes")
+            listed = ", ".join(f"{i} {c}" for i, c in enumerate(classes)) if classes else entry.get("values", "")
+            rows.append((f"label {array}", f"{entry.get('dtype')} {listed}: {entry.get('meaning')}"))
+        if card.get("kind") != "mix":
+            rows.append(("polarity", "face_mask 1 = visible face; occluder_mask = occluder alpha x 255"))
         for key, value in rows:
             table.add_row(key, str(value))
         console.print(table)
@@ -129,6 +135,8 @@ def export(
                                           "the stores of a mix for streaming readers).")] = False,
     push_to_hub: Annotated[str | None, typer.Option(help="hf: then upload the folder to this Hub dataset repo "
                                                     "(USER/NAME; needs a Hub token).")] = None,
+    mmseg_labels: Annotated[str, typer.Option(help="mmseg label maps: face (0/1) or parsing (the store's parsing "
+                                              "ids; classes.json lists them).")] = "face",
     workers: Annotated[int, typer.Option(help="Local worker processes; 0 = one per core.")] = 0,
 ) -> None:  # fmt: skip
     """Write a store's samples as image files or training shards (streaming, parallel, resumable)."""
@@ -159,7 +167,7 @@ def export(
 
                 folder_report = export_store(
                     store, out, format=format, image_format=image_format, jpeg_quality=jpeg_quality, name=name,
-                    val_frac=val_frac, workers=workers, on_progress=advance,
+                    val_frac=val_frac, mmseg_labels=mmseg_labels, workers=workers, on_progress=advance,
                 )  # fmt: skip
                 summary = f"exported {folder_report.samples} samples to {out} ({format})"
         err_console.print(summary)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from occgen.core.errors import ConfigError
+from occgen.core.labels import parse_labels
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
 from occgen.store.location import parse_storage_options
 
@@ -19,6 +20,9 @@ class RunConfig:
     shard_size: int = 64
     workers: int = 0  # 0: one per CPU core
     image_codec: str = DEFAULT_IMAGE_CODEC  # NAME[:LEVEL], see occgen/store/codecs.py
+    # Optional label arrays (occgen/core/labels.py): parsing, amodal, clean, occluder-class. () = the default
+    # three arrays only.
+    labels: tuple[str, ...] = ()
     # JSON fsspec options for an output URL (e.g. '{"endpoint_url": "http://minio:9000"}'); keep secrets in the
     # environment or ~/.aws, not here. None: OCCGEN_STORAGE_OPTIONS / s3fs defaults (docs/cloud.md).
     storage_options: str | None = None
@@ -31,6 +35,7 @@ class RunConfig:
         if self.workers < 0:
             raise ConfigError(f"workers (--workers) must be >= 0, got {self.workers}")
         parse_image_codec(self.image_codec)
+        object.__setattr__(self, "labels", parse_labels(self.labels))
         if self.storage_options is not None:
             parse_storage_options(self.storage_options, "storage_options")
 

@@ -7,7 +7,14 @@ Formats:
   the face-folder layout, so ``occgen generate --faces`` and ``occgen evaluate`` read it back.
 - ``mmseg``: MMSegmentation's ``FaceOccludedDataset`` layout (classes background, face; images
   ``.jpg``, label maps ``.png`` with ids 0/1): ``<name>/img/``, ``<name>/mask/``, and split files
-  ``<name>/train.txt`` (+ ``val.txt`` with ``--val-frac``) listing file stems.
+  ``<name>/train.txt`` (+ ``val.txt`` with ``--val-frac``) listing file stems. With
+  ``mmseg_labels="parsing"`` (``--mmseg-labels parsing``, for a store holding the ``parsing`` label) the
+  label maps hold the parsing ids instead and ``<name>/classes.json`` lists the classes in id order.
+
+A store with optional label arrays (:mod:`occgen.core.labels`) exports them too, in the ``folder``
+format: ``parsing/<id>.png`` (class ids), ``amodal/<id>.png`` (0/255 like ``masks/``),
+``clean/<id>.<png|jpg>`` (the clean face) and ``occluder_class/<id>.png`` (0-3), plus ``labels.json``
+(the store card's label maps). A face folder with ``parsing/`` is read back with its parsing map.
 
 Export runs one task per store shard (parallel with dask like generation), writes each file
 atomically, and marks finished shards in ``<out>/.occgen-export/``, so an interrupted export resumes.
@@ -27,6 +34,7 @@ import cv2
 import numpy as np
 
 from occgen.core.errors import ConfigError, StoreError
+from occgen.core.labels import PARSING_CLASSES
 from occgen.run.parallel import run_tasks
 from occgen.store import open_store
 from occgen.store.location import Location, parse_location
@@ -34,6 +42,10 @@ from occgen.store.schema import METADATA
 
 FORMATS = ("folder", "mmseg")
 IMAGE_FORMATS = ("png", "jpg")
+MMSEG_LABELS = ("face", "parsing")
+#: Optional label array -> folder it is exported to (folder format).
+EXTRA_DIRS = {"parsing": "parsing", "face_mask_amodal": "amodal", "clean_image": "clean",
+              "occluder_class": "occluder_class"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,8 @@ class ExportSpec:
     jpeg_quality: int
     name: str
     chunk: int
+    extras: tuple[str, ...] = ()  # optional label arrays written (folder format)
+    mmseg_labels: str = "face"
     storage_options: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)  # kept out of files
 
     @property
@@ -88,8 +102,20 @@ def export_chunk(spec: ExportSpec, chunk_index: int) -> int:
         bgr = cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR)
         suffix = f".{spec.image_format}"
         _write_atomic(spec.image_dir / f"{stem}{suffix}", suffix, bgr, jpeg if spec.image_format == "jpg" else [])
-        labels = sample.face_mask if spec.format == "mmseg" else sample.face_mask * np.uint8(255)
+        extra = reader.labels(index) if spec.extras or spec.mmseg_labels == "parsing" else {}
+        if spec.format == "mmseg":
+            labels = extra["parsing"] if spec.mmseg_labels == "parsing" else sample.face_mask
+        else:
+            labels = sample.face_mask * np.uint8(255)
         _write_atomic(spec.mask_dir / f"{stem}.png", ".png", labels, [])
+        for name in spec.extras:
+            folder = Path(spec.out) / EXTRA_DIRS[name]
+            if name == "clean_image":
+                clean = cv2.cvtColor(extra[name], cv2.COLOR_RGB2BGR)
+                _write_atomic(folder / f"{stem}{suffix}", suffix, clean, jpeg if spec.image_format == "jpg" else [])
+            else:
+                scale = np.uint8(255) if name == "face_mask_amodal" else np.uint8(1)
+                _write_atomic(folder / f"{stem}.png", ".png", extra[name] * scale, [])
     marker.touch()
     return stop - start
 
@@ -110,6 +136,7 @@ def export_store(
     jpeg_quality: int = 95,
     name: str | None = None,
     val_frac: float = 0.0,
+    mmseg_labels: str = "face",
     seed: int = 0,
     workers: int = 1,
     scheduler: str | None = None,
@@ -127,21 +154,35 @@ def export_store(
         raise ConfigError(f"--jpeg-quality must be in [1, 100], got {jpeg_quality}")
     if not 0.0 <= val_frac < 1.0:
         raise ConfigError(f"--val-frac must be in [0, 1), got {val_frac}")
+    if mmseg_labels not in MMSEG_LABELS:
+        raise ConfigError(f"unknown --mmseg-labels {mmseg_labels!r}; valid: {', '.join(MMSEG_LABELS)}")
     location = parse_location(store)
     if not parse_location(out).is_local:
         raise ConfigError(f"export writes image files to a local folder; --out {out} must be a path, not a URL")
     out = Path(out).resolve()
     reader = open_store(location)
     card = reader.card
+    label_names = tuple(getattr(reader, "label_names", ()))
+    if mmseg_labels == "parsing" and (format != "mmseg" or "parsing" not in label_names):
+        raise ConfigError(
+            f"--mmseg-labels parsing needs --format mmseg and a store with the parsing label; {store} holds "
+            f"{', '.join(label_names) or 'no extra labels'} (generate it with --labels parsing)"
+        )
     spec = ExportSpec(
         store=location.url, out=str(out), format=format, image_format=image_format, jpeg_quality=jpeg_quality,
         name=name or Path(location.name).stem, chunk=int(card.get("shard_size", 64)),
+        extras=label_names if format == "folder" else (), mmseg_labels=mmseg_labels,
         storage_options=location.storage_options,
     )  # fmt: skip
     settings_file = Path(out) / ".occgen-export" / "settings.json"
-    settings = {k: v for k, v in spec.__dict__.items() if k not in ("out", "storage_options")}
+    # The label settings enter only when used, so exports of default stores resume across versions.
+    # Storage options (credentials) never enter a file.
+    defaults = {"out": None, "extras": (), "mmseg_labels": "face"}
+    settings = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.__dict__.items()
+                if k != "storage_options" and (k not in defaults or (k != "out" and v != defaults[k]))}  # fmt: skip
+    extra_dirs = [Path(out) / EXTRA_DIRS[e] for e in spec.extras]
     try:
-        for folder in (spec.image_dir, spec.mask_dir, spec.marker_dir):
+        for folder in (spec.image_dir, spec.mask_dir, spec.marker_dir, *extra_dirs):
             folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StoreError(f"cannot write to {out}: {error.strerror or error}; choose a writable --out") from error
@@ -161,7 +202,13 @@ def export_store(
     stems = [sample_stem(m, i) for i, m in enumerate(metadata)]
     if format == "folder":
         _write_metadata_csv(Path(out) / "metadata.csv", stems, metadata)
+        if spec.extras:
+            label_maps = {array: entry for array, entry in card.get("labels", {}).items() if array in spec.extras}
+            (Path(out) / "labels.json").write_text(json.dumps(label_maps, indent=2) + "\n")
     else:
+        if mmseg_labels == "parsing":
+            classes = json.dumps({"classes": list(PARSING_CLASSES)}, indent=2)
+            (Path(out) / spec.name / "classes.json").write_text(classes + "\n")
         is_val = val_mask(n, val_frac, seed)
         root = Path(out) / spec.name
         (root / "train.txt").write_text("".join(f"{s}\n" for s, v in zip(stems, is_val, strict=True) if not v))

@@ -8,6 +8,11 @@ One zarr v3 store per dataset::
     metadata       (N,)         str    JSON         per-sample ids and sampled params (replayable)
     shard_complete (N_shards,)  uint8  {0, 1}       1 once every sample of that shard is written
 
+Optional label arrays (``labels`` of :func:`create_store`; names, dtypes and class maps in
+:mod:`occgen.core.labels`, described in the card's ``labels`` key): ``parsing``, ``face_mask_amodal``,
+``occluder_class`` (uint8 (N, S, S), zstd like the masks) and ``clean_image`` (uint8 (N, S, S, 3), the
+image codec). A store without them is laid out exactly as before.
+
 Root attribute ``occgen`` holds the dataset card: schema version, occgen version, recipe, seed, size,
 params, source fingerprints, ``generation`` (what a resume must match) and ``complete``.
 Each shard is written by exactly one task: concurrent writers into one zarr shard corrupt it.
@@ -29,6 +34,7 @@ from zarr.codecs import ZstdCodec
 
 from occgen import __version__
 from occgen.core.errors import StoreError
+from occgen.core.labels import LABEL_ARRAYS
 from occgen.store.blocks import ShardBlocks
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, explain_open_error, parse_image_codec
 from occgen.store.location import Location, open_group, parse_location, storage_errors
@@ -52,7 +58,7 @@ def shard_count(n: int, shard_size: int) -> int:
 
 def create_store(
     path: Path | Location, *, n: int, size: int, shard_size: int, card: dict[str, Any],
-    image_codec: str = DEFAULT_IMAGE_CODEC,
+    image_codec: str = DEFAULT_IMAGE_CODEC, labels: tuple[str, ...] = (),
 ) -> zarr.Group:  # fmt: skip
     """Create an empty store for ``n`` samples of ``size``²; ``card`` becomes the ``occgen`` attribute.
 
@@ -71,6 +77,14 @@ def create_store(
     for name in (FACE_MASK, OCCLUDER_MASK):
         group.create_array(name, shape=(n, size, size), dtype="uint8", chunks=(1, size, size),
                            shards=(shard, size, size), compressors=compressor, fill_value=0)  # fmt: skip
+    for label in labels:
+        name = LABEL_ARRAYS[label]
+        if name == "clean_image":
+            group.create_array(name, shape=(n, size, size, 3), dtype="uint8", chunks=(1, size, size, 3),
+                               shards=(shard, size, size, 3), fill_value=0, **image_codecs)  # fmt: skip
+        else:
+            group.create_array(name, shape=(n, size, size), dtype="uint8", chunks=(1, size, size),
+                               shards=(shard, size, size), compressors=compressor, fill_value=0)  # fmt: skip
     group.create_array(METADATA, shape=(n,), dtype=str, chunks=(1,), shards=(shard,))
     group.create_array(SHARD_COMPLETE, shape=(shard_count(n, shard_size),), dtype="uint8", chunks=(1,), fill_value=0)
     group.attrs[ATTRS_KEY] = {
@@ -93,8 +107,10 @@ def write_shard(
     face_masks: np.ndarray,
     occluder_masks: np.ndarray,
     metadata: Sequence[dict[str, Any]],
+    extras: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write one whole shard (all its samples at once), then mark it complete."""
+    """Write one whole shard (all its samples at once), then mark it complete. ``extras`` maps optional
+    label array names to their stacked samples."""
     card = group.attrs[ATTRS_KEY]
     start, stop = shard_bounds(shard_index, card["n"], card["shard_size"])
     if len(images) != stop - start:
@@ -102,6 +118,8 @@ def write_shard(
     group[IMAGE][start:stop] = images
     group[FACE_MASK][start:stop] = face_masks
     group[OCCLUDER_MASK][start:stop] = occluder_masks
+    for name, values in (extras or {}).items():
+        group[name][start:stop] = values
     group[METADATA][start:stop] = np.array([json.dumps(m, sort_keys=True) for m in metadata], dtype=object)
     group[SHARD_COMPLETE][shard_index] = 1
 
@@ -130,6 +148,11 @@ class StoredSample:
     face_mask: np.ndarray
     occluder_mask: np.ndarray
     metadata: dict[str, Any]
+
+
+def label_arrays(group: zarr.Group) -> tuple[str, ...]:
+    """The optional label arrays (:data:`occgen.core.labels.LABEL_ARRAYS` values) ``group`` holds."""
+    return tuple(name for name in LABEL_ARRAYS.values() if name in group)
 
 
 class ShardReader:
@@ -194,7 +217,11 @@ class ShardReader:
 
     def sample_array(self, name: str, index: int) -> np.ndarray:
         """Sample ``index`` (non-negative) of array ``name`` alone (e.g. the image and mask for training)."""
-        return self._blocks.get(name, index) if self._blocks is not None else self.arrays(name)[index]
+        if self._blocks is None:
+            return self.arrays(name)[index]
+        if name not in self._blocks.arrays:  # e.g. an optional label array
+            self._blocks.arrays[name] = self.arrays(name)
+        return self._blocks.get(name, index)
 
     def arrays(self, name: str) -> zarr.Array:
         """The raw zarr array ``name`` (for slicing many samples at once, or dask.array.from_zarr)."""
@@ -205,6 +232,17 @@ class ShardReader:
     @property
     def size(self) -> int:
         return int(self.card["size"])
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """Optional label arrays this store holds (``parsing``, ``face_mask_amodal``...), maybe none."""
+        return label_arrays(self.group)
+
+    def labels(self, index: int) -> dict[str, np.ndarray]:
+        """Sample ``index``'s optional label arrays, {array name: array} (empty for a default store)."""
+        with warnings.catch_warnings():  # clean_image uses the image codec (see __init__)
+            warnings.simplefilter("ignore")
+            return {name: np.asarray(self.group[name][index]) for name in self.label_names}
 
 
 def card_digest(card: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ from occgen.core.arrays import check_image
 from occgen.core.errors import ConfigError
 from occgen.core.imageio import resize_image, resize_labels
 from occgen.store import open_store
-from occgen.store.location import Location, parse_location
+from occgen.store.location import Location, open_group, parse_location
 from occgen.store.schema import FACE_MASK, IMAGE, ShardReader, shard_bounds, shard_count
 from occgen.train.config import AugmentConfig  # noqa: F401 (re-exported)
 
@@ -131,8 +131,8 @@ class StoreDataset(Dataset):
     (area / cubic for images, nearest for masks).
     """
 
-    def __init__(self, paths: Sequence[Path | str | Location], *, input_size: int, augment: AugmentConfig | None = None,
-                 seed: int = 0) -> None:  # fmt: skip
+    def __init__(self, paths: Sequence[Path | str | Location], *, input_size: int,
+                 augment: AugmentConfig | None = None, seed: int = 0, target: str = "face") -> None:  # fmt: skip
         if not paths:
             raise ConfigError("no training store given; pass --data STORE[,STORE...]")
         if input_size < 32 or input_size % 32:
@@ -152,6 +152,12 @@ class StoreDataset(Dataset):
             for card, selection in zip(cards, self.selections, strict=True)
         ]
         self.shard_sizes = [int(card["shard_size"]) for card in cards]
+        # target "parsing": the label is each store's `parsing` array (class ids) instead of face_mask.
+        self.label_array = FACE_MASK if target == "face" else "parsing"
+        if target != "face":
+            for path in self.paths:
+                if self.label_array not in open_group(path, "r"):
+                    raise ConfigError(f"{path} holds no {self.label_array} label; generate it with --labels parsing")
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
         self._readers: list[ShardReader] | None = None
         self._pid: int | None = None
@@ -184,7 +190,7 @@ class StoreDataset(Dataset):
         selection = self.selections[store]
         local = local if selection is None else int(selection[local])
         image = reader.sample_array(IMAGE, local)  # whole-shard reads on object storage (store/blocks.py)
-        face_mask = reader.sample_array(FACE_MASK, local)
+        face_mask = reader.sample_array(self.label_array, local)
         size = (self.input_size, self.input_size)
         return resize_image(image, size), resize_labels(face_mask, size)
 

@@ -36,6 +36,7 @@ from occgen.train.data import ShardShuffleSampler, StoreDataset
 from occgen.train.loss import ohem_bce_loss
 from occgen.train.metrics import Confusion, confusion, scores
 from occgen.train.model import ARCH, ResNet18UNet, build_model, load_encoder_weights, read_torch_file
+from occgen.train.multiclass import N_PARSING, class_scores, confusion_matrix, n_outputs, ohem_ce_loss, set_head
 
 LAST = "last.pt"
 METRICS_CSV = "metrics.csv"
@@ -79,7 +80,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
 def _check_resume(checkpoint: dict[str, Any], config: TrainConfig, data: list[dict[str, Any]], path: Path) -> None:
     if checkpoint.get("arch") != ARCH:
         raise StoreError(f"{path} is not an occgen {ARCH} checkpoint")
-    old = checkpoint.get("config", {})
+    old = {"target": "face", "class_weights": None, **checkpoint.get("config", {})}  # keys older runs lack
     new = to_plain(config)
     changed = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
     if changed:
@@ -134,6 +135,25 @@ def evaluate_counts(model: ResNet18UNet, dataset: StoreDataset, *, batch_size: i
     return counts
 
 
+def evaluate_parsing_counts(model: ResNet18UNet, dataset: StoreDataset, *, batch_size: int,
+                            device: torch.device) -> Any:  # fmt: skip
+    """Summed parsing confusion matrix of ``model`` over ``dataset`` (no augmentation), in eval mode."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    matrix: Any = 0
+    model.eval()
+    with torch.inference_mode():
+        for images, labels in loader:
+            pred = model(to_model_input(images, device)).argmax(dim=1)
+            matrix = matrix + confusion_matrix(pred.cpu().numpy(), labels.numpy())
+    return matrix
+
+
+def _parsing_scores(matrix: Any) -> dict[str, float]:
+    """The flat metrics a metrics.csv row holds for the parsing target (mIoU, pixel accuracy)."""
+    values = class_scores(matrix)
+    return {"miou": values["miou"], "pixel_accuracy": values["pixel_accuracy"]}
+
+
 def _ignore_step(step: int, steps: int, loss: float) -> None:
     pass
 
@@ -153,6 +173,9 @@ def _train_epoch(
     started = time.perf_counter()
     loss_sum, bce_sum, seen, counts = 0.0, 0.0, 0, Confusion()
     batches = len(loader)
+    parsing = config.target == "parsing"
+    matrix: Any = 0
+    weight = torch.tensor(config.class_weights, dtype=torch.float32) if config.class_weights else None
     for step, (images, masks) in enumerate(loader, start=1):
         target = masks.to(device).unsqueeze(1).float()
         inputs = to_model_input(images, device)
@@ -161,17 +184,31 @@ def _train_epoch(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
             logits = model(inputs)
         logits = logits.float()
-        loss = ohem_bce_loss(logits, target, threshold=config.ohem_threshold, min_kept=config.min_kept)
+        if parsing:
+            loss = ohem_ce_loss(logits, masks.to(device), threshold=config.ohem_threshold, min_kept=config.min_kept,
+                                weight=weight)  # fmt: skip
+        else:
+            loss = ohem_bce_loss(logits, target, threshold=config.ohem_threshold, min_kept=config.min_kept)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         loss_value = float(loss.detach())
         loss_sum += loss_value * len(images)
-        bce_sum += float(F.binary_cross_entropy_with_logits(logits.detach(), target)) * len(images)
         seen += len(images)
-        counts = counts + confusion((logits.detach()[:, 0] > 0).cpu().numpy(), masks.numpy().astype(bool))
+        if parsing:  # plain cross-entropy over all pixels stands in the `bce` column
+            bce_sum += float(F.cross_entropy(logits.detach(), masks.to(device).long())) * len(images)
+            matrix = matrix + confusion_matrix(logits.detach().argmax(dim=1).cpu().numpy(), masks.numpy())
+        else:
+            bce_sum += float(F.binary_cross_entropy_with_logits(logits.detach(), target)) * len(images)
+            counts = counts + confusion((logits.detach()[:, 0] > 0).cpu().numpy(), masks.numpy().astype(bool))
         on_step(step, batches, loss_value)
     seconds = time.perf_counter() - started
+    if parsing:
+        return {
+            "loss": loss_sum / max(seen, 1), "ce": bce_sum / max(seen, 1),
+            **{f"train_{name}": value for name, value in _parsing_scores(matrix).items()},
+            "seconds": seconds, "images_per_s": seen / seconds if seconds > 0 else 0.0,
+        }  # fmt: skip
     return {
         "loss": loss_sum / max(seen, 1),
         "bce": bce_sum / max(seen, 1),
@@ -194,11 +231,12 @@ def train(
     """Train (or resume) into ``out``; returns the rows of the epochs run by this call."""
     out = Path(out)
     device = resolve_device(config.device)
-    dataset = StoreDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed)
-    val_dataset = StoreDataset(val, input_size=config.input_size) if val else None
+    dataset = StoreDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed,
+                           target=config.target)  # fmt: skip
+    val_dataset = StoreDataset(val, input_size=config.input_size, target=config.target) if val else None
     data_info = _data_description(dataset)
     last_path = out / LAST
-    model = build_model(seed=config.seed)
+    model = set_head(build_model(seed=config.seed), n_outputs(config.target), seed=config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr_at(1), betas=config.betas,
                                  weight_decay=config.weight_decay)  # fmt: skip
     start_epoch = 1
@@ -244,7 +282,10 @@ def train(
         on_step = partial(on_batch, epoch) if on_batch else _ignore_step
         row: dict[str, Any] = {"epoch": epoch, "lr": lr}
         row.update(_train_epoch(model, optimizer, loader, config, device, on_step))
-        if val_dataset is not None:
+        if val_dataset is not None and config.target == "parsing":
+            val_matrix = evaluate_parsing_counts(model, val_dataset, batch_size=config.batch_size, device=device)
+            row.update({f"val_{name}": value for name, value in _parsing_scores(val_matrix).items()})
+        elif val_dataset is not None:
             val_counts = evaluate_counts(model, val_dataset, batch_size=config.batch_size, device=device)
             row.update({f"val_{name}": value for name, value in scores(val_counts).items()})
         state = {
@@ -270,6 +311,9 @@ def load_checkpoint(path: Path) -> tuple[ResNet18UNet, dict[str, Any]]:
     if not isinstance(checkpoint, dict) or checkpoint.get("arch") != ARCH or "model" not in checkpoint:
         raise ConfigError(f"{path} is not an occgen {ARCH} checkpoint (written by `occgen train`)")
     model = ResNet18UNet()
+    # A parsing checkpoint (train.target parsing) has one head channel per parsing class.
+    if checkpoint.get("config", {}).get("target", "face") == "parsing":
+        set_head(model, N_PARSING, seed=0)
     try:
         model.load_state_dict(checkpoint["model"], strict=True)
     except RuntimeError as error:
