@@ -85,9 +85,10 @@ def recode(
 ) -> None:
     """Copy a store into a new one with another image codec (streaming, parallel, resumable)."""
     from occgen.run.recode import recode as recode_store
+    from occgen.store import open_store
 
     with user_errors():
-        with lazy_progress(f"recode -> {out}") as advance:
+        with lazy_progress(f"recode -> {out}", total=len(open_store(store))) as advance:
             report = recode_store(
                 store, out, image_codec=image_codec, workers=workers or os.cpu_count() or 1, scheduler=scheduler,
                 overwrite=overwrite, on_progress=advance,
@@ -141,6 +142,7 @@ def export(
 ) -> None:  # fmt: skip
     """Write a store's samples as image files or training shards (streaming, parallel, resumable)."""
     from occgen.core.errors import ConfigError
+    from occgen.store import open_store
 
     with user_errors():
         workers = workers or os.cpu_count() or 1
@@ -149,7 +151,7 @@ def export(
             raise ConfigError(f"unknown export format {format!r}; valid: {', '.join(formats)}")
         if push_to_hub and format != "hf":
             raise ConfigError("--push-to-hub uploads an hf export: add --format hf")
-        with lazy_progress(f"export -> {out}") as advance:
+        with lazy_progress(f"export -> {out}", total=len(open_store(store))) as advance:
             if format in ("webdataset", "hf"):
                 from occgen.run.export_hf import HF
                 from occgen.run.export_shards import export_shards

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,17 +76,28 @@ def _write_atomic(path: Path, suffix: str, array: np.ndarray, params: list[int])
     ok, encoded = cv2.imencode(suffix, array, params)
     if not ok:
         raise StoreError(f"cannot encode {path}")
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: no two tasks share one
     encoded.tofile(temporary)
     os.replace(temporary, path)
 
 
 def sample_stem(metadata: dict[str, Any], index: int) -> str:
+    """The file stem of a sample: its id (qualified by the mix part in a mix, so unique in any dataset)."""
     return str(metadata.get("sample_id") or f"{index:08d}")
 
 
+def check_unique(stems: list[str], store: str) -> None:
+    """Refuse ids that two samples share: their files would overwrite each other and samples be lost."""
+    repeated = [stem for stem, count in Counter(stems).items() if count > 1]
+    if repeated:
+        raise StoreError(
+            f"{store}: {len(repeated)} sample id(s) repeat (e.g. {repeated[0]!r}); exporting would "
+            "overwrite files. Mix stores with `occgen mix` (it qualifies ids by store) instead of merging them"
+        )
+
+
 def export_chunk(spec: ExportSpec, chunk_index: int) -> int:
-    """Write the samples of one chunk of the store; returns how many were written."""
+    """Write the samples of one chunk of the store; returns how many were written (checked against the chunk)."""
     marker = spec.marker_dir / f"{chunk_index:06d}.done"
     reader = open_store(Path(spec.store))
     start = chunk_index * spec.chunk
@@ -93,6 +105,7 @@ def export_chunk(spec: ExportSpec, chunk_index: int) -> int:
     if marker.exists():
         return stop - start
     jpeg = [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality]
+    written = 0
     for index in range(start, stop):
         sample = reader[index]
         stem = sample_stem(sample.metadata, index)
@@ -113,8 +126,11 @@ def export_chunk(spec: ExportSpec, chunk_index: int) -> int:
             else:
                 scale = np.uint8(255) if name == "face_mask_amodal" else np.uint8(1)
                 _write_atomic(folder / f"{stem}.png", ".png", extra[name] * scale, [])
+        written += 1
+    if written != stop - start:
+        raise StoreError(f"export chunk {chunk_index}: wrote {written} samples of {stop - start}")
     marker.touch()
-    return stop - start
+    return written
 
 
 @dataclass(frozen=True)
@@ -154,6 +170,9 @@ def export_store(
     if mmseg_labels not in MMSEG_LABELS:
         raise ConfigError(f"unknown --mmseg-labels {mmseg_labels!r}; valid: {', '.join(MMSEG_LABELS)}")
     reader = open_store(store)
+    metadata = _all_metadata(reader)
+    stems = [sample_stem(m, i) for i, m in enumerate(metadata)]
+    check_unique(stems, str(store))
     card = reader.card
     label_names = tuple(getattr(reader, "label_names", ()))
     if mmseg_labels == "parsing" and (format != "mmseg" or "parsing" not in label_names):
@@ -188,9 +207,7 @@ def export_store(
         done = [c for c in chunks if c not in set(todo)]
         on_progress(sum(min((c + 1) * spec.chunk, n) - c * spec.chunk for c in done))
     run_tasks(export_chunk, todo, shared=spec, workers=workers, scheduler=scheduler, on_result=on_progress)
-
-    metadata = _all_metadata(reader)
-    stems = [sample_stem(m, i) for i, m in enumerate(metadata)]
+    _check_written(spec, stems)
     if format == "folder":
         _write_metadata_csv(Path(out) / "metadata.csv", stems, metadata)
         if spec.extras:
@@ -217,9 +234,21 @@ def val_mask(n: int, val_frac: float, seed: int) -> np.ndarray:
 
 
 def _all_metadata(reader: Any) -> list[dict[str, Any]]:
-    if hasattr(reader, "arrays") and reader.card.get("kind") != "mix":
-        return [json.loads(str(text)) for text in reader.arrays(METADATA)[:]]
-    return [reader[i].metadata for i in range(len(reader))]
+    if reader.card.get("kind") == "mix":
+        return [reader.sample_metadata(i) for i in range(len(reader))]
+    return [json.loads(str(text)) for text in reader.arrays(METADATA)[:]]
+
+
+def _check_written(spec: ExportSpec, stems: list[str]) -> None:
+    """Every sample read has exactly one image and one mask file: count them on disk."""
+    for folder, suffix in ((spec.image_dir, f".{spec.image_format}"), (spec.mask_dir, ".png")):
+        on_disk = {p.stem for p in folder.iterdir() if p.suffix == suffix and not p.name.startswith(".")}
+        missing = [s for s in stems if s not in on_disk]
+        if missing or len(on_disk) != len(stems):
+            raise StoreError(
+                f"export to {spec.out}: {folder.name}/ holds {len(on_disk)} files for {len(stems)} samples "
+                f"({len(missing)} missing, e.g. {missing[:1]}); delete {spec.marker_dir} and re-run"
+            )
 
 
 def _write_metadata_csv(path: Path, stems: list[str], metadata: list[dict[str, Any]]) -> None:

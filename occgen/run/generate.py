@@ -13,7 +13,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,8 +165,7 @@ def prepare_store(
         "params": recipe.params(),
         "sources": recipe.sources(),
         "generation": spec,
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    }  # no dates or run times: the same command gives byte-identical stores (issue 13)
     if labels:
         faces = getattr(recipe, "faces", None)
         card["labels"] = label_card(labels, tuple(getattr(faces, "face_parts", DEFAULT_FACE_PARTS)))
@@ -179,14 +177,13 @@ def prepare_store(
     return list(range(shard_count(n, shard_size)))
 
 
-def _finish(path: Path, report: dict[str, Any]) -> None:
+def _finish(path: Path) -> None:
     group = zarr.open_group(str(path), mode="r+")
     flags = group[SHARD_COMPLETE][:]
     if not flags.all():
         raise StoreError(f"{path}: {int((flags == 0).sum())} shard(s) still missing; re-run to resume")
     card = dict(group.attrs[ATTRS_KEY])
     card["complete"] = True
-    card["last_run"] = report
     group.attrs[ATTRS_KEY] = card
 
 
@@ -222,9 +219,9 @@ def generate(
     run_tasks(run_shard, [(str(path), i) for i in todo], shared=recipe, workers=workers, scheduler=scheduler,
               on_result=collect)  # fmt: skip
     written = sum(counts)
+    expected = sum(stop - start for start, stop in (shard_bounds(i, n, shard_size) for i in todo))
+    if written != expected or len(counts) != len(todo):
+        raise StoreError(f"{path}: wrote {written} samples in {len(counts)} shards, expected {expected} in {len(todo)}")
     seconds = time.perf_counter() - started
-    _finish(path, {
-        "shards_written": len(todo), "shards_skipped": skipped, "samples_written": written,
-        "seconds": round(seconds, 3), "workers": workers, "scheduler": scheduler or "local",
-    })  # fmt: skip
+    _finish(path)
     return GenerateReport(path, n, len(todo), skipped, written, seconds)

@@ -9,9 +9,9 @@ C-WO-NatOcc: ``occgen mix randocc.zarr:0.5 natocc.zarr:0.5 --out mix.zarr``.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
 from occgen.store.schema import (
     ATTRS_KEY,
+    METADATA,
     SCHEMA_VERSION,
     ShardReader,
     StoredSample,
@@ -64,6 +65,10 @@ def build_mix(parts: list[MixPart], out: Path, *, seed: int = 0, pick: str = "ra
         raise ConfigError("a mix needs at least one store")
     if pick not in PICKS:
         raise ConfigError(f"pick must be one of {', '.join(PICKS)}, got {pick!r}")
+    resolved = [part.path.resolve() for part in parts]
+    repeated = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+    if repeated:  # two parts of one store could pick one sample twice
+        raise ConfigError(f"a mix lists {repeated[0]} more than once; give each store once with its total count")
     readers = [ShardReader(part.path) for part in parts]
     sizes = {str(part.path): reader.size for part, reader in zip(parts, readers, strict=True)}
     if len(set(sizes.values())) > 1:
@@ -96,13 +101,23 @@ def build_mix(parts: list[MixPart], out: Path, *, seed: int = 0, pick: str = "ra
     group.attrs[ATTRS_KEY] = {
         "kind": "mix", "schema_version": SCHEMA_VERSION, "occgen_version": __version__, "n": int(len(stores)),
         "size": next(iter(sizes.values())), "seed": seed, "pick": pick, "sources": sources, "complete": True,
-        "recipe": "mix", "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "recipe": "mix",  # no creation time: the same command gives the same bytes (issue 13)
     }  # fmt: skip
     return out
 
 
+def mix_sample_id(part: int, sample_id: str) -> str:
+    """The id of a sample in a mix: qualified by its part number, so that two stores of one recipe (whose
+    samples are both named ``natocc-00000000``...) never give two samples the same id."""
+    return f"p{part}-{sample_id}"
+
+
 class MixReader:
-    """Reads a mix index like a store: ``len``, ``[i] -> StoredSample`` (metadata gains ``mix_source``)."""
+    """Reads a mix index like a store: ``len``, ``[i] -> StoredSample``.
+
+    The metadata's ``sample_id`` is qualified by the mix part (:func:`mix_sample_id`), the store's own id is
+    kept as ``store_sample_id``, and ``mix_source`` names the store.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -136,10 +151,20 @@ class MixReader:
         if not -n <= index < n:
             raise IndexError(f"sample {index} out of range for a mix of {n}")
         index %= n
+        sample = self.readers[int(self.store_index[index])][int(self.sample_index[index])]
+        return StoredSample(sample.image, sample.face_mask, sample.occluder_mask, self._qualify(index, sample.metadata))
+
+    def sample_metadata(self, index: int) -> dict[str, Any]:
+        """The metadata of sample ``index`` without decoding its pixels."""
         store = int(self.store_index[index])
-        sample = self.readers[store][int(self.sample_index[index])]
-        metadata = {**sample.metadata, "mix_source": self.card["sources"][store]["path"]}
-        return StoredSample(sample.image, sample.face_mask, sample.occluder_mask, metadata)
+        text = self.readers[store].arrays(METADATA)[int(self.sample_index[index])]
+        return self._qualify(index, json.loads(str(text)))
+
+    def _qualify(self, index: int, metadata: dict[str, Any]) -> dict[str, Any]:
+        store = int(self.store_index[index])
+        original = str(metadata.get("sample_id") or f"{int(self.sample_index[index]):08d}")
+        return {**metadata, "mix_source": self.card["sources"][store]["path"],
+                "store_sample_id": original, "sample_id": mix_sample_id(store, original)}  # fmt: skip
 
     @property
     def label_names(self) -> tuple[str, ...]:
