@@ -1,4 +1,4 @@
-"""Commands over stores and mixes: `preview`, `info`, `recode`, `mix`, `export`."""
+"""Commands over stores and mixes: `preview`, `info`, `recode`, `mix`, `export`, `verify`."""
 
 from __future__ import annotations
 
@@ -177,3 +177,36 @@ def export(
             from occgen.run.export_hf import push_to_hub as upload
 
             err_console.print(f"uploaded to {upload(out, push_to_hub)}")
+
+
+def verify(
+    store: Annotated[Path, typer.Argument(help="An occgen store, or a mix (its stores are checked).")],
+    repair: Annotated[
+        bool, typer.Option(help="Delete the bad shards and mark them unwritten, for the writing command to redo.")
+    ] = False,
+) -> None:
+    """Check every shard against the digest recorded when it was written; exit 1 on any problem."""
+    from occgen.store.integrity import mark_for_repair
+    from occgen.store.integrity import verify as verify_store
+
+    with user_errors():
+        checks = verify_store(store)
+        bad = 0
+        for check in checks:
+            speed = check.bytes_read / 1e6 / check.seconds if check.seconds > 0 else 0.0
+            state = "ok" if check.ok else f"{len(check.bad_shards)} bad shard(s)"
+            err_console.print(
+                f"{check.path}: {check.shards} shards, {human_bytes(check.bytes_read)} hashed "
+                f"({speed:.0f} MB/s): {state}"
+            )
+            for problem in check.problems:
+                typer.echo(f"{check.path}: {problem}")
+            bad += len(check.bad_shards)
+            if repair and not check.ok:
+                mark_for_repair(check.path, check.bad_shards)
+                err_console.print(
+                    f"{check.path}: shard(s) {', '.join(map(str, check.bad_shards))} removed; re-run the command "
+                    "that wrote this store (same settings): it regenerates exactly these, then run occgen verify"
+                )
+        if bad:
+            raise typer.Exit(1)
