@@ -37,6 +37,7 @@ from occgen.core.errors import ConfigError, StoreError
 from occgen.core.labels import PARSING_CLASSES
 from occgen.run.parallel import run_tasks
 from occgen.store import open_store
+from occgen.store.lock import store_lock
 from occgen.store.schema import METADATA
 
 FORMATS = ("folder", "mmseg")
@@ -169,6 +170,15 @@ def export_store(
         raise ConfigError(f"--val-frac must be in [0, 1), got {val_frac}")
     if mmseg_labels not in MMSEG_LABELS:
         raise ConfigError(f"unknown --mmseg-labels {mmseg_labels!r}; valid: {', '.join(MMSEG_LABELS)}")
+    with store_lock(Path(out), "export"):  # one writer per output folder (issue 13)
+        return _export_locked(store, out, format, image_format, jpeg_quality, name, val_frac, mmseg_labels, seed,
+                              workers, scheduler, on_progress)  # fmt: skip
+
+
+def _export_locked(
+    store: Path, out: Path, format: str, image_format: str, jpeg_quality: int, name: str | None, val_frac: float,
+    mmseg_labels: str, seed: int, workers: int, scheduler: str | None, on_progress: Any,
+) -> ExportReport:  # fmt: skip
     reader = open_store(store)
     metadata = _all_metadata(reader)
     stems = [sample_stem(m, i) for i, m in enumerate(metadata)]

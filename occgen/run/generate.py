@@ -28,6 +28,7 @@ from occgen.recipes.labels import build_labels
 from occgen.run.parallel import run_tasks
 from occgen.sources.faces import DEFAULT_FACE_PARTS
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
+from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
     SCHEMA_VERSION,
@@ -204,6 +205,16 @@ def generate(
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     path = Path(path)
+    with store_lock(path, "generate"):  # one writer per store (issue 13)
+        return _generate_locked(
+            recipe, path, n, shard_size, workers, scheduler, overwrite, image_codec, on_progress, labels
+        )
+
+
+def _generate_locked(
+    recipe: Recipe, path: Path, n: int, shard_size: int, workers: int, scheduler: str | None, overwrite: bool,
+    image_codec: str, on_progress: ProgressCallback | None, labels: tuple[str, ...],
+) -> GenerateReport:  # fmt: skip
     todo = prepare_store(recipe, path, n, shard_size, overwrite, image_codec, labels)
     skipped = shard_count(n, shard_size) - len(todo)
     if on_progress and skipped:

@@ -20,6 +20,7 @@ import zarr
 
 from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
+from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
     METADATA,
@@ -61,6 +62,11 @@ def parse_part(text: str) -> MixPart:
 
 def build_mix(parts: list[MixPart], out: Path, *, seed: int = 0, pick: str = "random", overwrite: bool = False) -> Path:
     """Write a mix index at ``out``; stores must be complete and of one image size."""
+    with store_lock(Path(out), "mix"):  # one writer per output (issue 13)
+        return _build_mix_locked(parts, Path(out), seed, pick, overwrite)
+
+
+def _build_mix_locked(parts: list[MixPart], out: Path, seed: int, pick: str, overwrite: bool) -> Path:
     if not parts:
         raise ConfigError("a mix needs at least one store")
     if pick not in PICKS:
