@@ -49,8 +49,11 @@ LabelsOption = Annotated[
 
 
 def with_overrides(config: Any, **values: Any) -> Any:
-    """``config`` with the fields given on the command line (non-None values) replaced."""
-    return replace(config, **{k: v for k, v in values.items() if v is not None})
+    """``config`` with the fields given on the command line (non-None values) replaced; paths are made
+    absolute, so tasks running elsewhere (a --scheduler) find the same files."""
+    return replace(
+        config, **{k: v.absolute() if isinstance(v, Path) else v for k, v in values.items() if v is not None}
+    )
 
 
 ParamsOption = Annotated[

@@ -16,6 +16,12 @@ from occgen.recipes.labels import LabelSources
 
 FACE_ORDERS = ("cycle", "random")
 
+#: The version of the code paths that determine a sample's pixels and labels (recipes, sources, compositing,
+#: codecs). It is part of every store's generation spec, so a resume across a change of it is refused while
+#: unrelated occgen releases still resume. Bump it in any change that alters samples, i.e. whenever the
+#: pinned digests of tests/test_store_digest.py change.
+SAMPLE_CODE_VERSION = 1
+
 
 @dataclass(frozen=True)
 class Sample:

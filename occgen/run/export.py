@@ -23,6 +23,7 @@ atomically, and marks finished shards in ``<out>/.occgen-export/``, so an interr
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 from collections import Counter
@@ -38,7 +39,7 @@ from occgen.core.labels import PARSING_CLASSES
 from occgen.run.parallel import run_tasks
 from occgen.store import open_store
 from occgen.store.lock import store_lock
-from occgen.store.schema import METADATA
+from occgen.store.schema import METADATA, card_digest
 
 FORMATS = ("folder", "mmseg")
 IMAGE_FORMATS = ("png", "jpg")
@@ -191,15 +192,18 @@ def _export_locked(
             f"{', '.join(label_names) or 'no extra labels'} (generate it with --labels parsing)"
         )
     spec = ExportSpec(
-        store=str(store), out=str(out), format=format, image_format=image_format, jpeg_quality=jpeg_quality,
+        store=str(Path(store).absolute()), out=str(Path(out).absolute()), format=format, image_format=image_format,
+        jpeg_quality=jpeg_quality,
         name=name or Path(store).stem, chunk=int(card.get("shard_size", 64)),
         extras=label_names if format == "folder" else (), mmseg_labels=mmseg_labels,
     )  # fmt: skip
     settings_file = Path(out) / ".occgen-export" / "settings.json"
+    # Keyed on the dataset's content, not where it or the export is, so moved ones still resume (issue 13).
     # The label settings enter only when used, so exports of default stores resume across versions.
-    defaults = {"out": None, "extras": (), "mmseg_labels": "face"}
+    defaults = {"out": None, "store": None, "extras": (), "mmseg_labels": "face"}
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.__dict__.items()
-                if k not in defaults or (k != "out" and v != defaults[k])}  # fmt: skip
+                if k not in defaults or (k not in ("out", "store") and v != defaults[k])}  # fmt: skip
+    settings["dataset"] = _content_key(card)
     extra_dirs = [Path(out) / EXTRA_DIRS[e] for e in spec.extras]
     try:
         for folder in (spec.image_dir, spec.mask_dir, spec.marker_dir, *extra_dirs):
@@ -241,6 +245,15 @@ def val_mask(n: int, val_frac: float, seed: int) -> np.ndarray:
     is_val = np.zeros(n, bool)
     is_val[rng.choice(n, int(round(val_frac * n)), replace=False)] = True
     return is_val
+
+
+def _content_key(card: dict[str, Any]) -> str:
+    """What a store or mix holds: its generation spec's digest, or for a mix its stores' digests and picks."""
+    if card.get("kind") != "mix":
+        return card_digest(card)
+    parts = [{k: v for k, v in source.items() if k != "path"} for source in card["sources"]]
+    text = json.dumps({"parts": parts, "seed": card.get("seed"), "pick": card.get("pick")}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _all_metadata(reader: Any) -> list[dict[str, Any]]:

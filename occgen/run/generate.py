@@ -8,30 +8,26 @@ LocalCluster (or the cluster at ``scheduler``) runs the tasks. Samples depend on
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import zarr
 
-from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.labels import label_card, parse_labels
 from occgen.core.rng import stream_id
 from occgen.recipes.base import Recipe
 from occgen.recipes.labels import build_labels
 from occgen.run.parallel import run_tasks
+from occgen.run.spec import generation_spec, spec_differences
 from occgen.sources.faces import DEFAULT_FACE_PARTS
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
 from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
-    SCHEMA_VERSION,
     SHARD_COMPLETE,
     create_store,
     is_store,
@@ -56,32 +52,6 @@ class GenerateReport:
     @property
     def samples_per_second(self) -> float:
         return self.samples_written / self.seconds if self.seconds > 0 else 0.0
-
-
-def generation_spec(
-    recipe: Recipe, n: int, shard_size: int, image_codec: str, labels: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """Everything that determines the store's content; a resume must match it exactly."""
-    sources = {name: info.get("fingerprint") for name, info in recipe.sources().items()}
-    # Optional label arrays enter the spec only when asked for, so default stores keep their card.
-    extra = {"labels": list(labels)} if labels else {}
-    return {
-        **extra,
-        "recipe": recipe.name,
-        "n": n,
-        "size": recipe.size,
-        "seed": recipe.seed,
-        "shard_size": shard_size,
-        "image_codec": image_codec,
-        "schema_version": SCHEMA_VERSION,
-        "occgen_version": __version__,
-        "params_sha256": hashlib.sha256(json.dumps(recipe.params(), sort_keys=True).encode()).hexdigest()[:16],
-        "sources": sources,
-    }
-
-
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    return sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
 
 
 def make_shard_arrays(
@@ -144,10 +114,10 @@ def prepare_store(
         else:
             group = zarr.open_group(str(path), mode="r")
             old = group.attrs[ATTRS_KEY].get("generation", {})
-            changed = _differences(old, spec)
+            changed = spec_differences(old, spec)
             if changed and not overwrite:
                 raise StoreError(
-                    f"{path} was made with different settings (differs in: {', '.join(changed)}); "
+                    f"{path} was made with different settings (differs in: {'; '.join(changed)}); "
                     "pass --overwrite to replace it, or choose another --out"
                 )
             if changed:
@@ -204,7 +174,7 @@ def generate(
     """Write samples ``0..n-1`` of ``recipe`` to the store at ``path``, resuming if it exists."""
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
-    path = Path(path)
+    path = Path(path).absolute()  # tasks may run elsewhere (a --scheduler): they get absolute paths
     with store_lock(path, "generate"):  # one writer per store (issue 13)
         return _generate_locked(
             recipe, path, n, shard_size, workers, scheduler, overwrite, image_codec, on_progress, labels
