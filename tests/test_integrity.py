@@ -3,6 +3,7 @@
 import hashlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import zarr
@@ -12,8 +13,10 @@ from occgen.core.imageio import read_binary_mask
 from occgen.recipes.randocc import RandOccRecipe
 from occgen.run.export import export_store
 from occgen.run.generate import generate
+from occgen.run.preview import contact_sheet
 from occgen.store import open_store
 from occgen.store.mix import MixPart, build_mix
+from occgen.train.evaluate import iter_store
 
 
 def every_file_digest(root: Path) -> dict[str, str]:
@@ -95,3 +98,14 @@ def test_a_resumed_run_gives_the_bytes_of_an_uninterrupted_one(tmp_path: Path, s
     group.attrs["occgen"] = card
     generate(small_recipe, resumed, n=5, shard_size=2)
     assert every_file_digest(whole) == every_file_digest(resumed)
+
+
+def test_preview_and_evaluator_name_mix_samples_by_their_qualified_ids(same_recipe_mix: Path) -> None:
+    mixed = open_store(same_recipe_mix)
+    count, items = iter_store(same_recipe_mix)
+    ids = [item.item_id for item in items]
+    assert count == 9 and len(set(ids)) == 9 and ids[0] == mixed.sample_metadata(0)["sample_id"]
+    sheet = contact_sheet(mixed, [0, 5], tile_px=160)
+    plain = cv2.resize(mixed[0].image, (160, 160), interpolation=cv2.INTER_AREA)
+    changed = np.any(sheet[:160, :160] != plain, axis=2)
+    assert changed[:16].sum() > 20 and not changed[16:].any()  # the id, written at the top of the image tile
