@@ -105,3 +105,14 @@ def test_command_line_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.chdir(tmp_path)
     config = with_overrides(FacesConfig(), path=Path("faces"), split=None)
     assert config.path == tmp_path / "faces" and config.path.is_absolute()
+
+
+def test_a_store_whose_creation_was_killed_is_made_anew(tmp_path: Path, small_recipe: RandOccRecipe) -> None:
+    reference, store = tmp_path / "reference.zarr", tmp_path / "s.zarr"
+    generate(small_recipe, reference, n=3, shard_size=2)
+    generate(small_recipe, store, n=3, shard_size=2)
+    for name in ("metadata", "shard_complete", "shard_digest"):  # as if killed while creating the arrays
+        shutil.rmtree(store / name)
+    report = generate(small_recipe, store, n=3, shard_size=2)
+    assert report.shards_written == 2
+    assert ShardReader(store)[2].metadata == ShardReader(reference)[2].metadata

@@ -28,6 +28,7 @@ from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
 from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
+    SAMPLE_ARRAYS,
     SHARD_COMPLETE,
     create_store,
     is_store,
@@ -111,6 +112,8 @@ def prepare_store(
                 path.rmdir()
             else:
                 raise StoreError(f"{path} exists and is not an occgen store; choose another --out")
+        elif any(name not in zarr.open_group(str(path), mode="r") for name in (*SAMPLE_ARRAYS, SHARD_COMPLETE)):
+            remove_store(path)  # its creation was interrupted (killed): nothing was written yet, make it anew
         else:
             group = zarr.open_group(str(path), mode="r")
             old = group.attrs[ATTRS_KEY].get("generation", {})

@@ -74,6 +74,18 @@ def create_store(
         group = zarr.open_group(str(path), mode="w", zarr_format=3)
     except OSError as error:
         raise StoreError(f"cannot create store {path}: {error.strerror or error}; choose a writable --out") from error
+    # The card first: a creation killed halfway leaves an (incomplete) occgen store, which the next run
+    # recognises by its missing arrays and recreates, rather than a folder it may not delete.
+    group.attrs[ATTRS_KEY] = {
+        **card,
+        "schema_version": SCHEMA_VERSION,
+        "occgen_version": __version__,
+        "n": n,
+        "size": size,
+        "shard_size": shard_size,
+        "image_codec": codec.spec,
+        "complete": False,
+    }
     compressor = ZstdCodec(level=3)
     shard = min(shard_size, n)
     group.create_array(IMAGE, shape=(n, size, size, 3), dtype="uint8", chunks=(1, size, size, 3),
@@ -92,16 +104,6 @@ def create_store(
     group.create_array(METADATA, shape=(n,), dtype=str, chunks=(1,), shards=(shard,))
     group.create_array(SHARD_COMPLETE, shape=(shard_count(n, shard_size),), dtype="uint8", chunks=(1,), fill_value=0)
     group.create_array(SHARD_DIGEST, shape=(shard_count(n, shard_size),), dtype=str, chunks=(1,))
-    group.attrs[ATTRS_KEY] = {
-        **card,
-        "schema_version": SCHEMA_VERSION,
-        "occgen_version": __version__,
-        "n": n,
-        "size": size,
-        "shard_size": shard_size,
-        "image_codec": codec.spec,
-        "complete": False,
-    }
     return group
 
 
