@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,16 +54,47 @@ def test_a_second_generate_is_refused_while_the_first_runs_and_allowed_after_sig
     assert report.samples_written == 3 and not lock_path(store).exists()
 
 
+HOLD = """
+import sys, time
+from pathlib import Path
+from occgen.store.lock import store_lock
+with store_lock(Path(sys.argv[1]), sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+@contextmanager
+def held_elsewhere(target: Path, command: str) -> Iterator[subprocess.Popen]:
+    """``target``'s lock held by another process for the ``with`` block."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(target), command], env=env, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_export_and_mix_hold_their_output_lock(tmp_path: Path, small_recipe: RandOccRecipe) -> None:
     generate(small_recipe, tmp_path / "s.zarr", n=2, shard_size=2)
-    with store_lock(tmp_path / "out", "export"):
-        with pytest.raises(StoreError, match=rf"occgen export \(pid {os.getpid()} on {socket.gethostname()}"):
+    with held_elsewhere(tmp_path / "out", "export") as holder:
+        with pytest.raises(StoreError, match=rf"occgen export \(pid {holder.pid} on {socket.gethostname()}"):
             export_store(tmp_path / "s.zarr", tmp_path / "out", workers=1)
-    with store_lock(tmp_path / "m.zarr", "mix"):
+    with held_elsewhere(tmp_path / "m.zarr", "mix"):
         with pytest.raises(StoreError, match="being written by occgen mix"):
             build_mix([MixPart(tmp_path / "s.zarr")], tmp_path / "m.zarr")
-    build_mix([MixPart(tmp_path / "s.zarr")], tmp_path / "m.zarr")  # released
+    build_mix([MixPart(tmp_path / "s.zarr")], tmp_path / "m.zarr")  # its holder was killed: allowed
     assert not lock_path(tmp_path / "m.zarr").exists()
+
+
+def test_the_lock_is_reentrant_within_a_process(tmp_path: Path) -> None:
+    with store_lock(tmp_path / "s.zarr", "repair"):
+        with store_lock(tmp_path / "s.zarr", "generate"):
+            assert json.loads(lock_path(tmp_path / "s.zarr").read_text())["command"] == "repair"
+        assert lock_path(tmp_path / "s.zarr").exists()
+    assert not lock_path(tmp_path / "s.zarr").exists()
 
 
 def test_a_stale_record_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:

@@ -114,3 +114,20 @@ def test_verify_a_mix_checks_its_stores(tmp_path: Path, store: Path, small_recip
     assert [c.bad_shards for c in checks] == [[], [0]]
     result = runner.invoke(app, ["verify", str(mix)])
     assert result.exit_code == 1 and "b.zarr: shard 0: image/c/0/0/0/0 corrupt" in flat(result.output)
+
+
+def test_generate_repair_regenerates_exactly_the_bad_shard(tmp_path: Path) -> None:
+    store = tmp_path / "r.zarr"
+    args = ["generate", "randocc", "--out", str(store), "--n", "5", "--size", "32", "--shard-size", "2",
+            "--workers", "1", "--no-preview"]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0
+    original = every_file_digest(store)
+    truncate(store / "image/c/1/0/0/0")
+    refused = runner.invoke(app, [*args, "--repair", "--seed", "5"])
+    assert refused.exit_code == 1 and "seed: 0 -> 5" in flat(refused.output)
+    assert every_file_digest(store) != original  # nothing was touched by the refused repair
+    result = runner.invoke(app, [*args, "--repair"])
+    assert result.exit_code == 0, result.output
+    output = flat(result.output)
+    assert "shard 1: image/c/1/0/0/0 truncated" in output and "regenerated shard(s) 1;" in output
+    assert every_file_digest(store) == original

@@ -46,6 +46,9 @@ LabelsOption = Annotated[
     typer.Option(help="Extra label arrays, comma-separated: parsing, amodal, clean, occluder-class "
                  "[default: params, else none] (see docs/labels.md)."),
 ]  # fmt: skip
+RepairOption = Annotated[
+    bool, typer.Option(help="Verify an existing store, regenerate exactly its bad shards, verify again.")
+]
 
 
 def with_overrides(config: Any, **values: Any) -> Any:
@@ -117,12 +120,26 @@ def human_bytes(count: float) -> str:
 
 def run_generation(
     recipe: Any, out: Path, run: Any, *, scheduler: str | None, overwrite: bool, preview: bool,
-    stats: Path | None = None,
+    stats: Path | None = None, repair: bool = False,
 ) -> None:  # fmt: skip
-    """Generate ``recipe`` into ``out`` with a progress bar (shown once the store is ready), then preview."""
+    """Generate ``recipe`` into ``out`` with a progress bar (shown once the store is ready), then preview.
+    With ``repair``, an existing store is verified and its bad shards regenerated instead."""
     from occgen.run.generate import generate
     from occgen.run.preview import write_preview
+    from occgen.store import is_store
 
+    if repair and is_store(out):
+        from occgen.run.verify import repair_store
+
+        before, _ = repair_store(
+            recipe, out, n=run.n, shard_size=run.shard_size, image_codec=run.image_codec, labels=run.labels,
+            workers=run.resolved_workers, scheduler=scheduler,
+        )  # fmt: skip
+        for problem in before.problems:
+            err_console.print(f"{out}: {problem}")
+        shards = ", ".join(map(str, before.bad_shards)) or "none"
+        err_console.print(f"{out}: regenerated shard(s) {shards}; all {before.shards} shards verify")
+        return
     with lazy_progress(f"{recipe.name} -> {out}", total=run.n) as advance:
         report = generate(
             recipe, out, n=run.n, shard_size=run.shard_size, workers=run.resolved_workers,

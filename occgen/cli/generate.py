@@ -17,6 +17,7 @@ from occgen.cli.common import (
     OverwriteOption,
     ParamsOption,
     PreviewOption,
+    RepairOption,
     SchedulerOption,
     SeedOption,
     ShardSizeOption,
@@ -51,6 +52,7 @@ def generate_randocc(
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
+    repair: RepairOption = False,
     image_codec: ImageCodecOption = None,
     labels: LabelsOption = None,
     stats: StatsOption = None,
@@ -69,7 +71,9 @@ def generate_randocc(
             textures=with_overrides(settings.textures, path=textures),
         )  # fmt: skip
         recipe = build_randocc_recipe(settings)
-        run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)
+        run_generation(
+            recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
+        )
 
 
 @generate_app.command("faces")
@@ -84,6 +88,7 @@ def generate_faces(
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
+    repair: RepairOption = False,
     image_codec: ImageCodecOption = None,
     labels: LabelsOption = None,
     stats: StatsOption = None,
@@ -105,7 +110,9 @@ def generate_faces(
             labels=labels,
         )
         recipe = FacesRecipe(source, settings.base.seed, size or settings.base.size)
-        run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)
+        run_generation(
+            recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
+        )
 
 
 @generate_app.command("natocc")
@@ -139,6 +146,7 @@ def generate_natocc(
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
+    repair: RepairOption = False,
     image_codec: ImageCodecOption = None,
     labels: LabelsOption = None,
     stats: StatsOption = None,
@@ -164,4 +172,6 @@ def generate_natocc(
             faces=with_overrides(settings.faces, path=faces, split=split),
         )  # fmt: skip
         recipe = build_natocc_recipe(settings)
-        run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)
+        run_generation(
+            recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
+        )

@@ -82,10 +82,34 @@ def _refuse(target: Path, lock: Path, holder: dict[str, Any]) -> StoreError:
     )
 
 
+#: Locks this process holds (lock path -> depth): taking one again inside is allowed (e.g. repair -> generate).
+_held: dict[Path, int] = {}
+
+
 @contextmanager
 def store_lock(target: Path, command: str) -> Iterator[Path]:
-    """Hold the lock of ``target`` for the ``with`` block, or raise :class:`StoreError` naming its holder."""
-    lock = lock_path(target)
+    """Hold the lock of ``target`` for the ``with`` block, or raise :class:`StoreError` naming its holder.
+
+    Re-entrant within one process: an inner ``store_lock`` of a target this process already holds passes.
+    """
+    lock = lock_path(Path(target).absolute())
+    if lock in _held:
+        _held[lock] += 1
+        try:
+            yield lock
+        finally:
+            _held[lock] -= 1
+        return
+    with _exclusive(lock, target, command):
+        _held[lock] = 1
+        try:
+            yield lock
+        finally:
+            del _held[lock]
+
+
+@contextmanager
+def _exclusive(lock: Path, target: Path, command: str) -> Iterator[None]:
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -125,7 +149,7 @@ def store_lock(target: Path, command: str) -> Iterator[Path]:
     os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, json.dumps(record).encode())
     try:
-        yield lock
+        yield
     finally:
         try:
             lock.unlink()
