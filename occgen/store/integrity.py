@@ -18,6 +18,7 @@ import zarr
 
 from occgen.core.errors import StoreError
 from occgen.store.digest import ShardProblem, check_shard, delete_object, shard_key
+from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
     SAMPLE_ARRAYS,
@@ -101,12 +102,13 @@ def mark_for_repair(path: Path, shards: list[int]) -> None:
     the command that wrote the store regenerates exactly them on its next run."""
     if not shards:
         return
-    group = _open(path, mode="r+")
-    for shard in shards:
-        for name in SAMPLE_ARRAYS:
-            delete_object(group, shard_key(group[name], shard))
-        group[SHARD_DIGEST][shard] = ""
-        group[SHARD_COMPLETE][shard] = 0
-    card = dict(group.attrs[ATTRS_KEY])
-    card["complete"] = False
-    group.attrs[ATTRS_KEY] = card
+    with store_lock(Path(path), "verify --repair"):
+        group = _open(path, mode="r+")
+        for shard in shards:
+            for name in SAMPLE_ARRAYS:
+                delete_object(group, shard_key(group[name], shard))
+            group[SHARD_DIGEST][shard] = ""
+            group[SHARD_COMPLETE][shard] = 0
+        card = dict(group.attrs[ATTRS_KEY])
+        card["complete"] = False
+        group.attrs[ATTRS_KEY] = card
