@@ -76,7 +76,9 @@ class CocoObjects:
                 "rerun `occgen occluders coco` to resume"
             )
         self._items = items
-        self._fingerprint = hashlib.sha256((self.root / MANIFEST).read_bytes()).hexdigest()[:16]
+        # What the objects are, not which occgen release extracted them (a release bump must not refuse a resume)
+        content = {k: v for k, v in manifest.items() if k != "occgen_version"}
+        self._fingerprint = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
     def __len__(self) -> int:
         return len(self._items)
