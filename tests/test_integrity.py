@@ -7,7 +7,9 @@ import cv2
 import numpy as np
 import pytest
 import zarr
+from typer.testing import CliRunner
 
+from occgen.cli.main import app
 from occgen.core.errors import ConfigError
 from occgen.core.imageio import read_binary_mask
 from occgen.recipes.randocc import RandOccRecipe
@@ -109,3 +111,16 @@ def test_preview_and_evaluator_name_mix_samples_by_their_qualified_ids(same_reci
     plain = cv2.resize(mixed[0].image, (160, 160), interpolation=cv2.INTER_AREA)
     changed = np.any(sheet[:160, :160] != plain, axis=2)
     assert changed[:16].sum() > 20 and not changed[16:].any()  # the id, written at the top of the image tile
+
+
+def test_the_same_command_twice_gives_identical_files(tmp_path: Path) -> None:
+    digests = []
+    for run in ("one", "two"):
+        out = tmp_path / run / "natocc.zarr"
+        args = ["generate", "natocc", "--out", str(out), "--n", "3", "--size", "32", "--shard-size", "2",
+                "--workers", "1", "--stats", str(tmp_path / run / "stats.json")]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        digests.append(every_file_digest(tmp_path / run))  # store, preview and stats
+    assert digests[0] == digests[1]
+    assert {"natocc.zarr/zarr.json", "natocc.preview.png", "stats.json"} <= set(digests[0])
