@@ -104,3 +104,10 @@ def test_a_stale_record_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "command": "generate"}))
     with store_lock(tmp_path / "s.zarr", "generate"):
         assert json.loads(lock.read_text())["pid"] == os.getpid()
+
+
+def test_remote_targets_are_not_locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with store_lock(Path("s3://bucket/s.zarr"), "generate"):
+        pass
+    assert not any(tmp_path.rglob("*.lock"))

@@ -8,6 +8,7 @@ the next writer then takes it over (the stale file's holder record is simply rew
 where ``flock`` is not shared between processes, the holder record is checked too: a live pid on this host
 still refuses; a pid that no longer runs (or runs a different process: its start time differs) is stale.
 The lock file sits beside the target, not inside it, so it never becomes part of a dataset's bytes.
+Remote targets (URLs) are not locked (partial: there is no shared file system to hold a lock on).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -82,6 +84,9 @@ def _refuse(target: Path, lock: Path, holder: dict[str, Any]) -> StoreError:
     )
 
 
+#: A URL (``s3://…``, also after ``Path`` folded ``//`` into ``/``); one-letter schemes are Windows drives.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
 #: Locks this process holds (lock path -> depth): taking one again inside is allowed (e.g. repair -> generate).
 _held: dict[Path, int] = {}
 
@@ -92,6 +97,9 @@ def store_lock(target: Path, command: str) -> Iterator[Path]:
 
     Re-entrant within one process: an inner ``store_lock`` of a target this process already holds passes.
     """
+    if _URL.match(str(target)):  # a remote store (s3://...): no shared file system to lock on
+        yield Path(str(target))
+        return
     lock = lock_path(Path(target).absolute())
     if lock in _held:
         _held[lock] += 1
