@@ -10,7 +10,6 @@ import zarr
 from typer.testing import CliRunner
 
 from occgen.cli.main import app
-from occgen.core.errors import ConfigError
 from occgen.core.imageio import read_binary_mask
 from occgen.recipes.randocc import RandOccRecipe
 from occgen.run.export import export_store
@@ -69,12 +68,6 @@ def test_mix_sample_ids_are_qualified_and_keep_the_store_id(same_recipe_mix: Pat
     first = mixed[0].metadata
     assert first == mixed.sample_metadata(0)
     assert first["sample_id"] == f"p0-{first['store_sample_id']}" and first["store_sample_id"].startswith("randocc-")
-
-
-def test_a_mix_refuses_one_store_twice(tmp_path: Path, small_recipe: RandOccRecipe) -> None:
-    generate(small_recipe, tmp_path / "a.zarr", n=4, shard_size=2)
-    with pytest.raises(ConfigError, match="more than once"):
-        build_mix([MixPart(tmp_path / "a.zarr", count=2), MixPart(tmp_path / "a.zarr", count=2)], tmp_path / "m.zarr")
 
 
 def test_two_identical_runs_give_identical_bytes(tmp_path: Path, small_recipe: RandOccRecipe) -> None:

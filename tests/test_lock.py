@@ -16,6 +16,8 @@ import pytest
 from occgen.core.errors import StoreError
 from occgen.recipes.randocc import RandOccRecipe
 from occgen.run.export import export_store
+from occgen.run.export_shards import export_shards
+from occgen.run.export_webdataset import WEBDATASET
 from occgen.run.generate import generate
 from occgen.store.lock import lock_path, store_lock
 from occgen.store.mix import MixPart, build_mix
@@ -82,6 +84,9 @@ def test_export_and_mix_hold_their_output_lock(tmp_path: Path, small_recipe: Ran
     with held_elsewhere(tmp_path / "out", "export") as holder:
         with pytest.raises(StoreError, match=rf"occgen export \(pid {holder.pid} on {socket.gethostname()}"):
             export_store(tmp_path / "s.zarr", tmp_path / "out", workers=1)
+    with held_elsewhere(tmp_path / "shards", "export"):
+        with pytest.raises(StoreError, match="being written by occgen export"):
+            export_shards(tmp_path / "s.zarr", tmp_path / "shards", format=WEBDATASET, workers=1)
     with held_elsewhere(tmp_path / "m.zarr", "mix"):
         with pytest.raises(StoreError, match="being written by occgen mix"):
             build_mix([MixPart(tmp_path / "s.zarr")], tmp_path / "m.zarr")

@@ -71,10 +71,6 @@ def _build_mix_locked(parts: list[MixPart], out: Path, seed: int, pick: str, ove
         raise ConfigError("a mix needs at least one store")
     if pick not in PICKS:
         raise ConfigError(f"pick must be one of {', '.join(PICKS)}, got {pick!r}")
-    resolved = [part.path.resolve() for part in parts]
-    repeated = sorted({str(p) for p in resolved if resolved.count(p) > 1})
-    if repeated:  # two parts of one store could pick one sample twice
-        raise ConfigError(f"a mix lists {repeated[0]} more than once; give each store once with its total count")
     readers = [ShardReader(part.path) for part in parts]
     sizes = {str(part.path): reader.size for part, reader in zip(parts, readers, strict=True)}
     if len(set(sizes.values())) > 1:
