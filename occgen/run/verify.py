@@ -18,6 +18,7 @@ from occgen.recipes.base import Recipe
 from occgen.run.generate import ProgressCallback, generate
 from occgen.run.spec import generation_spec, spec_differences
 from occgen.store.codecs import parse_image_codec
+from occgen.store.digest import card as read_card
 from occgen.store.integrity import StoreCheck, mark_for_repair, verify_one
 from occgen.store.lock import store_lock
 from occgen.store.schema import ATTRS_KEY
@@ -47,7 +48,7 @@ def _repair_locked(
     recipe: Recipe, path: Path, n: int | None, shard_size: int | None, image_codec: str | None,
     labels: str | tuple[str, ...] | None, workers: int, scheduler: str | None, on_progress: ProgressCallback | None,
 ) -> tuple[StoreCheck, StoreCheck]:  # fmt: skip
-    card = zarr.open_group(str(path), mode="r").attrs[ATTRS_KEY]
+    card = read_card(zarr.open_group(str(path), mode="r"), ATTRS_KEY)
     n, shard_size = n or int(card["n"]), shard_size or int(card["shard_size"])
     image_codec = parse_image_codec(image_codec or card["image_codec"]).spec
     stored = card.get("generation", {})

@@ -26,6 +26,22 @@ def shard_key(array: zarr.Array, shard_index: int) -> str:
     return f"{array.path}/{array.metadata.encode_chunk_key(coords)}"
 
 
+def array(group: zarr.Group, name: str) -> zarr.Array:
+    """The array ``name`` of ``group`` (typed: zarr's ``group[name]`` may also be a subgroup)."""
+    found = group[name]
+    if not isinstance(found, zarr.Array):
+        raise TypeError(f"{name} in {group.store} is a group, not an array")
+    return found
+
+
+def card(group: zarr.Group, key: str) -> dict[str, Any]:
+    """The JSON object attribute ``key`` of ``group`` as a plain dict."""
+    value = group.attrs[key]
+    if not isinstance(value, dict):
+        raise TypeError(f"attribute {key} of {group.store} is not an object")
+    return dict(value)
+
+
 def read_object(group: zarr.Group, key: str) -> bytes | None:
     """The raw bytes stored under ``key`` (None if there is no such object)."""
     buffer = sync(group.store.get(key, prototype=default_buffer_prototype()))
@@ -43,7 +59,7 @@ def shard_digest(group: zarr.Group, shard_index: int, arrays: Sequence[str]) -> 
     """
     record: dict[str, Any] = {}
     for name in arrays:
-        key = shard_key(group[name], shard_index)
+        key = shard_key(array(group, name), shard_index)
         data = read_object(group, key)
         record[name] = {
             "key": key,

@@ -13,11 +13,14 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+import numpy as np
 import zarr
 
 from occgen.core.errors import StoreError
-from occgen.store.digest import ShardProblem, check_shard, delete_object, shard_key
+from occgen.store.digest import ShardProblem, array, check_shard, delete_object, shard_key
+from occgen.store.digest import card as read_card
 from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
@@ -47,7 +50,7 @@ class StoreCheck:
         return sorted({problem.shard for problem in self.problems})
 
 
-def _open(path: Path, mode: str = "r") -> zarr.Group:
+def _open(path: Path, mode: Literal["r", "r+"] = "r") -> zarr.Group:
     if not Path(path).exists():
         raise StoreError(f"store not found: {path}")
     if not is_store(Path(path)):
@@ -57,7 +60,7 @@ def _open(path: Path, mode: str = "r") -> zarr.Group:
 
 def store_paths(path: Path) -> list[Path]:
     """The stores to check for ``path``: itself, or, for a mix, each store it indexes."""
-    card = dict(_open(path).attrs[ATTRS_KEY])
+    card = read_card(_open(path), ATTRS_KEY)
     if card.get("kind") != "mix":
         return [Path(path)]
     return [(Path(path).parent / source["path"]).resolve() for source in card["sources"]]
@@ -71,20 +74,21 @@ def verify_one(path: Path) -> StoreCheck:
         raise StoreError(
             f"{path} has no shard digests (written before occgen recorded them); regenerate it to verify it"
         )
-    flags, records = group[SHARD_COMPLETE][:], group[SHARD_DIGEST][:]
+    flags = np.asarray(array(group, SHARD_COMPLETE)[:])
+    records = [str(text) for text in np.asarray(array(group, SHARD_DIGEST)[:])]
     problems: list[ShardProblem] = []
     read = 0
     for shard, (flag, text) in enumerate(zip(flags, records, strict=True)):
         if not flag:
             problems.append(ShardProblem(shard, "(all arrays)", "unwritten", "re-run the command to resume it"))
         elif not str(text):
-            key = shard_key(group[SAMPLE_ARRAYS[0]], shard)
+            key = shard_key(array(group, SAMPLE_ARRAYS[0]), shard)
             problems.append(ShardProblem(shard, key, "unrecorded", "complete but no digest"))
         else:
             found, size = check_shard(group, shard, json.loads(str(text)))
             problems += found
             read += size
-    return StoreCheck(Path(path), len(flags), problems, read, time.perf_counter() - started)
+    return StoreCheck(Path(path), len(records), problems, read, time.perf_counter() - started)
 
 
 def verify(path: Path) -> list[StoreCheck]:
@@ -106,9 +110,9 @@ def mark_for_repair(path: Path, shards: list[int]) -> None:
         group = _open(path, mode="r+")
         for shard in shards:
             for name in SAMPLE_ARRAYS:
-                delete_object(group, shard_key(group[name], shard))
-            group[SHARD_DIGEST][shard] = ""
-            group[SHARD_COMPLETE][shard] = 0
-        card = dict(group.attrs[ATTRS_KEY])
+                delete_object(group, shard_key(array(group, name), shard))
+            array(group, SHARD_DIGEST)[shard] = ""
+            array(group, SHARD_COMPLETE)[shard] = 0
+        card = read_card(group, ATTRS_KEY)
         card["complete"] = False
         group.attrs[ATTRS_KEY] = card
