@@ -131,3 +131,16 @@ def test_generate_repair_regenerates_exactly_the_bad_shard(tmp_path: Path) -> No
     output = flat(result.output)
     assert "shard 1: image/c/1/0/0/0 truncated" in output and "regenerated shard(s) 1;" in output
     assert every_file_digest(store) == original
+
+
+def test_label_arrays_are_verified_and_repaired(tmp_path: Path) -> None:
+    store = tmp_path / "l.zarr"
+    args = ["generate", "randocc", "--out", str(store), "--n", "3", "--size", "32", "--shard-size", "2",
+            "--workers", "1", "--no-preview", "--labels", "parsing"]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0, "generate"
+    original = every_file_digest(store)
+    flip_byte(store / "parsing/c/1/0/0")
+    assert [(p.shard, p.key, p.kind) for p in verify_one(store).problems] == [(1, "parsing/c/1/0/0", "corrupt")]
+    result = runner.invoke(app, [*args, "--repair"])
+    assert result.exit_code == 0, result.output
+    assert every_file_digest(store) == original

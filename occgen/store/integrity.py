@@ -28,6 +28,7 @@ from occgen.store.schema import (
     SHARD_COMPLETE,
     SHARD_DIGEST,
     is_store,
+    sharded_arrays,
 )  # fmt: skip
 
 
@@ -109,7 +110,7 @@ def mark_for_repair(path: Path, shards: list[int]) -> None:
     with store_lock(Path(path), "verify --repair"):
         group = _open(path, mode="r+")
         for shard in shards:
-            for name in SAMPLE_ARRAYS:
+            for name in sharded_arrays(group):
                 delete_object(group, shard_key(array(group, name), shard))
             array(group, SHARD_DIGEST)[shard] = ""
             array(group, SHARD_COMPLETE)[shard] = 0
