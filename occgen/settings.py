@@ -317,3 +317,21 @@ def build_faceocc_recipe(settings: FaceOccSettings) -> FaceOccRecipe:
         )
     data = open_faceocc(root, celebahq_labels=config.celebahq_labels)
     return FaceOccRecipe(open_face_source(settings.faces), data, config, settings.base.seed)
+
+
+#: Recipes ``occgen train --online`` can make on the fly.
+ONLINE_RECIPES = ("randocc", "natocc", "faceocc")
+
+
+def build_named_recipe(name: str, params_file: Path | None) -> tuple[Any, int]:
+    """The recipe ``name`` built from ``params_file`` (defaults when ``None``) and its section's ``n``."""
+    if name == "randocc":
+        randocc = load_randocc_settings(params_file)
+        return build_randocc_recipe(randocc), randocc.run.n
+    if name == "natocc":
+        natocc = load_natocc_settings(params_file)
+        return build_natocc_recipe(natocc), natocc.run.n
+    if name == "faceocc":
+        faceocc = load_faceocc_settings(params_file)
+        return build_faceocc_recipe(faceocc), faceocc.run.n
+    raise ConfigError(f"unknown recipe {name!r} for --online; valid: {', '.join(ONLINE_RECIPES)}")
