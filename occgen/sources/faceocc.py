@@ -209,6 +209,24 @@ def _check(reader: Any, path: Path) -> str | None:
     return None
 
 
+def cofw_mask_name(image: Path) -> str:
+    """The mask file name of a COFW_test image: ``name.split('.')[0] + '.png'`` (dataset.py:154)."""
+    return image.name.split(".")[0] + ".png"
+
+
+def cofw_pairs(folder: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """``(image, mask)`` pairs of a ``COFW_test`` folder (``img/`` + ``mask/``) and the images without a mask."""
+    masks = {p.name: p for p in _files(Path(folder) / "mask")}
+    pairs, missing = [], []
+    for image in _files(Path(folder) / "img"):
+        mask = masks.get(cofw_mask_name(image))
+        if mask is None:
+            missing.append(image)
+        else:
+            pairs.append((image, mask))
+    return pairs, missing
+
+
 def open_faceocc(root: Path, *, celebahq_labels: Path | None = None, verify: bool = True) -> FaceOcc:
     """Scan a ``FaceOcc`` folder: count every file, decode each one (``verify``) and keep the readable ones.
 
@@ -261,12 +279,11 @@ def open_faceocc(root: Path, *, celebahq_labels: Path | None = None, verify: boo
             keep(path, f"not an image file (suffixes: {', '.join(IMAGE_SUFFIXES)})")
     out.ffhq_labels = {p.stem: p for p in pickles if p.suffix == ".pkl" and keep(
         p, _check(load_label_pickle, p) if verify else None)}  # fmt: skip
-    masks = {p.name: p for p in cofw_masks}
-    for image in cofw_images:
-        mask = masks.get(image.name.split(".")[0] + ".png")  # one dot only, as the authors (dataset.py:154)
-        if mask is None:
-            keep(image, f"no mask COFW_test/mask/{image.name.split('.')[0]}.png")
-        elif not verify or (keep(image, _check(read_image, image)) and keep(mask, _check(read_binary_mask, mask))):
+    pairs, missing = cofw_pairs(root / "COFW_test")
+    for image in missing:
+        keep(image, f"no mask COFW_test/mask/{cofw_mask_name(image)}")
+    for image, mask in pairs:
+        if not verify or (keep(image, _check(read_image, image)) and keep(mask, _check(read_binary_mask, mask))):
             out.cofw.append((image, mask))
     labels_dir = celebahq_labels if celebahq_labels is not None else root.parent / "CelebAMask-HQ-align"
     if celebahq_labels is not None:
