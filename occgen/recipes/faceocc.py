@@ -161,28 +161,25 @@ def sample_color_jitter(*, rng: np.random.Generator, strength: float) -> ColorJi
     return ColorJitterParams(float(factors[0]), float(factors[1]), float(factors[2]), order)
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
-    # ITU-R 601 luma, as PIL's "L" conversion
-    return image[..., 0] * 0.299 + image[..., 1] * 0.587 + image[..., 2] * 0.114
-
-
 def apply_color_jitter(rgb: np.ndarray, params: ColorJitterParams) -> np.ndarray:
-    """Apply ``params`` to ``uint8 (H, W, 3)``; returns a new uint8 image (PIL ImageEnhance semantics:
-    brightness scales, contrast blends with the mean grey, saturation blends with the grey image)."""
+    """Apply ``params`` to ``uint8 (H, W, 3)``; returns a new uint8 image (the input is not mutated).
+
+    PIL ImageEnhance semantics, as torchvision's ColorJitter on PIL images, each step rounded to uint8:
+    brightness scales, contrast blends with the mean grey level, saturation blends with the grey image.
+    """
     if (params.brightness, params.contrast, params.saturation) == (1.0, 1.0, 1.0):
         return rgb
-    out = rgb.astype(np.float32)
+    out = rgb
     for op in params.order:
         if op == 0:
-            out = out * params.brightness
+            out = cv2.addWeighted(out, params.brightness, out, 0.0, 0.0)
         elif op == 1:
-            mean = float(_gray(out).mean())
-            out = mean + (out - mean) * params.contrast
+            mean = float(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).mean())
+            out = cv2.addWeighted(out, params.contrast, out, 0.0, mean * (1.0 - params.contrast))
         else:
-            grey = _gray(out)[..., None]
-            out = grey + (out - grey) * params.saturation
-        out = np.clip(out, 0.0, 255.0)
-    return (out + 0.5).astype(np.uint8)
+            grey = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+            out = cv2.addWeighted(out, params.saturation, grey, 1.0 - params.saturation, 0.0)
+    return out
 
 
 # --- the occluder's jitter -----------------------------------------------------------------------------------
@@ -316,11 +313,20 @@ def paste(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """I = occ x a + I x (1 - a) (dataset.py:104); visible = face x (1 - a) > 0 (dataset.py:105 with the
     later binarisation, transforms.py:42; paper eq. 1). Returns image, visible face and occluder mask (a x 255)."""
-    a = alpha[..., None]
-    out = (occ_rgb.astype(np.float32) * a + image.astype(np.float32) * (1.0 - a) + 0.5).astype(np.uint8)
+    opaque = alpha >= 1.0
+    out = image.copy()
+    out[opaque] = occ_rgb[opaque]
+    partial = (alpha > 0.0) & ~opaque  # only soft mattes (hard_alpha: false) blend
+    if partial.any():
+        a = alpha[partial][:, None]
+        out[partial] = (occ_rgb[partial] * a + image[partial] * (1.0 - a) + 0.5).astype(np.uint8)
     visible = (face_mask.astype(bool) & (alpha < 1.0)).astype(np.uint8)
     occluder_mask = (alpha * 255.0 + 0.5).astype(np.uint8)
     return out, visible, occluder_mask
+
+
+#: Decoded occluder / texture files kept per process (256² RGBA: about 330 kB each).
+CACHE_FILES = 512
 
 
 def _pick(u: float, count: int) -> int:
@@ -344,6 +350,8 @@ class FaceOccRecipe:
     _occluders: list[tuple[str, Path]] = field(init=False, repr=False)
     _cumulative: np.ndarray = field(init=False, repr=False)
     _real: list[Path] = field(init=False, repr=False)
+    # Decoded occluders and textures of this process (at most CACHE_FILES; never mutated: ops return copies).
+    _cache: dict[tuple[Path, int], Any] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         config = self.config
@@ -387,6 +395,19 @@ class FaceOccRecipe:
     def size(self) -> int:
         return self.config.size_px
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_cache"] = {}  # each worker decodes its own
+        return state
+
+    def _cached(self, path: Path, load: Any) -> Any:
+        key = (path, self.size)
+        if key not in self._cache:
+            if len(self._cache) >= CACHE_FILES:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = load(path, self.size)
+        return self._cache[key]
+
     def _has_labels(self, png: Path) -> bool:
         table = self.data.ffhq_labels if png.parent.name == "ffhq" else self.data.celebahq_labels
         return png.stem in table
@@ -412,7 +433,7 @@ class FaceOccRecipe:
                 "translucent": False, "attempts": 1}  # fmt: skip
         if u_real < config.real_frac and self._real:
             path = self._real[_pick(u_pick, len(self._real))]  # uniform, ignoring the index (dataset.py:80,112)
-            rgb, alpha = self.data.occluder(path, size)
+            rgb, alpha = self._cached(path, self.data.occluder)
             labels = self.data.labels(path)
             assert labels is not None
             labels = cv2.resize(labels, (size, size), interpolation=cv2.INTER_NEAREST)
@@ -433,7 +454,7 @@ class FaceOccRecipe:
             number = int(np.searchsorted(self._cumulative, u_occ, side="right"))
             kind, path = self._occluders[min(number, len(self._occluders) - 1)]
             is_mask = self._is_mask(kind)
-            occ_rgb, alpha = self.data.occluder(path, size)
+            occ_rgb, alpha = self._cached(path, self.data.occluder)
             ranges = config.mask_jitter if is_mask else config.occluder_jitter
             jitter = occluder_jitter_from_uniforms(occ_jitter_draw, ranges, size)
             occ_rgb, alpha = apply_occluder_jitter(occ_rgb, alpha, jitter)
@@ -444,7 +465,7 @@ class FaceOccRecipe:
                 tex_jitter = occluder_jitter_from_uniforms(tex_jitter_draw, config.occluder_jitter, size)
                 # The texture replaces the occluder RGB completely; its warped corners are black (fill 0),
                 # and the occluder's alpha stays the matte (dataset.py:66-70).
-                occ_rgb, _ = apply_occluder_jitter(self.data.texture(tex_path, size), alpha, tex_jitter)
+                occ_rgb, _ = apply_occluder_jitter(self._cached(tex_path, self.data.texture), alpha, tex_jitter)
                 texture = {"file": tex_path.name, "jitter": to_plain(tex_jitter)}
             occ_rgb = apply_color_jitter(occ_rgb, occ_color)
             image = apply_color_jitter(face.image, face_jitter)
