@@ -244,8 +244,12 @@ def apply_occluder_jitter(
         return rgb, alpha
     size = alpha.shape[0]
     matrix = occluder_jitter_matrix(params, size)
-    warp = dict(dsize=(size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return cv2.warpAffine(rgb, matrix, **warp), cv2.warpAffine(alpha, matrix, **warp)
+
+    def warp(array: np.ndarray) -> np.ndarray:
+        return cv2.warpAffine(array, matrix, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=0)  # fmt: skip
+
+    return warp(rgb), warp(alpha)
 
 
 # --- the whole-sample affine ---------------------------------------------------------------------------------
@@ -299,10 +303,12 @@ def apply_sample_affine(
         return image, labels
     size = image.shape[0]
     matrix = sample_affine_inverse(params, size)
-    common = dict(dsize=(size, size), borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    image = cv2.warpAffine(image, matrix, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, **common)
-    warped = [cv2.warpAffine(x, matrix, flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, **common) for x in labels]
-    return image, warped
+
+    def warp(array: np.ndarray, interpolation: int) -> np.ndarray:
+        return cv2.warpAffine(array, matrix, (size, size), flags=interpolation | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+
+    return warp(image, cv2.INTER_LINEAR), [warp(x, cv2.INTER_NEAREST) for x in labels]
 
 
 # --- paste ---------------------------------------------------------------------------------------------------
@@ -437,14 +443,14 @@ class FaceOccRecipe:
             labels = self.data.labels(path)
             assert labels is not None
             labels = cv2.resize(labels, (size, size), interpolation=cv2.INTER_NEAREST)
-            face = face_from_labels(labels, eye_glasses_are_face=True)  # utils.py:11; dataset.py:124
+            true_face = face_from_labels(labels, eye_glasses_are_face=True)  # utils.py:11; dataset.py:124
             alpha = self._alpha(alpha)
             image = apply_color_jitter(rgb, face_jitter)
-            visible = (face.astype(bool) & (alpha < 1.0)).astype(np.uint8)
+            visible = (true_face.astype(bool) & (alpha < 1.0)).astype(np.uint8)
             occluder_mask = (alpha * 255.0 + 0.5).astype(np.uint8)
             ids, kinds = [f"{path.parent.name}/{path.stem}"], [f"real/{path.parent.name}"]
             params: dict[str, Any] = {"real": True, "color_jitter": to_plain(face_jitter)}
-            face_id, face_index, pixels_before = ids[0], -1, int(face.sum())
+            face_id, face_index, pixels_before = ids[0], -1, int(true_face.sum())
         else:
             count = len(self._base)
             position = index % count if config.face_order == "cycle" else _pick(u_face, count)
