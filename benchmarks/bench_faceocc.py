@@ -24,8 +24,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from occgen.run.generate import generate
+from occgen.run.generate import generate, make_shard_arrays
 from occgen.settings import FaceOccSettings, build_faceocc_recipe
+from occgen.store.schema import create_store, write_shard
 from occgen.train.loss import ohem_bce_loss
 from occgen.train.model import build_model
 from occgen.train.online import OnlineDataset
@@ -36,6 +37,20 @@ def make_rate(recipe: object, n: int) -> float:
     for index in range(n):
         recipe.make(index)  # type: ignore[attr-defined]
     return n / (time.perf_counter() - started)
+
+
+def cpu_ms_per_sample(recipe: object, n: int, codec: str, workdir: Path) -> tuple[float, float]:
+    """CPU ms per sample of making and of writing (``codec``): stable on a loaded machine, unlike wall time."""
+    started = time.process_time()
+    arrays = make_shard_arrays(recipe, 0, n)  # type: ignore[arg-type]
+    make = time.process_time() - started
+    group = create_store(workdir / "cpu.zarr", n=n, size=arrays[0].shape[1], shard_size=n,
+                         card={"recipe": "faceocc", "seed": 0}, image_codec=codec)  # fmt: skip
+    started = time.process_time()
+    write_shard(group, 0, *arrays)
+    write = time.process_time() - started
+    shutil.rmtree(workdir / "cpu.zarr")
+    return make / n * 1000, write / n * 1000
 
 
 def store_rate(recipe: object, n: int, workers: int, workdir: Path) -> float:
@@ -85,6 +100,9 @@ def main() -> None:
     recipe.make(0)  # warm caches (imports, first decode)
     print(f"recipe.make, 1 process: {make_rate(recipe, min(args.n, 128)):.1f} samples/s at {args.size}²")
     with tempfile.TemporaryDirectory() as tmp:
+        make_ms, write_ms = cpu_ms_per_sample(recipe, min(args.n, 64), "jpegxl", Path(tmp))
+        print(f"CPU per sample: make {make_ms:.1f} ms + write (jpegxl) {write_ms:.1f} ms = "
+              f"{1000 / (make_ms + write_ms):.0f} samples/s per core")  # fmt: skip
         one = store_rate(recipe, args.n, 1, Path(tmp))
         two = store_rate(recipe, args.n, 2, Path(tmp))
     print(f"generate, 1 worker: {one:.1f} samples/s; 2 workers: {two:.1f} samples/s (x{two / one:.2f})")

@@ -166,6 +166,9 @@ def test_cli_demo_runs_and_resumes(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "nothing to do" in again.output
+    exported = CliRunner().invoke(app, ["export", str(out), "--out", str(tmp_path / "folder"), "--workers", "1"])
+    assert exported.exit_code == 0, exported.output
+    assert len(list((tmp_path / "folder" / "masks").glob("faceocc-*.png"))) == 6
     params = tmp_path / "params.yaml"
     params.write_text("faceocc:\n  real_frac: 2\n")
     bad = CliRunner().invoke(app, [*args, "--params", str(params)])
