@@ -173,3 +173,33 @@ def test_cli_demo_runs_and_resumes(tmp_path: Path) -> None:
     params.write_text("faceocc:\n  real_frac: 2\n")
     bad = CliRunner().invoke(app, [*args, "--params", str(params)])
     assert bad.exit_code == 1 and "faceocc.real_frac" in bad.output
+
+
+def test_labelled_faces_are_not_base_faces(tmp_path: Path, face_folder: Path) -> None:
+    # dataset.py:86-94: base faces exclude the CelebA-HQ ids FaceOcc labelled (they are occluded).
+    root = write_faceocc(tmp_path / "data")
+    (root / "CelebAHQ" / "face1.png").write_bytes((root / "CelebAHQ" / "12.png").read_bytes())
+    recipe = FaceOccRecipe(
+        FaceFolder(face_folder), open_faceocc(root), FaceOccConfig(size_px=64, real_frac=0.0), seed=0
+    )
+    used = {recipe.make(i).metadata["face_id"] for i in range(6)}
+    assert used == {"face0", "face2"}
+    keep = FaceOccConfig(size_px=64, real_frac=0.0, exclude_labelled_faces=False)
+    recipe = FaceOccRecipe(FaceFolder(face_folder), open_faceocc(root), keep, seed=0)
+    assert {recipe.make(i).metadata["face_id"] for i in range(6)} == {"face0", "face1", "face2"}
+
+
+# sha256 of the array files of `occgen generate faceocc --n 5 --size 64 --seed 7 --shard-size 3` on the demo:
+# the bytes a fixed seed writes must not change by accident (update on purpose, saying why).
+PINNED_DEMO = "d941c8007a533ff516b83b56b669804c8fbcedc54391d5768595811dc91a60d9"
+
+
+def test_demo_store_bytes_are_pinned(tmp_path: Path) -> None:
+    from test_store_digest import store_digest
+
+    out = tmp_path / "fo.zarr"
+    args = ["generate", "faceocc", "--out", str(out), "--n", "5", "--size", "64", "--workers", "1", "--seed", "7",
+            "--shard-size", "3", "--no-preview"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert store_digest(out) == PINNED_DEMO

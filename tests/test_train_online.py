@@ -22,7 +22,7 @@ PARAMS = """
 base: {seed: 5, size: 64}
 faceocc: {n: 6, size_px: 64}
 randocc: {n: 6}
-train: {epochs: 1, batch_size: 4, input_size: 64, min_kept: 1000, workers: 0, augment: {enabled: false}}
+train: {epochs: 1, batch_size: 2, input_size: 32, min_kept: 100, workers: 0, augment: {enabled: false}}
 """
 
 
@@ -81,7 +81,7 @@ def test_online_rejects_bad_arguments(params: Path) -> None:
 def test_train_online_cli(tmp_path: Path, params: Path) -> None:
     out = tmp_path / "run"
     result = CliRunner().invoke(
-        app, ["train", "--online", "faceocc", "--online-n", "4", "--out", str(out), "--params", str(params)]
+        app, ["train", "--online", "faceocc", "--online-n", "2", "--out", str(out), "--params", str(params)]
     )
     assert result.exit_code == 0, result.output
     assert (out / "last.pt").is_file()
