@@ -4,9 +4,11 @@ Everything is drawn here with OpenCV primitives (CC0, our work) in the FaceOcc 2
 at the template positions documented in /work/notes/faceocc.md section 2 (eye centres about (92, 94) and
 (164, 94), nose tip (128, 133), mouth corners (99, 172) and (157, 172): 128 + 116·X, 128 − 116·Y of
 face_align/similarity_Lm3D_all.mat). The only photographs are the two public-domain demo faces of
-assets/demo/faces (see assets/README.md), resized to 256² for the ffhq/ and COFW_test/ stand-ins.
+assets/demo/faces (see assets/README.md), aligned into the FaceOcc frame from hand-placed landmarks with
+`occgen.prep.faces.align.align_face_faceocc`: written to assets/demo/faceocc_faces (the base faces) and
+used for the ffhq/ and COFW_test/ stand-ins.
 
-    python assets/build_demo_faceocc.py [--out assets/demo/faceocc]
+    python assets/build_demo_faceocc.py [--out assets/demo/faceocc] [--faces-out assets/demo/faceocc_faces]
 
 Deterministic: no randomness except ``default_rng(SEED)`` for the texture noise.
 """
@@ -25,6 +27,12 @@ SEED = 18
 SIDE = 256
 HERE = Path(__file__).resolve().parent
 FACES = HERE / "demo" / "faces"
+#: Hand-placed landmarks of the two demo faces (512² files), in the FaceOcc order: eye centres (image-left
+#: first), nose tip, mouth corners; read off the images by eye, about 3 px accurate.
+LANDMARKS = {
+    "astronaut": [[205, 230], [318, 233], [262, 290], [220, 335], [305, 337]],
+    "grace_hopper": [[200, 222], [312, 215], [258, 280], [215, 335], [292, 335]],
+}
 
 
 def save_rgba(path: Path, rgb: np.ndarray, alpha: np.ndarray) -> None:
@@ -106,11 +114,14 @@ def textures(rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 def face(stem: str) -> tuple[np.ndarray, np.ndarray]:
+    """A demo face and its mask (0/255) aligned into the FaceOcc frame by occgen's own alignment."""
+    from occgen.prep.faces.align import align_face_faceocc
+
     image = cv2.cvtColor(cv2.imread(str(FACES / "images" / f"{stem}.jpg")), cv2.COLOR_BGR2RGB)
-    mask = cv2.imread(str(FACES / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE)
-    return cv2.resize(image, (SIDE, SIDE), interpolation=cv2.INTER_AREA), cv2.resize(
-        mask, (SIDE, SIDE), interpolation=cv2.INTER_NEAREST
-    )
+    mask = (cv2.imread(str(FACES / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE) > 127).astype(np.uint8)
+    aligned = align_face_faceocc(image, np.array(LANDMARKS[stem], np.float64), SIDE, mask)
+    assert aligned.mask is not None
+    return aligned.image, aligned.mask * np.uint8(255)
 
 
 def occluded(stem: str, occluder: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -120,9 +131,18 @@ def occluded(stem: str, occluder: tuple[np.ndarray, np.ndarray]) -> tuple[np.nda
     return np.where(paste, rgb, image), alpha
 
 
-def build(out: Path) -> None:
-    if out.exists():
-        shutil.rmtree(out)
+def build(out: Path, faces_out: Path) -> None:
+    for folder in (out, faces_out):
+        if folder.exists():
+            shutil.rmtree(folder)
+    # The base faces (a face folder, like the authors' CelebA-HQ-align): the demo faces in the FaceOcc frame.
+    for stem in LANDMARKS:
+        image, mask = face(stem)
+        (faces_out / "images").mkdir(parents=True, exist_ok=True)
+        (faces_out / "masks").mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(faces_out / "images" / f"{stem}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, 95])  # fmt: skip
+        assert cv2.imwrite(str(faces_out / "masks" / f"{stem}.png"), mask)
     rng = np.random.default_rng(SEED)
     cutouts = {"glasses/sunglasses": sunglasses(), "mask/surgical_mask": surgical_mask(),
                "microphone/microphone": microphone(), "hand/hand": hand()}  # fmt: skip
@@ -155,7 +175,9 @@ def build(out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "demo" / "faceocc")
-    build(parser.parse_args().out)
+    parser.add_argument("--faces-out", type=Path, default=HERE / "demo" / "faceocc_faces")
+    args = parser.parse_args()
+    build(args.out, args.faces_out)
 
 
 if __name__ == "__main__":

@@ -307,7 +307,8 @@ def load_faceocc_settings(params_file: Path | None) -> FaceOccSettings:
 
 
 def build_faceocc_recipe(settings: FaceOccSettings) -> FaceOccRecipe:
-    """Scan the FaceOcc folder (the drawn demo when unset), open the base faces and build the recipe."""
+    """Scan the FaceOcc folder (the drawn demo when unset), open the base faces (faces.path; unset: the demo
+    faces aligned into the FaceOcc frame) and build the recipe."""
     config = settings.faceocc
     root = config.faceocc_dir if config.faceocc_dir is not None else demo_root() / "faceocc"
     if not root.exists():
@@ -316,7 +317,10 @@ def build_faceocc_recipe(settings: FaceOccSettings) -> FaceOccRecipe:
             "FaceOcc folder (CelebAHQ/, ffhq/, internet/, texture/), or null for the drawn demo"
         )
     data = open_faceocc(root, celebahq_labels=config.celebahq_labels)
-    return FaceOccRecipe(open_face_source(settings.faces), data, config, settings.base.seed)
+    faces = settings.faces
+    if faces.path is None:  # the demo faces already aligned into the FaceOcc frame (assets/build_demo_faceocc.py)
+        faces = replace(faces, path=demo_root() / "faceocc_faces", layout="folder")
+    return FaceOccRecipe(open_face_source(faces), data, config, settings.base.seed)
 
 
 #: Recipes ``occgen train --online`` can make on the fly.
