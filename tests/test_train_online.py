@@ -87,5 +87,8 @@ def test_train_online_cli(tmp_path: Path, params: Path) -> None:
     assert (out / "last.pt").is_file()
     config = (out / "config.json").read_text()
     assert '"online": "faceocc"' in config
+    other = CliRunner().invoke(app, ["train", "--online", "faceocc", "--online-n", "3", "--out", str(out),
+                                     "--params", str(params), "--resume", "--epochs", "2"])  # fmt: skip
+    assert other.exit_code == 1 and "cannot resume" in other.output and "online:faceocc" in other.output
     nothing = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "r2")])
     assert nothing.exit_code == 1 and "nothing to train on" in nothing.output

@@ -70,11 +70,13 @@ class OnlineDataset(Dataset):
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), torch.from_numpy(face_mask)
 
     def describe(self) -> dict[str, Any]:
-        """What determines the samples (recorded in the run's config.json and checked on resume)."""
+        """What determines the samples, shaped like a store's entry (``path``, ``n``, ``generation``) so the
+        trainer records it in config.json and checks it on resume."""
         recipe = self.recipe
         sources = {name: info.get("fingerprint") for name, info in recipe.sources().items()}
-        return {"online": recipe.name, "n": self.length, "seed": recipe.seed, "size": recipe.size,
-                "params": recipe.params(), "sources": sources}  # fmt: skip
+        generation = {"recipe": recipe.name, "seed": recipe.seed, "size": recipe.size, "params": recipe.params(),
+                      "sources": sources}  # fmt: skip
+        return {"path": f"online:{recipe.name}", "online": recipe.name, "n": self.length, "generation": generation}
 
 
 class MixedDataset(Dataset):
