@@ -1,4 +1,4 @@
-"""`occgen generate randocc|natocc|faces`: recipes into zarr stores."""
+"""`occgen generate randocc|natocc|faces|faceocc`: recipes into zarr stores."""
 
 from __future__ import annotations
 
@@ -172,6 +172,47 @@ def generate_natocc(
             faces=with_overrides(settings.faces, path=faces, split=split),
         )  # fmt: skip
         recipe = build_natocc_recipe(settings)
+        run_generation(
+            recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
+        )
+
+
+@generate_app.command("faceocc")
+def generate_faceocc(
+    n: NOption = None,
+    out: Annotated[Path, typer.Option("--out", help="Output zarr store.")] = Path("faceocc.zarr"),
+    seed: SeedOption = None,
+    size: Annotated[int | None, typer.Option(help="Image side in px [default: params, else 256].")] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    faces: FacesOption = None,
+    split: SplitOption = None,
+    faceocc: Annotated[
+        Path | None, typer.Option(help="FaceOcc folder (CelebAHQ/, ffhq/, internet/, texture/) [default: drawn demo].")
+    ] = None,
+    real_frac: Annotated[float | None, typer.Option(help="Share of real FaceOcc samples [default: 0.3].")] = None,
+    shard_size: ShardSizeOption = None,
+    overwrite: OverwriteOption = False,
+    preview: PreviewOption = True,
+    repair: RepairOption = False,
+    image_codec: ImageCodecOption = None,
+    stats: StatsOption = None,
+    params: Annotated[
+        Path | None, typer.Option("--params", help="params.yaml (sections base, faces, faceocc).")
+    ] = None,
+) -> None:
+    """FaceOcc: labelled occlusions transplanted onto aligned faces, with texture swaps (the FaceOcc paper)."""
+    from occgen.settings import build_faceocc_recipe, load_faceocc_settings
+
+    with user_errors():
+        settings = load_faceocc_settings(params)
+        run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec)
+        settings = replace(
+            settings, base=with_overrides(settings.base, seed=seed), run=run,
+            faces=with_overrides(settings.faces, path=faces, split=split),
+            faceocc=with_overrides(settings.faceocc, faceocc_dir=faceocc, real_frac=real_frac, size_px=size),
+        )  # fmt: skip
+        recipe = build_faceocc_recipe(settings)
         run_generation(
             recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
         )
