@@ -32,7 +32,8 @@ runner = CliRunner()
 
 
 def recipe(faces, **changes) -> NatOccRecipe:
-    config = replace(NatOccConfig(hand_max_side_px=96), **changes)
+    """A hands-only recipe (objects_frac 0) unless ``changes`` say otherwise."""
+    config = replace(NatOccConfig(hand_max_side_px=96, objects_frac=0.0), **changes)
     return NatOccRecipe(faces, MattedHands(None, max_side_px=96), config, seed=3, size=64)
 
 
@@ -81,7 +82,7 @@ def test_fingers_point_toward_the_face(demo_faces) -> None:
     natocc = NatOccRecipe(
         demo_faces,
         MattedHands(None, max_side_px=128),
-        NatOccConfig(hand_rotation_jitter_deg=(0.0, 0.0), composite=CompositeConfig(affine_p=0.0)),
+        NatOccConfig(objects_frac=0.0, hand_rotation_jitter_deg=(0.0, 0.0), composite=CompositeConfig(affine_p=0.0)),
         seed=1,
         size=160,
     )
@@ -110,8 +111,9 @@ def test_jitter_stays_in_range(face_folder: Path) -> None:
 
 
 def test_colour_transfer_brings_the_hand_to_the_face_colour(demo_faces) -> None:
-    with_sot = NatOccRecipe(demo_faces, MattedHands(None), NatOccConfig(), seed=2, size=128)
-    without = NatOccRecipe(demo_faces, MattedHands(None), NatOccConfig(color_transfer="none"), seed=2, size=128)
+    hands_only = NatOccConfig(objects_frac=0.0)
+    with_sot = NatOccRecipe(demo_faces, MattedHands(None), hands_only, seed=2, size=128)
+    without = NatOccRecipe(demo_faces, MattedHands(None), replace(hands_only, color_transfer="none"), seed=2, size=128)
     gaps = {"sot": [], "none": []}
     for index in range(4):
         face = demo_faces.load(index % len(demo_faces), 128)
@@ -218,9 +220,10 @@ def test_cli_generate_natocc(tmp_path: Path, face_folder: Path) -> None:
     hands_card = reader.card["sources"]["hands"]
     assert reader.card["recipe"] == "natocc" and hands_card["count"] == 6 and "demo only" in hands_card["licence"]
     assert reader[0].metadata["color_transfer"] == "none"
-    result = runner.invoke(app, ["generate", "natocc", "--n", "2", "--out", str(tmp_path / "o.zarr"),
-                                 "--objects-frac", "0.3"])  # fmt: skip
-    assert result.exit_code == 1 and "natocc.objects_dir is not set" in result.output
+    for bad in ("half", "1.5"):
+        result = runner.invoke(app, ["generate", "natocc", "--n", "2", "--out", str(tmp_path / "o.zarr"),
+                                     "--objects-frac", bad])  # fmt: skip
+        assert result.exit_code == 1 and "or a number in [0, 1]" in result.output.replace("\n", " ")
     result = runner.invoke(app, [*args, "--hands", str(tmp_path / "nowhere"), "--overwrite"])
     assert result.exit_code == 1 and "hands folder not found" in result.output
 
@@ -243,8 +246,6 @@ def test_natocc_with_real_coco_objects_and_harmoniser(tmp_path: Path) -> None:
                                  "--images", str(coco / "images"), "--out", str(objects)])  # fmt: skip
     assert result.exit_code == 0, result.output
     base = ["generate", "natocc", "--n", "6", "--size", "64", "--workers", "1", "--no-preview"]
-    missing = runner.invoke(app, [*base, "--objects-frac", "1", "--out", str(tmp_path / "x.zarr")])
-    assert missing.exit_code == 1 and "natocc.objects_dir is not set" in missing.output
     out = tmp_path / "objects.zarr"
     stats = tmp_path / "stats.json"
     args = [*base, "--objects-frac", "1", "--objects", str(objects), "--out", str(out), "--stats", str(stats)]
@@ -258,3 +259,36 @@ def test_natocc_with_real_coco_objects_and_harmoniser(tmp_path: Path) -> None:
         assert meta["face_px_after"] <= meta["face_px_before"]
     summary = json.loads(stats.read_text())
     assert summary["occluder_types"] == {"coco-object": 6} and summary["occluded_face_fraction"]["mean"] > 0
+
+
+def kinds_and_faces(store: Path) -> list[tuple[int, str]]:
+    from occgen.store.schema import ShardReader
+
+    reader = ShardReader(store)
+    return [(reader[i].metadata["face_index"], reader[i].metadata["occluder_types"][0]) for i in range(len(reader))]
+
+
+def test_default_pairs_every_face_with_a_hand_and_an_object(tmp_path: Path, demo_faces) -> None:
+    """The paper's C-WO-NatOcc: with no dataset, `--n 8` = two blocks of 2F (F = 2 demo faces); each block
+    holds every face once with a hand and once with a (demo) COCO object, hands at even indexes."""
+    out = tmp_path / "paired.zarr"
+    args = ["generate", "natocc", "--n", "8", "--size", "64", "--workers", "1", "--no-preview", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    plan = kinds_and_faces(out)
+    faces = len(demo_faces)
+    assert faces == 2 and [kind for _, kind in plan].count("hand") == 4
+    assert [kind for _, kind in plan] == ["hand", "coco-object"] * 4
+    for start in range(0, 8, 2 * faces):
+        block = plan[start : start + 2 * faces]
+        assert sorted(block) == sorted((face, kind) for face in range(faces) for kind in ("hand", "coco-object"))
+    from occgen.store.schema import ShardReader
+
+    card = ShardReader(out).card
+    assert card["params"]["objects_frac"] == "paired" and card["sources"]["objects"]["count"] == 2
+    assert card["sources"]["objects"]["root"].endswith("assets/demo/objects")
+    for frac, expected in (("0", {"hand"}), ("1", {"coco-object"})):
+        single = tmp_path / f"frac{frac}.zarr"
+        result = runner.invoke(app, [*args[:-1], str(single), "--n", "4", "--objects-frac", frac])
+        assert result.exit_code == 0, result.output
+        assert {kind for _, kind in kinds_and_faces(single)} == expected

@@ -1,8 +1,15 @@
 """NatOcc (NatOcc paper, section 3.2): naturalistic occluders on faces, into the same zarr schema as RandOcc.
 
+Composition (``objects_frac``). The default, ``"paired"``, is the paper's C-WO-NatOcc set (Table 3: one
+set of hand-occluded faces and one of COCO-object-occluded faces over the same faces): samples come in
+pairs, sample ``2k`` a hand and sample ``2k + 1`` an object, both on face ``pick_face(k)``. With the
+default ``face_order: cycle`` and F faces, every block of 2F samples starting at a multiple of 2F holds
+each face exactly once with a hand and once with an object, so ``--n 2F`` is the paper's set. A number
+instead draws the kind per sample: ``0`` = hands only, ``1`` = objects only, in between a random share.
+
 Per sample ``i``:
-1. from ``sample_rng(seed, "natocc", i)``: the face, and whether the occluder is a hand or a COCO
-   object (``objects_frac``);
+1. the face and the kind of occluder, as above (``sample_rng(seed, "natocc", k)``, ``k`` the pair index
+   when paired, else ``i``);
 2. a hand, from ``sample_rng(seed, "natocc_hands", i)`` (so hand samples do not change when the mix
    ratio does): a matted cut-out; its colours moved onto the face's by sliced optimal transport
    (``color_transfer: sot``, the paper's NatOcc-SOT set; ``none`` gives the NatOcc set); the usual
@@ -10,8 +17,11 @@ Per sample ``i``:
    the occluder's centre toward the face's centre, plus a small random rotation
    (``hand_rotation_jitter_deg``). Hands are not harmonised (the paper found it undoes the transfer);
 3. an object, from ``sample_rng(seed, "natocc_objects", i)``: drawn from an objects source (COCO
-   cut-outs) and composited, then harmonised if a harmoniser is given. The objects source and the
-   harmoniser are plug-ins (``occgen.prep.objects``); without them ``objects_frac`` must be 0.
+   cut-outs; the embedded demo cut-outs when no folder is given) and composited, then harmonised if a
+   harmoniser is given. The objects source and the harmoniser are plug-ins (``occgen.prep.objects``).
+
+Cut-outs of either kind are shrunk to their placed size with an area filter before augmentation and
+warping (:func:`shrink_to_placement`): a x4 super-resolved cut-out is never decimated by one warp.
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from occgen.sources.hands import MattedHands
 from occgen.sources.occluder import Occluder, OccluderSource
 
 COLOR_TRANSFERS = ("sot", "none")
+PAIRED = "paired"  # objects_frac: one hand and one object sample per face (the paper's C-WO-NatOcc)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,8 +57,10 @@ class NatOccConfig:
 
     hands_dir: Path | None = None  # output of `occgen hands matte`; None = the embedded demo hands
     color_transfer: str = "sot"  # sot: NatOcc-SOT; none: NatOcc (paper, table 3)
-    objects_frac: float = 0.0  # share of samples with a COCO object instead of a hand
-    objects_dir: Path | None = None  # output of `occgen occluders coco` (optionally upscaled)
+    # "paired": sample 2k a hand, 2k+1 an object, both on face k (the paper's set); a number in [0, 1]: the
+    # random share of object samples (0 = hands only, 1 = objects only).
+    objects_frac: float | str = PAIRED
+    objects_dir: Path | None = None  # output of `occgen occluders coco` (optionally upscaled); None = demo
     # RainNet with a user checkpoint, else the `lab-stats` fallback; objects only (NatOcc paper 3.2:
     # harmonising hands undid their colour transfer).
     harmonise: HarmoniseConfig = field(default_factory=HarmoniseConfig)
@@ -67,8 +80,13 @@ class NatOccConfig:
             raise ConfigError(
                 f"natocc.color_transfer must be one of {', '.join(COLOR_TRANSFERS)}, got {self.color_transfer!r}"
             )
-        if not 0.0 <= self.objects_frac <= 1.0:
-            raise ConfigError(f"natocc.objects_frac must be in [0, 1], got {self.objects_frac}")
+        if isinstance(self.objects_frac, str):
+            if self.objects_frac != PAIRED:
+                raise ConfigError(
+                    f"natocc.objects_frac must be {PAIRED!r} or a number in [0, 1], got {self.objects_frac!r}"
+                )
+        elif not 0.0 <= self.objects_frac <= 1.0:
+            raise ConfigError(f"natocc.objects_frac must be {PAIRED!r} or a number in [0, 1], got {self.objects_frac}")
         if self.face_order not in FACE_ORDERS:
             raise ConfigError(f"natocc.face_order must be one of {', '.join(FACE_ORDERS)}, got {self.face_order!r}")
         low, high = self.hand_rotation_jitter_deg
@@ -76,6 +94,15 @@ class NatOccConfig:
             raise ConfigError(f"natocc.hand_rotation_jitter_deg must be (low, high), got {(low, high)}")
         if self.hand_max_side_px < 16 or self.max_attempts < 1:
             raise ConfigError("natocc.hand_max_side_px must be >= 16 and natocc.max_attempts >= 1")
+
+    @property
+    def paired(self) -> bool:
+        return self.objects_frac == PAIRED
+
+    @property
+    def uses_objects(self) -> bool:
+        """Whether any sample can be an object (paired, or a share above 0)."""
+        return self.paired or float(self.objects_frac) > 0
 
 
 def _occlusion_metadata(
@@ -136,17 +163,25 @@ class NatOccRecipe:
     name: str = "natocc"
 
     def __post_init__(self) -> None:
-        if self.config.objects_frac > 0 and self.objects is None:
+        if self.config.uses_objects and self.objects is None:
             raise ConfigError(
-                f"natocc.objects_frac is {self.config.objects_frac} but no COCO objects source is available: "
+                f"natocc.objects_frac is {self.config.objects_frac!r} but no COCO objects source is available: "
                 "the objects stage (occgen.prep.objects, `coco-objects`) is not installed in this build or no objects "
                 "folder was given; set natocc.objects_frac to 0 for hands only"
             )
 
-    def make(self, index: int) -> Sample:
+    def plan(self, index: int) -> tuple[int, bool]:
+        """``(face index, is an object sample)`` of sample ``index`` (see the module docstring)."""
+        if self.config.paired:
+            pair = index // 2
+            rng = sample_rng(self.seed, self.name, pair)
+            return pick_face(pair, len(self.faces), self.config.face_order, rng), index % 2 == 1
         rng = sample_rng(self.seed, self.name, index)
         face_index = pick_face(index, len(self.faces), self.config.face_order, rng)
-        use_object = bool(rng.random() < self.config.objects_frac)
+        return face_index, bool(rng.random() < float(self.config.objects_frac))
+
+    def make(self, index: int) -> Sample:
+        face_index, use_object = self.plan(index)
         face = self.faces.load(face_index, self.size)
         if use_object:
             image, occluder_mask, visible, meta = self._object(face.image, face.face_mask, index)
@@ -239,6 +274,6 @@ class NatOccRecipe:
 
     def sources(self) -> dict[str, Any]:
         sources = {"faces": self.faces.describe(), "hands": self.hands.describe()}
-        if self.objects is not None and self.config.objects_frac > 0:
+        if self.objects is not None and self.config.uses_objects:
             sources["objects"] = self.objects.describe()
         return sources

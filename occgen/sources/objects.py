@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from occgen.core.errors import EmptyOccluderError, SourceError
-from occgen.core.files import require_dir
+from occgen.core.files import demo_root, require_dir
 from occgen.core.imageio import read_rgba
 from occgen.sources.occluder import Occluder, crop_to_alpha
 
@@ -48,14 +48,17 @@ class CocoObjects:
     "category"}`` that replay the draw.
     """
 
-    root: Path
+    root: Path | None = None  # None: the embedded demo cut-outs (assets/demo/objects)
     categories: tuple[str, ...] | None = None
     name: str = "coco-objects"
     _items: list[dict[str, Any]] = field(init=False, repr=False)
     _fingerprint: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.root = require_dir(Path(self.root), "COCO objects folder", "make it with `occgen occluders coco`")
+        self.root = require_dir(
+            demo_root() / "objects" if self.root is None else Path(self.root), "COCO objects folder",
+            "make it with `occgen occluders coco`",
+        )  # fmt: skip
         manifest = read_manifest(self.root)
         items = sorted(manifest["items"], key=lambda item: int(item["annotation_id"]))
         if self.categories is not None:
