@@ -23,6 +23,7 @@ from occgen.prep.objects.config import ObjectsConfig, UpscaleConfig
 from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
 from occgen.recipes.randocc import RandOccConfig, RandOccRecipe
 from occgen.run.config import RunConfig, split_run_keys
+from occgen.sources.cache import CutoutCache
 from occgen.sources.faces import FacesConfig, FaceSource, open_faces
 from occgen.sources.hands import MattedHands
 from occgen.sources.objects import CocoObjects
@@ -186,9 +187,10 @@ def build_natocc_recipe(
             raise ConfigError("natocc.sot.device is cuda but no CUDA device is available; use numpy (the default)")
     faces = open_face_source(settings.faces)
     max_side = max(settings.natocc.hand_max_side_px, settings.base.size)
-    hands = MattedHands(settings.natocc.hands_dir, max_side_px=max_side)
+    cache = CutoutCache(settings.natocc.cache_mb)  # one budget for hands and objects
+    hands = MattedHands(settings.natocc.hands_dir, max_side_px=max_side, cache=cache)
     if settings.natocc.uses_objects and objects is None:
-        objects = CocoObjects(settings.natocc.objects_dir)
+        objects = CocoObjects(settings.natocc.objects_dir, max_side_px=max_side, cache=cache)
     if objects is not None and harmoniser is None:
         harmoniser = harmoniser_from_config(settings.natocc.harmonise)
     return NatOccRecipe(

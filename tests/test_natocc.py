@@ -326,3 +326,42 @@ def test_colour_transfer_adds_no_grain(demo_faces) -> None:
     assert 3 * np.median(smooth["sw_moved"]) <= np.median(smooth["sw_plain"])
     grainy = measure(0.0)
     assert np.median(grainy["moved"] / grainy["plain"]) > np.median(smooth["moved"] / smooth["plain"])
+
+
+def test_large_object_cutouts_are_shrunk_before_the_warp(tmp_path: Path, face_folder: Path) -> None:
+    """A cut-out far larger than its placement is area-downscaled to the placed size first: the same labels
+    and pixels as a cut-out pre-shrunk to that size, and none of the aliasing one bilinear warp of the
+    large cut-out makes (fine stripes that average to grey must not come back as a moire)."""
+    from occgen.appearance.sot import grain
+
+    faces = FaceFolder(face_folder)
+    config = NatOccConfig(objects_frac=1.0, composite=CompositeConfig(affine_p=0.0, blur_p=0.0, jpeg_p=0.0))
+    big = np.zeros((480, 480, 4), np.uint8)
+    big[:, :, :3] = np.where((np.arange(480) // 2 % 2 == 0)[None, :, None], 230, 30)  # 4-px period stripes
+    big[:, :, 3] = 255
+    write_png(tmp_path / "big" / "stripes.png", big)
+
+    def make(folder: Path):
+        return NatOccRecipe(faces, MattedHands(None, max_side_px=96), config, seed=4, size=96,
+                            objects=RGBAFolder(folder)).make(0)  # fmt: skip
+
+    large = make(tmp_path / "big")
+    width, height = large.metadata["params"]["occluder_size_px"]
+    assert width * 4 <= 480  # placed at most a quarter of the cut-out's size
+    write_png(tmp_path / "small" / "stripes.png", resize_image(big, (width, height)))  # area reference
+    reference = make(tmp_path / "small")
+    assert reference.metadata["params"]["occluder_size_px"] == [width, height]
+    assert np.array_equal(large.occluder_mask, reference.occluder_mask)
+    assert np.abs(large.image.astype(int) - reference.image).max() <= 2
+    # One bilinear warp of the full-size cut-out (what happened before) aliases the stripes.
+    params = CompositeParams(**{k: tuple(v) if isinstance(v, list) else v
+                                for k, v in large.metadata["params"]["composite"].items()})  # fmt: skip
+    params = replace(params, fit_scale=params.fit_scale * width / 480)
+    face = faces.load(large.metadata["face_index"], 96)
+    full = Occluder("s", "x", big[:, :, :3], np.ones((480, 480), np.float32))
+    warped = apply_composite(face.image, face.face_mask, full, params)
+    inside = reference.occluder_mask >= 250
+    assert grain(large.image, inside) <= 1.2 * grain(reference.image, inside) + 0.5
+    assert grain(warped.image, inside) > 5 * grain(reference.image, inside) + 0.5
+    moire = np.abs(warped.image.astype(np.float32) - reference.image)[inside].mean()
+    assert moire > 10 * (np.abs(large.image.astype(np.float32) - reference.image)[inside].mean() + 0.5), moire

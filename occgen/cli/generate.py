@@ -143,6 +143,9 @@ def generate_natocc(
     device: Annotated[
         str | None, typer.Option(help="cuda: RainNet and the SOT fit on the GPU [default: params, else CPU].")
     ] = None,
+    cache_mb: Annotated[
+        float | None, typer.Option(help="Decoded cut-outs kept per worker, in MB (0 = none) [default: 512].")
+    ] = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
@@ -158,7 +161,7 @@ def generate_natocc(
         run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec)
         natocc = with_overrides(
             settings.natocc, hands_dir=hands, color_transfer=color_transfer.value if color_transfer else None,
-            objects_frac=parse_objects_frac(objects_frac), objects_dir=objects,
+            objects_frac=parse_objects_frac(objects_frac), objects_dir=objects, cache_mb=cache_mb,
         )  # fmt: skip
         natocc = replace(
             natocc, harmonise=with_overrides(natocc.harmonise, checkpoint=harmoniser_checkpoint, device=device),
