@@ -145,6 +145,9 @@ class Brighten:
         lifted = image.astype(np.float32) + 40.0 * occluder_alpha[:, :, None]
         return np.clip(lifted, 0, 255).astype(np.uint8)
 
+    def apply_batch(self, images, alphas) -> list[np.ndarray]:
+        return [self.apply(image, alpha) for image, alpha in zip(images, alphas, strict=True)]
+
 
 def test_objects_mix_needs_a_source_and_uses_its_own_stream(tmp_path: Path, face_folder: Path) -> None:
     faces = FaceFolder(face_folder)

@@ -27,6 +27,7 @@ warping (:func:`shrink_to_placement`): a x4 super-resolved cut-out is never deci
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from occgen.core.params import (
     to_plain,
 )
 from occgen.core.rng import sample_rng
-from occgen.recipes.base import FACE_ORDERS, Sample, pick_face
+from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
 from occgen.sources.cache import DEFAULT_CACHE_MB
 from occgen.sources.faces import FaceSource
 from occgen.sources.hands import MattedHands
@@ -187,21 +188,29 @@ class NatOccRecipe:
         return face_index, bool(rng.random() < float(self.config.objects_frac))
 
     def make(self, index: int) -> Sample:
-        face_index, use_object = self.plan(index)
-        face = self.faces.load(face_index, self.size)
-        if use_object:
-            image, occluder_mask, visible, meta = self._object(face.image, face.face_mask, index)
-        else:
-            image, occluder_mask, visible, meta = self._hand(face.image, face.face_mask, index)
-        metadata = {
-            "sample_index": index,
-            "sample_id": f"{self.name}-{index:08d}",
-            "recipe": self.name,
-            "face_index": face_index,
-            "face_id": face.face_id,
-            **meta,
-        }
-        return Sample(image, visible, occluder_mask, metadata)
+        return self.make_batch([index])[0]
+
+    def make_batch(self, indices: Sequence[int]) -> list[Sample]:
+        """Samples ``indices`` (a shard), with their object samples harmonised together by
+        ``harmoniser.apply_batch`` (RainNet runs ``batch_size`` crops per forward pass instead of one).
+
+        Each sample is what ``make(i)`` gives, except that a batched network may round a pixel differently
+        from a batch of one (at most 1 level; the shard layout, not the worker count, fixes the batches)."""
+        made = []
+        for index in indices:
+            face_index, use_object = self.plan(index)
+            face = self.faces.load(face_index, self.size)
+            compose = self._object if use_object else self._hand
+            image, occluder_mask, visible, meta = compose(face.image, face.face_mask, index)
+            metadata = {**sample_header(self.name, index, face_index, face.face_id), **meta}
+            made.append([image, visible, occluder_mask, metadata])
+        harmonise = [entry for entry in made if entry[3]["harmonised"]]
+        if harmonise and self.harmoniser is not None:
+            alphas = [entry[2].astype(np.float32) / 255.0 for entry in harmonise]
+            for entry, image in zip(harmonise, self.harmoniser.apply_batch([e[0] for e in harmonise], alphas),
+                                    strict=True):  # fmt: skip
+                entry[0] = image
+        return [Sample(*entry) for entry in made]
 
     def _hand(self, image: np.ndarray, face_mask: np.ndarray, index: int) -> tuple[Any, Any, Any, dict[str, Any]]:
         rng = sample_rng(self.seed, "natocc_hands", index)
@@ -259,10 +268,7 @@ class NatOccRecipe:
                 rng=rng, config=self.config.composite, face_mask=face_mask, occluder_shape=occluder.alpha.shape
             )
             occluder, params = shrink_to_placement(occluder, params)
-            result = apply_composite(image, face_mask, occluder, params)
-            out_image = result.image
-            if self.harmoniser is not None:
-                out_image = self.harmoniser.apply(result.image, result.occluder_mask.astype(np.float32) / 255.0)
+            result = apply_composite(image, face_mask, occluder, params)  # harmonised in make_batch
             meta = {
                 **_occlusion_metadata(occluder, attempt, face_mask, result.face_mask),
                 "color_transfer": "none",
@@ -273,7 +279,7 @@ class NatOccRecipe:
                     "composite": to_plain(asdict(params)),
                 },
             }
-            return out_image, result.occluder_mask, result.face_mask, meta
+            return result.image, result.occluder_mask, result.face_mask, meta
         raise SampleError(f"{self.name} sample {index}: no usable object in {self.config.max_attempts} attempts")
 
     def params(self) -> dict[str, Any]:

@@ -84,8 +84,10 @@ def make_shard_arrays(recipe: Recipe, start: int, stop: int) -> tuple[np.ndarray
     face_masks = np.empty((count, size, size), np.uint8)
     occluder_masks = np.empty((count, size, size), np.uint8)
     metadata = []
-    for offset, index in enumerate(range(start, stop)):
-        sample = recipe.make(index)
+    # A recipe may make a shard at once (NatOcc harmonises its objects in network batches).
+    make_batch = getattr(recipe, "make_batch", None)
+    samples = make_batch(range(start, stop)) if make_batch else (recipe.make(i) for i in range(start, stop))
+    for offset, sample in enumerate(samples):
         images[offset], face_masks[offset], occluder_masks[offset] = (
             sample.image, sample.face_mask, sample.occluder_mask,
         )  # fmt: skip
