@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +76,21 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
 
 
+#: Samples a recipe with ``make_batch`` makes at once: enough for full network batches (NatOcc's objects are
+#: half of them), few enough that the batch's images add little to a worker's memory.
+BATCH_SAMPLES = 16
+
+
+def _samples(recipe: Recipe, start: int, stop: int) -> Iterator[Any]:
+    """Samples ``start..stop-1``, through ``recipe.make_batch`` in groups of BATCH_SAMPLES when it has one."""
+    make_batch = getattr(recipe, "make_batch", None)
+    if make_batch is None:
+        yield from (recipe.make(index) for index in range(start, stop))
+        return
+    for first in range(start, stop, BATCH_SAMPLES):
+        yield from make_batch(range(first, min(first + BATCH_SAMPLES, stop)))
+
+
 def make_shard_arrays(recipe: Recipe, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
     """Make samples ``start..stop-1`` and stack them."""
     size = recipe.size
@@ -84,10 +99,7 @@ def make_shard_arrays(recipe: Recipe, start: int, stop: int) -> tuple[np.ndarray
     face_masks = np.empty((count, size, size), np.uint8)
     occluder_masks = np.empty((count, size, size), np.uint8)
     metadata = []
-    # A recipe may make a shard at once (NatOcc harmonises its objects in network batches).
-    make_batch = getattr(recipe, "make_batch", None)
-    samples = make_batch(range(start, stop)) if make_batch else (recipe.make(i) for i in range(start, stop))
-    for offset, sample in enumerate(samples):
+    for offset, sample in enumerate(_samples(recipe, start, stop)):
         images[offset], face_masks[offset], occluder_masks[offset] = (
             sample.image, sample.face_mask, sample.occluder_mask,
         )  # fmt: skip
