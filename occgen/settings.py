@@ -24,6 +24,7 @@ from occgen.recipes.faceocc import FaceOccConfig, FaceOccRecipe
 from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
 from occgen.recipes.randocc import RandOccConfig, RandOccRecipe
 from occgen.run.config import RunConfig, split_run_keys
+from occgen.sources.cache import CutoutCache
 from occgen.sources.faceocc import open_faceocc
 from occgen.sources.faces import FacesConfig, FaceSource, open_faces
 from occgen.sources.hands import MattedHands
@@ -181,8 +182,9 @@ def load_natocc_settings(params_file: Path | None) -> NatOccSettings:
 def build_natocc_recipe(
     settings: NatOccSettings, *, objects: OccluderSource | None = None, harmoniser: Harmoniser | None = None
 ) -> NatOccRecipe:
-    """Open the faces, hands and (when ``objects_frac > 0``) COCO objects named by ``settings`` and
-    build the NatOcc recipe. ``objects`` / ``harmoniser`` override the ones the settings name."""
+    """Open the faces, hands and (when any sample can be an object) COCO objects named by ``settings`` and
+    build the NatOcc recipe. ``objects`` / ``harmoniser`` override the ones the settings name; without
+    ``natocc.objects_dir`` the embedded demo cut-outs (assets/demo/objects) are used."""
     if settings.natocc.sot.device == "cuda":
         import torch
 
@@ -190,14 +192,10 @@ def build_natocc_recipe(
             raise ConfigError("natocc.sot.device is cuda but no CUDA device is available; use numpy (the default)")
     faces = open_face_source(settings.faces)
     max_side = max(settings.natocc.hand_max_side_px, settings.base.size)
-    hands = MattedHands(settings.natocc.hands_dir, max_side_px=max_side)
-    if settings.natocc.objects_frac > 0 and objects is None:
-        if settings.natocc.objects_dir is None:
-            raise ConfigError(
-                f"natocc.objects_frac is {settings.natocc.objects_frac} but natocc.objects_dir is not set: set it in "
-                "params.yaml (or pass --objects) to the output of `occgen occluders coco`"
-            )
-        objects = CocoObjects(settings.natocc.objects_dir)
+    cache = CutoutCache(settings.natocc.cache_mb)  # one budget for hands and objects
+    hands = MattedHands(settings.natocc.hands_dir, max_side_px=max_side, cache=cache)
+    if settings.natocc.uses_objects and objects is None:
+        objects = CocoObjects(settings.natocc.objects_dir, max_side_px=max_side, cache=cache)
     if objects is not None and harmoniser is None:
         harmoniser = harmoniser_from_config(settings.natocc.harmonise)
     return NatOccRecipe(

@@ -29,8 +29,19 @@ from occgen.cli.common import (
     user_errors,
     with_overrides,
 )  # fmt: skip
+from occgen.core.errors import ConfigError
 
 generate_app = typer.Typer(help="Generate a dataset into a zarr store.", no_args_is_help=True)
+
+
+def parse_objects_frac(value: str | None) -> float | str | None:
+    """``--objects-frac``: ``paired`` or a number (checked by NatOccConfig); ``None`` keeps params.yaml's."""
+    if value is None or value == "paired":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"--objects-frac must be paired or a number in [0, 1], got {value!r}") from None
 
 
 class ColorTransfer(StrEnum):
@@ -132,16 +143,24 @@ def generate_natocc(
         ColorTransfer | None, typer.Option(help="sot: NatOcc-SOT set; none: NatOcc set [default: sot].")
     ] = None,
     objects_frac: Annotated[
-        float | None, typer.Option(help="Share of samples with COCO objects instead of hands [default: 0].")
+        str | None,
+        typer.Option(
+            help="paired: one hand and one object sample per face (the paper's set); a number in [0, 1]: the "
+            "random share of object samples (0 = hands only, 1 = objects only) [default: paired]."
+        ),
     ] = None,
     objects: Annotated[
-        Path | None, typer.Option(help="COCO object cut-outs (`occgen occluders coco` output) for objects_frac > 0.")
+        Path | None,
+        typer.Option(help="COCO object cut-outs (`occgen occluders coco` output) [default: embedded demo objects]."),
     ] = None,
     harmoniser_checkpoint: Annotated[
         Path | None, typer.Option(help="RainNet net_G checkpoint for the objects [default: lab-stats fallback].")
     ] = None,
     device: Annotated[
         str | None, typer.Option(help="cuda: RainNet and the SOT fit on the GPU [default: params, else CPU].")
+    ] = None,
+    cache_mb: Annotated[
+        float | None, typer.Option(help="Decoded cut-outs kept per worker, in MB (0 = none) [default: 512].")
     ] = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
@@ -161,7 +180,7 @@ def generate_natocc(
                              labels=labels)  # fmt: skip
         natocc = with_overrides(
             settings.natocc, hands_dir=hands, color_transfer=color_transfer.value if color_transfer else None,
-            objects_frac=objects_frac, objects_dir=objects,
+            objects_frac=parse_objects_frac(objects_frac), objects_dir=objects, cache_mb=cache_mb,
         )  # fmt: skip
         natocc = replace(
             natocc, harmonise=with_overrides(natocc.harmonise, checkpoint=harmoniser_checkpoint, device=device),

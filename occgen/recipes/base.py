@@ -53,3 +53,9 @@ class Recipe(Protocol):
 def pick_face(index: int, face_count: int, order: str, rng: np.random.Generator) -> int:
     """The face used by sample ``index``: cycling through the faces, or uniformly at random."""
     return index % face_count if order == "cycle" else int(rng.integers(face_count))
+
+
+def sample_header(recipe: str, index: int, face_index: int, face_id: str) -> dict[str, Any]:
+    """The metadata fields that open every sample's record, whatever the recipe."""
+    return {"sample_index": index, "sample_id": f"{recipe}-{index:08d}", "recipe": recipe,
+            "face_index": face_index, "face_id": face_id}  # fmt: skip

@@ -9,9 +9,10 @@ LocalCluster (or the cluster at ``scheduler``) runs the tasks. Samples depend on
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
@@ -55,6 +56,21 @@ class GenerateReport:
         return self.samples_written / self.seconds if self.seconds > 0 else 0.0
 
 
+#: Samples a recipe with ``make_batch`` makes at once: enough for full network batches (NatOcc's objects are
+#: half of them), few enough that the batch's images add little to a worker's memory.
+BATCH_SAMPLES = 16
+
+
+def _samples(recipe: Recipe, start: int, stop: int) -> Iterator[Any]:
+    """Samples ``start..stop-1``, through ``recipe.make_batch`` in groups of BATCH_SAMPLES when it has one."""
+    make_batch = getattr(recipe, "make_batch", None)
+    if make_batch is None:
+        yield from (recipe.make(index) for index in range(start, stop))
+        return
+    for first in range(start, stop, BATCH_SAMPLES):
+        yield from make_batch(range(first, min(first + BATCH_SAMPLES, stop)))
+
+
 def make_shard_arrays(
     recipe: Recipe, start: int, stop: int, labels: tuple[str, ...] = ()
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, dict[str, np.ndarray]]:
@@ -66,8 +82,7 @@ def make_shard_arrays(
     occluder_masks = np.empty((count, size, size), np.uint8)
     metadata = []
     extras: dict[str, np.ndarray] = {}
-    for offset, index in enumerate(range(start, stop)):
-        sample = recipe.make(index)
+    for offset, sample in enumerate(_samples(recipe, start, stop)):
         images[offset], face_masks[offset], occluder_masks[offset] = (
             sample.image, sample.face_mask, sample.occluder_mask,
         )  # fmt: skip
