@@ -47,13 +47,17 @@ LabelsOption = Annotated[
     typer.Option(help="Extra label arrays, comma-separated: parsing, amodal, clean, occluder-class "
                  "[default: params, else none] (see docs/labels.md)."),
 ]  # fmt: skip
+RepairOption = Annotated[
+    bool, typer.Option(help="Verify an existing store, regenerate exactly its bad shards, verify again.")
+]
 
 
 def with_overrides(config: Any, **values: Any) -> Any:
-    """``config`` with the fields given on the command line (non-None values) replaced. Paths become
-    absolute here, against the directory the command runs in: tasks on dask workers never see it."""
-    given = {k: v.absolute() if isinstance(v, Path) else v for k, v in values.items() if v is not None}
-    return replace(config, **given)
+    """``config`` with the fields given on the command line (non-None values) replaced; paths are made
+    absolute, so tasks running elsewhere (a --scheduler) find the same files."""
+    return replace(
+        config, **{k: v.absolute() if isinstance(v, Path) else v for k, v in values.items() if v is not None}
+    )
 
 
 ParamsOption = Annotated[
@@ -119,11 +123,13 @@ def human_bytes(count: float) -> str:
 
 def run_generation(
     recipe: Any, out: Path, run: Any, *, scheduler: str | None, overwrite: bool, preview: bool,
-    stats: Path | None = None,
+    stats: Path | None = None, repair: bool = False,
 ) -> None:  # fmt: skip
-    """Generate ``recipe`` into ``out`` with a progress bar (shown once the store is ready), then preview."""
+    """Generate ``recipe`` into ``out`` with a progress bar (shown once the store is ready), then preview.
+    With ``repair``, an existing store is verified and its bad shards regenerated instead."""
     from occgen.run.generate import generate
     from occgen.run.preview import write_preview
+    from occgen.store import is_store
     from occgen.store.location import default_storage_options, parse_location, parse_storage_options
 
     # Storage options: the params key <section>.storage_options (JSON), overridden key by key by
@@ -132,6 +138,18 @@ def run_generation(
     options = {**parse_storage_options(options, "storage_options"), **default_storage_options()} if options else None
     location = parse_location(out, options)  # a path or a URL (s3://...); refused here if neither
     shown = out if location.is_local else location.url
+    if repair and is_store(location):  # (repair of a store at a URL is untested)
+        from occgen.run.verify import repair_store
+
+        before, _ = repair_store(
+            recipe, out, n=run.n, shard_size=run.shard_size, image_codec=run.image_codec, labels=run.labels,
+            workers=run.resolved_workers, scheduler=scheduler,
+        )  # fmt: skip
+        for problem in before.problems:
+            err_console.print(f"{shown}: {problem}")
+        shards = ", ".join(map(str, before.bad_shards)) or "none"
+        err_console.print(f"{shown}: regenerated shard(s) {shards}; all {before.shards} shards verify")
+        return
     with lazy_progress(f"{recipe.name} -> {shown}", total=run.n) as advance:
         report = generate(
             recipe, location, n=run.n, shard_size=run.shard_size, workers=run.resolved_workers,

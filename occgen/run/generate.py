@@ -10,31 +10,29 @@ client's working directory. Samples depend only on
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.labels import label_card, parse_labels
 from occgen.core.rng import stream_id
 from occgen.recipes.base import Recipe
 from occgen.recipes.labels import build_labels
 from occgen.run.parallel import run_tasks
+from occgen.run.spec import generation_spec, spec_differences
 from occgen.sources.faces import DEFAULT_FACE_PARTS
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
 from occgen.store.location import Location, open_group, parse_location, storage_errors
+from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
-    SCHEMA_VERSION,
+    SAMPLE_ARRAYS,
     SHARD_COMPLETE,
     create_store,
     is_store,
@@ -61,30 +59,19 @@ class GenerateReport:
         return self.samples_written / self.seconds if self.seconds > 0 else 0.0
 
 
-def generation_spec(
-    recipe: Recipe, n: int, shard_size: int, image_codec: str, labels: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """Everything that determines the store's content; a resume must match it exactly."""
-    sources = {name: info.get("fingerprint") for name, info in recipe.sources().items()}
-    # Optional label arrays enter the spec only when asked for, so default stores keep their card.
-    extra = {"labels": list(labels)} if labels else {}
-    return {
-        **extra,
-        "recipe": recipe.name,
-        "n": n,
-        "size": recipe.size,
-        "seed": recipe.seed,
-        "shard_size": shard_size,
-        "image_codec": image_codec,
-        "schema_version": SCHEMA_VERSION,
-        "occgen_version": __version__,
-        "params_sha256": hashlib.sha256(json.dumps(recipe.params(), sort_keys=True).encode()).hexdigest()[:16],
-        "sources": sources,
-    }
+#: Samples a recipe with ``make_batch`` makes at once: enough for full network batches (NatOcc's objects are
+#: half of them), few enough that the batch's images add little to a worker's memory.
+BATCH_SAMPLES = 16
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    return sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+def _samples(recipe: Recipe, start: int, stop: int) -> Iterator[Any]:
+    """Samples ``start..stop-1``, through ``recipe.make_batch`` in groups of BATCH_SAMPLES when it has one."""
+    make_batch = getattr(recipe, "make_batch", None)
+    if make_batch is None:
+        yield from (recipe.make(index) for index in range(start, stop))
+        return
+    for first in range(start, stop, BATCH_SAMPLES):
+        yield from make_batch(range(first, min(first + BATCH_SAMPLES, stop)))
 
 
 def make_shard_arrays(
@@ -98,8 +85,7 @@ def make_shard_arrays(
     occluder_masks = np.empty((count, size, size), np.uint8)
     metadata = []
     extras: dict[str, np.ndarray] = {}
-    for offset, index in enumerate(range(start, stop)):
-        sample = recipe.make(index)
+    for offset, sample in enumerate(_samples(recipe, start, stop)):
         images[offset], face_masks[offset], occluder_masks[offset] = (
             sample.image, sample.face_mask, sample.occluder_mask,
         )  # fmt: skip
@@ -175,13 +161,15 @@ def prepare_store(
                     path.path.rmdir()
             else:
                 raise StoreError(f"{path} exists and is not an occgen store; choose another --out")
+        elif any(name not in open_group(path, "r") for name in (*SAMPLE_ARRAYS, SHARD_COMPLETE)):
+            remove_store(path)  # its creation was interrupted (killed): nothing was written yet, make it anew
         else:
             group = open_group(path, "r")
             old = group.attrs[ATTRS_KEY].get("generation", {})
-            changed = _differences(old, spec)
+            changed = spec_differences(old, spec)
             if changed and not overwrite:
                 raise StoreError(
-                    f"{path} was made with different settings (differs in: {', '.join(changed)}); "
+                    f"{path} was made with different settings (differs in: {'; '.join(changed)}); "
                     "pass --overwrite to replace it, or choose another --out"
                 )
             if changed:
@@ -202,8 +190,7 @@ def prepare_store(
         "params": recipe.params(),
         "sources": recipe.sources(),
         "generation": spec,
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    }  # no dates or run times: the same command gives byte-identical stores (issue 13)
     if labels:
         faces = getattr(recipe, "faces", None)
         card["labels"] = label_card(labels, tuple(getattr(faces, "face_parts", DEFAULT_FACE_PARTS)))
@@ -215,14 +202,13 @@ def prepare_store(
     return list(range(shard_count(n, shard_size)))
 
 
-def _finish(path: Location, report: dict[str, Any]) -> None:
+def _finish(path: Location) -> None:
     group = open_group(path, "r+")
     flags = group[SHARD_COMPLETE][:]
     if not flags.all():
         raise StoreError(f"{path}: {int((flags == 0).sum())} shard(s) still missing; re-run to resume")
     card = dict(group.attrs[ATTRS_KEY])
     card["complete"] = True
-    card["last_run"] = report
     group.attrs[ATTRS_KEY] = card
 
 
@@ -242,7 +228,18 @@ def generate(
     """Write samples ``0..n-1`` of ``recipe`` to the store at ``path`` (a path or URL), resuming if it exists."""
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
-    path = parse_location(path)
+    path = parse_location(path)  # absolute, or a URL: tasks may run elsewhere (a --scheduler)
+    lock_target = path.path if path.is_local else Path(path.url)  # store_lock does not lock URLs
+    with store_lock(lock_target, "generate"):  # one writer per store (issue 13)
+        return _generate_locked(
+            recipe, path, n, shard_size, workers, scheduler, overwrite, image_codec, on_progress, labels
+        )
+
+
+def _generate_locked(
+    recipe: Recipe, path: Location, n: int, shard_size: int, workers: int, scheduler: str | None, overwrite: bool,
+    image_codec: str, on_progress: ProgressCallback | None, labels: tuple[str, ...],
+) -> GenerateReport:  # fmt: skip
     todo = prepare_store(recipe, path, n, shard_size, overwrite, image_codec, labels)
     skipped = shard_count(n, shard_size) - len(todo)
     if on_progress and skipped:
@@ -259,9 +256,9 @@ def generate(
     run_tasks(run_shard, [(path, i, run_token) for i in todo], shared=recipe, workers=workers, scheduler=scheduler,
               on_result=collect)  # fmt: skip
     written = sum(counts)
+    expected = sum(stop - start for start, stop in (shard_bounds(i, n, shard_size) for i in todo))
+    if written != expected or len(counts) != len(todo):
+        raise StoreError(f"{path}: wrote {written} samples in {len(counts)} shards, expected {expected} in {len(todo)}")
     seconds = time.perf_counter() - started
-    _finish(path, {
-        "shards_written": len(todo), "shards_skipped": skipped, "samples_written": written,
-        "seconds": round(seconds, 3), "workers": workers, "scheduler": scheduler or "local",
-    })  # fmt: skip
+    _finish(path)
     return GenerateReport(path.path if path.is_local else path.url, n, len(todo), skipped, written, seconds)

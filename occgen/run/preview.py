@@ -30,7 +30,8 @@ def overlay_labels(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.n
 
 
 def contact_sheet(reader: ShardReader | Any, indices: list[int], tile_px: int = 160) -> np.ndarray:
-    """An RGB sheet with one column per sample and rows image | overlay | occluder mask [| parsing]."""
+    """An RGB sheet with one column per sample and rows image | overlay | occluder mask [| parsing]; tiles of
+    at least 96 px carry the sample's id (qualified by its part in a mix) at the top left of the image."""
     columns = []
     with_parsing = "parsing" in getattr(reader, "label_names", ())
     for index in indices:
@@ -44,6 +45,9 @@ def contact_sheet(reader: ShardReader | Any, indices: list[int], tile_px: int = 
         if with_parsing:  # nearest: class colours must not blend into colours of other classes
             parsing = colour_parsing(reader.labels(index)["parsing"])
             resized.append(cv2.resize(parsing, (tile_px, tile_px), interpolation=cv2.INTER_NEAREST))
+        if tile_px >= 96:
+            label = str(sample.metadata.get("sample_id", index))[: tile_px // 6]
+            cv2.putText(resized[0], label, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1, cv2.LINE_AA)
         columns.append(np.concatenate(resized, axis=0))
     return np.concatenate(columns, axis=1)
 

@@ -9,8 +9,8 @@ C-WO-NatOcc: ``occgen mix randocc.zarr:0.5 natocc.zarr:0.5 --out mix.zarr``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,10 @@ import numpy as np
 from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
 from occgen.store.location import Location, open_group, parse_location
+from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
+    METADATA,
     SCHEMA_VERSION,
     ShardReader,
     StoredSample,
@@ -65,6 +67,15 @@ def build_mix(
 ) -> Path | str:
     """Write a mix index at ``out``; stores must be complete and of one image size. Stores and the mix may
     be URLs; a store on the mix's filesystem (and bucket) is recorded relative to the mix, others in full."""
+    out_location = parse_location(out, storage_options)
+    lock_target = out_location.path if out_location.is_local else Path(out_location.url)  # URLs: no lock
+    with store_lock(lock_target, "mix"):  # one writer per output (issue 13)
+        return _build_mix_locked(parts, out_location, seed, pick, overwrite, storage_options)
+
+
+def _build_mix_locked(
+    parts: list[MixPart], out: Location, seed: int, pick: str, overwrite: bool, storage_options: dict[str, Any] | None
+) -> Path | str:
     if not parts:
         raise ConfigError("a mix needs at least one store")
     if pick not in PICKS:
@@ -76,7 +87,7 @@ def build_mix(
         raise StoreError(f"stores of different image sizes cannot be mixed: {sizes}")
     rng = np.random.default_rng([seed, 99])  # stream 99: mix selection, apart from every recipe's streams
     store_index, sample_index, sources = [], [], []
-    out_location = parse_location(out, storage_options)
+    out_location = out
     for number, (part, location, reader) in enumerate(zip(parts, locations, readers, strict=True)):
         available = len(reader)
         count = part.count if part.count is not None else int(round((part.fraction or 1.0) * available))
@@ -103,13 +114,23 @@ def build_mix(
     group.attrs[ATTRS_KEY] = {
         "kind": "mix", "schema_version": SCHEMA_VERSION, "occgen_version": __version__, "n": int(len(stores)),
         "size": next(iter(sizes.values())), "seed": seed, "pick": pick, "sources": sources, "complete": True,
-        "recipe": "mix", "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "recipe": "mix",  # no creation time: the same command gives the same bytes (issue 13)
     }  # fmt: skip
     return out_location.path if out_location.is_local else out_location.url
 
 
+def mix_sample_id(part: int, sample_id: str) -> str:
+    """The id of a sample in a mix: qualified by its part number, so that two stores of one recipe (whose
+    samples are both named ``natocc-00000000``...) never give two samples the same id."""
+    return f"p{part}-{sample_id}"
+
+
 class MixReader:
-    """Reads a mix index like a store: ``len``, ``[i] -> StoredSample`` (metadata gains ``mix_source``)."""
+    """Reads a mix index like a store: ``len``, ``[i] -> StoredSample``.
+
+    The metadata's ``sample_id`` is qualified by the mix part (:func:`mix_sample_id`), the store's own id is
+    kept as ``store_sample_id``, and ``mix_source`` names the store.
+    """
 
     def __init__(self, path: Path | str | Location) -> None:
         self.location = parse_location(path)
@@ -144,10 +165,20 @@ class MixReader:
         if not -n <= index < n:
             raise IndexError(f"sample {index} out of range for a mix of {n}")
         index %= n
+        sample = self.readers[int(self.store_index[index])][int(self.sample_index[index])]
+        return StoredSample(sample.image, sample.face_mask, sample.occluder_mask, self._qualify(index, sample.metadata))
+
+    def sample_metadata(self, index: int) -> dict[str, Any]:
+        """The metadata of sample ``index`` without decoding its pixels."""
         store = int(self.store_index[index])
-        sample = self.readers[store][int(self.sample_index[index])]
-        metadata = {**sample.metadata, "mix_source": self.card["sources"][store]["path"]}
-        return StoredSample(sample.image, sample.face_mask, sample.occluder_mask, metadata)
+        text = self.readers[store].arrays(METADATA)[int(self.sample_index[index])]
+        return self._qualify(index, json.loads(str(text)))
+
+    def _qualify(self, index: int, metadata: dict[str, Any]) -> dict[str, Any]:
+        store = int(self.store_index[index])
+        original = str(metadata.get("sample_id") or f"{int(self.sample_index[index]):08d}")
+        return {**metadata, "mix_source": self.card["sources"][store]["path"],
+                "store_sample_id": original, "sample_id": mix_sample_id(store, original)}  # fmt: skip
 
     @property
     def label_names(self) -> tuple[str, ...]:

@@ -7,6 +7,8 @@ One zarr v3 store per dataset::
     occluder_mask  (N, S, S)    uint8  [0, 255]     occluder blend alpha x 255
     metadata       (N,)         str    JSON         per-sample ids and sampled params (replayable)
     shard_complete (N_shards,)  uint8  {0, 1}       1 once every sample of that shard is written
+    shard_digest   (N_shards,)  str    JSON         per array: key, size and sha256 of the shard's object
+                                                    (:mod:`occgen.store.digest`; checked by ``occgen verify``)
 
 Optional label arrays (``labels`` of :func:`create_store`; names, dtypes and class maps in
 :mod:`occgen.core.labels`, described in the card's ``labels`` key): ``parsing``, ``face_mask_amodal``,
@@ -37,13 +39,16 @@ from occgen.core.errors import StoreError
 from occgen.core.labels import LABEL_ARRAYS
 from occgen.store.blocks import ShardBlocks
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, explain_open_error, parse_image_codec
+from occgen.store.digest import shard_digest, shard_key
 from occgen.store.location import Location, open_group, parse_location, storage_errors
 
 SCHEMA_VERSION = 1
 ATTRS_KEY = "occgen"
-IMAGE, FACE_MASK, OCCLUDER_MASK, METADATA, SHARD_COMPLETE = (
-    "image", "face_mask", "occluder_mask", "metadata", "shard_complete",
+IMAGE, FACE_MASK, OCCLUDER_MASK, METADATA, SHARD_COMPLETE, SHARD_DIGEST = (
+    "image", "face_mask", "occluder_mask", "metadata", "shard_complete", "shard_digest",
 )  # fmt: skip
+#: The per-sample arrays, sharded alike along the sample axis (what a shard digest covers).
+SAMPLE_ARRAYS = (IMAGE, FACE_MASK, OCCLUDER_MASK, METADATA)
 
 
 def shard_bounds(shard_index: int, n: int, shard_size: int) -> tuple[int, int]:
@@ -70,6 +75,18 @@ def create_store(
         group = open_group(parse_location(path), "w")
     except OSError as error:
         raise StoreError(f"cannot create store {path}: {error.strerror or error}; choose a writable --out") from error
+    # The card first: a creation killed halfway leaves an (incomplete) occgen store, which the next run
+    # recognises by its missing arrays and recreates, rather than a folder it may not delete.
+    group.attrs[ATTRS_KEY] = {
+        **card,
+        "schema_version": SCHEMA_VERSION,
+        "occgen_version": __version__,
+        "n": n,
+        "size": size,
+        "shard_size": shard_size,
+        "image_codec": codec.spec,
+        "complete": False,
+    }
     compressor = ZstdCodec(level=3)
     shard = min(shard_size, n)
     group.create_array(IMAGE, shape=(n, size, size, 3), dtype="uint8", chunks=(1, size, size, 3),
@@ -87,17 +104,13 @@ def create_store(
                                shards=(shard, size, size), compressors=compressor, fill_value=0)  # fmt: skip
     group.create_array(METADATA, shape=(n,), dtype=str, chunks=(1,), shards=(shard,))
     group.create_array(SHARD_COMPLETE, shape=(shard_count(n, shard_size),), dtype="uint8", chunks=(1,), fill_value=0)
-    group.attrs[ATTRS_KEY] = {
-        **card,
-        "schema_version": SCHEMA_VERSION,
-        "occgen_version": __version__,
-        "n": n,
-        "size": size,
-        "shard_size": shard_size,
-        "image_codec": codec.spec,
-        "complete": False,
-    }
+    group.create_array(SHARD_DIGEST, shape=(shard_count(n, shard_size),), dtype=str, chunks=(1,))
     return group
+
+
+def sharded_arrays(group: zarr.Group) -> tuple[str, ...]:
+    """The per-sample arrays ``group`` holds (:data:`SAMPLE_ARRAYS` and its optional label arrays)."""
+    return (*SAMPLE_ARRAYS, *(name for name in LABEL_ARRAYS.values() if name in group))
 
 
 def write_shard(
@@ -109,8 +122,8 @@ def write_shard(
     metadata: Sequence[dict[str, Any]],
     extras: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write one whole shard (all its samples at once), then mark it complete. ``extras`` maps optional
-    label array names to their stacked samples."""
+    """Write one whole shard (all its samples at once), record its digest, then mark it complete. ``extras``
+    maps optional label array names to their stacked samples."""
     card = group.attrs[ATTRS_KEY]
     start, stop = shard_bounds(shard_index, card["n"], card["shard_size"])
     if len(images) != stop - start:
@@ -121,6 +134,9 @@ def write_shard(
     for name, values in (extras or {}).items():
         group[name][start:stop] = values
     group[METADATA][start:stop] = np.array([json.dumps(m, sort_keys=True) for m in metadata], dtype=object)
+    if SHARD_DIGEST in group:  # stores made before digests existed have none
+        digest = shard_digest(group, shard_index, sharded_arrays(group))
+        group[SHARD_DIGEST][shard_index] = json.dumps(digest, sort_keys=True)
     group[SHARD_COMPLETE][shard_index] = 1
 
 
@@ -218,10 +234,20 @@ class ShardReader:
     def sample_array(self, name: str, index: int) -> np.ndarray:
         """Sample ``index`` (non-negative) of array ``name`` alone (e.g. the image and mask for training)."""
         if self._blocks is None:
-            return self.arrays(name)[index]
+            return self._read(self.arrays(name), index)
         if name not in self._blocks.arrays:  # e.g. an optional label array
             self._blocks.arrays[name] = self.arrays(name)
         return self._blocks.get(name, index)
+
+    def _read(self, array: zarr.Array, index: int) -> Any:
+        try:
+            return array[index]
+        except (RuntimeError, ValueError, OSError) as error:  # codec / shard-index errors of a damaged object
+            shard = index // int(self.card["shard_size"])
+            raise StoreError(
+                f"{self.path}: sample {index} cannot be decoded from {shard_key(array, shard)} (shard {shard}): "
+                f"{error}; run `occgen verify {self.path}` to find every damaged shard, and --repair"
+            ) from error
 
     def arrays(self, name: str) -> zarr.Array:
         """The raw zarr array ``name`` (for slicing many samples at once, or dask.array.from_zarr)."""

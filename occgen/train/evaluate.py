@@ -1,6 +1,7 @@
 """The evaluation stage: score a checkpoint on a dataset, or score mask folders from any model.
 
 Inputs:
+- FaceOcc's **COFW_test** (``img/*`` + ``mask/<stem>.png``, or a FaceOcc root holding it);
 - a **folder dataset** (RealOcc / RealOcc-Wild / COFW style): ``images/<stem>.{jpg,png,...}`` and
   ``masks/<stem>.png`` (0/1 or 0/255), at any image size (the model sees each image resized to its input
   size; its logits are resized back, so metrics are computed at the ground truth's own resolution);
@@ -36,6 +37,7 @@ import numpy as np
 from occgen.core.errors import ArrayContractError, ConfigError, SourceError
 from occgen.core.files import list_images, require_dir
 from occgen.core.imageio import read_binary_mask, read_image, resize_image, write_png
+from occgen.sources.faceocc import cofw_mask_name, cofw_pairs
 from occgen.sources.faces import CelebAMaskHQ, FaceFolder
 from occgen.store import open_store
 from occgen.store.location import Location, parse_location
@@ -64,8 +66,23 @@ def folder_pairs(root: Path) -> list[tuple[Path, Path]]:
     return [folder.paths(i) for i in range(len(folder))]
 
 
+def cofw_test_pairs(root: Path) -> list[tuple[Path, Path]]:
+    """``(image, mask)`` paths of FaceOcc's ``COFW_test`` (``img/`` + ``mask/<stem>.png``, 255 = face)."""
+    pairs, missing = cofw_pairs(root)
+    if missing:
+        mask = root / "mask" / cofw_mask_name(missing[0])
+        raise SourceError(f"{missing[0]}: no mask {mask}; add it or remove the image")
+    if not pairs:
+        raise SourceError(f"{root}: no image in img/ with a mask in mask/")
+    return pairs
+
+
 def iter_folder(root: Path) -> tuple[int, Iterator[EvalItem]]:
-    pairs = folder_pairs(root)
+    # FaceOcc's COFW_test layout (issue 18): img/ + mask/, or a FaceOcc root holding COFW_test/.
+    if (Path(root) / "COFW_test").is_dir():
+        root = Path(root) / "COFW_test"
+    is_cofw = (Path(root) / "img").is_dir() and (Path(root) / "mask").is_dir()
+    pairs = cofw_test_pairs(Path(root)) if is_cofw else folder_pairs(root)
 
     def items() -> Iterator[EvalItem]:
         for image_path, mask_path in pairs:
