@@ -106,11 +106,20 @@ class _OpenedGroup:
 
     def __init__(self, group: Any) -> None:
         self._group, self.attrs, self._arrays = group, group.attrs, {}
+        self._present: dict[str, bool] = {}
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._arrays:
             self._arrays[name] = self._group[name]
         return self._arrays[name]
+
+    def __contains__(self, name: str) -> bool:
+        if name not in self._present:
+            self._present[name] = name in self._arrays or name in self._group
+        return self._present[name]
+
+    def __getattr__(self, name: str) -> Any:  # store, attrs... of the real group
+        return getattr(self._group, name)
 
 
 _OPENED: dict[tuple[str, str], _OpenedGroup] = {}  # (store URL, run token) -> group, in each worker process
