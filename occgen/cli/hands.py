@@ -59,10 +59,11 @@ def matte_command(
         config = with_overrides(config, **overrides)
         if solver is not None:
             config = with_matting(config, solver=solver.value)
-        if config.path is None:  # the embedded stand-in for 11k Hands (drawn hands, assets/demo/11k)
-            from occgen.core.files import demo_root
+        from occgen.core.files import demo_root
 
-            config = replace(config, path=demo_root() / "11k")
+        # No path: the embedded stand-in for 11k Hands (drawn hands, assets/demo/11k).
+        hands_root = config.path if config.path is not None else demo_root() / "11k"
+        config = replace(config, path=hands_root)
         progress = progress_bar()
         task = progress.add_task(f"matting -> {out}", total=None)
 
@@ -73,7 +74,7 @@ def matte_command(
 
         try:
             report = run_matting(
-                Path(config.path),
+                hands_root,
                 out,
                 config,
                 mask_dir=masks,

@@ -28,6 +28,8 @@ from occgen.run.parallel import run_tasks
 from occgen.run.spec import generation_spec, spec_differences
 from occgen.sources.faces import DEFAULT_FACE_PARTS
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
+from occgen.store.digest import array as zarr_array
+from occgen.store.digest import card as read_card
 from occgen.store.location import Location, open_group, parse_location, storage_errors
 from occgen.store.lock import store_lock
 from occgen.store.schema import (
@@ -105,7 +107,8 @@ class _OpenedGroup:
     metadata read is a request (about 35 per shard otherwise, measured against moto)."""
 
     def __init__(self, group: Any) -> None:
-        self._group, self.attrs, self._arrays = group, group.attrs, {}
+        self._group, self.attrs = group, group.attrs
+        self._arrays: dict[str, Any] = {}
         self._present: dict[str, bool] = {}
 
     def __getitem__(self, name: str) -> Any:
@@ -174,7 +177,7 @@ def prepare_store(
             remove_store(path)  # its creation was interrupted (killed): nothing was written yet, make it anew
         else:
             group = open_group(path, "r")
-            old = group.attrs[ATTRS_KEY].get("generation", {})
+            old = read_card(group, ATTRS_KEY).get("generation", {})
             changed = spec_differences(old, spec)
             if changed and not overwrite:
                 raise StoreError(
@@ -185,7 +188,7 @@ def prepare_store(
                 remove_store(path)
             else:
                 with storage_errors(path):
-                    flags = group[SHARD_COMPLETE][:]
+                    flags = np.asarray(zarr_array(group, SHARD_COMPLETE)[:])
                 return [int(i) for i in np.flatnonzero(flags == 0)]
     try:
         if path.is_local:
@@ -213,10 +216,10 @@ def prepare_store(
 
 def _finish(path: Location) -> None:
     group = open_group(path, "r+")
-    flags = group[SHARD_COMPLETE][:]
+    flags = np.asarray(zarr_array(group, SHARD_COMPLETE)[:])
     if not flags.all():
         raise StoreError(f"{path}: {int((flags == 0).sum())} shard(s) still missing; re-run to resume")
-    card = dict(group.attrs[ATTRS_KEY])
+    card = read_card(group, ATTRS_KEY)
     card["complete"] = True
     group.attrs[ATTRS_KEY] = card
 

@@ -275,7 +275,9 @@ class CelebAMaskHQ:
             "fingerprint": fingerprint_files(self.root, [self.image_path(i) for i in self._ids]),
             "face_parts": list(self.face_parts),
             "occluding_parts": list(self.occluding_parts),
-            "corrected_masks": fingerprint_files(self.corrected_masks, corrected) if corrected else None,
+            "corrected_masks": (
+                fingerprint_files(self.corrected_masks, corrected) if self.corrected_masks and corrected else None
+            ),
             "licence": "CelebAMask-HQ: non-commercial research and educational use only",
         }
 

@@ -18,6 +18,8 @@ import numpy as np
 
 from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
+from occgen.store.digest import array as zarr_array
+from occgen.store.digest import card as read_card
 from occgen.store.location import Location, open_group, parse_location
 from occgen.store.lock import store_lock
 from occgen.store.schema import (
@@ -138,9 +140,9 @@ class MixReader:
         if not is_store(self.location):
             raise StoreError(f"{self.path} is not an occgen store or mix")
         group = open_group(self.location, "r")
-        self.card: dict[str, Any] = dict(group.attrs[ATTRS_KEY])
-        self.store_index = group["store_index"][:]
-        self.sample_index = group["sample_index"][:]
+        self.card: dict[str, Any] = read_card(group, ATTRS_KEY)
+        self.store_index = np.asarray(zarr_array(group, "store_index")[:])
+        self.sample_index = np.asarray(zarr_array(group, "sample_index")[:])
         self.readers: list[ShardReader] = []
         for source in self.card["sources"]:
             store_path = self.location.parent.join(source["path"])

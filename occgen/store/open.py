@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from occgen.store.digest import card as read_card
 from occgen.store.location import Location, open_group, parse_location
 from occgen.store.mix import MixReader
 from occgen.store.schema import ATTRS_KEY, ShardReader, is_store
@@ -16,6 +17,6 @@ def open_store(path: Path | str | Location, *, allow_incomplete: bool = False) -
     """
     location = parse_location(path)
     location.check_reachable()
-    if is_store(location) and open_group(location, "r").attrs[ATTRS_KEY].get("kind") == "mix":
+    if is_store(location) and read_card(open_group(location, "r"), ATTRS_KEY).get("kind") == "mix":
         return MixReader(location)
     return ShardReader(location, allow_incomplete=allow_incomplete)

@@ -39,6 +39,8 @@ from occgen.core.errors import StoreError
 from occgen.core.labels import LABEL_ARRAYS
 from occgen.store.blocks import ShardBlocks
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, explain_open_error, parse_image_codec
+from occgen.store.digest import array as zarr_array
+from occgen.store.digest import card as read_card
 from occgen.store.digest import shard_digest, shard_key
 from occgen.store.location import Location, open_group, parse_location, storage_errors
 
@@ -114,7 +116,7 @@ def sharded_arrays(group: zarr.Group) -> tuple[str, ...]:
 
 
 def write_shard(
-    group: zarr.Group,
+    group: Any,  # a zarr.Group, or generate's per-worker wrapper of one (same item access and attrs)
     shard_index: int,
     images: np.ndarray,
     face_masks: np.ndarray,
@@ -124,20 +126,20 @@ def write_shard(
 ) -> None:
     """Write one whole shard (all its samples at once), record its digest, then mark it complete. ``extras``
     maps optional label array names to their stacked samples."""
-    card = group.attrs[ATTRS_KEY]
-    start, stop = shard_bounds(shard_index, card["n"], card["shard_size"])
+    card = read_card(group, ATTRS_KEY)
+    start, stop = shard_bounds(shard_index, int(card["n"]), int(card["shard_size"]))
     if len(images) != stop - start:
         raise StoreError(f"shard {shard_index} needs {stop - start} samples, got {len(images)}")
-    group[IMAGE][start:stop] = images
-    group[FACE_MASK][start:stop] = face_masks
-    group[OCCLUDER_MASK][start:stop] = occluder_masks
+    zarr_array(group, IMAGE)[start:stop] = images
+    zarr_array(group, FACE_MASK)[start:stop] = face_masks
+    zarr_array(group, OCCLUDER_MASK)[start:stop] = occluder_masks
     for name, values in (extras or {}).items():
-        group[name][start:stop] = values
-    group[METADATA][start:stop] = np.array([json.dumps(m, sort_keys=True) for m in metadata], dtype=object)
+        zarr_array(group, name)[start:stop] = values
+    zarr_array(group, METADATA)[start:stop] = np.array([json.dumps(m, sort_keys=True) for m in metadata], dtype=object)
     if SHARD_DIGEST in group:  # stores made before digests existed have none
         digest = shard_digest(group, shard_index, sharded_arrays(group))
-        group[SHARD_DIGEST][shard_index] = json.dumps(digest, sort_keys=True)
-    group[SHARD_COMPLETE][shard_index] = 1
+        zarr_array(group, SHARD_DIGEST)[shard_index] = json.dumps(digest, sort_keys=True)
+    zarr_array(group, SHARD_COMPLETE)[shard_index] = 1
 
 
 def is_store(path: Path | Location) -> bool:
@@ -186,7 +188,7 @@ class ShardReader:
         if not is_store(self.location):
             raise StoreError(f"{self.path} is not an occgen store (no '{ATTRS_KEY}' attributes)")
         self.group = open_group(self.location, "r")
-        self.card: dict[str, Any] = dict(self.group.attrs[ATTRS_KEY])
+        self.card: dict[str, Any] = read_card(self.group, ATTRS_KEY)
         if self.card.get("schema_version") != SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {self.card.get('schema_version')}, this occgen reads "
@@ -195,9 +197,10 @@ class ShardReader:
         try:
             with warnings.catch_warnings():  # imagecodecs codecs are outside the zarr v3 spec: documented
                 warnings.simplefilter("ignore")
-                self._image = self.group[IMAGE]
-            self._face_mask, self._occluder_mask = self.group[FACE_MASK], self.group[OCCLUDER_MASK]
-            self._metadata = self.group[METADATA]
+                self._image = zarr_array(self.group, IMAGE)
+            self._face_mask = zarr_array(self.group, FACE_MASK)
+            self._occluder_mask = zarr_array(self.group, OCCLUDER_MASK)
+            self._metadata = zarr_array(self.group, METADATA)
         except (ImportError, KeyError, ValueError, TypeError) as error:
             raise explain_open_error(error, self.card.get("image_codec")) from error
         # On object storage, whole-shard reads once access is sequential (occgen/store/blocks.py).
@@ -213,7 +216,7 @@ class ShardReader:
 
     def shards_done(self) -> tuple[int, int]:
         with storage_errors(self.location):
-            flags = self.group[SHARD_COMPLETE][:]
+            flags = np.asarray(zarr_array(self.group, SHARD_COMPLETE)[:])
         return int(flags.sum()), int(flags.size)
 
     def __len__(self) -> int:
@@ -253,7 +256,7 @@ class ShardReader:
         """The raw zarr array ``name`` (for slicing many samples at once, or dask.array.from_zarr)."""
         known = {IMAGE: self._image, FACE_MASK: self._face_mask, OCCLUDER_MASK: self._occluder_mask,
                  METADATA: self._metadata}  # fmt: skip
-        return known[name] if name in known else self.group[name]
+        return known[name] if name in known else zarr_array(self.group, name)
 
     @property
     def size(self) -> int:
@@ -268,7 +271,7 @@ class ShardReader:
         """Sample ``index``'s optional label arrays, {array name: array} (empty for a default store)."""
         with warnings.catch_warnings():  # clean_image uses the image codec (see __init__)
             warnings.simplefilter("ignore")
-            return {name: np.asarray(self.group[name][index]) for name in self.label_names}
+            return {name: np.asarray(zarr_array(self.group, name)[index]) for name in self.label_names}
 
 
 def card_digest(card: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from occgen.store.schema import METADATA, ShardReader
 
 def dataset_stats(reader: ShardReader) -> dict[str, Any]:
     """Counts, occluder types, translucent share and the distribution of the occluded face fraction."""
-    metadata = [json.loads(str(text)) for text in reader.arrays(METADATA)[:]]
+    metadata = [json.loads(str(text)) for text in np.asarray(reader.arrays(METADATA)[:])]
     before = np.array([m.get("face_px_before", 0) for m in metadata], np.float64)
     after = np.array([m.get("face_px_after", 0) for m in metadata], np.float64)
     occluded = np.divide(before - after, before, out=np.zeros_like(before), where=before > 0)

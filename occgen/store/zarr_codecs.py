@@ -23,13 +23,13 @@ warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr 
 _Base: Any = _NumcodecsArrayBytesCodec
 
 
-class ImagecodecsJpeg(_Base, codec_name="imagecodecs_jpeg"):
+class ImagecodecsJpeg(_Base, codec_name="imagecodecs_jpeg"):  # type: ignore[call-arg]  # _Base is Any
     pass
 
 
-class ImagecodecsJpegxl(_Base, codec_name="imagecodecs_jpegxl"):
+class ImagecodecsJpegxl(_Base, codec_name="imagecodecs_jpegxl"):  # type: ignore[call-arg]
     pass
 
 
-class ImagecodecsWebp(_Base, codec_name="imagecodecs_webp"):
+class ImagecodecsWebp(_Base, codec_name="imagecodecs_webp"):  # type: ignore[call-arg]
     pass

@@ -27,6 +27,7 @@ from occgen.core.errors import ConfigError
 from occgen.core.imageio import resize_image, resize_labels
 from occgen.store import open_store
 from occgen.store.location import Location, open_group, parse_location
+from occgen.store.mix import MixReader
 from occgen.store.schema import FACE_MASK, IMAGE, ShardReader, shard_bounds, shard_count
 from occgen.train.config import AugmentConfig  # noqa: F401 (re-exported)
 
@@ -114,7 +115,7 @@ def _expand_mix(path: Location) -> list[tuple[Location, np.ndarray | None]]:
     """``[(store, None)]`` for a store; for a mix index, each source store with the sample indices it
     contributes (ascending, so reads stay shard-friendly)."""
     reader = open_store(path)
-    if reader.card.get("kind") != "mix":
+    if not isinstance(reader, MixReader):
         return [(path, None)]
     return [
         (source.location, np.sort(reader.sample_index[reader.store_index == number]))
@@ -172,7 +173,7 @@ class StoreDataset(Dataset):
 
     def _open(self) -> list[ShardReader]:
         if self._readers is None or self._pid != os.getpid():
-            self._readers = [open_store(p) for p in self.paths]
+            self._readers = [ShardReader(p) for p in self.paths]  # mixes were expanded into their stores
             self._pid = os.getpid()
         return self._readers
 

@@ -16,7 +16,6 @@ only from ``sample_rng(seed, recipe, epoch * length + i)``. So
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,7 +112,7 @@ class MixedDataset(Dataset):
         stores = []
         if self.stores is not None:
             stores = [
-                {"path": str(Path(path).resolve()), "n": n, "generation": card.get("generation", {})}
+                {"path": str(path), "n": n, "generation": card.get("generation", {})}
                 for path, n, card in zip(self.stores.paths, self.stores.lengths, self.stores.cards, strict=True)
             ]
         return [*stores, self.online.describe()]

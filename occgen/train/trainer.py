@@ -246,7 +246,7 @@ def train(
         dataset = StoreDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed,
                                target=config.target)  # fmt: skip
     if online is not None:
-        dataset = MixedDataset(dataset if data else None, online)
+        dataset = MixedDataset(dataset if data and isinstance(dataset, StoreDataset) else None, online)
     val_dataset = StoreDataset(val, input_size=config.input_size, target=config.target) if val else None
     data_info = _data_description(dataset)
     last_path = out / LAST
