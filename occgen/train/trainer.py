@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.params import to_plain
+from occgen.store.schema import card_digest
 from occgen.train.architectures import build_model, canonical_arch, load_encoder_weights
 from occgen.train.config import DEFAULT_ARCH, DEVICES, RESUMABLE_CHANGES, TrainConfig  # noqa: F401 (re-exported)
 from occgen.train.data import ShardShuffleSampler, StoreDataset
@@ -69,9 +70,10 @@ class TrainReport:
 
 def _data_description(dataset: StoreDataset) -> list[dict[str, Any]]:
     return [
-        {"path": str(path.resolve()), "n": n, "generation": card.get("generation", {})}
+        {"path": str(path.resolve()), "n": n, "generation": card.get("generation", {}), "digest": card_digest(card),
+         "licences": {k: v.get("licence") for k, v in card.get("sources", {}).items()}}  # for model cards
         for path, n, card in zip(dataset.paths, dataset.lengths, dataset.cards, strict=True)
-    ]
+    ]  # fmt: skip
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
