@@ -37,6 +37,18 @@ def random_bn_stats(model: torch.nn.Module, seed: int) -> torch.nn.Module:
     return model.eval()
 
 
+def assert_onnx_matches_torch(session: object, model: torch.nn.Module, shapes: list[tuple[int, ...]]) -> None:
+    """onnxruntime's logits equal torch's within 1e-4 on random inputs of each shape."""
+    generator = torch.Generator().manual_seed(3)
+    for shape in shapes:
+        x = torch.rand(*shape, generator=generator)
+        with torch.inference_mode():
+            expected = model(x).numpy()
+        got = session.run(None, {"input": x.numpy()})[0]  # type: ignore[attr-defined]
+        assert got.shape == expected.shape == (shape[0], 1, *shape[2:])
+        assert np.abs(got - expected).max() < 1e-4
+
+
 @pytest.mark.parametrize(
     ("arch", "shapes"),
     [
@@ -57,14 +69,7 @@ def test_native_onnx_equals_torch(tmp_path: Path, arch: str, shapes: list[tuple[
     assert inp.shape == (["N", 3, 64, 64] if fixed else ["N", 3, "H", "W"]) and out.shape[1] == 1
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["occgen_arch"] == arch and meta["occgen_fixed"] == str(fixed).lower()
-    generator = torch.Generator().manual_seed(3)
-    for shape in shapes:
-        x = torch.rand(*shape, generator=generator)
-        with torch.inference_mode():
-            expected = model(x).numpy()
-        got = session.run(None, {"input": x.numpy()})[0]
-        assert got.shape == expected.shape == (shape[0], 1, *shape[2:])
-        assert np.abs(got - expected).max() < 1e-4
+    assert_onnx_matches_torch(session, model, shapes)
 
 
 def test_face_tool_contract_is_facefusions_occluder(tmp_path: Path) -> None:
@@ -112,14 +117,7 @@ def test_unet_native_onnx_equals_torch_at_other_sizes(trained: dict[str, Path]) 
     model, _ = load_checkpoint(trained["checkpoint"])
     session = onnx_session(trained["onnx"])
     assert session.get_inputs()[0].shape == ["N", 3, "H", "W"]
-    generator = torch.Generator().manual_seed(3)
-    for shape in ((1, 3, 64, 64), (3, 3, 96, 128)):
-        x = torch.rand(*shape, generator=generator)
-        with torch.inference_mode():
-            expected = model(x).numpy()
-        got = session.run(None, {"input": x.numpy()})[0]
-        assert got.shape == expected.shape == (shape[0], 1, *shape[2:])
-        assert np.abs(got - expected).max() < 1e-4
+    assert_onnx_matches_torch(session, model, [(1, 3, 64, 64), (3, 3, 96, 128)])
 
 
 def test_export_model_card_and_weights_only_checkpoint(tmp_path: Path, trained: dict[str, Path]) -> None:

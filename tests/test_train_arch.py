@@ -45,11 +45,13 @@ def test_segformer_b0_size_and_unknown_arch() -> None:
         build_model("pspnet", seed=0)
     with pytest.raises(ConfigError, match="train.arch must be one of"):
         TrainConfig(arch="segformer-b9")
+    with pytest.raises(ConfigError, match="batch_size must be >= 2 for UperNet"):
+        TrainConfig(arch="upernet-resnet50", batch_size=1)
 
 
 @pytest.mark.parametrize("arch", ["segformer-tiny", "upernet-tiny", "segformer-b0"])
 def test_one_epoch_demo_training_then_checkpoint_reloads(tmp_path: Path, arch: str) -> None:
-    store = demo_store(tmp_path / "s.zarr", n=4)
+    store = demo_store(tmp_path / "s.zarr", n=5)  # batch 2: a last batch of one, which UperNet drops
     config = TrainConfig(arch=arch, epochs=1, batch_size=2, lr=1e-3, input_size=64, min_kept=100, workers=0,
                          augment=AugmentConfig(enabled=False))  # fmt: skip
     report = train(config, [store], tmp_path / "run")
@@ -58,7 +60,7 @@ def test_one_epoch_demo_training_then_checkpoint_reloads(tmp_path: Path, arch: s
     assert info["arch"] == arch and info["config"]["arch"] == arch
     count, items = open_eval_data(store)
     result = evaluate_model(model, items, input_size=64, batch_size=4)
-    assert len(result.rows) == count == 4
+    assert len(result.rows) == count == 5
     with pytest.raises(Exception, match="is not an occgen unet-resnet18 checkpoint"):
         train(TrainConfig(**{**config.__dict__, "arch": "unet-resnet18", "epochs": 2}), [store], tmp_path / "run",
               resume=True)  # fmt: skip

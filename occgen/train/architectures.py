@@ -223,5 +223,12 @@ def load_encoder_weights(model: nn.Module, arch: str, path: Path) -> None:
         load_hf_encoder(model, arch, path)
 
 
+def needs_full_batches(arch: str) -> bool:
+    """True when a training batch of one sample would fail: UperNet's pyramid pooling puts a BatchNorm after
+    a global (1x1) pool, which cannot normalise a single value per channel. The trainer then drops an
+    epoch's incomplete last batch (``drop_last``)."""
+    return canonical_arch(arch) in UPERNET_SIZES
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

@@ -84,6 +84,8 @@ class TrainConfig:
             (self.arch in ARCHITECTURES, f"train.arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}"),
             (self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}"),
+            (self.batch_size >= 2 or not self.arch.startswith("upernet"),
+             "train.batch_size must be >= 2 for UperNet (BatchNorm after its global pooling)"),
             (self.lr > 0 and self.lr_after_drop > 0, "train.lr and train.lr_after_drop must be > 0"),
             (self.lr_drop_epoch >= 0, f"train.lr_drop_epoch must be >= 0, got {self.lr_drop_epoch}"),
             (self.weight_decay >= 0, f"train.weight_decay must be >= 0, got {self.weight_decay}"),

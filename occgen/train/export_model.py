@@ -44,7 +44,10 @@ CONTRACTS = ("native", "face-tool")
 FORMATS = ("onnx", "pt")
 EXPORTERS = ("auto", "torchscript", "dynamo")
 FACE_TOOL_SIZE = 256
-OPSET = 17  # conservative: facefusion pins onnxruntime 1.28; the dynamo exporter down-converts from 18
+# Opset per exporter: 17 (conservative) for TorchScript; 18, the dynamo exporter's lowest, which it emits
+# natively (asked for 17 it down-converts with the onnx C API, which failed on UperNet-R50 at 256²:
+# "axes_input_to_attribute ... No initializer or constant input"). onnxruntime runs opset 18 since 1.14.
+OPSETS = {"torchscript": 17, "dynamo": 18}
 ONNX_HINT = "pip install 'occgen[onnx]'"
 #: ONNX metadata keys (``metadata_props``) that ``occgen predict`` reads back.
 META_ARCH, META_CONTRACT, META_SIZE, META_FIXED = "occgen_arch", "occgen_contract", "occgen_input_size", "occgen_fixed"
@@ -129,8 +132,8 @@ def _export(graph: nn.Module, example: torch.Tensor, path: Path, contract: Contr
         if exporter == "torchscript":
             axes = ({0: "N", 2: "H", 3: "W"} if dynamic_hw else {0: "N"}) if dynamic_batch else None
             torch.onnx.export(
-                graph, (example,), str(path), dynamo=False, opset_version=OPSET, input_names=[contract.input_name],
-                output_names=[contract.output_name],
+                graph, (example,), str(path), dynamo=False, opset_version=OPSETS[exporter],
+                input_names=[contract.input_name], output_names=[contract.output_name],
                 dynamic_axes={contract.input_name: axes, contract.output_name: axes} if axes else None,
             )  # fmt: skip
         else:
@@ -139,8 +142,9 @@ def _export(graph: nn.Module, example: torch.Tensor, path: Path, contract: Contr
             dims = ({0: Dim.DYNAMIC, 2: Dim.DYNAMIC, 3: Dim.DYNAMIC} if dynamic_hw else {0: Dim.DYNAMIC}) \
                 if dynamic_batch else None  # fmt: skip
             program = torch.onnx.export(
-                graph, (example,), dynamo=True, opset_version=OPSET, input_names=[contract.input_name],
-                output_names=[contract.output_name], dynamic_shapes={"x": dims} if dims else None, verbose=False,
+                graph, (example,), dynamo=True, opset_version=OPSETS[exporter], input_names=[contract.input_name],
+                output_names=[contract.output_name], dynamic_shapes={"x": dims} if dims else None,
+                verbose=False,
             )  # fmt: skip
             program.save(str(path))
 
@@ -215,7 +219,7 @@ def export_onnx(model: nn.Module, arch: str, path: Path, *, contract: str = "nat
         expected = graph(example).numpy()
     got = session.run(None, {spec.input_name: example.numpy()})[0]
     difference = float(np.abs(got - expected).max())
-    return {"contract": spec.to_dict(), "exporter": exporter, "opset": OPSET, "input_size": input_size,
+    return {"contract": spec.to_dict(), "exporter": exporter, "opset": OPSETS[exporter], "input_size": input_size,
             "fixed_size": fixed, "check": {"max_abs_diff_vs_torch": difference, "input": list(example.shape)},
             "torch": torch.__version__, "onnx": _onnx().__version__}  # fmt: skip
 

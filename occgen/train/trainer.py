@@ -33,7 +33,7 @@ from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.params import to_plain
 from occgen.store.schema import card_digest
-from occgen.train.architectures import build_model, canonical_arch, load_encoder_weights
+from occgen.train.architectures import build_model, canonical_arch, load_encoder_weights, needs_full_batches
 from occgen.train.config import DEFAULT_ARCH, DEVICES, RESUMABLE_CHANGES, TrainConfig  # noqa: F401 (re-exported)
 from occgen.train.data import ShardShuffleSampler, StoreDataset
 from occgen.train.loss import ohem_bce_loss
@@ -246,7 +246,7 @@ def train(
         sampler.set_epoch(epoch)
         # No worker_init_fn calling cv2.setNumThreads(1): in a forked worker it deadlocked (measured here).
         loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
-                            pin_memory=device.type == "cuda")  # fmt: skip
+                            pin_memory=device.type == "cuda", drop_last=needs_full_batches(config.arch))  # fmt: skip
         on_step = partial(on_batch, epoch) if on_batch else _ignore_step
         row: dict[str, Any] = {"epoch": epoch, "lr": lr}
         row.update(_train_epoch(model, optimizer, loader, config, device, on_step))
