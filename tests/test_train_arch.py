@@ -49,7 +49,7 @@ def test_segformer_b0_size_and_unknown_arch() -> None:
         TrainConfig(arch="upernet-resnet50", batch_size=1)
 
 
-@pytest.mark.parametrize("arch", ["segformer-tiny", "upernet-tiny", "segformer-b0"])
+@pytest.mark.parametrize("arch", ["segformer-tiny", "upernet-tiny"])
 def test_one_epoch_demo_training_then_checkpoint_reloads(tmp_path: Path, arch: str) -> None:
     store = demo_store(tmp_path / "s.zarr", n=5)  # batch 2: a last batch of one, which UperNet drops
     config = TrainConfig(arch=arch, epochs=1, batch_size=2, lr=1e-3, input_size=64, min_kept=100, workers=0,
