@@ -61,6 +61,10 @@ def export_model_command(
         else:
             size = input_size or int(info.get("config", {}).get("input_size", 256))
             target = out or checkpoint.with_suffix(".face-tool.onnx" if contract == "face-tool" else ".onnx")
+            trained_at = info.get("config", {}).get("input_size")
+            if contract == "face-tool" and trained_at not in (None, ex.FACE_TOOL_SIZE):
+                err_console.print(f"note: trained at {trained_at} px; the face-tool contract runs it at "
+                                  f"{ex.FACE_TOOL_SIZE} px (facefusion's fixed crop size)")  # fmt: skip
             err_console.print(f"exporting {info['arch']} ({contract} contract) to {target} ...")
             record = {"format": "onnx", **ex.export_onnx(model, info["arch"], target, contract=contract,
                                                          input_size=size, exporter=exporter)}  # fmt: skip
