@@ -38,7 +38,7 @@ def edge_band(occluder_masks: np.ndarray, width: int = 8) -> np.ndarray:
 
 
 def measure(codec: str, arrays: tuple, workdir: Path) -> dict[str, float]:
-    images, face_masks, occluder_masks, metadata = arrays
+    images, face_masks, occluder_masks, metadata = arrays[:4]
     n, size = images.shape[:2]
     path = workdir / f"{codec.replace(':', '_')}-{size}.zarr"
     group = create_store(path, n=n, size=size, shard_size=n, card={"recipe": "randocc", "seed": 0}, image_codec=codec)

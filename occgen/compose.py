@@ -104,11 +104,14 @@ class CompositeParams:
 
 @dataclass(frozen=True)
 class Composite:
-    """Output of :func:`apply_composite`: the image and both label maps, all (H, W[, 3]) uint8."""
+    """Output of :func:`apply_composite`: the image and both label maps, all (H, W[, 3]) uint8, and the
+    occluder's ``footprint`` (bool (H, W): the pixels removed from the face mask, see
+    :mod:`occgen.core.labels`)."""
 
     image: np.ndarray
     face_mask: np.ndarray
     occluder_mask: np.ndarray
+    footprint: np.ndarray
 
 
 def face_box(face_mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -179,8 +182,9 @@ def apply_photometric(rgb: np.ndarray, params: CompositeParams) -> np.ndarray:
     out = rgb
     if params.jpeg_quality:
         ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, params.jpeg_quality])
-        if ok:  # channel order does not matter for a round trip
-            out = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+        decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None  # channel order: a round trip
+        if decoded is not None:
+            out = decoded
     if params.blur_kernel_px:
         out = cv2.blur(out, (params.blur_kernel_px, params.blur_kernel_px))
     if params.brightness or params.contrast:
@@ -267,4 +271,4 @@ def apply_composite(image: np.ndarray, face_mask: np.ndarray, occluder: Occluder
         out_image[region] = out_region
     visible_face = (face_mask.astype(bool) & ~footprint).astype(np.uint8)
     occluder_mask = np.clip(blend_alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return Composite(out_image, visible_face, occluder_mask)
+    return Composite(out_image, visible_face, occluder_mask, footprint)

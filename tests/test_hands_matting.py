@@ -23,7 +23,7 @@ from occgen.sources.hand_orientation import angle_difference_deg
 from occgen.sources.hands import MattedHands
 
 runner = CliRunner()
-# Tolerances (stated in the README): alpha mean absolute error, and the foreground colour in the edge band
+# Tolerances (stated in docs/hands.md): alpha mean absolute error, and the foreground colour in the edge band
 # (true alpha in [0.1, 0.9]) within 12 of 255 levels per channel of the true skin colour (a white halo is
 # about 100 off).
 ALPHA_MAE = 0.05

@@ -32,7 +32,8 @@ from occgen.core.errors import ConfigError
 
 
 class Harmoniser(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def apply(self, image: np.ndarray, occluder_alpha: np.ndarray) -> np.ndarray: ...
 
@@ -206,7 +207,7 @@ class RainNetHarmoniser:
 
             model = load_rainnet(self.checkpoint, ngf=self.ngf, device=self.device)
             if self.channels_last:
-                model = model.to(memory_format=torch.channels_last)
+                model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stubs
             self._model = model.eval()
         return self._model
 
@@ -276,7 +277,7 @@ class RainNetHarmoniser:
 
 @dataclass(frozen=True, kw_only=True)
 class HarmoniseConfig:
-    """Harmoniser settings, e.g. a ``harmonise`` mapping inside ``params.yaml``'s ``objects`` section
+    """Harmoniser settings, e.g. the ``harmonise`` mapping inside ``params.yaml``'s ``natocc`` section
     (build with :func:`occgen.core.params.build_config`). ``checkpoint: null`` selects ``lab-stats``."""
 
     checkpoint: Path | None = None

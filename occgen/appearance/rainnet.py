@@ -136,6 +136,7 @@ class UNetBlock(nn.Module):
             return torch.cat([skip, self.upnorm(out, mask)], dim=1)
         skip = self.down[0](x)
         inner = self.downnorm(self.down[1](skip))
+        assert self.submodule is not None  # only the innermost block has none
         inner = self.submodule(inner, mask)
         out = self.upnorm(self.up(inner), mask)
         if self.dropout is not None:

@@ -41,6 +41,11 @@ SplitOption = Annotated[Path | None, typer.Option(help="Text file of face ids to
 ShardSizeOption = Annotated[int | None, typer.Option(help="Samples per zarr shard [default: 64].")]
 OverwriteOption = Annotated[bool, typer.Option(help="Replace a store made with other settings.")]
 PreviewOption = Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")]
+LabelsOption = Annotated[
+    str | None,
+    typer.Option(help="Extra label arrays, comma-separated: parsing, amodal, clean, occluder-class "
+                 "[default: params, else none] (see docs/labels.md)."),
+]  # fmt: skip
 
 
 def with_overrides(config: Any, **values: Any) -> Any:
@@ -119,6 +124,7 @@ def run_generation(
         report = generate(
             recipe, out, n=run.n, shard_size=run.shard_size, workers=run.resolved_workers,
             scheduler=scheduler, overwrite=overwrite, image_codec=run.image_codec, on_progress=advance,
+            labels=run.labels,
         )  # fmt: skip
     if report.shards_written == 0:
         err_console.print(f"{out} is already complete ({report.n} samples); nothing to do")

@@ -12,6 +12,7 @@ import typer
 from occgen.cli.common import (
     FacesOption,
     ImageCodecOption,
+    LabelsOption,
     NOption,
     OverwriteOption,
     ParamsOption,
@@ -51,6 +52,7 @@ def generate_randocc(
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
     image_codec: ImageCodecOption = None,
+    labels: LabelsOption = None,
     stats: StatsOption = None,
     params: ParamsOption = None,
 ) -> None:
@@ -59,7 +61,8 @@ def generate_randocc(
 
     with user_errors():
         settings = load_randocc_settings(params)
-        run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec)
+        run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec,
+                             labels=labels)  # fmt: skip
         settings = replace(
             settings, base=with_overrides(settings.base, seed=seed, size=size), run=run,
             faces=with_overrides(settings.faces, path=faces, split=split),
@@ -82,6 +85,7 @@ def generate_faces(
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
     image_codec: ImageCodecOption = None,
+    labels: LabelsOption = None,
     stats: StatsOption = None,
     params: ParamsOption = None,
 ) -> None:
@@ -93,7 +97,12 @@ def generate_faces(
         settings = load_randocc_settings(params)
         source = open_face_source(with_overrides(settings.faces, path=faces, split=split))
         run = with_overrides(
-            settings.run, n=n or len(source), workers=workers, shard_size=shard_size, image_codec=image_codec
+            settings.run,
+            n=n or len(source),
+            workers=workers,
+            shard_size=shard_size,
+            image_codec=image_codec,
+            labels=labels,
         )
         recipe = FacesRecipe(source, settings.base.seed, size or settings.base.size)
         run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)
@@ -131,6 +140,7 @@ def generate_natocc(
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
     image_codec: ImageCodecOption = None,
+    labels: LabelsOption = None,
     stats: StatsOption = None,
     params: Annotated[Path | None, typer.Option("--params", help="params.yaml (sections base, faces, natocc).")] = None,
 ) -> None:
@@ -139,7 +149,8 @@ def generate_natocc(
 
     with user_errors():
         settings = load_natocc_settings(params)
-        run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec)
+        run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec,
+                             labels=labels)  # fmt: skip
         natocc = with_overrides(
             settings.natocc, hands_dir=hands, color_transfer=color_transfer.value if color_transfer else None,
             objects_frac=objects_frac, objects_dir=objects,

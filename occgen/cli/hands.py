@@ -46,7 +46,7 @@ def matte_command(
     """Matte hand photos on a plain background into RGBA cut-outs with their finger direction."""
     import os
 
-    from occgen.cli.common import err_console, progress_bar, user_errors
+    from occgen.cli.common import err_console, progress_bar, user_errors, with_overrides
     from occgen.prep.hands.stage import run_matting, with_matting
     from occgen.settings import load_hands_config
 
@@ -56,7 +56,7 @@ def matte_command(
             "path": src, "aspects": tuple(aspect) if aspect else None, "no_accessories": no_accessories,
             "no_irregularities": no_irregularities, "names_file": names, "limit": limit,
         }  # fmt: skip
-        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        config = with_overrides(config, **overrides)
         if solver is not None:
             config = with_matting(config, solver=solver.value)
         if config.path is None:  # the embedded stand-in for 11k Hands (drawn hands, assets/demo/11k)
@@ -73,7 +73,8 @@ def matte_command(
 
         try:
             report = run_matting(
-                config.path, out, config, mask_dir=masks, workers=workers or os.cpu_count() or 1, on_progress=advance
+                Path(config.path), out, config, mask_dir=masks, workers=workers or os.cpu_count() or 1,
+                on_progress=advance,
             )
         finally:
             progress.stop()

@@ -40,7 +40,7 @@ def occluders_coco(
     """Cut COCO objects out as RGBA PNGs with a soft alpha edge (resumable, parallel)."""
     from dataclasses import replace
 
-    from occgen.cli.common import err_console, progress_bar, user_errors
+    from occgen.cli.common import err_console, progress_bar, user_errors, with_overrides
     from occgen.prep.objects.coco import extract_coco
     from occgen.settings import load_objects_config
 
@@ -54,7 +54,7 @@ def occluders_coco(
             "min_area_px": min_area, "border_margin_px": border_margin, "min_solidity": min_solidity,
             "max_per_category": max_per_category,
         }  # fmt: skip
-        filters = replace(config.coco, **{k: v for k, v in filter_changes.items() if v is not None})
+        filters = with_overrides(config.coco, **filter_changes)
         cutout = config.cutout if edge_sigma is None else replace(config.cutout, edge_sigma_px=edge_sigma)
         progress = progress_bar()
         task = progress.add_task(f"coco -> {out}", total=None)

@@ -20,7 +20,7 @@ def preview(
     tile: Annotated[int, typer.Option(help="Tile size in px.")] = 160,
     allow_incomplete: Annotated[bool, typer.Option(help="Preview an interrupted store.")] = False,
 ) -> None:
-    """Contact sheet: image | face (green) and occluder (red) overlay | occluder mask."""
+    """Contact sheet: image | face (green) and occluder (red) overlay | occluder mask [| parsing palette]."""
     from occgen.run.preview import write_preview
 
     with user_errors():
@@ -64,6 +64,12 @@ def info(
                     f"[{source.get('fingerprint')}]",
                 )
             )
+        for array, entry in card.get("labels", {}).items():
+            classes = entry.get("classes")
+            listed = ", ".join(f"{i} {c}" for i, c in enumerate(classes)) if classes else entry.get("values", "")
+            rows.append((f"label {array}", f"{entry.get('dtype')} {listed}: {entry.get('meaning')}"))
+        if card.get("kind") != "mix":
+            rows.append(("polarity", "face_mask 1 = visible face; occluder_mask = occluder alpha x 255"))
         for key, value in rows:
             table.add_row(key, str(value))
         console.print(table)
@@ -114,23 +120,58 @@ def mix(
 def export(
     store: Annotated[Path, typer.Argument(help="A complete occgen store or mix.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
-    format: Annotated[str, typer.Option("--format", help="folder (images/ + masks/ 0/255 + metadata.csv) or "
-                                         "mmseg (FaceOccludedDataset: img/*.jpg, mask/*.png 0/1, splits).")] = (
-        "folder"
-    ),
-    image_format: Annotated[str | None, typer.Option(help="png (exact) or jpg [default: png; jpg for mmseg].")] = None,
+    format: Annotated[str, typer.Option("--format", help="folder (images/ + masks/ 0/255 + metadata.csv), "
+                                         "mmseg (FaceOccludedDataset: img/*.jpg, mask/*.png 0/1, splits), "
+                                         "webdataset (tar shards + DALI indexes) or hf (Parquet shards for "
+                                         "Hugging Face datasets).")] = "folder",
+    image_format: Annotated[str | None, typer.Option(help="png (exact) or jpg [default: png; jpg for mmseg; "
+                                                     "webdataset/hf: png if the store is lossless].")] = None,
     jpeg_quality: Annotated[int, typer.Option(help="JPEG quality for jpg images.")] = 95,
     name: Annotated[str | None, typer.Option(help="Dataset folder name for mmseg [default: the store's name].")] = None,
-    val_frac: Annotated[float, typer.Option(help="mmseg: share of samples listed in val.txt, not train.txt.")] = 0.0,
+    val_frac: Annotated[float, typer.Option(help="mmseg, webdataset, hf: share of samples in the validation split."
+                                            )] = 0.0,
+    shard_mb: Annotated[float, typer.Option(help="webdataset, hf: largest shard in MB (1 MB = 10^6 bytes).")] = 1000.0,
+    shuffle: Annotated[bool, typer.Option(help="webdataset, hf: write samples in a seeded random order (interleaves "
+                                          "the stores of a mix for streaming readers).")] = False,
+    push_to_hub: Annotated[str | None, typer.Option(help="hf: then upload the folder to this Hub dataset repo "
+                                                    "(USER/NAME; needs a Hub token).")] = None,
+    mmseg_labels: Annotated[str, typer.Option(help="mmseg label maps: face (0/1) or parsing (the store's parsing "
+                                              "ids; classes.json lists them).")] = "face",
     workers: Annotated[int, typer.Option(help="Local worker processes; 0 = one per core.")] = 0,
 ) -> None:  # fmt: skip
-    """Write a store's samples as image files (streaming, parallel, resumable)."""
-    from occgen.run.export import export_store
+    """Write a store's samples as image files or training shards (streaming, parallel, resumable)."""
+    from occgen.core.errors import ConfigError
 
     with user_errors():
+        workers = workers or os.cpu_count() or 1
+        formats = ("folder", "mmseg", "webdataset", "hf")
+        if format not in formats:
+            raise ConfigError(f"unknown export format {format!r}; valid: {', '.join(formats)}")
+        if push_to_hub and format != "hf":
+            raise ConfigError("--push-to-hub uploads an hf export: add --format hf")
         with lazy_progress(f"export -> {out}") as advance:
-            report = export_store(
-                store, out, format=format, image_format=image_format, jpeg_quality=jpeg_quality, name=name,
-                val_frac=val_frac, workers=workers or os.cpu_count() or 1, on_progress=advance,
-            )  # fmt: skip
-        err_console.print(f"exported {report.samples} samples to {out} ({format})")
+            if format in ("webdataset", "hf"):
+                from occgen.run.export_hf import HF
+                from occgen.run.export_shards import export_shards
+                from occgen.run.export_webdataset import WEBDATASET
+
+                shard_format = HF if format == "hf" else WEBDATASET
+                report = export_shards(
+                    store, out, format=shard_format, image_format=image_format, jpeg_quality=jpeg_quality,
+                    shard_mb=shard_mb, val_frac=val_frac, shuffle=shuffle, workers=workers, on_progress=advance,
+                )  # fmt: skip
+                shards = ", ".join(f"{split}: {count} shard(s)" for split, count in report.shards.items())
+                summary = f"exported {report.samples} samples to {out} ({format}; {shards})"
+            else:
+                from occgen.run.export import export_store
+
+                folder_report = export_store(
+                    store, out, format=format, image_format=image_format, jpeg_quality=jpeg_quality, name=name,
+                    val_frac=val_frac, mmseg_labels=mmseg_labels, workers=workers, on_progress=advance,
+                )  # fmt: skip
+                summary = f"exported {folder_report.samples} samples to {out} ({format})"
+        err_console.print(summary)
+        if push_to_hub:
+            from occgen.run.export_hf import push_to_hub as upload
+
+            err_console.print(f"uploaded to {upload(out, push_to_hub)}")

@@ -19,6 +19,11 @@ class Device(StrEnum):
     cuda = "cuda"
 
 
+class Target(StrEnum):
+    face = "face"
+    parsing = "parsing"
+
+
 class DType(StrEnum):
     fp32 = "fp32"
     bf16 = "bf16"
@@ -54,8 +59,15 @@ def train_command(
     bf16: Annotated[bool | None, typer.Option(help="bf16 autocast forward pass [default: off].")] = None,
     channels_last: Annotated[bool | None, typer.Option(help="channels_last memory format [default: off].")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last.pt.")] = False,
+    target: Annotated[
+        Target | None,
+        typer.Option(
+            help="face: binary face mask (BCE + OHEM); parsing: the stores' "
+            "parsing label, 23 classes (cross-entropy + OHEM) [face]."
+        ),
+    ] = None,
 ) -> None:
-    """Train a face segmenter (BCE + OHEM; default the ResNet-18 U-Net) on occgen stores."""
+    """Train a face segmenter (default the ResNet-18 U-Net; BCE + OHEM, or multi-class parsing) on occgen stores."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from occgen.cli.common import err_console, user_errors
@@ -68,7 +80,7 @@ def train_command(
         overrides: dict[str, Any] = {
             "arch": arch, "epochs": epochs, "batch_size": batch_size, "lr": lr, "input_size": input_size, "seed": seed,
             "workers": workers, "device": device.value if device else None, "encoder_weights": encoder_weights,
-            "bf16": bf16, "channels_last": channels_last,
+            "bf16": bf16, "channels_last": channels_last, "target": target.value if target else None,
         }  # fmt: skip
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         if augment is not None:
@@ -86,6 +98,11 @@ def train_command(
                             info=f"loss {loss:.4f}")  # fmt: skip
 
         def on_epoch(row: dict[str, Any]) -> None:
+            if "ce" in row:  # a parsing run (train.target parsing)
+                val_miou = f", val mIoU {row['val_miou']:.4f}" if "val_miou" in row else ""
+                progress.console.print(f"epoch {row['epoch']}: loss {row['loss']:.4f}, ce {row['ce']:.4f}, "
+                                       f"train mIoU {row['train_miou']:.4f}{val_miou}")  # fmt: skip
+                return
             val_text = f", val face IoU {row['val_face_iou']:.4f}" if "val_face_iou" in row else ""
             progress.console.print(
                 f"epoch {row['epoch']}: loss {row['loss']:.4f}, bce {row['bce']:.4f}, "
@@ -155,6 +172,7 @@ def evaluate_command(
                                                  on_progress=lambda n: progress.advance(task, n))  # fmt: skip
             extra: dict[str, Any] = {"pred": str(pred), "gt": str(gt), "threshold": config.threshold}
         else:
+            assert model is not None  # exactly one of --model / --pred, checked above
             if data is None:
                 raise ConfigError("--model needs --data (a folder with images/ + masks/, or a zarr store)")
             from occgen.train.trainer import load_checkpoint, resolve_device
@@ -162,6 +180,10 @@ def evaluate_command(
             net, info = load_checkpoint(model)
             size = config.input_size or int(info.get("config", {}).get("input_size", 256))
             torch_device = resolve_device(config.device)
+            if info.get("config", {}).get("target") == "parsing":
+                _evaluate_parsing(net, data, out, size=size, batch_size=config.batch_size, device=torch_device,
+                                  model_path=model)  # fmt: skip
+                return
             count, items = ev.open_eval_data(data, split=split)
             task = progress.add_task("evaluating", total=count)
             with progress:
@@ -183,3 +205,34 @@ def evaluate_command(
             f"{summary['images']} images: face IoU {summary['face_iou']:.4f}, mIoU {summary['miou']:.4f}, "
             f"fwIoU {summary['fwiou']:.4f}{fps_text}; report in {out}"
         )
+
+
+def _evaluate_parsing(net: Any, data: Path, out: Path, *, size: int, batch_size: int, device: Any,
+                      model_path: Path) -> None:  # fmt: skip
+    """A parsing checkpoint: per-class IoU of every parsing class, mIoU, pixel accuracy (summary.json,
+    per_image.csv)."""
+    import csv
+    import json
+
+    from occgen.cli.common import console, err_console
+    from occgen.core.errors import ConfigError
+    from occgen.train.multiclass import evaluate_parsing, json_ready
+
+    summary, rows = evaluate_parsing(net, data, input_size=size, batch_size=batch_size, device=device)
+    summary.update({"model": str(model_path), "data": str(data), "input_size": size})
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot create {out}: {error.strerror or error}; choose a writable --out") from error
+    (out / "summary.json").write_text(json.dumps(json_ready(summary), indent=2))
+    with (out / "per_image.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", "miou", "pixel_accuracy"])
+        writer.writeheader()
+        writer.writerows(rows)
+    for name, iou in summary["per_class_iou"].items():
+        console.print(f"{name:16s} {'n/a' if iou != iou else f'{iou:.4f}'}")
+    classes = len(summary["classes"])
+    err_console.print(
+        f"{summary['images']} images: mIoU {summary['miou']:.4f}, pixel accuracy "
+        f"{summary['pixel_accuracy']:.4f} over {classes} classes; report in {out}"
+    )

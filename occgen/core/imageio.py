@@ -70,6 +70,15 @@ def read_binary_mask(path: Path) -> np.ndarray:
     )
 
 
+def read_labels(path: Path) -> np.ndarray:
+    """Read a single-channel label map (e.g. parsing ids) as ``uint8 (H, W)``, values unchanged."""
+    decoded = _decode(Path(path), cv2.IMREAD_UNCHANGED)
+    if decoded.ndim != 2 or decoded.dtype != np.uint8:
+        raise ImageReadError(f"{path}: a label map must be a single-channel 8-bit PNG, got {decoded.shape} "
+                             f"{decoded.dtype}")  # fmt: skip
+    return decoded
+
+
 def write_png(path: Path, array: np.ndarray) -> None:
     """Write ``uint8 (H, W)`` grey, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA as PNG."""
     path = Path(path)

@@ -49,7 +49,7 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
                 errors.append(str(error))
         raise ConfigError(errors[0] if errors else f"{where}: unexpected value {value!r}")
     if dataclasses.is_dataclass(annotation):
-        if isinstance(value, annotation):
+        if isinstance(value, annotation):  # type: ignore[arg-type]  # annotation is a dataclass type here
             return value
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")

@@ -12,18 +12,22 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from occgen.recipes.labels import LabelSources
+
 FACE_ORDERS = ("cycle", "random")
 
 
 @dataclass(frozen=True)
 class Sample:
     """One generated sample: ``image`` uint8 (S, S, 3), ``face_mask`` uint8 (S, S) in {0, 1},
-    ``occluder_mask`` uint8 (S, S) (alpha x 255) and JSON-ready ``metadata``."""
+    ``occluder_mask`` uint8 (S, S) (alpha x 255) and JSON-ready ``metadata``; ``labels`` holds what the
+    optional label arrays are built from (:mod:`occgen.recipes.labels`)."""
 
     image: np.ndarray
     face_mask: np.ndarray
     occluder_mask: np.ndarray
     metadata: dict[str, Any]
+    labels: LabelSources | dict[str, np.ndarray] | None = None
 
 
 class Recipe(Protocol):

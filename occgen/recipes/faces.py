@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from occgen.recipes.base import Sample
+from occgen.recipes.labels import LabelSources, face_parsing_loader
 from occgen.sources.faces import FaceSource
 
 
@@ -31,7 +32,9 @@ class FacesRecipe:
             "face_index": face_index, "face_id": face.face_id, "occluder_ids": [], "occluder_types": [],
             "translucent": False, "attempts": 1, "face_px_before": pixels, "face_px_after": pixels, "params": {},
         }  # fmt: skip
-        return Sample(face.image, face.face_mask, np.zeros_like(face.face_mask), metadata)
+        labels = LabelSources(face.image, face.face_mask, np.zeros(face.face_mask.shape, bool), 0,
+                              face_parsing_loader(self.faces, face_index, self.size, face.face_mask))  # fmt: skip
+        return Sample(face.image, face.face_mask, np.zeros_like(face.face_mask), metadata, labels)
 
     def params(self) -> dict[str, Any]:
         return {}

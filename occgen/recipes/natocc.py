@@ -11,7 +11,8 @@ Per sample ``i``:
    (``hand_rotation_jitter_deg``). Hands are not harmonised (the paper found it undoes the transfer);
 3. an object, from ``sample_rng(seed, "natocc_objects", i)``: drawn from an objects source (COCO
    cut-outs) and composited, then harmonised if a harmoniser is given. The objects source and the
-   harmoniser are plug-ins (``occgen.prep.objects``); without them ``objects_frac`` must be 0.
+   harmoniser are plug-ins (``occgen.sources.objects``, ``occgen.appearance.harmonise``); without them
+   ``objects_frac`` must be 0.
 """
 
 from __future__ import annotations
@@ -28,16 +29,20 @@ from occgen.appearance.sot import SOTConfig, sample_sot, transfer_colours
 from occgen.compose import CompositeConfig, CompositeParams, apply_composite, face_box, sample_composite
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.imageio import resize_image
+from occgen.core.labels import occluder_class_of
 from occgen.core.params import (
     to_plain,
 )
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face
+from occgen.recipes.labels import LabelSources, face_parsing_loader
 from occgen.sources.faces import FaceSource
 from occgen.sources.hands import MattedHands
 from occgen.sources.occluder import Occluder, OccluderSource
 
 COLOR_TRANSFERS = ("sot", "none")
+#: What _hand / _object return: image, occluder mask, visible face, metadata, occluder footprint.
+Occlusion = tuple[Any, Any, Any, dict[str, Any], Any]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,9 +154,9 @@ class NatOccRecipe:
         use_object = bool(rng.random() < self.config.objects_frac)
         face = self.faces.load(face_index, self.size)
         if use_object:
-            image, occluder_mask, visible, meta = self._object(face.image, face.face_mask, index)
+            image, occluder_mask, visible, meta, footprint = self._object(face.image, face.face_mask, index)
         else:
-            image, occluder_mask, visible, meta = self._hand(face.image, face.face_mask, index)
+            image, occluder_mask, visible, meta, footprint = self._hand(face.image, face.face_mask, index)
         metadata = {
             "sample_index": index,
             "sample_id": f"{self.name}-{index:08d}",
@@ -160,9 +165,13 @@ class NatOccRecipe:
             "face_id": face.face_id,
             **meta,
         }
-        return Sample(image, visible, occluder_mask, metadata)
+        labels = LabelSources(
+            face.image, face.face_mask, footprint, occluder_class_of(meta["occluder_types"][0]),
+            face_parsing_loader(self.faces, face_index, self.size, face.face_mask),
+        )  # fmt: skip
+        return Sample(image, visible, occluder_mask, metadata, labels)
 
-    def _hand(self, image: np.ndarray, face_mask: np.ndarray, index: int) -> tuple[Any, Any, Any, dict[str, Any]]:
+    def _hand(self, image: np.ndarray, face_mask: np.ndarray, index: int) -> Occlusion:
         rng = sample_rng(self.seed, "natocc_hands", index)
         config = self.config
         for attempt in range(1, config.max_attempts + 1):
@@ -203,10 +212,10 @@ class NatOccRecipe:
                     "composite": to_plain(asdict(params)),
                 },
             }
-            return result.image, result.occluder_mask, result.face_mask, meta
+            return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
         raise SampleError(f"{self.name} sample {index}: no usable hand in {config.max_attempts} attempts")
 
-    def _object(self, image: np.ndarray, face_mask: np.ndarray, index: int) -> tuple[Any, Any, Any, dict[str, Any]]:
+    def _object(self, image: np.ndarray, face_mask: np.ndarray, index: int) -> Occlusion:
         assert self.objects is not None  # checked in __post_init__
         rng = sample_rng(self.seed, "natocc_objects", index)
         for attempt in range(1, self.config.max_attempts + 1):
@@ -227,7 +236,7 @@ class NatOccRecipe:
                 "harmonised": self.harmoniser.name if self.harmoniser is not None else False,
                 "params": {"occluder": to_plain(object_params), "composite": to_plain(asdict(params))},
             }
-            return out_image, result.occluder_mask, result.face_mask, meta
+            return out_image, result.occluder_mask, result.face_mask, meta, result.footprint
         raise SampleError(f"{self.name} sample {index}: no usable object in {self.config.max_attempts} attempts")
 
     def params(self) -> dict[str, Any]:

@@ -8,9 +8,11 @@ from typing import Any
 
 from occgen.compose import CompositeConfig, apply_composite, sample_composite
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
+from occgen.core.labels import occluder_class_of
 from occgen.core.params import to_plain
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face
+from occgen.recipes.labels import LabelSources, face_parsing_loader
 from occgen.sources.faces import FaceSource
 from occgen.sources.shapes import RandomShapes, ShapeConfig
 
@@ -89,7 +91,11 @@ class RandOccRecipe:
                 "face_px_after": int(result.face_mask.sum()),
                 "params": {"occluder": to_plain(occluder_params), "composite": to_plain(asdict(params))},
             }
-            return Sample(result.image, result.face_mask, result.occluder_mask, metadata)
+            labels = LabelSources(
+                face.image, face.face_mask, result.footprint, occluder_class_of(occluder.kind),
+                face_parsing_loader(self.faces, face_index, self.size, face.face_mask),
+            )  # fmt: skip
+            return Sample(result.image, result.face_mask, result.occluder_mask, metadata, labels)
         raise SampleError(
             f"{self.name} sample {index}: no usable occluder in {self.config.max_attempts} attempts; "
             "check the shape parameters (randocc.shapes) or raise randocc.max_attempts"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from occgen.core.errors import ConfigError
+from occgen.core.labels import parse_labels
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
 
 
@@ -18,6 +19,9 @@ class RunConfig:
     shard_size: int = 64
     workers: int = 0  # 0: one per CPU core
     image_codec: str = DEFAULT_IMAGE_CODEC  # NAME[:LEVEL], see occgen/store/codecs.py
+    # Optional label arrays (occgen/core/labels.py): parsing, amodal, clean, occluder-class. () = the default
+    # three arrays only.
+    labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -27,6 +31,7 @@ class RunConfig:
         if self.workers < 0:
             raise ConfigError(f"workers (--workers) must be >= 0, got {self.workers}")
         parse_image_codec(self.image_codec)
+        object.__setattr__(self, "labels", parse_labels(self.labels))
 
     @property
     def resolved_workers(self) -> int:

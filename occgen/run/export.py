@@ -7,7 +7,14 @@ Formats:
   the face-folder layout, so ``occgen generate --faces`` and ``occgen evaluate`` read it back.
 - ``mmseg``: MMSegmentation's ``FaceOccludedDataset`` layout (classes background, face; images
   ``.jpg``, label maps ``.png`` with ids 0/1): ``<name>/img/``, ``<name>/mask/``, and split files
-  ``<name>/train.txt`` (+ ``val.txt`` with ``--val-frac``) listing file stems.
+  ``<name>/train.txt`` (+ ``val.txt`` with ``--val-frac``) listing file stems. With
+  ``mmseg_labels="parsing"`` (``--mmseg-labels parsing``, for a store holding the ``parsing`` label) the
+  label maps hold the parsing ids instead and ``<name>/classes.json`` lists the classes in id order.
+
+A store with optional label arrays (:mod:`occgen.core.labels`) exports them too, in the ``folder``
+format: ``parsing/<id>.png`` (class ids), ``amodal/<id>.png`` (0/255 like ``masks/``),
+``clean/<id>.<png|jpg>`` (the clean face) and ``occluder_class/<id>.png`` (0-3), plus ``labels.json``
+(the store card's label maps). A face folder with ``parsing/`` is read back with its parsing map.
 
 Export runs one task per store shard (parallel with dask like generation), writes each file
 atomically, and marks finished shards in ``<out>/.occgen-export/``, so an interrupted export resumes.
@@ -26,12 +33,17 @@ import cv2
 import numpy as np
 
 from occgen.core.errors import ConfigError, StoreError
+from occgen.core.labels import PARSING_CLASSES
 from occgen.run.parallel import run_tasks
 from occgen.store import open_store
 from occgen.store.schema import METADATA
 
 FORMATS = ("folder", "mmseg")
 IMAGE_FORMATS = ("png", "jpg")
+MMSEG_LABELS = ("face", "parsing")
+#: Optional label array -> folder it is exported to (folder format).
+EXTRA_DIRS = {"parsing": "parsing", "face_mask_amodal": "amodal", "clean_image": "clean",
+              "occluder_class": "occluder_class"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,8 @@ class ExportSpec:
     jpeg_quality: int
     name: str
     chunk: int
+    extras: tuple[str, ...] = ()  # optional label arrays written (folder format)
+    mmseg_labels: str = "face"
 
     @property
     def image_dir(self) -> Path:
@@ -85,8 +99,20 @@ def export_chunk(spec: ExportSpec, chunk_index: int) -> int:
         bgr = cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR)
         suffix = f".{spec.image_format}"
         _write_atomic(spec.image_dir / f"{stem}{suffix}", suffix, bgr, jpeg if spec.image_format == "jpg" else [])
-        labels = sample.face_mask if spec.format == "mmseg" else sample.face_mask * np.uint8(255)
+        extra = reader.labels(index) if spec.extras or spec.mmseg_labels == "parsing" else {}
+        if spec.format == "mmseg":
+            labels = extra["parsing"] if spec.mmseg_labels == "parsing" else sample.face_mask
+        else:
+            labels = sample.face_mask * np.uint8(255)
         _write_atomic(spec.mask_dir / f"{stem}.png", ".png", labels, [])
+        for name in spec.extras:
+            folder = Path(spec.out) / EXTRA_DIRS[name]
+            if name == "clean_image":
+                clean = cv2.cvtColor(extra[name], cv2.COLOR_RGB2BGR)
+                _write_atomic(folder / f"{stem}{suffix}", suffix, clean, jpeg if spec.image_format == "jpg" else [])
+            else:
+                scale = np.uint8(255) if name == "face_mask_amodal" else np.uint8(1)
+                _write_atomic(folder / f"{stem}.png", ".png", extra[name] * scale, [])
     marker.touch()
     return stop - start
 
@@ -107,6 +133,7 @@ def export_store(
     jpeg_quality: int = 95,
     name: str | None = None,
     val_frac: float = 0.0,
+    mmseg_labels: str = "face",
     seed: int = 0,
     workers: int = 1,
     scheduler: str | None = None,
@@ -124,16 +151,29 @@ def export_store(
         raise ConfigError(f"--jpeg-quality must be in [1, 100], got {jpeg_quality}")
     if not 0.0 <= val_frac < 1.0:
         raise ConfigError(f"--val-frac must be in [0, 1), got {val_frac}")
+    if mmseg_labels not in MMSEG_LABELS:
+        raise ConfigError(f"unknown --mmseg-labels {mmseg_labels!r}; valid: {', '.join(MMSEG_LABELS)}")
     reader = open_store(store)
     card = reader.card
+    label_names = tuple(getattr(reader, "label_names", ()))
+    if mmseg_labels == "parsing" and (format != "mmseg" or "parsing" not in label_names):
+        raise ConfigError(
+            f"--mmseg-labels parsing needs --format mmseg and a store with the parsing label; {store} holds "
+            f"{', '.join(label_names) or 'no extra labels'} (generate it with --labels parsing)"
+        )
     spec = ExportSpec(
         store=str(store), out=str(out), format=format, image_format=image_format, jpeg_quality=jpeg_quality,
         name=name or Path(store).stem, chunk=int(card.get("shard_size", 64)),
+        extras=label_names if format == "folder" else (), mmseg_labels=mmseg_labels,
     )  # fmt: skip
     settings_file = Path(out) / ".occgen-export" / "settings.json"
-    settings = {k: v for k, v in spec.__dict__.items() if k != "out"}
+    # The label settings enter only when used, so exports of default stores resume across versions.
+    defaults = {"out": None, "extras": (), "mmseg_labels": "face"}
+    settings = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.__dict__.items()
+                if k not in defaults or (k != "out" and v != defaults[k])}  # fmt: skip
+    extra_dirs = [Path(out) / EXTRA_DIRS[e] for e in spec.extras]
     try:
-        for folder in (spec.image_dir, spec.mask_dir, spec.marker_dir):
+        for folder in (spec.image_dir, spec.mask_dir, spec.marker_dir, *extra_dirs):
             folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StoreError(f"cannot write to {out}: {error.strerror or error}; choose a writable --out") from error
@@ -153,15 +193,27 @@ def export_store(
     stems = [sample_stem(m, i) for i, m in enumerate(metadata)]
     if format == "folder":
         _write_metadata_csv(Path(out) / "metadata.csv", stems, metadata)
+        if spec.extras:
+            label_maps = {array: entry for array, entry in card.get("labels", {}).items() if array in spec.extras}
+            (Path(out) / "labels.json").write_text(json.dumps(label_maps, indent=2) + "\n")
     else:
-        rng = np.random.default_rng([seed, 98])  # stream 98: export splits
-        is_val = np.zeros(n, bool)
-        is_val[rng.choice(n, int(round(val_frac * n)), replace=False)] = True
+        if mmseg_labels == "parsing":
+            classes = json.dumps({"classes": list(PARSING_CLASSES)}, indent=2)
+            (Path(out) / spec.name / "classes.json").write_text(classes + "\n")
+        is_val = val_mask(n, val_frac, seed)
         root = Path(out) / spec.name
         (root / "train.txt").write_text("".join(f"{s}\n" for s, v in zip(stems, is_val, strict=True) if not v))
         if val_frac:
             (root / "val.txt").write_text("".join(f"{s}\n" for s, v in zip(stems, is_val, strict=True) if v))
     return ExportReport(Path(out), n, len(todo))
+
+
+def val_mask(n: int, val_frac: float, seed: int) -> np.ndarray:
+    """(n,) bool: True for the ``round(val_frac * n)`` samples of the validation split (seeded, stream 98)."""
+    rng = np.random.default_rng([seed, 98])  # stream 98: export splits
+    is_val = np.zeros(n, bool)
+    is_val[rng.choice(n, int(round(val_frac * n)), replace=False)] = True
+    return is_val
 
 
 def _all_metadata(reader: Any) -> list[dict[str, Any]]:

@@ -22,9 +22,12 @@ import zarr
 
 from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
+from occgen.core.labels import label_card, parse_labels
 from occgen.core.rng import stream_id
 from occgen.recipes.base import Recipe
+from occgen.recipes.labels import build_labels
 from occgen.run.parallel import run_tasks
+from occgen.sources.faces import DEFAULT_FACE_PARTS
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
 from occgen.store.schema import (
     ATTRS_KEY,
@@ -55,10 +58,15 @@ class GenerateReport:
         return self.samples_written / self.seconds if self.seconds > 0 else 0.0
 
 
-def generation_spec(recipe: Recipe, n: int, shard_size: int, image_codec: str) -> dict[str, Any]:
+def generation_spec(
+    recipe: Recipe, n: int, shard_size: int, image_codec: str, labels: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Everything that determines the store's content; a resume must match it exactly."""
     sources = {name: info.get("fingerprint") for name, info in recipe.sources().items()}
+    # Optional label arrays enter the spec only when asked for, so default stores keep their card.
+    extra = {"labels": list(labels)} if labels else {}
     return {
+        **extra,
         "recipe": recipe.name,
         "n": n,
         "size": recipe.size,
@@ -76,21 +84,31 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
 
 
-def make_shard_arrays(recipe: Recipe, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
-    """Make samples ``start..stop-1`` and stack them."""
+def make_shard_arrays(
+    recipe: Recipe, start: int, stop: int, labels: tuple[str, ...] = ()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, dict[str, np.ndarray]]:
+    """Make samples ``start..stop-1`` and stack them, with the optional ``labels`` arrays."""
     size = recipe.size
     count = stop - start
     images = np.empty((count, size, size, 3), np.uint8)
     face_masks = np.empty((count, size, size), np.uint8)
     occluder_masks = np.empty((count, size, size), np.uint8)
     metadata = []
+    extras: dict[str, np.ndarray] = {}
     for offset, index in enumerate(range(start, stop)):
         sample = recipe.make(index)
         images[offset], face_masks[offset], occluder_masks[offset] = (
             sample.image, sample.face_mask, sample.occluder_mask,
         )  # fmt: skip
         metadata.append(sample.metadata)
-    return images, face_masks, occluder_masks, metadata
+        if labels:
+            if sample.labels is None:
+                raise ConfigError(f"recipe {recipe.name} gives no label sources; store it without --labels")
+            for name, array in build_labels(sample.labels, labels).items():
+                if name not in extras:
+                    extras[name] = np.empty((count, *array.shape), np.uint8)
+                extras[name][offset] = array
+    return images, face_masks, occluder_masks, metadata, extras
 
 
 def run_shard(recipe: Recipe, target: tuple[str, int]) -> int:
@@ -100,20 +118,23 @@ def run_shard(recipe: Recipe, target: tuple[str, int]) -> int:
     group = zarr.open_group(path, mode="r+")
     card = group.attrs[ATTRS_KEY]
     start, stop = shard_bounds(shard_index, card["n"], card["shard_size"])
-    write_shard(group, shard_index, *make_shard_arrays(recipe, start, stop))
+    labels = tuple(card.get("generation", {}).get("labels", ()))
+    write_shard(group, shard_index, *make_shard_arrays(recipe, start, stop, labels))
     return stop - start
 
 
 def prepare_store(
-    recipe: Recipe, path: Path, n: int, shard_size: int, overwrite: bool, image_codec: str = DEFAULT_IMAGE_CODEC
-) -> list[int]:
+    recipe: Recipe, path: Path, n: int, shard_size: int, overwrite: bool, image_codec: str = DEFAULT_IMAGE_CODEC,
+    labels: tuple[str, ...] = (),
+) -> list[int]:  # fmt: skip
     """Create the store or check that an existing one can be resumed; return the shards still to write."""
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     if shard_size < 1:
         raise ConfigError(f"--shard-size must be at least 1, got {shard_size}")
     image_codec = parse_image_codec(image_codec).spec
-    spec = generation_spec(recipe, n, shard_size, image_codec)
+    labels = parse_labels(labels)
+    spec = generation_spec(recipe, n, shard_size, image_codec, labels)
     if path.exists():
         if not is_store(path):
             if path.is_dir() and not any(path.iterdir()):
@@ -147,7 +168,14 @@ def prepare_store(
         "generation": spec,
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    create_store(path, n=n, size=recipe.size, shard_size=shard_size, card=card, image_codec=image_codec)
+    if labels:
+        faces = getattr(recipe, "faces", None)
+        card["labels"] = label_card(labels, tuple(getattr(faces, "face_parts", DEFAULT_FACE_PARTS)))
+        copied = getattr(recipe, "card", {}).get("labels")  # a store read back (recode) keeps its label maps
+        if copied:
+            card["labels"] = copied
+    create_store(path, n=n, size=recipe.size, shard_size=shard_size, card=card, image_codec=image_codec,
+                 labels=labels)  # fmt: skip
     return list(range(shard_count(n, shard_size)))
 
 
@@ -173,12 +201,13 @@ def generate(
     overwrite: bool = False,
     image_codec: str = DEFAULT_IMAGE_CODEC,
     on_progress: ProgressCallback | None = None,
+    labels: tuple[str, ...] = (),
 ) -> GenerateReport:
     """Write samples ``0..n-1`` of ``recipe`` to the store at ``path``, resuming if it exists."""
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     path = Path(path)
-    todo = prepare_store(recipe, path, n, shard_size, overwrite, image_codec)
+    todo = prepare_store(recipe, path, n, shard_size, overwrite, image_codec, labels)
     skipped = shard_count(n, shard_size) - len(todo)
     if on_progress and skipped:
         on_progress(n - sum(shard_bounds(i, n, shard_size)[1] - shard_bounds(i, n, shard_size)[0] for i in todo))

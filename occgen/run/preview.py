@@ -1,5 +1,7 @@
 """Contact sheets of a store: for k samples, the image, the image with its labels overlaid
-(face green, occluder red), and the occluder mask. Used by ``occgen preview`` and after generation."""
+(face green, occluder red), the occluder mask and, when the store holds a ``parsing`` array, the parsing
+map in the fixed palette :data:`occgen.core.labels.PARSING_PALETTE`. Used by ``occgen preview`` and after
+generation."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import numpy as np
 
 from occgen.core.errors import ConfigError
 from occgen.core.imageio import write_png
+from occgen.core.labels import colour_parsing
 from occgen.store import open_store
 from occgen.store.schema import ShardReader
 
@@ -26,8 +29,9 @@ def overlay_labels(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.n
 
 
 def contact_sheet(reader: ShardReader | Any, indices: list[int], tile_px: int = 160) -> np.ndarray:
-    """An RGB sheet with one column per sample and rows image | overlay | occluder mask."""
+    """An RGB sheet with one column per sample and rows image | overlay | occluder mask [| parsing]."""
     columns = []
+    with_parsing = "parsing" in getattr(reader, "label_names", ())
     for index in indices:
         sample = reader[index]
         tiles = [
@@ -36,6 +40,9 @@ def contact_sheet(reader: ShardReader | Any, indices: list[int], tile_px: int = 
             np.repeat(sample.occluder_mask[:, :, None], 3, axis=2),
         ]
         resized = [cv2.resize(t, (tile_px, tile_px), interpolation=cv2.INTER_AREA) for t in tiles]
+        if with_parsing:  # nearest: class colours must not blend into colours of other classes
+            parsing = colour_parsing(reader.labels(index)["parsing"])
+            resized.append(cv2.resize(parsing, (tile_px, tile_px), interpolation=cv2.INTER_NEAREST))
         columns.append(np.concatenate(resized, axis=0))
     return np.concatenate(columns, axis=1)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from occgen.core.labels import LABEL_ARRAYS
 from occgen.recipes.base import Sample
 from occgen.run.generate import GenerateReport, ProgressCallback, generate
 from occgen.store.schema import ShardReader
@@ -26,6 +27,8 @@ class StoreRecipe:
         self.seed: int = int(self.card["seed"])
         self.size: int = int(self.card["size"])
         self.n: int = len(reader)
+        # The optional label arrays are copied too (--labels names, occgen/core/labels.py).
+        self.labels = tuple(name for name, array in LABEL_ARRAYS.items() if array in reader.label_names)
         self._reader: ShardReader | None = reader
 
     def __getstate__(self) -> dict[str, Any]:
@@ -35,7 +38,8 @@ class StoreRecipe:
         if self._reader is None:
             self._reader = ShardReader(self.path)
         stored = self._reader[index]
-        return Sample(stored.image, stored.face_mask, stored.occluder_mask, stored.metadata)
+        return Sample(stored.image, stored.face_mask, stored.occluder_mask, stored.metadata,
+                      self._reader.labels(index))  # fmt: skip
 
     def params(self) -> dict[str, Any]:
         return self.card.get("params", {})
@@ -60,4 +64,5 @@ def recode(
     return generate(
         recipe, out, n=recipe.n, shard_size=shard_size or int(recipe.card["shard_size"]), workers=workers,
         scheduler=scheduler, overwrite=overwrite, image_codec=image_codec, on_progress=on_progress,
+        labels=recipe.labels,
     )  # fmt: skip

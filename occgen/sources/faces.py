@@ -8,7 +8,13 @@ Layouts read (their real on-disk formats):
   counts face skin, eyes, brows, nose and mouth as face, and ears, hair, hats, glasses (even transparent
   ones) and clothes as background; its authors built the initial masks as skin minus glasses, neck and hat.
 - **Face folder** (RealOcc / COFW style, users' own data): ``images/<stem>.{jpg,png}`` and
-  ``masks/<stem>.png`` with 0/1 or 0/255 values.
+  ``masks/<stem>.png`` with 0/1 or 0/255 values; optionally ``parsing/<stem>.png`` (uint8 parsing ids of
+  :mod:`occgen.core.labels`, written by ``occgen faces masks --method parser``).
+
+``load_parsing(index, size)`` gives each face's part-label map (:mod:`occgen.core.labels` ids) at the same
+size, agreeing with ``load``'s face mask: CelebAMask-HQ from its part files (precedence in
+:func:`occgen.core.labels.parts_parsing`), folders from ``parsing/`` or, without it, one generic face class.
+It is only called when a store asks for the ``parsing`` label, so the default path reads nothing more.
 
 Labels are resized with nearest neighbour only. Non-square faces are letterboxed (black image, label 0).
 """
@@ -25,7 +31,15 @@ import numpy as np
 from occgen.core.arrays import check_image, check_mask
 from occgen.core.errors import ConfigError, SourceError
 from occgen.core.files import DEMO_LICENCE, demo_root, fingerprint_files, list_images, require_dir
-from occgen.core.imageio import read_binary_mask, read_image, resize_image, resize_labels
+from occgen.core.imageio import read_binary_mask, read_image, read_labels, resize_image, resize_labels
+from occgen.core.labels import (
+    GENERIC_FACE,
+    PARSING_CLASSES,
+    face_class_ids,
+    generic_parsing,
+    parts_parsing,
+    reconcile_parsing,
+)  # fmt: skip
 
 #: All 18 part names of CelebAMask-HQ's annotation files.
 CELEBAMASK_PARTS = (
@@ -72,7 +86,21 @@ class FaceSource(Protocol):
 
     def load(self, index: int, size: int) -> Face: ...
 
+    def load_parsing(self, index: int, size: int) -> np.ndarray: ...
+
     def describe(self) -> dict[str, str | int]: ...
+
+
+def fit_square_labels(labels: np.ndarray, size: int) -> np.ndarray:
+    """Letterbox a label map like :func:`fit_square` does its mask (0 in the padding), resize nearest."""
+    height, width = labels.shape
+    if height != width:
+        side = max(height, width)
+        top, left = (side - height) // 2, (side - width) // 2
+        padded = np.zeros((side, side), np.uint8)
+        padded[top : top + height, left : left + width] = labels
+        labels = padded
+    return resize_labels(labels, (size, size))
 
 
 def fit_square(image: np.ndarray, face_mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -211,6 +239,18 @@ class CelebAMaskHQ:
             raise SourceError(f"face {face_id}: part masks differ in size {shapes}; all parts must be the same size")
         return face_mask_from_parts(parts, self.face_parts, self.occluding_parts)
 
+    def load_parsing(self, index: int, size: int) -> np.ndarray:
+        """The part-label map of face ``index`` at ``size``² (all 18 part files, precedence of
+        :func:`occgen.core.labels.parts_parsing`), reconciled with the (possibly corrected) face mask."""
+        face_id = self._ids[index]
+        parts = {part: read_binary_mask(path) for part in CELEBAMASK_PARTS
+                 if (path := self.part_path(face_id, part)).is_file()}  # fmt: skip
+        if not parts:
+            raise SourceError(f"face {face_id}: no part masks found (expected e.g. {self.part_path(face_id, 'skin')})")
+        parsing = resize_labels(parts_parsing(parts, self.face_parts, self.occluding_parts), (size, size))
+        face_mask = resize_labels(self.load_face_mask(face_id), (size, size))
+        return reconcile_parsing(parsing, face_mask, face_class_ids(self.face_parts))
+
     def load(self, index: int, size: int) -> Face:
         face_id = self._ids[index]
         image = read_image(self.image_path(face_id))
@@ -290,6 +330,22 @@ class FaceFolder:
         image, face_mask = fit_square(image, face_mask, size)
         return Face(image_path.stem, image, face_mask)
 
+    def load_parsing(self, index: int, size: int) -> np.ndarray:
+        """``parsing/<stem>.png`` (parser-made ids, reconciled with the mask) or the generic face class."""
+        image_path, mask_path = self.paths(index)
+        mask = read_binary_mask(mask_path)
+        face_mask = fit_square_labels(mask, size)
+        parsing_path = self.root / "parsing" / f"{image_path.stem}.png"
+        if not parsing_path.is_file():
+            return generic_parsing(face_mask)
+        labels = read_labels(parsing_path)
+        if labels.shape != mask.shape or int(labels.max()) >= len(PARSING_CLASSES):
+            raise SourceError(
+                f"{parsing_path}: a parsing map must match its mask's size and hold ids < {len(PARSING_CLASSES)} "
+                f"(got {labels.shape}, max {int(labels.max())}); re-run `occgen faces masks --method parser`"
+            )
+        return reconcile_parsing(fit_square_labels(labels, size), face_mask, face_class_ids(DEFAULT_FACE_PARTS))
+
     def describe(self) -> dict[str, str | int]:
         return {
             "kind": self.name,
@@ -314,7 +370,8 @@ class StoreFaces:
         self.root = Path(self.root)
         reader = ShardReader(self.root)
         self._card = reader.card
-        self._ids = [json.loads(str(text)).get("face_id", str(i)) for i, text in enumerate(reader.arrays(METADATA)[:])]
+        metadata = np.asarray(reader.arrays(METADATA)[:])
+        self._ids = [json.loads(str(text)).get("face_id", str(i)) for i, text in enumerate(metadata)]
         self._reader: Any = reader
 
     def __getstate__(self) -> dict[str, Any]:
@@ -334,6 +391,21 @@ class StoreFaces:
         sample = self._reader[index]
         image, face_mask = fit_square(sample.image, sample.face_mask, size)
         return Face(self._ids[index], image, face_mask)
+
+    def load_parsing(self, index: int, size: int) -> np.ndarray:
+        """The store's ``parsing`` array (occluder classes, if any, become background), else generic."""
+        if self._reader is None:
+            from occgen.store.schema import ShardReader
+
+            self._reader = ShardReader(self.root)
+        face_mask = fit_square_labels(self._reader[index].face_mask, size)
+        if "parsing" not in self._reader.group:
+            return generic_parsing(face_mask)
+        parsing = fit_square_labels(np.asarray(self._reader.arrays("parsing")[index]), size)
+        parsing[parsing > GENERIC_FACE] = 0
+        stored_classes = self._card.get("labels", {}).get("parsing", {}).get("face_classes")
+        classes = tuple(stored_classes) if stored_classes else face_class_ids(DEFAULT_FACE_PARTS)
+        return reconcile_parsing(parsing, face_mask, classes)
 
     def describe(self) -> dict[str, str | int]:
         from occgen.store.schema import card_digest

@@ -69,7 +69,7 @@ def _profile_direction(mask: np.ndarray, end_frac: float = 0.25) -> float:
     height, width = mask.shape
     diagonal = int(math.ceil(math.hypot(height, width))) + 2
     matrix = cv2.getRotationMatrix2D((cx, cy), angle - 90.0, 1.0)
-    matrix[:, 2] += (diagonal / 2 - cx, diagonal / 2 - cy)
+    matrix[:, 2] += np.array([diagonal / 2 - cx, diagonal / 2 - cy])
     turned = cv2.warpAffine(mask.astype(np.uint8), matrix, (diagonal, diagonal), flags=cv2.INTER_NEAREST) > 0
     rows = np.nonzero(turned.any(axis=1))[0]
     first, last = int(rows[0]), int(rows[-1]) + 1

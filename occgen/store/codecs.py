@@ -25,7 +25,7 @@ from typing import Any
 from occgen.core.errors import ConfigError, StoreError
 
 LOSSLESS = {"zstd", "jpegxl", "webp"}
-# Chosen by benchmarks/bench_codecs.py (README, "Image codecs"): lossless JPEG-XL at effort 1 is 2.3x
+# Chosen by benchmarks/bench_codecs.py (docs/stores.md, "Image codecs"): lossless JPEG-XL at effort 1 is 2.3x
 # smaller than zstd at 512² and writes faster (4 vs 8 ms per sample); reads cost ~5 ms more.
 DEFAULT_IMAGE_CODEC = "jpegxl"
 

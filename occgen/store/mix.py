@@ -2,7 +2,7 @@
 
 A mix is a small zarr group: ``store_index`` (N,) uint8 and ``sample_index`` (N,) int64 point into the
 source stores, whose relative paths, sizes and content digests are in the mix's own card (attribute
-``occgen`` with ``kind: mix``). :func:`occgen.store.schema.open_store` returns a :class:`MixReader` for it, with
+``occgen`` with ``kind: mix``). :func:`occgen.store.open_store` returns a :class:`MixReader` for it, with
 the same interface as a store reader. The NatOcc paper's C-WO-Mix is half of C-WO-RandOcc plus half of
 C-WO-NatOcc: ``occgen mix randocc.zarr:0.5 natocc.zarr:0.5 --out mix.zarr``.
 """
@@ -140,3 +140,16 @@ class MixReader:
         sample = self.readers[store][int(self.sample_index[index])]
         metadata = {**sample.metadata, "mix_source": self.card["sources"][store]["path"]}
         return StoredSample(sample.image, sample.face_mask, sample.occluder_mask, metadata)
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """The optional label arrays every store of the mix holds."""
+        names = [set(reader.label_names) for reader in self.readers]
+        common = set.intersection(*names) if names else set()
+        return tuple(name for name in self.readers[0].label_names if name in common) if self.readers else ()
+
+    def labels(self, index: int) -> dict[str, np.ndarray]:
+        """Sample ``index``'s optional label arrays present in every store of the mix."""
+        index %= len(self)
+        labels = self.readers[int(self.store_index[index])].labels(int(self.sample_index[index]))
+        return {name: labels[name] for name in self.label_names}

@@ -8,6 +8,11 @@ One zarr v3 store per dataset::
     metadata       (N,)         str    JSON         per-sample ids and sampled params (replayable)
     shard_complete (N_shards,)  uint8  {0, 1}       1 once every sample of that shard is written
 
+Optional label arrays (``labels`` of :func:`create_store`; names, dtypes and class maps in
+:mod:`occgen.core.labels`, described in the card's ``labels`` key): ``parsing``, ``face_mask_amodal``,
+``occluder_class`` (uint8 (N, S, S), zstd like the masks) and ``clean_image`` (uint8 (N, S, S, 3), the
+image codec). A store without them is laid out exactly as before.
+
 Root attribute ``occgen`` holds the dataset card: schema version, occgen version, recipe, seed, size,
 params, source fingerprints, ``generation`` (what a resume must match) and ``complete``.
 Each shard is written by exactly one task: concurrent writers into one zarr shard corrupt it.
@@ -30,6 +35,7 @@ from zarr.codecs import ZstdCodec
 
 from occgen import __version__
 from occgen.core.errors import StoreError
+from occgen.core.labels import LABEL_ARRAYS
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, explain_open_error, parse_image_codec
 
 SCHEMA_VERSION = 1
@@ -50,8 +56,9 @@ def shard_count(n: int, shard_size: int) -> int:
 
 
 def create_store(
-    path: Path, *, n: int, size: int, shard_size: int, card: dict[str, Any], image_codec: str = DEFAULT_IMAGE_CODEC
-) -> zarr.Group:
+    path: Path, *, n: int, size: int, shard_size: int, card: dict[str, Any], image_codec: str = DEFAULT_IMAGE_CODEC,
+    labels: tuple[str, ...] = (),
+) -> zarr.Group:  # fmt: skip
     """Create an empty store for ``n`` samples of ``size``²; ``card`` becomes the ``occgen`` attribute.
 
     ``image_codec`` (``NAME[:LEVEL]``, see :mod:`occgen.store.codecs`) applies to ``image``; masks are zstd.
@@ -69,6 +76,14 @@ def create_store(
     for name in (FACE_MASK, OCCLUDER_MASK):
         group.create_array(name, shape=(n, size, size), dtype="uint8", chunks=(1, size, size),
                            shards=(shard, size, size), compressors=compressor, fill_value=0)  # fmt: skip
+    for label in labels:
+        name = LABEL_ARRAYS[label]
+        if name == "clean_image":
+            group.create_array(name, shape=(n, size, size, 3), dtype="uint8", chunks=(1, size, size, 3),
+                               shards=(shard, size, size, 3), fill_value=0, **image_codecs)  # fmt: skip
+        else:
+            group.create_array(name, shape=(n, size, size), dtype="uint8", chunks=(1, size, size),
+                               shards=(shard, size, size), compressors=compressor, fill_value=0)  # fmt: skip
     group.create_array(METADATA, shape=(n,), dtype=str, chunks=(1,), shards=(shard,))
     group.create_array(SHARD_COMPLETE, shape=(shard_count(n, shard_size),), dtype="uint8", chunks=(1,), fill_value=0)
     group.attrs[ATTRS_KEY] = {
@@ -91,8 +106,10 @@ def write_shard(
     face_masks: np.ndarray,
     occluder_masks: np.ndarray,
     metadata: Sequence[dict[str, Any]],
+    extras: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write one whole shard (all its samples at once), then mark it complete."""
+    """Write one whole shard (all its samples at once), then mark it complete. ``extras`` maps optional
+    label array names to their stacked samples."""
     card = group.attrs[ATTRS_KEY]
     start, stop = shard_bounds(shard_index, card["n"], card["shard_size"])
     if len(images) != stop - start:
@@ -100,6 +117,8 @@ def write_shard(
     group[IMAGE][start:stop] = images
     group[FACE_MASK][start:stop] = face_masks
     group[OCCLUDER_MASK][start:stop] = occluder_masks
+    for name, values in (extras or {}).items():
+        group[name][start:stop] = values
     group[METADATA][start:stop] = np.array([json.dumps(m, sort_keys=True) for m in metadata], dtype=object)
     group[SHARD_COMPLETE][shard_index] = 1
 
@@ -125,6 +144,11 @@ class StoredSample:
     face_mask: np.ndarray
     occluder_mask: np.ndarray
     metadata: dict[str, Any]
+
+
+def label_arrays(group: zarr.Group) -> tuple[str, ...]:
+    """The optional label arrays (:data:`occgen.core.labels.LABEL_ARRAYS` values) ``group`` holds."""
+    return tuple(name for name in LABEL_ARRAYS.values() if name in group)
 
 
 class ShardReader:
@@ -188,6 +212,17 @@ class ShardReader:
     @property
     def size(self) -> int:
         return int(self.card["size"])
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """Optional label arrays this store holds (``parsing``, ``face_mask_amodal``...), maybe none."""
+        return label_arrays(self.group)
+
+    def labels(self, index: int) -> dict[str, np.ndarray]:
+        """Sample ``index``'s optional label arrays, {array name: array} (empty for a default store)."""
+        with warnings.catch_warnings():  # clean_image uses the image codec (see __init__)
+            warnings.simplefilter("ignore")
+            return {name: np.asarray(self.group[name][index]) for name in self.label_names}
 
 
 def card_digest(card: dict[str, Any]) -> str:

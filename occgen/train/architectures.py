@@ -36,6 +36,7 @@ from occgen.core.errors import ConfigError
 from occgen.train.config import ARCHITECTURES, DEFAULT_ARCH, LEGACY_ARCHES
 from occgen.train.model import IMAGENET_MEAN, IMAGENET_STD, ResNet18UNet, normalise_input
 from occgen.train.model import load_encoder_weights as load_resnet18_encoder
+from occgen.train.multiclass import set_head
 
 EXTRA_HINT = "pip install 'occgen[models]'"
 
@@ -85,18 +86,23 @@ class HFSegmenter(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = normalise_input(x, self.mean, self.std)
+        x = normalise_input(x, self.get_buffer("mean"), self.get_buffer("std"))
         logits = self.net(pixel_values=x).logits
         if logits.shape[-2:] != x.shape[-2:]:
             logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return logits
 
 
-def segformer_config(arch: str) -> Any:
+def _labels(outputs: int) -> dict[str, Any]:
+    names = ["face"] if outputs == 1 else [f"class_{i}" for i in range(outputs)]
+    return {"num_labels": outputs, "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+
+
+def segformer_config(arch: str, outputs: int = 1) -> Any:
     hidden_sizes, depths, decoder = SEGFORMER_SIZES[arch]
     tf = _transformers()
-    return tf.SegformerConfig(num_labels=1, id2label={0: "face"}, label2id={"face": 0}, hidden_sizes=hidden_sizes,
-                              depths=depths, decoder_hidden_size=decoder, reshape_last_stage=True)  # fmt: skip
+    return tf.SegformerConfig(hidden_sizes=hidden_sizes, depths=depths, decoder_hidden_size=decoder,
+                              reshape_last_stage=True, **_labels(outputs))  # fmt: skip
 
 
 def resnet_config(arch: str) -> Any:
@@ -106,39 +112,43 @@ def resnet_config(arch: str) -> Any:
                            out_features=["stage1", "stage2", "stage3", "stage4"])  # fmt: skip
 
 
-def upernet_config(arch: str) -> Any:
+def upernet_config(arch: str, outputs: int = 1) -> Any:
     tf = _transformers()
-    return tf.UperNetConfig(backbone_config=resnet_config(arch), hidden_size=UPERNET_SIZES[arch][4], num_labels=1,
-                            id2label={0: "face"}, label2id={"face": 0}, use_auxiliary_head=False)  # fmt: skip
+    return tf.UperNetConfig(backbone_config=resnet_config(arch), hidden_size=UPERNET_SIZES[arch][4],
+                            use_auxiliary_head=False, **_labels(outputs))  # fmt: skip
 
 
-def _build_unet() -> nn.Module:
-    return ResNet18UNet()
+def _build_segformer(arch: str, outputs: int) -> nn.Module:
+    return HFSegmenter(_transformers().SegformerForSemanticSegmentation(segformer_config(arch, outputs)))
 
 
-def _build_segformer(arch: str) -> nn.Module:
-    return HFSegmenter(_transformers().SegformerForSemanticSegmentation(segformer_config(arch)))
+def _build_upernet(arch: str, outputs: int) -> nn.Module:
+    return HFSegmenter(_transformers().UperNetForSemanticSegmentation(upernet_config(arch, outputs)))
 
 
-def _build_upernet(arch: str) -> nn.Module:
-    return HFSegmenter(_transformers().UperNetForSemanticSegmentation(upernet_config(arch)))
-
-
-def build_model(arch: str = DEFAULT_ARCH, *, seed: int) -> nn.Module:
-    """A randomly initialised ``arch`` model, identical for the same ``seed``.
+def build_model(arch: str = DEFAULT_ARCH, *, seed: int, outputs: int = 1) -> nn.Module:
+    """A randomly initialised ``arch`` model with ``outputs`` logit channels (1: the face; the parsing
+    classes for ``train.target parsing``), identical for the same ``seed``.
 
     The initialisers draw from torch's global generator; ``fork_rng`` scopes the seeding to this call.
+    The U-Net's multi-class head is :func:`occgen.train.multiclass.set_head`'s (seeded apart).
     """
     arch = canonical_arch(arch)
+    if outputs < 1:
+        raise ConfigError(f"a model needs at least one output channel, got {outputs}")
+    builder: Callable[[], nn.Module]
     if arch == "unet-resnet18":
-        builder: Callable[[], nn.Module] = _build_unet
+        builder = ResNet18UNet
     elif arch in SEGFORMER_SIZES:
-        builder = lambda: _build_segformer(arch)  # noqa: E731
+        builder = lambda: _build_segformer(arch, outputs)  # noqa: E731
     else:
-        builder = lambda: _build_upernet(arch)  # noqa: E731
+        builder = lambda: _build_upernet(arch, outputs)  # noqa: E731
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return builder()
+        model = builder()
+    if arch == "unet-resnet18" and outputs != 1:
+        model = set_head(model, outputs, seed=seed)
+    return model
 
 
 @dataclass(frozen=True)

@@ -78,10 +78,18 @@ class TrainConfig:
     channels_last: bool = False  # NHWC memory format: faster on CPU (benchmarks/bench_train.py)
     bf16: bool = False  # bf16 autocast for the forward pass (weights, loss and optimizer stay fp32)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # face: binary visible-face segmentation (BCE + OHEM); parsing: the stores' `parsing` label, 23 classes of
+    # occgen/core/labels.py (softmax cross-entropy + OHEM, occgen/train/multiclass.py).
+    target: str = "face"
+    class_weights: tuple[float, ...] | None = None  # parsing: one weight per class, in PARSING_CLASSES order
 
     def __post_init__(self) -> None:
         checks = [
             (self.arch in ARCHITECTURES, f"train.arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}"),
+            (self.target in ("face", "parsing"), f"train.target must be face or parsing, got {self.target!r}"),
+            (self.class_weights is None or (self.target == "parsing" and len(self.class_weights) == 23
+                                            and min(self.class_weights) >= 0),
+             "train.class_weights needs target parsing and 23 non-negative weights (occgen/core/labels.py order)"),
             (self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}"),
             (self.batch_size >= 2 or not self.arch.startswith("upernet"),

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import zarr
 from torch.utils.data import Dataset, Sampler
 
 from occgen.core.arrays import check_image
@@ -131,7 +132,7 @@ class StoreDataset(Dataset):
     """
 
     def __init__(self, paths: Sequence[Path], *, input_size: int, augment: AugmentConfig | None = None,
-                 seed: int = 0) -> None:  # fmt: skip
+                 seed: int = 0, target: str = "face") -> None:  # fmt: skip
         if not paths:
             raise ConfigError("no training store given; pass --data STORE[,STORE...]")
         if input_size < 32 or input_size % 32:
@@ -151,6 +152,12 @@ class StoreDataset(Dataset):
             for card, selection in zip(cards, self.selections, strict=True)
         ]
         self.shard_sizes = [int(card["shard_size"]) for card in cards]
+        # target "parsing": the label is each store's `parsing` array (class ids) instead of face_mask.
+        self.label_array = FACE_MASK if target == "face" else "parsing"
+        if target != "face":
+            for path in self.paths:
+                if self.label_array not in zarr.open_group(str(path), mode="r"):
+                    raise ConfigError(f"{path} holds no {self.label_array} label; generate it with --labels parsing")
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
         self._readers: list[ShardReader] | None = None
         self._pid: int | None = None
@@ -183,7 +190,7 @@ class StoreDataset(Dataset):
         selection = self.selections[store]
         local = local if selection is None else int(selection[local])
         image = reader.arrays(IMAGE)[local]
-        face_mask = reader.arrays(FACE_MASK)[local]
+        face_mask = reader.arrays(self.label_array)[local]
         size = (self.input_size, self.input_size)
         return resize_image(image, size), resize_labels(face_mask, size)
 

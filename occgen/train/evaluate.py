@@ -314,7 +314,8 @@ def evaluate_model(
     pending: list[EvalItem] = []
 
     def flush() -> None:
-        preds = predict_batch(model, [item.image for item in pending], input_size=input_size, device=device,
+        images = [item.image for item in pending if item.image is not None]  # model inputs always carry images
+        preds = predict_batch(model, images, input_size=input_size, device=device,
                               dtype=dtype, channels_last=channels_last)  # fmt: skip
         for item, pred in zip(pending, preds, strict=True):
             result.add(item, pred, worst_k=worst_k, tile_px=tile_px)

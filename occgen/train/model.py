@@ -123,7 +123,7 @@ class ResNet18UNet(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = normalise_input(x, self.mean, self.std)
+        x = normalise_input(x, self.get_buffer("mean"), self.get_buffer("std"))
         features = self.encoder(x)
         skips = [features[3], features[2], features[1], features[0], None]
         y = features[4]

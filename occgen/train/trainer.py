@@ -39,6 +39,7 @@ from occgen.train.data import ShardShuffleSampler, StoreDataset
 from occgen.train.loss import ohem_bce_loss
 from occgen.train.metrics import Confusion, confusion, scores
 from occgen.train.model import read_torch_file
+from occgen.train.multiclass import N_PARSING, class_scores, confusion_matrix, n_outputs, ohem_ce_loss
 
 ARCH = DEFAULT_ARCH  # the default architecture (kept for callers of the single-architecture trainer)
 
@@ -85,7 +86,8 @@ def _atomic_save(obj: Any, path: Path) -> None:
 def _check_resume(checkpoint: dict[str, Any], config: TrainConfig, data: list[dict[str, Any]], path: Path) -> None:
     if checkpoint_arch(checkpoint) != config.arch:
         raise StoreError(f"{path} is not an occgen {config.arch} checkpoint (it holds {checkpoint.get('arch')!r})")
-    old = {"arch": DEFAULT_ARCH, **checkpoint.get("config", {})}  # written before train.arch existed
+    # Keys older runs lack: train.arch (before it, every run was the U-Net), target, class_weights.
+    old = {"arch": DEFAULT_ARCH, "target": "face", "class_weights": None, **checkpoint.get("config", {})}
     new = to_plain(config)
     changed = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
     if changed:
@@ -140,6 +142,25 @@ def evaluate_counts(model: nn.Module, dataset: StoreDataset, *, batch_size: int,
     return counts
 
 
+def evaluate_parsing_counts(model: nn.Module, dataset: StoreDataset, *, batch_size: int,
+                            device: torch.device) -> Any:  # fmt: skip
+    """Summed parsing confusion matrix of ``model`` over ``dataset`` (no augmentation), in eval mode."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    matrix: Any = 0
+    model.eval()
+    with torch.inference_mode():
+        for images, labels in loader:
+            pred = model(to_model_input(images, device)).argmax(dim=1)
+            matrix = matrix + confusion_matrix(pred.cpu().numpy(), labels.numpy())
+    return matrix
+
+
+def _parsing_scores(matrix: Any) -> dict[str, float]:
+    """The flat metrics a metrics.csv row holds for the parsing target (mIoU, pixel accuracy)."""
+    values = class_scores(matrix)
+    return {"miou": values["miou"], "pixel_accuracy": values["pixel_accuracy"]}
+
+
 def _ignore_step(step: int, steps: int, loss: float) -> None:
     pass
 
@@ -159,6 +180,9 @@ def _train_epoch(
     started = time.perf_counter()
     loss_sum, bce_sum, seen, counts = 0.0, 0.0, 0, Confusion()
     batches = len(loader)
+    parsing = config.target == "parsing"
+    matrix: Any = 0
+    weight = torch.tensor(config.class_weights, dtype=torch.float32) if config.class_weights else None
     for step, (images, masks) in enumerate(loader, start=1):
         target = masks.to(device).unsqueeze(1).float()
         inputs = to_model_input(images, device)
@@ -167,17 +191,31 @@ def _train_epoch(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
             logits = model(inputs)
         logits = logits.float()
-        loss = ohem_bce_loss(logits, target, threshold=config.ohem_threshold, min_kept=config.min_kept)
+        if parsing:
+            loss = ohem_ce_loss(logits, masks.to(device), threshold=config.ohem_threshold, min_kept=config.min_kept,
+                                weight=weight)  # fmt: skip
+        else:
+            loss = ohem_bce_loss(logits, target, threshold=config.ohem_threshold, min_kept=config.min_kept)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         loss_value = float(loss.detach())
         loss_sum += loss_value * len(images)
-        bce_sum += float(F.binary_cross_entropy_with_logits(logits.detach(), target)) * len(images)
         seen += len(images)
-        counts = counts + confusion((logits.detach()[:, 0] > 0).cpu().numpy(), masks.numpy().astype(bool))
+        if parsing:  # plain cross-entropy over all pixels stands in the `bce` column
+            bce_sum += float(F.cross_entropy(logits.detach(), masks.to(device).long())) * len(images)
+            matrix = matrix + confusion_matrix(logits.detach().argmax(dim=1).cpu().numpy(), masks.numpy())
+        else:
+            bce_sum += float(F.binary_cross_entropy_with_logits(logits.detach(), target)) * len(images)
+            counts = counts + confusion((logits.detach()[:, 0] > 0).cpu().numpy(), masks.numpy().astype(bool))
         on_step(step, batches, loss_value)
     seconds = time.perf_counter() - started
+    if parsing:
+        return {
+            "loss": loss_sum / max(seen, 1), "ce": bce_sum / max(seen, 1),
+            **{f"train_{name}": value for name, value in _parsing_scores(matrix).items()},
+            "seconds": seconds, "images_per_s": seen / seconds if seconds > 0 else 0.0,
+        }  # fmt: skip
     return {
         "loss": loss_sum / max(seen, 1),
         "bce": bce_sum / max(seen, 1),
@@ -200,11 +238,12 @@ def train(
     """Train (or resume) into ``out``; returns the rows of the epochs run by this call."""
     out = Path(out)
     device = resolve_device(config.device)
-    dataset = StoreDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed)
-    val_dataset = StoreDataset(val, input_size=config.input_size) if val else None
+    dataset = StoreDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed,
+                           target=config.target)  # fmt: skip
+    val_dataset = StoreDataset(val, input_size=config.input_size, target=config.target) if val else None
     data_info = _data_description(dataset)
     last_path = out / LAST
-    model = build_model(config.arch, seed=config.seed)
+    model = build_model(config.arch, seed=config.seed, outputs=n_outputs(config.target))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr_at(1), betas=config.betas,
                                  weight_decay=config.weight_decay)  # fmt: skip
     start_epoch = 1
@@ -223,7 +262,7 @@ def train(
         load_encoder_weights(model, config.arch, config.encoder_weights)
     model.to(device)
     if config.channels_last:
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
     for state in optimizer.state.values():
         for key, value in state.items():
             if isinstance(value, torch.Tensor) and key != "step":
@@ -250,7 +289,10 @@ def train(
         on_step = partial(on_batch, epoch) if on_batch else _ignore_step
         row: dict[str, Any] = {"epoch": epoch, "lr": lr}
         row.update(_train_epoch(model, optimizer, loader, config, device, on_step))
-        if val_dataset is not None:
+        if val_dataset is not None and config.target == "parsing":
+            val_matrix = evaluate_parsing_counts(model, val_dataset, batch_size=config.batch_size, device=device)
+            row.update({f"val_{name}": value for name, value in _parsing_scores(val_matrix).items()})
+        elif val_dataset is not None:
             val_counts = evaluate_counts(model, val_dataset, batch_size=config.batch_size, device=device)
             row.update({f"val_{name}": value for name, value in scores(val_counts).items()})
         state = {
@@ -287,7 +329,9 @@ def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     arch = checkpoint_arch(checkpoint)
     if arch is None:
         raise ConfigError(f"{path} is not an occgen checkpoint (written by `occgen train` or `occgen export-model`)")
-    model = build_model(arch, seed=0)
+    # A parsing checkpoint (train.target parsing) has one output channel per parsing class.
+    parsing = checkpoint.get("config", {}).get("target", "face") == "parsing"
+    model = build_model(arch, seed=0, outputs=N_PARSING if parsing else 1)
     try:
         model.load_state_dict(checkpoint["model"], strict=True)
     except RuntimeError as error:

@@ -80,8 +80,8 @@ def quad_to_square(quad: np.ndarray, size: int) -> np.ndarray:
     Corners are pixel edges: they land on -0.5 and ``size - 0.5`` in pixel-centre coordinates.
     """
     lo, hi = -0.5, size - 0.5
-    src = np.float32(quad[[0, 1, 3]])
-    dst = np.float32([[lo, lo], [lo, hi], [hi, lo]])
+    src = np.asarray(quad[[0, 1, 3]], np.float32)
+    dst = np.array([[lo, lo], [lo, hi], [hi, lo]], np.float32)
     return cv2.getAffineTransform(src, dst).astype(np.float64)
 
 

@@ -22,6 +22,7 @@ import torch
 from occgen.core.arrays import check_image
 from occgen.core.errors import ArrayContractError, ConfigError
 from occgen.core.imageio import resize_image, resize_labels
+from occgen.core.labels import PART_ID
 from occgen.prep.faces.bisenet import IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE, N_CLASSES, BiSeNet, load_bisenet
 from occgen.sources.faces import (
     CELEBAMASK_PARTS,
@@ -49,6 +50,15 @@ def parts_from_labels(labels: np.ndarray) -> dict[str, np.ndarray]:
     check_labels(labels)
     present = np.unique(labels)
     return {PARSER_LABELS[i]: (labels == i).astype(np.uint8) for i in present.tolist() if i != 0}
+
+
+#: Parser id -> parsing id of :mod:`occgen.core.labels` (same 19 classes, CelebAMask-HQ's published order).
+PARSER_TO_PARSING = np.array([0, *(PART_ID[name] for name in CELEBAMASK_PARTS)], np.uint8)
+
+
+def parsing_from_parser_labels(labels: np.ndarray) -> np.ndarray:
+    """A parser label map renumbered to :data:`occgen.core.labels.PARSING_CLASSES` ids (all 19 classes kept)."""
+    return PARSER_TO_PARSING[check_labels(labels)]
 
 
 def face_mask_from_labels(

@@ -2,8 +2,9 @@
 
 Input: ``SRC/images/*`` (plus ``SRC/masks/<stem>.png`` for alignment) or a flat folder of images.
 Output: the face-folder layout that :class:`occgen.sources.faces.FaceFolder` (and so ``occgen generate
-randocc --faces OUT``) reads: ``OUT/images/<file>``, ``OUT/masks/<stem>.png`` (0/255), and
-``OUT/failed.csv`` (``file,reason``: one row per input that gave no output, never silently dropped).
+randocc --faces OUT``) reads: ``OUT/images/<file>``, ``OUT/masks/<stem>.png`` (0/255), with the parser
+also ``OUT/parsing/<stem>.png`` (its 19 classes as :mod:`occgen.core.labels` ids, for the ``parsing``
+label), and ``OUT/failed.csv`` (``file,reason``: one row per input that gave no output, never silently dropped).
 
 Landmark files (``--landmarks FILE``), keyed by image file name or stem:
 
@@ -28,7 +29,7 @@ from occgen.core.files import list_images, require_dir
 from occgen.core.imageio import read_binary_mask, read_image, write_png
 from occgen.prep.faces.align import AlignedFace, align_face
 from occgen.prep.faces.landmarks import FOREHEAD_FRAC, DlibLandmarker, check_landmarks68, landmark_face_mask
-from occgen.prep.faces.parsing import FaceParser, face_mask_from_labels
+from occgen.prep.faces.parsing import FaceParser, face_mask_from_labels, parsing_from_parser_labels
 
 FAILED_FILE = "failed.csv"
 LANDMARKS_FILE = "landmarks.json"
@@ -62,6 +63,7 @@ class FacesReport:
         for stale in (self.out / "images" / path.name, self.out / "images" / f"{path.stem}.png"):
             stale.unlink(missing_ok=True)
         (self.out / "masks" / f"{path.stem}.png").unlink(missing_ok=True)
+        (self.out / "parsing" / f"{path.stem}.png").unlink(missing_ok=True)
 
 
 def source_images(src: Path) -> list[Path]:
@@ -150,11 +152,14 @@ def _lookup(landmarks: dict[str, np.ndarray], image: Path) -> np.ndarray | None:
     return landmarks.get(image.name, landmarks.get(image.stem))
 
 
-def _write_face(out: Path, image_path: Path, mask: np.ndarray) -> None:
-    """Copy the image file unchanged (no re-encoding) and write its 0/255 mask."""
+def _write_face(out: Path, image_path: Path, mask: np.ndarray, parsing: np.ndarray | None = None) -> None:
+    """Copy the image file unchanged (no re-encoding) and write its 0/255 mask (and its parsing map:
+    :mod:`occgen.core.labels` ids, which a face folder reads for the ``parsing`` label)."""
     (out / "images").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(image_path, out / "images" / image_path.name)
     write_png(out / "masks" / f"{image_path.stem}.png", mask * np.uint8(255))
+    if parsing is not None:
+        write_png(out / "parsing" / f"{image_path.stem}.png", parsing)
 
 
 def _face_fraction_ok(mask: np.ndarray, min_face_frac: float) -> bool:
@@ -189,7 +194,7 @@ def masks_with_parser(
             if not _face_fraction_ok(mask, min_face_frac):
                 report.fail(path, f"no face: parsed face covers {mask.mean():.4f} < {min_face_frac} of the image")
                 continue
-            _write_face(report.out, path, mask)
+            _write_face(report.out, path, mask, parsing_from_parser_labels(labels))
             report.written += 1
         if on_progress is not None:
             on_progress(len(batch))

@@ -228,7 +228,7 @@ def run_matting(
     seconds = time.perf_counter() - start
     for photo, (status, value) in outcomes:
         if status == "ok":
-            records[photo.hand_id] = value  # type: ignore[assignment]
+            records[photo.hand_id] = value
         else:
             skipped.append({"source": photo.path.name, "reason": str(value)})
             # A stale cut-out from an earlier run must not outlive its failed re-matting.

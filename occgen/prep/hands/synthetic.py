@@ -136,7 +136,7 @@ def on_background(
     back = np.asarray(background, np.float32)[None, None, :] + noise
     if shadow > 0:
         side = min(alpha.shape)
-        offset = np.float32([[1, 0, 0.03 * side], [0, 1, 0.03 * side]])
+        offset = np.array([[1, 0, 0.03 * side], [0, 1, 0.03 * side]], np.float32)
         cast = cv2.warpAffine(alpha, offset, (alpha.shape[1], alpha.shape[0]))
         cast = cv2.GaussianBlur(cast, (0, 0), 0.02 * side + 1)
         back = back * (1.0 - shadow * cast[:, :, None])

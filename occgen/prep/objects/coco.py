@@ -151,7 +151,7 @@ def is_truncated(bbox: Iterable[float], width: int, height: int, margin_px: int)
 def soft_alpha(mask: np.ndarray, erode_px: int, sigma_px: float) -> np.ndarray:
     """``float32 (H, W)`` alpha in [0, 1]: ``mask`` eroded by ``erode_px``, then Gaussian-blurred."""
     check_mask(mask)
-    alpha = mask.astype(np.float32)
+    alpha: np.ndarray = mask.astype(np.float32)
     if erode_px > 0:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode_px + 1, 2 * erode_px + 1))
         alpha = cv2.erode(alpha, kernel)

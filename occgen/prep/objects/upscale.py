@@ -140,7 +140,8 @@ def build_rrdbnet(num_blocks: int = 23, num_feat: int = 64, num_grow: int = 32) 
             for i in range(1, 5):
                 conv = getattr(self, f"conv{i}")
                 features.append(F.leaky_relu(conv(torch.cat(features, 1)), 0.2))
-            return self.conv5(torch.cat(features, 1)) * 0.2 + x  # residual scaling 0.2 (ESRGAN)
+            last = getattr(self, "conv5")  # noqa: B009 (set in a loop in __init__)
+            return last(torch.cat(features, 1)) * 0.2 + x  # residual scaling 0.2 (ESRGAN)
 
     class RRDB(nn.Module):
         def __init__(self) -> None:
@@ -403,8 +404,11 @@ def _carry_manifest(manifest_path: Path, out: Path, upscaler: Upscaler) -> None:
             target = out / str(item.get("file", ""))
             if target.is_file():
                 data = target.read_bytes()
-                shape = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED).shape
-                new = {"sha256": hashlib.sha256(data).hexdigest()}
+                decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+                if decoded is None:
+                    raise SourceError(f"{target} is not a readable image; delete it, rerun `occgen occluders upscale`")
+                shape = decoded.shape
+                new: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest()}
                 if key == "hands":  # the hands manifest records [width, height] as "size"
                     new["size"] = [int(shape[1]), int(shape[0])]
                 else:

@@ -1,0 +1,172 @@
+"""Label tables, stated once: the optional label arrays a store may hold and the class ids they use.
+
+Where it sits: the bottom layer. Face sources build ``parsing`` maps with these ids, recipes add the
+occluder classes, the store writes the arrays named here, preview / export / train read the tables.
+
+Optional label arrays (chosen per store with ``--labels`` / the ``labels`` params key; the default is
+none of them, so a store holds only ``image``, ``face_mask`` and ``occluder_mask``):
+
+===================  =================  ====================  ==========================================
+``--labels`` name    array              dtype, shape          meaning
+===================  =================  ====================  ==========================================
+``parsing``          ``parsing``        uint8 (N, S, S)       :data:`PARSING_CLASSES` ids
+``amodal``           ``face_mask_amodal`` uint8 (N, S, S)     {0, 1}: the face mask before occlusion
+``clean``            ``clean_image``    uint8 (N, S, S, 3)    the face image as it entered the compositor
+``occluder-class``   ``occluder_class`` uint8 (N, S, S)       :data:`OCCLUDER_CLASSES` per pixel
+===================  =================  ====================  ==========================================
+
+Parsing ids: 0 background, 1..18 CelebAMask-HQ's parts in the order of its own label script
+(switchablenorms/CelebAMask-HQ ``face_parsing/Data_preprocessing/g_mask.py``: skin, nose, eye_g, l_eye,
+r_eye, l_brow, r_brow, l_ear, r_ear, mouth, u_lip, l_lip, hair, hat, ear_r, neck_l, neck, cloth); note that
+the public BiSeNet checkpoint (zllrunning/face-parsing.PyTorch) numbers the same parts in another order,
+:data:`occgen.sources.faces.CELEBAMASK_PARTS`, and is remapped by name. Then 19 ``face`` (a face that
+came with only a binary mask), 20 ``occluder_hand``, 21 ``occluder_object``, 22 ``occluder_shape``: the
+occluder's footprint (its own alpha >= ``composite.footprint_threshold``, the same pixels ``face_mask``
+removes). Polarity everywhere: 1 / a face class = visible face.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from occgen.core.errors import ConfigError
+
+#: CelebAMask-HQ's 18 parts in its published label order (g_mask.py); parsing id = position + 1.
+CELEBAMASK_LABEL_ORDER: tuple[str, ...] = (
+    "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear",
+    "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
+)  # fmt: skip
+GENERIC_FACE = 19
+#: Occluder kinds (``Occluder.kind``) -> occluder class: 0 none, 1 hand, 2 object, 3 random shape.
+OCCLUDER_CLASSES: tuple[str, ...] = ("none", "hand", "object", "random_shape")
+OCCLUDER_KIND_CLASS = {"hand": 1, "coco-object": 2, "rgba-folder": 2, "random-shape": 3}
+#: Parsing id of occluder class c (c >= 1) is OCCLUDER_PARSING_BASE + c.
+OCCLUDER_PARSING_BASE = GENERIC_FACE
+PARSING_CLASSES: tuple[str, ...] = (
+    "background",
+    *CELEBAMASK_LABEL_ORDER,
+    "face",
+    "occluder_hand",
+    "occluder_object",
+    "occluder_shape",
+)
+PART_ID = {name: index + 1 for index, name in enumerate(CELEBAMASK_LABEL_ORDER)}
+
+#: ``--labels`` name -> store array name (the names webdataset / HF exporters use too).
+LABEL_ARRAYS = {
+    "parsing": "parsing",
+    "amodal": "face_mask_amodal",
+    "clean": "clean_image",
+    "occluder-class": "occluder_class",
+}
+
+
+def parse_labels(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """``"parsing,amodal"`` (or a list) -> the ``--labels`` names in canonical order; unknown names raise."""
+    if spec is None:
+        return ()
+    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else [str(s).strip() for s in spec]
+    items = [s for s in items if s and s != "none"]
+    unknown = [s for s in items if s not in LABEL_ARRAYS]
+    if unknown:
+        raise ConfigError(f"labels: unknown label {unknown[0]!r}; valid: {', '.join(LABEL_ARRAYS)} (comma-separated)")
+    return tuple(name for name in LABEL_ARRAYS if name in items)
+
+
+def occluder_class_of(kind: str) -> int:
+    """The occluder class (1 hand, 2 object, 3 random shape) of an ``Occluder.kind``."""
+    if kind not in OCCLUDER_KIND_CLASS:
+        raise ConfigError(f"no occluder class for occluder kind {kind!r}; known: {', '.join(OCCLUDER_KIND_CLASS)}")
+    return OCCLUDER_KIND_CLASS[kind]
+
+
+def face_class_ids(face_parts: tuple[str, ...]) -> tuple[int, ...]:
+    """Parsing ids that count as visible face: the ``face_parts`` and the generic face class."""
+    return (*sorted(PART_ID[name] for name in face_parts), GENERIC_FACE)
+
+
+def parts_parsing(
+    parts: dict[str, np.ndarray], face_parts: tuple[str, ...], occluding_parts: tuple[str, ...]
+) -> np.ndarray:
+    """A parsing map (uint8, :data:`PARSING_CLASSES` ids) from per-part {0, 1} masks.
+
+    Precedence (a later part wins where parts overlap): parts that are neither face nor occluding
+    (ears, neck with the defaults), then the face parts, then the occluding parts, each group in the
+    published order. So a pixel has a face-part id exactly where
+    :func:`occgen.sources.faces.face_mask_from_parts` says "visible face" (CelebAMask-HQ's own script
+    paints plainly in published order instead, which would let e.g. ``neck`` cover ``skin`` inside the
+    visible face).
+    """
+    if not parts:
+        raise ConfigError("no part masks given")
+    shape = next(iter(parts.values())).shape
+    out = np.zeros(shape, np.uint8)
+    neutral = [p for p in CELEBAMASK_LABEL_ORDER if p not in face_parts and p not in occluding_parts]
+    ordered = [*neutral, *(p for p in CELEBAMASK_LABEL_ORDER if p in face_parts),
+               *(p for p in CELEBAMASK_LABEL_ORDER if p in occluding_parts)]  # fmt: skip
+    for name in ordered:
+        if name in parts:
+            out[parts[name].astype(bool)] = PART_ID[name]
+    return out
+
+
+def reconcile_parsing(parsing: np.ndarray, face_mask: np.ndarray, face_classes: tuple[int, ...]) -> np.ndarray:
+    """Make ``parsing`` agree with ``face_mask`` (a new array): face pixels whose class is not a face class
+    become :data:`GENERIC_FACE`; non-face pixels with a face class become background. A no-op when the two
+    came from the same parts (used for corrected masks, letterboxing and parser output)."""
+    is_face_class = np.isin(parsing, face_classes)
+    face = face_mask.astype(bool)
+    out = parsing.copy()
+    out[face & ~is_face_class] = GENERIC_FACE
+    out[~face & is_face_class] = 0
+    return out
+
+
+def generic_parsing(face_mask: np.ndarray) -> np.ndarray:
+    """The parsing map of a face known only by its binary mask: :data:`GENERIC_FACE` on the face, else 0."""
+    return face_mask.astype(np.uint8) * np.uint8(GENERIC_FACE)
+
+
+def _palette() -> np.ndarray:
+    """A fixed RGB colour per parsing id (face parts warm/skin tones, occluders saturated)."""
+    colours = [
+        (0, 0, 0), (204, 153, 119), (255, 170, 0), (200, 200, 200), (0, 128, 255), (0, 200, 255),
+        (128, 64, 0), (160, 96, 32), (255, 128, 128), (255, 160, 160), (255, 0, 128), (255, 80, 80),
+        (200, 0, 0), (90, 60, 30), (120, 0, 160), (255, 255, 0), (0, 255, 200), (150, 120, 100),
+        (60, 60, 200), (230, 180, 150), (255, 0, 0), (0, 220, 0), (255, 0, 255),
+    ]  # fmt: skip
+    table = np.zeros((256, 3), np.uint8)
+    table[: len(colours)] = colours
+    return table
+
+
+#: RGB colour of each parsing id (rows beyond the classes are black).
+PARSING_PALETTE = _palette()
+
+
+def colour_parsing(parsing: np.ndarray) -> np.ndarray:
+    """A uint8 (H, W) parsing map drawn in :data:`PARSING_PALETTE` -> uint8 (H, W, 3)."""
+    return PARSING_PALETTE[parsing]
+
+
+def label_card(labels: tuple[str, ...], face_parts: tuple[str, ...]) -> dict[str, object]:
+    """What the store card says about its optional label arrays: names, dtypes, class maps, polarity."""
+    card: dict[str, object] = {}
+    for name in labels:
+        array = LABEL_ARRAYS[name]
+        if name == "parsing":
+            card[array] = {
+                "dtype": "uint8", "classes": list(PARSING_CLASSES),
+                "face_classes": list(face_class_ids(face_parts)),
+                "meaning": "0 background; 1-18 CelebAMask-HQ parts (g_mask.py order) where not occluded; "
+                           "19 face (binary-mask faces); 20 hand, 21 object, 22 random shape on the occluder's "
+                           "footprint. A pixel has a face class exactly where face_mask is 1.",
+            }  # fmt: skip
+        elif name == "amodal":
+            card[array] = {"dtype": "uint8", "values": "0/1", "meaning": "face mask before occlusion; 1 = face"}
+        elif name == "clean":
+            card[array] = {"dtype": "uint8 RGB", "meaning": "the face image as it entered the compositor"}
+        else:
+            meaning = "occluder class on the occluder's footprint (the pixels face_mask loses)"
+            card[array] = {"dtype": "uint8", "classes": list(OCCLUDER_CLASSES), "meaning": meaning}
+    return card

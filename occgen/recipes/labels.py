@@ -1,0 +1,73 @@
+"""The optional label arrays of one sample (``parsing``, ``face_mask_amodal``, ``clean_image``,
+``occluder_class``; tables in :mod:`occgen.core.labels`), built from what the recipe already knows.
+
+Where it sits: a recipe attaches a :class:`LabelSources` to each :class:`~occgen.recipes.base.Sample`
+(references to arrays it has anyway, plus a deferred face-parsing read); the generate stage calls
+:func:`build_labels` only for the labels a store asks for, so the default path computes nothing extra and
+its pixels do not change.
+
+Invariants (tested in tests/test_labels.py): ``face_mask == face_mask_amodal & ~footprint``; ``parsing``
+has a face class exactly where ``face_mask`` is 1; outside the occluder's blend alpha and its seam band the
+composite equals ``clean_image`` bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from occgen.core.errors import ConfigError
+from occgen.core.labels import LABEL_ARRAYS, OCCLUDER_PARSING_BASE, generic_parsing
+from occgen.sources.faces import FaceSource
+
+
+@dataclass(frozen=True)
+class LabelSources:
+    """What a sample knows beyond its three default arrays.
+
+    ``clean_image`` uint8 (S, S, 3) and ``face_mask_amodal`` uint8 (S, S) {0, 1}: the face as it entered the
+    compositor; ``footprint`` bool (S, S): the occluder's footprint; ``occluder_class``: 1 hand, 2 object,
+    3 random shape (0: no occluder); ``face_parsing``: returns the face's parsing map (called lazily).
+    """
+
+    clean_image: np.ndarray
+    face_mask_amodal: np.ndarray
+    footprint: np.ndarray
+    occluder_class: int
+    face_parsing: Callable[[], np.ndarray]
+
+
+def face_parsing_loader(faces: FaceSource, index: int, size: int, face_mask: np.ndarray) -> Callable[[], np.ndarray]:
+    """A deferred read of face ``index``'s parsing map; sources without one give the generic face class."""
+    loader = getattr(faces, "load_parsing", None)
+    if loader is None:
+        return lambda: generic_parsing(face_mask)
+    return lambda: loader(index, size)
+
+
+def build_labels(sources: LabelSources | dict[str, np.ndarray], labels: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The store arrays for ``labels`` (``--labels`` names) -> {array name: array}. ``sources`` may also be
+    the arrays themselves (a sample read back from a store, e.g. by ``occgen recode``)."""
+    if isinstance(sources, dict):
+        missing = [LABEL_ARRAYS[name] for name in labels if LABEL_ARRAYS[name] not in sources]
+        if missing:
+            raise ConfigError(
+                f"label array(s) {', '.join(missing)} are not in the source sample; drop them from labels"
+            )
+        return {LABEL_ARRAYS[name]: sources[LABEL_ARRAYS[name]] for name in labels}
+    out: dict[str, np.ndarray] = {}
+    footprint = sources.footprint
+    if "parsing" in labels:
+        parsing = sources.face_parsing().copy()
+        if sources.occluder_class:
+            parsing[footprint] = OCCLUDER_PARSING_BASE + sources.occluder_class
+        out[LABEL_ARRAYS["parsing"]] = parsing
+    if "amodal" in labels:
+        out[LABEL_ARRAYS["amodal"]] = sources.face_mask_amodal
+    if "clean" in labels:
+        out[LABEL_ARRAYS["clean"]] = sources.clean_image
+    if "occluder-class" in labels:
+        out[LABEL_ARRAYS["occluder-class"]] = footprint.astype(np.uint8) * np.uint8(sources.occluder_class)
+    return out

@@ -1,0 +1,85 @@
+"""Multi-class training on the parsing label (occgen/train/multiclass.py): loss, metrics, a 2-epoch demo run
+and its evaluation listing every class."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from occgen.cli.main import app
+from occgen.core.errors import ConfigError
+from occgen.core.labels import PARSING_CLASSES
+from occgen.train.config import TrainConfig
+from occgen.train.multiclass import class_scores, confusion_matrix, ohem_ce_loss
+
+runner = CliRunner()
+
+
+def test_confusion_matrix_and_class_scores_reference() -> None:
+    truth = np.array([[0, 0, 1, 1], [2, 2, 2, 0]], np.uint8)
+    pred = np.array([[0, 1, 1, 1], [2, 2, 0, 0]], np.uint8)
+    matrix = confusion_matrix(pred, truth, n_classes=4)
+    assert matrix.sum() == 8 and matrix[0, 0] == 2 and matrix[0, 1] == 1 and matrix[2, 0] == 1
+    values = class_scores(matrix, ("a", "b", "c", "d"))
+    # a: tp 2, union 3 + 3 - 2 = 4; b: tp 2, union 2 + 3 - 2 = 3; c: tp 2, union 3 + 2 - 2 = 3; d: absent
+    assert values["per_class_iou"]["a"] == pytest.approx(0.5) and values["per_class_iou"]["b"] == pytest.approx(2 / 3)
+    assert math.isnan(values["per_class_iou"]["d"]) and values["miou"] == pytest.approx((0.5 + 2 / 3 + 2 / 3) / 3)
+    assert values["pixel_accuracy"] == pytest.approx(6 / 8)
+    with pytest.raises(Exception, match="ids outside 0..3"):
+        confusion_matrix(pred, truth + 2, n_classes=4)
+
+
+def test_ohem_ce_keeps_hard_pixels_and_weights() -> None:
+    logits = torch.zeros(1, 3, 2, 2)
+    logits[0, 0] = 10.0  # confidently class 0 everywhere
+    target = torch.tensor([[[0, 0], [0, 2]]])
+    plain = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    loss = ohem_ce_loss(logits, target, threshold=0.7, min_kept=0)
+    assert float(loss) == pytest.approx(float(plain[0, 1, 1]))  # only the wrong pixel is hard
+    kept_all = ohem_ce_loss(logits, target, threshold=0.7, min_kept=4)
+    assert float(kept_all) == pytest.approx(float(plain.mean()))
+    weight = torch.tensor([1.0, 1.0, 3.0])
+    weighted = ohem_ce_loss(logits, target, threshold=0.7, min_kept=4, weight=weight)
+    expected = (plain[0, 0, 0] + plain[0, 0, 1] + plain[0, 1, 0] + 3 * plain[0, 1, 1]) / 6
+    assert float(weighted) == pytest.approx(float(expected))
+    with pytest.raises(ConfigError, match="class_weights needs target parsing and 23"):
+        TrainConfig(class_weights=(1.0, 2.0))
+    with pytest.raises(ConfigError, match="train.target must be face or parsing"):
+        TrainConfig(target="depth")
+
+
+@pytest.mark.slow
+def test_two_epoch_parsing_run_and_evaluation_lists_every_class(tmp_path: Path) -> None:
+    store = tmp_path / "demo.zarr"
+    args = ["generate", "randocc", "--n", "4", "--size", "64", "--workers", "1", "--no-preview",
+            "--shard-size", "4", "--out", str(store), "--labels", "parsing"]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0
+    plain = tmp_path / "plain.zarr"
+    assert runner.invoke(app, [*args[:-4], "--out", str(plain)]).exit_code == 0
+    out = tmp_path / "run"
+    train = ["train", "--data", str(store), "--out", str(out), "--epochs", "2", "--batch-size", "2",
+             "--input-size", "64", "--workers", "0", "--no-augment", "--target", "parsing",
+             "--val", str(store)]  # fmt: skip
+    result = runner.invoke(app, train)
+    assert result.exit_code == 0, result.output
+    with (out / "metrics.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and {"train_miou", "val_miou", "ce"} <= set(rows[0])
+    report = tmp_path / "eval"
+    result = runner.invoke(app, ["evaluate", "--model", str(out / "last.pt"), "--data", str(store),
+                                 "--out", str(report)], terminal_width=200)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((report / "summary.json").read_text())
+    assert list(summary["per_class_iou"]) == list(PARSING_CLASSES) and summary["images"] == 4
+    for name in PARSING_CLASSES:
+        assert name in result.output
+    # a store without the parsing label is refused with the fix
+    bad = runner.invoke(app, [*train[:2], str(plain), "--out", str(tmp_path / "r2"), *train[5:-2]])
+    assert bad.exit_code == 1 and "generate it with --labels parsing" in bad.output
