@@ -203,3 +203,10 @@ def test_predict_errors(tmp_path: Path, trained: dict[str, Path]) -> None:
         predict_folder(load_predictor(checkpoint), folder / "images", folder / "images")
     with pytest.raises(ConfigError, match="multiple of 32"):
         load_predictor(checkpoint, input_size=50)
+    parsing = tmp_path / "parsing.pt"
+    torch.save({"arch": "unet-resnet18", "epoch": 1, "config": {"input_size": 64, "target": "parsing"},
+                "model": build_model("unet-resnet18", seed=0, outputs=23).state_dict()}, parsing)  # fmt: skip
+    with pytest.raises(ConfigError, match="train.target parsing; occgen predict handles face-mask checkpoints"):
+        load_predictor(parsing)
+    result = runner.invoke(app, ["export-model", str(parsing), "--out", str(tmp_path / "p.onnx")])
+    assert result.exit_code == 1 and "ONNX export handles face-mask checkpoints" in result.output

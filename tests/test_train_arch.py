@@ -39,6 +39,15 @@ def test_contract_shape_and_seeded_init(arch: str) -> None:
         model(torch.rand(1, 3, 50, 64))
 
 
+@pytest.mark.parametrize("arch", ["unet-resnet18", "segformer-tiny", "upernet-tiny"])
+def test_multi_output_heads_for_parsing(arch: str) -> None:
+    model = build_model(arch, seed=0, outputs=23).eval()  # train.target parsing: one channel per class
+    with torch.inference_mode():
+        assert model(torch.rand(1, 3, 64, 64)).shape == (1, 23, 64, 64)
+    with pytest.raises(ConfigError, match="at least one output"):
+        build_model(arch, seed=0, outputs=0)
+
+
 def test_segformer_b0_size_and_unknown_arch() -> None:
     assert count_parameters(build_model("segformer-b0", seed=0)) == 3_714_401  # MiT-b0 + all-MLP head, 1 label
     with pytest.raises(ConfigError, match="unknown architecture 'pspnet'; valid: unet-resnet18, segformer-b0"):

@@ -59,6 +59,7 @@ def export_model_command(
             torch.save(ex.weights_only(info, model, half=fp16), target)
             record: dict[str, Any] = {"format": "pt", "weights_dtype": "fp16" if fp16 else "fp32"}
         else:
+            ex.require_face_target(info, checkpoint, "ONNX export")
             size = input_size or int(info.get("config", {}).get("input_size", 256))
             target = out or checkpoint.with_suffix(".face-tool.onnx" if contract == "face-tool" else ".onnx")
             trained_at = info.get("config", {}).get("input_size")

@@ -224,6 +224,15 @@ def export_onnx(model: nn.Module, arch: str, path: Path, *, contract: str = "nat
             "torch": torch.__version__, "onnx": _onnx().__version__}  # fmt: skip
 
 
+def require_face_target(info: dict[str, Any], path: Path, what: str) -> None:
+    """ONNX contracts and ``occgen predict`` are for face-mask checkpoints; a parsing one is refused, not
+    exported with a wrong output shape. (Partial: multi-class export is not implemented.)"""
+    target = info.get("config", {}).get("target", "face")
+    if target != "face":
+        raise ConfigError(f"{path} was trained with train.target {target}; {what} handles face-mask checkpoints "
+                          "(train.target face) only")  # fmt: skip
+
+
 def weights_only(checkpoint_info: dict[str, Any], model: nn.Module, *, half: bool = False) -> dict[str, Any]:
     """A checkpoint for sharing: the model's weights and what describes them, no optimizer state."""
     state = {k: (v.half() if half and v.is_floating_point() else v).cpu().clone()

@@ -26,7 +26,14 @@ from torch.nn import functional as F
 from occgen.core.errors import ConfigError, SourceError
 from occgen.core.files import list_images
 from occgen.core.imageio import read_image, resize_image
-from occgen.train.export_model import FACE_TOOL_SIZE, META_CONTRACT, META_FIXED, META_SIZE, onnx_session
+from occgen.train.export_model import (
+    FACE_TOOL_SIZE,
+    META_CONTRACT,
+    META_FIXED,
+    META_SIZE,
+    onnx_session,
+    require_face_target,
+)
 
 SOFT_DIR = "soft"
 OVERLAY_DIR = "overlay"
@@ -126,6 +133,7 @@ def load_predictor(path: Path, *, device: str = "cpu", input_size: int | None = 
     from occgen.train.trainer import load_checkpoint, resolve_device
 
     model, info = load_checkpoint(path)
+    require_face_target(info, path, "occgen predict")
     size = input_size or int(info.get("config", {}).get("input_size", 256))
     return TorchPredictor(model, size, resolve_device(device))
 
