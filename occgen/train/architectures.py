@@ -168,11 +168,11 @@ def _segformer_encoder_config(arch: str) -> Any:
 
 
 ENCODERS = {
-    "segformer": _EncoderSpec("SegformerModel", _segformer_encoder_config, lambda m: m.net.segformer,
+    "segformer": _EncoderSpec("SegformerModel", _segformer_encoder_config, lambda m: m.get_submodule("net.segformer"),
                               ("classifier.", "decode_head."),
                               "a local copy of nvidia/mit-bX (folder or weights file)"),
-    "upernet": _EncoderSpec("ResNetBackbone", resnet_config, lambda m: m.net.backbone, ("classifier.",),
-                            "a local copy of microsoft/resnet-50 (folder or weights file)"),
+    "upernet": _EncoderSpec("ResNetBackbone", resnet_config, lambda m: m.get_submodule("net.backbone"),
+                            ("classifier.",), "a local copy of microsoft/resnet-50 (folder or weights file)"),
 }  # fmt: skip
 
 

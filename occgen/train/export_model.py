@@ -146,6 +146,8 @@ def _export(graph: nn.Module, example: torch.Tensor, path: Path, contract: Contr
                 output_names=[contract.output_name], dynamic_shapes={"x": dims} if dims else None,
                 verbose=False,
             )  # fmt: skip
+            if program is None:  # torch returns None only for the TorchScript path
+                raise ConfigError("the dynamo ONNX exporter returned no program")
             program.save(str(path))
 
 
