@@ -119,7 +119,8 @@ def bench_generate(n: int, size: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="occgen-bench-hands-"))
     try:
         for transfer in ("sot", "none"):
-            settings = NatOccSettings(base=BaseConfig(seed=0, size=size), natocc=NatOccConfig(color_transfer=transfer))
+            natocc = NatOccConfig(color_transfer=transfer, objects_frac=0.0)  # hands only
+            settings = NatOccSettings(base=BaseConfig(seed=0, size=size), natocc=natocc)
             recipe = build_natocc_recipe(settings)
             for workers in (1, 2):
                 out = workdir / f"{transfer}{workers}.zarr"

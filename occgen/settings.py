@@ -20,9 +20,12 @@ from occgen.core.files import demo_root
 from occgen.core.params import BaseConfig, build_config, load_params, resolve_path
 from occgen.prep.hands.stage import HandsConfig
 from occgen.prep.objects.config import ObjectsConfig, UpscaleConfig
+from occgen.recipes.faceocc import FaceOccConfig, FaceOccRecipe
 from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
 from occgen.recipes.randocc import RandOccConfig, RandOccRecipe
 from occgen.run.config import RunConfig, split_run_keys
+from occgen.sources.cache import CutoutCache
+from occgen.sources.faceocc import open_faceocc
 from occgen.sources.faces import FacesConfig, FaceSource, open_faces
 from occgen.sources.hands import MattedHands
 from occgen.sources.objects import CocoObjects
@@ -32,7 +35,9 @@ from occgen.sources.textures import TexturesConfig, open_textures
 from occgen.train.config import EvaluateConfig, TrainConfig
 
 #: Sections a params file may hold.
-KNOWN_SECTIONS = ("base", "faces", "textures", "randocc", "natocc", "hands", "objects", "train", "evaluate")
+KNOWN_SECTIONS = (
+    "base", "faces", "textures", "randocc", "natocc", "hands", "objects", "train", "evaluate", "faceocc",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +70,7 @@ SECTION_VALIDATORS: dict[str, Callable[[dict[str, Any] | None], object]] = {
     "objects": lambda section: build_config(ObjectsConfig, section, "objects"),
     "train": lambda section: build_config(TrainConfig, section, "train"),
     "evaluate": lambda section: build_config(EvaluateConfig, section, "evaluate"),
+    "faceocc": lambda section: _faceocc_section(section),
 }
 
 
@@ -176,8 +182,9 @@ def load_natocc_settings(params_file: Path | None) -> NatOccSettings:
 def build_natocc_recipe(
     settings: NatOccSettings, *, objects: OccluderSource | None = None, harmoniser: Harmoniser | None = None
 ) -> NatOccRecipe:
-    """Open the faces, hands and (when ``objects_frac > 0``) COCO objects named by ``settings`` and
-    build the NatOcc recipe. ``objects`` / ``harmoniser`` override the ones the settings name."""
+    """Open the faces, hands and (when any sample can be an object) COCO objects named by ``settings`` and
+    build the NatOcc recipe. ``objects`` / ``harmoniser`` override the ones the settings name; without
+    ``natocc.objects_dir`` the embedded demo cut-outs (assets/demo/objects) are used."""
     if settings.natocc.sot.device == "cuda":
         import torch
 
@@ -185,14 +192,10 @@ def build_natocc_recipe(
             raise ConfigError("natocc.sot.device is cuda but no CUDA device is available; use numpy (the default)")
     faces = open_face_source(settings.faces)
     max_side = max(settings.natocc.hand_max_side_px, settings.base.size)
-    hands = MattedHands(settings.natocc.hands_dir, max_side_px=max_side)
-    if settings.natocc.objects_frac > 0 and objects is None:
-        if settings.natocc.objects_dir is None:
-            raise ConfigError(
-                f"natocc.objects_frac is {settings.natocc.objects_frac} but natocc.objects_dir is not set: set it in "
-                "params.yaml (or pass --objects) to the output of `occgen occluders coco`"
-            )
-        objects = CocoObjects(settings.natocc.objects_dir)
+    cache = CutoutCache(settings.natocc.cache_mb)  # one budget for hands and objects
+    hands = MattedHands(settings.natocc.hands_dir, max_side_px=max_side, cache=cache)
+    if settings.natocc.uses_objects and objects is None:
+        objects = CocoObjects(settings.natocc.objects_dir, max_side_px=max_side, cache=cache)
     if objects is not None and harmoniser is None:
         harmoniser = harmoniser_from_config(settings.natocc.harmonise)
     return NatOccRecipe(
@@ -269,3 +272,68 @@ def load_evaluate_config(params_file: Path | None) -> EvaluateConfig:
     if params_file is None:
         return EvaluateConfig()
     return build_config(EvaluateConfig, read_params(params_file)[0].get("evaluate"), "evaluate")
+
+
+# --- FaceOcc (issue 18) ---
+
+
+def _faceocc_section(section: dict[str, Any] | None) -> tuple[RunConfig, FaceOccConfig]:
+    run_section, recipe_section = split_run_keys(section or {})
+    return build_config(RunConfig, run_section, "faceocc"), build_config(FaceOccConfig, recipe_section, "faceocc")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaceOccSettings:
+    base: BaseConfig = field(default_factory=BaseConfig)
+    faces: FacesConfig = field(default_factory=FacesConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    faceocc: FaceOccConfig = field(default_factory=FaceOccConfig)
+
+
+def load_faceocc_settings(params_file: Path | None) -> FaceOccSettings:
+    """Sections ``base``, ``faces`` and ``faceocc`` (defaults when ``None``), paths resolved."""
+    if params_file is None:
+        return FaceOccSettings()
+    params, root = read_params(params_file)
+    run, faceocc = _faceocc_section(params.get("faceocc"))
+    faceocc = replace(faceocc, faceocc_dir=resolve_path(faceocc.faceocc_dir, root),
+                      celebahq_labels=resolve_path(faceocc.celebahq_labels, root))  # fmt: skip
+    return FaceOccSettings(
+        base=build_config(BaseConfig, params.get("base"), "base"), faces=faces_config(params, root), run=run,
+        faceocc=faceocc,
+    )  # fmt: skip
+
+
+def build_faceocc_recipe(settings: FaceOccSettings) -> FaceOccRecipe:
+    """Scan the FaceOcc folder (the drawn demo when unset), open the base faces (faces.path; unset: the demo
+    faces aligned into the FaceOcc frame) and build the recipe."""
+    config = settings.faceocc
+    root = config.faceocc_dir if config.faceocc_dir is not None else demo_root() / "faceocc"
+    if not root.exists():
+        raise ConfigError(
+            f"faceocc.faceocc_dir {root} does not exist: set it in params.yaml (or pass --faceocc) to the downloaded "
+            "FaceOcc folder (CelebAHQ/, ffhq/, internet/, texture/), or null for the drawn demo"
+        )
+    data = open_faceocc(root, celebahq_labels=config.celebahq_labels)
+    faces = settings.faces
+    if faces.path is None:  # the demo faces already aligned into the FaceOcc frame (assets/build_demo_faceocc.py)
+        faces = replace(faces, path=demo_root() / "faceocc_faces", layout="folder")
+    return FaceOccRecipe(open_face_source(faces), data, config, settings.base.seed)
+
+
+#: Recipes ``occgen train --online`` can make on the fly.
+ONLINE_RECIPES = ("randocc", "natocc", "faceocc")
+
+
+def build_named_recipe(name: str, params_file: Path | None) -> tuple[Any, int]:
+    """The recipe ``name`` built from ``params_file`` (defaults when ``None``) and its section's ``n``."""
+    if name == "randocc":
+        randocc = load_randocc_settings(params_file)
+        return build_randocc_recipe(randocc), randocc.run.n
+    if name == "natocc":
+        natocc = load_natocc_settings(params_file)
+        return build_natocc_recipe(natocc), natocc.run.n
+    if name == "faceocc":
+        faceocc = load_faceocc_settings(params_file)
+        return build_faceocc_recipe(faceocc), faceocc.run.n
+    raise ConfigError(f"unknown recipe {name!r} for --online; valid: {', '.join(ONLINE_RECIPES)}")

@@ -61,7 +61,7 @@ def test_demo_pipeline_repro_status_and_remote_round_trip(tmp_path: Path) -> Non
     assert "up to date" in run(["dvc", "status"], repo)
     again = run(["dvc", "repro"], repo)
     assert "didn't change, skipping" in again and "Running stage" not in again
-    assert len(open_store(repo / "data" / "mix_mix.zarr")) == 500  # half of RandOcc + both NatOcc sets
+    assert len(open_store(repo / "data" / "mix.zarr")) == 300  # half of RandOcc + C-WO-NatOcc (hands + objects)
 
     # Changing one parameter invalidates only the stage that reads it.
     params = repo / "params.yaml"
@@ -90,7 +90,7 @@ def test_paper_pipeline_is_valid() -> None:
     """pipelines/paper (its own DVC project) parses with every templated stage, and its params validate."""
     paper = ROOT / "pipelines" / "paper"
     stages = run(["dvc", "stage", "list"], paper, stdout_only=True).split()
-    expected = {"faces", "randocc", "natocc@hands_sot", "mix@mix", "train@natocc", "evaluate@mix-cofw",
-                "train_arch@upernet-resnet50-mix_mix", "evaluate_arch@segformer-b0-randocc-cofw"}
+    expected = {"faces", "randocc", "natocc@natocc_sot", "mix", "train@natocc", "evaluate@mix-cofw",
+                "train_arch@upernet-resnet50-mix", "evaluate_arch@segformer-b0-randocc-cofw"}
     assert expected <= set(stages)
     assert "params.yaml: 9 section(s) valid" in run([sys.executable, "-m", "occgen", "params", "check"], paper)

@@ -79,10 +79,10 @@ def test_rerun_skips_and_other_settings_refuse(tmp_path: Path, small_recipe: Ran
     out = tmp_path / "s.zarr"
     generate(small_recipe, out, n=8, shard_size=4)
     assert generate(small_recipe, out, n=8, shard_size=4).shards_written == 0
-    with pytest.raises(StoreError, match=r"different settings \(differs in: n\).*--overwrite"):
+    with pytest.raises(StoreError, match=r"different settings \(differs in: n: 8 -> 9\).*--overwrite"):
         generate(small_recipe, out, n=9, shard_size=4)
     small_recipe.seed = 8
-    with pytest.raises(StoreError, match=r"differs in: seed"):
+    with pytest.raises(StoreError, match=r"differs in: seed: 7 -> 8\)"):
         generate(small_recipe, out, n=8, shard_size=4)
     assert generate(small_recipe, out, n=8, shard_size=4, overwrite=True).shards_written == 2
     assert ShardReader(out).card["seed"] == 8

@@ -333,3 +333,15 @@ def test_embedded_demo_runs_with_default_filters(tmp_path: Path) -> None:
     assert occluder.rgb.shape[0] > 250 and params["category"] in {"cup", "spoon"}
     items = json.loads((tmp_path / "demo" / "manifest.json").read_text())["items"]
     assert {item["licence_name"] for item in items} == {"CC0 1.0 Universal"}
+
+
+def test_objects_fingerprint_ignores_the_occgen_release_but_not_the_content(coco_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "objects"
+    extract_coco(ann_path(coco_root), coco_root / "val2017", out, filters=FILTERS)
+    before = make_occluder_source("coco-objects", root=out).describe()["fingerprint"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**manifest, "occgen_version": "99.0"}))
+    assert make_occluder_source("coco-objects", root=out).describe()["fingerprint"] == before
+    manifest["items"][0]["area"] = -1  # another object
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert make_occluder_source("coco-objects", root=out).describe()["fingerprint"] != before

@@ -182,3 +182,50 @@ def test_rainnet_translucent_and_tiny_occluders(small_rainnet: Path) -> None:
     out = harmoniser.apply(big, speck)
     changed = np.argwhere(np.any(out != big, axis=2))
     assert out.shape == big.shape and all(tuple(p) == (500, 700) for p in changed)
+
+
+def test_rainnet_network_batches_equal_single_crops(small_rainnet: Path) -> None:
+    """The network itself: a batch of crops gives each crop's single-crop output to 1e-5 (in [-1, 1])."""
+    harmoniser = RainNetHarmoniser(small_rainnet, ngf=8, batch_size=4)
+    rng = np.random.default_rng(3)
+    crops = rng.integers(0, 256, (3, 256, 256, 3), dtype=np.uint8)
+    masks = np.zeros((3, 256, 256), np.float32)
+    masks[0, 40:200, 60:180], masks[1, 10:90, 10:250], masks[2, 100:240, 20:120] = 1.0, 1.0, 1.0
+    batch = harmoniser._harmonise_crops(crops, masks)
+    for i in range(3):
+        single = harmoniser._harmonise_crops(crops[i : i + 1], masks[i : i + 1])[0]
+        assert np.abs(batch[i] - single).max() / 127.5 <= 1e-5
+
+
+def test_natocc_harmonises_a_shard_of_objects_in_one_batch(small_rainnet: Path) -> None:
+    """NatOccRecipe.make_batch (what a shard task calls) harmonises its object samples together: each
+    sample matches make(i) (to one level), objects are changed by RainNet, hands are not harmonised."""
+    from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
+    from occgen.sources.faces import open_faces
+    from occgen.sources.hands import MattedHands
+    from occgen.sources.objects import CocoObjects
+
+    def recipe(harmoniser):
+        hands, objects = MattedHands(None, max_side_px=96), CocoObjects(None, max_side_px=96)
+        config = NatOccConfig(color_transfer="none")
+        return NatOccRecipe(open_faces(None), hands, config, seed=2, size=96, objects=objects, harmoniser=harmoniser)
+
+    calls = []
+
+    class Counting(RainNetHarmoniser):
+        def _harmonise_crops(self, crops, masks):
+            calls.append(len(crops))
+            return super()._harmonise_crops(crops, masks)
+
+    natocc = recipe(Counting(small_rainnet, ngf=8, batch_size=8))
+    batch = natocc.make_batch(range(6))
+    assert calls == [3]  # the three object samples (1, 3, 5) in one forward pass
+    plain = recipe(None)
+    for i, sample in enumerate(batch):
+        single = natocc.make(i)
+        assert np.abs(sample.image.astype(int) - single.image.astype(int)).max() <= 1
+        assert np.array_equal(sample.occluder_mask, single.occluder_mask)
+        kind = sample.metadata["occluder_types"][0]
+        assert sample.metadata["harmonised"] == ("rainnet" if kind == "coco-object" else False)
+        changed = not np.array_equal(sample.image, plain.make(i).image)
+        assert changed == (kind == "coco-object")

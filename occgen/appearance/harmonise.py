@@ -129,8 +129,10 @@ class LabStatsHarmoniser:
         crop, alpha = image[y0:y1, x0:x1], occluder_alpha[y0:y1, x0:x1]
         footprint = alpha >= self.footprint_threshold
         touched = (alpha > 0).astype(np.uint8)
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ring_px + 1, 2 * ring_px + 1))
-        ring = (cv2.dilate(touched, kernel) > 0) & (touched == 0)
+        # The ring: pixels within ring_px (Euclidean) of the occluder. A distance transform is linear in the
+        # pixels; dilating by a disc of that radius cost about 50 ms for a 300 px object (half of a sample).
+        distance = cv2.distanceTransform(1 - touched, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        ring = (distance <= ring_px) & (touched == 0)
         if not footprint.any() or not ring.any():
             return image.copy()  # nothing opaque to move, or no surroundings to move it toward
         lab = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)

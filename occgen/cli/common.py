@@ -26,6 +26,7 @@ ImageCodecOption = Annotated[
     typer.Option(help="Image codec NAME[:LEVEL]: jpegxl (lossless, default), zstd (lossless, plain zarr), "
                  "jpeg:95, jpegxl:90, webp, webp:90. Masks are always lossless."),
 ]  # fmt: skip
+OUT_STORE_HELP = "Output zarr store: a path or a URL (s3://bucket/x.zarr, see docs/cloud.md)."
 StatsOption = Annotated[Path | None, typer.Option(help="Write generation statistics as JSON (a DVC metrics file).")]
 # Options shared by every `generate` command.
 NOption = Annotated[int | None, typer.Option("--n", help="Number of samples [default: params, else 200].")]
@@ -46,11 +47,17 @@ LabelsOption = Annotated[
     typer.Option(help="Extra label arrays, comma-separated: parsing, amodal, clean, occluder-class "
                  "[default: params, else none] (see docs/labels.md)."),
 ]  # fmt: skip
+RepairOption = Annotated[
+    bool, typer.Option(help="Verify an existing store, regenerate exactly its bad shards, verify again.")
+]
 
 
 def with_overrides(config: Any, **values: Any) -> Any:
-    """``config`` with the fields given on the command line (non-None values) replaced."""
-    return replace(config, **{k: v for k, v in values.items() if v is not None})
+    """``config`` with the fields given on the command line (non-None values) replaced; paths are made
+    absolute, so tasks running elsewhere (a --scheduler) find the same files."""
+    return replace(
+        config, **{k: v.absolute() if isinstance(v, Path) else v for k, v in values.items() if v is not None}
+    )
 
 
 ParamsOption = Annotated[
@@ -100,8 +107,10 @@ def lazy_progress(description: str, total: int | None = None) -> Iterator[Callab
         progress.stop()
 
 
-def size_on_disk(path: Path) -> int:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+def size_on_disk(path: Path | str) -> int:
+    from occgen.store.location import parse_location
+
+    return parse_location(path).size_bytes()
 
 
 def human_bytes(count: float) -> str:
@@ -114,33 +123,54 @@ def human_bytes(count: float) -> str:
 
 def run_generation(
     recipe: Any, out: Path, run: Any, *, scheduler: str | None, overwrite: bool, preview: bool,
-    stats: Path | None = None,
+    stats: Path | None = None, repair: bool = False,
 ) -> None:  # fmt: skip
-    """Generate ``recipe`` into ``out`` with a progress bar (shown once the store is ready), then preview."""
+    """Generate ``recipe`` into ``out`` with a progress bar (shown once the store is ready), then preview.
+    With ``repair``, an existing store is verified and its bad shards regenerated instead."""
     from occgen.run.generate import generate
     from occgen.run.preview import write_preview
+    from occgen.store import is_store
+    from occgen.store.location import default_storage_options, parse_location, parse_storage_options
 
-    with lazy_progress(f"{recipe.name} -> {out}", total=run.n) as advance:
+    # Storage options: the params key <section>.storage_options (JSON), overridden key by key by
+    # --storage-options / OCCGEN_STORAGE_OPTIONS.
+    options = getattr(run, "storage_options", None)
+    options = {**parse_storage_options(options, "storage_options"), **default_storage_options()} if options else None
+    location = parse_location(out, options)  # a path or a URL (s3://...); refused here if neither
+    shown = out if location.is_local else location.url
+    if repair and is_store(location):  # (repair of a store at a URL is untested)
+        from occgen.run.verify import repair_store
+
+        before, _ = repair_store(
+            recipe, out, n=run.n, shard_size=run.shard_size, image_codec=run.image_codec, labels=run.labels,
+            workers=run.resolved_workers, scheduler=scheduler,
+        )  # fmt: skip
+        for problem in before.problems:
+            err_console.print(f"{shown}: {problem}")
+        shards = ", ".join(map(str, before.bad_shards)) or "none"
+        err_console.print(f"{shown}: regenerated shard(s) {shards}; all {before.shards} shards verify")
+        return
+    with lazy_progress(f"{recipe.name} -> {shown}", total=run.n) as advance:
         report = generate(
-            recipe, out, n=run.n, shard_size=run.shard_size, workers=run.resolved_workers,
+            recipe, location, n=run.n, shard_size=run.shard_size, workers=run.resolved_workers,
             scheduler=scheduler, overwrite=overwrite, image_codec=run.image_codec, on_progress=advance,
             labels=run.labels,
         )  # fmt: skip
     if report.shards_written == 0:
-        err_console.print(f"{out} is already complete ({report.n} samples); nothing to do")
+        err_console.print(f"{shown} is already complete ({report.n} samples); nothing to do")
     else:
         err_console.print(
-            f"wrote {report.samples_written} samples to {out} in {report.seconds:.1f} s "
+            f"wrote {report.samples_written} samples to {shown} in {report.seconds:.1f} s "
             f"({report.samples_per_second:.1f} samples/s)"
             + (f", resumed after {report.shards_skipped} shard(s) already done" if report.shards_skipped else "")
         )
     if preview:
-        sheet = write_preview(out, out.with_suffix(".preview.png"))
+        sheet = write_preview(location, location.with_name(Path(location.name).with_suffix(".preview.png").name))
         err_console.print(f"preview: {sheet}")
     if stats is not None:
         from occgen.store.schema import ShardReader
         from occgen.store.stats import dataset_stats
 
         stats.parent.mkdir(parents=True, exist_ok=True)
-        stats.write_text(json.dumps(dataset_stats(ShardReader(out)), indent=2) + "\n")
+        stats.write_text(json.dumps(dataset_stats(ShardReader(location)), indent=2) + "\n")
         err_console.print(f"stats: {stats}")

@@ -127,11 +127,14 @@ def masks(
 def align(
     src: SrcOption,
     out: OutOption,
-    size: Annotated[int, typer.Option(help="Output side in px.")] = 512,
+    size: Annotated[int | None, typer.Option(help="Output side in px [default: 512; faceocc: 256].")] = None,
     landmarks: LandmarksOption = None,
     predictor: PredictorOption = None,
+    template: Annotated[
+        str, typer.Option(help="ffhq: FFHQ crop; faceocc: the FaceOcc authors' 256² frame (occlusions land in place).")
+    ] = "ffhq",
 ) -> None:
-    """FFHQ-style alignment of images (and masks/<stem>.png, nearest neighbour) from eye and mouth landmarks."""
+    """Align images (and masks/<stem>.png, nearest neighbour) from landmarks: FFHQ crop or the FaceOcc frame."""
     from occgen.cli.common import user_errors
     from occgen.prep.faces import stage
 
@@ -147,7 +150,8 @@ def align(
             f"align -> {out}",
             len(images),
             lambda advance: stage.align_folder(
-                src, out, size, landmarks=points, landmarker=landmarker, on_progress=advance
+                src, out, size or (256 if template == "faceocc" else 512), landmarks=points, landmarker=landmarker,
+                on_progress=advance, template=template,
             ),
         )
         _summary(report, "aligned")

@@ -1,4 +1,4 @@
-"""`occgen generate randocc|natocc|faces`: recipes into zarr stores."""
+"""`occgen generate randocc|natocc|faces|faceocc`: recipes into zarr stores."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from occgen.cli.common import (
+    OUT_STORE_HELP,
     FacesOption,
     ImageCodecOption,
     LabelsOption,
@@ -17,6 +18,7 @@ from occgen.cli.common import (
     OverwriteOption,
     ParamsOption,
     PreviewOption,
+    RepairOption,
     SchedulerOption,
     SeedOption,
     ShardSizeOption,
@@ -28,8 +30,19 @@ from occgen.cli.common import (
     user_errors,
     with_overrides,
 )  # fmt: skip
+from occgen.core.errors import ConfigError
 
 generate_app = typer.Typer(help="Generate a dataset into a zarr store.", no_args_is_help=True)
+
+
+def parse_objects_frac(value: str | None) -> float | str | None:
+    """``--objects-frac``: ``paired`` or a number (checked by NatOccConfig); ``None`` keeps params.yaml's."""
+    if value is None or value == "paired":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"--objects-frac must be paired or a number in [0, 1], got {value!r}") from None
 
 
 class ColorTransfer(StrEnum):
@@ -40,7 +53,7 @@ class ColorTransfer(StrEnum):
 @generate_app.command("randocc")
 def generate_randocc(
     n: NOption = None,
-    out: Annotated[Path, typer.Option("--out", help="Output zarr store.")] = Path("randocc.zarr"),
+    out: Annotated[Path, typer.Option("--out", help=OUT_STORE_HELP)] = Path("randocc.zarr"),
     seed: SeedOption = None,
     size: SizeOption = None,
     workers: WorkersOption = None,
@@ -51,6 +64,7 @@ def generate_randocc(
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
+    repair: RepairOption = False,
     image_codec: ImageCodecOption = None,
     labels: LabelsOption = None,
     stats: StatsOption = None,
@@ -69,13 +83,15 @@ def generate_randocc(
             textures=with_overrides(settings.textures, path=textures),
         )  # fmt: skip
         recipe = build_randocc_recipe(settings)
-        run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)
+        run_generation(
+            recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
+        )
 
 
 @generate_app.command("faces")
 def generate_faces(
     n: Annotated[int | None, typer.Option("--n", help="Number of samples [default: one per face].")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output zarr store.")] = Path("faces.zarr"),
+    out: Annotated[Path, typer.Option("--out", help=OUT_STORE_HELP)] = Path("faces.zarr"),
     size: SizeOption = None,
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
@@ -84,6 +100,7 @@ def generate_faces(
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
+    repair: RepairOption = False,
     image_codec: ImageCodecOption = None,
     labels: LabelsOption = None,
     stats: StatsOption = None,
@@ -105,13 +122,15 @@ def generate_faces(
             labels=labels,
         )
         recipe = FacesRecipe(source, settings.base.seed, size or settings.base.size)
-        run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)
+        run_generation(
+            recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
+        )
 
 
 @generate_app.command("natocc")
 def generate_natocc(
     n: NOption = None,
-    out: Annotated[Path, typer.Option("--out", help="Output zarr store.")] = Path("natocc.zarr"),
+    out: Annotated[Path, typer.Option("--out", help=OUT_STORE_HELP)] = Path("natocc.zarr"),
     seed: SeedOption = None,
     size: SizeOption = None,
     workers: WorkersOption = None,
@@ -125,10 +144,15 @@ def generate_natocc(
         ColorTransfer | None, typer.Option(help="sot: NatOcc-SOT set; none: NatOcc set [default: sot].")
     ] = None,
     objects_frac: Annotated[
-        float | None, typer.Option(help="Share of samples with COCO objects instead of hands [default: 0].")
+        str | None,
+        typer.Option(
+            help="paired: one hand and one object sample per face (the paper's set); a number in [0, 1]: the "
+            "random share of object samples (0 = hands only, 1 = objects only) [default: paired]."
+        ),
     ] = None,
     objects: Annotated[
-        Path | None, typer.Option(help="COCO object cut-outs (`occgen occluders coco` output) for objects_frac > 0.")
+        Path | None,
+        typer.Option(help="COCO object cut-outs (`occgen occluders coco` output) [default: embedded demo objects]."),
     ] = None,
     harmoniser_checkpoint: Annotated[
         Path | None, typer.Option(help="RainNet net_G checkpoint for the objects [default: lab-stats fallback].")
@@ -136,9 +160,13 @@ def generate_natocc(
     device: Annotated[
         str | None, typer.Option(help="cuda: RainNet and the SOT fit on the GPU [default: params, else CPU].")
     ] = None,
+    cache_mb: Annotated[
+        float | None, typer.Option(help="Decoded cut-outs kept per worker, in MB (0 = none) [default: 512].")
+    ] = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
+    repair: RepairOption = False,
     image_codec: ImageCodecOption = None,
     labels: LabelsOption = None,
     stats: StatsOption = None,
@@ -153,7 +181,7 @@ def generate_natocc(
                              labels=labels)  # fmt: skip
         natocc = with_overrides(
             settings.natocc, hands_dir=hands, color_transfer=color_transfer.value if color_transfer else None,
-            objects_frac=objects_frac, objects_dir=objects,
+            objects_frac=parse_objects_frac(objects_frac), objects_dir=objects, cache_mb=cache_mb,
         )  # fmt: skip
         natocc = replace(
             natocc, harmonise=with_overrides(natocc.harmonise, checkpoint=harmoniser_checkpoint, device=device),
@@ -164,4 +192,47 @@ def generate_natocc(
             faces=with_overrides(settings.faces, path=faces, split=split),
         )  # fmt: skip
         recipe = build_natocc_recipe(settings)
-        run_generation(recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats)
+        run_generation(
+            recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
+        )
+
+
+@generate_app.command("faceocc")
+def generate_faceocc(
+    n: NOption = None,
+    out: Annotated[Path, typer.Option("--out", help="Output zarr store.")] = Path("faceocc.zarr"),
+    seed: SeedOption = None,
+    size: Annotated[int | None, typer.Option(help="Image side in px [default: params, else 256].")] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    faces: FacesOption = None,
+    split: SplitOption = None,
+    faceocc: Annotated[
+        Path | None, typer.Option(help="FaceOcc folder (CelebAHQ/, ffhq/, internet/, texture/) [default: drawn demo].")
+    ] = None,
+    real_frac: Annotated[float | None, typer.Option(help="Share of real FaceOcc samples [default: 0.3].")] = None,
+    shard_size: ShardSizeOption = None,
+    overwrite: OverwriteOption = False,
+    preview: PreviewOption = True,
+    repair: RepairOption = False,
+    image_codec: ImageCodecOption = None,
+    stats: StatsOption = None,
+    params: Annotated[
+        Path | None, typer.Option("--params", help="params.yaml (sections base, faces, faceocc).")
+    ] = None,
+) -> None:
+    """FaceOcc: labelled occlusions transplanted onto aligned faces, with texture swaps (the FaceOcc paper)."""
+    from occgen.settings import build_faceocc_recipe, load_faceocc_settings
+
+    with user_errors():
+        settings = load_faceocc_settings(params)
+        run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec)
+        settings = replace(
+            settings, base=with_overrides(settings.base, seed=seed), run=run,
+            faces=with_overrides(settings.faces, path=faces, split=split),
+            faceocc=with_overrides(settings.faceocc, faceocc_dir=faceocc, real_frac=real_frac, size_px=size),
+        )  # fmt: skip
+        recipe = build_faceocc_recipe(settings)
+        run_generation(
+            recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
+        )

@@ -73,7 +73,11 @@ def matte_command(
 
         try:
             report = run_matting(
-                Path(config.path), out, config, mask_dir=masks, workers=workers or os.cpu_count() or 1,
+                Path(config.path),
+                out,
+                config,
+                mask_dir=masks,
+                workers=workers or os.cpu_count() or 1,
                 on_progress=advance,
             )
         finally:

@@ -23,11 +23,29 @@ from occgen.cli.occluders import occluders_app
 from occgen.cli.train import evaluate_command, train_command
 
 app = typer.Typer(help="Synthetic occluded-face data (NatOcc / RandOcc) into zarr shards.", no_args_is_help=True)
+
+
+@app.callback()
+def global_options(
+    storage_options: Annotated[
+        str | None,
+        typer.Option(help="JSON fsspec options for store URLs (s3://...), e.g. '{\"endpoint_url\": \"http://...\"}' "
+                     "[default: $OCCGEN_STORAGE_OPTIONS; s3fs also reads AWS_* and ~/.aws]. See docs/cloud.md."),
+    ] = None,
+) -> None:  # fmt: skip
+    """Options for every command (before the command name: `occgen --storage-options JSON generate ...`)."""
+    if storage_options is not None:
+        from occgen.store.location import use_storage_options
+
+        with user_errors():
+            use_storage_options(storage_options)
+
+
 app.add_typer(generate_app, name="generate")
 app.add_typer(occluders_app, name="occluders")
 app.add_typer(faces_app, name="faces")
 app.add_typer(hands_app, name="hands")
-for command in (store.preview, store.info, store.recode, store.mix, store.export):
+for command in (store.preview, store.info, store.recode, store.mix, store.export, store.verify):
     app.command()(command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)

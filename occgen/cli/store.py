@@ -1,4 +1,4 @@
-"""Commands over stores and mixes: `preview`, `info`, `recode`, `mix`, `export`."""
+"""Commands over stores and mixes: `preview`, `info`, `recode`, `mix`, `export`, `verify`."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def info(
         if as_json:
             typer.echo(json.dumps({**card, "shards_done": done, "shards_total": total, "bytes": disk}, indent=2))
             return
-        table = Table(title=str(store), show_header=False)
+        table = Table(title=str(reader.path), show_header=False)
         codec = card.get("image_codec", "zstd") if card.get("kind") != "mix" else "(those of its stores)"
         rows = [
             ("recipe", card.get("recipe")), ("samples", card.get("n")),
@@ -85,15 +85,16 @@ def recode(
 ) -> None:
     """Copy a store into a new one with another image codec (streaming, parallel, resumable)."""
     from occgen.run.recode import recode as recode_store
+    from occgen.store import open_store
 
     with user_errors():
-        with lazy_progress(f"recode -> {out}") as advance:
+        with lazy_progress(f"recode -> {out}", total=len(open_store(store))) as advance:
             report = recode_store(
                 store, out, image_codec=image_codec, workers=workers or os.cpu_count() or 1, scheduler=scheduler,
                 overwrite=overwrite, on_progress=advance,
             )  # fmt: skip
         err_console.print(
-            f"recoded {report.samples_written} samples into {out} ({human_bytes(size_on_disk(out))}, "
+            f"recoded {report.samples_written} samples into {report.path} ({human_bytes(size_on_disk(out))}, "
             f"was {human_bytes(size_on_disk(store))})"
         )
 
@@ -141,6 +142,7 @@ def export(
 ) -> None:  # fmt: skip
     """Write a store's samples as image files or training shards (streaming, parallel, resumable)."""
     from occgen.core.errors import ConfigError
+    from occgen.store import open_store
 
     with user_errors():
         workers = workers or os.cpu_count() or 1
@@ -149,7 +151,7 @@ def export(
             raise ConfigError(f"unknown export format {format!r}; valid: {', '.join(formats)}")
         if push_to_hub and format != "hf":
             raise ConfigError("--push-to-hub uploads an hf export: add --format hf")
-        with lazy_progress(f"export -> {out}") as advance:
+        with lazy_progress(f"export -> {out}", total=len(open_store(store))) as advance:
             if format in ("webdataset", "hf"):
                 from occgen.run.export_hf import HF
                 from occgen.run.export_shards import export_shards
@@ -175,3 +177,36 @@ def export(
             from occgen.run.export_hf import push_to_hub as upload
 
             err_console.print(f"uploaded to {upload(out, push_to_hub)}")
+
+
+def verify(
+    store: Annotated[Path, typer.Argument(help="An occgen store, or a mix (its stores are checked).")],
+    repair: Annotated[
+        bool, typer.Option(help="Delete the bad shards and mark them unwritten, for the writing command to redo.")
+    ] = False,
+) -> None:
+    """Check every shard against the digest recorded when it was written; exit 1 on any problem."""
+    from occgen.store.integrity import mark_for_repair
+    from occgen.store.integrity import verify as verify_store
+
+    with user_errors():
+        checks = verify_store(store)
+        bad = 0
+        for check in checks:
+            speed = check.bytes_read / 1e6 / check.seconds if check.seconds > 0 else 0.0
+            state = "ok" if check.ok else f"{len(check.bad_shards)} bad shard(s)"
+            err_console.print(
+                f"{check.path}: {check.shards} shards, {human_bytes(check.bytes_read)} hashed "
+                f"({speed:.0f} MB/s): {state}"
+            )
+            for problem in check.problems:
+                typer.echo(f"{check.path}: {problem}")
+            bad += len(check.bad_shards)
+            if repair and not check.ok:
+                mark_for_repair(check.path, check.bad_shards)
+                err_console.print(
+                    f"{check.path}: shard(s) {', '.join(map(str, check.bad_shards))} removed; re-run the command "
+                    "that wrote this store (same settings): it regenerates exactly these, then run occgen verify"
+                )
+        if bad:
+            raise typer.Exit(1)

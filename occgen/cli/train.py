@@ -34,8 +34,14 @@ def _paths(value: str) -> list[Path]:
 
 
 def train_command(
-    data: Annotated[str, typer.Option("--data", help="Training store(s): STORE[,STORE...].")],
     out: Annotated[Path, typer.Option("--out", help="Output folder: checkpoints, metrics.csv, metrics.json.")],
+    data: Annotated[str | None, typer.Option("--data", help="Training store(s): STORE[,STORE...].")] = None,
+    online: Annotated[
+        str | None, typer.Option(help="Also make samples of this recipe on the fly: randocc, natocc or faceocc.")
+    ] = None,
+    online_n: Annotated[
+        int | None, typer.Option(help="--online samples per epoch [default: the recipe section's n].")
+    ] = None,
     val: Annotated[str | None, typer.Option("--val", help="Validation store(s), scored after every epoch.")] = None,
     params: Annotated[Path | None, typer.Option("--params", help="params.yaml (section train; base.seed).")] = None,
     arch: Annotated[
@@ -73,6 +79,7 @@ def train_command(
     from occgen.cli.common import err_console, user_errors
 
     with user_errors():
+        from occgen.core.errors import ConfigError
         from occgen.settings import load_train_config
         from occgen.train.trainer import train
 
@@ -109,9 +116,18 @@ def train_command(
                 f"train face IoU {row['train_face_iou']:.4f}{val_text}, {row['images_per_s']:.1f} images/s"
             )
 
+        online_data = None
+        if online is not None:
+            from occgen.settings import build_named_recipe
+            from occgen.train.online import OnlineDataset
+
+            recipe, recipe_n = build_named_recipe(online, params)
+            online_data = OnlineDataset(recipe, online_n or recipe_n, input_size=config.input_size)
+        elif not data:
+            raise ConfigError("nothing to train on: pass --data STORE[,STORE...] and/or --online RECIPE")
         try:
-            report = train(config, _paths(data), out, resume=resume, val=_paths(val) if val else None,
-                           on_batch=on_batch, on_epoch=on_epoch)  # fmt: skip
+            report = train(config, _paths(data or ""), out, resume=resume, val=_paths(val) if val else None,
+                           on_batch=on_batch, on_epoch=on_epoch, online=online_data)  # fmt: skip
         finally:
             progress.stop()
         if report.first_epoch > report.last_epoch:

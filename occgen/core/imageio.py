@@ -79,19 +79,25 @@ def read_labels(path: Path) -> np.ndarray:
     return decoded
 
 
-def write_png(path: Path, array: np.ndarray) -> None:
-    """Write ``uint8 (H, W)`` grey, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA as PNG."""
-    path = Path(path)
+def encode_png(array: np.ndarray, what: str = "an image") -> bytes:
+    """PNG bytes of ``uint8 (H, W)`` grey, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA."""
     if array.ndim == 3 and array.shape[2] == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     elif array.ndim == 3 and array.shape[2] == 4:
         array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
     ok, encoded = cv2.imencode(".png", array)
     if not ok:
-        raise StoreError(f"cannot encode PNG for {path}")
+        raise StoreError(f"cannot encode PNG for {what}")
+    return encoded.tobytes()
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    """Write ``uint8 (H, W)`` grey, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA as PNG."""
+    path = Path(path)
+    encoded = encode_png(array, str(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        encoded.tofile(path)
+        path.write_bytes(encoded)
     except OSError as error:
         raise StoreError(f"cannot write {path}: {error.strerror}; choose a writable path") from error
 

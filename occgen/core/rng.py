@@ -18,6 +18,7 @@ STREAM_IDS: dict[str, int] = {
     "natocc_objects": 3,
     "natocc": 4,
     "faces": 5,  # the unoccluded faces themselves (no randomness is drawn; the id keeps cards uniform)
+    "faceocc": 6,
 }
 
 

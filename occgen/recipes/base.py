@@ -16,6 +16,12 @@ from occgen.recipes.labels import LabelSources
 
 FACE_ORDERS = ("cycle", "random")
 
+#: The version of the code paths that determine a sample's pixels and labels (recipes, sources, compositing,
+#: codecs). It is part of every store's generation spec, so a resume across a change of it is refused while
+#: unrelated occgen releases still resume. Bump it in any change that alters samples, i.e. whenever the
+#: pinned digests of tests/test_store_digest.py change.
+SAMPLE_CODE_VERSION = 1
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -47,3 +53,9 @@ class Recipe(Protocol):
 def pick_face(index: int, face_count: int, order: str, rng: np.random.Generator) -> int:
     """The face used by sample ``index``: cycling through the faces, or uniformly at random."""
     return index % face_count if order == "cycle" else int(rng.integers(face_count))
+
+
+def sample_header(recipe: str, index: int, face_index: int, face_id: str) -> dict[str, Any]:
+    """The metadata fields that open every sample's record, whatever the recipe."""
+    return {"sample_index": index, "sample_id": f"{recipe}-{index:08d}", "recipe": recipe,
+            "face_index": face_index, "face_id": face_id}  # fmt: skip

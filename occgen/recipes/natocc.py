@@ -1,8 +1,15 @@
 """NatOcc (NatOcc paper, section 3.2): naturalistic occluders on faces, into the same zarr schema as RandOcc.
 
+Composition (``objects_frac``). The default, ``"paired"``, is the paper's C-WO-NatOcc set (Table 3: one
+set of hand-occluded faces and one of COCO-object-occluded faces over the same faces): samples come in
+pairs, sample ``2k`` a hand and sample ``2k + 1`` an object, both on face ``pick_face(k)``. With the
+default ``face_order: cycle`` and F faces, every block of 2F samples starting at a multiple of 2F holds
+each face exactly once with a hand and once with an object, so ``--n 2F`` is the paper's set. A number
+instead draws the kind per sample: ``0`` = hands only, ``1`` = objects only, in between a random share.
+
 Per sample ``i``:
-1. from ``sample_rng(seed, "natocc", i)``: the face, and whether the occluder is a hand or a COCO
-   object (``objects_frac``);
+1. the face and the kind of occluder, as above (``sample_rng(seed, "natocc", k)``, ``k`` the pair index
+   when paired, else ``i``);
 2. a hand, from ``sample_rng(seed, "natocc_hands", i)`` (so hand samples do not change when the mix
    ratio does): a matted cut-out; its colours moved onto the face's by sliced optimal transport
    (``color_transfer: sot``, the paper's NatOcc-SOT set; ``none`` gives the NatOcc set); the usual
@@ -10,14 +17,18 @@ Per sample ``i``:
    the occluder's centre toward the face's centre, plus a small random rotation
    (``hand_rotation_jitter_deg``). Hands are not harmonised (the paper found it undoes the transfer);
 3. an object, from ``sample_rng(seed, "natocc_objects", i)``: drawn from an objects source (COCO
-   cut-outs) and composited, then harmonised if a harmoniser is given. The objects source and the
-   harmoniser are plug-ins (``occgen.sources.objects``, ``occgen.appearance.harmonise``); without them
-   ``objects_frac`` must be 0.
+   cut-outs; the embedded demo cut-outs when no folder is given) and composited, then harmonised if a
+   harmoniser is given. The objects source and the
+   harmoniser are plug-ins (``occgen.sources.objects``, ``occgen.appearance.harmonise``).
+
+Cut-outs of either kind are shrunk to their placed size with an area filter before augmentation and
+warping (:func:`shrink_to_placement`): a x4 super-resolved cut-out is never decimated by one warp.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,13 +45,15 @@ from occgen.core.params import (
     to_plain,
 )
 from occgen.core.rng import sample_rng
-from occgen.recipes.base import FACE_ORDERS, Sample, pick_face
+from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
 from occgen.recipes.labels import LabelSources, face_parsing_loader
+from occgen.sources.cache import DEFAULT_CACHE_MB
 from occgen.sources.faces import FaceSource
 from occgen.sources.hands import MattedHands
 from occgen.sources.occluder import Occluder, OccluderSource
 
 COLOR_TRANSFERS = ("sot", "none")
+PAIRED = "paired"  # objects_frac: one hand and one object sample per face (the paper's C-WO-NatOcc)
 #: What _hand / _object return: image, occluder mask, visible face, metadata, occluder footprint.
 Occlusion = tuple[Any, Any, Any, dict[str, Any], Any]
 
@@ -51,17 +64,22 @@ class NatOccConfig:
 
     hands_dir: Path | None = None  # output of `occgen hands matte`; None = the embedded demo hands
     color_transfer: str = "sot"  # sot: NatOcc-SOT; none: NatOcc (paper, table 3)
-    objects_frac: float = 0.0  # share of samples with a COCO object instead of a hand
-    objects_dir: Path | None = None  # output of `occgen occluders coco` (optionally upscaled)
+    # "paired": sample 2k a hand, 2k+1 an object, both on face k (the paper's set); a number in [0, 1]: the
+    # random share of object samples (0 = hands only, 1 = objects only).
+    objects_frac: float | str = PAIRED
+    objects_dir: Path | None = None  # output of `occgen occluders coco` (optionally upscaled); None = demo
     # RainNet with a user checkpoint, else the `lab-stats` fallback; objects only (NatOcc paper 3.2:
     # harmonising hands undid their colour transfer).
     harmonise: HarmoniseConfig = field(default_factory=HarmoniseConfig)
     face_order: str = "cycle"
     fingers_toward_face: bool = True  # NatOcc paper 3.2: "fingers always point to the face"
     hand_rotation_jitter_deg: tuple[float, float] = (-15.0, 15.0)  # "followed by a small random rotation"
-    # Cut-outs are shrunk once per worker to max(this, the output size): a hand never fills more than the
-    # image, and decoding / colour transfer on full-size photos would dominate generation time.
+    # Cut-outs (hands and objects) are shrunk once per worker to max(this, the output size): an occluder never
+    # fills more than the image, and decoding / colour transfer on full-size photos would dominate.
     hand_max_side_px: int = 512
+    # Decoded cut-outs kept per worker (hands and objects share it); the default holds the paper's 200 hands
+    # and 128 objects at 512 px.
+    cache_mb: float = DEFAULT_CACHE_MB
     max_attempts: int = 5
     sot: SOTConfig = field(default_factory=SOTConfig)
     # Hands are opaque; the augmentation's own rotation is replaced by the toward-the-face rotation.
@@ -72,8 +90,13 @@ class NatOccConfig:
             raise ConfigError(
                 f"natocc.color_transfer must be one of {', '.join(COLOR_TRANSFERS)}, got {self.color_transfer!r}"
             )
-        if not 0.0 <= self.objects_frac <= 1.0:
-            raise ConfigError(f"natocc.objects_frac must be in [0, 1], got {self.objects_frac}")
+        if isinstance(self.objects_frac, str):
+            if self.objects_frac != PAIRED:
+                raise ConfigError(
+                    f"natocc.objects_frac must be {PAIRED!r} or a number in [0, 1], got {self.objects_frac!r}"
+                )
+        elif not 0.0 <= self.objects_frac <= 1.0:
+            raise ConfigError(f"natocc.objects_frac must be {PAIRED!r} or a number in [0, 1], got {self.objects_frac}")
         if self.face_order not in FACE_ORDERS:
             raise ConfigError(f"natocc.face_order must be one of {', '.join(FACE_ORDERS)}, got {self.face_order!r}")
         low, high = self.hand_rotation_jitter_deg
@@ -81,6 +104,17 @@ class NatOccConfig:
             raise ConfigError(f"natocc.hand_rotation_jitter_deg must be (low, high), got {(low, high)}")
         if self.hand_max_side_px < 16 or self.max_attempts < 1:
             raise ConfigError("natocc.hand_max_side_px must be >= 16 and natocc.max_attempts >= 1")
+        if self.cache_mb < 0:
+            raise ConfigError(f"natocc.cache_mb must be >= 0 (0 = no cache), got {self.cache_mb}")
+
+    @property
+    def paired(self) -> bool:
+        return self.objects_frac == PAIRED
+
+    @property
+    def uses_objects(self) -> bool:
+        """Whether any sample can be an object (paired, or a share above 0)."""
+        return self.paired or float(self.objects_frac) > 0
 
 
 def _occlusion_metadata(
@@ -141,35 +175,51 @@ class NatOccRecipe:
     name: str = "natocc"
 
     def __post_init__(self) -> None:
-        if self.config.objects_frac > 0 and self.objects is None:
+        if self.config.uses_objects and self.objects is None:
             raise ConfigError(
-                f"natocc.objects_frac is {self.config.objects_frac} but no COCO objects source is available: "
+                f"natocc.objects_frac is {self.config.objects_frac!r} but no COCO objects source is available: "
                 "the objects stage (occgen.prep.objects, `coco-objects`) is not installed in this build or no objects "
                 "folder was given; set natocc.objects_frac to 0 for hands only"
             )
 
-    def make(self, index: int) -> Sample:
+    def plan(self, index: int) -> tuple[int, bool]:
+        """``(face index, is an object sample)`` of sample ``index`` (see the module docstring)."""
+        if self.config.paired:
+            pair = index // 2
+            rng = sample_rng(self.seed, self.name, pair)
+            return pick_face(pair, len(self.faces), self.config.face_order, rng), index % 2 == 1
         rng = sample_rng(self.seed, self.name, index)
         face_index = pick_face(index, len(self.faces), self.config.face_order, rng)
-        use_object = bool(rng.random() < self.config.objects_frac)
-        face = self.faces.load(face_index, self.size)
-        if use_object:
-            image, occluder_mask, visible, meta, footprint = self._object(face.image, face.face_mask, index)
-        else:
-            image, occluder_mask, visible, meta, footprint = self._hand(face.image, face.face_mask, index)
-        metadata = {
-            "sample_index": index,
-            "sample_id": f"{self.name}-{index:08d}",
-            "recipe": self.name,
-            "face_index": face_index,
-            "face_id": face.face_id,
-            **meta,
-        }
-        labels = LabelSources(
-            face.image, face.face_mask, footprint, occluder_class_of(meta["occluder_types"][0]),
-            face_parsing_loader(self.faces, face_index, self.size, face.face_mask),
-        )  # fmt: skip
-        return Sample(image, visible, occluder_mask, metadata, labels)
+        return face_index, bool(rng.random() < float(self.config.objects_frac))
+
+    def make(self, index: int) -> Sample:
+        return self.make_batch([index])[0]
+
+    def make_batch(self, indices: Sequence[int]) -> list[Sample]:
+        """Samples ``indices`` (a shard), with their object samples harmonised together by
+        ``harmoniser.apply_batch`` (RainNet runs ``batch_size`` crops per forward pass instead of one).
+
+        Each sample is what ``make(i)`` gives, except that a batched network may round a pixel differently
+        from a batch of one (at most 1 level; the shard layout, not the worker count, fixes the batches)."""
+        made = []
+        for index in indices:
+            face_index, use_object = self.plan(index)
+            face = self.faces.load(face_index, self.size)
+            compose = self._object if use_object else self._hand
+            image, occluder_mask, visible, meta, footprint = compose(face.image, face.face_mask, index)
+            metadata = {**sample_header(self.name, index, face_index, face.face_id), **meta}
+            labels = LabelSources(
+                face.image, face.face_mask, footprint, occluder_class_of(meta["occluder_types"][0]),
+                face_parsing_loader(self.faces, face_index, self.size, face.face_mask),
+            )  # fmt: skip
+            made.append([image, visible, occluder_mask, metadata, labels])
+        harmonise = [entry for entry in made if entry[3]["harmonised"]]
+        if harmonise and self.harmoniser is not None:
+            alphas = [entry[2].astype(np.float32) / 255.0 for entry in harmonise]
+            for entry, image in zip(harmonise, self.harmoniser.apply_batch([e[0] for e in harmonise], alphas),
+                                    strict=True):  # fmt: skip
+                entry[0] = image
+        return [Sample(*entry) for entry in made]
 
     def _hand(self, image: np.ndarray, face_mask: np.ndarray, index: int) -> Occlusion:
         rng = sample_rng(self.seed, "natocc_hands", index)
@@ -226,17 +276,19 @@ class NatOccRecipe:
             params: CompositeParams = sample_composite(
                 rng=rng, config=self.config.composite, face_mask=face_mask, occluder_shape=occluder.alpha.shape
             )
-            result = apply_composite(image, face_mask, occluder, params)
-            out_image = result.image
-            if self.harmoniser is not None:
-                out_image = self.harmoniser.apply(result.image, result.occluder_mask.astype(np.float32) / 255.0)
+            occluder, params = shrink_to_placement(occluder, params)
+            result = apply_composite(image, face_mask, occluder, params)  # harmonised in make_batch
             meta = {
                 **_occlusion_metadata(occluder, attempt, face_mask, result.face_mask),
                 "color_transfer": "none",
                 "harmonised": self.harmoniser.name if self.harmoniser is not None else False,
-                "params": {"occluder": to_plain(object_params), "composite": to_plain(asdict(params))},
+                "params": {
+                    "occluder": to_plain(object_params),
+                    "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
+                    "composite": to_plain(asdict(params)),
+                },
             }
-            return out_image, result.occluder_mask, result.face_mask, meta, result.footprint
+            return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
         raise SampleError(f"{self.name} sample {index}: no usable object in {self.config.max_attempts} attempts")
 
     def params(self) -> dict[str, Any]:
@@ -248,6 +300,6 @@ class NatOccRecipe:
 
     def sources(self) -> dict[str, Any]:
         sources = {"faces": self.faces.describe(), "hands": self.hands.describe()}
-        if self.objects is not None and self.config.objects_frac > 0:
+        if self.objects is not None and self.config.uses_objects:
             sources["objects"] = self.objects.describe()
         return sources

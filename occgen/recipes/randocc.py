@@ -11,7 +11,7 @@ from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.labels import occluder_class_of
 from occgen.core.params import to_plain
 from occgen.core.rng import sample_rng
-from occgen.recipes.base import FACE_ORDERS, Sample, pick_face
+from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
 from occgen.recipes.labels import LabelSources, face_parsing_loader
 from occgen.sources.faces import FaceSource
 from occgen.sources.shapes import RandomShapes, ShapeConfig
@@ -78,11 +78,7 @@ class RandOccRecipe:
             )
             result = apply_composite(face.image, face.face_mask, occluder, params)
             metadata = {
-                "sample_index": index,
-                "sample_id": f"{self.name}-{index:08d}",
-                "recipe": self.name,
-                "face_index": face_index,
-                "face_id": face.face_id,
+                **sample_header(self.name, index, face_index, face.face_id),
                 "occluder_ids": [occluder.occluder_id],
                 "occluder_types": [occluder.kind],
                 "translucent": translucent,

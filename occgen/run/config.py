@@ -9,6 +9,7 @@ from typing import Any
 from occgen.core.errors import ConfigError
 from occgen.core.labels import parse_labels
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
+from occgen.store.location import parse_storage_options
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,6 +23,9 @@ class RunConfig:
     # Optional label arrays (occgen/core/labels.py): parsing, amodal, clean, occluder-class. () = the default
     # three arrays only.
     labels: tuple[str, ...] = ()
+    # JSON fsspec options for an output URL (e.g. '{"endpoint_url": "http://minio:9000"}'); keep secrets in the
+    # environment or ~/.aws, not here. None: OCCGEN_STORAGE_OPTIONS / s3fs defaults (docs/cloud.md).
+    storage_options: str | None = None
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -32,6 +36,8 @@ class RunConfig:
             raise ConfigError(f"workers (--workers) must be >= 0, got {self.workers}")
         parse_image_codec(self.image_codec)
         object.__setattr__(self, "labels", parse_labels(self.labels))
+        if self.storage_options is not None:
+            parse_storage_options(self.storage_options, "storage_options")
 
     @property
     def resolved_workers(self) -> int:

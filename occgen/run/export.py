@@ -23,9 +23,12 @@ atomically, and marks finished shards in ``<out>/.occgen-export/``, so an interr
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +39,9 @@ from occgen.core.errors import ConfigError, StoreError
 from occgen.core.labels import PARSING_CLASSES
 from occgen.run.parallel import run_tasks
 from occgen.store import open_store
-from occgen.store.schema import METADATA
+from occgen.store.location import Location, parse_location
+from occgen.store.lock import store_lock
+from occgen.store.schema import METADATA, card_digest
 
 FORMATS = ("folder", "mmseg")
 IMAGE_FORMATS = ("png", "jpg")
@@ -48,7 +53,7 @@ EXTRA_DIRS = {"parsing": "parsing", "face_mask_amodal": "amodal", "clean_image":
 
 @dataclass(frozen=True)
 class ExportSpec:
-    store: str
+    store: str  # absolute path or URL: tasks never depend on the client's working directory
     out: str
     format: str
     image_format: str
@@ -57,6 +62,7 @@ class ExportSpec:
     chunk: int
     extras: tuple[str, ...] = ()  # optional label arrays written (folder format)
     mmseg_labels: str = "face"
+    storage_options: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)  # kept out of files
 
     @property
     def image_dir(self) -> Path:
@@ -75,24 +81,36 @@ def _write_atomic(path: Path, suffix: str, array: np.ndarray, params: list[int])
     ok, encoded = cv2.imencode(suffix, array, params)
     if not ok:
         raise StoreError(f"cannot encode {path}")
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: no two tasks share one
     encoded.tofile(temporary)
     os.replace(temporary, path)
 
 
 def sample_stem(metadata: dict[str, Any], index: int) -> str:
+    """The file stem of a sample: its id (qualified by the mix part in a mix, so unique in any dataset)."""
     return str(metadata.get("sample_id") or f"{index:08d}")
 
 
+def check_unique(stems: list[str], store: str) -> None:
+    """Refuse ids that two samples share: their files would overwrite each other and samples be lost."""
+    repeated = [stem for stem, count in Counter(stems).items() if count > 1]
+    if repeated:
+        raise StoreError(
+            f"{store}: {len(repeated)} sample id(s) repeat (e.g. {repeated[0]!r}); exporting would "
+            "overwrite files. Mix stores with `occgen mix` (it qualifies ids by store) instead of merging them"
+        )
+
+
 def export_chunk(spec: ExportSpec, chunk_index: int) -> int:
-    """Write the samples of one chunk of the store; returns how many were written."""
+    """Write the samples of one chunk of the store; returns how many were written (checked against the chunk)."""
     marker = spec.marker_dir / f"{chunk_index:06d}.done"
-    reader = open_store(Path(spec.store))
+    reader = open_store(parse_location(spec.store, spec.storage_options or None))
     start = chunk_index * spec.chunk
     stop = min(start + spec.chunk, len(reader))
     if marker.exists():
         return stop - start
     jpeg = [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality]
+    written = 0
     for index in range(start, stop):
         sample = reader[index]
         stem = sample_stem(sample.metadata, index)
@@ -113,8 +131,11 @@ def export_chunk(spec: ExportSpec, chunk_index: int) -> int:
             else:
                 scale = np.uint8(255) if name == "face_mask_amodal" else np.uint8(1)
                 _write_atomic(folder / f"{stem}.png", ".png", extra[name] * scale, [])
+        written += 1
+    if written != stop - start:
+        raise StoreError(f"export chunk {chunk_index}: wrote {written} samples of {stop - start}")
     marker.touch()
-    return stop - start
+    return written
 
 
 @dataclass(frozen=True)
@@ -125,7 +146,7 @@ class ExportReport:
 
 
 def export_store(
-    store: Path,
+    store: Path | str | Location,
     out: Path,
     *,
     format: str = "folder",
@@ -153,7 +174,23 @@ def export_store(
         raise ConfigError(f"--val-frac must be in [0, 1), got {val_frac}")
     if mmseg_labels not in MMSEG_LABELS:
         raise ConfigError(f"unknown --mmseg-labels {mmseg_labels!r}; valid: {', '.join(MMSEG_LABELS)}")
+    location = parse_location(store)
+    if not parse_location(out).is_local:
+        raise ConfigError(f"export writes image files to a local folder; --out {out} must be a path, not a URL")
+    out = Path(out).resolve()
+    with store_lock(out, "export"):  # one writer per output folder (issue 13)
+        return _export_locked(location, out, format, image_format, jpeg_quality, name, val_frac, mmseg_labels, seed,
+                              workers, scheduler, on_progress)  # fmt: skip
+
+
+def _export_locked(
+    store: Location, out: Path, format: str, image_format: str, jpeg_quality: int, name: str | None, val_frac: float,
+    mmseg_labels: str, seed: int, workers: int, scheduler: str | None, on_progress: Any,
+) -> ExportReport:  # fmt: skip
     reader = open_store(store)
+    metadata = _all_metadata(reader)
+    stems = [sample_stem(m, i) for i, m in enumerate(metadata)]
+    check_unique(stems, str(store))
     card = reader.card
     label_names = tuple(getattr(reader, "label_names", ()))
     if mmseg_labels == "parsing" and (format != "mmseg" or "parsing" not in label_names):
@@ -162,15 +199,20 @@ def export_store(
             f"{', '.join(label_names) or 'no extra labels'} (generate it with --labels parsing)"
         )
     spec = ExportSpec(
-        store=str(store), out=str(out), format=format, image_format=image_format, jpeg_quality=jpeg_quality,
-        name=name or Path(store).stem, chunk=int(card.get("shard_size", 64)),
+        store=store.url, out=str(out), format=format, image_format=image_format, jpeg_quality=jpeg_quality,
+        name=name or Path(store.name).stem, chunk=int(card.get("shard_size", 64)),
         extras=label_names if format == "folder" else (), mmseg_labels=mmseg_labels,
+        storage_options=store.storage_options,
     )  # fmt: skip
     settings_file = Path(out) / ".occgen-export" / "settings.json"
+    # Keyed on the dataset's content, not where it or the export is, so moved ones still resume (issue 13).
     # The label settings enter only when used, so exports of default stores resume across versions.
-    defaults = {"out": None, "extras": (), "mmseg_labels": "face"}
+    # Storage options (credentials) never enter a file.
+    defaults = {"out": None, "store": None, "storage_options": None, "extras": (), "mmseg_labels": "face"}
+    unrecorded = ("out", "store", "storage_options")
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.__dict__.items()
-                if k not in defaults or (k != "out" and v != defaults[k])}  # fmt: skip
+                if k not in defaults or (k not in unrecorded and v != defaults[k])}  # fmt: skip
+    settings["dataset"] = _content_key(card)
     extra_dirs = [Path(out) / EXTRA_DIRS[e] for e in spec.extras]
     try:
         for folder in (spec.image_dir, spec.mask_dir, spec.marker_dir, *extra_dirs):
@@ -188,9 +230,7 @@ def export_store(
         done = [c for c in chunks if c not in set(todo)]
         on_progress(sum(min((c + 1) * spec.chunk, n) - c * spec.chunk for c in done))
     run_tasks(export_chunk, todo, shared=spec, workers=workers, scheduler=scheduler, on_result=on_progress)
-
-    metadata = _all_metadata(reader)
-    stems = [sample_stem(m, i) for i, m in enumerate(metadata)]
+    _check_written(spec, stems)
     if format == "folder":
         _write_metadata_csv(Path(out) / "metadata.csv", stems, metadata)
         if spec.extras:
@@ -216,10 +256,31 @@ def val_mask(n: int, val_frac: float, seed: int) -> np.ndarray:
     return is_val
 
 
+def _content_key(card: dict[str, Any]) -> str:
+    """What a store or mix holds: its generation spec's digest, or for a mix its stores' digests and picks."""
+    if card.get("kind") != "mix":
+        return card_digest(card)
+    parts = [{k: v for k, v in source.items() if k != "path"} for source in card["sources"]]
+    text = json.dumps({"parts": parts, "seed": card.get("seed"), "pick": card.get("pick")}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _all_metadata(reader: Any) -> list[dict[str, Any]]:
-    if hasattr(reader, "arrays") and reader.card.get("kind") != "mix":
-        return [json.loads(str(text)) for text in reader.arrays(METADATA)[:]]
-    return [reader[i].metadata for i in range(len(reader))]
+    if reader.card.get("kind") == "mix":
+        return [reader.sample_metadata(i) for i in range(len(reader))]
+    return [json.loads(str(text)) for text in reader.arrays(METADATA)[:]]
+
+
+def _check_written(spec: ExportSpec, stems: list[str]) -> None:
+    """Every sample read has exactly one image and one mask file: count them on disk."""
+    for folder, suffix in ((spec.image_dir, f".{spec.image_format}"), (spec.mask_dir, ".png")):
+        on_disk = {p.stem for p in folder.iterdir() if p.suffix == suffix and not p.name.startswith(".")}
+        missing = [s for s in stems if s not in on_disk]
+        if missing or len(on_disk) != len(stems):
+            raise StoreError(
+                f"export to {spec.out}: {folder.name}/ holds {len(on_disk)} files for {len(stems)} samples "
+                f"({len(missing)} missing, e.g. {missing[:1]}); delete {spec.marker_dir} and re-run"
+            )
 
 
 def _write_metadata_csv(path: Path, stems: list[str], metadata: list[dict[str, Any]]) -> None:

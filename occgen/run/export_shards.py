@@ -37,6 +37,7 @@ from occgen.run.export import IMAGE_FORMATS, val_mask
 from occgen.run.parallel import run_tasks
 from occgen.store import open_store
 from occgen.store.codecs import parse_image_codec
+from occgen.store.lock import store_lock
 from occgen.store.schema import ShardReader
 
 SPLITS = ("train", "validation")
@@ -149,7 +150,7 @@ def store_tags(reader: Any) -> tuple[str, ...]:
     if reader.card.get("kind") == "mix":
         parts = [(Path(s["path"]).name, s["digest"]) for s in reader.card["sources"]]
     else:
-        parts = [(reader.path.name, card_digest(reader.card))]
+        parts = [(Path(str(reader.path)).name, card_digest(reader.card))]  # reader.path: a Path, or a URL
     tags: list[str] = []
     for position, (name, digest) in enumerate(parts):
         stem = SAFE.sub("-", name.removesuffix(".zarr")).strip("-")[:32] or "store"
@@ -307,7 +308,14 @@ class ShardReport:
     shards: dict[str, int]
 
 
-def export_shards(
+def export_shards(store: Path, out: Path, **options: Any) -> ShardReport:
+    """Export ``store`` (a store or mix) to ``out`` as shards of ``format``; resumes an interrupted export.
+    One writer per ``out`` (:func:`occgen.store.lock.store_lock`); options as :func:`_export_shards`."""
+    with store_lock(Path(out), "export"):
+        return _export_shards(store, out, **options)
+
+
+def _export_shards(
     store: Path,
     out: Path,
     *,
@@ -322,7 +330,6 @@ def export_shards(
     scheduler: str | None = None,
     on_progress: Any = None,
 ) -> ShardReport:
-    """Export ``store`` (a store or mix) to ``out`` as shards of ``format``; resumes an interrupted export."""
     format.check()
     reader = open_store(Path(store))
     image_format = image_format or default_image_format(reader)

@@ -2,36 +2,37 @@
 
 Each task makes every sample of one shard (``recipe.make(i)``) and writes the shard whole: one writer
 per shard. ``workers=1`` without a scheduler runs in this process; otherwise a dask.distributed
-LocalCluster (or the cluster at ``scheduler``) runs the tasks. Samples depend only on
+LocalCluster (or the cluster at ``scheduler``) runs the tasks. The store may be a URL (``s3://…``): each
+task gets the store's absolute :class:`~occgen.store.location.Location`, never a path relative to the
+client's working directory. Samples depend only on
 ``(seed, recipe, index)``, so the result is the same for any worker count.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 
-from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.labels import label_card, parse_labels
 from occgen.core.rng import stream_id
 from occgen.recipes.base import Recipe
 from occgen.recipes.labels import build_labels
 from occgen.run.parallel import run_tasks
+from occgen.run.spec import generation_spec, spec_differences
 from occgen.sources.faces import DEFAULT_FACE_PARTS
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
+from occgen.store.location import Location, open_group, parse_location, storage_errors
+from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
-    SCHEMA_VERSION,
+    SAMPLE_ARRAYS,
     SHARD_COMPLETE,
     create_store,
     is_store,
@@ -46,7 +47,7 @@ ProgressCallback = Callable[[int], None]  # called with the number of samples ju
 
 @dataclass(frozen=True)
 class GenerateReport:
-    path: Path
+    path: Path | str
     n: int
     shards_written: int
     shards_skipped: int
@@ -58,30 +59,19 @@ class GenerateReport:
         return self.samples_written / self.seconds if self.seconds > 0 else 0.0
 
 
-def generation_spec(
-    recipe: Recipe, n: int, shard_size: int, image_codec: str, labels: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """Everything that determines the store's content; a resume must match it exactly."""
-    sources = {name: info.get("fingerprint") for name, info in recipe.sources().items()}
-    # Optional label arrays enter the spec only when asked for, so default stores keep their card.
-    extra = {"labels": list(labels)} if labels else {}
-    return {
-        **extra,
-        "recipe": recipe.name,
-        "n": n,
-        "size": recipe.size,
-        "seed": recipe.seed,
-        "shard_size": shard_size,
-        "image_codec": image_codec,
-        "schema_version": SCHEMA_VERSION,
-        "occgen_version": __version__,
-        "params_sha256": hashlib.sha256(json.dumps(recipe.params(), sort_keys=True).encode()).hexdigest()[:16],
-        "sources": sources,
-    }
+#: Samples a recipe with ``make_batch`` makes at once: enough for full network batches (NatOcc's objects are
+#: half of them), few enough that the batch's images add little to a worker's memory.
+BATCH_SAMPLES = 16
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    return sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+def _samples(recipe: Recipe, start: int, stop: int) -> Iterator[Any]:
+    """Samples ``start..stop-1``, through ``recipe.make_batch`` in groups of BATCH_SAMPLES when it has one."""
+    make_batch = getattr(recipe, "make_batch", None)
+    if make_batch is None:
+        yield from (recipe.make(index) for index in range(start, stop))
+        return
+    for first in range(start, stop, BATCH_SAMPLES):
+        yield from make_batch(range(first, min(first + BATCH_SAMPLES, stop)))
 
 
 def make_shard_arrays(
@@ -95,8 +85,7 @@ def make_shard_arrays(
     occluder_masks = np.empty((count, size, size), np.uint8)
     metadata = []
     extras: dict[str, np.ndarray] = {}
-    for offset, index in enumerate(range(start, stop)):
-        sample = recipe.make(index)
+    for offset, sample in enumerate(_samples(recipe, start, stop)):
         images[offset], face_masks[offset], occluder_masks[offset] = (
             sample.image, sample.face_mask, sample.occluder_mask,
         )  # fmt: skip
@@ -111,21 +100,58 @@ def make_shard_arrays(
     return images, face_masks, occluder_masks, metadata, extras
 
 
-def run_shard(recipe: Recipe, target: tuple[str, int]) -> int:
-    """Make and write shard ``shard_index`` of the store at ``path`` (``target = (path, shard_index)``);
-    returns its sample count."""
-    path, shard_index = target
-    group = zarr.open_group(path, mode="r+")
+class _OpenedGroup:
+    """A store's group whose arrays are opened once per worker process and run: on object storage every
+    metadata read is a request (about 35 per shard otherwise, measured against moto)."""
+
+    def __init__(self, group: Any) -> None:
+        self._group, self.attrs, self._arrays = group, group.attrs, {}
+        self._present: dict[str, bool] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._arrays:
+            self._arrays[name] = self._group[name]
+        return self._arrays[name]
+
+    def __contains__(self, name: str) -> bool:
+        if name not in self._present:
+            self._present[name] = name in self._arrays or name in self._group
+        return self._present[name]
+
+    def __getattr__(self, name: str) -> Any:  # store, attrs... of the real group
+        return getattr(self._group, name)
+
+
+_OPENED: dict[tuple[str, str], _OpenedGroup] = {}  # (store URL, run token) -> group, in each worker process
+
+
+def _opened_group(location: Location, run_token: str) -> _OpenedGroup:
+    key = (location.url, run_token)
+    if key not in _OPENED:
+        if len(_OPENED) >= 4:
+            _OPENED.pop(next(iter(_OPENED)))
+        _OPENED[key] = _OpenedGroup(open_group(location, "r+"))
+    return _OPENED[key]
+
+
+def run_shard(recipe: Recipe, target: tuple[Location, int, str]) -> int:
+    """Make and write shard ``shard_index`` of the store at ``location``
+    (``target = (location, shard_index, run_token)``, the token unique to one ``generate`` call); returns its
+    sample count."""
+    location, shard_index, run_token = target
+    group = _opened_group(location, run_token)
     card = group.attrs[ATTRS_KEY]
     start, stop = shard_bounds(shard_index, card["n"], card["shard_size"])
     labels = tuple(card.get("generation", {}).get("labels", ()))
-    write_shard(group, shard_index, *make_shard_arrays(recipe, start, stop, labels))
+    arrays = make_shard_arrays(recipe, start, stop, labels)
+    with storage_errors(location):
+        write_shard(group, shard_index, *arrays)
     return stop - start
 
 
 def prepare_store(
-    recipe: Recipe, path: Path, n: int, shard_size: int, overwrite: bool, image_codec: str = DEFAULT_IMAGE_CODEC,
-    labels: tuple[str, ...] = (),
+    recipe: Recipe, path: Path | Location, n: int, shard_size: int, overwrite: bool,
+    image_codec: str = DEFAULT_IMAGE_CODEC, labels: tuple[str, ...] = (),
 ) -> list[int]:  # fmt: skip
     """Create the store or check that an existing one can be resumed; return the shards still to write."""
     if n < 1:
@@ -135,28 +161,35 @@ def prepare_store(
     image_codec = parse_image_codec(image_codec).spec
     labels = parse_labels(labels)
     spec = generation_spec(recipe, n, shard_size, image_codec, labels)
+    path = parse_location(path)
+    path.check_reachable()
     if path.exists():
         if not is_store(path):
-            if path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
+            if path.is_empty_dir():
+                if path.is_local:
+                    path.path.rmdir()
             else:
                 raise StoreError(f"{path} exists and is not an occgen store; choose another --out")
+        elif any(name not in open_group(path, "r") for name in (*SAMPLE_ARRAYS, SHARD_COMPLETE)):
+            remove_store(path)  # its creation was interrupted (killed): nothing was written yet, make it anew
         else:
-            group = zarr.open_group(str(path), mode="r")
+            group = open_group(path, "r")
             old = group.attrs[ATTRS_KEY].get("generation", {})
-            changed = _differences(old, spec)
+            changed = spec_differences(old, spec)
             if changed and not overwrite:
                 raise StoreError(
-                    f"{path} was made with different settings (differs in: {', '.join(changed)}); "
+                    f"{path} was made with different settings (differs in: {'; '.join(changed)}); "
                     "pass --overwrite to replace it, or choose another --out"
                 )
             if changed:
                 remove_store(path)
             else:
-                flags = group[SHARD_COMPLETE][:]
+                with storage_errors(path):
+                    flags = group[SHARD_COMPLETE][:]
                 return [int(i) for i in np.flatnonzero(flags == 0)]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_local:
+            path.path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StoreError(f"cannot create {path.parent}: {error.strerror or error}; choose a writable --out") from error
     card = {
@@ -166,8 +199,7 @@ def prepare_store(
         "params": recipe.params(),
         "sources": recipe.sources(),
         "generation": spec,
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    }  # no dates or run times: the same command gives byte-identical stores (issue 13)
     if labels:
         faces = getattr(recipe, "faces", None)
         card["labels"] = label_card(labels, tuple(getattr(faces, "face_parts", DEFAULT_FACE_PARTS)))
@@ -179,20 +211,19 @@ def prepare_store(
     return list(range(shard_count(n, shard_size)))
 
 
-def _finish(path: Path, report: dict[str, Any]) -> None:
-    group = zarr.open_group(str(path), mode="r+")
+def _finish(path: Location) -> None:
+    group = open_group(path, "r+")
     flags = group[SHARD_COMPLETE][:]
     if not flags.all():
         raise StoreError(f"{path}: {int((flags == 0).sum())} shard(s) still missing; re-run to resume")
     card = dict(group.attrs[ATTRS_KEY])
     card["complete"] = True
-    card["last_run"] = report
     group.attrs[ATTRS_KEY] = card
 
 
 def generate(
     recipe: Recipe,
-    path: Path,
+    path: Path | str | Location,
     *,
     n: int,
     shard_size: int = 64,
@@ -203,10 +234,21 @@ def generate(
     on_progress: ProgressCallback | None = None,
     labels: tuple[str, ...] = (),
 ) -> GenerateReport:
-    """Write samples ``0..n-1`` of ``recipe`` to the store at ``path``, resuming if it exists."""
+    """Write samples ``0..n-1`` of ``recipe`` to the store at ``path`` (a path or URL), resuming if it exists."""
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
-    path = Path(path)
+    path = parse_location(path)  # absolute, or a URL: tasks may run elsewhere (a --scheduler)
+    lock_target = path.path if path.is_local else Path(path.url)  # store_lock does not lock URLs
+    with store_lock(lock_target, "generate"):  # one writer per store (issue 13)
+        return _generate_locked(
+            recipe, path, n, shard_size, workers, scheduler, overwrite, image_codec, on_progress, labels
+        )
+
+
+def _generate_locked(
+    recipe: Recipe, path: Location, n: int, shard_size: int, workers: int, scheduler: str | None, overwrite: bool,
+    image_codec: str, on_progress: ProgressCallback | None, labels: tuple[str, ...],
+) -> GenerateReport:  # fmt: skip
     todo = prepare_store(recipe, path, n, shard_size, overwrite, image_codec, labels)
     skipped = shard_count(n, shard_size) - len(todo)
     if on_progress and skipped:
@@ -219,12 +261,13 @@ def generate(
         if on_progress:
             on_progress(count)
 
-    run_tasks(run_shard, [(str(path), i) for i in todo], shared=recipe, workers=workers, scheduler=scheduler,
+    run_token = uuid.uuid4().hex
+    run_tasks(run_shard, [(path, i, run_token) for i in todo], shared=recipe, workers=workers, scheduler=scheduler,
               on_result=collect)  # fmt: skip
     written = sum(counts)
+    expected = sum(stop - start for start, stop in (shard_bounds(i, n, shard_size) for i in todo))
+    if written != expected or len(counts) != len(todo):
+        raise StoreError(f"{path}: wrote {written} samples in {len(counts)} shards, expected {expected} in {len(todo)}")
     seconds = time.perf_counter() - started
-    _finish(path, {
-        "shards_written": len(todo), "shards_skipped": skipped, "samples_written": written,
-        "seconds": round(seconds, 3), "workers": workers, "scheduler": scheduler or "local",
-    })  # fmt: skip
-    return GenerateReport(path, n, len(todo), skipped, written, seconds)
+    _finish(path)
+    return GenerateReport(path.path if path.is_local else path.url, n, len(todo), skipped, written, seconds)

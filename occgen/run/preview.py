@@ -12,9 +12,10 @@ import cv2
 import numpy as np
 
 from occgen.core.errors import ConfigError
-from occgen.core.imageio import write_png
+from occgen.core.imageio import encode_png, write_png
 from occgen.core.labels import colour_parsing
 from occgen.store import open_store
+from occgen.store.location import Location, parse_location
 from occgen.store.schema import ShardReader
 
 
@@ -29,7 +30,8 @@ def overlay_labels(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.n
 
 
 def contact_sheet(reader: ShardReader | Any, indices: list[int], tile_px: int = 160) -> np.ndarray:
-    """An RGB sheet with one column per sample and rows image | overlay | occluder mask [| parsing]."""
+    """An RGB sheet with one column per sample and rows image | overlay | occluder mask [| parsing]; tiles of
+    at least 96 px carry the sample's id (qualified by its part in a mix) at the top left of the image."""
     columns = []
     with_parsing = "parsing" in getattr(reader, "label_names", ())
     for index in indices:
@@ -43,15 +45,26 @@ def contact_sheet(reader: ShardReader | Any, indices: list[int], tile_px: int = 
         if with_parsing:  # nearest: class colours must not blend into colours of other classes
             parsing = colour_parsing(reader.labels(index)["parsing"])
             resized.append(cv2.resize(parsing, (tile_px, tile_px), interpolation=cv2.INTER_NEAREST))
+        if tile_px >= 96:
+            label = str(sample.metadata.get("sample_id", index))[: tile_px // 6]
+            cv2.putText(resized[0], label, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1, cv2.LINE_AA)
         columns.append(np.concatenate(resized, axis=0))
     return np.concatenate(columns, axis=1)
 
 
-def write_preview(store: Path, out: Path, *, k: int = 8, tile_px: int = 160, allow_incomplete: bool = False) -> Path:
-    """Write the contact sheet of the first ``k`` samples of ``store`` to ``out`` (PNG)."""
+def write_preview(
+    store: Path | str | Location, out: Path | str | Location, *, k: int = 8, tile_px: int = 160,
+    allow_incomplete: bool = False,
+) -> Path | str:  # fmt: skip
+    """Write the contact sheet of the first ``k`` samples of ``store`` to ``out`` (PNG; a path or URL)."""
     if k < 1:
         raise ConfigError(f"--k must be at least 1, got {k}")
     reader = open_store(store, allow_incomplete=allow_incomplete)
     indices = list(range(min(k, len(reader))))
-    write_png(Path(out), contact_sheet(reader, indices, tile_px))
-    return Path(out)
+    sheet = contact_sheet(reader, indices, tile_px)
+    target = parse_location(out, reader.location.storage_options or None)
+    if target.is_local:
+        write_png(target.path, sheet)
+        return target.path
+    target.write_bytes(encode_png(sheet))
+    return target.url

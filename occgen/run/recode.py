@@ -13,14 +13,15 @@ from typing import Any
 from occgen.core.labels import LABEL_ARRAYS
 from occgen.recipes.base import Sample
 from occgen.run.generate import GenerateReport, ProgressCallback, generate
+from occgen.store.location import Location, parse_location
 from occgen.store.schema import ShardReader
 
 
 class StoreRecipe:
     """A recipe whose sample ``i`` is sample ``i`` of an existing store (picklable: reopens lazily)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | str | Location) -> None:
+        self.path = parse_location(path)  # absolute (or a URL): the recipe travels to dask workers
         reader = ShardReader(self.path)
         self.card: dict[str, Any] = reader.card
         self.name: str = self.card["recipe"]
@@ -49,8 +50,8 @@ class StoreRecipe:
 
 
 def recode(
-    source: Path,
-    out: Path,
+    source: Path | str | Location,
+    out: Path | str | Location,
     *,
     image_codec: str,
     shard_size: int | None = None,

@@ -264,15 +264,18 @@ class CelebAMaskHQ:
         image = resize_image(image, (size, size))
         return Face(face_id, image, resize_labels(face_mask, (size, size)))
 
-    def describe(self) -> dict[str, str | int]:
-        files = [self.image_path(i) for i in self._ids]
-        if self.corrected_masks is not None:
-            files += list_images(self.corrected_masks)
+    def describe(self) -> dict[str, Any]:
+        """Where the faces are, what they are (fingerprints relative to their own folders, so a moved copy
+        matches) and the face-label definition: the part lists and the corrected masks."""
+        corrected = list_images(self.corrected_masks) if self.corrected_masks is not None else []
         return {
             "kind": self.name,
             "root": str(self.root),
             "count": len(self),
-            "fingerprint": fingerprint_files(self.root.parent, files) if files else "",
+            "fingerprint": fingerprint_files(self.root, [self.image_path(i) for i in self._ids]),
+            "face_parts": list(self.face_parts),
+            "occluding_parts": list(self.occluding_parts),
+            "corrected_masks": fingerprint_files(self.corrected_masks, corrected) if corrected else None,
             "licence": "CelebAMask-HQ: non-commercial research and educational use only",
         }
 

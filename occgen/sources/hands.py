@@ -4,13 +4,12 @@ Reads the output of ``occgen hands matte`` (``manifest.json`` + ``hands/<id>.png
 RGBA hand cut-outs without a manifest (then the finger direction is read from each cut-out's matte by
 the profile method of :mod:`occgen.sources.hand_orientation`). Cut-outs are decoded, cropped to their alpha
 and shrunk to ``max_side_px`` once per process and kept in a small cache: decoding a full-size PNG per
-sample would dominate generation time.
+sample would dominate generation time (:mod:`occgen.sources.cache`, bounded by bytes).
 """
 
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,10 @@ import numpy as np
 
 from occgen.core.errors import EmptyOccluderError, SourceError
 from occgen.core.files import demo_root, fingerprint_files, list_images, require_dir
-from occgen.core.imageio import read_rgba, resize_image
+from occgen.core.imageio import read_rgba
+from occgen.sources.cache import CutoutCache
 from occgen.sources.hand_orientation import finger_direction
-from occgen.sources.occluder import Occluder, crop_to_alpha
+from occgen.sources.occluder import Occluder, crop_to_alpha, limit_side
 
 #: The folder layout `occgen hands matte` writes and this source reads.
 MANIFEST = "manifest.json"
@@ -62,11 +62,10 @@ class MattedHands:
 
     root: Path | None = None  # None: the embedded demo hands (assets/demo/hands)
     max_side_px: int = 512
-    cache_size: int = 64
+    cache: CutoutCache = field(default_factory=CutoutCache)  # per process; may be shared with other sources
     licence: str | None = None  # None: demo / 11k Hands / user-supplied, from what the folder is
     name: str = "hands"
     _entries: list[HandEntry] = field(init=False, repr=False)
-    _cache: OrderedDict = field(init=False, repr=False, default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         if self.licence is None:
@@ -87,11 +86,6 @@ class MattedHands:
         if not self._entries:
             raise SourceError(f"no hand cut-outs in {self.root}; run `occgen hands matte --src ... --out {self.root}`")
 
-    def __getstate__(self) -> dict[str, Any]:  # the cache stays in its process
-        state = self.__dict__.copy()
-        state["_cache"] = OrderedDict()
-        return state
-
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -104,9 +98,10 @@ class MattedHands:
 
     def load(self, index: int) -> tuple[Occluder, float]:
         """Cut-out ``index`` (cropped, at most ``max_side_px``) and its finger angle in degrees."""
-        if index in self._cache:
-            self._cache.move_to_end(index)
-            return self._cache[index]
+        key = (self.name, str(self.root), index)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
         entry = self._entries[index]
         rgb, alpha = read_rgba(entry.path)
         try:
@@ -116,17 +111,8 @@ class MattedHands:
         angle = entry.finger_angle_deg
         if angle is None:
             angle = finger_direction(alpha).angle_deg
-        height, width = alpha.shape
-        scale = min(1.0, self.max_side_px / max(height, width))
-        if scale < 1.0:
-            size = (max(round(width * scale), 1), max(round(height * scale), 1))
-            rgb = resize_image(rgb, size)
-            alpha = np.clip(resize_image(alpha, size), 0.0, 1.0).astype(np.float32)
-        loaded = (Occluder(entry.hand_id, KIND, rgb, alpha), float(angle))
-        self._cache[index] = loaded
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return loaded
+        occluder = limit_side(Occluder(entry.hand_id, KIND, rgb, alpha), self.max_side_px)
+        return self.cache.put(key, (occluder, float(angle)))
 
     def draw(self, *, rng: np.random.Generator) -> tuple[Occluder, dict[str, Any]]:
         index = int(rng.integers(len(self._entries)))

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from occgen.core.errors import EmptyOccluderError, SourceError
-from occgen.core.files import require_dir
+from occgen.core.files import demo_root, require_dir
 from occgen.core.imageio import read_rgba
-from occgen.sources.occluder import Occluder, crop_to_alpha
+from occgen.sources.cache import CutoutCache
+from occgen.sources.occluder import Occluder, crop_to_alpha, limit_side
 
 #: The folder layout `occgen occluders coco` (and `occluders upscale`) writes and this source reads.
 MANIFEST = "manifest.json"
@@ -44,18 +45,25 @@ class CocoObjects:
     """COCO object cut-outs, drawn uniformly (or from ``categories`` only).
 
     ``draw(rng=...)`` returns an :class:`Occluder` with id ``coco:<annotation id>`` and kind
-    ``coco-object``, cropped to its alpha, and the params ``{"file", "annotation_id", "image_id",
+    ``coco-object``, cropped to its alpha and shrunk (area filter) to at most ``max_side_px`` (None: as
+    stored; a x4-upscaled cut-out of several megapixels is decoded and shrunk once per process, then
+    kept in ``cache``), and the params ``{"file", "annotation_id", "image_id",
     "category"}`` that replay the draw.
     """
 
-    root: Path
+    root: Path | None = None  # None: the embedded demo cut-outs (assets/demo/objects)
     categories: tuple[str, ...] | None = None
+    max_side_px: int | None = None
+    cache: CutoutCache = field(default_factory=CutoutCache)  # per process; may be shared with other sources
     name: str = "coco-objects"
     _items: list[dict[str, Any]] = field(init=False, repr=False)
     _fingerprint: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.root = require_dir(Path(self.root), "COCO objects folder", "make it with `occgen occluders coco`")
+        self.root = require_dir(
+            demo_root() / "objects" if self.root is None else Path(self.root), "COCO objects folder",
+            "make it with `occgen occluders coco`",
+        )  # fmt: skip
         manifest = read_manifest(self.root)
         items = sorted(manifest["items"], key=lambda item: int(item["annotation_id"]))
         if self.categories is not None:
@@ -76,12 +84,18 @@ class CocoObjects:
                 "rerun `occgen occluders coco` to resume"
             )
         self._items = items
-        self._fingerprint = hashlib.sha256((self.root / MANIFEST).read_bytes()).hexdigest()[:16]
+        # What the objects are, not which occgen release extracted them (a release bump must not refuse a resume)
+        content = {k: v for k, v in manifest.items() if k != "occgen_version"}
+        self._fingerprint = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
     def __len__(self) -> int:
         return len(self._items)
 
     def load(self, index: int) -> Occluder:
+        key = (self.name, str(self.root), index)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
         item = self._items[index]
         path = self.root / item["file"]
         rgb, alpha = read_rgba(path)
@@ -89,7 +103,8 @@ class CocoObjects:
             rgb, alpha = crop_to_alpha(rgb, alpha)
         except EmptyOccluderError:
             raise SourceError(f"{path}: alpha channel is fully transparent; rerun the extraction") from None
-        return Occluder(f"coco:{item['annotation_id']}", "coco-object", rgb, alpha)
+        occluder = limit_side(Occluder(f"coco:{item['annotation_id']}", "coco-object", rgb, alpha), self.max_side_px)
+        return self.cache.put(key, occluder)
 
     def draw(self, *, rng: np.random.Generator) -> tuple[Occluder, dict[str, Any]]:
         index = int(rng.integers(len(self._items)))

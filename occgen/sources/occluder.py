@@ -9,6 +9,7 @@ import numpy as np
 
 from occgen.core.arrays import check_alpha, check_image, check_same_size
 from occgen.core.errors import EmptyOccluderError
+from occgen.core.imageio import resize_image
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,16 @@ def crop_to_alpha(rgb: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.nd
         raise EmptyOccluderError("occluder alpha is empty: nothing to composite")
     window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     return np.ascontiguousarray(rgb[window]), np.ascontiguousarray(alpha[window])
+
+
+def limit_side(occluder: Occluder, max_side_px: int | None) -> Occluder:
+    """``occluder`` shrunk (area filter) so that its longest side is at most ``max_side_px`` (None: as is).
+    A cut-out is never placed larger than the output image, so a cap at the image size loses nothing."""
+    height, width = occluder.alpha.shape
+    if max_side_px is None or max(height, width) <= max_side_px:
+        return occluder
+    scale = max_side_px / max(height, width)
+    size = (max(round(width * scale), 1), max(round(height * scale), 1))
+    rgb = resize_image(occluder.rgb, size)
+    alpha = np.clip(resize_image(occluder.alpha, size), 0.0, 1.0).astype(np.float32)
+    return Occluder(occluder.occluder_id, occluder.kind, rgb, alpha)

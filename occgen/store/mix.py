@@ -9,19 +9,20 @@ C-WO-NatOcc: ``occgen mix randocc.zarr:0.5 natocc.zarr:0.5 --out mix.zarr``.
 
 from __future__ import annotations
 
-import os
+import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 
 from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
+from occgen.store.location import Location, open_group, parse_location
+from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
+    METADATA,
     SCHEMA_VERSION,
     ShardReader,
     StoredSample,
@@ -35,9 +36,11 @@ PICKS = ("random", "prefix")
 
 @dataclass(frozen=True)
 class MixPart:
-    """``count`` samples (or ``fraction`` of the store when ``count`` is None) from the store at ``path``."""
+    """``count`` samples (or ``fraction`` of the store when ``count`` is None) from the store at ``path``
+    (a path, or a URL such as ``s3://bucket/x.zarr``: :func:`occgen.store.location.parse_location` reads
+    a ``Path`` that folded ``s3://`` into ``s3:/`` back as the URL)."""
 
-    path: Path
+    path: Path | str
     count: int | None = None
     fraction: float | None = None
 
@@ -58,20 +61,34 @@ def parse_part(text: str) -> MixPart:
     return MixPart(Path(path_text), fraction=value)
 
 
-def build_mix(parts: list[MixPart], out: Path, *, seed: int = 0, pick: str = "random", overwrite: bool = False) -> Path:
-    """Write a mix index at ``out``; stores must be complete and of one image size."""
+def build_mix(
+    parts: list[MixPart], out: Path | str | Location, *, seed: int = 0, pick: str = "random", overwrite: bool = False,
+    storage_options: dict[str, Any] | None = None,
+) -> Path | str:
+    """Write a mix index at ``out``; stores must be complete and of one image size. Stores and the mix may
+    be URLs; a store on the mix's filesystem (and bucket) is recorded relative to the mix, others in full."""
+    out_location = parse_location(out, storage_options)
+    lock_target = out_location.path if out_location.is_local else Path(out_location.url)  # URLs: no lock
+    with store_lock(lock_target, "mix"):  # one writer per output (issue 13)
+        return _build_mix_locked(parts, out_location, seed, pick, overwrite, storage_options)
+
+
+def _build_mix_locked(
+    parts: list[MixPart], out: Location, seed: int, pick: str, overwrite: bool, storage_options: dict[str, Any] | None
+) -> Path | str:
     if not parts:
         raise ConfigError("a mix needs at least one store")
     if pick not in PICKS:
         raise ConfigError(f"pick must be one of {', '.join(PICKS)}, got {pick!r}")
-    readers = [ShardReader(part.path) for part in parts]
+    locations = [parse_location(part.path, storage_options) for part in parts]
+    readers = [ShardReader(location) for location in locations]
     sizes = {str(part.path): reader.size for part, reader in zip(parts, readers, strict=True)}
     if len(set(sizes.values())) > 1:
         raise StoreError(f"stores of different image sizes cannot be mixed: {sizes}")
     rng = np.random.default_rng([seed, 99])  # stream 99: mix selection, apart from every recipe's streams
     store_index, sample_index, sources = [], [], []
-    out = Path(out)
-    for number, (part, reader) in enumerate(zip(parts, readers, strict=True)):
+    out_location = out
+    for number, (part, location, reader) in enumerate(zip(parts, locations, readers, strict=True)):
         available = len(reader)
         count = part.count if part.count is not None else int(round((part.fraction or 1.0) * available))
         if not 0 < count <= available:
@@ -80,41 +97,53 @@ def build_mix(parts: list[MixPart], out: Path, *, seed: int = 0, pick: str = "ra
         store_index.append(np.full(count, number, np.uint8))
         sample_index.append(chosen.astype(np.int64))
         sources.append({
-            "path": os.path.relpath(part.path.resolve(), out.resolve().parent),
+            "path": location.relative_from(out_location.parent),
             "count": count, "of": available, "recipe": reader.card.get("recipe"),
             "digest": card_digest(reader.card), "image_codec": reader.card.get("image_codec"),
             "licences": {k: v.get("licence") for k, v in reader.card.get("sources", {}).items()},
         })  # fmt: skip
-    if out.exists():
+    out_location.check_reachable()
+    if out_location.exists():
         if not overwrite:
             raise StoreError(f"{out} exists; pass --overwrite to replace it")
-        remove_store(out)
-    group = zarr.open_group(str(out), mode="w", zarr_format=3)
+        remove_store(out_location)
+    group = open_group(out_location, "w")
     stores, samples = np.concatenate(store_index), np.concatenate(sample_index)
     group.create_array("store_index", data=stores, chunks=(max(len(stores), 1),))
     group.create_array("sample_index", data=samples, chunks=(max(len(samples), 1),))
     group.attrs[ATTRS_KEY] = {
         "kind": "mix", "schema_version": SCHEMA_VERSION, "occgen_version": __version__, "n": int(len(stores)),
         "size": next(iter(sizes.values())), "seed": seed, "pick": pick, "sources": sources, "complete": True,
-        "recipe": "mix", "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "recipe": "mix",  # no creation time: the same command gives the same bytes (issue 13)
     }  # fmt: skip
-    return out
+    return out_location.path if out_location.is_local else out_location.url
+
+
+def mix_sample_id(part: int, sample_id: str) -> str:
+    """The id of a sample in a mix: qualified by its part number, so that two stores of one recipe (whose
+    samples are both named ``natocc-00000000``...) never give two samples the same id."""
+    return f"p{part}-{sample_id}"
 
 
 class MixReader:
-    """Reads a mix index like a store: ``len``, ``[i] -> StoredSample`` (metadata gains ``mix_source``)."""
+    """Reads a mix index like a store: ``len``, ``[i] -> StoredSample``.
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        if not is_store(self.path):
+    The metadata's ``sample_id`` is qualified by the mix part (:func:`mix_sample_id`), the store's own id is
+    kept as ``store_sample_id``, and ``mix_source`` names the store.
+    """
+
+    def __init__(self, path: Path | str | Location) -> None:
+        self.location = parse_location(path)
+        self.path: Path | str = self.location.path if self.location.is_local else self.location.url
+        if not is_store(self.location):
             raise StoreError(f"{self.path} is not an occgen store or mix")
-        group = zarr.open_group(str(self.path), mode="r")
+        group = open_group(self.location, "r")
         self.card: dict[str, Any] = dict(group.attrs[ATTRS_KEY])
         self.store_index = group["store_index"][:]
         self.sample_index = group["sample_index"][:]
         self.readers: list[ShardReader] = []
         for source in self.card["sources"]:
-            store_path = (self.path.parent / source["path"]).resolve()
+            store_path = self.location.parent.join(source["path"])
             if not store_path.exists():
                 raise StoreError(f"mix {self.path} refers to {store_path}, which is missing; restore it (dvc pull)")
             reader = ShardReader(store_path)
@@ -136,10 +165,20 @@ class MixReader:
         if not -n <= index < n:
             raise IndexError(f"sample {index} out of range for a mix of {n}")
         index %= n
+        sample = self.readers[int(self.store_index[index])][int(self.sample_index[index])]
+        return StoredSample(sample.image, sample.face_mask, sample.occluder_mask, self._qualify(index, sample.metadata))
+
+    def sample_metadata(self, index: int) -> dict[str, Any]:
+        """The metadata of sample ``index`` without decoding its pixels."""
         store = int(self.store_index[index])
-        sample = self.readers[store][int(self.sample_index[index])]
-        metadata = {**sample.metadata, "mix_source": self.card["sources"][store]["path"]}
-        return StoredSample(sample.image, sample.face_mask, sample.occluder_mask, metadata)
+        text = self.readers[store].arrays(METADATA)[int(self.sample_index[index])]
+        return self._qualify(index, json.loads(str(text)))
+
+    def _qualify(self, index: int, metadata: dict[str, Any]) -> dict[str, Any]:
+        store = int(self.store_index[index])
+        original = str(metadata.get("sample_id") or f"{int(self.sample_index[index]):08d}")
+        return {**metadata, "mix_source": self.card["sources"][store]["path"],
+                "store_sample_id": original, "sample_id": mix_sample_id(store, original)}  # fmt: skip
 
     @property
     def label_names(self) -> tuple[str, ...]:

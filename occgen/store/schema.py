@@ -7,6 +7,8 @@ One zarr v3 store per dataset::
     occluder_mask  (N, S, S)    uint8  [0, 255]     occluder blend alpha x 255
     metadata       (N,)         str    JSON         per-sample ids and sampled params (replayable)
     shard_complete (N_shards,)  uint8  {0, 1}       1 once every sample of that shard is written
+    shard_digest   (N_shards,)  str    JSON         per array: key, size and sha256 of the shard's object
+                                                    (:mod:`occgen.store.digest`; checked by ``occgen verify``)
 
 Optional label arrays (``labels`` of :func:`create_store`; names, dtypes and class maps in
 :mod:`occgen.core.labels`, described in the card's ``labels`` key): ``parsing``, ``face_mask_amodal``,
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,13 +37,18 @@ from zarr.codecs import ZstdCodec
 from occgen import __version__
 from occgen.core.errors import StoreError
 from occgen.core.labels import LABEL_ARRAYS
+from occgen.store.blocks import ShardBlocks
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, explain_open_error, parse_image_codec
+from occgen.store.digest import shard_digest, shard_key
+from occgen.store.location import Location, open_group, parse_location, storage_errors
 
 SCHEMA_VERSION = 1
 ATTRS_KEY = "occgen"
-IMAGE, FACE_MASK, OCCLUDER_MASK, METADATA, SHARD_COMPLETE = (
-    "image", "face_mask", "occluder_mask", "metadata", "shard_complete",
+IMAGE, FACE_MASK, OCCLUDER_MASK, METADATA, SHARD_COMPLETE, SHARD_DIGEST = (
+    "image", "face_mask", "occluder_mask", "metadata", "shard_complete", "shard_digest",
 )  # fmt: skip
+#: The per-sample arrays, sharded alike along the sample axis (what a shard digest covers).
+SAMPLE_ARRAYS = (IMAGE, FACE_MASK, OCCLUDER_MASK, METADATA)
 
 
 def shard_bounds(shard_index: int, n: int, shard_size: int) -> tuple[int, int]:
@@ -56,8 +62,8 @@ def shard_count(n: int, shard_size: int) -> int:
 
 
 def create_store(
-    path: Path, *, n: int, size: int, shard_size: int, card: dict[str, Any], image_codec: str = DEFAULT_IMAGE_CODEC,
-    labels: tuple[str, ...] = (),
+    path: Path | Location, *, n: int, size: int, shard_size: int, card: dict[str, Any],
+    image_codec: str = DEFAULT_IMAGE_CODEC, labels: tuple[str, ...] = (),
 ) -> zarr.Group:  # fmt: skip
     """Create an empty store for ``n`` samples of ``size``²; ``card`` becomes the ``occgen`` attribute.
 
@@ -66,9 +72,21 @@ def create_store(
     codec = parse_image_codec(image_codec)
     image_codecs = codec.zarr_codecs() if codec.name != "zstd" else {"compressors": ZstdCodec(level=codec.level or 3)}
     try:
-        group = zarr.open_group(str(path), mode="w", zarr_format=3)
+        group = open_group(parse_location(path), "w")
     except OSError as error:
         raise StoreError(f"cannot create store {path}: {error.strerror or error}; choose a writable --out") from error
+    # The card first: a creation killed halfway leaves an (incomplete) occgen store, which the next run
+    # recognises by its missing arrays and recreates, rather than a folder it may not delete.
+    group.attrs[ATTRS_KEY] = {
+        **card,
+        "schema_version": SCHEMA_VERSION,
+        "occgen_version": __version__,
+        "n": n,
+        "size": size,
+        "shard_size": shard_size,
+        "image_codec": codec.spec,
+        "complete": False,
+    }
     compressor = ZstdCodec(level=3)
     shard = min(shard_size, n)
     group.create_array(IMAGE, shape=(n, size, size, 3), dtype="uint8", chunks=(1, size, size, 3),
@@ -86,17 +104,13 @@ def create_store(
                                shards=(shard, size, size), compressors=compressor, fill_value=0)  # fmt: skip
     group.create_array(METADATA, shape=(n,), dtype=str, chunks=(1,), shards=(shard,))
     group.create_array(SHARD_COMPLETE, shape=(shard_count(n, shard_size),), dtype="uint8", chunks=(1,), fill_value=0)
-    group.attrs[ATTRS_KEY] = {
-        **card,
-        "schema_version": SCHEMA_VERSION,
-        "occgen_version": __version__,
-        "n": n,
-        "size": size,
-        "shard_size": shard_size,
-        "image_codec": codec.spec,
-        "complete": False,
-    }
+    group.create_array(SHARD_DIGEST, shape=(shard_count(n, shard_size),), dtype=str, chunks=(1,))
     return group
+
+
+def sharded_arrays(group: zarr.Group) -> tuple[str, ...]:
+    """The per-sample arrays ``group`` holds (:data:`SAMPLE_ARRAYS` and its optional label arrays)."""
+    return (*SAMPLE_ARRAYS, *(name for name in LABEL_ARRAYS.values() if name in group))
 
 
 def write_shard(
@@ -108,8 +122,8 @@ def write_shard(
     metadata: Sequence[dict[str, Any]],
     extras: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write one whole shard (all its samples at once), then mark it complete. ``extras`` maps optional
-    label array names to their stacked samples."""
+    """Write one whole shard (all its samples at once), record its digest, then mark it complete. ``extras``
+    maps optional label array names to their stacked samples."""
     card = group.attrs[ATTRS_KEY]
     start, stop = shard_bounds(shard_index, card["n"], card["shard_size"])
     if len(images) != stop - start:
@@ -120,22 +134,28 @@ def write_shard(
     for name, values in (extras or {}).items():
         group[name][start:stop] = values
     group[METADATA][start:stop] = np.array([json.dumps(m, sort_keys=True) for m in metadata], dtype=object)
+    if SHARD_DIGEST in group:  # stores made before digests existed have none
+        digest = shard_digest(group, shard_index, sharded_arrays(group))
+        group[SHARD_DIGEST][shard_index] = json.dumps(digest, sort_keys=True)
     group[SHARD_COMPLETE][shard_index] = 1
 
 
-def is_store(path: Path) -> bool:
-    """True if ``path`` is a zarr group carrying an occgen card."""
+def is_store(path: Path | Location) -> bool:
+    """True if ``path`` (a path or URL) is a zarr group carrying an occgen card."""
+    location = parse_location(path)
     try:
-        return ATTRS_KEY in zarr.open_group(str(path), mode="r").attrs
+        return ATTRS_KEY in open_group(location, "r").attrs
+    except StoreError:
+        raise  # storage unreachable or refused: not an answer to "is it a store"
     except (FileNotFoundError, ValueError, KeyError, OSError, zarr.errors.GroupNotFoundError):
         return False
 
 
-def remove_store(path: Path) -> None:
+def remove_store(path: Path | Location) -> None:
     """Delete an occgen store; refuses to delete anything that is not one."""
     if not is_store(path):
         raise StoreError(f"{path} is not an occgen store; refusing to delete it")
-    shutil.rmtree(path)
+    parse_location(path).remove()
 
 
 @dataclass(frozen=True)
@@ -157,13 +177,15 @@ class ShardReader:
     An incomplete store (an interrupted run) raises unless ``allow_incomplete=True``.
     """
 
-    def __init__(self, path: Path, *, allow_incomplete: bool = False) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
+    def __init__(self, path: Path | Location, *, allow_incomplete: bool = False) -> None:
+        self.location = parse_location(path)
+        self.path: Path | str = self.location.path if self.location.is_local else self.location.url
+        self.location.check_reachable()
+        if not self.location.exists():
             raise StoreError(f"store not found: {self.path}")
-        if not is_store(self.path):
+        if not is_store(self.location):
             raise StoreError(f"{self.path} is not an occgen store (no '{ATTRS_KEY}' attributes)")
-        self.group = zarr.open_group(str(self.path), mode="r")
+        self.group = open_group(self.location, "r")
         self.card: dict[str, Any] = dict(self.group.attrs[ATTRS_KEY])
         if self.card.get("schema_version") != SCHEMA_VERSION:
             raise StoreError(
@@ -178,6 +200,11 @@ class ShardReader:
             self._metadata = self.group[METADATA]
         except (ImportError, KeyError, ValueError, TypeError) as error:
             raise explain_open_error(error, self.card.get("image_codec")) from error
+        # On object storage, whole-shard reads once access is sequential (occgen/store/blocks.py).
+        self._blocks = None if self.location.is_local else ShardBlocks(
+            {IMAGE: self._image, FACE_MASK: self._face_mask, OCCLUDER_MASK: self._occluder_mask,
+             METADATA: self._metadata}, n=int(self.card["n"]), shard_size=int(self.card["shard_size"]),
+        )  # fmt: skip
         if not self.card.get("complete") and not allow_incomplete:
             done, total = self.shards_done()
             raise StoreError(
@@ -185,7 +212,8 @@ class ShardReader:
             )
 
     def shards_done(self) -> tuple[int, int]:
-        flags = self.group[SHARD_COMPLETE][:]
+        with storage_errors(self.location):
+            flags = self.group[SHARD_COMPLETE][:]
         return int(flags.sum()), int(flags.size)
 
     def __len__(self) -> int:
@@ -197,11 +225,29 @@ class ShardReader:
             raise IndexError(f"sample {index} out of range for a store of {n}")
         index %= n
         return StoredSample(
-            image=self._image[index],
-            face_mask=self._face_mask[index],
-            occluder_mask=self._occluder_mask[index],
-            metadata=json.loads(str(self._metadata[index])),
+            image=self.sample_array(IMAGE, index),
+            face_mask=self.sample_array(FACE_MASK, index),
+            occluder_mask=self.sample_array(OCCLUDER_MASK, index),
+            metadata=json.loads(str(self.sample_array(METADATA, index))),
         )
+
+    def sample_array(self, name: str, index: int) -> np.ndarray:
+        """Sample ``index`` (non-negative) of array ``name`` alone (e.g. the image and mask for training)."""
+        if self._blocks is None:
+            return self._read(self.arrays(name), index)
+        if name not in self._blocks.arrays:  # e.g. an optional label array
+            self._blocks.arrays[name] = self.arrays(name)
+        return self._blocks.get(name, index)
+
+    def _read(self, array: zarr.Array, index: int) -> Any:
+        try:
+            return array[index]
+        except (RuntimeError, ValueError, OSError) as error:  # codec / shard-index errors of a damaged object
+            shard = index // int(self.card["shard_size"])
+            raise StoreError(
+                f"{self.path}: sample {index} cannot be decoded from {shard_key(array, shard)} (shard {shard}): "
+                f"{error}; run `occgen verify {self.path}` to find every damaged shard, and --repair"
+            ) from error
 
     def arrays(self, name: str) -> zarr.Array:
         """The raw zarr array ``name`` (for slicing many samples at once, or dask.array.from_zarr)."""

@@ -20,13 +20,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import zarr
 from torch.utils.data import Dataset, Sampler
 
 from occgen.core.arrays import check_image
 from occgen.core.errors import ConfigError
 from occgen.core.imageio import resize_image, resize_labels
 from occgen.store import open_store
+from occgen.store.location import Location, open_group, parse_location
 from occgen.store.schema import FACE_MASK, IMAGE, ShardReader, shard_bounds, shard_count
 from occgen.train.config import AugmentConfig  # noqa: F401 (re-exported)
 
@@ -110,14 +110,14 @@ def apply_augment(image: np.ndarray, face_mask: np.ndarray, params: AugmentParam
     return np.ascontiguousarray(image), np.ascontiguousarray(face_mask)
 
 
-def _expand_mix(path: Path) -> list[tuple[Path, np.ndarray | None]]:
+def _expand_mix(path: Location) -> list[tuple[Location, np.ndarray | None]]:
     """``[(store, None)]`` for a store; for a mix index, each source store with the sample indices it
     contributes (ascending, so reads stay shard-friendly)."""
     reader = open_store(path)
     if reader.card.get("kind") != "mix":
-        return [(Path(path), None)]
+        return [(path, None)]
     return [
-        (source.path, np.sort(reader.sample_index[reader.store_index == number]))
+        (source.location, np.sort(reader.sample_index[reader.store_index == number]))
         for number, source in enumerate(reader.readers)
     ]
 
@@ -131,13 +131,13 @@ class StoreDataset(Dataset):
     (area / cubic for images, nearest for masks).
     """
 
-    def __init__(self, paths: Sequence[Path], *, input_size: int, augment: AugmentConfig | None = None,
-                 seed: int = 0, target: str = "face") -> None:  # fmt: skip
+    def __init__(self, paths: Sequence[Path | str | Location], *, input_size: int,
+                 augment: AugmentConfig | None = None, seed: int = 0, target: str = "face") -> None:  # fmt: skip
         if not paths:
             raise ConfigError("no training store given; pass --data STORE[,STORE...]")
         if input_size < 32 or input_size % 32:
             raise ConfigError(f"input_size must be a positive multiple of 32, got {input_size}")
-        self.inputs = [Path(p) for p in paths]
+        self.inputs = [parse_location(p) for p in paths]  # paths or URLs (s3://...), absolute for the workers
         self.input_size = input_size
         self.augment = augment
         self.seed = seed
@@ -156,7 +156,7 @@ class StoreDataset(Dataset):
         self.label_array = FACE_MASK if target == "face" else "parsing"
         if target != "face":
             for path in self.paths:
-                if self.label_array not in zarr.open_group(str(path), mode="r"):
+                if self.label_array not in open_group(path, "r"):
                     raise ConfigError(f"{path} holds no {self.label_array} label; generate it with --labels parsing")
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
         self._readers: list[ShardReader] | None = None
@@ -189,8 +189,8 @@ class StoreDataset(Dataset):
         reader = self._open()[store]
         selection = self.selections[store]
         local = local if selection is None else int(selection[local])
-        image = reader.arrays(IMAGE)[local]
-        face_mask = reader.arrays(self.label_array)[local]
+        image = reader.sample_array(IMAGE, local)  # whole-shard reads on object storage (store/blocks.py)
+        face_mask = reader.sample_array(self.label_array, local)
         size = (self.input_size, self.input_size)
         return resize_image(image, size), resize_labels(face_mask, size)
 

@@ -1,6 +1,7 @@
 """The evaluation stage: score a checkpoint on a dataset, or score mask folders from any model.
 
 Inputs:
+- FaceOcc's **COFW_test** (``img/*`` + ``mask/<stem>.png``, or a FaceOcc root holding it);
 - a **folder dataset** (RealOcc / RealOcc-Wild / COFW style): ``images/<stem>.{jpg,png,...}`` and
   ``masks/<stem>.png`` (0/1 or 0/255), at any image size (the model sees each image resized to its input
   size; its logits are resized back, so metrics are computed at the ground truth's own resolution);
@@ -36,8 +37,10 @@ import numpy as np
 from occgen.core.errors import ArrayContractError, ConfigError, SourceError
 from occgen.core.files import list_images, require_dir
 from occgen.core.imageio import read_binary_mask, read_image, resize_image, write_png
+from occgen.sources.faceocc import cofw_mask_name, cofw_pairs
 from occgen.sources.faces import CelebAMaskHQ, FaceFolder
 from occgen.store import open_store
+from occgen.store.location import Location, parse_location
 from occgen.store.schema import is_store
 from occgen.train.config import DTYPES, EvaluateConfig  # noqa: F401 (re-exported)
 from occgen.train.metrics import METRIC_NAMES, Confusion, binarize_prediction, confusion, scores
@@ -63,8 +66,23 @@ def folder_pairs(root: Path) -> list[tuple[Path, Path]]:
     return [folder.paths(i) for i in range(len(folder))]
 
 
+def cofw_test_pairs(root: Path) -> list[tuple[Path, Path]]:
+    """``(image, mask)`` paths of FaceOcc's ``COFW_test`` (``img/`` + ``mask/<stem>.png``, 255 = face)."""
+    pairs, missing = cofw_pairs(root)
+    if missing:
+        mask = root / "mask" / cofw_mask_name(missing[0])
+        raise SourceError(f"{missing[0]}: no mask {mask}; add it or remove the image")
+    if not pairs:
+        raise SourceError(f"{root}: no image in img/ with a mask in mask/")
+    return pairs
+
+
 def iter_folder(root: Path) -> tuple[int, Iterator[EvalItem]]:
-    pairs = folder_pairs(root)
+    # FaceOcc's COFW_test layout (issue 18): img/ + mask/, or a FaceOcc root holding COFW_test/.
+    if (Path(root) / "COFW_test").is_dir():
+        root = Path(root) / "COFW_test"
+    is_cofw = (Path(root) / "img").is_dir() and (Path(root) / "mask").is_dir()
+    pairs = cofw_test_pairs(Path(root)) if is_cofw else folder_pairs(root)
 
     def items() -> Iterator[EvalItem]:
         for image_path, mask_path in pairs:
@@ -79,7 +97,7 @@ def iter_folder(root: Path) -> tuple[int, Iterator[EvalItem]]:
     return len(pairs), items()
 
 
-def iter_store(path: Path) -> tuple[int, Iterator[EvalItem]]:
+def iter_store(path: Path | Location) -> tuple[int, Iterator[EvalItem]]:
     reader = open_store(path)
 
     def items() -> Iterator[EvalItem]:
@@ -105,9 +123,14 @@ def iter_celebamask(root: Path, split: Path | None) -> tuple[int, Iterator[EvalI
     return len(source), items()
 
 
-def open_eval_data(path: Path, *, split: Path | None = None) -> tuple[int, Iterator[EvalItem]]:
-    """An occgen store, a CelebAMask-HQ root (with an optional ``split`` file of ids) or a folder dataset,
-    recognised by its content."""
+def open_eval_data(path: Path | str, *, split: Path | None = None) -> tuple[int, Iterator[EvalItem]]:
+    """An occgen store (a path or URL), a CelebAMask-HQ root (with an optional ``split`` file of ids) or a
+    folder dataset, recognised by its content."""
+    location = parse_location(path)
+    if not location.is_local:  # only stores live at URLs
+        if split is not None:
+            raise ConfigError("--split applies to CelebAMask-HQ only; a store is evaluated whole")
+        return iter_store(location)
     path = Path(path)
     if not path.exists():
         raise SourceError(f"evaluation data not found: {path}; pass a folder with images/ + masks/ or a zarr store")

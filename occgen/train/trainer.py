@@ -40,6 +40,7 @@ from occgen.train.loss import ohem_bce_loss
 from occgen.train.metrics import Confusion, confusion, scores
 from occgen.train.model import read_torch_file
 from occgen.train.multiclass import N_PARSING, class_scores, confusion_matrix, n_outputs, ohem_ce_loss
+from occgen.train.online import MixedDataset, OnlineDataset
 
 ARCH = DEFAULT_ARCH  # the default architecture (kept for callers of the single-architecture trainer)
 
@@ -69,9 +70,11 @@ class TrainReport:
     rows: list[dict[str, Any]]
 
 
-def _data_description(dataset: StoreDataset) -> list[dict[str, Any]]:
+def _data_description(dataset: StoreDataset | MixedDataset) -> list[dict[str, Any]]:
+    if isinstance(dataset, MixedDataset):
+        return dataset.describe()
     return [
-        {"path": str(path.resolve()), "n": n, "generation": card.get("generation", {}), "digest": card_digest(card),
+        {"path": str(path), "n": n, "generation": card.get("generation", {}), "digest": card_digest(card),
          "licences": {k: v.get("licence") for k, v in card.get("sources", {}).items()}}  # for model cards
         for path, n, card in zip(dataset.paths, dataset.lengths, dataset.cards, strict=True)
     ]  # fmt: skip
@@ -234,12 +237,23 @@ def train(
     val: list[Path] | None = None,
     on_batch: BatchCallback | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    online: OnlineDataset | None = None,
 ) -> TrainReport:
-    """Train (or resume) into ``out``; returns the rows of the epochs run by this call."""
+    """Train (or resume) into ``out``; returns the rows of the epochs run by this call.
+
+    ``online``: samples of a recipe made on the fly (issue 18), after the stores of ``data`` (which may then
+    be empty).
+    """
     out = Path(out)
     device = resolve_device(config.device)
-    dataset = StoreDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed,
-                           target=config.target)  # fmt: skip
+    if online is not None and config.target != "face":
+        raise ConfigError(f"--online makes face masks only; train.target {config.target!r} needs stores with labels")
+    dataset: StoreDataset | MixedDataset
+    if online is None or data:
+        dataset = StoreDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed,
+                               target=config.target)  # fmt: skip
+    if online is not None:
+        dataset = MixedDataset(dataset if data else None, online)
     val_dataset = StoreDataset(val, input_size=config.input_size, target=config.target) if val else None
     data_info = _data_description(dataset)
     last_path = out / LAST
@@ -276,7 +290,7 @@ def train(
     )
     # Rows written after the checkpoint an interrupted run last saved are dropped (they are re-run).
     rows = [r for r in _read_rows(out / METRICS_CSV) if int(r["epoch"]) < start_epoch]
-    sampler = ShardShuffleSampler(dataset, seed=config.seed)
+    sampler = ShardShuffleSampler(dataset, seed=config.seed)  # type: ignore[arg-type]  # MixedDataset: same fields
     new_rows: list[dict[str, Any]] = []
     for epoch in range(start_epoch, config.epochs + 1):
         lr = config.lr_at(epoch)

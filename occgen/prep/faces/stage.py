@@ -27,7 +27,7 @@ import numpy as np
 from occgen.core.errors import ArrayContractError, ConfigError, ImageReadError, SourceError
 from occgen.core.files import list_images, require_dir
 from occgen.core.imageio import read_binary_mask, read_image, write_png
-from occgen.prep.faces.align import AlignedFace, align_face
+from occgen.prep.faces.align import TEMPLATES, AlignedFace
 from occgen.prep.faces.landmarks import FOREHEAD_FRAC, DlibLandmarker, check_landmarks68, landmark_face_mask
 from occgen.prep.faces.parsing import FaceParser, face_mask_from_labels, parsing_from_parser_labels
 
@@ -292,8 +292,10 @@ def align_folder(
     landmarks: dict[str, np.ndarray] | None = None,
     landmarker: DlibLandmarker | None = None,
     on_progress: Progress | None = None,
+    template: str = "ffhq",
 ) -> FacesReport:
-    """FFHQ-align every image (and ``src/masks/<stem>.png`` when ``src/masks/`` exists) to ``size``².
+    """FFHQ-align (``template="faceocc"``: the FaceOcc frame) every image (and ``src/masks/<stem>.png``
+    when ``src/masks/`` exists) to ``size``².
 
     Writes ``OUT/images/<stem>.png``, ``OUT/masks/<stem>.png`` (0/255) when masks exist,
     ``OUT/landmarks.json`` (the landmarks in the aligned frame) and ``OUT/failed.csv``.
@@ -302,6 +304,8 @@ def align_folder(
         raise ConfigError("give either a landmark file or a landmark detector")
     if size < 8:
         raise ConfigError(f"--size must be at least 8 px, got {size}")
+    if template not in TEMPLATES:
+        raise ConfigError(f"unknown --template {template!r}; valid: {', '.join(TEMPLATES)}")
     images = source_images(src)
     _check_out(src, out)
     masks_dir = Path(src) / "masks"
@@ -310,7 +314,7 @@ def align_folder(
     aligned_landmarks: dict[str, list[list[float]]] = {}
     start = time.perf_counter()
     for path in images:
-        result = _align_one(path, masks_dir if with_masks else None, size, report, landmarks, landmarker)
+        result = _align_one(path, masks_dir if with_masks else None, size, report, landmarks, landmarker, template)
         if result is not None:
             aligned, has_mask = result
             write_png(report.out / "images" / f"{path.stem}.png", aligned.image)
@@ -334,6 +338,7 @@ def _align_one(
     report: FacesReport,
     landmarks: dict[str, np.ndarray] | None,
     landmarker: DlibLandmarker | None,
+    template: str = "ffhq",
 ) -> tuple[AlignedFace, bool] | None:
     try:
         image = read_image(path)
@@ -354,7 +359,7 @@ def _align_one(
     if points is None:
         return None
     try:
-        return align_face(image, points, size, mask), mask is not None
+        return TEMPLATES[template](image, points, size, mask), mask is not None
     except ArrayContractError as error:
         report.fail(path, f"bad landmarks: {error}")
         return None

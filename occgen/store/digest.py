@@ -1,0 +1,103 @@
+"""Content digests of store shards: the raw bytes of every array's shard object, hashed when it is written.
+
+A store's sample arrays are sharded alike along the sample axis, so sample shard ``i`` is one object per
+array (``image/c/i/0/0/0``, ``face_mask/c/i/0/0``, ``metadata/c/i``...). :func:`shard_digest` reads those
+objects back through the zarr store (a local folder or any other zarr store) and records, per array, the
+object's key, size and sha256; :func:`check_shard` compares a recorded digest with the bytes now stored.
+The schema (:mod:`occgen.store.schema`) writes the record into the ``shard_digest`` array when a shard is
+complete; :mod:`occgen.store.integrity` checks whole stores (``occgen verify``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import zarr
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+
+
+def shard_key(array: zarr.Array, shard_index: int) -> str:
+    """The store key of shard ``shard_index`` (along axis 0) of ``array``, e.g. ``image/c/3/0/0/0``."""
+    coords = (shard_index,) + (0,) * (array.ndim - 1)
+    return f"{array.path}/{array.metadata.encode_chunk_key(coords)}"
+
+
+def array(group: zarr.Group, name: str) -> zarr.Array:
+    """The array ``name`` of ``group`` (typed: zarr's ``group[name]`` may also be a subgroup)."""
+    found = group[name]
+    if not isinstance(found, zarr.Array):
+        raise TypeError(f"{name} in {group.store} is a group, not an array")
+    return found
+
+
+def card(group: zarr.Group, key: str) -> dict[str, Any]:
+    """The JSON object attribute ``key`` of ``group`` as a plain dict."""
+    value = group.attrs[key]
+    if not isinstance(value, dict):
+        raise TypeError(f"attribute {key} of {group.store} is not an object")
+    return dict(value)
+
+
+def read_object(group: zarr.Group, key: str) -> bytes | None:
+    """The raw bytes stored under ``key`` (None if there is no such object)."""
+    buffer = sync(group.store.get(key, prototype=default_buffer_prototype()))
+    return None if buffer is None else buffer.to_bytes()
+
+
+def delete_object(group: zarr.Group, key: str) -> None:
+    sync(group.store.delete(key))
+
+
+def shard_digest(group: zarr.Group, shard_index: int, arrays: Sequence[str]) -> dict[str, Any]:
+    """``{array: {"key", "bytes", "sha256"}}`` of shard ``shard_index`` as stored now.
+
+    A shard object zarr did not write (every value the fill value) is recorded with ``bytes: None``.
+    """
+    record: dict[str, Any] = {}
+    for name in arrays:
+        key = shard_key(array(group, name), shard_index)
+        data = read_object(group, key)
+        record[name] = {
+            "key": key,
+            "bytes": None if data is None else len(data),
+            "sha256": None if data is None else hashlib.sha256(data).hexdigest(),
+        }
+    return record
+
+
+@dataclass(frozen=True)
+class ShardProblem:
+    """What is wrong with one array object of one shard: ``kind`` is missing, truncated, corrupt,
+    unrecorded (complete but no digest) or unwritten (the shard was never finished)."""
+
+    shard: int
+    key: str
+    kind: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"shard {self.shard}: {self.key} {self.kind}" + (f" ({self.detail})" if self.detail else "")
+
+
+def check_shard(group: zarr.Group, shard_index: int, record: dict[str, Any]) -> tuple[list[ShardProblem], int]:
+    """Compare a recorded digest with the stored bytes; returns the problems and the bytes read."""
+    problems, read = [], 0
+    for entry in record.values():
+        key, size = entry["key"], entry["bytes"]
+        data = read_object(group, key)
+        if data is None:
+            if size is not None:
+                problems.append(ShardProblem(shard_index, key, "missing", f"expected {size} bytes"))
+            continue
+        read += len(data)
+        if size is None:
+            problems.append(ShardProblem(shard_index, key, "corrupt", "an object where none was written"))
+        elif len(data) < size:
+            problems.append(ShardProblem(shard_index, key, "truncated", f"{len(data)} of {size} bytes"))
+        elif len(data) != size or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            problems.append(ShardProblem(shard_index, key, "corrupt", "content differs from its digest"))
+    return problems, read

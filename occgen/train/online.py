@@ -1,0 +1,119 @@
+"""Training samples made on the fly: any recipe (RandOcc, NatOcc, FaceOcc) behind a torch ``Dataset``.
+
+The FaceOcc authors synthesise occlusions in ``__getitem__`` as training goes, instead of storing them
+(face3d0725/FaceExtraction Dataset/dataset.py:96-137). :class:`OnlineDataset` does the same with any occgen
+recipe, but deterministically: ``dataset[(epoch, i)]`` is ``recipe.make(epoch * length + i)``, which draws
+only from ``sample_rng(seed, recipe, epoch * length + i)``. So
+
+- every epoch sees fresh samples, and a rerun (or a resume) sees the same ones, whatever the DataLoader's
+  worker count;
+- the samples are exactly those a store of the same recipe and settings holds at those indices
+  (``occgen generate <recipe> --n (epoch + 1) * length``): an online run can be replayed from a store.
+
+:class:`MixedDataset` puts stores and an online recipe behind one index space, with the attributes
+:class:`occgen.train.data.ShardShuffleSampler` walks (offsets, lengths, shard sizes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from occgen.core.errors import ConfigError
+from occgen.core.imageio import resize_image, resize_labels
+from occgen.recipes.base import Recipe
+from occgen.train.data import StoreDataset
+
+#: Samples per "shard" of the online part, for the shard-wise shuffling sampler (any value works: the
+#: online samples have no storage order to respect).
+ONLINE_BLOCK = 64
+
+
+class OnlineDataset(Dataset):
+    """``length`` samples per epoch of ``recipe``, made at ``__getitem__`` as ``(image uint8 (3, S, S),
+    face_mask uint8 (S, S))`` tensors at ``input_size`` S.
+
+    ``dataset[(epoch, i)]`` is recipe sample ``epoch * length + i``; ``dataset[i]`` is epoch 0.
+    """
+
+    def __init__(self, recipe: Recipe, length: int, *, input_size: int) -> None:
+        if length < 1:
+            raise ConfigError(f"online samples per epoch must be >= 1, got {length}")
+        if input_size < 32 or input_size % 32:
+            raise ConfigError(f"input_size must be a positive multiple of 32, got {input_size}")
+        self.recipe = recipe
+        self.length = length
+        self.input_size = input_size
+
+    def __len__(self) -> int:
+        return self.length
+
+    def sample_index(self, epoch: int, index: int) -> int:
+        """The recipe sample behind ``(epoch, index)``."""
+        if epoch < 0 or not 0 <= index < self.length:
+            raise IndexError(f"online sample (epoch {epoch}, index {index}) out of range for {self.length} per epoch")
+        return epoch * self.length + index
+
+    def load(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image uint8 (S, S, 3) and visible-face mask uint8 (S, S) of ``(epoch, index)``."""
+        sample = self.recipe.make(self.sample_index(epoch, index))
+        size = (self.input_size, self.input_size)
+        return resize_image(sample.image, size), resize_labels(sample.face_mask, size)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        image, face_mask = self.load(int(epoch), int(index))
+        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), torch.from_numpy(face_mask)
+
+    def describe(self) -> dict[str, Any]:
+        """What determines the samples, shaped like a store's entry (``path``, ``n``, ``generation``) so the
+        trainer records it in config.json and checks it on resume."""
+        recipe = self.recipe
+        sources = {name: info.get("fingerprint") for name, info in recipe.sources().items()}
+        generation = {"recipe": recipe.name, "seed": recipe.seed, "size": recipe.size, "params": recipe.params(),
+                      "sources": sources}  # fmt: skip
+        return {"path": f"online:{recipe.name}", "online": recipe.name, "n": self.length, "generation": generation}
+
+
+class MixedDataset(Dataset):
+    """Stores (a :class:`StoreDataset`, or None) followed by an :class:`OnlineDataset` in one index space.
+
+    Keys are ``(epoch, i)`` as :class:`ShardShuffleSampler` yields them; store samples get the store
+    dataset's augmentation, online samples are returned as the recipe made them (its own augmentation).
+    """
+
+    def __init__(self, stores: StoreDataset | None, online: OnlineDataset) -> None:
+        self.stores = stores
+        self.online = online
+        self.input_size = online.input_size
+        if stores is not None and stores.input_size != online.input_size:
+            raise ConfigError("stores and the online recipe must share one input_size")
+        self.lengths = [*(stores.lengths if stores else []), len(online)]
+        self.shard_sizes = [*(stores.shard_sizes if stores else []), ONLINE_BLOCK]
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+        self.store_total = len(stores) if stores is not None else 0
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        if not 0 <= index < len(self):
+            raise IndexError(f"sample {index} out of range for {len(self)} samples")
+        if index < self.store_total:
+            assert self.stores is not None
+            return self.stores[(epoch, index)] if isinstance(key, tuple) else self.stores[index]
+        return self.online[(int(epoch), int(index) - self.store_total)]
+
+    def describe(self) -> list[dict[str, Any]]:
+        stores = []
+        if self.stores is not None:
+            stores = [
+                {"path": str(Path(path).resolve()), "n": n, "generation": card.get("generation", {})}
+                for path, n, card in zip(self.stores.paths, self.stores.lengths, self.stores.cards, strict=True)
+            ]
+        return [*stores, self.online.describe()]

@@ -1,0 +1,284 @@
+"""Stores at s3:// URLs, against a real local S3 server (moto on 127.0.0.1, started here; see s3_server.py)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from typer.testing import CliRunner
+
+from occgen.cli.main import app
+from occgen.core.errors import ConfigError, StoreError
+from occgen.core.imageio import read_image
+from occgen.run.generate import generate
+from occgen.run.recode import recode
+from occgen.settings import build_randocc_recipe, load_randocc_settings
+from occgen.store import open_store
+from occgen.store.location import ENV_OPTIONS, parse_location
+from occgen.store.mix import MixPart, build_mix
+from occgen.store.schema import ShardReader
+from occgen.train.data import StoreDataset
+from occgen.train.evaluate import open_eval_data
+
+sys.path.insert(0, str(Path(__file__).parent))
+from s3_server import S3Server, moto_s3  # noqa: E402
+
+ARRAYS = ("image", "face_mask", "occluder_mask", "metadata")
+N, SHARD = 8, 2
+
+
+def demo_recipe(seed: int = 11, size: int = 64):
+    settings = load_randocc_settings(None)
+    return build_randocc_recipe(replace(settings, base=replace(settings.base, seed=seed, size=size)))
+
+
+def assert_same_samples(a: ShardReader, b: ShardReader, *, same_generation: bool = True) -> None:
+    assert len(a) == len(b)
+    for name in ARRAYS:
+        assert np.array_equal(a.arrays(name)[:], b.arrays(name)[:]), name
+    if same_generation:
+        assert a.card["generation"] == b.card["generation"]
+
+
+@pytest.fixture(scope="module")
+def s3() -> S3Server:
+    with moto_s3() as server:
+        server.make_bucket("occ")
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Storage options from the environment, as a user would set them for every command."""
+    monkeypatch.setenv(ENV_OPTIONS, json.dumps(s3.options()))
+    return s3.options()
+
+
+@pytest.fixture(scope="module")
+def stores(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The same RandOcc run to a local path (1 worker) and straight to S3 (2 workers on a LocalCluster)."""
+    recipe = demo_recipe()
+    local = tmp_path_factory.mktemp("local") / "randocc.zarr"
+    generate(recipe, local, n=N, shard_size=SHARD, workers=1)
+    url = "s3://occ/runs/randocc.zarr"
+    report = generate(recipe, parse_location(url, s3.options()), n=N, shard_size=SHARD, workers=2)
+    assert report.samples_written == N and report.path == url
+    return local, url
+
+
+# --- URLs without a server ----------------------------------------------------------------------------------
+
+
+def test_paths_and_urls_parse_or_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert parse_location("x.zarr").url == str(tmp_path / "x.zarr")  # absolute: tasks never see the cwd
+    assert parse_location(f"file://{tmp_path}/y.zarr").path == tmp_path / "y.zarr"
+    remote = parse_location("s3://bucket/a/b.zarr", {"anon": True})
+    assert (remote.protocol, remote.bucket, remote.name) == ("s3", "bucket", "b.zarr")
+    assert parse_location(Path("s3://bucket/a/b.zarr")).url == "s3://bucket/a/b.zarr"  # Path folded '//' into '/'
+    assert remote.parent.join("../c.zarr").url == "s3://bucket/c.zarr"
+    assert parse_location("s3://bucket/c.zarr").relative_from(remote.parent) == "../c.zarr"
+    assert parse_location("s3://other/c.zarr").relative_from(remote.parent) == "s3://other/c.zarr"
+    with pytest.raises(ConfigError, match="neither a path nor a URL.*s3://bucket/path"):
+        parse_location("s3:/bucket/x.zarr")
+    with pytest.raises(ConfigError, match="neither a path nor a URL"):
+        parse_location("s3://")
+    with pytest.raises(ConfigError, match="unsupported URL scheme 'nosuchfs'"):
+        parse_location("nosuchfs://bucket/x.zarr")
+    with pytest.raises(ConfigError, match="OCCGEN_STORAGE_OPTIONS is not valid JSON"):
+        monkeypatch.setenv(ENV_OPTIONS, "{endpoint")
+        parse_location("s3://bucket/x.zarr")
+
+
+def test_missing_filesystem_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if s3fs were not installed: fsspec cannot import its S3 implementation."""
+    registry = importlib.import_module("fsspec.registry")  # the module; `fsspec.registry` is a mapping
+
+    monkeypatch.setitem(registry.known_implementations, "s3",
+                        {"class": "no_such_module_s3fs.S3FileSystem", "err": "Install s3fs to access S3"})  # fmt: skip
+    monkeypatch.delitem(registry._registry, "s3", raising=False)
+    with pytest.raises(ConfigError, match=r"s3:// URLs need s3fs: pip install 'occgen\[s3\]'"):
+        parse_location("s3://bucket/x.zarr")
+
+
+def test_cli_url_never_becomes_a_local_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old bug: `--out s3://bucket/x.zarr` wrote a local folder `s3:`. Now it goes to S3 or fails in one line."""
+    monkeypatch.chdir(tmp_path)
+    dead = json.dumps({"endpoint_url": "http://127.0.0.1:9", "key": "k", "secret": "s",
+                       "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}})  # fmt: skip
+    runner = CliRunner()
+    args = ["generate", "randocc", "--n", "2", "--size", "32", "--no-preview", "--workers", "1"]
+    result = runner.invoke(app, ["--storage-options", dead, *args, "--out", "s3://bucket/x.zarr"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "s3://bucket/x.zarr: cannot reach the storage endpoint (http://127.0.0.1:9)" in lines[0]
+    result = runner.invoke(app, [*args, "--out", "nosuchfs://bucket/x.zarr"])
+    assert result.exit_code == 1 and "unsupported URL scheme 'nosuchfs'" in result.output
+    assert list(tmp_path.iterdir()) == []  # no folder 's3:' or 'nosuchfs:'
+
+
+# --- against the local S3 server ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_generate_to_s3_with_two_workers_equals_local_run(s3: S3Server, stores: tuple[Path, str]) -> None:
+    local, url = stores
+    remote = ShardReader(parse_location(url, s3.options()))
+    assert remote.card["complete"] and remote.card["n"] == N
+    assert_same_samples(remote, ShardReader(local))
+    fs = parse_location(url, s3.options()).filesystem()
+    # One object per shard of each array: a shard is written whole by one task.
+    assert sorted(fs.ls(f"{url}/image/c", detail=False)) == [f"occ/runs/randocc.zarr/image/c/{i}" for i in range(4)]
+
+
+@pytest.mark.slow
+def test_readers_take_s3_urls(s3_env: dict, stores: tuple[Path, str], tmp_path: Path) -> None:
+    local, url = stores
+    runner = CliRunner()
+    info = runner.invoke(app, ["info", "--json", url])
+    assert info.exit_code == 0, info.output
+    card = json.loads(info.output)
+    assert (card["n"], card["shards_done"], card["complete"]) == (N, N // SHARD, True) and card["bytes"] > 0
+
+    for store, out in ((url, tmp_path / "s3.png"), (str(local), tmp_path / "local.png")):
+        assert runner.invoke(app, ["preview", store, "--out", str(out), "-k", "3"]).exit_code == 0
+    assert np.array_equal(read_image(tmp_path / "s3.png"), read_image(tmp_path / "local.png"))
+
+    for store, out in ((url, tmp_path / "exp_s3"), (str(local), tmp_path / "exp_local")):
+        result = runner.invoke(app, ["export", store, "--out", str(out), "--workers", "1"])
+        assert result.exit_code == 0, result.output
+    names = sorted(p.relative_to(tmp_path / "exp_local") for p in (tmp_path / "exp_local").rglob("*.png"))
+    assert len(names) == 2 * N
+    for name in names:
+        assert (tmp_path / "exp_s3" / name).read_bytes() == (tmp_path / "exp_local" / name).read_bytes()
+
+    for store, out in ((url, tmp_path / "wds_s3"), (str(local), tmp_path / "wds_local")):
+        result = runner.invoke(app, ["export", store, "--out", str(out), "--format", "webdataset", "--workers", "1"])
+        assert result.exit_code == 0, result.output
+    shards = sorted(p.name for p in (tmp_path / "wds_local").rglob("*.tar"))
+    assert shards and shards == sorted(p.name for p in (tmp_path / "wds_s3").rglob("*.tar"))
+    for name in shards:
+        remote_tar, local_tar = (next((tmp_path / folder).rglob(name)) for folder in ("wds_s3", "wds_local"))
+        assert remote_tar.read_bytes() == local_tar.read_bytes()
+
+    remote_data, local_data = StoreDataset([url], input_size=64), StoreDataset([local], input_size=64)
+    assert len(remote_data) == N
+    for i in (0, N - 1):
+        for a, b in zip(remote_data[i], local_data[i], strict=True):
+            assert np.array_equal(np.asarray(a), np.asarray(b))
+
+    count, items = open_eval_data(url)  # what `occgen evaluate --data s3://...` reads
+    local_count, local_items = open_eval_data(local)
+    assert count == local_count == N
+    for a, b in zip(items, local_items, strict=True):
+        assert np.array_equal(a.truth, b.truth) and np.array_equal(a.image, b.image)
+
+
+@pytest.mark.slow
+def test_recode_and_mix_on_s3(s3: S3Server, stores: tuple[Path, str]) -> None:
+    local, url = stores
+    options = s3.options()
+    recoded = parse_location("s3://occ/runs/recoded.zarr", options)
+    recode(parse_location(url, options), recoded, image_codec="zstd", workers=1)
+    # lossless codecs both: same pixels
+    assert_same_samples(ShardReader(recoded), ShardReader(local), same_generation=False)
+    mix_url = build_mix(
+        [MixPart(url, count=3), MixPart(recoded.url, count=2)], "s3://occ/mixes/m.zarr", seed=1, storage_options=options
+    )
+    mix = open_store(parse_location(mix_url, options))
+    assert [source["path"] for source in mix.card["sources"]] == ["../runs/randocc.zarr", "../runs/recoded.zarr"]
+    reference = ShardReader(local)
+    assert len(mix) == 5
+    for i in range(len(mix)):
+        sample = mix[i]
+        expected = reference[int(mix.sample_index[i])]
+        assert np.array_equal(sample.image, expected.image) and np.array_equal(sample.face_mask, expected.face_mask)
+
+
+@pytest.mark.slow
+def test_killed_run_on_s3_resumes_to_the_identical_store(s3: S3Server, tmp_path: Path) -> None:
+    n, shard = 48, 4
+    url = "s3://occ/killed/randocc.zarr"
+    env = {**os.environ, ENV_OPTIONS: json.dumps(s3.options()), "PYTHONUNBUFFERED": "1"}
+    run = [sys.executable, "-m", "occgen", "generate", "randocc", "--size", "64", "--seed", "11", "--no-preview",
+           "--workers", "1", "--shard-size", str(shard), "--n", str(n), "--out", url]  # fmt: skip
+    location = parse_location(url, s3.options())
+    process = subprocess.Popen(run, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, done = time.monotonic() + 120, 0
+    while time.monotonic() < deadline and process.poll() is None and done < 2:
+        try:
+            done = int(zarr.open_group(location.zarr_store(read_only=True), mode="r")["shard_complete"][:].sum())
+        except (FileNotFoundError, KeyError, ValueError, OSError):
+            done = 0
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with pytest.raises(StoreError, match="incomplete"):
+        ShardReader(location)
+    assert 2 <= ShardReader(location, allow_incomplete=True).shards_done()[0] < n // shard, "not killed mid-way"
+    resumed = subprocess.run(run, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed after" in resumed.stderr
+    reference = tmp_path / "reference.zarr"
+    generate(demo_recipe(), reference, n=n, shard_size=shard, workers=1)
+    assert_same_samples(ShardReader(location), ShardReader(reference))
+
+
+@pytest.mark.slow
+def test_storage_options_from_params_and_environment(s3: S3Server, tmp_path: Path, monkeypatch) -> None:
+    """The endpoint from params.yaml (randocc.storage_options), the credentials from the environment."""
+    options = s3.options()
+    params = tmp_path / "params.yaml"
+    endpoint = {"endpoint_url": options["endpoint_url"], "config_kwargs": options["config_kwargs"]}
+    params.write_text(f"randocc:\n  storage_options: '{json.dumps(endpoint)}'\n")
+    monkeypatch.setenv(ENV_OPTIONS, json.dumps({"key": s3.key, "secret": s3.secret}))
+    url = "s3://occ/params/randocc.zarr"
+    result = CliRunner().invoke(app, ["generate", "randocc", "--params", str(params), "--n", "2", "--size", "32",
+                                      "--workers", "1", "--no-preview", "--out", url])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(ShardReader(parse_location(url, options))) == 2
+    params.write_text("randocc:\n  storage_options: '[1, 2]'\n")
+    result = CliRunner().invoke(app, ["generate", "randocc", "--params", str(params), "--out", url])
+    assert result.exit_code == 1 and "storage_options must be a JSON object" in result.output
+
+
+@pytest.mark.slow
+def test_storage_failures_are_one_clear_line(s3: S3Server, tmp_path: Path) -> None:
+    runner = CliRunner()
+    cases = [
+        ({**s3.options(), "secret": "wrong"}, "s3://occ/runs/x.zarr", "access denied", "check the credentials"),
+        (s3.options(), "s3://no-such-bucket/x.zarr", "bucket 'no-such-bucket' does not exist", "create it first"),
+        ({**s3.options(), "endpoint_url": "http://127.0.0.1:9"}, "s3://occ/x.zarr", "cannot reach", "endpoint_url"),
+    ]
+    for options, url, what, fix in cases:
+        for command in (["info", url], ["generate", "randocc", "--n", "2", "--size", "32", "--no-preview",
+                                         "--workers", "1", "--out", url]):  # fmt: skip
+            result = runner.invoke(app, ["--storage-options", json.dumps(options), *command])
+            assert result.exit_code == 1, result.output
+            lines = result.output.strip().splitlines()
+            assert len(lines) == 1 and url in lines[0] and what in lines[0] and fix in lines[0], result.output
+
+
+def test_shard_blocks_return_the_same_samples_in_any_order(tmp_path: Path) -> None:
+    from occgen.store.blocks import ShardBlocks
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 256, (23, 4, 4), dtype=np.uint8)
+    array = zarr.create_array(str(tmp_path / "a.zarr"), shape=values.shape, dtype="uint8", chunks=(1, 4, 4),
+                              shards=(5, 4, 4))  # fmt: skip
+    array[:] = values
+    blocks = ShardBlocks({"a": array}, n=23, shard_size=5, keep=1)
+    order = [*range(23), *rng.permutation(23), 22, 21, 3, 3, 17]
+    for index in order:
+        assert np.array_equal(blocks.get("a", int(index)), values[index])
+    assert len(blocks._blocks) <= 1
