@@ -90,6 +90,7 @@ def test_paper_pipeline_is_valid() -> None:
     """pipelines/paper (its own DVC project) parses with every templated stage, and its params validate."""
     paper = ROOT / "pipelines" / "paper"
     stages = run(["dvc", "stage", "list"], paper, stdout_only=True).split()
-    expected = {"faces", "randocc", "natocc@natocc_sot", "mix", "train@natocc", "evaluate@mix-cofw"}
+    expected = {"faces", "randocc", "natocc@natocc_sot", "mix", "train@natocc", "evaluate@mix-cofw",
+                "train_arch@upernet-resnet50-mix", "evaluate_arch@segformer-b0-randocc-cofw"}
     assert expected <= set(stages)
     assert "params.yaml: 9 section(s) valid" in run([sys.executable, "-m", "occgen", "params", "check"], paper)

@@ -18,6 +18,7 @@ from occgen.cli.common import err_console, user_errors
 from occgen.cli.faces import faces_app
 from occgen.cli.generate import generate_app
 from occgen.cli.hands import hands_app
+from occgen.cli.models import export_model_command, predict_command
 from occgen.cli.occluders import occluders_app
 from occgen.cli.train import evaluate_command, train_command
 
@@ -48,6 +49,8 @@ for command in (store.preview, store.info, store.recode, store.mix, store.export
     app.command()(command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
+app.command("export-model")(export_model_command)
+app.command("predict")(predict_command)
 
 
 params_app = typer.Typer(help="Check parameter files.", no_args_is_help=True)

@@ -44,6 +44,11 @@ def train_command(
     ] = None,
     val: Annotated[str | None, typer.Option("--val", help="Validation store(s), scored after every epoch.")] = None,
     params: Annotated[Path | None, typer.Option("--params", help="params.yaml (section train; base.seed).")] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(help="unet-resnet18, segformer-b0..b5, upernet-resnet50 (segformer-tiny, upernet-tiny: "
+                     "smoke tests) [default: unet-resnet18 or params]."),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs [default: 30 or params].")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size [default: 16 or params].")] = None,
     lr: Annotated[float | None, typer.Option(help="Initial learning rate [default: 1e-4 or params].")] = None,
@@ -52,7 +57,9 @@ def train_command(
     workers: Annotated[int | None, typer.Option(help="DataLoader worker processes [default: 2].")] = None,
     device: Annotated[Device | None, typer.Option(help="Device [default: cpu or params].")] = None,
     encoder_weights: Annotated[
-        Path | None, typer.Option(help="torchvision-style ResNet-18 state dict (e.g. ImageNet), loaded strictly.")
+        Path | None,
+        typer.Option(help="Local encoder weights, loaded strictly: torchvision-style ResNet-18 state dict "
+                     "(unet-resnet18), nvidia/mit-bX (segformer) or microsoft/resnet-50 (upernet) folder or file."),
     ] = None,
     augment: Annotated[bool | None, typer.Option(help="Training augmentation [default: on].")] = None,
     bf16: Annotated[bool | None, typer.Option(help="bf16 autocast forward pass [default: off].")] = None,
@@ -66,7 +73,7 @@ def train_command(
         ),
     ] = None,
 ) -> None:
-    """Train the ResNet-18 U-Net face segmenter (BCE + OHEM; or multi-class parsing) on occgen stores."""
+    """Train a face segmenter (default the ResNet-18 U-Net; BCE + OHEM, or multi-class parsing) on occgen stores."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from occgen.cli.common import err_console, user_errors
@@ -78,7 +85,7 @@ def train_command(
 
         config = load_train_config(params)
         overrides: dict[str, Any] = {
-            "epochs": epochs, "batch_size": batch_size, "lr": lr, "input_size": input_size, "seed": seed,
+            "arch": arch, "epochs": epochs, "batch_size": batch_size, "lr": lr, "input_size": input_size, "seed": seed,
             "workers": workers, "device": device.value if device else None, "encoder_weights": encoder_weights,
             "bf16": bf16, "channels_last": channels_last, "target": target.value if target else None,
         }  # fmt: skip

@@ -36,6 +36,15 @@ def fingerprint_files(root: Path, files: Iterable[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def sha256_file(path: Path) -> str:
+    """The sha256 hex digest of a file's bytes (read in 1 MB blocks)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 DEMO_LICENCE = "occgen demo assets: public domain / CC0, see assets/README.md"
 
 

@@ -16,6 +16,12 @@ RESUMABLE_CHANGES = ("epochs", "workers", "device", "checkpoint_every", "channel
 
 
 DTYPES = ("fp32", "bf16")
+#: Segmentation architectures (built in occgen.train.architectures); the tiny ones are for tests and demos.
+ARCHITECTURES = ("unet-resnet18", *(f"segformer-b{i}" for i in range(6)), "upernet-resnet50", "segformer-tiny",
+                 "upernet-tiny")  # fmt: skip
+DEFAULT_ARCH = "unet-resnet18"
+#: Names written by older occgen versions -> today's names.
+LEGACY_ARCHES = {"resnet18-unet": "unet-resnet18"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +57,7 @@ class AugmentConfig:
 class TrainConfig:
     """Section ``train`` of params.yaml."""
 
+    arch: str = DEFAULT_ARCH  # see ARCHITECTURES
     epochs: int = 30
     batch_size: int = 16
     lr: float = 1e-4
@@ -64,7 +71,9 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2  # DataLoader worker processes (0 = in the main process)
     device: str = "cpu"
-    encoder_weights: Path | None = None  # a torchvision resnet18 state dict (e.g. ImageNet), loaded strictly
+    # Local encoder weights, loaded strictly: a torchvision resnet18 state dict (unet-resnet18), a copy of
+    # nvidia/mit-bX (segformer-*) or microsoft/resnet-50 (upernet-resnet50), folder or weights file.
+    encoder_weights: Path | None = None
     checkpoint_every: int = 1
     channels_last: bool = False  # NHWC memory format: faster on CPU (benchmarks/bench_train.py)
     bf16: bool = False  # bf16 autocast for the forward pass (weights, loss and optimizer stay fp32)
@@ -76,12 +85,15 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
+            (self.arch in ARCHITECTURES, f"train.arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}"),
             (self.target in ("face", "parsing"), f"train.target must be face or parsing, got {self.target!r}"),
             (self.class_weights is None or (self.target == "parsing" and len(self.class_weights) == 23
                                             and min(self.class_weights) >= 0),
              "train.class_weights needs target parsing and 23 non-negative weights (occgen/core/labels.py order)"),
             (self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}"),
+            (self.batch_size >= 2 or not self.arch.startswith("upernet"),
+             "train.batch_size must be >= 2 for UperNet (BatchNorm after its global pooling)"),
             (self.lr > 0 and self.lr_after_drop > 0, "train.lr and train.lr_after_drop must be > 0"),
             (self.lr_drop_epoch >= 0, f"train.lr_drop_epoch must be >= 0, got {self.lr_drop_epoch}"),
             (self.weight_decay >= 0, f"train.weight_decay must be >= 0, got {self.weight_decay}"),

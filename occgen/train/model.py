@@ -28,6 +28,13 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CLASSIFIER_KEYS = ("fc.weight", "fc.bias")
 
 
+def normalise_input(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Check the model contract (``(N, 3, H, W)``, sides multiples of 32) and apply the ImageNet normalisation."""
+    if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] % 32 or x.shape[3] % 32:
+        raise ValueError(f"expected (N, 3, H, W) with H and W multiples of 32, got {tuple(x.shape)}")
+    return (x - mean.to(x.dtype)) / std.to(x.dtype)
+
+
 class BasicBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
         super().__init__()
@@ -116,10 +123,7 @@ class ResNet18UNet(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] % 32 or x.shape[3] % 32:
-            raise ValueError(f"expected (N, 3, H, W) with H and W multiples of 32, got {tuple(x.shape)}")
-        mean, std = self.get_buffer("mean"), self.get_buffer("std")
-        x = (x - mean.to(x.dtype)) / std.to(x.dtype)
+        x = normalise_input(x, self.get_buffer("mean"), self.get_buffer("std"))
         features = self.encoder(x)
         skips = [features[3], features[2], features[1], features[0], None]
         y = features[4]

@@ -25,19 +25,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.params import to_plain
-from occgen.train.config import DEVICES, RESUMABLE_CHANGES, TrainConfig  # noqa: F401 (re-exported)
+from occgen.store.schema import card_digest
+from occgen.train.architectures import build_model, canonical_arch, load_encoder_weights, needs_full_batches
+from occgen.train.config import DEFAULT_ARCH, DEVICES, RESUMABLE_CHANGES, TrainConfig  # noqa: F401 (re-exported)
 from occgen.train.data import ShardShuffleSampler, StoreDataset
 from occgen.train.loss import ohem_bce_loss
 from occgen.train.metrics import Confusion, confusion, scores
-from occgen.train.model import ARCH, ResNet18UNet, build_model, load_encoder_weights, read_torch_file
-from occgen.train.multiclass import N_PARSING, class_scores, confusion_matrix, n_outputs, ohem_ce_loss, set_head
+from occgen.train.model import read_torch_file
+from occgen.train.multiclass import N_PARSING, class_scores, confusion_matrix, n_outputs, ohem_ce_loss
 from occgen.train.online import MixedDataset, OnlineDataset
+
+ARCH = DEFAULT_ARCH  # the default architecture (kept for callers of the single-architecture trainer)
 
 LAST = "last.pt"
 METRICS_CSV = "metrics.csv"
@@ -69,9 +74,10 @@ def _data_description(dataset: StoreDataset | MixedDataset) -> list[dict[str, An
     if isinstance(dataset, MixedDataset):
         return dataset.describe()
     return [
-        {"path": str(path), "n": n, "generation": card.get("generation", {})}
+        {"path": str(path), "n": n, "generation": card.get("generation", {}), "digest": card_digest(card),
+         "licences": {k: v.get("licence") for k, v in card.get("sources", {}).items()}}  # for model cards
         for path, n, card in zip(dataset.paths, dataset.lengths, dataset.cards, strict=True)
-    ]
+    ]  # fmt: skip
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -81,9 +87,10 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 def _check_resume(checkpoint: dict[str, Any], config: TrainConfig, data: list[dict[str, Any]], path: Path) -> None:
-    if checkpoint.get("arch") != ARCH:
-        raise StoreError(f"{path} is not an occgen {ARCH} checkpoint")
-    old = {"target": "face", "class_weights": None, **checkpoint.get("config", {})}  # keys older runs lack
+    if checkpoint_arch(checkpoint) != config.arch:
+        raise StoreError(f"{path} is not an occgen {config.arch} checkpoint (it holds {checkpoint.get('arch')!r})")
+    # Keys older runs lack: train.arch (before it, every run was the U-Net), target, class_weights.
+    old = {"arch": DEFAULT_ARCH, "target": "face", "class_weights": None, **checkpoint.get("config", {})}
     new = to_plain(config)
     changed = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
     if changed:
@@ -126,7 +133,7 @@ def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
 BatchCallback = Callable[[int, int, int, float], None]  # (epoch, batches done, batches in epoch, loss)
 
 
-def evaluate_counts(model: ResNet18UNet, dataset: StoreDataset, *, batch_size: int, device: torch.device) -> Confusion:
+def evaluate_counts(model: nn.Module, dataset: StoreDataset, *, batch_size: int, device: torch.device) -> Confusion:
     """Summed confusion of ``model`` over ``dataset`` (no augmentation), in eval mode."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
     counts = Confusion()
@@ -138,7 +145,7 @@ def evaluate_counts(model: ResNet18UNet, dataset: StoreDataset, *, batch_size: i
     return counts
 
 
-def evaluate_parsing_counts(model: ResNet18UNet, dataset: StoreDataset, *, batch_size: int,
+def evaluate_parsing_counts(model: nn.Module, dataset: StoreDataset, *, batch_size: int,
                             device: torch.device) -> Any:  # fmt: skip
     """Summed parsing confusion matrix of ``model`` over ``dataset`` (no augmentation), in eval mode."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
@@ -162,7 +169,7 @@ def _ignore_step(step: int, steps: int, loss: float) -> None:
 
 
 def _train_epoch(
-    model: ResNet18UNet,
+    model: nn.Module,
     optimizer: torch.optim.Optimizer,
     loader: DataLoader,
     config: TrainConfig,
@@ -250,7 +257,7 @@ def train(
     val_dataset = StoreDataset(val, input_size=config.input_size, target=config.target) if val else None
     data_info = _data_description(dataset)
     last_path = out / LAST
-    model = set_head(build_model(seed=config.seed), n_outputs(config.target), seed=config.seed)
+    model = build_model(config.arch, seed=config.seed, outputs=n_outputs(config.target))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr_at(1), betas=config.betas,
                                  weight_decay=config.weight_decay)  # fmt: skip
     start_epoch = 1
@@ -266,7 +273,7 @@ def train(
         optimizer.load_state_dict(checkpoint["optimizer"])
         start_epoch = int(checkpoint["epoch"]) + 1
     elif config.encoder_weights is not None:
-        load_encoder_weights(model, config.encoder_weights)
+        load_encoder_weights(model, config.arch, config.encoder_weights)
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
@@ -292,7 +299,7 @@ def train(
         sampler.set_epoch(epoch)
         # No worker_init_fn calling cv2.setNumThreads(1): in a forked worker it deadlocked (measured here).
         loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
-                            pin_memory=device.type == "cuda")  # fmt: skip
+                            pin_memory=device.type == "cuda", drop_last=needs_full_batches(config.arch))  # fmt: skip
         on_step = partial(on_batch, epoch) if on_batch else _ignore_step
         row: dict[str, Any] = {"epoch": epoch, "lr": lr}
         row.update(_train_epoch(model, optimizer, loader, config, device, on_step))
@@ -303,7 +310,7 @@ def train(
             val_counts = evaluate_counts(model, val_dataset, batch_size=config.batch_size, device=device)
             row.update({f"val_{name}": value for name, value in scores(val_counts).items()})
         state = {
-            "arch": ARCH, "occgen_version": __version__, "epoch": epoch, "config": to_plain(config),
+            "arch": config.arch, "occgen_version": __version__, "epoch": epoch, "config": to_plain(config),
             "data": data_info, "model": {k: v.cpu() for k, v in model.state_dict().items()},
         }  # fmt: skip
         if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
@@ -318,20 +325,32 @@ def train(
     return TrainReport(out, start_epoch, config.epochs, new_rows)
 
 
-def load_checkpoint(path: Path) -> tuple[ResNet18UNet, dict[str, Any]]:
-    """A model from an occgen checkpoint (loaded strictly) and the checkpoint's other fields."""
+def checkpoint_arch(checkpoint: Any) -> str | None:
+    """The (canonical) architecture of a loaded checkpoint dict, or None if it is not an occgen checkpoint."""
+    if not isinstance(checkpoint, dict) or "model" not in checkpoint or not isinstance(checkpoint.get("arch"), str):
+        return None
+    try:
+        return canonical_arch(checkpoint["arch"])
+    except ConfigError:
+        return None
+
+
+def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """A model from an occgen checkpoint (loaded strictly) and the checkpoint's other fields (``arch``
+    canonical: checkpoints from before ``train.arch`` say ``resnet18-unet``)."""
     path = Path(path)
     checkpoint = read_torch_file(path, "checkpoint", "pass a .pt file written by `occgen train`")
-    if not isinstance(checkpoint, dict) or checkpoint.get("arch") != ARCH or "model" not in checkpoint:
-        raise ConfigError(f"{path} is not an occgen {ARCH} checkpoint (written by `occgen train`)")
-    model = ResNet18UNet()
-    # A parsing checkpoint (train.target parsing) has one head channel per parsing class.
-    if checkpoint.get("config", {}).get("target", "face") == "parsing":
-        set_head(model, N_PARSING, seed=0)
+    arch = checkpoint_arch(checkpoint)
+    if arch is None:
+        raise ConfigError(f"{path} is not an occgen checkpoint (written by `occgen train` or `occgen export-model`)")
+    # A parsing checkpoint (train.target parsing) has one output channel per parsing class.
+    parsing = checkpoint.get("config", {}).get("target", "face") == "parsing"
+    model = build_model(arch, seed=0, outputs=N_PARSING if parsing else 1)
     try:
         model.load_state_dict(checkpoint["model"], strict=True)
     except RuntimeError as error:
-        raise ConfigError(f"{path}: its weights do not match {ARCH}: {error}") from error
+        raise ConfigError(f"{path}: its weights do not match {arch}: {error}") from error
     model.eval()
     info = {k: v for k, v in checkpoint.items() if k not in ("model", "optimizer")}
+    info["arch"] = arch
     return model, info

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from occgen.core.errors import EmptyOccluderError, ImageReadError, SourceError
+from occgen.core.files import sha256_file
 from occgen.core.imageio import read_binary_mask, read_image, resize_image, resize_labels, write_png
 from occgen.core.params import to_plain
 from occgen.prep.hands.elevenk import HandFilter, HandPhoto, open_hand_photos
@@ -67,14 +68,6 @@ class MatteReport:
     resumed: int
     skipped: list[dict[str, str]]
     seconds_per_hand: float
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def config_digest(config: MattingConfig) -> str:

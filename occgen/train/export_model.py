@@ -1,0 +1,338 @@
+"""Export a trained checkpoint for use outside occgen: ONNX (two input contracts) or a weights-only
+checkpoint, each with a model card (JSON + Markdown) saying what the model is and what it learnt from.
+
+Contracts of the ONNX graph:
+
+- ``native``: input ``input`` float32 ``(N, 3, H, W)`` RGB in [0, 1] (the ImageNet normalisation is inside
+  the graph), ``H`` and ``W`` any multiples of 32 (dynamic axes); output ``logits`` ``(N, 1, H, W)``,
+  face where ``logits > 0``. UperNet's pyramid pooling cannot be exported with dynamic height and width
+  (``AdaptiveAvgPool2d`` is baked at the traced size: the TorchScript exporter refuses it, the dynamo one
+  silently computes wrong values at other sizes, /work/notes/models.md section 3), so an ``upernet-*``
+  graph has a fixed ``H = W =`` the export input size and a dynamic batch only.
+- ``face-tool``: facefusion's face-occluder contract (read from facefusion 3.8.1 ``face_masker.py``
+  ``create_occlusion_mask``): input ``input`` float32 ``(1, 256, 256, 3)`` NHWC, the OpenCV BGR crop / 255,
+  no normalisation; output ``output`` ``(1, 256, 256, 1)`` in [0, 1], 1 = visible face (a sigmoid).
+  facefusion takes ``run(...)[0][0]``, so the output must be NHWC: an NCHW output would be resized wrongly.
+
+Exporters (torch 2.13): the TorchScript one (``dynamo=False``, deprecated but fast and correct with
+dynamic axes for the U-Net and SegFormer) and the ``torch.export`` one (``dynamo=True``; used for UperNet,
+whose fixed-size graph it exports correctly; it needs ``onnxscript``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from occgen import __version__
+from occgen.core.errors import ConfigError
+from occgen.core.files import sha256_file
+from occgen.store.schema import card_digest
+from occgen.train.architectures import count_parameters
+
+CONTRACTS = ("native", "face-tool")
+FORMATS = ("onnx", "pt")
+EXPORTERS = ("auto", "torchscript", "dynamo")
+FACE_TOOL_SIZE = 256
+# Opset per exporter: 17 (conservative) for TorchScript; 18, the dynamo exporter's lowest, which it emits
+# natively (asked for 17 it down-converts with the onnx C API, which failed on UperNet-R50 at 256²:
+# "axes_input_to_attribute ... No initializer or constant input"). onnxruntime runs opset 18 since 1.14.
+OPSETS = {"torchscript": 17, "dynamo": 18}
+ONNX_HINT = "pip install 'occgen[onnx]'"
+#: ONNX metadata keys (``metadata_props``) that ``occgen predict`` reads back.
+META_ARCH, META_CONTRACT, META_SIZE, META_FIXED = "occgen_arch", "occgen_contract", "occgen_input_size", "occgen_fixed"
+
+
+class FaceToolGraph(nn.Module):
+    """facefusion's occluder contract around an occgen model: NHWC BGR/255 in, NHWC face probability out."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rgb = x.permute(0, 3, 1, 2).flip(1)  # NHWC BGR -> NCHW RGB; the model normalises inside
+        return torch.sigmoid(self.model(rgb)).permute(0, 2, 3, 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Contract:
+    name: str
+    input_shape: tuple[int | str, ...]
+    output_shape: tuple[int | str, ...]
+    input_name: str
+    output_name: str
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "input": {"name": self.input_name, "shape": list(self.input_shape)},
+                "output": {"name": self.output_name, "shape": list(self.output_shape)},
+                "description": self.description}  # fmt: skip
+
+
+def contract_for(name: str, arch: str, input_size: int) -> Contract:
+    if name == "face-tool":
+        size = FACE_TOOL_SIZE
+        return Contract(
+            name=name, input_shape=(1, size, size, 3), output_shape=(1, size, size, 1), input_name="input",
+            output_name="output",
+            description="float32 NHWC, the OpenCV BGR face crop / 255 (no mean/std); output in [0, 1], "
+                        "1 = visible face, 0 = occluder or background (facefusion's face-occluder contract)",
+        )  # fmt: skip
+    if name != "native":
+        raise ConfigError(f"unknown contract {name!r}; valid: {', '.join(CONTRACTS)}")
+    fixed = arch.startswith("upernet")
+    side: int | str = input_size if fixed else "H"
+    other: int | str = input_size if fixed else "W"
+    size_text = (f"H = W = {input_size} fixed (UperNet's pyramid pooling cannot be exported with dynamic sizes)"
+                 if fixed else "H and W any multiples of 32")  # fmt: skip
+    return Contract(
+        name=name, input_shape=("N", 3, side, other), output_shape=("N", 1, side, other), input_name="input",
+        output_name="logits",
+        description=f"float32 NCHW RGB in [0, 1], ImageNet normalisation inside the graph, {size_text}; "
+                    "output face logits at the input size, face where logits > 0 (sigmoid > 0.5)",
+    )  # fmt: skip
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as error:
+        raise ConfigError(f"ONNX export needs onnx, onnxruntime and onnxscript: {ONNX_HINT}") from error
+    return onnx
+
+
+def _pick_exporter(exporter: str, arch: str) -> str:
+    if exporter not in EXPORTERS:
+        raise ConfigError(f"unknown exporter {exporter!r}; valid: {', '.join(EXPORTERS)}")
+    if exporter == "auto":
+        return "dynamo" if arch.startswith("upernet") else "torchscript"
+    if exporter == "torchscript" and arch.startswith("upernet"):
+        raise ConfigError("UperNet cannot be exported with the TorchScript exporter (adaptive pooling); "
+                          "use --exporter dynamo or auto")  # fmt: skip
+    return exporter
+
+
+def _export(graph: nn.Module, example: torch.Tensor, path: Path, contract: Contract, exporter: str) -> None:
+    dynamic_batch = contract.input_shape[0] == "N"
+    dynamic_hw = dynamic_batch and isinstance(contract.input_shape[2], str)
+    quiet = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
+        warnings.simplefilter("ignore")  # TracerWarnings and the TorchScript exporter's deprecation notice
+        if exporter == "torchscript":
+            axes = ({0: "N", 2: "H", 3: "W"} if dynamic_hw else {0: "N"}) if dynamic_batch else None
+            torch.onnx.export(
+                graph, (example,), str(path), dynamo=False, opset_version=OPSETS[exporter],
+                input_names=[contract.input_name], output_names=[contract.output_name],
+                dynamic_axes={contract.input_name: axes, contract.output_name: axes} if axes else None,
+            )  # fmt: skip
+        else:
+            from torch.export import Dim
+
+            dims = ({0: Dim.DYNAMIC, 2: Dim.DYNAMIC, 3: Dim.DYNAMIC} if dynamic_hw else {0: Dim.DYNAMIC}) \
+                if dynamic_batch else None  # fmt: skip
+            program = torch.onnx.export(
+                graph, (example,), dynamo=True, opset_version=OPSETS[exporter], input_names=[contract.input_name],
+                output_names=[contract.output_name], dynamic_shapes={"x": dims} if dims else None,
+                verbose=False,
+            )  # fmt: skip
+            if program is None:  # torch returns None only for the TorchScript path
+                raise ConfigError("the dynamo ONNX exporter returned no program")
+            program.save(str(path))
+
+
+def _finish_graph(path: Path, contract: Contract, metadata: dict[str, str]) -> None:
+    """Name the output's shape exactly (the exporters leave symbolic channel names) and add occgen's metadata."""
+    onnx = _onnx()
+    model = onnx.load(str(path))
+    for value, shape in ((model.graph.input[0], contract.input_shape), (model.graph.output[0], contract.output_shape)):
+        for dim, size in zip(value.type.tensor_type.shape.dim, shape, strict=True):
+            if isinstance(size, int):
+                dim.dim_value = size
+            else:
+                dim.dim_param = size
+    del model.metadata_props[:]
+    for key, text in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, text
+    model.producer_name = "occgen"
+    model.producer_version = __version__
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def onnx_session(path: Path, *, device: str = "cpu", threads: int | None = None) -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError as error:
+        raise ConfigError(f"running an ONNX model needs onnxruntime: {ONNX_HINT}") from error
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise ConfigError("--device cuda: this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)")
+        providers.insert(0, "CUDAExecutionProvider")
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types; re-raised with the path
+        raise ConfigError(f"cannot load ONNX model {path}: {error}") from error
+
+
+def export_onnx(model: nn.Module, arch: str, path: Path, *, contract: str = "native", input_size: int = 256,
+                exporter: str = "auto", seed: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Write ``model`` (an occgen ``arch`` model) as ONNX to ``path``; check onnxruntime's output against
+    torch's on a random input; return the export record for the model card."""
+    if input_size < 32 or input_size % 32:
+        raise ConfigError(f"export input size must be a positive multiple of 32, got {input_size}")
+    spec = contract_for(contract, arch, input_size)
+    exporter = _pick_exporter(exporter, arch)
+    _onnx()
+    model = model.eval().float()
+    generator = torch.Generator().manual_seed(seed)
+    if spec.name == "face-tool":
+        graph: nn.Module = FaceToolGraph(model).eval()
+        example = torch.rand(1, FACE_TOOL_SIZE, FACE_TOOL_SIZE, 3, generator=generator)
+    else:
+        graph = model
+        # Batch 2: the dynamo exporter specialises a traced batch of 1 (measured with SegFormer).
+        example = torch.rand(2, 3, input_size, input_size, generator=generator)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _export(graph, example, path, spec, exporter)
+    fixed = not isinstance(spec.input_shape[2], str)
+    metadata = {META_ARCH: arch, META_CONTRACT: spec.name, META_SIZE: str(input_size if spec.name == "native"
+                else FACE_TOOL_SIZE), META_FIXED: str(fixed).lower()}  # fmt: skip
+    _finish_graph(path, spec, metadata)
+    session = onnx_session(path)
+    with torch.inference_mode():
+        expected = graph(example).numpy()
+    got = session.run(None, {spec.input_name: example.numpy()})[0]
+    difference = float(np.abs(got - expected).max())
+    return {"contract": spec.to_dict(), "exporter": exporter, "opset": OPSETS[exporter], "input_size": input_size,
+            "fixed_size": fixed, "check": {"max_abs_diff_vs_torch": difference, "input": list(example.shape)},
+            "torch": torch.__version__, "onnx": _onnx().__version__}  # fmt: skip
+
+
+def require_face_target(info: dict[str, Any], path: Path, what: str) -> None:
+    """ONNX contracts and ``occgen predict`` are for face-mask checkpoints; a parsing one is refused, not
+    exported with a wrong output shape. (Partial: multi-class export is not implemented.)"""
+    target = info.get("config", {}).get("target", "face")
+    if target != "face":
+        raise ConfigError(f"{path} was trained with train.target {target}; {what} handles face-mask checkpoints "
+                          "(train.target face) only")  # fmt: skip
+
+
+def weights_only(checkpoint_info: dict[str, Any], model: nn.Module, *, half: bool = False) -> dict[str, Any]:
+    """A checkpoint for sharing: the model's weights and what describes them, no optimizer state."""
+    state = {k: (v.half() if half and v.is_floating_point() else v).cpu().clone()
+             for k, v in model.state_dict().items()}  # fmt: skip
+    keep = ("arch", "occgen_version", "epoch", "config", "data")
+    return {**{k: checkpoint_info[k] for k in keep if k in checkpoint_info}, "model": state,
+            "weights_dtype": "fp16" if half else "fp32"}  # fmt: skip
+
+
+def _store_record(entry: dict[str, Any]) -> dict[str, Any]:
+    """A training store as the card states it: path, size, card digest and licences (read from the store
+    when the checkpoint predates their recording, if the store is still there)."""
+    record = {"path": entry.get("path"), "n": entry.get("n")}
+    record["digest"] = entry.get("digest") or card_digest({"generation": entry.get("generation", {})})
+    licences = entry.get("licences")
+    if licences is None and entry.get("path") and Path(entry["path"]).exists():
+        try:
+            from occgen.store import open_store
+
+            card = open_store(Path(entry["path"])).card
+            licences = {k: v.get("licence") for k, v in card.get("sources", {}).items()}
+        except Exception:  # noqa: BLE001 - the card is informative only; a store that moved is not an error
+            licences = None
+    record["licences"] = licences if licences is not None else "unknown (store not found at export)"
+    return record
+
+
+def training_metrics(checkpoint_path: Path, epoch: Any) -> dict[str, Any]:
+    """The row of ``metrics.csv`` beside the checkpoint for its epoch (training-batch and validation scores)."""
+    table = Path(checkpoint_path).parent / "metrics.csv"
+    if not table.is_file() or epoch is None:
+        return {}
+    with table.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if str(row.get("epoch")) == str(epoch):
+                return {k: (float(v) if v not in ("", None) else None) for k, v in row.items()}
+    return {}
+
+
+def model_card(*, artefact: Path, model: nn.Module, info: dict[str, Any], checkpoint: Path,
+               export: dict[str, Any], evaluations: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+    """The model card (plain data) of an exported artefact."""
+    config = info.get("config", {})
+    return {
+        "model": Path(artefact).name, "format": export.get("format", "onnx"), "bytes": Path(artefact).stat().st_size,
+        "sha256": sha256_file(artefact), "architecture": info.get("arch"), "parameters": count_parameters(model),
+        "occgen_version": __version__,
+        "checkpoint": {"path": str(checkpoint), "epoch": info.get("epoch"), "trained_with": info.get("occgen_version")},
+        "training": {"input_size": config.get("input_size"), "epochs": config.get("epochs"),
+                     "seed": config.get("seed"), "stores": [_store_record(d) for d in info.get("data", [])]},
+        "metrics": {"training_epoch": training_metrics(checkpoint, info.get("epoch")), "evaluations": evaluations},
+        "export": export,
+    }  # fmt: skip
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The model card as Markdown (for people; the JSON beside it is the same content for programs)."""
+    lines = [f"# {card['model']}", "",
+             f"Face-occlusion segmentation model exported by occgen {card['occgen_version']}.", "",
+             f"- Architecture: `{card['architecture']}` ({card['parameters']:,} parameters)",
+             f"- File: {card['bytes']:,} bytes, sha256 `{card['sha256']}`",
+             f"- Checkpoint: `{card['checkpoint']['path']}` (epoch {card['checkpoint']['epoch']})"]  # fmt: skip
+    contract = card["export"].get("contract")
+    if contract:
+        lines += ["", f"## Input contract: {contract['name']}", "",
+                  f"- Input `{contract['input']['name']}`: shape {contract['input']['shape']}",
+                  f"- Output `{contract['output']['name']}`: shape {contract['output']['shape']}",
+                  f"- {contract['description']}"]  # fmt: skip
+        check = card["export"].get("check", {})
+        if check:
+            difference = check["max_abs_diff_vs_torch"]
+            lines.append(f"- onnxruntime vs torch on a random input: max abs difference {difference:.2e}")
+    training = card["training"]
+    lines += ["", "## Training data", "", f"Input size {training['input_size']}, {training['epochs']} epoch(s), "
+              f"seed {training['seed']}.", "", "| store | samples | card digest | licences |",
+              "| --- | --- | --- | --- |"]  # fmt: skip
+    for store in training["stores"]:
+        licences = store["licences"]
+        text = "; ".join(f"{k}: {v}" for k, v in licences.items()) if isinstance(licences, dict) else str(licences)
+        lines.append(f"| `{store['path']}` | {store['n']} | `{store['digest']}` | {text} |")
+    lines += ["", "## Metrics at export", ""]
+    row = card["metrics"]["training_epoch"]
+    if row:
+        shown = {k: v for k, v in row.items() if k.startswith(("train_face_iou", "val_", "loss")) and v is not None}
+        lines.append("Training epoch: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+    for evaluation in card["metrics"]["evaluations"]:
+        scores = {k: evaluation[k] for k in ("face_iou", "miou", "fwiou", "images") if evaluation.get(k) is not None}
+        lines.append(f"- `{evaluation.get('data', evaluation.get('gt', '?'))}`: "
+                     + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items()))
+    if not row and not card["metrics"]["evaluations"]:
+        lines.append("None recorded (pass `--metrics summary.json` from `occgen evaluate`).")
+    return "\n".join(lines) + "\n"
+
+
+def write_card(card: dict[str, Any], artefact: Path) -> tuple[Path, Path]:
+    """``<artefact>.card.json`` and ``<artefact>.card.md`` beside the artefact."""
+    json_path = Path(f"{artefact}.card.json")
+    md_path = Path(f"{artefact}.card.md")
+    json_path.write_text(json.dumps(card, indent=2) + "\n")
+    md_path.write_text(card_markdown(card))
+    return json_path, md_path

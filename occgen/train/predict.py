@@ -1,0 +1,211 @@
+"""Face masks for a folder of images from an occgen checkpoint (``.pt``) or an exported ONNX model.
+
+Each image is letterboxed (padded with black to a centred square, then resized to the model's input
+size), predicted in batches, and its logits are resized bilinearly to the padded square and cropped back
+to the image: masks always have the image's own size. A square image is not padded, so its mask is
+computed exactly as ``occgen evaluate`` computes its predictions (:func:`occgen.train.evaluate.predict_batch`).
+
+Outputs in ``out``: ``<stem>.png`` masks (0/255, face = 255), with ``soft=True`` ``soft/<stem>.png`` (the
+face probability x 255) and with ``overlay=True`` ``overlay/<stem>.jpg`` (the image with occluded or
+background pixels tinted red). Files are written atomically, so an interrupted run leaves no half file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from occgen.core.errors import ConfigError, SourceError
+from occgen.core.files import list_images
+from occgen.core.imageio import read_image, resize_image
+from occgen.train.export_model import (
+    FACE_TOOL_SIZE,
+    META_CONTRACT,
+    META_FIXED,
+    META_SIZE,
+    onnx_session,
+    require_face_target,
+)
+
+SOFT_DIR = "soft"
+OVERLAY_DIR = "overlay"
+OVERLAY_TINT = np.array([255, 0, 0], np.float32)
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Where an image sits in its padded square: ``side`` px, image at ``(top, left)`` of size ``(h, w)``."""
+
+    side: int
+    top: int
+    left: int
+    height: int
+    width: int
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """``image`` (H, W, 3) centred on a black square of side ``max(H, W)``, resized to ``size``²."""
+    height, width = image.shape[:2]
+    side = max(height, width)
+    top, left = (side - height) // 2, (side - width) // 2
+    if (height, width) != (side, side):
+        canvas = np.zeros((side, side, 3), image.dtype)
+        canvas[top : top + height, left : left + width] = image
+        image = canvas
+    return resize_image(image, (size, size)), Letterbox(side, top, left, height, width)
+
+
+def unletterbox(logits: torch.Tensor, box: Letterbox) -> torch.Tensor:
+    """``(1, S, S)`` logits -> ``(h, w)`` at the image's own size (bilinear, then the crop)."""
+    if box.side == box.height == box.width:  # as occgen evaluate does: one resize to the image size
+        if logits.shape[-2:] == (box.height, box.width):
+            return logits[0]
+        return F.interpolate(logits[None], size=(box.height, box.width), mode="bilinear", align_corners=False)[0, 0]
+    square = F.interpolate(logits[None], size=(box.side, box.side), mode="bilinear", align_corners=False)[0, 0]
+    return square[box.top : box.top + box.height, box.left : box.left + box.width]
+
+
+class Predictor:
+    """Face logits ``(N, 1, S, S)`` (torch, float32, CPU) for uint8 RGB batches ``(N, S, S, 3)``."""
+
+    input_size: int
+    batch_limit: int | None = None  # the face-tool graph takes one image at a time
+
+    def logits(self, batch: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class TorchPredictor(Predictor):
+    def __init__(self, model: Any, input_size: int, device: torch.device) -> None:
+        self.model = model.to(device).eval()
+        self.input_size = input_size
+        self.device = device
+
+    def logits(self, batch: np.ndarray) -> torch.Tensor:
+        inputs = torch.from_numpy(batch).permute(0, 3, 1, 2).to(self.device).float().div_(255.0)
+        with torch.inference_mode():
+            return self.model(inputs).float().cpu()
+
+
+class OnnxPredictor(Predictor):
+    def __init__(self, path: Path, *, device: str, input_size: int | None) -> None:
+        self.session = onnx_session(path, device=device)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.contract = meta.get(META_CONTRACT, "native")
+        self.input_name = self.session.get_inputs()[0].name
+        stored = int(meta[META_SIZE]) if META_SIZE in meta else None
+        fixed = meta.get(META_FIXED) == "true" or self.contract == "face-tool"
+        if self.contract == "face-tool":
+            stored, self.batch_limit = FACE_TOOL_SIZE, 1
+        if fixed and input_size not in (None, stored):
+            raise ConfigError(f"{path} takes {stored}x{stored} inputs only; omit --input-size or pass {stored}")
+        size = input_size or stored
+        if size is None:
+            raise ConfigError(f"{path} has no occgen metadata (input size): pass --input-size")
+        self.input_size = size
+
+    def logits(self, batch: np.ndarray) -> torch.Tensor:
+        if self.contract == "face-tool":  # BGR / 255 NHWC in, probability NHWC out
+            prob = self.session.run(None, {self.input_name: batch[..., ::-1].astype(np.float32) / 255.0})[0]
+            prob = np.clip(prob.transpose(0, 3, 1, 2), 1e-7, 1 - 1e-7)
+            return torch.from_numpy(np.log(prob) - np.log1p(-prob)).float()
+        inputs = batch.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        return torch.from_numpy(self.session.run(None, {self.input_name: inputs})[0]).float()
+
+
+def load_predictor(path: Path, *, device: str = "cpu", input_size: int | None = None) -> Predictor:
+    """A predictor for ``path``: an occgen ``.pt`` checkpoint or an ``.onnx`` file from ``occgen export-model``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"model not found: {path}; pass a .pt checkpoint or an .onnx file")
+    if input_size is not None and (input_size < 32 or input_size % 32):
+        raise ConfigError(f"--input-size must be a positive multiple of 32, got {input_size}")
+    if path.suffix == ".onnx":
+        return OnnxPredictor(path, device=device, input_size=input_size)
+    from occgen.train.trainer import load_checkpoint, resolve_device
+
+    model, info = load_checkpoint(path)
+    require_face_target(info, path, "occgen predict")
+    size = input_size or int(info.get("config", {}).get("input_size", 256))
+    return TorchPredictor(model, size, resolve_device(device))
+
+
+def _write(path: Path, array: np.ndarray, params: list[int] | None = None) -> None:
+    ok, encoded = cv2.imencode(path.suffix, array, params or [])
+    if not ok:
+        raise SourceError(f"cannot encode {path}")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(encoded.tobytes())
+    os.replace(tmp, path)
+
+
+def overlay_image(image: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """RGB ``image`` with the non-face pixels (occluders, background) tinted half red."""
+    out = image.astype(np.float32)
+    out[~face] = 0.5 * out[~face] + 0.5 * OVERLAY_TINT
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+@dataclass
+class PredictReport:
+    images: int
+    out: Path
+
+
+def predict_folder(
+    predictor: Predictor, src: Path, out: Path, *, batch_size: int = 8, soft: bool = False, overlay: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> PredictReport:  # fmt: skip
+    """Write the masks of every image in ``src`` into ``out`` (see the module doc)."""
+    src = Path(src)
+    if not src.is_dir():
+        raise SourceError(f"image folder not found: {src}; pass --src FOLDER of images")
+    paths = list_images(src)
+    if not paths:
+        raise SourceError(f"no images in {src} (png, jpg, ...)")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+    out = Path(out)
+    if out.resolve() == src.resolve():
+        raise ConfigError(f"--out {out} is the image folder: masks would overwrite images; choose another --out")
+    for folder in (out, *((out / SOFT_DIR,) if soft else ()), *((out / OVERLAY_DIR,) if overlay else ())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"cannot create {folder}: {error.strerror or error}; choose a writable --out") from error
+    if predictor.batch_limit:
+        batch_size = min(batch_size, predictor.batch_limit)
+    for chunk in _chunks(paths, batch_size):
+        images = [read_image(p) for p in chunk]
+        boxes, batch = [], []
+        for image in images:
+            square, box = letterbox(image, predictor.input_size)
+            batch.append(square)
+            boxes.append(box)
+        logits = predictor.logits(np.stack(batch))
+        for path, image, logit, box in zip(chunk, images, logits, boxes, strict=True):
+            face_logits = unletterbox(logit, box)
+            face = (face_logits > 0).numpy()
+            _write(out / f"{path.stem}.png", face.astype(np.uint8) * 255)
+            if soft:
+                prob = torch.sigmoid(face_logits).numpy()
+                _write(out / SOFT_DIR / f"{path.stem}.png", np.clip(prob * 255.0 + 0.5, 0, 255).astype(np.uint8))
+            if overlay:
+                tinted = cv2.cvtColor(overlay_image(image, face), cv2.COLOR_RGB2BGR)
+                _write(out / OVERLAY_DIR / f"{path.stem}.jpg", tinted, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        if on_progress:
+            on_progress(len(chunk))
+    return PredictReport(len(paths), out)
+
+
+def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
