@@ -37,6 +37,7 @@ import numpy as np
 from occgen.core.errors import ArrayContractError, ConfigError, SourceError
 from occgen.core.files import list_images, require_dir
 from occgen.core.imageio import read_binary_mask, read_image, resize_image, write_png
+from occgen.core.iterate import batched
 from occgen.sources.faceocc import cofw_mask_name, cofw_pairs
 from occgen.sources.faces import CelebAMaskHQ, FaceFolder
 from occgen.store import open_store
@@ -334,24 +335,14 @@ def evaluate_model(
         raise ConfigError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
     model = prepare_model(model, device, channels_last=channels_last)
     result = EvalResult()
-    pending: list[EvalItem] = []
-
-    def flush() -> None:
-        images = [item.image for item in pending if item.image is not None]  # model inputs always carry images
+    for batch in batched(items, batch_size):
+        images = [item.image for item in batch if item.image is not None]  # model inputs always carry images
         preds = predict_batch(model, images, input_size=input_size, device=device,
                               dtype=dtype, channels_last=channels_last)  # fmt: skip
-        for item, pred in zip(pending, preds, strict=True):
+        for item, pred in zip(batch, preds, strict=True):
             result.add(item, pred, worst_k=worst_k, tile_px=tile_px)
         if on_progress:
-            on_progress(len(pending))
-        pending.clear()
-
-    for item in items:
-        pending.append(item)
-        if len(pending) == batch_size:
-            flush()
-    if pending:
-        flush()
+            on_progress(len(batch))
     return result
 
 

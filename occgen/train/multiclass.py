@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from occgen.core.errors import ArrayContractError, ConfigError, SourceError
 from occgen.core.imageio import read_image, read_labels, resize_image
+from occgen.core.iterate import batched
 from occgen.core.labels import PARSING_CLASSES
 from occgen.sources.faces import FaceFolder
 from occgen.store import open_store
@@ -167,24 +168,13 @@ def evaluate_parsing(
     count, items = open_parsing_data(data)
     total = np.zeros((N_PARSING, N_PARSING), np.int64)
     rows: list[dict[str, Any]] = []
-    pending: list[tuple[str, np.ndarray, np.ndarray]] = []
-
-    def flush() -> None:
-        nonlocal total
-        preds = predict_parsing(model, [image for _, image, _ in pending], input_size=input_size, device=device)
-        for (item_id, _, truth), pred in zip(pending, preds, strict=True):
+    for batch in batched(items, batch_size):
+        preds = predict_parsing(model, [image for _, image, _ in batch], input_size=input_size, device=device)
+        for (item_id, _, truth), pred in zip(batch, preds, strict=True):
             matrix = confusion_matrix(pred, truth)
             total = total + matrix
             values = class_scores(matrix)
             rows.append({"id": item_id, "miou": values["miou"], "pixel_accuracy": values["pixel_accuracy"]})
-        pending.clear()
-
-    for item in items:
-        pending.append(item)
-        if len(pending) == batch_size:
-            flush()
-    if pending:
-        flush()
     summary = {"images": count, "target": "parsing", "classes": list(PARSING_CLASSES), **class_scores(total)}
     return summary, rows
 
