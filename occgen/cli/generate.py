@@ -112,7 +112,7 @@ def generate_faces(
 
     with user_errors():
         settings = load_randocc_settings(params)
-        source = open_face_source(with_overrides(settings.faces, path=faces, split=split))
+        source = open_face_source(with_overrides(settings.faces, path=faces, split=split), settings.run)
         run = with_overrides(
             settings.run,
             n=n or len(source),

@@ -40,6 +40,7 @@ from occgen.core.labels import (
     parts_parsing,
     reconcile_parsing,
 )  # fmt: skip
+from occgen.sources.remote import UrlRoot, local_path, open_root
 
 #: All 18 part names of CelebAMask-HQ's annotation files.
 CELEBAMASK_PARTS = (
@@ -158,7 +159,7 @@ def read_id_list(path: Path) -> list[str]:
 
 
 @dataclass
-class CelebAMaskHQ:
+class CelebAMaskHQ(UrlRoot):
     """CelebAMask-HQ read from its released layout. ``root`` holds ``CelebA-HQ-img`` and
     ``CelebAMask-HQ-mask-anno``; ``split`` is an optional file of ids (e.g. the NatOcc paper's
     non-occluded training partition); ``corrected_masks`` an optional folder of ``{id}.png`` masks that
@@ -174,7 +175,7 @@ class CelebAMaskHQ:
 
     def __post_init__(self) -> None:
         self.root = require_dir(
-            Path(self.root),
+            self._local_root(self.root),
             "CelebAMask-HQ folder",
             "pass the folder holding CelebA-HQ-img/ and CelebAMask-HQ-mask-anno/",
         )
@@ -270,7 +271,7 @@ class CelebAMaskHQ:
         corrected = list_images(self.corrected_masks) if self.corrected_masks is not None else []
         return {
             "kind": self.name,
-            "root": str(self.root),
+            "root": self.root_label(self.root),
             "count": len(self),
             "fingerprint": fingerprint_files(self.root, [self.image_path(i) for i in self._ids]),
             "face_parts": list(self.face_parts),
@@ -283,7 +284,7 @@ class CelebAMaskHQ:
 
 
 @dataclass
-class FaceFolder:
+class FaceFolder(UrlRoot):
     """A folder of ``images/<stem>.{jpg,png}`` with ``masks/<stem>.png`` (0/1 or 0/255)."""
 
     root: Path
@@ -293,7 +294,7 @@ class FaceFolder:
     _pairs: list[tuple[Path, Path]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.root = require_dir(Path(self.root), "face folder", "pass a folder holding images/ and masks/")
+        self.root = require_dir(self._local_root(self.root), "face folder", "pass a folder holding images/ and masks/")
         images_dir = require_dir(self.root / "images", "face images folder", "a face folder needs images/<stem>.jpg")
         masks_dir = require_dir(self.root / "masks", "face masks folder", "a face folder needs masks/<stem>.png")
         images = list_images(images_dir)
@@ -354,7 +355,7 @@ class FaceFolder:
     def describe(self) -> dict[str, str | int]:
         return {
             "kind": self.name,
-            "root": str(self.root),
+            "root": self.root_label(self.root),
             "count": len(self),
             "fingerprint": fingerprint_files(self.root, [f for pair in self._pairs for f in pair]),
             "licence": self.licence,
@@ -435,11 +436,13 @@ def open_faces(
     """Open a face dataset; ``path=None`` opens the embedded demo faces.
 
     ``layout="auto"`` recognises an occgen store, CelebAMask-HQ by its ``CelebA-HQ-img`` folder, else
-    expects a face folder.
+    expects a face folder. ``path`` may be a URL (``s3://bucket/faces``): the folder is copied into the
+    local cache once (:mod:`occgen.store.folder_cache`) and recorded by its URL.
     """
     if path is None:
         return FaceFolder(demo_root() / "faces", licence=DEMO_LICENCE)
-    path = Path(path)
+    root = open_root(path)
+    path = local_path(root)
     if layout == "auto":
         from occgen.store.schema import is_store
 
@@ -448,11 +451,11 @@ def open_faces(
         else:
             layout = "celebamask-hq" if (path / "CelebA-HQ-img").is_dir() else "folder"
     if layout == "store":
-        return StoreFaces(path)
+        return StoreFaces(path)  # (a store at a URL is read from its local copy and recorded by that path)
     if layout == "celebamask-hq":
-        return CelebAMaskHQ(path, split, corrected_masks, tuple(face_parts), tuple(occluding_parts))
+        return CelebAMaskHQ(root, split, corrected_masks, tuple(face_parts), tuple(occluding_parts))  # type: ignore[arg-type]
     if layout == "folder":
         if corrected_masks is not None:
             raise ConfigError("corrected_masks applies to CelebAMask-HQ only; a face folder's masks are its own")
-        return FaceFolder(path, split)
+        return FaceFolder(root, split)  # type: ignore[arg-type]
     raise ConfigError(f"unknown face layout {layout!r}; valid: auto, {', '.join(FACE_LAYOUTS)}")
