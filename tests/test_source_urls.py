@@ -36,7 +36,7 @@ def s3() -> Any:
     with moto_s3() as server:
         server.make_bucket(BUCKET)
         fs = _fs(server)
-        for name in ("faces", "dtd", "hands"):
+        for name in ("faces", "dtd", "hands", "objects"):
             fs.put(str(demo_root() / name), f"{BUCKET}/demo/{name}", recursive=True)
         yield server
 
@@ -73,7 +73,8 @@ def test_randocc_from_s3_faces_and_textures_equals_local_folders(env: Path, tmp_
     demo = demo_root()
     _generate("randocc", tmp_path / "local.zarr", "--faces", str(demo / "faces"), "--textures", str(demo / "dtd"))
     faces, textures = f"s3://{BUCKET}/demo/faces", f"s3://{BUCKET}/demo/dtd"
-    _generate("randocc", tmp_path / "s3.zarr", "--faces", faces, "--textures", textures)
+    # 2 worker processes (a LocalCluster): the sources travel pickled, with their URL and local copy
+    _generate("randocc", tmp_path / "s3.zarr", "--faces", faces, "--textures", textures, "--workers", "2")
     local_card, s3_card = assert_same_store(tmp_path / "local.zarr", tmp_path / "s3.zarr")
     assert s3_card["sources"]["faces"]["root"] == faces  # recorded by URL, not by the cache path
     assert s3_card["sources"]["textures"]["root"] == textures
@@ -90,6 +91,29 @@ def test_natocc_hands_from_s3_equals_local_folder(env: Path, tmp_path: Path) -> 
     _generate("natocc", tmp_path / "s3.zarr", *args, "--hands", f"s3://{BUCKET}/demo/hands")
     _, s3_card = assert_same_store(tmp_path / "local.zarr", tmp_path / "s3.zarr")
     assert s3_card["sources"]["hands"]["root"] == f"s3://{BUCKET}/demo/hands"
+
+
+def test_natocc_hands_and_objects_at_urls_in_params_with_its_storage_options(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """natocc.hands_dir / natocc.objects_dir as URLs in params.yaml, opened with natocc.storage_options."""
+    monkeypatch.setenv(ENV_CACHE_DIR, str(tmp_path / "cache"))
+    monkeypatch.delenv(ENV_OPTIONS, raising=False)
+
+    def params(name: str, hands: str, objects: str, **extra: str) -> Path:
+        natocc = {"hands_dir": hands, "objects_dir": objects, "objects_frac": 0.5, **extra}
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(json.dumps({"natocc": natocc}))  # JSON is YAML
+        return path
+
+    demo = demo_root()
+    local = params("local", str(demo / "hands"), str(demo / "objects"))
+    remote = params("remote", f"s3://{BUCKET}/demo/hands", f"s3://{BUCKET}/demo/objects",
+                    storage_options=json.dumps(s3.options()))  # fmt: skip
+    _generate("natocc", tmp_path / "local.zarr", "--params", str(local))
+    _generate("natocc", tmp_path / "s3.zarr", "--params", str(remote))
+    _, s3_card = assert_same_store(tmp_path / "local.zarr", tmp_path / "s3.zarr")
+    assert s3_card["sources"]["objects"]["root"] == f"s3://{BUCKET}/demo/objects"
 
 
 @pytest.mark.parametrize(
@@ -161,8 +185,11 @@ def test_file_urls_are_read_in_place(env: Path) -> None:
     assert not env.exists()  # nothing copied
 
 
-def test_storage_errors_name_the_source_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_storage_errors_name_the_source_url(s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_CACHE_DIR, str(tmp_path))
+    wrong = s3.options(secret="wrong")
+    with pytest.raises(StoreError, match=rf"^s3://{BUCKET}/demo/dtd: access denied .*check the credentials"):
+        materialise(parse_location(f"s3://{BUCKET}/demo/dtd", wrong))
     dead = {"endpoint_url": "http://127.0.0.1:9", "key": "k", "secret": "s",
             "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}}  # fmt: skip
     with pytest.raises(StoreError, match=r"^s3://b/faces: cannot reach the storage endpoint"):

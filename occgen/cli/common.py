@@ -36,7 +36,9 @@ WorkersOption = Annotated[int | None, typer.Option(help="Local worker processes;
 SchedulerOption = Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")]
 FacesOption = Annotated[
     Path | None,
-    typer.Option(help="Faces: CelebAMask-HQ root, images/+masks/ folder or faces store [default: embedded demo]."),
+    typer.Option(
+        help="Faces: CelebAMask-HQ root, images/+masks/ folder or faces store, a path or URL [default: embedded demo]."
+    ),
 ]
 SplitOption = Annotated[Path | None, typer.Option(help="Text file of face ids to use.")]
 ShardSizeOption = Annotated[int | None, typer.Option(help="Samples per zarr shard [default: 64].")]

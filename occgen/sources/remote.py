@@ -64,7 +64,7 @@ class UrlRoot:
         self._cached = materialise(location)
         return self._cached.local
 
-    def root_label(self, root: Path) -> str:
+    def root_label(self, root: Path | None) -> str:
         """Where the source is, for the store card: its URL, or its local path."""
         return self._cached.url if self._cached is not None else str(root)
 
