@@ -196,3 +196,34 @@ def test_storage_errors_name_the_source_url(s3: S3Server, tmp_path: Path, monkey
         materialise(parse_location("s3://b/faces", dead))
     with pytest.raises(SourceError):
         DTDTextures(tmp_path / "nothing")
+
+
+def test_faces_store_at_a_url_is_read_in_place(s3: S3Server, env: Path, tmp_path: Path) -> None:
+    faces_store = tmp_path / "faces.zarr"
+    result = CliRunner().invoke(
+        app, ["generate", "faces", "--size", "32", "--workers", "1", "--no-preview", "--out", str(faces_store)]
+    )
+    assert result.exit_code == 0, result.output
+    _fs(s3).put(str(faces_store), f"{BUCKET}/stores/faces.zarr", recursive=True)
+    url = f"s3://{BUCKET}/stores/faces.zarr"
+    _generate("randocc", tmp_path / "local.zarr", "--faces", str(faces_store))
+    _generate("randocc", tmp_path / "s3.zarr", "--faces", url)
+    _, s3_card = assert_same_store(tmp_path / "local.zarr", tmp_path / "s3.zarr")
+    assert s3_card["sources"]["faces"]["root"] == url and s3_card["sources"]["faces"]["kind"] == "store"
+    assert not env.exists()  # nothing copied
+
+
+def test_concurrent_materialise_gives_one_complete_copy(s3: S3Server, env: Path) -> None:
+    """Several processes or threads copying one folder at once: each downloads, the first rename wins."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    location = parse_location(f"s3://{BUCKET}/demo/hands")
+    with ThreadPoolExecutor(4) as pool:
+        copies = list(pool.map(lambda _: materialise(location), range(4)))
+    assert len({copy.local for copy in copies}) == 1
+    assert [p.name for p in env.iterdir()] == [copies[0].local.name]  # no temporary folders left
+    local = sorted(p.relative_to(demo_root() / "hands") for p in (demo_root() / "hands").rglob("*") if p.is_file())
+    cached = sorted(p.relative_to(copies[0].local) for p in copies[0].local.rglob("*") if p.is_file())
+    assert cached == local
+    for name in local:
+        assert (copies[0].local / name).read_bytes() == (demo_root() / "hands" / name).read_bytes()

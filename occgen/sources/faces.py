@@ -30,7 +30,7 @@ import numpy as np
 
 from occgen.core.arrays import check_image, check_mask
 from occgen.core.errors import ConfigError, SourceError
-from occgen.core.files import DEMO_LICENCE, demo_root, fingerprint_files, list_images, require_dir
+from occgen.core.files import DEMO_LICENCE, demo_root, fingerprint_files, is_url, list_images, require_dir
 from occgen.core.imageio import read_binary_mask, read_image, read_labels, resize_image, resize_labels
 from occgen.core.labels import (
     GENERIC_FACE,
@@ -41,6 +41,7 @@ from occgen.core.labels import (
     reconcile_parsing,
 )  # fmt: skip
 from occgen.sources.remote import UrlRoot, local_path, open_root
+from occgen.store.location import Location, parse_location
 
 #: All 18 part names of CelebAMask-HQ's annotation files.
 CELEBAMASK_PARTS = (
@@ -365,15 +366,16 @@ class FaceFolder(UrlRoot):
 @dataclass
 class StoreFaces:
     """Faces read from an occgen store (e.g. one written by ``occgen generate faces``): image and visible
-    face mask of each sample. Picklable: the store is reopened lazily in each worker."""
+    face mask of each sample. Picklable: the store is reopened lazily in each worker. ``root`` may be a
+    store at a URL (a :class:`~occgen.store.location.Location`), read in place."""
 
-    root: Path
+    root: Path | Location
     name: str = "store"
 
     def __post_init__(self) -> None:
         from occgen.store.schema import METADATA, ShardReader
 
-        self.root = Path(self.root)
+        self.root = self.root if isinstance(self.root, Location) else Path(self.root)
         reader = ShardReader(self.root)
         self._card = reader.card
         metadata = np.asarray(reader.arrays(METADATA)[:])
@@ -441,6 +443,12 @@ def open_faces(
     """
     if path is None:
         return FaceFolder(demo_root() / "faces", licence=DEMO_LICENCE)
+    if layout in ("auto", "store") and (isinstance(path, Location) or is_url(path)):
+        from occgen.store.schema import is_store
+
+        location = parse_location(path)
+        if not location.is_local and is_store(location):
+            return StoreFaces(location)  # a store at a URL is read in place, not copied
     root = open_root(path)
     path = local_path(root)
     if layout == "auto":
@@ -451,7 +459,7 @@ def open_faces(
         else:
             layout = "celebamask-hq" if (path / "CelebA-HQ-img").is_dir() else "folder"
     if layout == "store":
-        return StoreFaces(path)  # (a store at a URL is read from its local copy and recorded by that path)
+        return StoreFaces(path)
     if layout == "celebamask-hq":
         return CelebAMaskHQ(root, split, corrected_masks, tuple(face_parts), tuple(occluding_parts))  # type: ignore[arg-type]
     if layout == "folder":
