@@ -131,6 +131,14 @@ def test_missing_bucket_or_prefix_is_one_line(env: Path, tmp_path: Path, url: st
     assert not (tmp_path / "x").exists()
 
 
+def test_layout_errors_in_a_copied_folder_name_its_url(env: Path, tmp_path: Path) -> None:
+    url = f"s3://{BUCKET}/demo/faces"  # faces, not hands: no cut-outs in it
+    result = CliRunner().invoke(app, ["generate", "natocc", *COMMON, "--hands", url, "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and f"no hand cut-outs in {url};" in lines[0] and str(env) not in lines[0], result.output
+
+
 def test_cache_is_reused_and_refreshed_when_the_listing_changes(
     s3: S3Server, env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

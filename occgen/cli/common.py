@@ -77,7 +77,10 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except OccgenError as error:
-        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        from occgen.store.folder_cache import with_urls
+
+        message = with_urls(str(error))  # a source folder's local copy named by its URL
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 

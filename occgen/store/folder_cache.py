@@ -102,6 +102,9 @@ def _download(location: Location, files: dict[str, dict[str, Any]], target: Path
             shutil.rmtree(temporary, ignore_errors=True)
 
 
+_COPIES: dict[str, str] = {}  # local copy -> URL, for the copies this process materialised (see with_urls)
+
+
 def materialise(location: Location) -> CachedFolder:
     """The folder at ``location`` (a URL) as a local copy, downloaded unless the same listing is cached."""
     files = _listing(location)
@@ -109,7 +112,16 @@ def materialise(location: Location) -> CachedFolder:
     target = cache_dir() / key
     if not target.is_dir():
         _download(location, files, target)
+    _COPIES[str(target)] = location.url
     return CachedFolder(location, key, target)
+
+
+def with_urls(message: str) -> str:
+    """``message`` with the local copies of source folders (made in this process) named by their URLs, so
+    an error found by a loader in a copy (a missing manifest, an empty folder...) names what the user gave."""
+    for local, url in sorted(_COPIES.items(), key=lambda item: -len(item[0])):
+        message = message.replace(local, url)
+    return message
 
 
 def local_copy(folder: CachedFolder) -> Path:
