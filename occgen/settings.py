@@ -16,7 +16,7 @@ from typing import Any
 from occgen import __version__
 from occgen.appearance.harmonise import Harmoniser, harmoniser_from_config
 from occgen.core.errors import ConfigError
-from occgen.core.files import demo_root
+from occgen.core.files import demo_root, is_url
 from occgen.core.params import BaseConfig, build_config, load_params, resolve_path
 from occgen.prep.hands.stage import HandsConfig
 from occgen.prep.objects.config import ObjectsConfig, UpscaleConfig
@@ -32,6 +32,7 @@ from occgen.sources.objects import CocoObjects
 from occgen.sources.occluder import OccluderSource
 from occgen.sources.shapes import RandomShapes
 from occgen.sources.textures import TexturesConfig, open_textures
+from occgen.store.location import merged_storage_options, parse_location
 from occgen.train.config import EvaluateConfig, TrainConfig
 
 #: Sections a params file may hold.
@@ -121,27 +122,37 @@ def load_randocc_settings(params_file: Path | None) -> RandOccSettings:
     )  # fmt: skip
 
 
-def open_face_source(config: FacesConfig) -> FaceSource:
-    if config.path is not None and not config.path.exists():
+def source_location(path: Path | None, run: RunConfig | None = None) -> Any:
+    """A source folder as given (a path, or None for the demo), or as a :class:`Location` with the storage
+    options of the stores (``<section>.storage_options`` over the defaults) when it is a URL: the sources
+    copy such folders into the local cache (occgen/store/folder_cache.py)."""
+    if path is None or not is_url(path):
+        return path
+    return parse_location(path, merged_storage_options(run.storage_options if run is not None else None))
+
+
+def open_face_source(config: FacesConfig, run: RunConfig | None = None) -> FaceSource:
+    if config.path is not None and not is_url(config.path) and not config.path.exists():
         raise ConfigError(
             f"faces.path {config.path} does not exist: set faces.path in params.yaml (or pass --faces) to a "
             "CelebAMask-HQ root or an images/+masks/ folder, or null for the embedded demo"
         )
     return open_faces(
-        config.path, layout=config.layout, split=config.split, corrected_masks=config.corrected_masks,
-        face_parts=config.face_parts, occluding_parts=config.occluding_parts,
+        source_location(config.path, run), layout=config.layout, split=config.split,
+        corrected_masks=config.corrected_masks, face_parts=config.face_parts, occluding_parts=config.occluding_parts,
     )  # fmt: skip
 
 
 def build_randocc_recipe(settings: RandOccSettings) -> RandOccRecipe:
     """Open the sources named by ``settings`` (checking their layout) and build the RandOcc recipe."""
-    faces = open_face_source(settings.faces)
-    if settings.textures.path is not None and not settings.textures.path.exists():
+    faces = open_face_source(settings.faces, settings.run)
+    textures_path = settings.textures.path
+    if textures_path is not None and not is_url(textures_path) and not textures_path.exists():
         raise ConfigError(
             f"textures.path {settings.textures.path} does not exist: set textures.path in params.yaml (or pass "
             "--textures) to the DTD folder, or null for the embedded demo"
         )
-    textures = open_textures(settings.textures.path, split=settings.textures.split)
+    textures = open_textures(source_location(textures_path, settings.run), split=settings.textures.split)
     occluders = RandomShapes(
         textures, settings.randocc.shapes, settings.randocc.canvas_px, settings.randocc.texture_crop_side_range
     )
@@ -190,12 +201,13 @@ def build_natocc_recipe(
 
         if not torch.cuda.is_available():  # checked before any store is created
             raise ConfigError("natocc.sot.device is cuda but no CUDA device is available; use numpy (the default)")
-    faces = open_face_source(settings.faces)
+    faces = open_face_source(settings.faces, settings.run)
     max_side = max(settings.natocc.hand_max_side_px, settings.base.size)
     cache = CutoutCache(settings.natocc.cache_mb)  # one budget for hands and objects
-    hands = MattedHands(settings.natocc.hands_dir, max_side_px=max_side, cache=cache)
+    hands = MattedHands(source_location(settings.natocc.hands_dir, settings.run), max_side_px=max_side, cache=cache)
     if settings.natocc.uses_objects and objects is None:
-        objects = CocoObjects(settings.natocc.objects_dir, max_side_px=max_side, cache=cache)
+        objects_dir = source_location(settings.natocc.objects_dir, settings.run)
+        objects = CocoObjects(objects_dir, max_side_px=max_side, cache=cache)
     if objects is not None and harmoniser is None:
         harmoniser = harmoniser_from_config(settings.natocc.harmonise)
     return NatOccRecipe(
@@ -318,7 +330,7 @@ def build_faceocc_recipe(settings: FaceOccSettings) -> FaceOccRecipe:
     faces = settings.faces
     if faces.path is None:  # the demo faces already aligned into the FaceOcc frame (assets/build_demo_faceocc.py)
         faces = replace(faces, path=demo_root() / "faceocc_faces", layout="folder")
-    return FaceOccRecipe(open_face_source(faces), data, config, settings.base.seed)
+    return FaceOccRecipe(open_face_source(faces, settings.run), data, config, settings.base.seed)
 
 
 #: Recipes ``occgen train --online`` can make on the fly.

@@ -36,7 +36,9 @@ WorkersOption = Annotated[int | None, typer.Option(help="Local worker processes;
 SchedulerOption = Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")]
 FacesOption = Annotated[
     Path | None,
-    typer.Option(help="Faces: CelebAMask-HQ root, images/+masks/ folder or faces store [default: embedded demo]."),
+    typer.Option(
+        help="Faces: CelebAMask-HQ root, images/+masks/ folder or faces store, a path or URL [default: embedded demo]."
+    ),
 ]
 SplitOption = Annotated[Path | None, typer.Option(help="Text file of face ids to use.")]
 ShardSizeOption = Annotated[int | None, typer.Option(help="Samples per zarr shard [default: 64].")]
@@ -54,9 +56,12 @@ RepairOption = Annotated[
 
 def with_overrides(config: Any, **values: Any) -> Any:
     """``config`` with the fields given on the command line (non-None values) replaced; paths are made
-    absolute, so tasks running elsewhere (a --scheduler) find the same files."""
+    absolute (URLs stay URLs), so tasks running elsewhere (a --scheduler) find the same files."""
+    from occgen.core.files import is_url
+
     return replace(
-        config, **{k: v.absolute() if isinstance(v, Path) else v for k, v in values.items() if v is not None}
+        config,
+        **{k: v.absolute() if isinstance(v, Path) and not is_url(v) else v for k, v in values.items() if v is not None},
     )
 
 
@@ -72,7 +77,10 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except OccgenError as error:
-        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        from occgen.store.folder_cache import with_urls
+
+        message = with_urls(str(error))  # a source folder's local copy named by its URL
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -130,12 +138,11 @@ def run_generation(
     from occgen.run.generate import generate
     from occgen.run.preview import write_preview
     from occgen.store import is_store
-    from occgen.store.location import default_storage_options, parse_location, parse_storage_options
+    from occgen.store.location import merged_storage_options, parse_location
 
     # Storage options: the params key <section>.storage_options (JSON), overridden key by key by
     # --storage-options / OCCGEN_STORAGE_OPTIONS.
-    options = getattr(run, "storage_options", None)
-    options = {**parse_storage_options(options, "storage_options"), **default_storage_options()} if options else None
+    options = merged_storage_options(getattr(run, "storage_options", None))
     location = parse_location(out, options)  # a path or a URL (s3://...); refused here if neither
     shown = out if location.is_local else location.url
     if repair and is_store(location):  # (repair of a store at a URL is untested)

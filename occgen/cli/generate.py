@@ -60,7 +60,7 @@ def generate_randocc(
     scheduler: SchedulerOption = None,
     faces: FacesOption = None,
     split: SplitOption = None,
-    textures: Annotated[Path | None, typer.Option(help="DTD folder [default: embedded demo].")] = None,
+    textures: Annotated[Path | None, typer.Option(help="DTD folder, a path or URL [default: embedded demo].")] = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
@@ -112,7 +112,7 @@ def generate_faces(
 
     with user_errors():
         settings = load_randocc_settings(params)
-        source = open_face_source(with_overrides(settings.faces, path=faces, split=split))
+        source = open_face_source(with_overrides(settings.faces, path=faces, split=split), settings.run)
         run = with_overrides(
             settings.run,
             n=n or len(source),
@@ -138,7 +138,8 @@ def generate_natocc(
     faces: FacesOption = None,
     split: SplitOption = None,
     hands: Annotated[
-        Path | None, typer.Option(help="Matted hands (`occgen hands matte` output) [default: embedded demo hands].")
+        Path | None,
+        typer.Option(help="Matted hands (`occgen hands matte` output), a path or URL [default: embedded demo hands]."),
     ] = None,
     color_transfer: Annotated[
         ColorTransfer | None, typer.Option(help="sot: NatOcc-SOT set; none: NatOcc set [default: sot].")
@@ -152,7 +153,9 @@ def generate_natocc(
     ] = None,
     objects: Annotated[
         Path | None,
-        typer.Option(help="COCO object cut-outs (`occgen occluders coco` output) [default: embedded demo objects]."),
+        typer.Option(
+            help="COCO object cut-outs (`occgen occluders coco` output), a path or URL [default: embedded demo]."
+        ),
     ] = None,
     harmoniser_checkpoint: Annotated[
         Path | None, typer.Option(help="RainNet net_G checkpoint for the objects [default: lab-stats fallback].")

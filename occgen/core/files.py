@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from occgen.core.errors import SourceError
 from occgen.core.imageio import IMAGE_SUFFIXES
+
+#: A scheme of 2+ letters then ":/" (``s3://b/k``, or ``s3:/b/k`` as ``pathlib`` folds it); never a drive letter.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
+def is_url(value: str | os.PathLike[str]) -> bool:
+    """Whether ``value`` is a URL (``s3://bucket/x``, ``file:///x``) rather than a path."""
+    return bool(_URL.match(os.fspath(value)))
 
 
 def require_dir(path: Path, what: str, fix: str) -> Path:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import yaml
 
 from occgen.core.errors import ConfigError
+from occgen.core.files import is_url
 
 T = TypeVar("T")
 
@@ -124,8 +125,9 @@ def to_plain(value: Any) -> Any:
 
 
 def resolve_path(path: Path | None, root: Path) -> Path | None:
-    """``path`` made absolute against ``root`` (the params file's folder); ``None`` and absolute paths pass."""
-    if path is None or path.is_absolute():
+    """``path`` made absolute against ``root`` (the params file's folder); ``None``, absolute paths and URLs
+    (``s3://bucket/faces``) pass."""
+    if path is None or path.is_absolute() or is_url(path):
         return path
     return root / path
 

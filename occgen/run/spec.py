@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from occgen.core.files import is_url
 from occgen.recipes.base import SAMPLE_CODE_VERSION, Recipe
 from occgen.store.schema import SCHEMA_VERSION
 
@@ -39,8 +40,8 @@ def without_locations(value: Any) -> Any:
         return {k: without_locations(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [without_locations(v) for v in value]
-    if isinstance(value, str) and PurePath(value).is_absolute():
-        return PurePath(value).name
+    if isinstance(value, str) and (PurePath(value).is_absolute() or is_url(value)):
+        return PurePath(value).name  # a URL's last part, as a local copy's folder name
     return value
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from occgen.core.arrays import check_image, check_mask
 from occgen.core.errors import ConfigError, SourceError
-from occgen.core.files import DEMO_LICENCE, demo_root, fingerprint_files, list_images, require_dir
+from occgen.core.files import DEMO_LICENCE, demo_root, fingerprint_files, is_url, list_images, require_dir
 from occgen.core.imageio import read_binary_mask, read_image, read_labels, resize_image, resize_labels
 from occgen.core.labels import (
     GENERIC_FACE,
@@ -40,6 +40,8 @@ from occgen.core.labels import (
     parts_parsing,
     reconcile_parsing,
 )  # fmt: skip
+from occgen.sources.remote import UrlRoot, local_path, open_root
+from occgen.store.location import Location, parse_location
 
 #: All 18 part names of CelebAMask-HQ's annotation files.
 CELEBAMASK_PARTS = (
@@ -158,7 +160,7 @@ def read_id_list(path: Path) -> list[str]:
 
 
 @dataclass
-class CelebAMaskHQ:
+class CelebAMaskHQ(UrlRoot):
     """CelebAMask-HQ read from its released layout. ``root`` holds ``CelebA-HQ-img`` and
     ``CelebAMask-HQ-mask-anno``; ``split`` is an optional file of ids (e.g. the NatOcc paper's
     non-occluded training partition); ``corrected_masks`` an optional folder of ``{id}.png`` masks that
@@ -174,7 +176,7 @@ class CelebAMaskHQ:
 
     def __post_init__(self) -> None:
         self.root = require_dir(
-            Path(self.root),
+            self._local_root(self.root),
             "CelebAMask-HQ folder",
             "pass the folder holding CelebA-HQ-img/ and CelebAMask-HQ-mask-anno/",
         )
@@ -270,7 +272,7 @@ class CelebAMaskHQ:
         corrected = list_images(self.corrected_masks) if self.corrected_masks is not None else []
         return {
             "kind": self.name,
-            "root": str(self.root),
+            "root": self.root_label(self.root),
             "count": len(self),
             "fingerprint": fingerprint_files(self.root, [self.image_path(i) for i in self._ids]),
             "face_parts": list(self.face_parts),
@@ -283,7 +285,7 @@ class CelebAMaskHQ:
 
 
 @dataclass
-class FaceFolder:
+class FaceFolder(UrlRoot):
     """A folder of ``images/<stem>.{jpg,png}`` with ``masks/<stem>.png`` (0/1 or 0/255)."""
 
     root: Path
@@ -293,7 +295,7 @@ class FaceFolder:
     _pairs: list[tuple[Path, Path]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.root = require_dir(Path(self.root), "face folder", "pass a folder holding images/ and masks/")
+        self.root = require_dir(self._local_root(self.root), "face folder", "pass a folder holding images/ and masks/")
         images_dir = require_dir(self.root / "images", "face images folder", "a face folder needs images/<stem>.jpg")
         masks_dir = require_dir(self.root / "masks", "face masks folder", "a face folder needs masks/<stem>.png")
         images = list_images(images_dir)
@@ -354,7 +356,7 @@ class FaceFolder:
     def describe(self) -> dict[str, str | int]:
         return {
             "kind": self.name,
-            "root": str(self.root),
+            "root": self.root_label(self.root),
             "count": len(self),
             "fingerprint": fingerprint_files(self.root, [f for pair in self._pairs for f in pair]),
             "licence": self.licence,
@@ -364,15 +366,16 @@ class FaceFolder:
 @dataclass
 class StoreFaces:
     """Faces read from an occgen store (e.g. one written by ``occgen generate faces``): image and visible
-    face mask of each sample. Picklable: the store is reopened lazily in each worker."""
+    face mask of each sample. Picklable: the store is reopened lazily in each worker. ``root`` may be a
+    store at a URL (a :class:`~occgen.store.location.Location`), read in place."""
 
-    root: Path
+    root: Path | Location
     name: str = "store"
 
     def __post_init__(self) -> None:
         from occgen.store.schema import METADATA, ShardReader
 
-        self.root = Path(self.root)
+        self.root = self.root if isinstance(self.root, Location) else Path(self.root)
         reader = ShardReader(self.root)
         self._card = reader.card
         metadata = np.asarray(reader.arrays(METADATA)[:])
@@ -435,11 +438,19 @@ def open_faces(
     """Open a face dataset; ``path=None`` opens the embedded demo faces.
 
     ``layout="auto"`` recognises an occgen store, CelebAMask-HQ by its ``CelebA-HQ-img`` folder, else
-    expects a face folder.
+    expects a face folder. ``path`` may be a URL (``s3://bucket/faces``): the folder is copied into the
+    local cache once (:mod:`occgen.store.folder_cache`) and recorded by its URL.
     """
     if path is None:
         return FaceFolder(demo_root() / "faces", licence=DEMO_LICENCE)
-    path = Path(path)
+    if layout in ("auto", "store") and (isinstance(path, Location) or is_url(path)):
+        from occgen.store.schema import is_store
+
+        location = parse_location(path)
+        if not location.is_local and is_store(location):
+            return StoreFaces(location)  # a store at a URL is read in place, not copied
+    root = open_root(path)
+    path = local_path(root)
     if layout == "auto":
         from occgen.store.schema import is_store
 
@@ -450,9 +461,9 @@ def open_faces(
     if layout == "store":
         return StoreFaces(path)
     if layout == "celebamask-hq":
-        return CelebAMaskHQ(path, split, corrected_masks, tuple(face_parts), tuple(occluding_parts))
+        return CelebAMaskHQ(root, split, corrected_masks, tuple(face_parts), tuple(occluding_parts))  # type: ignore[arg-type]
     if layout == "folder":
         if corrected_masks is not None:
             raise ConfigError("corrected_masks applies to CelebAMask-HQ only; a face folder's masks are its own")
-        return FaceFolder(path, split)
+        return FaceFolder(root, split)  # type: ignore[arg-type]
     raise ConfigError(f"unknown face layout {layout!r}; valid: auto, {', '.join(FACE_LAYOUTS)}")

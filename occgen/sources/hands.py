@@ -22,6 +22,7 @@ from occgen.core.imageio import read_rgba
 from occgen.sources.cache import CutoutCache
 from occgen.sources.hand_orientation import finger_direction
 from occgen.sources.occluder import Occluder, crop_to_alpha, limit_side
+from occgen.sources.remote import UrlRoot
 
 #: The folder layout `occgen hands matte` writes and this source reads.
 MANIFEST = "manifest.json"
@@ -56,7 +57,7 @@ def _entries_from_manifest(root: Path, manifest_path: Path) -> list[HandEntry]:
 
 
 @dataclass
-class MattedHands:
+class MattedHands(UrlRoot):
     """Hand cut-outs drawn uniformly; ``draw`` returns the occluder and ``finger_angle_deg`` (the fingers'
     direction in the cut-out, image coordinates) among its params."""
 
@@ -74,7 +75,7 @@ class MattedHands:
                 else "hand cut-outs: the terms of the photos' source (11k Hands: see the dataset's terms)"
             )  # fmt: skip
         self.root = require_dir(
-            demo_root() / "hands" if self.root is None else Path(self.root), "hands folder",
+            demo_root() / "hands" if self.root is None else self._local_root(self.root), "hands folder",
             "pass the output folder of `occgen hands matte` (manifest.json + hands/)",
         )  # fmt: skip
         manifest = self.root / MANIFEST
@@ -124,5 +125,5 @@ class MattedHands:
         files = [e.path for e in self._entries]
         manifest = self.root / MANIFEST
         fingerprint = fingerprint_files(self.root, files + ([manifest] if manifest.is_file() else []))
-        return {"kind": self.name, "root": str(self.root), "count": len(self), "fingerprint": fingerprint,
+        return {"kind": self.name, "root": self.root_label(self.root), "count": len(self), "fingerprint": fingerprint,
                 "licence": self.licence or ""}  # fmt: skip

@@ -18,6 +18,7 @@ from occgen.core.files import demo_root, require_dir
 from occgen.core.imageio import read_rgba
 from occgen.sources.cache import CutoutCache
 from occgen.sources.occluder import Occluder, crop_to_alpha, limit_side
+from occgen.sources.remote import UrlRoot
 
 #: The folder layout `occgen occluders coco` (and `occluders upscale`) writes and this source reads.
 MANIFEST = "manifest.json"
@@ -41,7 +42,7 @@ def read_manifest(root: Path) -> dict[str, Any]:
 
 
 @dataclass
-class CocoObjects:
+class CocoObjects(UrlRoot):
     """COCO object cut-outs, drawn uniformly (or from ``categories`` only).
 
     ``draw(rng=...)`` returns an :class:`Occluder` with id ``coco:<annotation id>`` and kind
@@ -61,7 +62,7 @@ class CocoObjects:
 
     def __post_init__(self) -> None:
         self.root = require_dir(
-            demo_root() / "objects" if self.root is None else Path(self.root), "COCO objects folder",
+            demo_root() / "objects" if self.root is None else self._local_root(self.root), "COCO objects folder",
             "make it with `occgen occluders coco`",
         )  # fmt: skip
         manifest = read_manifest(self.root)
@@ -113,4 +114,5 @@ class CocoObjects:
         return self.load(index), params
 
     def describe(self) -> dict[str, str | int]:
-        return {"kind": self.name, "root": str(self.root), "count": len(self), "fingerprint": self._fingerprint}
+        return {"kind": self.name, "root": self.root_label(self.root), "count": len(self),
+                "fingerprint": self._fingerprint}  # fmt: skip

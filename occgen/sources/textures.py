@@ -14,6 +14,7 @@ import numpy as np
 from occgen.core.errors import SourceError
 from occgen.core.files import DEMO_LICENCE, demo_root, fingerprint_files, require_dir
 from occgen.core.imageio import IMAGE_SUFFIXES, read_image
+from occgen.sources.remote import UrlRoot
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +26,7 @@ class TexturesConfig:
 
 
 @dataclass
-class DTDTextures:
+class DTDTextures(UrlRoot):
     """DTD textures; ``split`` names a file in ``labels/`` (e.g. ``train1``) or is a path to one."""
 
     root: Path
@@ -35,7 +36,9 @@ class DTDTextures:
     _files: list[Path] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        root = require_dir(Path(self.root), "DTD folder", "pass the dtd/ folder that holds images/<category>/")
+        root = require_dir(
+            self._local_root(self.root), "DTD folder", "pass the dtd/ folder that holds images/<category>/"
+        )
         if not (root / "images").is_dir() and (root / "dtd" / "images").is_dir():
             root = root / "dtd"
         self.root = root
@@ -77,7 +80,7 @@ class DTDTextures:
     def describe(self) -> dict[str, str | int]:
         return {
             "kind": self.name,
-            "root": str(self.root),
+            "root": self.root_label(self.root),
             "count": len(self),
             "fingerprint": fingerprint_files(self.root, self._files),
             "licence": self.licence,
@@ -85,7 +88,7 @@ class DTDTextures:
 
 
 def open_textures(path: Path | None, *, split: str | None = None) -> DTDTextures:
-    """Open DTD textures; ``path=None`` opens the embedded demo textures."""
+    """Open DTD textures; ``path=None`` opens the embedded demo textures, a URL its folder's local copy."""
     if path is None:
         return DTDTextures(demo_root() / "dtd", split, licence=DEMO_LICENCE)
-    return DTDTextures(Path(path), split)
+    return DTDTextures(path, split)

@@ -59,6 +59,14 @@ def parse_storage_options(text: str, origin: str = "--storage-options") -> dict[
     return value
 
 
+def merged_storage_options(params_json: str | None) -> dict[str, Any] | None:
+    """The params key ``<section>.storage_options`` (JSON) overridden key by key by ``--storage-options`` /
+    ``OCCGEN_STORAGE_OPTIONS``; None without the key (then :func:`parse_location` uses the defaults)."""
+    if not params_json:
+        return None
+    return {**parse_storage_options(params_json, "storage_options"), **default_storage_options()}
+
+
 def use_storage_options(text: str) -> None:
     """Make ``text`` (JSON) the default storage options of this process (``occgen --storage-options``)."""
     parse_storage_options(text)
@@ -222,7 +230,7 @@ def parse_location(
         return Location(str(Path(text).expanduser().resolve()), "file")
     scheme, rest = match.group(1).lower(), match.group(2)
     if isinstance(value, os.PathLike) and rest.startswith("/") and not rest.startswith("//"):
-        rest = "/" + rest  # undo Path's folding of "//"
+        rest = ("//" if scheme in LOCAL_PROTOCOLS else "/") + rest  # undo Path's folding of "//" (file:/// -> file:/)
     if not rest.startswith("//") or (scheme not in LOCAL_PROTOCOLS and not rest[2:].strip("/")):
         raise ConfigError(f"{text!r} is neither a path nor a URL; write {scheme}://bucket/path (two slashes)")
     if scheme in LOCAL_PROTOCOLS:

@@ -1,0 +1,140 @@
+"""Source folders at URLs (faces, textures, hands, objects): copied once per machine into a local cache.
+
+:func:`materialise` lists the folder under a URL (one recursive listing), keys the copy by the URL and a
+listing fingerprint (relative names, sizes and ETags or mtimes), and downloads it into
+``$OCCGEN_CACHE_DIR`` (default ``~/.cache/occgen/sources``) as ``<name>-<key>`` unless that folder is
+already there. A download goes to a temporary folder beside it and is renamed into place, so a cached
+folder is always complete; several processes (dask workers) materialising the same folder at once each
+download and the first rename wins (the others discard their copy): no lock is needed. A changed listing
+gives a new key, hence a fresh copy; old copies stay until removed by hand. The loaders then read the local
+copy unchanged, so their content fingerprints equal those of the same folder read locally.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from occgen.core.errors import SourceError
+from occgen.store.location import Location, storage_errors
+
+ENV_CACHE_DIR = "OCCGEN_CACHE_DIR"
+#: Listing keys that change when an object's bytes change, first found wins (S3, GCS, Azure, local).
+_VERSION_KEYS = ("ETag", "etag", "md5Hash", "content_md5", "LastModified", "updated", "last_modified", "mtime")
+
+
+def cache_dir() -> Path:
+    """Where source folders at URLs are copied: ``$OCCGEN_CACHE_DIR`` or ``~/.cache/occgen/sources``."""
+    override = os.environ.get(ENV_CACHE_DIR)
+    return Path(override).expanduser() if override else Path.home() / ".cache" / "occgen" / "sources"
+
+
+@dataclass(frozen=True)
+class CachedFolder:
+    """A folder at ``location`` copied to ``local`` (``cache_dir() / key`` on the machine that copied it)."""
+
+    location: Location
+    key: str
+    local: Path
+
+    @property
+    def url(self) -> str:
+        return self.location.url
+
+
+def _listing(location: Location) -> dict[str, dict[str, Any]]:
+    """Every file under the URL, by its path relative to it; a missing bucket or prefix is one line."""
+    location.check_reachable()  # missing bucket, wrong credentials, dead endpoint: one line each
+    with storage_errors(location):
+        fs = location.filesystem()
+        fs.invalidate_cache()  # a listing cached by fsspec would hide a changed folder
+        found = fs.find(location.url, detail=True)
+    prefix = location.url.split("://", 1)[1].rstrip("/") + "/"
+    files = {
+        info["name"][len(prefix):]: info
+        for info in found.values()
+        if info.get("type") == "file" and info["name"].startswith(prefix) and not info["name"].endswith("/")
+    }  # fmt: skip
+    if not files:
+        raise SourceError(
+            f"{location.url}: no files under this URL; check the bucket and prefix, or upload the folder first "
+            f"(e.g. `aws s3 sync <local folder> {location.url}`)"
+        )
+    return files
+
+
+def _key(location: Location, files: dict[str, dict[str, Any]]) -> str:
+    digest = hashlib.sha256(f"{location.url}\n".encode())
+    for name in sorted(files):
+        info = files[name]
+        version = next((str(info[k]) for k in _VERSION_KEYS if info.get(k) is not None), "")
+        digest.update(f"{name}:{info.get('size')}:{version}\n".encode())
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", location.name)[:40] or "folder"
+    return f"{stem}-{digest.hexdigest()[:16]}"
+
+
+def _download(location: Location, files: dict[str, dict[str, Any]], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        names = sorted(files)
+        for name in names:
+            (temporary / name).parent.mkdir(parents=True, exist_ok=True)
+        prefix = location.url.rstrip("/")
+        with storage_errors(location):
+            location.filesystem().get([f"{prefix}/{n}" for n in names], [str(temporary / n) for n in names])
+        short = [n for n in names if (temporary / n).stat().st_size != files[n].get("size", -1)]
+        if short:
+            raise SourceError(f"{location.url}/{short[0]}: downloaded size differs from the listing; retry")
+        try:
+            temporary.rename(target)
+        except OSError:
+            if not target.is_dir():  # not another process's finished copy: a real failure
+                raise
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+_COPIES: dict[str, str] = {}  # local copy -> URL, for the copies this process materialised (see with_urls)
+
+
+def materialise(location: Location) -> CachedFolder:
+    """The folder at ``location`` (a URL) as a local copy, downloaded unless the same listing is cached."""
+    files = _listing(location)
+    key = _key(location, files)
+    target = cache_dir() / key
+    if not target.is_dir():
+        _download(location, files, target)
+    _COPIES[str(target)] = location.url
+    return CachedFolder(location, key, target)
+
+
+def with_urls(message: str) -> str:
+    """``message`` with the local copies of source folders (made in this process) named by their URLs, so
+    an error found by a loader in a copy (a missing manifest, an empty folder...) names what the user gave."""
+    for local, url in sorted(_COPIES.items(), key=lambda item: -len(item[0])):
+        message = message.replace(local, url)
+    return message
+
+
+def local_copy(folder: CachedFolder) -> Path:
+    """``folder``'s copy on this machine (a dask worker may not see the client's): the same folder if it
+    exists here, else this machine's cached copy of the same listing, else a fresh download of it."""
+    if folder.local.is_dir():
+        return folder.local
+    here = cache_dir() / folder.key
+    if here.is_dir():
+        return here
+    fresh = materialise(folder.location)
+    if fresh.key != folder.key:
+        raise SourceError(
+            f"{folder.url} changed while the run was using it (its listing differs); re-run to use the new files"
+        )
+    return fresh.local
