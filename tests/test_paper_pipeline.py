@@ -1,7 +1,8 @@
 """pipelines/paper end to end (issue 12): every stage of its dvc.yaml runs with `dvc repro` in a clean copy of
 the repository, on a small rehearsal of the four datasets in their true on-disk layouts (tests/_rehearsal.py)
-and three tiny evaluation sets. Only params.yaml is changed (dataset paths, tiny n / sizes / epochs); the
-pipeline itself is the repository's."""
+and three tiny evaluation sets. Only params.yaml (dataset paths, tiny n / sizes / epochs) and
+architectures.yaml (Table 4's architectures in their tiny configurations) change; the pipeline itself is the
+repository's."""
 
 from __future__ import annotations
 
@@ -53,13 +54,16 @@ def test_paper_pipeline_runs_end_to_end_on_the_rehearsal(tmp_path: Path) -> None
     params_file = paper / "params.yaml"
     params = rehearsal_params(yaml.safe_load(params_file.read_text()), data)
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    architectures = paper / "architectures.yaml"
+    assert yaml.safe_load(architectures.read_text())["architectures"] == ["segformer-b0", "upernet-resnet50"]
+    architectures.write_text(yaml.safe_dump({"architectures": ["segformer-tiny", "upernet-tiny"]}))
     for name in EVAL_SETS:
         eval_set(paper / "data" / "eval", name, 2, side=64)
     run([*GIT, "init", "-q", "-b", "main"], repo)
     run([*GIT, "add", "-A"], repo)
     run([*GIT, "commit", "-qm", "clean copy"], repo)
 
-    run(["dvc", "config", "--local", "cache.type", "hardlink,symlink"], paper)  # no copies of GB checkpoints
+    run(["dvc", "config", "--local", "cache.type", "hardlink,symlink"], paper)  # no copies of checkpoints
     try:
         stages = run(["dvc", "stage", "list", "--name-only"], paper, stdout_only=True).split()
         assert len(stages) == 61  # 9 data stages, 5 + 8 trainings, 15 + 24 evaluations
@@ -75,5 +79,5 @@ def test_paper_pipeline_runs_end_to_end_on_the_rehearsal(tmp_path: Path) -> None
         summaries = sorted((paper / "evaluation").rglob("summary.json"))
         assert len(summaries) == 5 * 3 + 2 * 4 * 3
         assert all(json.loads(path.read_text()) for path in summaries)
-    finally:  # the UperNet-ResNet50 checkpoints are ~0.8 GB each: leave no copy in the temp folder
+    finally:  # the U-Net checkpoints are ~170 MB each: leave no copy in the temp folder
         shutil.rmtree(repo, ignore_errors=True)
