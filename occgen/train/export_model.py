@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from occgen import __version__
-from occgen.core.errors import ConfigError
+from occgen.core.errors import ConfigError, OccgenError
 from occgen.core.files import sha256_file
 from occgen.store.schema import card_digest
 from occgen.train.architectures import count_parameters
@@ -256,7 +256,7 @@ def _store_record(entry: dict[str, Any]) -> dict[str, Any]:
 
             card = open_store(Path(entry["path"])).card
             licences = {k: v.get("licence") for k, v in card.get("sources", {}).items()}
-        except Exception:  # noqa: BLE001 - the card is informative only; a store that moved is not an error
+        except OccgenError:  # the card is informative only; a store that cannot be read is not an error
             licences = None
     record["licences"] = licences if licences is not None else "unknown (store not found at export)"
     return record

@@ -13,6 +13,7 @@ background pixels tinted red). Files are written atomically, so an interrupted r
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,14 +74,14 @@ def unletterbox(logits: torch.Tensor, box: Letterbox) -> torch.Tensor:
     return square[box.top : box.top + box.height, box.left : box.left + box.width]
 
 
-class Predictor:
+class Predictor(ABC):
     """Face logits ``(N, 1, S, S)`` (torch, float32, CPU) for uint8 RGB batches ``(N, S, S, 3)``."""
 
     input_size: int
     batch_limit: int | None = None  # the face-tool graph takes one image at a time
 
-    def logits(self, batch: np.ndarray) -> torch.Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def logits(self, batch: np.ndarray) -> torch.Tensor: ...
 
 
 class TorchPredictor(Predictor):
