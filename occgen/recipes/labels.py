@@ -44,7 +44,7 @@ def face_parsing_loader(faces: FaceSource, index: int, size: int, face_mask: np.
     loader = getattr(faces, "load_parsing", None)
     if loader is None:
         return lambda: generic_parsing(face_mask)
-    return lambda: loader(index, size)
+    return lambda: loader(index, size, face_mask)
 
 
 def build_labels(sources: LabelSources | dict[str, np.ndarray], labels: tuple[str, ...]) -> dict[str, np.ndarray]:

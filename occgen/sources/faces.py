@@ -88,7 +88,7 @@ class FaceSource(Protocol):
 
     def load(self, index: int, size: int) -> Face: ...
 
-    def load_parsing(self, index: int, size: int) -> np.ndarray: ...
+    def load_parsing(self, index: int, size: int, face_mask: np.ndarray | None = None) -> np.ndarray: ...
 
     def describe(self) -> dict[str, str | int]: ...
 
@@ -241,16 +241,18 @@ class CelebAMaskHQ(UrlRoot):
             raise SourceError(f"face {face_id}: part masks differ in size {shapes}; all parts must be the same size")
         return face_mask_from_parts(parts, self.face_parts, self.occluding_parts)
 
-    def load_parsing(self, index: int, size: int) -> np.ndarray:
+    def load_parsing(self, index: int, size: int, face_mask: np.ndarray | None = None) -> np.ndarray:
         """The part-label map of face ``index`` at ``size``² (all 18 part files, precedence of
-        :func:`occgen.core.labels.parts_parsing`), reconciled with the (possibly corrected) face mask."""
+        :func:`occgen.core.labels.parts_parsing`), reconciled with the (possibly corrected) face mask;
+        ``face_mask``: that mask as :meth:`load` gave it, which saves reading the parts twice."""
         face_id = self._ids[index]
         parts = {part: read_binary_mask(path) for part in CELEBAMASK_PARTS
                  if (path := self.part_path(face_id, part)).is_file()}  # fmt: skip
         if not parts:
             raise SourceError(f"face {face_id}: no part masks found (expected e.g. {self.part_path(face_id, 'skin')})")
         parsing = resize_labels(parts_parsing(parts, self.face_parts, self.occluding_parts), (size, size))
-        face_mask = resize_labels(self.load_face_mask(face_id), (size, size))
+        if face_mask is None:
+            face_mask = resize_labels(self.load_face_mask(face_id), (size, size))
         return reconcile_parsing(parsing, face_mask, face_class_ids(self.face_parts))
 
     def load(self, index: int, size: int) -> Face:
@@ -337,12 +339,14 @@ class FaceFolder(UrlRoot):
         image, face_mask = fit_square(image, face_mask, size)
         return Face(image_path.stem, image, face_mask)
 
-    def load_parsing(self, index: int, size: int) -> np.ndarray:
-        """``parsing/<stem>.png`` (parser-made ids, reconciled with the mask) or the generic face class."""
+    def load_parsing(self, index: int, size: int, face_mask: np.ndarray | None = None) -> np.ndarray:
+        """``parsing/<stem>.png`` (parser-made ids, reconciled with the mask) or the generic face class;
+        ``face_mask``: the mask as :meth:`load` gave it, which saves reading it again."""
         image_path, mask_path = self.paths(index)
-        mask = read_binary_mask(mask_path)
-        face_mask = fit_square_labels(mask, size)
         parsing_path = self.root / "parsing" / f"{image_path.stem}.png"
+        if face_mask is None or parsing_path.is_file():
+            mask = read_binary_mask(mask_path)
+            face_mask = fit_square_labels(mask, size) if face_mask is None else face_mask
         if not parsing_path.is_file():
             return generic_parsing(face_mask)
         labels = read_labels(parsing_path)
@@ -400,13 +404,15 @@ class StoreFaces:
         image, face_mask = fit_square(sample.image, sample.face_mask, size)
         return Face(self._ids[index], image, face_mask)
 
-    def load_parsing(self, index: int, size: int) -> np.ndarray:
-        """The store's ``parsing`` array (occluder classes, if any, become background), else generic."""
+    def load_parsing(self, index: int, size: int, face_mask: np.ndarray | None = None) -> np.ndarray:
+        """The store's ``parsing`` array (occluder classes, if any, become background), else generic;
+        ``face_mask``: the mask as :meth:`load` gave it, which saves reading the sample again."""
         if self._reader is None:
             from occgen.store.schema import ShardReader
 
             self._reader = ShardReader(self.root)
-        face_mask = fit_square_labels(self._reader[index].face_mask, size)
+        if face_mask is None:
+            face_mask = fit_square_labels(self._reader[index].face_mask, size)
         if "parsing" not in self._reader.group:
             return generic_parsing(face_mask)
         parsing = fit_square_labels(np.asarray(self._reader.arrays("parsing")[index]), size)
