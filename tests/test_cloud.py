@@ -205,6 +205,23 @@ def test_recode_and_mix_on_s3(s3: S3Server, stores: tuple[Path, str]) -> None:
         assert np.array_equal(sample.image, expected.image) and np.array_equal(sample.face_mask, expected.face_mask)
 
 
+def test_label_arrays_on_s3_read_like_local_ones(s3: S3Server, tmp_path: Path) -> None:
+    """Every optional label (clean faces as box + patch) read from S3, in shard order and out of it."""
+    recipe, labels = demo_recipe(seed=4), ("parsing", "amodal", "clean", "occluder-class")
+    local = tmp_path / "rich.zarr"
+    generate(recipe, local, n=6, shard_size=3, workers=1, labels=labels)
+    url = parse_location("s3://occ/runs/rich.zarr", s3.options())
+    generate(recipe, url, n=6, shard_size=3, workers=1, labels=labels)
+    here, there = ShardReader(local), ShardReader(url)
+    assert there.label_names == here.label_names == ("parsing", "face_mask_amodal", "clean_image", "occluder_class")
+    occluded = 0
+    for index in [*range(6), 4, 0, 5, 1]:
+        expected, got = here.labels(index), there.labels(index)
+        assert all(np.array_equal(expected[name], got[name]) for name in expected), index
+        occluded += not np.array_equal(got["clean_image"], there[index].image)
+    assert occluded >= 6  # most samples' clean faces differ from their images (a patch was read and pasted)
+
+
 @pytest.mark.slow
 def test_killed_run_on_s3_resumes_to_the_identical_store(s3: S3Server, tmp_path: Path) -> None:
     n, shard = 48, 4

@@ -197,6 +197,7 @@ def test_info_preview_and_export_show_the_labels(tmp_path: Path, rich_store: Pat
     info = runner.invoke(app, ["info", str(rich_store)])
     flat = " ".join(info.output.replace("│", " ").split())
     assert info.exit_code == 0 and "label parsing" in flat and "polarity" in flat
+    assert "(stored only inside clean_box" in flat  # where the clean face really is
     card = json.loads(runner.invoke(app, ["info", str(rich_store), "--json"]).output)
     assert card["labels"]["occluder_class"]["classes"] == ["none", "hand", "object", "random_shape"]
     sheet = tmp_path / "sheet.png"

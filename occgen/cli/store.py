@@ -67,7 +67,8 @@ def info(
         for array, entry in card.get("labels", {}).items():
             classes = entry.get("classes")
             listed = ", ".join(f"{i} {c}" for i, c in enumerate(classes)) if classes else entry.get("values", "")
-            rows.append((f"label {array}", f"{entry.get('dtype')} {listed}: {entry.get('meaning')}"))
+            stored = f" (stored {entry['stored']})" if entry.get("stored") else ""
+            rows.append((f"label {array}", f"{entry.get('dtype')} {listed}: {entry.get('meaning')}{stored}"))
         if card.get("kind") != "mix":
             rows.append(("polarity", "face_mask 1 = visible face; occluder_mask = occluder alpha x 255"))
         for key, value in rows:

@@ -165,7 +165,12 @@ def label_card(labels: tuple[str, ...], face_parts: tuple[str, ...]) -> dict[str
         elif name == "amodal":
             card[array] = {"dtype": "uint8", "values": "0/1", "meaning": "face mask before occlusion; 1 = face"}
         elif name == "clean":
-            card[array] = {"dtype": "uint8 RGB", "meaning": "the face image as it entered the compositor"}
+            card[array] = {
+                "dtype": "uint8 RGB", "meaning": "the face image as it entered the compositor",
+                "stored": "only inside clean_box (int32 [top, left, bottom, right) per sample: where it differs "
+                          "from image), 0 elsewhere; the clean face is image with that box pasted in "
+                          "(occgen's readers do it)",
+            }  # fmt: skip
         else:
             meaning = "occluder class on the occluder's footprint (the pixels face_mask loses)"
             card[array] = {"dtype": "uint8", "classes": list(OCCLUDER_CLASSES), "meaning": meaning}

@@ -117,7 +117,7 @@ def export_chunk(spec: ExportSpec, chunk_index: int) -> int:
         bgr = cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR)
         suffix = f".{spec.image_format}"
         _write_atomic(spec.image_dir / f"{stem}{suffix}", suffix, bgr, jpeg if spec.image_format == "jpg" else [])
-        extra = reader.labels(index) if spec.extras or spec.mmseg_labels == "parsing" else {}
+        extra = reader.labels(index, sample.image) if spec.extras or spec.mmseg_labels == "parsing" else {}
         if spec.format == "mmseg":
             labels = extra["parsing"] if spec.mmseg_labels == "parsing" else sample.face_mask
         else:

@@ -175,7 +175,7 @@ def present_labels(reader: Any) -> tuple[str, ...]:
     """Optional label arrays (beyond face and occluder masks) that every store behind ``reader`` has."""
     stores = [reader] if isinstance(reader, ShardReader) else reader.readers
     return tuple(
-        name for name, _, _ in LABELS if name not in BASE_ARRAYS and all(name in store.group for store in stores)
+        name for name, _, _ in LABELS if name not in BASE_ARRAYS and all(name in store.label_names for store in stores)
     )
 
 
@@ -208,12 +208,6 @@ class SampleEncoder:
         self.spec = spec
         self.tags = tags
         self.reader = open_store(Path(spec.store))
-        self._arrays: dict[tuple[int, str], Any] = {}
-
-    def _array(self, store: ShardReader, part: int, name: str) -> Any:
-        if (part, name) not in self._arrays:
-            self._arrays[part, name] = store.arrays(name)
-        return self._arrays[part, name]
 
     def encode(self, index: int, split: str) -> EncodedSample:
         spec = self.spec
@@ -226,7 +220,7 @@ class SampleEncoder:
         for name, field_name, kind in LABELS:
             if name not in arrays and name not in spec.labels:
                 continue
-            array = arrays[name] if name in arrays else np.asarray(self._array(store, part, name)[local])
+            array = arrays[name] if name in arrays else store.label(name, local, sample.image)
             if kind == "rgb":
                 files.append((field_name, f"{field_name}.{image_ext}", encode_rgb(array, image_ext, spec.jpeg_quality)))
             else:

@@ -34,6 +34,7 @@ from occgen.store.location import Location, open_group, parse_location, storage_
 from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
+    CLEAN_IMAGE,
     SAMPLE_ARRAYS,
     SHARD_COMPLETE,
     create_store,
@@ -78,7 +79,7 @@ def _samples(recipe: Recipe, start: int, stop: int) -> Iterator[Any]:
 
 def make_shard_arrays(
     recipe: Recipe, start: int, stop: int, labels: tuple[str, ...] = ()
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, dict[str, np.ndarray]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, dict[str, Any]]:
     """Make samples ``start..stop-1`` and stack them, with the optional ``labels`` arrays."""
     size = recipe.size
     count = stop - start
@@ -86,7 +87,8 @@ def make_shard_arrays(
     face_masks = np.empty((count, size, size), np.uint8)
     occluder_masks = np.empty((count, size, size), np.uint8)
     metadata = []
-    extras: dict[str, np.ndarray] = {}
+    extras: dict[str, Any] = {}  # label array name -> stacked samples (a list of them for clean_image)
+    clean_images: list[np.ndarray] = []
     for offset, sample in enumerate(_samples(recipe, start, stop)):
         images[offset], face_masks[offset], occluder_masks[offset] = (
             sample.image, sample.face_mask, sample.occluder_mask,
@@ -96,9 +98,14 @@ def make_shard_arrays(
             if sample.labels is None:
                 raise ConfigError(f"recipe {recipe.name} gives no label sources; store it without --labels")
             for name, array in build_labels(sample.labels, labels).items():
+                if name == CLEAN_IMAGE:  # kept per sample: the store keeps only a patch of each (store/clean.py)
+                    clean_images.append(array)
+                    continue
                 if name not in extras:
                     extras[name] = np.empty((count, *array.shape), np.uint8)
                 extras[name][offset] = array
+    if clean_images:
+        extras[CLEAN_IMAGE] = clean_images
     return images, face_masks, occluder_masks, metadata, extras
 
 
@@ -205,10 +212,11 @@ def prepare_store(
     }  # no dates or run times: the same command gives byte-identical stores (issue 13)
     if labels:
         faces = getattr(recipe, "faces", None)
-        card["labels"] = label_card(labels, tuple(getattr(faces, "face_parts", DEFAULT_FACE_PARTS)))
+        described = label_card(labels, tuple(getattr(faces, "face_parts", DEFAULT_FACE_PARTS)))
         copied = getattr(recipe, "card", {}).get("labels")  # a store read back (recode) keeps its label maps
-        if copied:
-            card["labels"] = copied
+        # (but the clean image's layout is this version's: a whole clean face read back gets boxed)
+        kept = {k: v for k, v in described.items() if k == "clean_image"}
+        card["labels"] = {**copied, **kept} if copied else described
     create_store(path, n=n, size=recipe.size, shard_size=shard_size, card=card, image_codec=image_codec,
                  labels=labels)  # fmt: skip
     return list(range(shard_count(n, shard_size)))

@@ -40,7 +40,7 @@ class StoreRecipe:
             self._reader = ShardReader(self.path)
         stored = self._reader[index]
         return Sample(stored.image, stored.face_mask, stored.occluder_mask, stored.metadata,
-                      self._reader.labels(index))  # fmt: skip
+                      self._reader.labels(index, stored.image))  # fmt: skip
 
     def params(self) -> dict[str, Any]:
         return self.card.get("params", {})

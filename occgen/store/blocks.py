@@ -38,6 +38,6 @@ class ShardBlocks:
                 self._blocks.popitem(last=False)
         self._last[name] = shard
         if block is None:
-            return np.asarray(self.arrays[name][index])
+            return np.asarray(self.arrays[name][index : index + 1])[0]  # a slice: see ShardReader._read
         self._blocks.move_to_end(key)
         return block[index - shard * self.shard_size]

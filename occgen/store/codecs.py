@@ -22,6 +22,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from occgen.core.errors import ConfigError, StoreError
 
 LOSSLESS = {"zstd", "jpegxl", "webp"}
@@ -45,6 +47,18 @@ class ImageCodec:
     def spec(self) -> str:
         return self.name if self.level is None else f"{self.name}:{self.level}"
 
+    def _imagecodecs_options(self) -> dict[str, Any]:
+        """Keyword arguments of imagecodecs' codec for this spec (shared by the image array and clean patches)."""
+        if self.name == "jpeg":
+            return {"level": self.level}
+        if self.name == "jpegxl":
+            if self.level is None:
+                return {"lossless": True, "effort": 1}
+            return {"level": self.level, "effort": 3, "lossless": False}
+        if self.level is None:
+            return {"lossless": True, "method": 0}
+        return {"level": float(self.level), "lossless": False}
+
     def zarr_codecs(self) -> dict[str, Any]:
         """``serializer`` / ``compressors`` keyword arguments for ``zarr.create_array``."""
         from zarr.codecs import BytesCodec, ZstdCodec
@@ -54,26 +68,45 @@ class ImageCodec:
         try:
             from occgen.store.zarr_codecs import ImagecodecsJpeg, ImagecodecsJpegxl, ImagecodecsWebp
         except ImportError as error:
-            raise ConfigError(
-                f"the image codec {self.spec!r} needs the `imagecodecs` package: pip install imagecodecs"
-            ) from error
+            raise self._missing_imagecodecs() from error
+        wrapper = {"jpeg": ImagecodecsJpeg, "jpegxl": ImagecodecsJpegxl, "webp": ImagecodecsWebp}[self.name]
         with warnings.catch_warnings():  # "not in the zarr v3 specification": known and documented above
             warnings.simplefilter("ignore")
-            if self.name == "jpeg":
-                serializer = ImagecodecsJpeg(level=self.level)
-            elif self.name == "jpegxl":
-                serializer = (
-                    ImagecodecsJpegxl(lossless=True, effort=1)
-                    if self.level is None
-                    else ImagecodecsJpegxl(level=self.level, effort=3, lossless=False)
-                )
-            else:
-                serializer = (
-                    ImagecodecsWebp(lossless=True, method=0)
-                    if self.level is None
-                    else ImagecodecsWebp(level=float(self.level), lossless=False)
-                )
+            serializer = wrapper(**self._imagecodecs_options())
         return {"serializer": serializer, "compressors": None}
+
+    def _missing_imagecodecs(self) -> ConfigError:
+        return ConfigError(f"the image codec {self.spec!r} needs the `imagecodecs` package: pip install imagecodecs")
+
+    def encode_image(self, image: np.ndarray) -> bytes:
+        """One uint8 (H, W, 3) image (e.g. a clean-face patch, :mod:`occgen.store.clean`) as bytes, exactly as
+        the ``image`` array's chunks are encoded (zstd: the raw pixels, zstd-compressed)."""
+        image = np.ascontiguousarray(image, np.uint8)
+        if self.name == "zstd":
+            import numcodecs
+
+            return bytes(numcodecs.Zstd(level=3 if self.level is None else self.level).encode(image))
+        return bytes(self._numcodec().encode(image))
+
+    def decode_image(self, data: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+        """The inverse of :meth:`encode_image`; ``shape`` is the image's (H, W, 3)."""
+        if self.name == "zstd":
+            import numcodecs
+
+            decoded = np.frombuffer(numcodecs.Zstd().decode(data), np.uint8)
+        else:
+            decoded = np.asarray(self._numcodec().decode(data), np.uint8)
+        if decoded.size != int(np.prod(shape)):
+            raise StoreError(f"an image encoded with {self.spec} decodes to {decoded.shape}, expected {shape}")
+        return decoded.reshape(shape)
+
+    def _numcodec(self) -> Any:
+        try:
+            import imagecodecs.numcodecs as codecs
+        except ImportError as error:
+            raise self._missing_imagecodecs() from error
+        factory = {"jpeg": codecs.Jpeg, "jpegxl": codecs.Jpegxl, "webp": codecs.Webp}[self.name]
+        return factory(**self._imagecodecs_options())
 
 
 _RANGES = {"zstd": (1, 22), "jpeg": (1, 100), "jpegxl": (1, 99), "webp": (1, 100)}

@@ -189,8 +189,9 @@ class MixReader:
         common = set.intersection(*names) if names else set()
         return tuple(name for name in self.readers[0].label_names if name in common) if self.readers else ()
 
-    def labels(self, index: int) -> dict[str, np.ndarray]:
-        """Sample ``index``'s optional label arrays present in every store of the mix."""
+    def labels(self, index: int, image: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Sample ``index``'s optional label arrays present in every store of the mix (``image``: see
+        :meth:`occgen.store.schema.ShardReader.labels`)."""
         index %= len(self)
-        labels = self.readers[int(self.store_index[index])].labels(int(self.sample_index[index]))
-        return {name: labels[name] for name in self.label_names}
+        reader, local = self.readers[int(self.store_index[index])], int(self.sample_index[index])
+        return {name: reader.label(name, local, image) for name in self.label_names}

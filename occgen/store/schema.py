@@ -12,8 +12,11 @@ One zarr v3 store per dataset::
 
 Optional label arrays (``labels`` of :func:`create_store`; names, dtypes and class maps in
 :mod:`occgen.core.labels`, described in the card's ``labels`` key): ``parsing``, ``face_mask_amodal``,
-``occluder_class`` (uint8 (N, S, S), zstd like the masks) and ``clean_image`` (uint8 (N, S, S, 3), the
-image codec). A store without them is laid out exactly as before.
+``occluder_class`` (uint8 (N, S, S), zstd like the masks, :data:`LABEL_MASK_CHUNK` samples per chunk), and
+for ``clean_image`` the arrays ``clean_box`` (int32 (N, 4), one chunk per shard) and ``clean_patch``
+(variable-length bytes (N,), the image codec): the clean face is kept only inside the box where it differs
+from ``image`` (:mod:`occgen.store.clean`; :meth:`ShardReader.labels` gives it back whole). A store without
+them is laid out exactly as before.
 
 Root attribute ``occgen`` holds the dataset card: schema version, occgen version, recipe, seed, size,
 params, source fingerprints, ``generation`` (what a resume must match) and ``complete``.
@@ -22,8 +25,10 @@ Each shard is written by exactly one task: concurrent writers into one zarr shar
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,12 +38,14 @@ from typing import Any
 import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
+from zarr.core.dtype import VariableLengthBytes
 
 from occgen import __version__
 from occgen.core.errors import StoreError
 from occgen.core.labels import LABEL_ARRAYS
 from occgen.store.blocks import ShardBlocks
-from occgen.store.codecs import DEFAULT_IMAGE_CODEC, explain_open_error, parse_image_codec
+from occgen.store.clean import pack_clean, unpack_clean
+from occgen.store.codecs import DEFAULT_IMAGE_CODEC, ImageCodec, explain_open_error, parse_image_codec
 from occgen.store.digest import array as zarr_array
 from occgen.store.digest import card as read_card
 from occgen.store.digest import shard_digest, shard_key
@@ -51,6 +58,16 @@ IMAGE, FACE_MASK, OCCLUDER_MASK, METADATA, SHARD_COMPLETE, SHARD_DIGEST = (
 )  # fmt: skip
 #: The per-sample arrays, sharded alike along the sample axis (what a shard digest covers).
 SAMPLE_ARRAYS = (IMAGE, FACE_MASK, OCCLUDER_MASK, METADATA)
+#: Samples per chunk of the mask-like label arrays (parsing, face_mask_amodal, occluder_class): zarr spends
+#: about 0.5 ms per chunk written, more than zstd on a 512² mask; a read of one sample decodes 4 (~1 MB) and
+#: costs the same (benchmarks/bench_labels.py). A divisor of the shard size (gcd), so shards stay whole.
+LABEL_MASK_CHUNK = 8
+# clean_patch's variable-length bytes type has no zarr v3 specification yet (zarr warns on every use); its items
+# are occgen's encoded patches, decoded by occgen's readers (documented in occgen/store/clean.py and docs/labels.md).
+warnings.filterwarnings("ignore", message=r"The data type \(VariableLengthBytes\(\)\) does not have a Zarr V3")
+#: The ``clean`` label's arrays (:mod:`occgen.store.clean`): per-sample box and encoded patch. Stores of
+#: occgen 0.2.0 hold a whole ``clean_image`` array instead.
+CLEAN_IMAGE, CLEAN_BOX, CLEAN_PATCH = LABEL_ARRAYS["clean"], "clean_box", "clean_patch"
 
 
 def shard_bounds(shard_index: int, n: int, shard_size: int) -> tuple[int, int]:
@@ -98,11 +115,15 @@ def create_store(
                            shards=(shard, size, size), compressors=compressor, fill_value=0)  # fmt: skip
     for label in labels:
         name = LABEL_ARRAYS[label]
-        if name == "clean_image":
-            group.create_array(name, shape=(n, size, size, 3), dtype="uint8", chunks=(1, size, size, 3),
-                               shards=(shard, size, size, 3), fill_value=0, **image_codecs)  # fmt: skip
+        if name == CLEAN_IMAGE:
+            group.create_array(CLEAN_BOX, shape=(n, 4), dtype="int32", chunks=(shard, 4), fill_value=0,
+                               compressors=compressor)  # fmt: skip
+            chunk = math.gcd(shard, LABEL_MASK_CHUNK)
+            group.create_array(CLEAN_PATCH, shape=(n,), dtype=VariableLengthBytes(), chunks=(chunk,), shards=(shard,),
+                               compressors=None)  # fmt: skip (the patches are encoded already)
         else:
-            group.create_array(name, shape=(n, size, size), dtype="uint8", chunks=(1, size, size),
+            chunk = math.gcd(shard, LABEL_MASK_CHUNK)
+            group.create_array(name, shape=(n, size, size), dtype="uint8", chunks=(chunk, size, size),
                                shards=(shard, size, size), compressors=compressor, fill_value=0)  # fmt: skip
     group.create_array(METADATA, shape=(n,), dtype=str, chunks=(1,), shards=(shard,))
     group.create_array(SHARD_COMPLETE, shape=(shard_count(n, shard_size),), dtype="uint8", chunks=(1,), fill_value=0)
@@ -112,7 +133,8 @@ def create_store(
 
 def sharded_arrays(group: zarr.Group) -> tuple[str, ...]:
     """The per-sample arrays ``group`` holds (:data:`SAMPLE_ARRAYS` and its optional label arrays)."""
-    return (*SAMPLE_ARRAYS, *(name for name in LABEL_ARRAYS.values() if name in group))
+    extra = (*LABEL_ARRAYS.values(), CLEAN_BOX, CLEAN_PATCH)
+    return (*SAMPLE_ARRAYS, *(name for name in extra if name in group))
 
 
 def write_shard(
@@ -122,15 +144,21 @@ def write_shard(
     face_masks: np.ndarray,
     occluder_masks: np.ndarray,
     metadata: Sequence[dict[str, Any]],
-    extras: dict[str, np.ndarray] | None = None,
+    extras: dict[str, Any] | None = None,
 ) -> None:
     """Write one whole shard (all its samples at once), record its digest, then mark it complete. ``extras``
-    maps optional label array names to their stacked samples."""
+    maps optional label array names to their stacked samples (``clean_image``: stacked or a list of images; it
+    is stored as ``clean_box`` and ``clean_patch``, :func:`occgen.store.clean.pack_clean`)."""
     card = read_card(group, ATTRS_KEY)
     start, stop = shard_bounds(shard_index, int(card["n"]), int(card["shard_size"]))
     if len(images) != stop - start:
         raise StoreError(f"shard {shard_index} needs {stop - start} samples, got {len(images)}")
     pixels = {IMAGE: images, FACE_MASK: face_masks, OCCLUDER_MASK: occluder_masks, **(extras or {})}
+    if CLEAN_IMAGE in pixels and CLEAN_PATCH in group:  # (0.2.0 stores keep whole clean faces)
+        codec = parse_image_codec(str(card.get("image_codec") or "zstd"))
+        pixels[CLEAN_BOX], pixels[CLEAN_PATCH] = pack_clean(images, pixels.pop(CLEAN_IMAGE), codec)
+    elif CLEAN_IMAGE in pixels:
+        pixels[CLEAN_IMAGE] = np.asarray(pixels[CLEAN_IMAGE])  # a list of images: stacked for zarr
     for name, values in pixels.items():
         # Every chunk is written, even an all-zero one (an empty occluder_class, say): zarr's check for chunks
         # equal to the fill value costs 0.5-2 ms per sample and array (np.array_equal), more than zstd itself.
@@ -169,8 +197,10 @@ class StoredSample:
 
 
 def label_arrays(group: zarr.Group) -> tuple[str, ...]:
-    """The optional label arrays (:data:`occgen.core.labels.LABEL_ARRAYS` values) ``group`` holds."""
-    return tuple(name for name in LABEL_ARRAYS.values() if name in group)
+    """The optional label arrays (:data:`occgen.core.labels.LABEL_ARRAYS` values) ``group`` holds (``clean_image``
+    also when it is stored as ``clean_patch``)."""
+    stored_as = {CLEAN_IMAGE: CLEAN_PATCH}
+    return tuple(name for name in LABEL_ARRAYS.values() if name in group or stored_as.get(name, name) in group)
 
 
 class ShardReader:
@@ -203,6 +233,8 @@ class ShardReader:
             self._metadata = zarr_array(self.group, METADATA)
         except (ImportError, KeyError, ValueError, TypeError) as error:
             raise explain_open_error(error, self.card.get("image_codec")) from error
+        self._opened: dict[str, zarr.Array] = {IMAGE: self._image, FACE_MASK: self._face_mask,
+                                               OCCLUDER_MASK: self._occluder_mask, METADATA: self._metadata}
         # On object storage, whole-shard reads once access is sequential (occgen/store/blocks.py).
         self._blocks = None if self.location.is_local else ShardBlocks(
             {IMAGE: self._image, FACE_MASK: self._face_mask, OCCLUDER_MASK: self._occluder_mask,
@@ -244,7 +276,9 @@ class ShardReader:
 
     def _read(self, array: zarr.Array, index: int) -> Any:
         try:
-            return array[index]
+            # A slice, not array[index]: zarr 3.1 reads one variable-length bytes item through numpy's "S"
+            # type, which drops trailing NUL bytes (an encoded clean_patch ends in one now and then).
+            return np.asarray(array[index : index + 1])[0]
         except (RuntimeError, ValueError, OSError) as error:  # codec / shard-index errors of a damaged object
             shard = index // int(self.card["shard_size"])
             raise StoreError(
@@ -254,24 +288,42 @@ class ShardReader:
 
     def arrays(self, name: str) -> zarr.Array:
         """The raw zarr array ``name`` (for slicing many samples at once, or dask.array.from_zarr)."""
-        known = {IMAGE: self._image, FACE_MASK: self._face_mask, OCCLUDER_MASK: self._occluder_mask,
-                 METADATA: self._metadata}  # fmt: skip
-        return known[name] if name in known else zarr_array(self.group, name)
+        if name not in self._opened:  # opened once: on object storage each opening is a request
+            self._opened[name] = zarr_array(self.group, name)
+        return self._opened[name]
 
     @property
     def size(self) -> int:
         return int(self.card["size"])
 
-    @property
+    @functools.cached_property
     def label_names(self) -> tuple[str, ...]:
         """Optional label arrays this store holds (``parsing``, ``face_mask_amodal``...), maybe none."""
         return label_arrays(self.group)
 
-    def labels(self, index: int) -> dict[str, np.ndarray]:
-        """Sample ``index``'s optional label arrays, {array name: array} (empty for a default store)."""
-        with warnings.catch_warnings():  # clean_image uses the image codec (see __init__)
+    @functools.cached_property
+    def _clean_codec(self) -> ImageCodec | None:
+        """The codec of ``clean_patch``, None when the store has none (no clean label, or a 0.2.0 store)."""
+        return parse_image_codec(str(self.card.get("image_codec") or "zstd")) if CLEAN_PATCH in self.group else None
+
+    def labels(self, index: int, image: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Sample ``index``'s optional label arrays, {array name: array} (empty for a default store).
+        ``image``: the sample's image if the caller has it already (saves decoding it again for ``clean_image``)."""
+        return {name: self.label(name, index, image) for name in self.label_names}
+
+    def label(self, name: str, index: int, image: np.ndarray | None = None) -> np.ndarray:
+        """Optional label array ``name`` of sample ``index``; ``clean_image`` comes back whole (its stored
+        box pasted onto the image, :mod:`occgen.store.clean`)."""
+        if name not in self.label_names:
+            raise StoreError(f"{self.path} has no {name} array (its labels: {', '.join(self.label_names) or 'none'})")
+        codec = self._clean_codec if name == CLEAN_IMAGE else None
+        if codec is not None:
+            box = np.asarray(self.sample_array(CLEAN_BOX, index))
+            patch = self.sample_array(CLEAN_PATCH, index)
+            return unpack_clean(self.sample_array(IMAGE, index) if image is None else image, bytes(patch), box, codec)
+        with warnings.catch_warnings():  # a 0.2.0 clean_image uses the image codec (see __init__)
             warnings.simplefilter("ignore")
-            return {name: np.asarray(zarr_array(self.group, name)[index]) for name in self.label_names}
+            return np.asarray(self.sample_array(name, index))
 
 
 def card_digest(card: dict[str, Any]) -> str:

@@ -1,0 +1,69 @@
+"""How a store keeps the ``clean`` label (issue 15): only the patch where the clean face differs from the image.
+
+A sample's clean face and its composite differ only around the occluder (its blend alpha, soft edge and
+re-blurred seam); everywhere else they are the same pixels. So a store with the ``clean`` label holds, per
+sample:
+
+- ``clean_box``   int32 (N, 4): ``[top, left, bottom, right)``, the bounding box of the pixels where the
+  clean face and the composite differ (all zero when they never do);
+- ``clean_patch`` variable-length bytes (N,): the clean face inside that box, encoded with the store's
+  image codec (:meth:`occgen.store.codecs.ImageCodec.encode_image`; empty for an empty box).
+
+Readers (:meth:`occgen.store.schema.ShardReader.labels`, and so every export) give back ``clean_image``
+whole: the sample's image with the decoded patch pasted in, bit for bit the clean face when the image codec
+is lossless. With a lossy codec the clean face outside the box is the decoded image, so the pair agrees
+exactly wherever the occluder did not reach.
+
+Why not a whole ``(N, S, S, 3)`` array: it doubled a store (1.98x at 512², JPEG-XL) and its encode cost more
+than the issue's speed target allowed; a zero-filled array cut the bytes but JPEG-XL still spends most of
+a full encode on the zeros. The box is about a fifth of the image (benchmarks/bench_labels.py,
+docs/labels.md). Stores written by occgen 0.2.0 hold a whole ``clean_image`` array and are read as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from occgen.store.codecs import ImageCodec
+
+#: ``[top, left, bottom, right)`` of an empty box (a sample whose composite equals its clean face).
+EMPTY_BOX = (0, 0, 0, 0)
+
+
+def altered_box(image: np.ndarray, clean: np.ndarray) -> tuple[int, int, int, int]:
+    """``[top, left, bottom, right)`` of the pixels where uint8 (H, W, 3) ``image`` and ``clean`` differ."""
+    if image.shape != clean.shape:
+        raise ValueError(f"image {image.shape} and clean image {clean.shape} differ in shape")
+    difference = cv2.absdiff(np.ascontiguousarray(image), np.ascontiguousarray(clean))
+    height = image.shape[0]
+    # boundingRect of the non-zero bytes of the (H, W * 3) difference: its columns count channels.
+    x, y, w, h = cv2.boundingRect(difference.reshape(height, -1))
+    if w == 0 or h == 0:
+        return EMPTY_BOX
+    channels = image.shape[2] if image.ndim == 3 else 1
+    return y, x // channels, y + h, -(-(x + w) // channels)
+
+
+def pack_clean(
+    images: Sequence[np.ndarray] | np.ndarray, cleans: Sequence[np.ndarray] | np.ndarray, codec: ImageCodec
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(boxes int32 (N, 4), patches object (N,) of bytes)`` for images and their clean faces."""
+    boxes = np.zeros((len(images), 4), np.int32)
+    patches = np.empty(len(images), dtype=object)
+    for index, (image, clean) in enumerate(zip(images, cleans, strict=True)):
+        top, left, bottom, right = altered_box(image, clean)
+        boxes[index] = top, left, bottom, right
+        patches[index] = codec.encode_image(clean[top:bottom, left:right]) if bottom > top else b""
+    return boxes, patches
+
+
+def unpack_clean(image: np.ndarray, patch: bytes, box: np.ndarray | tuple[int, ...], codec: ImageCodec) -> np.ndarray:
+    """The clean face: ``image`` with the decoded ``patch`` pasted into ``box``."""
+    top, left, bottom, right = (int(v) for v in box)
+    clean = np.array(image, np.uint8, copy=True)
+    if bottom > top:
+        clean[top:bottom, left:right] = codec.decode_image(patch, (bottom - top, right - left, image.shape[2]))
+    return clean
