@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from occgen.cli.main import app
 from occgen.core.errors import ConfigError
+from occgen.core.imageio import write_png
 from occgen.core.labels import PARSING_CLASSES
 from occgen.train.config import TrainConfig
 from occgen.train.multiclass import class_scores, confusion_matrix, ohem_ce_loss
@@ -83,3 +84,39 @@ def test_two_epoch_parsing_run_and_evaluation_lists_every_class(tmp_path: Path) 
     # a store without the parsing label is refused with the fix
     bad = runner.invoke(app, [*train[:2], str(plain), "--out", str(tmp_path / "r2"), *train[5:-2]])
     assert bad.exit_code == 1 and "generate it with --labels parsing" in bad.output
+
+
+def test_evaluate_pred_scores_parsing_maps_per_class(tmp_path: Path) -> None:
+    """`evaluate --pred DIR --gt DIR --target parsing`: predicted id maps against truth, per-class IoU."""
+    truth_root, pred_dir = tmp_path / "export", tmp_path / "pred"
+    truth_a = np.zeros((8, 8), np.uint8)
+    truth_a[2:6, 2:6] = 1  # skin
+    truth_a[0:2, :] = 20  # a hand
+    truth_b = np.full((8, 8), 19, np.uint8)
+    pred_a = truth_a.copy()
+    pred_a[5, 2:6] = 0  # 4 skin pixels missed -> skin IoU 12/16
+    write_png(truth_root / "parsing" / "a.png", truth_a)
+    write_png(truth_root / "parsing" / "b.png", truth_b)
+    write_png(pred_dir / "a.png", pred_a)
+    write_png(pred_dir / "b.png", truth_b)
+    out = tmp_path / "report"
+    args = ["evaluate", "--pred", str(pred_dir), "--gt", str(truth_root), "--target", "parsing", "--out", str(out)]
+    result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    iou = summary["per_class_iou"]
+    assert iou["skin"] == pytest.approx(12 / 16) and iou["occluder_hand"] == 1.0 and iou["face"] == 1.0
+    assert iou["background"] == pytest.approx(32 / 36) and iou["nose"] is None  # absent from both: undefined
+    assert summary["miou"] == pytest.approx(np.mean([12 / 16, 1.0, 1.0, 32 / 36])) and summary["images"] == 2
+    with (out / "per_image.csv").open(newline="") as handle:
+        assert [row["id"] for row in csv.DictReader(handle)] == ["a", "b"]
+    # a palette image, a missing prediction and a size mismatch are each refused by name
+    write_png(pred_dir / "b.png", np.full((8, 8), 200, np.uint8))
+    bad = runner.invoke(app, args)
+    assert bad.exit_code == 1 and "b.png holds class id 200" in bad.output
+    (pred_dir / "b.png").unlink()
+    bad = runner.invoke(app, args)
+    assert bad.exit_code == 1 and "b needs" in bad.output
+    write_png(pred_dir / "b.png", np.zeros((4, 8), np.uint8))
+    bad = runner.invoke(app, args)
+    assert bad.exit_code == 1 and "8x4 but ground truth" in bad.output

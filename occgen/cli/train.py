@@ -147,6 +147,9 @@ def evaluate_command(
     split: Annotated[Path | None, typer.Option(help="CelebAMask-HQ --data: text file of ids to score.")] = None,
     pred: Annotated[Path | None, typer.Option("--pred", help="Folder of predicted <stem>.png masks.")] = None,
     gt: Annotated[Path | None, typer.Option("--gt", help="Ground-truth masks folder (or a root with masks/).")] = None,
+    target: Annotated[
+        Target, typer.Option(help="--pred: face masks, or parsing class-id maps (--gt: ids, or a root with parsing/).")
+    ] = Target.face,
     images: Annotated[Path | None, typer.Option(help="Images for the worst-case sheet in --pred mode.")] = None,
     params: Annotated[Path | None, typer.Option("--params", help="params.yaml (section evaluate).")] = None,
     threshold: Annotated[float | None, typer.Option(help="--pred: face where value/255 >= it [0.5].")] = None,
@@ -181,6 +184,12 @@ def evaluate_command(
         if pred is not None:
             if gt is None:
                 raise ConfigError("--pred needs --gt (the ground-truth masks folder)")
+            if target is Target.parsing:
+                from occgen.train.multiclass import evaluate_parsing_predictions
+
+                summary, rows = evaluate_parsing_predictions(pred, gt)
+                _write_parsing_report(summary, rows, out, {"pred": str(pred), "gt": str(gt)})
+                return
             task = progress.add_task("scoring", total=None)
             with progress:
                 result = ev.evaluate_predictions(pred, gt, threshold=config.threshold, images_dir=images,
@@ -227,15 +236,24 @@ def _evaluate_parsing(net: Any, data: Path, out: Path, *, size: int, batch_size:
                       model_path: Path) -> None:  # fmt: skip
     """A parsing checkpoint: per-class IoU of every parsing class, mIoU, pixel accuracy (summary.json,
     per_image.csv)."""
+    from occgen.train.multiclass import evaluate_parsing
+
+    summary, rows = evaluate_parsing(net, data, input_size=size, batch_size=batch_size, device=device)
+    _write_parsing_report(summary, rows, out, {"model": str(model_path), "data": str(data), "input_size": size})
+
+
+def _write_parsing_report(
+    summary: dict[str, Any], rows: list[dict[str, Any]], out: Path, extra: dict[str, Any]
+) -> None:
+    """summary.json, per_image.csv and the per-class table of a parsing evaluation."""
     import csv
     import json
 
     from occgen.cli.common import console, err_console
     from occgen.core.errors import ConfigError
-    from occgen.train.multiclass import evaluate_parsing, json_ready
+    from occgen.train.multiclass import json_ready
 
-    summary, rows = evaluate_parsing(net, data, input_size=size, batch_size=batch_size, device=device)
-    summary.update({"model": str(model_path), "data": str(data), "input_size": size})
+    summary = {**summary, **extra}
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -69,7 +69,9 @@ def parse_labels(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str, .
     items = [s for s in items if s and s != "none"]
     unknown = [s for s in items if s not in LABEL_ARRAYS]
     if unknown:
-        raise ConfigError(f"labels: unknown label {unknown[0]!r}; valid: {', '.join(LABEL_ARRAYS)} (comma-separated)")
+        raise ConfigError(
+            f"labels (--labels): unknown label {unknown[0]!r}; valid: {', '.join(LABEL_ARRAYS)} (comma-separated)"
+        )
     return tuple(name for name in LABEL_ARRAYS if name in items)
 
 

@@ -105,6 +105,8 @@ def build_config(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
         return cls(**kwargs)
     except TypeError as error:
         raise ConfigError(f"{where}: {error}") from error
+    except ConfigError as error:  # a value the config's own checks refuse: say which section it is in
+        raise ConfigError(f"{where}: {error}") from error
 
 
 def to_plain(value: Any) -> Any:

@@ -13,7 +13,7 @@ truth and prediction), mIoU over the defined classes, pixel accuracy.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from occgen.core.errors import ArrayContractError, ConfigError, SourceError
+from occgen.core.files import list_images, require_dir
 from occgen.core.imageio import read_image, read_labels, resize_image
 from occgen.core.iterate import batched
 from occgen.core.labels import PARSING_CLASSES
@@ -91,6 +92,8 @@ def confusion_matrix(pred: np.ndarray, truth: np.ndarray, n_classes: int = N_PAR
     if truth.size and (truth.min() < 0 or truth.max() >= n_classes):
         raise ArrayContractError(f"ground truth holds ids outside 0..{n_classes - 1}: max {int(truth.max())}")
     pred = pred.astype(np.int64).ravel()
+    if pred.size and (pred.min() < 0 or pred.max() >= n_classes):
+        raise ArrayContractError(f"prediction holds ids outside 0..{n_classes - 1}: max {int(pred.max())}")
     return np.bincount(truth * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
@@ -166,17 +169,65 @@ def evaluate_parsing(
     device = device or torch.device("cpu")
     model = model.to(device).eval()
     count, items = open_parsing_data(data)
+
+    def scored() -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        for batch in batched(items, batch_size):
+            preds = predict_parsing(model, [image for _, image, _ in batch], input_size=input_size, device=device)
+            for (item_id, _, truth), pred in zip(batch, preds, strict=True):
+                yield item_id, pred, truth
+
+    return score_parsing(scored(), count)
+
+
+def score_parsing(
+    items: Iterable[tuple[str, np.ndarray, np.ndarray]], count: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``(summary, per-image rows)`` of ``(id, predicted ids, true ids)`` maps: confusion summed over all."""
     total = np.zeros((N_PARSING, N_PARSING), np.int64)
     rows: list[dict[str, Any]] = []
-    for batch in batched(items, batch_size):
-        preds = predict_parsing(model, [image for _, image, _ in batch], input_size=input_size, device=device)
-        for (item_id, _, truth), pred in zip(batch, preds, strict=True):
-            matrix = confusion_matrix(pred, truth)
-            total = total + matrix
-            values = class_scores(matrix)
-            rows.append({"id": item_id, "miou": values["miou"], "pixel_accuracy": values["pixel_accuracy"]})
+    for item_id, pred, truth in items:
+        matrix = confusion_matrix(pred, truth)
+        total = total + matrix
+        values = class_scores(matrix)
+        rows.append({"id": item_id, "miou": values["miou"], "pixel_accuracy": values["pixel_accuracy"]})
     summary = {"images": count, "target": "parsing", "classes": list(PARSING_CLASSES), **class_scores(total)}
     return summary, rows
+
+
+def evaluate_parsing_predictions(pred_dir: Path, gt_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Score predicted parsing maps ``pred_dir/<stem>.png`` (single-channel class ids) against ``gt_dir``:
+    a folder of ``<stem>.png`` id maps, or an exported folder holding ``parsing/``."""
+    pred_dir = require_dir(Path(pred_dir), "prediction folder", "pass the folder of predicted <stem>.png id maps")
+    gt_dir = require_dir(Path(gt_dir), "ground-truth folder", "pass a folder of <stem>.png id maps (or with parsing/)")
+    if (gt_dir / "parsing").is_dir():
+        gt_dir = gt_dir / "parsing"
+    truths = list_images(gt_dir)
+    if not truths:
+        raise SourceError(f"no ground-truth parsing maps in {gt_dir}")
+    missing = [p.stem for p in truths if not (pred_dir / f"{p.stem}.png").is_file()]
+    if missing:
+        raise SourceError(
+            f"{len(missing)} ground-truth map(s) in {gt_dir} have no prediction in {pred_dir} "
+            f"(e.g. {missing[0]} needs {pred_dir / (missing[0] + '.png')})"
+        )
+
+    def items() -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        for truth_path in truths:
+            pred_path = pred_dir / f"{truth_path.stem}.png"
+            truth, pred = read_labels(truth_path), read_labels(pred_path)
+            if pred.shape != truth.shape:
+                raise SourceError(
+                    f"prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} but ground truth {truth_path} is "
+                    f"{truth.shape[1]}x{truth.shape[0]}: maps must have the same size (no silent resize)"
+                )
+            if int(pred.max(initial=0)) >= N_PARSING:
+                raise SourceError(
+                    f"{pred_path} holds class id {int(pred.max())}, but parsing ids are 0..{N_PARSING - 1} "
+                    "(occgen/core/labels.py); write class ids, not a colour palette"
+                )
+            yield truth_path.stem, pred, truth
+
+    return score_parsing(items(), len(truths))
 
 
 def json_ready(value: Any) -> Any:
