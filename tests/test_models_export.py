@@ -206,7 +206,13 @@ def test_predict_errors(tmp_path: Path, trained: dict[str, Path]) -> None:
     parsing = tmp_path / "parsing.pt"
     torch.save({"arch": "unet-resnet18", "epoch": 1, "config": {"input_size": 64, "target": "parsing"},
                 "model": build_model("unet-resnet18", seed=0, outputs=23).state_dict()}, parsing)  # fmt: skip
-    with pytest.raises(ConfigError, match="train.target parsing; occgen predict handles face-mask checkpoints"):
-        load_predictor(parsing)
-    result = runner.invoke(app, ["export-model", str(parsing), "--out", str(tmp_path / "p.onnx")])
-    assert result.exit_code == 1 and "ONNX export handles face-mask checkpoints" in result.output
+    with pytest.raises(ConfigError, match="drop --soft"):
+        predict_folder(load_predictor(parsing), folder / "images", tmp_path / "p", soft=True)
+    face_tool = ["export-model", str(parsing), "--contract", "face-tool", "--out", str(tmp_path / "p.onnx")]
+    result = runner.invoke(app, face_tool)
+    assert result.exit_code == 1 and "exports with --contract native only" in result.output
+    depth = tmp_path / "depth.pt"
+    torch.save({"arch": "unet-resnet18", "epoch": 1, "config": {"input_size": 64, "target": "depth"},
+                "model": build_model("unet-resnet18", seed=0, outputs=1).state_dict()}, depth)  # fmt: skip
+    with pytest.raises(ConfigError, match="train.target depth; occgen knows face and parsing"):
+        load_predictor(depth)

@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -120,3 +121,51 @@ def test_evaluate_pred_scores_parsing_maps_per_class(tmp_path: Path) -> None:
     write_png(pred_dir / "b.png", np.zeros((4, 8), np.uint8))
     bad = runner.invoke(app, args)
     assert bad.exit_code == 1 and "8x4 but ground truth" in bad.output
+
+
+def test_parsing_model_predicts_exports_to_onnx_and_scores_like_evaluate(tmp_path: Path) -> None:
+    """train --target parsing -> predict (id maps) -> evaluate --pred equals evaluate --model; the native ONNX
+    export outputs the 23 class logits and predicts the same maps."""
+    store, export = tmp_path / "demo.zarr", tmp_path / "folder"
+    args = ["generate", "randocc", "--n", "4", "--size", "64", "--workers", "1", "--no-preview",
+            "--shard-size", "4", "--out", str(store), "--labels", "parsing"]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, ["export", str(store), "--out", str(export), "--workers", "1"]).exit_code == 0
+    run = tmp_path / "run"
+    train = ["train", "--data", str(store), "--out", str(run), "--epochs", "1", "--batch-size", "2",
+             "--input-size", "64", "--workers", "0", "--no-augment", "--target", "parsing"]  # fmt: skip
+    assert runner.invoke(app, train).exit_code == 0
+    checkpoint = run / "last.pt"
+    by_model, by_pred, pred = tmp_path / "eval_model", tmp_path / "eval_pred", tmp_path / "pred"
+    result = runner.invoke(app, ["evaluate", "--model", str(checkpoint), "--data", str(export), "--out", str(by_model)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["predict", "--model", str(checkpoint), "--src", str(export / "images"),
+                                 "--out", str(pred), "--overlay"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    maps = sorted(pred.glob("*.png"))
+    assert len(maps) == 4 and len(list((pred / "overlay").glob("*.jpg"))) == 4
+    first = cv2.imread(str(maps[0]), cv2.IMREAD_UNCHANGED)
+    assert first.dtype == np.uint8 and first.shape == (64, 64) and int(first.max()) < len(PARSING_CLASSES)
+    result = runner.invoke(app, ["evaluate", "--pred", str(pred), "--gt", str(export), "--target", "parsing",
+                                 "--out", str(by_pred)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model_summary = json.loads((by_model / "summary.json").read_text())
+    pred_summary = json.loads((by_pred / "summary.json").read_text())
+    assert pred_summary["per_class_iou"] == pytest.approx(model_summary["per_class_iou"], nan_ok=True)
+    assert pred_summary["miou"] == pytest.approx(model_summary["miou"])
+
+    onnx_path = tmp_path / "parsing.onnx"
+    result = runner.invoke(app, ["export-model", str(checkpoint), "--out", str(onnx_path)])
+    assert result.exit_code == 0, result.output
+    card = json.loads(Path(f"{onnx_path}.card.json").read_text())
+    assert card["target"] == "parsing" and card["classes"] == list(PARSING_CLASSES)
+    assert card["export"]["contract"]["output"]["shape"] == ["N", len(PARSING_CLASSES), "H", "W"]
+    assert card["export"]["check"]["max_abs_diff_vs_torch"] < 1e-3
+    onnx_pred = tmp_path / "pred_onnx"
+    result = runner.invoke(app, ["predict", "--model", str(onnx_path), "--src", str(export / "images"),
+                                 "--out", str(onnx_pred)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for path in maps:
+        torch_ids = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        onnx_ids = cv2.imread(str(onnx_pred / path.name), cv2.IMREAD_UNCHANGED)
+        assert (torch_ids == onnx_ids).mean() > 0.999

@@ -59,7 +59,7 @@ def export_model_command(
             torch.save(ex.weights_only(info, model, half=fp16), target)
             record: dict[str, Any] = {"format": "pt", "weights_dtype": "fp16" if fp16 else "fp32"}
         else:
-            ex.require_face_target(info, checkpoint, "ONNX export")
+            model_target = ex.checkpoint_target(info, checkpoint)
             size = input_size or int(info.get("config", {}).get("input_size", 256))
             target = out or checkpoint.with_suffix(".face-tool.onnx" if contract == "face-tool" else ".onnx")
             trained_at = info.get("config", {}).get("input_size")
@@ -68,7 +68,8 @@ def export_model_command(
                                   f"{ex.FACE_TOOL_SIZE} px (facefusion's fixed crop size)")  # fmt: skip
             err_console.print(f"exporting {info['arch']} ({contract} contract) to {target} ...")
             record = {"format": "onnx", **ex.export_onnx(model, info["arch"], target, contract=contract,
-                                                         input_size=size, exporter=exporter)}  # fmt: skip
+                                                         input_size=size, exporter=exporter,
+                                                         target=model_target)}  # fmt: skip
         card = ex.model_card(artefact=target, model=model, info=info, checkpoint=checkpoint, export=record,
                              evaluations=evaluations)  # fmt: skip
         json_path, md_path = ex.write_card(card, target)
@@ -84,7 +85,8 @@ def export_model_command(
 def predict_command(
     model: Annotated[Path, typer.Option("--model", help="occgen checkpoint (.pt) or exported model (.onnx).")],
     src: Annotated[Path, typer.Option("--src", help="Folder of face images (any sizes).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for <stem>.png masks (0/255, face = 255).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for <stem>.png masks (0/255, face = 255), or class-id "
+                                                   "maps from a parsing model.")],
     soft: Annotated[bool, typer.Option(help="Also write soft/<stem>.png (face probability x 255).")] = False,
     overlay: Annotated[bool, typer.Option(help="Also write overlay/<stem>.jpg (non-face tinted red).")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 8,
@@ -93,7 +95,7 @@ def predict_command(
     ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
-    """Predict face masks for a folder of images (letterboxed; masks at each image's own size)."""
+    """Predict face masks (or parsing maps) for a folder of images (letterboxed; at each image's own size)."""
     with user_errors():
         from occgen.core.files import list_images
         from occgen.train.predict import load_predictor, predict_folder
@@ -103,4 +105,5 @@ def predict_command(
         with lazy_progress(f"predict -> {out}", total=total) as advance:
             report = predict_folder(predictor, src, out, batch_size=batch_size, soft=soft, overlay=overlay,
                                     on_progress=advance)  # fmt: skip
-        err_console.print(f"wrote {report.images} mask(s) to {out} (input {predictor.input_size}px)")
+        what = "parsing map(s) (class ids)" if predictor.target == "parsing" else "mask(s)"
+        err_console.print(f"wrote {report.images} {what} to {out} (input {predictor.input_size}px)")

@@ -5,7 +5,9 @@ Contracts of the ONNX graph:
 
 - ``native``: input ``input`` float32 ``(N, 3, H, W)`` RGB in [0, 1] (the ImageNet normalisation is inside
   the graph), ``H`` and ``W`` any multiples of 32 (dynamic axes); output ``logits`` ``(N, 1, H, W)``,
-  face where ``logits > 0``. UperNet's pyramid pooling cannot be exported with dynamic height and width
+  face where ``logits > 0`` — or, for a parsing checkpoint (``train.target parsing``), ``(N, 23, H, W)``
+  class logits whose argmax is occgen's parsing id (metadata ``occgen_target`` and ``occgen_classes``).
+  UperNet's pyramid pooling cannot be exported with dynamic height and width
   (``AdaptiveAvgPool2d`` is baked at the traced size: the TorchScript exporter refuses it, the dynamo one
   silently computes wrong values at other sizes, /work/notes/models.md section 3), so an ``upernet-*``
   graph has a fixed ``H = W =`` the export input size and a dynamic batch only.
@@ -13,6 +15,7 @@ Contracts of the ONNX graph:
   ``create_occlusion_mask``): input ``input`` float32 ``(1, 256, 256, 3)`` NHWC, the OpenCV BGR crop / 255,
   no normalisation; output ``output`` ``(1, 256, 256, 1)`` in [0, 1], 1 = visible face (a sigmoid).
   facefusion takes ``run(...)[0][0]``, so the output must be NHWC: an NCHW output would be resized wrongly.
+  Face-mask checkpoints only.
 
 Exporters (torch 2.13): the TorchScript one (``dynamo=False``, deprecated but fast and correct with
 dynamic axes for the U-Net and SegFormer) and the ``torch.export`` one (``dynamo=True``; used for UperNet,
@@ -37,6 +40,7 @@ from torch import nn
 from occgen import __version__
 from occgen.core.errors import ConfigError, OccgenError
 from occgen.core.files import sha256_file
+from occgen.core.labels import PARSING_CLASSES
 from occgen.store.schema import card_digest
 from occgen.train.architectures import count_parameters
 
@@ -51,6 +55,9 @@ OPSETS = {"torchscript": 17, "dynamo": 18}
 ONNX_HINT = "pip install 'occgen[onnx]'"
 #: ONNX metadata keys (``metadata_props``) that ``occgen predict`` reads back.
 META_ARCH, META_CONTRACT, META_SIZE, META_FIXED = "occgen_arch", "occgen_contract", "occgen_input_size", "occgen_fixed"
+#: What the graph's output channels are: "face" (one face logit) or "parsing" (a logit per class of
+#: ``occgen_classes``, a JSON list: :data:`occgen.core.labels.PARSING_CLASSES`). Missing = face.
+META_TARGET, META_CLASSES = "occgen_target", "occgen_classes"
 
 
 class FaceToolGraph(nn.Module):
@@ -80,7 +87,10 @@ class Contract:
                 "description": self.description}  # fmt: skip
 
 
-def contract_for(name: str, arch: str, input_size: int) -> Contract:
+def contract_for(name: str, arch: str, input_size: int, target: str = "face") -> Contract:
+    if name == "face-tool" and target != "face":
+        raise ConfigError(f"the face-tool contract outputs one face probability; a {target} model exports with "
+                          "--contract native only")  # fmt: skip
     if name == "face-tool":
         size = FACE_TOOL_SIZE
         return Contract(
@@ -96,11 +106,17 @@ def contract_for(name: str, arch: str, input_size: int) -> Contract:
     other: int | str = input_size if fixed else "W"
     size_text = (f"H = W = {input_size} fixed (UperNet's pyramid pooling cannot be exported with dynamic sizes)"
                  if fixed else "H and W any multiples of 32")  # fmt: skip
+    if target == "parsing":
+        channels, output = len(PARSING_CLASSES), (
+            f"output {len(PARSING_CLASSES)} class logits at the input size (classes in the metadata "
+            f"{META_CLASSES}: occgen's parsing ids), the class is their argmax"
+        )  # fmt: skip
+    else:
+        channels, output = 1, "output face logits at the input size, face where logits > 0 (sigmoid > 0.5)"
     return Contract(
-        name=name, input_shape=("N", 3, side, other), output_shape=("N", 1, side, other), input_name="input",
+        name=name, input_shape=("N", 3, side, other), output_shape=("N", channels, side, other), input_name="input",
         output_name="logits",
-        description=f"float32 NCHW RGB in [0, 1], ImageNet normalisation inside the graph, {size_text}; "
-                    "output face logits at the input size, face where logits > 0 (sigmoid > 0.5)",
+        description=f"float32 NCHW RGB in [0, 1], ImageNet normalisation inside the graph, {size_text}; {output}",
     )  # fmt: skip
 
 
@@ -192,12 +208,12 @@ def onnx_session(path: Path, *, device: str = "cpu", threads: int | None = None)
 
 
 def export_onnx(model: nn.Module, arch: str, path: Path, *, contract: str = "native", input_size: int = 256,
-                exporter: str = "auto", seed: int = 0) -> dict[str, Any]:  # fmt: skip
-    """Write ``model`` (an occgen ``arch`` model) as ONNX to ``path``; check onnxruntime's output against
-    torch's on a random input; return the export record for the model card."""
+                exporter: str = "auto", seed: int = 0, target: str = "face") -> dict[str, Any]:  # fmt: skip
+    """Write ``model`` (an occgen ``arch`` model trained for ``target``, face or parsing) as ONNX to ``path``;
+    check onnxruntime's output against torch's on a random input; return the export record for the model card."""
     if input_size < 32 or input_size % 32:
         raise ConfigError(f"export input size must be a positive multiple of 32, got {input_size}")
-    spec = contract_for(contract, arch, input_size)
+    spec = contract_for(contract, arch, input_size, target)
     exporter = _pick_exporter(exporter, arch)
     _onnx()
     model = model.eval().float()
@@ -214,7 +230,9 @@ def export_onnx(model: nn.Module, arch: str, path: Path, *, contract: str = "nat
     _export(graph, example, path, spec, exporter)
     fixed = not isinstance(spec.input_shape[2], str)
     metadata = {META_ARCH: arch, META_CONTRACT: spec.name, META_SIZE: str(input_size if spec.name == "native"
-                else FACE_TOOL_SIZE), META_FIXED: str(fixed).lower()}  # fmt: skip
+                else FACE_TOOL_SIZE), META_FIXED: str(fixed).lower(), META_TARGET: target}  # fmt: skip
+    if target == "parsing":
+        metadata[META_CLASSES] = json.dumps(list(PARSING_CLASSES))
     _finish_graph(path, spec, metadata)
     session = onnx_session(path)
     with torch.inference_mode():
@@ -226,13 +244,12 @@ def export_onnx(model: nn.Module, arch: str, path: Path, *, contract: str = "nat
             "torch": torch.__version__, "onnx": _onnx().__version__}  # fmt: skip
 
 
-def require_face_target(info: dict[str, Any], path: Path, what: str) -> None:
-    """ONNX contracts and ``occgen predict`` are for face-mask checkpoints; a parsing one is refused, not
-    exported with a wrong output shape. (Partial: multi-class export is not implemented.)"""
-    target = info.get("config", {}).get("target", "face")
-    if target != "face":
-        raise ConfigError(f"{path} was trained with train.target {target}; {what} handles face-mask checkpoints "
-                          "(train.target face) only")  # fmt: skip
+def checkpoint_target(info: dict[str, Any], path: Path) -> str:
+    """What a checkpoint was trained for (``train.target``): face or parsing; anything else is refused."""
+    target = str(info.get("config", {}).get("target", "face"))
+    if target not in ("face", "parsing"):
+        raise ConfigError(f"{path} was trained with train.target {target}; occgen knows face and parsing")
+    return target
 
 
 def weights_only(checkpoint_info: dict[str, Any], model: nn.Module, *, half: bool = False) -> dict[str, Any]:
@@ -281,7 +298,8 @@ def model_card(*, artefact: Path, model: nn.Module, info: dict[str, Any], checkp
     return {
         "model": Path(artefact).name, "format": export.get("format", "onnx"), "bytes": Path(artefact).stat().st_size,
         "sha256": sha256_file(artefact), "architecture": info.get("arch"), "parameters": count_parameters(model),
-        "occgen_version": __version__,
+        "occgen_version": __version__, "target": config.get("target", "face"),
+        "classes": list(PARSING_CLASSES) if config.get("target") == "parsing" else ["face"],
         "checkpoint": {"path": str(checkpoint), "epoch": info.get("epoch"), "trained_with": info.get("occgen_version")},
         "training": {"input_size": config.get("input_size"), "epochs": config.get("epochs"),
                      "seed": config.get("seed"), "stores": [_store_record(d) for d in info.get("data", [])]},
@@ -295,6 +313,8 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines = [f"# {card['model']}", "",
              f"Face-occlusion segmentation model exported by occgen {card['occgen_version']}.", "",
              f"- Architecture: `{card['architecture']}` ({card['parameters']:,} parameters)",
+             f"- Target: {card.get('target', 'face')} ({len(card.get('classes', ['face']))} output channel(s): "
+             f"{', '.join(card.get('classes', ['face']))})",
              f"- File: {card['bytes']:,} bytes, sha256 `{card['sha256']}`",
              f"- Checkpoint: `{card['checkpoint']['path']}` (epoch {card['checkpoint']['epoch']})"]  # fmt: skip
     contract = card["export"].get("contract")
@@ -318,10 +338,12 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines += ["", "## Metrics at export", ""]
     row = card["metrics"]["training_epoch"]
     if row:
-        shown = {k: v for k, v in row.items() if k.startswith(("train_face_iou", "val_", "loss")) and v is not None}
+        prefixes = ("train_face_iou", "train_miou", "val_", "loss", "ce")
+        shown = {k: v for k, v in row.items() if k.startswith(prefixes) and v is not None}
         lines.append("Training epoch: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
     for evaluation in card["metrics"]["evaluations"]:
-        scores = {k: evaluation[k] for k in ("face_iou", "miou", "fwiou", "images") if evaluation.get(k) is not None}
+        names = ("face_iou", "miou", "fwiou", "pixel_accuracy", "images")
+        scores = {k: evaluation[k] for k in names if evaluation.get(k) is not None}
         lines.append(f"- `{evaluation.get('data', evaluation.get('gt', '?'))}`: "
                      + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items()))
     if not row and not card["metrics"]["evaluations"]:

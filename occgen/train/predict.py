@@ -1,4 +1,5 @@
-"""Face masks for a folder of images from an occgen checkpoint (``.pt``) or an exported ONNX model.
+"""Face masks (or parsing maps) for a folder of images from an occgen checkpoint (``.pt``) or an exported
+ONNX model.
 
 Each image is letterboxed (padded with black to a centred square, then resized to the model's input
 size), predicted in batches, and its logits are resized bilinearly to the padded square and cropped back
@@ -7,11 +8,14 @@ computed exactly as ``occgen evaluate`` computes its predictions (:func:`occgen.
 
 Outputs in ``out``: ``<stem>.png`` masks (0/255, face = 255), with ``soft=True`` ``soft/<stem>.png`` (the
 face probability x 255) and with ``overlay=True`` ``overlay/<stem>.jpg`` (the image with occluded or
-background pixels tinted red). Files are written atomically, so an interrupted run leaves no half file.
+background pixels tinted red). A parsing model (``train.target parsing``) writes ``<stem>.png`` class-id maps
+(:data:`occgen.core.labels.PARSING_CLASSES`, the argmax of its logits) and an overlay in the parsing palette
+instead; ``soft`` is for face models. Files are written atomically, so an interrupted run leaves no half file.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -27,13 +31,16 @@ from torch.nn import functional as F
 from occgen.core.errors import ConfigError, SourceError
 from occgen.core.files import list_images
 from occgen.core.imageio import read_image, resize_image
+from occgen.core.labels import PARSING_CLASSES, colour_parsing
 from occgen.train.export_model import (
     FACE_TOOL_SIZE,
+    META_CLASSES,
     META_CONTRACT,
     META_FIXED,
     META_SIZE,
+    META_TARGET,
+    checkpoint_target,
     onnx_session,
-    require_face_target,
 )
 
 SOFT_DIR = "soft"
@@ -65,19 +72,21 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
 
 
 def unletterbox(logits: torch.Tensor, box: Letterbox) -> torch.Tensor:
-    """``(1, S, S)`` logits -> ``(h, w)`` at the image's own size (bilinear, then the crop)."""
+    """``(C, S, S)`` logits -> ``(C, h, w)`` at the image's own size (bilinear, then the crop)."""
     if box.side == box.height == box.width:  # as occgen evaluate does: one resize to the image size
         if logits.shape[-2:] == (box.height, box.width):
-            return logits[0]
-        return F.interpolate(logits[None], size=(box.height, box.width), mode="bilinear", align_corners=False)[0, 0]
-    square = F.interpolate(logits[None], size=(box.side, box.side), mode="bilinear", align_corners=False)[0, 0]
-    return square[box.top : box.top + box.height, box.left : box.left + box.width]
+            return logits
+        return F.interpolate(logits[None], size=(box.height, box.width), mode="bilinear", align_corners=False)[0]
+    square = F.interpolate(logits[None], size=(box.side, box.side), mode="bilinear", align_corners=False)[0]
+    return square[:, box.top : box.top + box.height, box.left : box.left + box.width]
 
 
 class Predictor(ABC):
-    """Face logits ``(N, 1, S, S)`` (torch, float32, CPU) for uint8 RGB batches ``(N, S, S, 3)``."""
+    """Logits ``(N, C, S, S)`` (torch, float32, CPU) for uint8 RGB batches ``(N, S, S, 3)``: one face logit
+    (``target`` face) or one per parsing class (``target`` parsing)."""
 
     input_size: int
+    target: str = "face"
     batch_limit: int | None = None  # the face-tool graph takes one image at a time
 
     @abstractmethod
@@ -85,10 +94,11 @@ class Predictor(ABC):
 
 
 class TorchPredictor(Predictor):
-    def __init__(self, model: Any, input_size: int, device: torch.device) -> None:
+    def __init__(self, model: Any, input_size: int, device: torch.device, target: str = "face") -> None:
         self.model = model.to(device).eval()
         self.input_size = input_size
         self.device = device
+        self.target = target
 
     def logits(self, batch: np.ndarray) -> torch.Tensor:
         inputs = torch.from_numpy(batch).permute(0, 3, 1, 2).to(self.device).float().div_(255.0)
@@ -101,6 +111,9 @@ class OnnxPredictor(Predictor):
         self.session = onnx_session(path, device=device)
         meta = self.session.get_modelmeta().custom_metadata_map
         self.contract = meta.get(META_CONTRACT, "native")
+        self.target = meta.get(META_TARGET, "face")
+        if self.target == "parsing" and json.loads(meta.get(META_CLASSES, "[]")) != list(PARSING_CLASSES):
+            raise ConfigError(f"{path}: its parsing classes differ from this occgen's; export it with this occgen")
         self.input_name = self.session.get_inputs()[0].name
         stored = int(meta[META_SIZE]) if META_SIZE in meta else None
         fixed = meta.get(META_FIXED) == "true" or self.contract == "face-tool"
@@ -134,9 +147,9 @@ def load_predictor(path: Path, *, device: str = "cpu", input_size: int | None = 
     from occgen.train.trainer import load_checkpoint, resolve_device
 
     model, info = load_checkpoint(path)
-    require_face_target(info, path, "occgen predict")
+    target = checkpoint_target(info, path)
     size = input_size or int(info.get("config", {}).get("input_size", 256))
-    return TorchPredictor(model, size, resolve_device(device))
+    return TorchPredictor(model, size, resolve_device(device), target)
 
 
 def _write(path: Path, array: np.ndarray, params: list[int] | None = None) -> None:
@@ -174,6 +187,9 @@ def predict_folder(
         raise SourceError(f"no images in {src} (png, jpg, ...)")
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+    parsing = predictor.target == "parsing"
+    if parsing and soft:
+        raise ConfigError("--soft writes face probabilities; a parsing model writes class-id maps: drop --soft")
     out = Path(out)
     if out.resolve() == src.resolve():
         raise ConfigError(f"--out {out} is the image folder: masks would overwrite images; choose another --out")
@@ -193,7 +209,10 @@ def predict_folder(
             boxes.append(box)
         logits = predictor.logits(np.stack(batch))
         for path, image, logit, box in zip(chunk, images, logits, boxes, strict=True):
-            face_logits = unletterbox(logit, box)
+            if parsing:
+                _write_parsing(out, path.stem, image, unletterbox(logit, box), overlay)
+                continue
+            face_logits = unletterbox(logit, box)[0]
             face = (face_logits > 0).numpy()
             _write(out / f"{path.stem}.png", face.astype(np.uint8) * 255)
             if soft:
@@ -205,6 +224,16 @@ def predict_folder(
         if on_progress:
             on_progress(len(chunk))
     return PredictReport(len(paths), out)
+
+
+def _write_parsing(out: Path, stem: str, image: np.ndarray, logits: torch.Tensor, overlay: bool) -> None:
+    """``<stem>.png``: the class ids (argmax over the class logits); the overlay: the palette, half blended."""
+    ids = logits.argmax(dim=0).to(torch.uint8).numpy()
+    _write(out / f"{stem}.png", ids)
+    if overlay:
+        blended = (0.5 * image.astype(np.float32) + 0.5 * colour_parsing(ids) + 0.5).astype(np.uint8)
+        jpeg = [cv2.IMWRITE_JPEG_QUALITY, 90]
+        _write(out / OVERLAY_DIR / f"{stem}.jpg", cv2.cvtColor(blended, cv2.COLOR_RGB2BGR), jpeg)
 
 
 def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:
