@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -12,6 +13,14 @@ from occgen.recipes.randocc import RandOccConfig, RandOccRecipe
 from occgen.sources.faces import FaceFolder
 from occgen.sources.shapes import RandomShapes
 from occgen.sources.textures import DTDTextures
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """occgen's per-machine cache (source copies, per-URL lock files) in a temporary folder, not ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OCCGEN_CACHE_DIR", str(tmp_path_factory.mktemp("occgen-cache")))
+        yield
 
 
 def write_rgb(path: Path, rgb: np.ndarray, quality: int = 95) -> None:

@@ -35,6 +35,7 @@ from s3_server import S3Server, moto_s3  # noqa: E402
 
 ARRAYS = ("image", "face_mask", "occluder_mask", "metadata")
 N, SHARD = 8, 2
+runner = CliRunner()
 
 
 def demo_recipe(seed: int = 11, size: int = 64):
@@ -197,6 +198,10 @@ def test_recode_and_mix_on_s3(s3: S3Server, stores: tuple[Path, str]) -> None:
     )
     mix = open_store(parse_location(mix_url, options))
     assert [source["path"] for source in mix.card["sources"]] == ["../runs/randocc.zarr", "../runs/recoded.zarr"]
+    from occgen.store.integrity import verify
+
+    checks = verify(parse_location(mix_url, options))  # a mix's stores, found relative to it in the bucket
+    assert [check.path for check in checks] == [url, recoded.url] and all(check.ok for check in checks)
     reference = ShardReader(local)
     assert len(mix) == 5
     for i in range(len(mix)):
@@ -220,6 +225,67 @@ def test_label_arrays_on_s3_read_like_local_ones(s3: S3Server, tmp_path: Path) -
         assert all(np.array_equal(expected[name], got[name]) for name in expected), index
         occluded += not np.array_equal(got["clean_image"], there[index].image)
     assert occluded >= 6  # most samples' clean faces differ from their images (a patch was read and pasted)
+
+
+def test_verify_and_repair_a_store_on_s3(s3: S3Server, s3_env: dict, tmp_path: Path) -> None:
+    """A damaged object of a store at a URL is named by verify, and --repair regenerates the same bytes."""
+    import s3fs
+
+    from occgen.run.verify import repair_store
+    from occgen.store.integrity import verify_one
+
+    recipe, url = demo_recipe(seed=6), "s3://occ/runs/verified.zarr"
+    generate(recipe, parse_location(url, s3.options()), n=6, shard_size=2, workers=1)
+    assert verify_one(url).ok and runner.invoke(app, ["verify", url]).exit_code == 0
+    fs = s3fs.S3FileSystem(**s3.options())
+    key = "runs/verified.zarr/image/c/1/0/0/0"
+    original = fs.cat_file(f"occ/{key}")
+    fs.pipe_file(f"occ/{key}", original[:-5])  # truncated, as by an interrupted upload
+    check = verify_one(url)
+    assert [(p.shard, p.kind) for p in check.problems] == [(1, "truncated")] and check.path == url
+    result = runner.invoke(app, ["verify", url])
+    flat = " ".join(result.output.split())
+    assert result.exit_code == 1 and f"{url}: shard 1: image/c/1/0/0/0 truncated" in flat
+    before, after = repair_store(recipe, url)
+    assert before.bad_shards == [1] and after.ok and fs.cat_file(f"occ/{key}") == original
+
+
+def test_a_store_at_a_url_has_one_writer(s3: S3Server, tmp_path: Path) -> None:
+    """The lock object beside a store at a URL: another host's refuses a second writer; one left by a dead
+    run of this host is replaced; the holder removes it when done."""
+    import socket
+
+    import s3fs
+
+    from occgen.store.lock import store_lock
+
+    fs = s3fs.S3FileSystem(**s3.options())
+    url = "s3://occ/runs/locked.zarr"
+    location = parse_location(url, s3.options())
+    elsewhere = {"command": "generate", "pid": 99, "host": "node-elsewhere", "since": "2026-11-30T06:00:00Z"}
+    fs.pipe_file("occ/runs/locked.zarr.lock", json.dumps(elsewhere).encode())
+    with pytest.raises(StoreError, match=r"being written by occgen generate \(pid 99 on node-elsewhere.*delete "
+                                         r"s3://occ/runs/locked.zarr.lock"):  # fmt: skip
+        generate(demo_recipe(), location, n=2, shard_size=2, workers=1)
+    assert not fs.exists("occ/runs/locked.zarr")  # refused before anything was written
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = {**elsewhere, "host": socket.gethostname(), "pid": int(dead.stdout)}
+    fs.pipe_file("occ/runs/locked.zarr.lock", json.dumps(gone).encode())  # this host, its process is gone
+    with store_lock(location, "generate") as lock:
+        assert lock == "s3://occ/runs/locked.zarr.lock"
+        held = json.loads(fs.cat_file("occ/runs/locked.zarr.lock"))
+        assert held["pid"] == os.getpid() and held["url"] == url
+        with store_lock(location, "repair"):  # re-entrant in one process (repair -> generate)
+            pass
+        second = subprocess.run(  # another process of this host: refused, naming this one
+            [sys.executable, "-c", f"from occgen.store.lock import store_lock\nwith store_lock({url!r}, 'mix'): pass"],
+            capture_output=True, text=True, env={**os.environ, ENV_OPTIONS: json.dumps(s3.options())},
+        )  # fmt: skip
+        assert second.returncode != 0 and f"(pid {os.getpid()} on {socket.gethostname()}" in second.stderr
+        assert fs.exists("occ/runs/locked.zarr.lock")
+    assert not fs.exists("occ/runs/locked.zarr.lock")
+    report = generate(demo_recipe(), location, n=2, shard_size=2, workers=1)
+    assert report.samples_written == 2 and not fs.exists("occ/runs/locked.zarr.lock")
 
 
 @pytest.mark.slow

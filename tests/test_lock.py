@@ -111,8 +111,18 @@ def test_a_stale_record_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
         assert json.loads(lock.read_text())["pid"] == os.getpid()
 
 
-def test_remote_targets_are_not_locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_url_without_exclusive_create_gets_the_per_host_lock_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsspec's memory:// (like gs://) has no tested exclusive create: no lock object, a host lock file only
+    (S3 lock objects: tests/test_cloud.py)."""
+    import fsspec
+
     monkeypatch.chdir(tmp_path)
-    with store_lock(Path("s3://bucket/s.zarr"), "generate"):
-        pass
-    assert not any(tmp_path.rglob("*.lock"))
+    monkeypatch.setenv("OCCGEN_CACHE_DIR", str(tmp_path / "cache"))
+    with store_lock(Path("memory://bucket/s.zarr"), "generate") as lock:
+        assert lock == "memory://bucket/s.zarr.lock" and not fsspec.filesystem("memory").exists(lock)
+        held = list((tmp_path / "cache" / "locks").glob("*.lock"))
+        assert len(held) == 1 and json.loads(held[0].read_text())["pid"] == os.getpid()
+    assert not any((tmp_path / "cache" / "locks").glob("*.lock"))
+    assert not any(tmp_path.glob("*.lock"))  # nothing beside a local folder named like the URL

@@ -145,11 +145,11 @@ def run_generation(
     options = merged_storage_options(getattr(run, "storage_options", None))
     location = parse_location(out, options)  # a path or a URL (s3://...); refused here if neither
     shown = out if location.is_local else location.url
-    if repair and is_store(location):  # (repair of a store at a URL is untested)
+    if repair and is_store(location):
         from occgen.run.verify import repair_store
 
         before, _ = repair_store(
-            recipe, out, n=run.n, shard_size=run.shard_size, image_codec=run.image_codec, labels=run.labels,
+            recipe, location, n=run.n, shard_size=run.shard_size, image_codec=run.image_codec, labels=run.labels,
             workers=run.resolved_workers, scheduler=scheduler,
         )  # fmt: skip
         for problem in before.problems:

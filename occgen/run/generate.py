@@ -249,8 +249,7 @@ def generate(
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     path = parse_location(path)  # absolute, or a URL: tasks may run elsewhere (a --scheduler)
-    lock_target = path.path if path.is_local else Path(path.url)  # store_lock does not lock URLs
-    with store_lock(lock_target, "generate"):  # one writer per store (issue 13)
+    with store_lock(path, "generate"):  # one writer per store (issue 13)
         return _generate_locked(
             recipe, path, n, shard_size, workers, scheduler, overwrite, image_codec, on_progress, labels
         )

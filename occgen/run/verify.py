@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import zarr
-
 from occgen.core.errors import StoreError
 from occgen.core.labels import parse_labels
 from occgen.recipes.base import Recipe
@@ -20,13 +18,14 @@ from occgen.run.spec import generation_spec, spec_differences
 from occgen.store.codecs import parse_image_codec
 from occgen.store.digest import card as read_card
 from occgen.store.integrity import StoreCheck, mark_for_repair, verify_one
+from occgen.store.location import Location, open_group, parse_location
 from occgen.store.lock import store_lock
 from occgen.store.schema import ATTRS_KEY
 
 
 def repair_store(
     recipe: Recipe,
-    path: Path,
+    path: Path | str | Location,
     *,
     n: int | None = None,
     shard_size: int | None = None,
@@ -38,17 +37,18 @@ def repair_store(
 ) -> tuple[StoreCheck, StoreCheck]:
     """Verify ``path``, regenerate its bad shards with ``recipe``, verify again; returns (before, after).
 
-    ``n``, ``shard_size``, ``image_codec`` and ``labels`` default to the store's own.
+    ``n``, ``shard_size``, ``image_codec`` and ``labels`` default to the store's own. ``path`` may be a URL.
     """
-    with store_lock(Path(path), "repair"):
-        return _repair_locked(recipe, Path(path), n, shard_size, image_codec, labels, workers, scheduler, on_progress)
+    location = parse_location(path)
+    with store_lock(location, "repair"):
+        return _repair_locked(recipe, location, n, shard_size, image_codec, labels, workers, scheduler, on_progress)
 
 
 def _repair_locked(
-    recipe: Recipe, path: Path, n: int | None, shard_size: int | None, image_codec: str | None,
+    recipe: Recipe, path: Location, n: int | None, shard_size: int | None, image_codec: str | None,
     labels: str | tuple[str, ...] | None, workers: int, scheduler: str | None, on_progress: ProgressCallback | None,
 ) -> tuple[StoreCheck, StoreCheck]:  # fmt: skip
-    card = read_card(zarr.open_group(str(path), mode="r"), ATTRS_KEY)
+    card = read_card(open_group(path, "r"), ATTRS_KEY)
     n, shard_size = n or int(card["n"]), shard_size or int(card["shard_size"])
     image_codec = parse_image_codec(image_codec or card["image_codec"]).spec
     stored = card.get("generation", {})
@@ -56,14 +56,14 @@ def _repair_locked(
     changed = spec_differences(stored, generation_spec(recipe, n, shard_size, image_codec, labels))
     if changed:
         raise StoreError(
-            f"{path} was made with different settings (differs in: {'; '.join(changed)}); repair it with the "
+            f"{path.url} was made with different settings (differs in: {'; '.join(changed)}); repair it with the "
             "settings that made it"
         )
     before = verify_one(path)
     mark_for_repair(path, before.bad_shards)
-    generate(recipe, Path(path), n=n, shard_size=shard_size, workers=workers, scheduler=scheduler,
+    generate(recipe, path, n=n, shard_size=shard_size, workers=workers, scheduler=scheduler,
              image_codec=image_codec, on_progress=on_progress, labels=labels)  # fmt: skip
     after = verify_one(path)
     if not after.ok:
-        raise StoreError(f"{path}: still {len(after.problems)} problem(s) after repair: {after.problems[0]}")
+        raise StoreError(f"{path.url}: still {len(after.problems)} problem(s) after repair: {after.problems[0]}")
     return before, after

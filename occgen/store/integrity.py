@@ -4,7 +4,8 @@ Each complete shard's recorded digest (:mod:`occgen.store.digest`) is compared w
 a missing, truncated or changed shard object is reported by shard index and key. Only raw bytes are read
 and hashed, nothing is decoded, so verifying is faster than reading the samples. :func:`mark_for_repair`
 deletes the bad shards' objects and marks them unwritten, so that re-running the command that wrote the
-store (generation is deterministic) regenerates exactly those shards.
+store (generation is deterministic) regenerates exactly those shards. Stores at URLs (``s3://…``) are
+checked the same way, object by object.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import zarr
 from occgen.core.errors import StoreError
 from occgen.store.digest import ShardProblem, array, check_shard, delete_object, shard_key
 from occgen.store.digest import card as read_card
+from occgen.store.location import Location, open_group, parse_location
 from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
@@ -36,7 +38,7 @@ from occgen.store.schema import (
 class StoreCheck:
     """The result of verifying one store: its problems (empty when sound) and the bytes hashed."""
 
-    path: Path
+    path: Path | str  # a local path, or the store's URL
     shards: int
     problems: list[ShardProblem] = field(default_factory=list)
     bytes_read: int = 0
@@ -51,26 +53,35 @@ class StoreCheck:
         return sorted({problem.shard for problem in self.problems})
 
 
-def _open(path: Path, mode: Literal["r", "r+"] = "r") -> zarr.Group:
-    if not Path(path).exists():
-        raise StoreError(f"store not found: {path}")
-    if not is_store(Path(path)):
-        raise StoreError(f"{path} is not an occgen store or mix")
-    return zarr.open_group(str(path), mode=mode)
+def _open(path: Path | str | Location, mode: Literal["r", "r+"] = "r") -> zarr.Group:
+    location = parse_location(path)
+    location.check_reachable()
+    if not location.exists():
+        raise StoreError(f"store not found: {_shown(location)}")
+    if not is_store(location):
+        raise StoreError(f"{_shown(location)} is not an occgen store or mix")
+    return open_group(location, mode)
 
 
-def store_paths(path: Path) -> list[Path]:
+def _shown(location: Location) -> Path | str:
+    return location.path if location.is_local else location.url
+
+
+def store_paths(path: Path | str | Location) -> list[Location]:
     """The stores to check for ``path``: itself, or, for a mix, each store it indexes."""
-    card = read_card(_open(path), ATTRS_KEY)
+    location = parse_location(path)
+    card = read_card(_open(location), ATTRS_KEY)
     if card.get("kind") != "mix":
-        return [Path(path)]
-    return [(Path(path).parent / source["path"]).resolve() for source in card["sources"]]
+        return [location]
+    return [location.parent.join(source["path"]) for source in card["sources"]]
 
 
-def verify_one(path: Path) -> StoreCheck:
-    """Check every shard of the store at ``path`` against its recorded digest."""
+def verify_one(path: Path | str | Location) -> StoreCheck:
+    """Check every shard of the store at ``path`` (a path or URL) against its recorded digest."""
     started = time.perf_counter()
-    group = _open(path)
+    location = parse_location(path)
+    path = _shown(location)
+    group = _open(location)
     if SHARD_DIGEST not in group:
         raise StoreError(
             f"{path} has no shard digests (written before occgen recorded them); regenerate it to verify it"
@@ -79,7 +90,7 @@ def verify_one(path: Path) -> StoreCheck:
     records = [str(text) for text in np.asarray(array(group, SHARD_DIGEST)[:])]
     problems: list[ShardProblem] = []
     read = 0
-    for shard, (flag, text) in enumerate(zip(flags, records, strict=True)):
+    for shard, (flag, text) in enumerate(zip(flags, records, strict=True)):  # (storage errors: one line each)
         if not flag:
             problems.append(ShardProblem(shard, "(all arrays)", "unwritten", "re-run the command to resume it"))
         elif not str(text):
@@ -89,26 +100,27 @@ def verify_one(path: Path) -> StoreCheck:
             found, size = check_shard(group, shard, json.loads(str(text)))
             problems += found
             read += size
-    return StoreCheck(Path(path), len(records), problems, read, time.perf_counter() - started)
+    return StoreCheck(path, len(records), problems, read, time.perf_counter() - started)
 
 
-def verify(path: Path) -> list[StoreCheck]:
+def verify(path: Path | str | Location) -> list[StoreCheck]:
     """Check a store, or every store of a mix (missing stores raise, naming the path)."""
     checks = []
     for store in store_paths(path):
         if not store.exists():
-            raise StoreError(f"mix {path} refers to {store}, which is missing; restore it (dvc pull)")
+            raise StoreError(f"mix {path} refers to {_shown(store)}, which is missing; restore it (dvc pull)")
         checks.append(verify_one(store))
     return checks
 
 
-def mark_for_repair(path: Path, shards: list[int]) -> None:
+def mark_for_repair(path: Path | str | Location, shards: list[int]) -> None:
     """Delete the objects of ``shards`` and mark them unwritten (the store becomes incomplete), so that
     the command that wrote the store regenerates exactly them on its next run."""
     if not shards:
         return
-    with store_lock(Path(path), "verify --repair"):
-        group = _open(path, mode="r+")
+    location = parse_location(path)
+    with store_lock(location, "verify --repair"):
+        group = _open(location, mode="r+")
         for shard in shards:
             for name in sharded_arrays(group):
                 delete_object(group, shard_key(array(group, name), shard))

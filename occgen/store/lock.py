@@ -8,24 +8,38 @@ the next writer then takes it over (the stale file's holder record is simply rew
 where ``flock`` is not shared between processes, the holder record is checked too: a live pid on this host
 still refuses; a pid that no longer runs (or runs a different process: its start time differs) is stale.
 The lock file sits beside the target, not inside it, so it never becomes part of a dataset's bytes.
-Remote targets (URLs) are not locked (partial: there is no shared file system to hold a lock on).
+
+A target at a URL (``s3://bucket/x.zarr``) is locked with an object beside it, ``s3://bucket/x.zarr.lock``,
+holding the same record. It is created with S3's conditional write (``If-None-Match: *``), so of two runs
+on any hosts exactly one creates it; the other is refused naming the holder. The holder deletes it when it
+ends. On one host a per-URL lock file (``$OCCGEN_CACHE_DIR/locks``, a ``flock`` as above) is taken first, so
+an object left by a run of *this* host that died (``kill -9``) is known to be stale and is replaced; one left
+by another host is respected (delete it if you know that run is gone). Other protocols than S3 have no
+tested exclusive create in fsspec: there only the per-host lock applies (documented, docs/integrity.md).
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from occgen.core.errors import StoreError
+from occgen.store.location import Location, parse_location
+
+#: Protocols whose fsspec filesystem creates objects exclusively (``pipe_file(mode="create")``, S3's
+#: ``If-None-Match: *``; s3fs, tested against moto).
+EXCLUSIVE_CREATE = ("s3", "s3a")
 
 
 def lock_path(target: Path) -> Path:
@@ -60,6 +74,14 @@ def _alive(holder: dict[str, Any]) -> bool:
     return recorded is None or _process_start(pid) in (None, recorded)
 
 
+def _record(command: str) -> dict[str, Any]:
+    """Who holds a lock: command, pid, host, process start time and since when."""
+    return {
+        "command": command, "pid": os.getpid(), "host": socket.gethostname(), "start": _process_start(os.getpid()),
+        "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }  # fmt: skip
+
+
 def _describe(holder: dict[str, Any]) -> str:
     return (
         f"occgen {holder.get('command', '?')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
@@ -87,20 +109,100 @@ def _refuse(target: Path, lock: Path, holder: dict[str, Any]) -> StoreError:
 #: A URL (``s3://…``, also after ``Path`` folded ``//`` into ``/``); one-letter schemes are Windows drives.
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
-#: Locks this process holds (lock path -> depth): taking one again inside is allowed (e.g. repair -> generate).
-_held: dict[Path, int] = {}
+#: Locks this process holds (lock path or URL -> depth): taking one again inside is allowed (repair -> generate).
+_held: dict[Path | str, int] = {}
+
+
+def _remote_location(target: Path | str | Location) -> Location | None:
+    """The remote location of ``target``, or None for a local one."""
+    if isinstance(target, Location):
+        return None if target.is_local else target
+    if not _URL.match(str(target)) or str(target).lower().startswith("file:"):
+        return None
+    return parse_location(target)
+
+
+def host_lock_dir() -> Path:
+    """Where this host keeps its per-URL lock files: ``$OCCGEN_CACHE_DIR/locks`` (default ``~/.cache/occgen``)."""
+    root = os.environ.get("OCCGEN_CACHE_DIR") or str(Path.home() / ".cache" / "occgen")
+    return Path(root) / "locks"
+
+
+def _read_remote(fs: Any, url: str) -> dict[str, Any] | None:
+    """The holder record of the lock object at ``url``; None if there is none (any more)."""
+    try:
+        text = fs.cat_file(url).decode(errors="replace")
+    except FileNotFoundError:
+        return None
+    try:
+        holder = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return holder if isinstance(holder, dict) else {}
 
 
 @contextmanager
-def store_lock(target: Path, command: str) -> Iterator[Path]:
-    """Hold the lock of ``target`` for the ``with`` block, or raise :class:`StoreError` naming its holder.
+def _remote_lock(location: Location, command: str) -> Iterator[str]:
+    lock_url = location.with_name(f"{location.name}.lock").url
+    if lock_url in _held:
+        _held[lock_url] += 1
+        try:
+            yield lock_url
+        finally:
+            _held[lock_url] -= 1
+        return
+    host_lock = host_lock_dir() / f"{hashlib.sha256(lock_url.encode()).hexdigest()[:24]}.lock"
+    with _exclusive(host_lock, Path(location.url), command):  # one run per host; see the module doc
+        fs = location.filesystem()
+        token = uuid.uuid4().hex
+        record = {**_record(command), "token": token, "url": location.url}
+        if location.protocol in EXCLUSIVE_CREATE:
+            _create_lock_object(fs, lock_url, record, location.url)
+        _held[lock_url] = 1
+        try:
+            yield lock_url
+        finally:
+            del _held[lock_url]
+            if location.protocol in EXCLUSIVE_CREATE:
+                current = _read_remote(fs, lock_url)
+                if current is not None and current.get("token") == token:
+                    fs.rm_file(lock_url)
+
+
+def _create_lock_object(fs: Any, lock_url: str, record: dict[str, Any], target: str) -> None:
+    """Create the lock object exclusively; replace one left by a dead run of this host; refuse otherwise."""
+    for _ in range(5):  # (an object that vanishes between the failed create and its read: try again)
+        try:
+            fs.pipe_file(lock_url, json.dumps(record).encode(), mode="create")
+            return
+        except FileExistsError:
+            holder = _read_remote(fs, lock_url)
+        if holder is None:
+            continue
+        if holder.get("host") == socket.gethostname():  # its run would hold this host's lock: it is gone
+            fs.rm_file(lock_url)
+            continue
+        raise StoreError(
+            f"{target} is being written by {_describe(holder)}; wait for it to finish, or stop it. If that run "
+            f"is gone, delete {lock_url}"
+        )
+    raise StoreError(f"cannot take the lock {lock_url}: it keeps changing; is another run starting on {target}?")
+
+
+@contextmanager
+def store_lock(target: Path | str | Location, command: str) -> Iterator[Path | str]:
+    """Hold the lock of ``target`` (a path, or a URL / remote :class:`Location`) for the ``with`` block, or
+    raise :class:`StoreError` naming its holder; yields the lock file's path (or the lock object's URL).
 
     Re-entrant within one process: an inner ``store_lock`` of a target this process already holds passes.
     """
-    if _URL.match(str(target)):  # a remote store (s3://...): no shared file system to lock on
-        yield Path(str(target))
+    remote = _remote_location(target)
+    if remote is not None:
+        with _remote_lock(remote, command) as url:
+            yield url
         return
-    lock = lock_path(Path(target).absolute())
+    target = target.path if isinstance(target, Location) else Path(target)
+    lock = lock_path(target.absolute())
     if lock in _held:
         _held[lock] += 1
         try:
@@ -149,10 +251,7 @@ def _exclusive(lock: Path, target: Path, command: str) -> Iterator[None]:
             os.close(fd)  # flock not shared on this file system, but the holder still runs
             raise _refuse(target, lock, holder)
         break
-    record = {
-        "command": command, "pid": os.getpid(), "host": socket.gethostname(), "start": _process_start(os.getpid()),
-        "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }  # fmt: skip
+    record = _record(command)
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, json.dumps(record).encode())

@@ -70,8 +70,7 @@ def build_mix(
     """Write a mix index at ``out``; stores must be complete and of one image size. Stores and the mix may
     be URLs; a store on the mix's filesystem (and bucket) is recorded relative to the mix, others in full."""
     out_location = parse_location(out, storage_options)
-    lock_target = out_location.path if out_location.is_local else Path(out_location.url)  # URLs: no lock
-    with store_lock(lock_target, "mix"):  # one writer per output (issue 13)
+    with store_lock(out_location, "mix"):  # one writer per output (issue 13)
         return _build_mix_locked(parts, out_location, seed, pick, overwrite, storage_options)
 
 
