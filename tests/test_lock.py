@@ -122,7 +122,7 @@ def test_a_url_without_exclusive_create_gets_the_per_host_lock_only(
     monkeypatch.setenv("OCCGEN_CACHE_DIR", str(tmp_path / "cache"))
     with store_lock(Path("memory://bucket/s.zarr"), "generate") as lock:
         assert lock == "memory://bucket/s.zarr.lock" and not fsspec.filesystem("memory").exists(lock)
-        held = list((tmp_path / "cache" / "locks").glob("*.lock"))
+        held = list((tmp_path / "cache" / ".locks").glob("*.lock"))
         assert len(held) == 1 and json.loads(held[0].read_text())["pid"] == os.getpid()
-    assert not any((tmp_path / "cache" / "locks").glob("*.lock"))
+    assert not any((tmp_path / "cache" / ".locks").glob("*.lock"))
     assert not any(tmp_path.glob("*.lock"))  # nothing beside a local folder named like the URL

@@ -235,3 +235,35 @@ def test_concurrent_materialise_gives_one_complete_copy(s3: S3Server, env: Path)
     assert cached == local
     for name in local:
         assert (copies[0].local / name).read_bytes() == (demo_root() / "hands" / name).read_bytes()
+
+
+def test_cache_list_and_prune(s3: S3Server, env: Path) -> None:
+    """Each copy records its URL and last use; prune deletes by last use (or all) and old interrupted downloads."""
+    import os
+    import time
+
+    from occgen.store.folder_cache import cached, prune
+
+    textures, faces = materialise(parse_location(f"s3://{BUCKET}/demo/dtd")), materialise(
+        parse_location(f"s3://{BUCKET}/demo/faces")
+    )
+    entries = {entry.url: entry for entry in cached()}
+    assert set(entries) == {textures.url, faces.url}
+    assert entries[faces.url].bytes == sum(p.stat().st_size for p in faces.local.rglob("*") if p.is_file()) > 0
+    listed = CliRunner().invoke(app, ["cache", "list"], terminal_width=200)
+    assert listed.exit_code == 0 and textures.local.name in listed.output and "2 cached folder(s)" in listed.output
+    # the textures were last used 10 days ago; an interrupted download of 2 days ago lies beside them
+    manifest = textures.local.with_name(f"{textures.local.name}.json")
+    ten_days_ago = time.time() - 10 * 86400
+    os.utime(manifest, (ten_days_ago, ten_days_ago))
+    leftover = env / f".{textures.local.name}.abc123"
+    leftover.mkdir()
+    os.utime(leftover, (time.time() - 2 * 86400,) * 2)
+    result = CliRunner().invoke(app, ["cache", "prune", "--older-than", "7"])
+    assert result.exit_code == 0 and f"removed {textures.local.name}" in result.output
+    assert not textures.local.exists() and not manifest.exists() and not leftover.exists() and faces.local.is_dir()
+    assert [entry.url for entry in cached()] == [faces.url]
+    materialise(parse_location(f"s3://{BUCKET}/demo/dtd"))  # a later run simply downloads it again
+    assert len(prune(older_than_days=None)) == 2 and cached() == []
+    bad = CliRunner().invoke(app, ["cache", "prune"])
+    assert bad.exit_code == 1 and "pass --older-than DAYS or --all" in bad.output

@@ -45,6 +45,7 @@ app.add_typer(generate_app, name="generate")
 app.add_typer(occluders_app, name="occluders")
 app.add_typer(faces_app, name="faces")
 app.add_typer(hands_app, name="hands")
+app.add_typer(store.cache_app, name="cache")
 for command in (store.preview, store.info, store.recode, store.mix, store.export, store.verify):
     app.command()(command)
 app.command("train")(train_command)

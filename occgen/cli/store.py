@@ -1,4 +1,5 @@
-"""Commands over stores and mixes: `preview`, `info`, `recode`, `mix`, `export`, `verify`."""
+"""Commands over stores and mixes: `preview`, `info`, `recode`, `mix`, `export`, `verify`; and `cache`
+(the local copies of source folders at URLs)."""
 
 from __future__ import annotations
 
@@ -211,3 +212,45 @@ def verify(
                 )
         if bad:
             raise typer.Exit(1)
+
+
+cache_app = typer.Typer(help="Source folders at URLs copied to this machine (docs/cloud.md).", no_args_is_help=True)
+
+
+@cache_app.command("list")
+def cache_list() -> None:
+    """The cached copies, least recently used first: folder, URL, size, last use."""
+    import time
+
+    from occgen.store.folder_cache import cache_dir, cached
+
+    with user_errors():
+        entries = cached()
+        table = Table(title=str(cache_dir()))
+        for column in ("copy", "url", "size", "last used"):
+            table.add_column(column)
+        for entry in entries:
+            used = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.last_used))
+            table.add_row(entry.path.name, entry.url or "?", human_bytes(entry.bytes), used)
+        console.print(table)
+        err_console.print(f"{len(entries)} cached folder(s), {human_bytes(sum(e.bytes for e in entries))}")
+
+
+@cache_app.command("prune")
+def cache_prune(
+    older_than: Annotated[
+        float | None, typer.Option(help="Delete the copies no run used for this many days.")
+    ] = None,
+    all_copies: Annotated[bool, typer.Option("--all", help="Delete every copy (runs download again).")] = False,
+) -> None:
+    """Delete cached copies of source folders (by last use, or all)."""
+    from occgen.core.errors import ConfigError
+    from occgen.store.folder_cache import prune
+
+    with user_errors():
+        if (older_than is None) == (not all_copies):
+            raise ConfigError("pass --older-than DAYS or --all")
+        removed = prune(older_than_days=None if all_copies else older_than)
+        for entry in removed:
+            typer.echo(f"removed {entry.path.name} ({entry.url or '?'}, {human_bytes(entry.bytes)})")
+        err_console.print(f"removed {len(removed)} cached folder(s), {human_bytes(sum(e.bytes for e in removed))}")

@@ -6,17 +6,21 @@ listing fingerprint (relative names, sizes and ETags or mtimes), and downloads i
 already there. A download goes to a temporary folder beside it and is renamed into place, so a cached
 folder is always complete; several processes (dask workers) materialising the same folder at once each
 download and the first rename wins (the others discard their copy): no lock is needed. A changed listing
-gives a new key, hence a fresh copy; old copies stay until removed by hand. The loaders then read the local
-copy unchanged, so their content fingerprints equal those of the same folder read locally.
+gives a new key, hence a fresh copy; old copies stay until pruned (:func:`prune`, ``occgen cache prune``).
+Beside each copy, ``<name>-<key>.json`` records its URL, file count and bytes; its modification time is
+the copy's last use (each run touches it). The loaders then read the local copy unchanged, so their
+content fingerprints equal those of the same folder read locally.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,8 +116,73 @@ def materialise(location: Location) -> CachedFolder:
     target = cache_dir() / key
     if not target.is_dir():
         _download(location, files, target)
+    _record_use(target, location.url, files)
     _COPIES[str(target)] = location.url
     return CachedFolder(location, key, target)
+
+
+def _record_use(target: Path, url: str, files: dict[str, dict[str, Any]]) -> None:
+    """Write (or touch) the copy's manifest: its modification time is the copy's last use."""
+    manifest = target.with_name(f"{target.name}.json")
+    record = {"url": url, "files": len(files), "bytes": sum(int(info.get("size") or 0) for info in files.values())}
+    temporary = manifest.with_name(f".{manifest.name}.{os.getpid()}")
+    try:
+        temporary.write_text(json.dumps(record, sort_keys=True))
+        os.replace(temporary, manifest)  # atomic: concurrent workers each write the same record
+    except OSError:
+        pass  # a read-only cache still serves its copies; only the last-use time is not kept
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cached copy: its folder, the URL it came from (None if its manifest is missing), its bytes on
+    disk and when a run last used it (seconds since the epoch)."""
+
+    path: Path
+    url: str | None
+    bytes: int
+    last_used: float
+
+
+def cached(root: Path | None = None) -> list[CacheEntry]:
+    """The copies in the cache folder (``root``, default :func:`cache_dir`), least recently used first."""
+    root = root or cache_dir()
+    if not root.is_dir():
+        return []
+    entries = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        manifest = folder.with_name(f"{folder.name}.json")
+        try:
+            url = json.loads(manifest.read_text()).get("url")
+            used = manifest.stat().st_mtime
+        except (OSError, ValueError):
+            url, used = None, folder.stat().st_mtime
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        entries.append(CacheEntry(folder, url, size, used))
+    return sorted(entries, key=lambda entry: entry.last_used)
+
+
+def prune(*, older_than_days: float | None, root: Path | None = None, now: float | None = None) -> list[CacheEntry]:
+    """Delete the copies not used for ``older_than_days`` days (None: every copy) and leftovers of interrupted
+    downloads older than a day; returns the copies deleted. A run still using a deleted copy downloads it again."""
+    if older_than_days is not None and older_than_days < 0:
+        raise SourceError(f"--older-than must be >= 0 days, got {older_than_days}")
+    root = root or cache_dir()
+    now = time.time() if now is None else now
+    removed = []
+    for entry in cached(root):
+        if older_than_days is None or now - entry.last_used > older_than_days * 86400:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            entry.path.with_name(f"{entry.path.name}.json").unlink(missing_ok=True)
+            removed.append(entry)
+    for leftover in root.glob(".*.*") if root.is_dir() else ():  # .<key>.<random> download folders
+        if leftover.name == ".locks" or now - leftover.stat().st_mtime <= 86400:
+            continue
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    return removed
 
 
 def with_urls(message: str) -> str:

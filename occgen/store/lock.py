@@ -12,7 +12,7 @@ The lock file sits beside the target, not inside it, so it never becomes part of
 A target at a URL (``s3://bucket/x.zarr``) is locked with an object beside it, ``s3://bucket/x.zarr.lock``,
 holding the same record. It is created with S3's conditional write (``If-None-Match: *``), so of two runs
 on any hosts exactly one creates it; the other is refused naming the holder. The holder deletes it when it
-ends. On one host a per-URL lock file (``$OCCGEN_CACHE_DIR/locks``, a ``flock`` as above) is taken first, so
+ends. On one host a per-URL lock file (``$OCCGEN_CACHE_DIR/.locks``, a ``flock`` as above) is taken first, so
 an object left by a run of *this* host that died (``kill -9``) is known to be stale and is replaced; one left
 by another host is respected (delete it if you know that run is gone). Other protocols than S3 have no
 tested exclusive create in fsspec: there only the per-host lock applies (documented, docs/integrity.md).
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from occgen.core.errors import StoreError
+from occgen.store.folder_cache import cache_dir
 from occgen.store.location import Location, parse_location
 
 #: Protocols whose fsspec filesystem creates objects exclusively (``pipe_file(mode="create")``, S3's
@@ -123,9 +124,9 @@ def _remote_location(target: Path | str | Location) -> Location | None:
 
 
 def host_lock_dir() -> Path:
-    """Where this host keeps its per-URL lock files: ``$OCCGEN_CACHE_DIR/locks`` (default ``~/.cache/occgen``)."""
-    root = os.environ.get("OCCGEN_CACHE_DIR") or str(Path.home() / ".cache" / "occgen")
-    return Path(root) / "locks"
+    """Where this host keeps its per-URL lock files: ``.locks`` in occgen's cache folder (``$OCCGEN_CACHE_DIR``,
+    default ``~/.cache/occgen/sources``; :func:`occgen.store.folder_cache.cache_dir`)."""
+    return cache_dir() / ".locks"
 
 
 def _read_remote(fs: Any, url: str) -> dict[str, Any] | None:
