@@ -204,3 +204,38 @@ def test_demo_store_bytes_are_pinned(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert store_digest(out) == PINNED_DEMO
+
+
+def test_label_arrays_keep_their_invariants_through_the_whole_sample_affine(tmp_path: Path, face_folder: Path) -> None:
+    """--labels on FaceOcc (synthetic samples): amodal minus the opaque footprint is the face mask, parsing
+    agrees, and outside the occluder the composite is the warped clean face; real samples are refused."""
+    from _faceocc_fixture import SIDE, _box, _rgba
+    from test_labels import check_invariants
+
+    from occgen.recipes.faceocc import faceocc_occluder_class
+
+    write_faceocc(tmp_path / "data")
+    hand = tmp_path / "data" / "FaceOcc" / "internet" / "hand" / "palm.png"  # an internet folder of hands
+    _rgba(hand, np.full((SIDE, SIDE, 3), 180, np.uint8), _box(30, 60, 20, 44))
+    recipe = _recipe(tmp_path, face_folder, real_frac=0.0)
+    classes = set()
+    for i in range(16):
+        sample = recipe.make(i)
+        kind = sample.metadata["occluder_types"][0]
+        labels = check_invariants(sample, seam_width_px=2, occluder_class=faceocc_occluder_class(kind))
+        classes.add(int(labels["occluder_class"].max()))  # (the clean face matching the composite outside the
+        # occluder, checked above, shows it went through the same whole-sample affine)
+    assert classes == {1, 2}  # internet/hand is a hand; the other groups are objects
+    mixed = _recipe(tmp_path, face_folder, real_frac=0.3)
+    with pytest.raises(ConfigError, match="--labels needs faceocc.real_frac 0"):
+        generate(mixed, tmp_path / "x.zarr", n=4, shard_size=2, labels=("parsing",))
+    assert not (tmp_path / "x.zarr").exists()  # refused before the store was created
+    out = tmp_path / "rich.zarr"
+    generate(recipe, out, n=4, shard_size=2, labels=("parsing", "amodal", "clean", "occluder-class"))
+    from occgen.store.schema import ShardReader
+
+    reader = ShardReader(out)
+    for i in range(4):
+        expected = recipe.make(i).labels
+        assert np.array_equal(reader.labels(i)["clean_image"], expected.clean_image)
+        assert np.array_equal(reader.labels(i)["face_mask_amodal"], expected.face_mask_amodal)

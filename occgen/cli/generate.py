@@ -219,6 +219,7 @@ def generate_faceocc(
     preview: PreviewOption = True,
     repair: RepairOption = False,
     image_codec: ImageCodecOption = None,
+    labels: LabelsOption = None,
     stats: StatsOption = None,
     params: Annotated[
         Path | None, typer.Option("--params", help="params.yaml (sections base, faces, faceocc).")
@@ -229,7 +230,8 @@ def generate_faceocc(
 
     with user_errors():
         settings = load_faceocc_settings(params)
-        run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec)
+        run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec,
+                             labels=labels)  # fmt: skip
         settings = replace(
             settings, base=with_overrides(settings.base, seed=seed), run=run,
             faces=with_overrides(settings.faces, path=faces, split=split),

@@ -30,6 +30,7 @@ from occgen.core.errors import ConfigError, SourceError
 from occgen.core.params import to_plain
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample
+from occgen.recipes.labels import LabelSources, face_parsing_loader
 from occgen.sources.faceocc import FaceOcc, face_from_labels
 from occgen.sources.faces import FaceSource
 
@@ -301,14 +302,14 @@ def apply_sample_affine(
     """Image bilinear, labels nearest, zero outside (transforms.py:39-42)."""
     if params.identity:
         return image, labels
-    size = image.shape[0]
+    return _warp(image, params, cv2.INTER_LINEAR), [_warp(x, params, cv2.INTER_NEAREST) for x in labels]
+
+
+def _warp(array: np.ndarray, params: SampleAffineParams, interpolation: int) -> np.ndarray:
+    size = array.shape[0]
     matrix = sample_affine_inverse(params, size)
-
-    def warp(array: np.ndarray, interpolation: int) -> np.ndarray:
-        return cv2.warpAffine(array, matrix, (size, size), flags=interpolation | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
-
-    return warp(image, cv2.INTER_LINEAR), [warp(x, cv2.INTER_NEAREST) for x in labels]
+    return cv2.warpAffine(array, matrix, (size, size), flags=interpolation | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
 
 
 # --- paste ---------------------------------------------------------------------------------------------------
@@ -333,6 +334,12 @@ def paste(
 
 #: Decoded occluder / texture files kept per process (256² RGBA: about 330 kB each).
 CACHE_FILES = 512
+
+
+def faceocc_occluder_class(kind: str) -> int:
+    """The occluder class (occgen/core/labels.py) of a FaceOcc occluder group: FaceOcc labels no occluder type,
+    so an ``internet/`` folder named like hands (``hand``) counts as hands (1), everything else as objects (2)."""
+    return 1 if "hand" in kind.lower() else 2
 
 
 def _pick(u: float, count: int) -> int:
@@ -474,18 +481,51 @@ class FaceOccRecipe:
                 occ_rgb, _ = apply_occluder_jitter(self._cached(tex_path, self.data.texture), alpha, tex_jitter)
                 texture = {"file": tex_path.name, "jitter": to_plain(tex_jitter)}
             occ_rgb = apply_color_jitter(occ_rgb, occ_color)
-            image = apply_color_jitter(face.image, face_jitter)
-            image, visible, occluder_mask = paste(image, face.face_mask, occ_rgb, self._alpha(alpha))
+            clean = apply_color_jitter(face.image, face_jitter)
+            image, visible, occluder_mask = paste(clean, face.face_mask, occ_rgb, self._alpha(alpha))
             ids, kinds = [f"{path.parent.name}/{path.stem}"], [kind]
             params = {"real": False, "color_jitter": to_plain(face_jitter), "occluder_file": str(path.name),
                       "occluder_is_mask": is_mask, "jitter": to_plain(jitter), "texture": texture,
                       "occluder_color_jitter": to_plain(occ_color)}  # fmt: skip
+        label_sources = None
+        if not params["real"]:  # what the optional label arrays are made of (occgen/recipes/labels.py)
+            label_sources = self._label_sources(
+                clean, face, face_index, (self._alpha(alpha) >= 1.0).astype(np.uint8), kind, whole
+            )  # fmt: skip
         image, (visible, occluder_mask) = apply_sample_affine(image, [visible, occluder_mask], whole)
         params["sample_affine"] = to_plain(whole)
         metadata = {**base, "face_index": face_index, "face_id": face_id, "occluder_ids": ids,
                     "occluder_types": kinds, "face_px_before": pixels_before,
                     "face_px_after": int(visible.sum()), "params": params}  # fmt: skip
-        return Sample(np.ascontiguousarray(image), np.ascontiguousarray(visible), occluder_mask, metadata)
+        return Sample(np.ascontiguousarray(image), np.ascontiguousarray(visible), occluder_mask, metadata,
+                      label_sources)  # fmt: skip
+
+    def check_labels(self, labels: tuple[str, ...]) -> None:
+        """Refuse ``--labels`` up front when real samples would come: a real FaceOcc image has no clean face, no
+        face mask under its occluder and no part labels there, so its label arrays cannot be made."""
+        if labels and self.config.real_frac > 0 and self._real:
+            raise ConfigError(
+                f"faceocc.real_frac is {self.config.real_frac}: FaceOcc's real images have no clean face or face "
+                "under their occluders, so --labels needs faceocc.real_frac 0 (--real-frac 0)"
+            )
+
+    def _label_sources(
+        self, clean: np.ndarray, face: Any, face_index: int, footprint: np.ndarray, kind: str,
+        whole: SampleAffineParams,
+    ) -> LabelSources:  # fmt: skip
+        """The label sources of a synthetic sample, moved by the whole-sample affine as the sample is: the clean
+        face bilinear, masks and parsing nearest. The footprint is the occluder's opaque pixels (what ``paste``
+        removes from the face)."""
+        warped_clean, (amodal, warped_footprint) = apply_sample_affine(clean, [face.face_mask, footprint], whole)
+        parsing = face_parsing_loader(self.faces, face_index, self.size, face.face_mask)
+
+        def warped_parsing() -> np.ndarray:
+            return parsing() if whole.identity else _warp(parsing(), whole, cv2.INTER_NEAREST)
+
+        return LabelSources(
+            np.ascontiguousarray(warped_clean), np.ascontiguousarray(amodal), warped_footprint.astype(bool),
+            faceocc_occluder_class(kind), warped_parsing,
+        )  # fmt: skip
 
     def params(self) -> dict[str, Any]:
         plain = to_plain(self.config)

@@ -170,6 +170,9 @@ def prepare_store(
         raise ConfigError(f"--shard-size must be at least 1, got {shard_size}")
     image_codec = parse_image_codec(image_codec).spec
     labels = parse_labels(labels)
+    check_labels = getattr(recipe, "check_labels", None)  # a recipe that cannot make them for some samples
+    if labels and check_labels is not None:
+        check_labels(labels)  # refuses before the store exists, never halfway through it
     spec = generation_spec(recipe, n, shard_size, image_codec, labels)
     path = parse_location(path)
     path.check_reachable()
