@@ -92,3 +92,23 @@ def test_train_online_cli(tmp_path: Path, params: Path) -> None:
     assert other.exit_code == 1 and "cannot resume" in other.output and "online:faceocc" in other.output
     nothing = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "r2")])
     assert nothing.exit_code == 1 and "nothing to train on" in nothing.output
+
+
+def test_online_parsing_target_equals_the_stored_parsing_label(tmp_path: Path, params: Path) -> None:
+    """--online RECIPE --target parsing: the labels are the recipe's parsing maps, as a store holds them."""
+    recipe, _ = build_named_recipe("randocc", params)
+    online = OnlineDataset(recipe, 3, input_size=64, target="parsing")
+    store = tmp_path / "randocc.zarr"
+    generate(recipe, store, n=6, shard_size=3, labels=("parsing",))
+    reader = open_store(store)
+    for epoch, index in ((0, 0), (1, 2)):
+        _, labels = online[(epoch, index)]
+        assert np.array_equal(labels.numpy(), reader.labels(epoch * 3 + index)["parsing"])
+    faceocc, _ = build_named_recipe("faceocc", params)  # real_frac 0.3: real images have no parsing under occluders
+    with pytest.raises(ConfigError, match="needs faceocc.real_frac 0"):
+        OnlineDataset(faceocc, 3, input_size=64, target="parsing")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "--online", "randocc", "--online-n", "2", "--target", "parsing",
+                                      "--out", str(out), "--params", str(params)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert '"target": "parsing"' in (out / "config.json").read_text()

@@ -122,7 +122,8 @@ def train_command(
             from occgen.train.online import OnlineDataset
 
             recipe, recipe_n = build_named_recipe(online, params)
-            online_data = OnlineDataset(recipe, online_n or recipe_n, input_size=config.input_size)
+            online_data = OnlineDataset(recipe, online_n or recipe_n, input_size=config.input_size,
+                                        target=config.target)  # fmt: skip
         elif not data:
             raise ConfigError("nothing to train on: pass --data STORE[,STORE...] and/or --online RECIPE")
         try:

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from occgen.core.errors import ConfigError
 from occgen.core.imageio import resize_image, resize_labels
 from occgen.recipes.base import Recipe
+from occgen.recipes.labels import build_labels
 from occgen.train.data import StoreDataset
 
 #: Samples per "shard" of the online part, for the shard-wise shuffling sampler (any value works: the
@@ -34,19 +35,26 @@ ONLINE_BLOCK = 64
 
 class OnlineDataset(Dataset):
     """``length`` samples per epoch of ``recipe``, made at ``__getitem__`` as ``(image uint8 (3, S, S),
-    face_mask uint8 (S, S))`` tensors at ``input_size`` S.
+    label uint8 (S, S))`` tensors at ``input_size`` S: the visible-face mask (``target`` face) or the parsing
+    map (``target`` parsing, the recipe's ``parsing`` label, :mod:`occgen.recipes.labels`).
 
     ``dataset[(epoch, i)]`` is recipe sample ``epoch * length + i``; ``dataset[i]`` is epoch 0.
     """
 
-    def __init__(self, recipe: Recipe, length: int, *, input_size: int) -> None:
+    def __init__(self, recipe: Recipe, length: int, *, input_size: int, target: str = "face") -> None:
         if length < 1:
             raise ConfigError(f"online samples per epoch must be >= 1, got {length}")
         if input_size < 32 or input_size % 32:
             raise ConfigError(f"input_size must be a positive multiple of 32, got {input_size}")
+        if target not in ("face", "parsing"):
+            raise ConfigError(f"online target must be face or parsing, got {target!r}")
+        check_labels = getattr(recipe, "check_labels", None)
+        if target == "parsing" and check_labels is not None:
+            check_labels(("parsing",))  # e.g. FaceOcc's real samples have no parsing under the occluder
         self.recipe = recipe
         self.length = length
         self.input_size = input_size
+        self.target = target
 
     def __len__(self) -> int:
         return self.length
@@ -58,10 +66,16 @@ class OnlineDataset(Dataset):
         return epoch * self.length + index
 
     def load(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Image uint8 (S, S, 3) and visible-face mask uint8 (S, S) of ``(epoch, index)``."""
+        """Image uint8 (S, S, 3) and label uint8 (S, S) (face mask, or parsing ids) of ``(epoch, index)``."""
         sample = self.recipe.make(self.sample_index(epoch, index))
         size = (self.input_size, self.input_size)
-        return resize_image(sample.image, size), resize_labels(sample.face_mask, size)
+        if self.target == "face":
+            label = sample.face_mask
+        elif sample.labels is None:
+            raise ConfigError(f"recipe {self.recipe.name} gives no label sources: it cannot train --target parsing")
+        else:
+            label = build_labels(sample.labels, ("parsing",))["parsing"]
+        return resize_image(sample.image, size), resize_labels(label, size)
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         epoch, index = key if isinstance(key, tuple) else (0, key)
@@ -75,6 +89,7 @@ class OnlineDataset(Dataset):
         sources = {name: info.get("fingerprint") for name, info in recipe.sources().items()}
         generation = {"recipe": recipe.name, "seed": recipe.seed, "size": recipe.size, "params": recipe.params(),
                       "sources": sources}  # fmt: skip
+        # (the target is train.target, recorded in the run's config already)
         return {"path": f"online:{recipe.name}", "online": recipe.name, "n": self.length, "generation": generation}
 
 

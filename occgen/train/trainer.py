@@ -246,8 +246,8 @@ def train(
     """
     out = Path(out)
     device = resolve_device(config.device)
-    if online is not None and config.target != "face":
-        raise ConfigError(f"--online makes face masks only; train.target {config.target!r} needs stores with labels")
+    if online is not None and online.target != config.target:
+        raise ConfigError(f"the online dataset makes {online.target} labels but train.target is {config.target!r}")
     dataset: StoreDataset | MixedDataset
     if online is None or data:
         dataset = StoreDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed,
