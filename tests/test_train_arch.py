@@ -141,3 +141,23 @@ def test_upernet_backbone_loads_a_resnet_classifier_folder(tmp_path: Path) -> No
     save_file(state, tmp_path / "cut.safetensors")
     with pytest.raises(ConfigError, match="missing keys: encoder.stages.3.layers.0.shortcut.convolution.weight"):
         load_encoder_weights(build_model("upernet-tiny", seed=0), "upernet-tiny", tmp_path / "cut.safetensors")
+
+
+# SegFormer paper (Xie et al., NeurIPS 2021), Table 1: encoder / decoder parameters in millions (ADE20K
+# heads); the abstract's "SegFormer-B4 ... 64M parameters" is 60.8 + 3.3.
+SEGFORMER_PAPER_PARAMS_M = {
+    "segformer-b1": (13.1, 0.6), "segformer-b2": (24.2, 3.3), "segformer-b3": (44.0, 3.3),
+    "segformer-b4": (60.8, 3.3), "segformer-b5": (81.4, 3.3),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("arch", sorted(SEGFORMER_PAPER_PARAMS_M))
+def test_segformer_b1_to_b5_have_the_papers_sizes(arch: str) -> None:
+    """Each variant's encoder (hidden sizes, depths) and decoder width give the paper's parameter counts."""
+    model = build_model(arch, seed=0)
+    encoder_m = count_parameters(model.get_submodule("net.segformer")) / 1e6
+    total_m = count_parameters(model) / 1e6
+    encoder, decoder = SEGFORMER_PAPER_PARAMS_M[arch]
+    assert encoder_m == pytest.approx(encoder, abs=0.1)  # (the table rounds; a depth off by one block is >1M)
+    # our head has 1 output channel where the paper's has ADE20K's 150 (0.1M at width 768): 3% slack
+    assert total_m == pytest.approx(encoder + decoder, rel=0.03)
