@@ -160,8 +160,8 @@ def write_shard(
     elif CLEAN_IMAGE in pixels:
         pixels[CLEAN_IMAGE] = np.asarray(pixels[CLEAN_IMAGE])  # a list of images: stacked for zarr
     for name, values in pixels.items():
-        # Every chunk is written, even an all-zero one (an empty occluder_class, say): zarr's check for chunks
-        # equal to the fill value costs 0.5-2 ms per sample and array (np.array_equal), more than zstd itself.
+        # Every chunk is written, even an all-zero one (an empty occluder_mask, say; ~60 bytes): zarr's check for
+        # chunks equal to the fill value costs 0.5-2 ms per sample and array (np.array_equal), more than zstd.
         zarr_array(group, name).with_config({"write_empty_chunks": True})[start:stop] = values
     zarr_array(group, METADATA)[start:stop] = np.array([json.dumps(m, sort_keys=True) for m in metadata], dtype=object)
     if SHARD_DIGEST in group:  # stores made before digests existed have none
