@@ -4,4 +4,4 @@ Data flow: sources (faces, textures, occluders) -> compositor (pure numpy) -> re
 from one RNG) -> shards (zarr v3 stores written in parallel with dask) -> readers / trainers.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
