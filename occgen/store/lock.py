@@ -36,7 +36,7 @@ from typing import Any
 
 from occgen.core.errors import StoreError
 from occgen.store.folder_cache import cache_dir
-from occgen.store.location import Location, parse_location
+from occgen.store.location import Location, parse_location, storage_errors
 
 #: Protocols whose fsspec filesystem creates objects exclusively (``pipe_file(mode="create")``, S3's
 #: ``If-None-Match: *``; s3fs, tested against moto).
@@ -158,16 +158,19 @@ def _remote_lock(location: Location, command: str) -> Iterator[str]:
         token = uuid.uuid4().hex
         record = {**_record(command), "token": token, "url": location.url}
         if location.protocol in EXCLUSIVE_CREATE:
-            _create_lock_object(fs, lock_url, record, location.url)
+            location.check_reachable()  # a missing bucket, bad credentials, a dead endpoint: one line each
+            with storage_errors(location):
+                _create_lock_object(fs, lock_url, record, location.url)
         _held[lock_url] = 1
         try:
             yield lock_url
         finally:
             del _held[lock_url]
             if location.protocol in EXCLUSIVE_CREATE:
-                current = _read_remote(fs, lock_url)
-                if current is not None and current.get("token") == token:
-                    fs.rm_file(lock_url)
+                with storage_errors(location):
+                    current = _read_remote(fs, lock_url)
+                    if current is not None and current.get("token") == token:
+                        fs.rm_file(lock_url)
 
 
 def _create_lock_object(fs: Any, lock_url: str, record: dict[str, Any], target: str) -> None:
