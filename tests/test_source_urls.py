@@ -80,7 +80,9 @@ def test_randocc_from_s3_faces_and_textures_equals_local_folders(env: Path, tmp_
     assert s3_card["sources"]["textures"]["root"] == textures
     for name in ("faces", "textures"):
         assert s3_card["sources"][name]["fingerprint"] == local_card["sources"][name]["fingerprint"]
-    assert sorted(p.name.split("-")[0] for p in env.iterdir()) == ["dtd", "faces"]  # one copy each
+    copies = [p for p in env.iterdir() if p.is_dir()]
+    assert sorted(p.name.split("-")[0] for p in copies) == ["dtd", "faces"]  # one copy each
+    assert sorted(p.name for p in env.glob("*.json")) == sorted(f"{p.name}.json" for p in copies)  # + manifests
     # The store made from the local folders resumes (here: is complete) when asked again with the URLs.
     _generate("randocc", tmp_path / "local.zarr", "--faces", faces, "--textures", textures)
 
@@ -229,7 +231,8 @@ def test_concurrent_materialise_gives_one_complete_copy(s3: S3Server, env: Path)
     with ThreadPoolExecutor(4) as pool:
         copies = list(pool.map(lambda _: materialise(location), range(4)))
     assert len({copy.local for copy in copies}) == 1
-    assert [p.name for p in env.iterdir()] == [copies[0].local.name]  # no temporary folders left
+    assert [p.name for p in env.iterdir() if p.is_dir()] == [copies[0].local.name]
+    assert not any(p.name.startswith(".") for p in env.iterdir())  # no temporary folders or manifests left
     local = sorted(p.relative_to(demo_root() / "hands") for p in (demo_root() / "hands").rglob("*") if p.is_file())
     cached = sorted(p.relative_to(copies[0].local) for p in copies[0].local.rglob("*") if p.is_file())
     assert cached == local
