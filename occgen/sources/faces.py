@@ -344,11 +344,12 @@ class FaceFolder(UrlRoot):
         ``face_mask``: the mask as :meth:`load` gave it, which saves reading it again."""
         image_path, mask_path = self.paths(index)
         parsing_path = self.root / "parsing" / f"{image_path.stem}.png"
-        if face_mask is None or parsing_path.is_file():
-            mask = read_binary_mask(mask_path)
-            face_mask = fit_square_labels(mask, size) if face_mask is None else face_mask
         if not parsing_path.is_file():
+            if face_mask is None:
+                face_mask = fit_square_labels(read_binary_mask(mask_path), size)
             return generic_parsing(face_mask)
+        mask = read_binary_mask(mask_path)  # the parsing map is checked against the mask's own size
+        face_mask = fit_square_labels(mask, size) if face_mask is None else face_mask
         labels = read_labels(parsing_path)
         if labels.shape != mask.shape or int(labels.max()) >= len(PARSING_CLASSES):
             raise SourceError(

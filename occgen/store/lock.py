@@ -29,8 +29,8 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -143,34 +143,44 @@ def _read_remote(fs: Any, url: str) -> dict[str, Any] | None:
 
 
 @contextmanager
-def _remote_lock(location: Location, command: str) -> Iterator[str]:
-    lock_url = location.with_name(f"{location.name}.lock").url
-    if lock_url in _held:
-        _held[lock_url] += 1
+def _reentrant(key: Path | str, acquire: Callable[[], AbstractContextManager[Any]]) -> Iterator[None]:
+    """Hold ``acquire()`` for the block, unless this process holds ``key`` already (then only count)."""
+    if key in _held:
+        _held[key] += 1
         try:
-            yield lock_url
+            yield
         finally:
-            _held[lock_url] -= 1
+            _held[key] -= 1
         return
+    with acquire():
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
+
+
+@contextmanager
+def _remote_lock(location: Location, lock_url: str, command: str) -> Iterator[None]:
+    """This host's lock file for ``lock_url``, then (on S3) the lock object itself; see the module doc."""
     host_lock = host_lock_dir() / f"{hashlib.sha256(lock_url.encode()).hexdigest()[:24]}.lock"
-    with _exclusive(host_lock, Path(location.url), command):  # one run per host; see the module doc
+    with _exclusive(host_lock, Path(location.url), command):  # one run per host
+        if location.protocol not in EXCLUSIVE_CREATE:
+            yield
+            return
         fs = location.filesystem()
         token = uuid.uuid4().hex
         record = {**_record(command), "token": token, "url": location.url}
-        if location.protocol in EXCLUSIVE_CREATE:
-            location.check_reachable()  # a missing bucket, bad credentials, a dead endpoint: one line each
-            with storage_errors(location):
-                _create_lock_object(fs, lock_url, record, location.url)
-        _held[lock_url] = 1
+        location.check_reachable()  # a missing bucket, bad credentials, a dead endpoint: one line each
+        with storage_errors(location):
+            _create_lock_object(fs, lock_url, record, location.url)
         try:
-            yield lock_url
+            yield
         finally:
-            del _held[lock_url]
-            if location.protocol in EXCLUSIVE_CREATE:
-                with storage_errors(location):
-                    current = _read_remote(fs, lock_url)
-                    if current is not None and current.get("token") == token:
-                        fs.rm_file(lock_url)
+            with storage_errors(location):
+                current = _read_remote(fs, lock_url)
+                if current is not None and current.get("token") == token:
+                    fs.rm_file(lock_url)
 
 
 def _create_lock_object(fs: Any, lock_url: str, record: dict[str, Any], target: str) -> None:
@@ -202,24 +212,14 @@ def store_lock(target: Path | str | Location, command: str) -> Iterator[Path | s
     """
     remote = _remote_location(target)
     if remote is not None:
-        with _remote_lock(remote, command) as url:
-            yield url
+        lock_url = remote.with_name(f"{remote.name}.lock").url
+        with _reentrant(lock_url, lambda: _remote_lock(remote, lock_url, command)):
+            yield lock_url
         return
-    target = target.path if isinstance(target, Location) else Path(target)
-    lock = lock_path(target.absolute())
-    if lock in _held:
-        _held[lock] += 1
-        try:
-            yield lock
-        finally:
-            _held[lock] -= 1
-        return
-    with _exclusive(lock, target, command):
-        _held[lock] = 1
-        try:
-            yield lock
-        finally:
-            del _held[lock]
+    local = target.path if isinstance(target, Location) else Path(target)
+    lock = lock_path(local.absolute())
+    with _reentrant(lock, lambda: _exclusive(lock, local, command)):
+        yield lock
 
 
 @contextmanager
