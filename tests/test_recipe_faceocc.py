@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from occgen.cli.main import app
 from occgen.core.errors import ConfigError, SourceError
-from occgen.recipes.faceocc import (
+from occgen.core.targets import Target, Targets
+from occgen.recipes.faceocc import FaceOccConfig, FaceOccRecipe
+from occgen.recipes.faceocc_transforms import (
     ColorJitterParams,
-    FaceOccConfig,
-    FaceOccRecipe,
     OccluderJitterConfig,
     OccluderJitterParams,
     SampleAffineConfig,
@@ -120,10 +120,11 @@ def test_sample_affine_matches_the_normalised_grid_definition() -> None:
     image = np.zeros((33, 33, 3), np.uint8)
     image[16, 16] = 255
     mask = (image[..., 0] > 0).astype(np.uint8)
-    out, (out_mask,) = apply_sample_affine(image, [mask], SampleAffineParams())
-    assert out is image and out_mask is mask
-    out, (out_mask,) = apply_sample_affine(image, [mask], SampleAffineParams(shift=0.125))
-    assert np.argwhere(out_mask).tolist() == [[14, 14]]  # 0.125 * 16 = 2 px up and left
+    targets = Targets({"image": Target.image(image), "mask": Target.mask(mask)})
+    assert apply_sample_affine(targets, SampleAffineParams()) is targets
+    out = apply_sample_affine(targets, SampleAffineParams(shift=0.125))
+    assert np.argwhere(out.array("mask")).tolist() == [[14, 14]]  # 0.125 * 16 = 2 px up and left
+    assert np.argwhere(out.array("image")[..., 0]).tolist() == [[14, 14]]
     matrix = sample_affine_inverse(SampleAffineParams(flip=True), 33)
     assert np.allclose(matrix @ [0, 5, 1], [32, 5])
 

@@ -20,7 +20,14 @@ from occgen.train.data import (
     StoreDataset,
     apply_augment,
     sample_augment,
+    sample_targets,
 )
+
+
+def augment(image: np.ndarray, mask: np.ndarray, params: AugmentParams) -> tuple[np.ndarray, np.ndarray]:
+    """apply_augment on an image and its face mask as targets."""
+    out = apply_augment(sample_targets(image, mask, "face"), params)
+    return out.array("image"), out.array("label")
 
 
 @pytest.fixture
@@ -42,20 +49,20 @@ def random_image(seed: int = 0, size: int = 32) -> tuple[np.ndarray, np.ndarray]
 def test_identity_params_change_nothing_and_inputs_are_not_mutated() -> None:
     image, mask = random_image()
     image_copy, mask_copy = image.copy(), mask.copy()
-    out_image, out_mask = apply_augment(image, mask, AugmentParams())
+    out_image, out_mask = augment(image, mask, AugmentParams())
     assert np.array_equal(out_image, image) and np.array_equal(out_mask, mask)
-    apply_augment(image, mask, AugmentParams(flip=True, rotation_deg=20.0, brightness_delta=10.0, saturation=1.3))
+    augment(image, mask, AugmentParams(flip=True, rotation_deg=20.0, brightness_delta=10.0, saturation=1.3))
     assert np.array_equal(image, image_copy) and np.array_equal(mask, mask_copy)
 
 
 def test_flip_and_rotation_move_image_and_mask_together() -> None:
     image, mask = random_image()
-    flipped_image, flipped_mask = apply_augment(image, mask, AugmentParams(flip=True))
+    flipped_image, flipped_mask = augment(image, mask, AugmentParams(flip=True))
     assert np.array_equal(flipped_image, image[:, ::-1]) and np.array_equal(flipped_mask, mask[:, ::-1])
     square = np.zeros((33, 33), np.uint8)
     square[4:10, 14:19] = 1  # above the centre (16, 16)
     image = np.repeat(square[:, :, None] * 200, 3, axis=2).astype(np.uint8)
-    rotated_image, rotated_mask = apply_augment(image, square, AugmentParams(rotation_deg=90.0))
+    rotated_image, rotated_mask = augment(image, square, AugmentParams(rotation_deg=90.0))
     assert np.array_equal(rotated_mask, np.rot90(square))  # OpenCV: positive angle = counter-clockwise
     assert np.array_equal(rotated_image[:, :, 0] > 100, rotated_mask.astype(bool))
     assert rotated_mask.dtype == np.uint8 and set(np.unique(rotated_mask)) <= {0, 1}
@@ -63,10 +70,10 @@ def test_flip_and_rotation_move_image_and_mask_together() -> None:
 
 def test_photometric_changes_only_colours() -> None:
     image, mask = random_image(1)
-    brighter, same_mask = apply_augment(image, mask, AugmentParams(brightness_delta=20.0))
+    brighter, same_mask = augment(image, mask, AugmentParams(brightness_delta=20.0))
     expected = np.clip(image.astype(np.int16) + 20, 0, 255).astype(np.uint8)
     assert np.array_equal(brighter, expected) and np.array_equal(same_mask, mask)
-    grey, _ = apply_augment(image, mask, AugmentParams(saturation=0.0))
+    grey, _ = augment(image, mask, AugmentParams(saturation=0.0))
     assert np.abs(grey.astype(int).max(axis=2) - grey.astype(int).min(axis=2)).max() <= 1
 
 
