@@ -240,3 +240,32 @@ def test_label_arrays_keep_their_invariants_through_the_whole_sample_affine(tmp_
         expected = recipe.make(i).labels
         assert np.array_equal(reader.labels(i)["clean_image"], expected.clean_image)
         assert np.array_equal(reader.labels(i)["face_mask_amodal"], expected.face_mask_amodal)
+
+
+def test_a_flipped_sample_swaps_left_and_right_parsing_classes(tmp_path: Path, face_folder: Path) -> None:
+    """FaceOcc's whole-sample affine holds a flip in its matrix: the stored parsing label of a flipped sample
+    has l_eye where the unflipped one had r_eye (brows and ears too), pixel by pixel."""
+    from _sided_parsing import LEFT_RIGHT, mirrored_reference, write_sided_parsing
+
+    from occgen.recipes.labels import build_labels
+    from occgen.store.schema import ShardReader
+
+    write_sided_parsing(face_folder)
+    flip_only = SampleAffineConfig(flip_p=1.0, degrees=0.0, scale_range=(1.0, 1.0), shift_max=0.0)
+    flipped = _recipe(tmp_path, face_folder, real_frac=0.0, sample_affine=flip_only)
+    plain = _recipe(tmp_path, face_folder, real_frac=0.0, sample_affine=SampleAffineConfig(enabled=False))
+    seen: set[int] = set()
+    for i in range(4):
+        a, b = flipped.make(i), plain.make(i)  # the same draws: only the affine differs
+        assert a.metadata["params"]["sample_affine"]["flip"] and a.labels is not None and b.labels is not None
+        assert np.array_equal(a.image, b.image[:, ::-1]) and np.array_equal(a.face_mask, b.face_mask[:, ::-1])
+        unflipped = build_labels(b.labels, ("parsing",))["parsing"]
+        assert np.array_equal(build_labels(a.labels, ("parsing",))["parsing"], mirrored_reference(unflipped))
+        seen |= set(np.unique(unflipped).tolist())
+    assert set(LEFT_RIGHT) <= seen  # every left/right class was there to be swapped
+    out = tmp_path / "flipped.zarr"
+    generate(flipped, out, n=2, shard_size=2, labels=("parsing",))
+    reader = ShardReader(out)
+    for i in range(2):
+        expected = mirrored_reference(build_labels(plain.make(i).labels, ("parsing",))["parsing"])  # type: ignore[arg-type]
+        assert np.array_equal(reader.labels(i)["parsing"], expected)

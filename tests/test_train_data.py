@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _sided_parsing import LEFT_RIGHT, mirrored_reference, sided_parsing, write_sided_parsing
 from torch.utils.data import DataLoader
 
 from occgen.core.errors import ConfigError, StoreError
@@ -155,3 +156,27 @@ def test_identical_batches_with_0_and_2_workers(stores: list[Path]) -> None:
     assert len(serial) == len(parallel) == 4
     for (image_a, mask_a), (image_b, mask_b) in zip(serial, parallel, strict=True):
         assert torch.equal(image_a, image_b) and torch.equal(mask_a, mask_b)
+
+
+def test_flip_swaps_left_and_right_parsing_classes_in_training(tmp_path: Path, small_recipe: RandOccRecipe) -> None:
+    """--target parsing: a flipped training sample has l_eye where the unflipped one had r_eye (brows, ears
+    too), pixel by pixel against a mirrored, swapped reference; face masks are only mirrored."""
+    write_sided_parsing(Path(small_recipe.faces.root))
+    store = tmp_path / "parsing.zarr"
+    generate(small_recipe, store, n=3, shard_size=4, labels=("parsing",))
+    flip_only = AugmentConfig(flip_p=1.0, rotate_p=0.0, photometric_p=0.0)
+    parsing = StoreDataset([store], input_size=64, augment=flip_only, target="parsing")
+    faces = StoreDataset([store], input_size=64, augment=flip_only, target="face")
+    seen: set[int] = set()
+    for i in range(3):
+        (image, plain), (flipped_image, flipped) = parsing[i], parsing[(0, i)]
+        assert np.array_equal(flipped.numpy(), mirrored_reference(plain.numpy()))
+        assert torch.equal(flipped_image, image.flip(-1))
+        assert torch.equal(faces[(0, i)][1], faces[i][1].flip(-1))
+        seen |= set(np.unique(plain.numpy()).tolist())
+    assert set(LEFT_RIGHT) <= seen  # every left/right class was there to be swapped
+    # Flip and rotation together: the rotation of the mirrored, swapped map.
+    square = sided_parsing(np.ones((96, 96), np.uint8))[15:84, 10:79]  # 69², centre pixel (34, 34)
+    image = np.zeros((69, 69, 3), np.uint8)
+    out = apply_augment(sample_targets(image, square, "parsing"), AugmentParams(flip=True, rotation_deg=90.0))
+    assert np.array_equal(out.array("label"), np.rot90(mirrored_reference(square)))
