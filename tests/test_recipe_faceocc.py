@@ -267,5 +267,7 @@ def test_a_flipped_sample_swaps_left_and_right_parsing_classes(tmp_path: Path, f
     generate(flipped, out, n=2, shard_size=2, labels=("parsing",))
     reader = ShardReader(out)
     for i in range(2):
-        expected = mirrored_reference(build_labels(plain.make(i).labels, ("parsing",))["parsing"])  # type: ignore[arg-type]
+        sources = plain.make(i).labels
+        assert sources is not None
+        expected = mirrored_reference(build_labels(sources, ("parsing",))["parsing"])
         assert np.array_equal(reader.labels(i)["parsing"], expected)

@@ -218,9 +218,11 @@ def test_keypoints_land_where_their_rasterised_blobs_land(data: st.DataObject) -
     op = data.draw(ops(targets.canvas))
     out = apply_geometric(targets, op)
     points, instances = out.array("points"), out.array("instances")
+    perm = targets["points"].flip_perm
+    assert perm is not None
     for i in range(len(centres)):
         # point index of instance i + 1 after the op: a mirroring op reorders by the (self-inverse) permutation
-        index = targets["points"].flip_perm[i] if op.mirrors else i  # type: ignore[index]
+        index = perm[i] if op.mirrors else i
         rows, cols = np.nonzero(instances == i + 1)
         assert rows.size > 0
         assert abs(cols.mean() - points[index, 0]) <= 1.0 and abs(rows.mean() - points[index, 1]) <= 1.0

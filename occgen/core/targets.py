@@ -23,6 +23,9 @@ Coordinates: pixel ``(row, col)`` has its centre at ``x = col, y = row`` (OpenCV
 horizontal flip maps ``x -> W - 1 - x``. Boxes are pixel *edges*, half-open like array slices: a box covers
 the pixels with ``x0 <= col < x1`` and ``y0 <= row < y1`` (a flip maps ``x0, x1 -> W - x1, W - x0``).
 
+Keypoints that an op moves off the canvas are kept as they are (never clipped or dropped: the caller decides
+what is visible); boxes are clipped to the canvas, and keep their index even when empty.
+
 An op *mirrors* when it reverses handedness (a flip, or an affine matrix with a negative determinant, such
 as FaceOcc's whole-sample affine with its flip inside): then a mirrored face's left parts are its right
 parts, so class maps swap their left/right pairs and keypoints take their flip permutation. Ops never
