@@ -21,13 +21,13 @@ from occgen.train.data import (
     StoreDataset,
     apply_augment,
     sample_augment,
-    sample_targets,
+    training_targets,
 )
 
 
 def augment(image: np.ndarray, mask: np.ndarray, params: AugmentParams) -> tuple[np.ndarray, np.ndarray]:
     """apply_augment on an image and its face mask as targets."""
-    out = apply_augment(sample_targets(image, mask, "face"), params)
+    out = apply_augment(training_targets(image, mask, "face"), params)
     return out.array("image"), out.array("label")
 
 
@@ -178,5 +178,5 @@ def test_flip_swaps_left_and_right_parsing_classes_in_training(tmp_path: Path, s
     # Flip and rotation together: the rotation of the mirrored, swapped map.
     square = sided_parsing(np.ones((96, 96), np.uint8))[15:84, 10:79]  # 69², centre pixel (34, 34)
     image = np.zeros((69, 69, 3), np.uint8)
-    out = apply_augment(sample_targets(image, square, "parsing"), AugmentParams(flip=True, rotation_deg=90.0))
+    out = apply_augment(training_targets(image, square, "parsing"), AugmentParams(flip=True, rotation_deg=90.0))
     assert np.array_equal(out.array("label"), np.rot90(mirrored_reference(square)))

@@ -113,7 +113,7 @@ def apply_augment(targets: Targets, params: AugmentParams) -> Targets:
     return targets
 
 
-def sample_targets(image: np.ndarray, label: np.ndarray, target: str) -> Targets:
+def training_targets(image: np.ndarray, label: np.ndarray, target: str) -> Targets:
     """``image`` (uint8 (S, S, 3)) and the training label as targets: ``face`` a mask, ``parsing`` a class map
     with the parsing classes' left/right swap table."""
     check_image(image)
@@ -211,7 +211,7 @@ class StoreDataset(Dataset):
         image, face_mask = self.load(int(index))
         if epoch is not None and self.augment is not None and self.augment.enabled:
             rng = np.random.default_rng([self.seed, TRAIN_AUGMENT_STREAM, int(epoch), int(index)])
-            targets = sample_targets(image, face_mask, self.target)
+            targets = training_targets(image, face_mask, self.target)
             targets = apply_augment(targets, sample_augment(rng=rng, config=self.augment))
             image, face_mask = targets.array("image"), targets.array("label")
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), torch.from_numpy(face_mask)

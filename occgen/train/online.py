@@ -26,7 +26,7 @@ from occgen.core.errors import ConfigError
 from occgen.core.targets import Resize, apply_geometric
 from occgen.recipes.base import Recipe
 from occgen.recipes.labels import build_labels
-from occgen.train.data import StoreDataset, sample_targets
+from occgen.train.data import StoreDataset, training_targets
 
 #: Samples per "shard" of the online part, for the shard-wise shuffling sampler (any value works: the
 #: online samples have no storage order to respect).
@@ -75,7 +75,7 @@ class OnlineDataset(Dataset):
             raise ConfigError(f"recipe {self.recipe.name} gives no label sources: it cannot train --target parsing")
         else:
             label = build_labels(sample.labels, ("parsing",))["parsing"]
-        targets = apply_geometric(sample_targets(sample.image, label, self.target), Resize(*size))
+        targets = apply_geometric(training_targets(sample.image, label, self.target), Resize(*size))
         return targets.array("image"), targets.array("label")
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
