@@ -154,6 +154,7 @@ def samples(draw: st.DrawFn) -> tuple[Targets, list[tuple[int, int]], list[tuple
     items = {
         "image": Target.image(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)),
         "alpha": Target.soft_mask(rng.random((height, width), dtype=np.float32)),
+        "alpha8": Target.soft_mask(rng.integers(0, 256, (height, width), dtype=np.uint8)),
         "parsing": Target.class_map(
             rng.choice(np.array([0, 1, 4, 5, 8, 9, 13], np.uint8), (height, width)), swap=PARSING_FLIP_SWAP
         ),  # fmt: skip
