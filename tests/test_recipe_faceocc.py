@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from occgen.cli.main import app
 from occgen.core.errors import ConfigError, SourceError
-from occgen.recipes.faceocc import (
+from occgen.core.targets import Target, Targets
+from occgen.recipes.faceocc import FaceOccConfig, FaceOccRecipe
+from occgen.recipes.faceocc_transforms import (
     ColorJitterParams,
-    FaceOccConfig,
-    FaceOccRecipe,
     OccluderJitterConfig,
     OccluderJitterParams,
     SampleAffineConfig,
@@ -120,10 +120,11 @@ def test_sample_affine_matches_the_normalised_grid_definition() -> None:
     image = np.zeros((33, 33, 3), np.uint8)
     image[16, 16] = 255
     mask = (image[..., 0] > 0).astype(np.uint8)
-    out, (out_mask,) = apply_sample_affine(image, [mask], SampleAffineParams())
-    assert out is image and out_mask is mask
-    out, (out_mask,) = apply_sample_affine(image, [mask], SampleAffineParams(shift=0.125))
-    assert np.argwhere(out_mask).tolist() == [[14, 14]]  # 0.125 * 16 = 2 px up and left
+    targets = Targets({"image": Target.image(image), "mask": Target.mask(mask)})
+    assert apply_sample_affine(targets, SampleAffineParams()) is targets
+    out = apply_sample_affine(targets, SampleAffineParams(shift=0.125))
+    assert np.argwhere(out.array("mask")).tolist() == [[14, 14]]  # 0.125 * 16 = 2 px up and left
+    assert np.argwhere(out.array("image")[..., 0]).tolist() == [[14, 14]]
     matrix = sample_affine_inverse(SampleAffineParams(flip=True), 33)
     assert np.allclose(matrix @ [0, 5, 1], [32, 5])
 
@@ -239,3 +240,34 @@ def test_label_arrays_keep_their_invariants_through_the_whole_sample_affine(tmp_
         expected = recipe.make(i).labels
         assert np.array_equal(reader.labels(i)["clean_image"], expected.clean_image)
         assert np.array_equal(reader.labels(i)["face_mask_amodal"], expected.face_mask_amodal)
+
+
+def test_a_flipped_sample_swaps_left_and_right_parsing_classes(tmp_path: Path, face_folder: Path) -> None:
+    """FaceOcc's whole-sample affine holds a flip in its matrix: the stored parsing label of a flipped sample
+    has l_eye where the unflipped one had r_eye (brows and ears too), pixel by pixel."""
+    from _sided_parsing import LEFT_RIGHT, mirrored_reference, write_sided_parsing
+
+    from occgen.recipes.labels import build_labels
+    from occgen.store.schema import ShardReader
+
+    write_sided_parsing(face_folder)
+    flip_only = SampleAffineConfig(flip_p=1.0, degrees=0.0, scale_range=(1.0, 1.0), shift_max=0.0)
+    flipped = _recipe(tmp_path, face_folder, real_frac=0.0, sample_affine=flip_only)
+    plain = _recipe(tmp_path, face_folder, real_frac=0.0, sample_affine=SampleAffineConfig(enabled=False))
+    seen: set[int] = set()
+    for i in range(4):
+        a, b = flipped.make(i), plain.make(i)  # the same draws: only the affine differs
+        assert a.metadata["params"]["sample_affine"]["flip"] and a.labels is not None and b.labels is not None
+        assert np.array_equal(a.image, b.image[:, ::-1]) and np.array_equal(a.face_mask, b.face_mask[:, ::-1])
+        unflipped = build_labels(b.labels, ("parsing",))["parsing"]
+        assert np.array_equal(build_labels(a.labels, ("parsing",))["parsing"], mirrored_reference(unflipped))
+        seen |= set(np.unique(unflipped).tolist())
+    assert set(LEFT_RIGHT) <= seen  # every left/right class was there to be swapped
+    out = tmp_path / "flipped.zarr"
+    generate(flipped, out, n=2, shard_size=2, labels=("parsing",))
+    reader = ShardReader(out)
+    for i in range(2):
+        sources = plain.make(i).labels
+        assert sources is not None
+        expected = mirrored_reference(build_labels(sources, ("parsing",))["parsing"])
+        assert np.array_equal(reader.labels(i)["parsing"], expected)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _sided_parsing import LEFT_RIGHT, mirrored_reference, sided_parsing, write_sided_parsing
 from torch.utils.data import DataLoader
 
 from occgen.core.errors import ConfigError, StoreError
@@ -20,7 +21,14 @@ from occgen.train.data import (
     StoreDataset,
     apply_augment,
     sample_augment,
+    training_targets,
 )
+
+
+def augment(image: np.ndarray, mask: np.ndarray, params: AugmentParams) -> tuple[np.ndarray, np.ndarray]:
+    """apply_augment on an image and its face mask as targets."""
+    out = apply_augment(training_targets(image, mask, "face"), params)
+    return out.array("image"), out.array("label")
 
 
 @pytest.fixture
@@ -42,20 +50,20 @@ def random_image(seed: int = 0, size: int = 32) -> tuple[np.ndarray, np.ndarray]
 def test_identity_params_change_nothing_and_inputs_are_not_mutated() -> None:
     image, mask = random_image()
     image_copy, mask_copy = image.copy(), mask.copy()
-    out_image, out_mask = apply_augment(image, mask, AugmentParams())
+    out_image, out_mask = augment(image, mask, AugmentParams())
     assert np.array_equal(out_image, image) and np.array_equal(out_mask, mask)
-    apply_augment(image, mask, AugmentParams(flip=True, rotation_deg=20.0, brightness_delta=10.0, saturation=1.3))
+    augment(image, mask, AugmentParams(flip=True, rotation_deg=20.0, brightness_delta=10.0, saturation=1.3))
     assert np.array_equal(image, image_copy) and np.array_equal(mask, mask_copy)
 
 
 def test_flip_and_rotation_move_image_and_mask_together() -> None:
     image, mask = random_image()
-    flipped_image, flipped_mask = apply_augment(image, mask, AugmentParams(flip=True))
+    flipped_image, flipped_mask = augment(image, mask, AugmentParams(flip=True))
     assert np.array_equal(flipped_image, image[:, ::-1]) and np.array_equal(flipped_mask, mask[:, ::-1])
     square = np.zeros((33, 33), np.uint8)
     square[4:10, 14:19] = 1  # above the centre (16, 16)
     image = np.repeat(square[:, :, None] * 200, 3, axis=2).astype(np.uint8)
-    rotated_image, rotated_mask = apply_augment(image, square, AugmentParams(rotation_deg=90.0))
+    rotated_image, rotated_mask = augment(image, square, AugmentParams(rotation_deg=90.0))
     assert np.array_equal(rotated_mask, np.rot90(square))  # OpenCV: positive angle = counter-clockwise
     assert np.array_equal(rotated_image[:, :, 0] > 100, rotated_mask.astype(bool))
     assert rotated_mask.dtype == np.uint8 and set(np.unique(rotated_mask)) <= {0, 1}
@@ -63,10 +71,10 @@ def test_flip_and_rotation_move_image_and_mask_together() -> None:
 
 def test_photometric_changes_only_colours() -> None:
     image, mask = random_image(1)
-    brighter, same_mask = apply_augment(image, mask, AugmentParams(brightness_delta=20.0))
+    brighter, same_mask = augment(image, mask, AugmentParams(brightness_delta=20.0))
     expected = np.clip(image.astype(np.int16) + 20, 0, 255).astype(np.uint8)
     assert np.array_equal(brighter, expected) and np.array_equal(same_mask, mask)
-    grey, _ = apply_augment(image, mask, AugmentParams(saturation=0.0))
+    grey, _ = augment(image, mask, AugmentParams(saturation=0.0))
     assert np.abs(grey.astype(int).max(axis=2) - grey.astype(int).min(axis=2)).max() <= 1
 
 
@@ -148,3 +156,27 @@ def test_identical_batches_with_0_and_2_workers(stores: list[Path]) -> None:
     assert len(serial) == len(parallel) == 4
     for (image_a, mask_a), (image_b, mask_b) in zip(serial, parallel, strict=True):
         assert torch.equal(image_a, image_b) and torch.equal(mask_a, mask_b)
+
+
+def test_flip_swaps_left_and_right_parsing_classes_in_training(tmp_path: Path, small_recipe: RandOccRecipe) -> None:
+    """--target parsing: a flipped training sample has l_eye where the unflipped one had r_eye (brows, ears
+    too), pixel by pixel against a mirrored, swapped reference; face masks are only mirrored."""
+    write_sided_parsing(Path(small_recipe.faces.root))
+    store = tmp_path / "parsing.zarr"
+    generate(small_recipe, store, n=3, shard_size=4, labels=("parsing",))
+    flip_only = AugmentConfig(flip_p=1.0, rotate_p=0.0, photometric_p=0.0)
+    parsing = StoreDataset([store], input_size=64, augment=flip_only, target="parsing")
+    faces = StoreDataset([store], input_size=64, augment=flip_only, target="face")
+    seen: set[int] = set()
+    for i in range(3):
+        (image, plain), (flipped_image, flipped) = parsing[i], parsing[(0, i)]
+        assert np.array_equal(flipped.numpy(), mirrored_reference(plain.numpy()))
+        assert torch.equal(flipped_image, image.flip(-1))
+        assert torch.equal(faces[(0, i)][1], faces[i][1].flip(-1))
+        seen |= set(np.unique(plain.numpy()).tolist())
+    assert set(LEFT_RIGHT) <= seen  # every left/right class was there to be swapped
+    # Flip and rotation together: the rotation of the mirrored, swapped map.
+    square = sided_parsing(np.ones((96, 96), np.uint8))[15:84, 10:79]  # 69², centre pixel (34, 34)
+    image = np.zeros((69, 69, 3), np.uint8)
+    out = apply_augment(training_targets(image, square, "parsing"), AugmentParams(flip=True, rotation_deg=90.0))
+    assert np.array_equal(out.array("label"), np.rot90(mirrored_reference(square)))

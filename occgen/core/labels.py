@@ -22,7 +22,8 @@ the public BiSeNet checkpoint (zllrunning/face-parsing.PyTorch) numbers the same
 :data:`occgen.sources.faces.CELEBAMASK_PARTS`, and is remapped by name. Then 19 ``face`` (a face that
 came with only a binary mask), 20 ``occluder_hand``, 21 ``occluder_object``, 22 ``occluder_shape``: the
 occluder's footprint (its own alpha >= ``composite.footprint_threshold``, the same pixels ``face_mask``
-removes). Polarity everywhere: 1 / a face class = visible face.
+removes). Polarity everywhere: 1 / a face class = visible face. A mirrored parsing map swaps
+``l_eye``/``r_eye``, ``l_brow``/``r_brow`` and ``l_ear``/``r_ear`` (:data:`PARSING_FLIP_SWAP`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,15 @@ PARSING_CLASSES: tuple[str, ...] = (
     "occluder_shape",
 )
 PART_ID = {name: index + 1 for index, name in enumerate(CELEBAMASK_LABEL_ORDER)}
+
+#: The parts that trade names when an image is mirrored. CelebAMask-HQ does not say whose left ``l_`` is (the
+#: subject's, as anatomy names it, or the viewer's): either way a mirror image must swap the pair, since a
+#: mirror puts each part on the other side *and* reverses the face's handedness. ``ear_r`` (earring) and
+#: ``neck_l`` (necklace) are not sides: their suffixes are part of the names, they have no partner.
+LEFT_RIGHT_PARTS: tuple[tuple[str, str], ...] = (("l_eye", "r_eye"), ("l_brow", "r_brow"), ("l_ear", "r_ear"))
+#: The same pairs as parsing ids ((4, 5), (6, 7), (8, 9)): the swap table of a parsing class map
+#: (:class:`occgen.core.targets.Target`), applied by every op that mirrors (flips, reflecting affines).
+PARSING_FLIP_SWAP: tuple[tuple[int, int], ...] = tuple((PART_ID[a], PART_ID[b]) for a, b in LEFT_RIGHT_PARTS)
 
 #: ``--labels`` name -> store array name (the names webdataset / HF exporters use too).
 LABEL_ARRAYS = {

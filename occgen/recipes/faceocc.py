@@ -18,7 +18,6 @@ Facts are cited as ``file:line`` of face3d0725/FaceExtraction @ e75d4a8 (see /wo
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,72 +26,29 @@ import cv2
 import numpy as np
 
 from occgen.core.errors import ConfigError, SourceError
+from occgen.core.labels import PARSING_FLIP_SWAP
 from occgen.core.params import to_plain
 from occgen.core.rng import sample_rng
+from occgen.core.targets import Target, Targets
 from occgen.recipes.base import FACE_ORDERS, Sample
+from occgen.recipes.faceocc_transforms import (
+    OccluderJitterConfig,
+    SampleAffineConfig,
+    SampleAffineParams,
+    apply_color_jitter,
+    apply_occluder_jitter,
+    apply_sample_affine,
+    default_mask_jitter,
+    occluder_jitter_from_uniforms,
+    paste,
+    sample_color_jitter,
+    sample_sample_affine,
+)
 from occgen.recipes.labels import LabelSources, face_parsing_loader
 from occgen.sources.faceocc import FaceOcc, face_from_labels
 from occgen.sources.faces import FaceSource
 
-# --- configs -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class OccluderJitterConfig:
-    """torchvision-style RandomAffine ranges for an occluder in the 256² frame, plus a horizontal flip.
-
-    Defaults: the ordinary occluders' RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.8, 1.2),
-    shear=(-10, 10, -0.1, 0.1)) and RandomHorizontalFlip(0.5) (dataset.py:33-39).
-    """
-
-    degrees: float = 10.0
-    translate_frac: tuple[float, float] = (0.1, 0.1)
-    scale_range: tuple[float, float] = (0.8, 1.2)
-    shear_x_deg: tuple[float, float] = (-10.0, 10.0)
-    shear_y_deg: tuple[float, float] = (-0.1, 0.1)
-    flip_p: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.degrees < 0 or not all(0 <= t <= 1 for t in self.translate_frac):
-            raise ConfigError("faceocc jitter: degrees must be >= 0 and translate_frac in [0, 1]")
-        if not 0 < self.scale_range[0] <= self.scale_range[1]:
-            raise ConfigError(f"faceocc jitter: scale_range must be 0 < low <= high, got {self.scale_range}")
-        if self.shear_x_deg[0] > self.shear_x_deg[1] or self.shear_y_deg[0] > self.shear_y_deg[1]:
-            raise ConfigError("faceocc jitter: shear ranges must be (low, high)")
-        if not 0 <= self.flip_p <= 1:
-            raise ConfigError(f"faceocc jitter: flip_p must be in [0, 1], got {self.flip_p}")
-
-
-def _mask_jitter() -> OccluderJitterConfig:
-    # Face masks: RandomAffine(degrees=5, translate=(0.0, 0.1), scale=(0.8, 1.0), shear=(-5, 5, -0.1, 0.1))
-    # and the same flip (dataset.py:41-44,55-56): never shifted sideways, never enlarged.
-    return OccluderJitterConfig(degrees=5.0, translate_frac=(0.0, 0.1), scale_range=(0.8, 1.0),
-                                shear_x_deg=(-5.0, 5.0), shear_y_deg=(-0.1, 0.1))  # fmt: skip
-
-
-@dataclass(frozen=True, kw_only=True)
-class SampleAffineConfig:
-    """The whole-sample affine of the authors' transforms.RandomAffine(0.2, 20, 0.5) (dataset.py:84).
-
-    Flip p 0.5 (transforms.py:20,34-36), angle U[-20, 20] deg (transforms.py:23), s U[0.8, 1.2]
-    (transforms.py:27) and one shift t = 0.1 x U[0, 1) for both x and y in normalised units
-    (transforms.py:28-32). The matrix maps output to input coordinates (grid_sample, align_corners=True,
-    transforms.py:29-40), so content scales by 1/s and only ever shifts left and up: the authors' asymmetry is
-    kept (``shift_symmetric: true`` draws t in [-max, max] instead).
-    """
-
-    enabled: bool = True
-    flip_p: float = 0.5
-    degrees: float = 20.0
-    scale_range: tuple[float, float] = (0.8, 1.2)
-    shift_max: float = 0.1
-    shift_symmetric: bool = False
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.flip_p <= 1 or self.degrees < 0 or self.shift_max < 0:
-            raise ConfigError("faceocc.sample_affine: flip_p must be in [0, 1], degrees and shift_max >= 0")
-        if not 0 < self.scale_range[0] <= self.scale_range[1]:
-            raise ConfigError(f"faceocc.sample_affine.scale_range must be 0 < low <= high, got {self.scale_range}")
+# (the ops themselves -- colour jitter, occluder jitter, whole-sample affine, paste -- are in faceocc_transforms)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,7 +68,7 @@ class FaceOccConfig:
     # (paper:180-181), add "scarf" to follow the paper instead of the code.
     mask_types: tuple[str, ...] = ("mask",)
     occluder_jitter: OccluderJitterConfig = field(default_factory=OccluderJitterConfig)
-    mask_jitter: OccluderJitterConfig = field(default_factory=_mask_jitter)
+    mask_jitter: OccluderJitterConfig = field(default_factory=default_mask_jitter)
     texture_p_mask: float = 0.9  # replaced when random() > 0.1 (dataset.py:60-62)
     texture_p_other: float = 0.1  # replaced when random() > 0.9 (dataset.py:63-65)
     # ColorJitter(brightness=0.5, contrast=0.5, saturation=0.5), hue 0, on the base face, the real image
@@ -139,197 +95,6 @@ class FaceOccConfig:
             raise ConfigError(f"faceocc.color_jitter must be in [0, 1), got {self.color_jitter}")
         if self.face_order not in FACE_ORDERS:
             raise ConfigError(f"faceocc.face_order must be one of {', '.join(FACE_ORDERS)}, got {self.face_order!r}")
-
-
-# --- colour jitter -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ColorJitterParams:
-    """Brightness, contrast and saturation factors (1 = identity), applied in ``order`` (0 b, 1 c, 2 s),
-    as torchvision's ColorJitter draws a random order."""
-
-    brightness: float = 1.0
-    contrast: float = 1.0
-    saturation: float = 1.0
-    order: tuple[int, ...] = (0, 1, 2)
-
-
-def sample_color_jitter(*, rng: np.random.Generator, strength: float) -> ColorJitterParams:
-    """Factors U[1 - strength, 1 + strength] each, in a random order (always 4 draws)."""
-    factors = rng.uniform(1.0 - strength, 1.0 + strength, size=3)
-    order = tuple(int(i) for i in rng.permutation(3))
-    return ColorJitterParams(float(factors[0]), float(factors[1]), float(factors[2]), order)
-
-
-def apply_color_jitter(rgb: np.ndarray, params: ColorJitterParams) -> np.ndarray:
-    """Apply ``params`` to ``uint8 (H, W, 3)``; returns a new uint8 image (the input is not mutated).
-
-    PIL ImageEnhance semantics, as torchvision's ColorJitter on PIL images, each step rounded to uint8:
-    brightness scales, contrast blends with the mean grey level, saturation blends with the grey image.
-    """
-    if (params.brightness, params.contrast, params.saturation) == (1.0, 1.0, 1.0):
-        return rgb
-    out = rgb
-    for op in params.order:
-        if op == 0:
-            out = cv2.addWeighted(out, params.brightness, out, 0.0, 0.0)
-        elif op == 1:
-            mean = float(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).mean())
-            out = cv2.addWeighted(out, params.contrast, out, 0.0, mean * (1.0 - params.contrast))
-        else:
-            grey = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-            out = cv2.addWeighted(out, params.saturation, grey, 1.0 - params.saturation, 0.0)
-    return out
-
-
-# --- the occluder's jitter -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OccluderJitterParams:
-    angle_deg: float = 0.0
-    translate_px: tuple[float, float] = (0.0, 0.0)
-    scale: float = 1.0
-    shear_deg: tuple[float, float] = (0.0, 0.0)
-    flip: bool = False
-
-    @property
-    def identity(self) -> bool:
-        return self == OccluderJitterParams()
-
-
-def sample_occluder_jitter(
-    *, rng: np.random.Generator, config: OccluderJitterConfig, size: int
-) -> OccluderJitterParams:
-    """Draw one jitter (always 7 draws)."""
-    return occluder_jitter_from_uniforms(rng.random(7), config, size)
-
-
-def occluder_jitter_from_uniforms(u: np.ndarray, config: OccluderJitterConfig, size: int) -> OccluderJitterParams:
-    """The jitter given 7 uniforms in [0, 1); translation rounded to whole pixels as torchvision does."""
-    max_dx, max_dy = config.translate_frac[0] * size, config.translate_frac[1] * size
-    return OccluderJitterParams(
-        angle_deg=float(-config.degrees + 2 * config.degrees * u[0]),
-        translate_px=(float(round(-max_dx + 2 * max_dx * u[1])), float(round(-max_dy + 2 * max_dy * u[2]))),
-        scale=float(config.scale_range[0] + (config.scale_range[1] - config.scale_range[0]) * u[3]),
-        shear_deg=(
-            float(config.shear_x_deg[0] + (config.shear_x_deg[1] - config.shear_x_deg[0]) * u[4]),
-            float(config.shear_y_deg[0] + (config.shear_y_deg[1] - config.shear_y_deg[0]) * u[5]),
-        ),
-        flip=bool(u[6] < config.flip_p),
-    )
-
-
-def occluder_jitter_matrix(params: OccluderJitterParams, size: int) -> np.ndarray:
-    """The forward 2x3 matrix (input px -> output px) of ``params``: rotate, shear and scale about the
-    canvas centre, translate, then flip about the centre (RandomAffine then RandomHorizontalFlip)."""
-    centre = (size - 1) / 2.0
-    angle, shear_x, shear_y = (math.radians(v) for v in (params.angle_deg, *params.shear_deg))
-    rotation = np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])  # CCW on screen
-    shear = np.array([[1.0, -math.tan(shear_x)], [-math.tan(shear_y), 1.0]])
-    linear = rotation @ shear * params.scale
-    offset = np.array([centre, centre]) + np.array(params.translate_px) - linear @ np.array([centre, centre])
-    matrix = np.hstack([linear, offset[:, None]])
-    if params.flip:
-        matrix = np.array([[-1.0, 0.0, 2 * centre], [0.0, 1.0, 0.0]]) @ np.vstack([matrix, [0, 0, 1]])
-    return matrix
-
-
-def apply_occluder_jitter(
-    rgb: np.ndarray, alpha: np.ndarray, params: OccluderJitterParams
-) -> tuple[np.ndarray, np.ndarray]:
-    """Warp an aligned-frame RGBA pair with nearest neighbour and fill 0 (torchvision's defaults,
-    dataset.py:33-39): no new alpha values appear."""
-    if params.identity:
-        return rgb, alpha
-    size = alpha.shape[0]
-    matrix = occluder_jitter_matrix(params, size)
-
-    def warp(array: np.ndarray) -> np.ndarray:
-        return cv2.warpAffine(array, matrix, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=0)  # fmt: skip
-
-    return warp(rgb), warp(alpha)
-
-
-# --- the whole-sample affine ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SampleAffineParams:
-    flip: bool = False
-    angle_deg: float = 0.0
-    scale: float = 1.0
-    shift: float = 0.0  # normalised units, the same for x and y
-
-    @property
-    def identity(self) -> bool:
-        return self == SampleAffineParams()
-
-
-def sample_sample_affine(*, rng: np.random.Generator, config: SampleAffineConfig) -> SampleAffineParams:
-    u = rng.random(4)  # always 4 draws
-    if not config.enabled:
-        return SampleAffineParams()
-    shift = (2 * u[3] - 1) * config.shift_max if config.shift_symmetric else u[3] * config.shift_max
-    return SampleAffineParams(
-        flip=bool(u[0] < config.flip_p),
-        angle_deg=float(-config.degrees + 2 * config.degrees * u[1]),
-        scale=float(config.scale_range[0] + (config.scale_range[1] - config.scale_range[0]) * u[2]),
-        shift=float(shift),
-    )
-
-
-def sample_affine_inverse(params: SampleAffineParams, size: int) -> np.ndarray:
-    """The 2x3 matrix mapping output pixels to input pixels (transforms.py:29-40): M in normalised
-    coordinates [-1, 1] with align_corners=True, wrapped by pixel <-> normalised conversions."""
-    a = math.radians(params.angle_deg)
-    s, t = params.scale, params.shift
-    m = np.array([[s * math.cos(a), s * math.sin(a), t], [-s * math.sin(a), s * math.cos(a), t], [0, 0, 1]])
-    if params.flip:
-        m[:, 0] = -m[:, 0]
-        m[2, 0] = 0.0
-    half = (size - 1) / 2.0
-    to_norm = np.array([[1 / half, 0, -1], [0, 1 / half, -1], [0, 0, 1]])
-    to_px = np.array([[half, 0, half], [0, half, half], [0, 0, 1]])
-    return (to_px @ m @ to_norm)[:2]
-
-
-def apply_sample_affine(
-    image: np.ndarray, labels: list[np.ndarray], params: SampleAffineParams
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Image bilinear, labels nearest, zero outside (transforms.py:39-42)."""
-    if params.identity:
-        return image, labels
-    return _warp(image, params, cv2.INTER_LINEAR), [_warp(x, params, cv2.INTER_NEAREST) for x in labels]
-
-
-def _warp(array: np.ndarray, params: SampleAffineParams, interpolation: int) -> np.ndarray:
-    size = array.shape[0]
-    matrix = sample_affine_inverse(params, size)
-    return cv2.warpAffine(array, matrix, (size, size), flags=interpolation | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
-
-
-# --- paste ---------------------------------------------------------------------------------------------------
-
-
-def paste(
-    image: np.ndarray, face_mask: np.ndarray, occ_rgb: np.ndarray, alpha: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """I = occ x a + I x (1 - a) (dataset.py:104); visible = face x (1 - a) > 0 (dataset.py:105 with the
-    later binarisation, transforms.py:42; paper eq. 1). Returns image, visible face and occluder mask (a x 255)."""
-    opaque = alpha >= 1.0
-    out = image.copy()
-    out[opaque] = occ_rgb[opaque]
-    partial = (alpha > 0.0) & ~opaque  # only soft mattes (hard_alpha: false) blend
-    if partial.any():
-        a = alpha[partial][:, None]
-        out[partial] = (occ_rgb[partial] * a + image[partial] * (1.0 - a) + 0.5).astype(np.uint8)
-    visible = (face_mask.astype(bool) & (alpha < 1.0)).astype(np.uint8)
-    occluder_mask = (alpha * 255.0 + 0.5).astype(np.uint8)
-    return out, visible, occluder_mask
 
 
 #: Decoded occluder / texture files kept per process (256² RGBA: about 330 kB each).
@@ -487,12 +252,19 @@ class FaceOccRecipe:
             params = {"real": False, "color_jitter": to_plain(face_jitter), "occluder_file": str(path.name),
                       "occluder_is_mask": is_mask, "jitter": to_plain(jitter), "texture": texture,
                       "occluder_color_jitter": to_plain(occ_color)}  # fmt: skip
+        # The sample as named targets, all moved by the whole-sample affine (dataset.py:107,126).
+        targets = {"image": Target.image(image), "face_mask": Target.mask(visible),
+                   "occluder_mask": Target.mask(occluder_mask)}  # fmt: skip
+        if not params["real"]:  # what the optional label arrays are made of (occgen/recipes/labels.py); the
+            # footprint is the occluder's opaque pixels (what ``paste`` removes from the face)
+            footprint = (self._alpha(alpha) >= 1.0).astype(np.uint8)
+            targets |= {"clean_image": Target.image(clean), "face_mask_amodal": Target.mask(face.face_mask),
+                        "footprint": Target.mask(footprint)}  # fmt: skip
+        moved = apply_sample_affine(Targets(targets), whole)
+        image, visible, occluder_mask = moved.array("image"), moved.array("face_mask"), moved.array("occluder_mask")
         label_sources = None
-        if not params["real"]:  # what the optional label arrays are made of (occgen/recipes/labels.py)
-            label_sources = self._label_sources(
-                clean, face, face_index, (self._alpha(alpha) >= 1.0).astype(np.uint8), kind, whole
-            )  # fmt: skip
-        image, (visible, occluder_mask) = apply_sample_affine(image, [visible, occluder_mask], whole)
+        if not params["real"]:
+            label_sources = self._label_sources(moved, face_index, face.face_mask, kind, whole)
         params["sample_affine"] = to_plain(whole)
         metadata = {**base, "face_index": face_index, "face_id": face_id, "occluder_ids": ids,
                     "occluder_types": kinds, "face_px_before": pixels_before,
@@ -510,21 +282,20 @@ class FaceOccRecipe:
             )
 
     def _label_sources(
-        self, clean: np.ndarray, face: Any, face_index: int, footprint: np.ndarray, kind: str,
-        whole: SampleAffineParams,
-    ) -> LabelSources:  # fmt: skip
-        """The label sources of a synthetic sample, moved by the whole-sample affine as the sample is: the clean
-        face bilinear, masks and parsing nearest. The footprint is the occluder's opaque pixels (what ``paste``
-        removes from the face)."""
-        warped_clean, (amodal, warped_footprint) = apply_sample_affine(clean, [face.face_mask, footprint], whole)
-        parsing = face_parsing_loader(self.faces, face_index, self.size, face.face_mask)
+        self, moved: Targets, face_index: int, face_mask: np.ndarray, kind: str, whole: SampleAffineParams
+    ) -> LabelSources:
+        """The label sources of a synthetic sample from its moved targets (clean face, amodal mask,
+        footprint); the face's parsing map is read only when asked for and moved by the same affine, as a
+        class map: a flip swaps its left/right parts (occgen/core/labels.py PARSING_FLIP_SWAP)."""
+        parsing = face_parsing_loader(self.faces, face_index, self.size, face_mask)
 
         def warped_parsing() -> np.ndarray:
-            return parsing() if whole.identity else _warp(parsing(), whole, cv2.INTER_NEAREST)
+            source = Targets({"parsing": Target.class_map(parsing(), swap=PARSING_FLIP_SWAP)})
+            return apply_sample_affine(source, whole).array("parsing")
 
         return LabelSources(
-            np.ascontiguousarray(warped_clean), np.ascontiguousarray(amodal), warped_footprint.astype(bool),
-            faceocc_occluder_class(kind), warped_parsing,
+            np.ascontiguousarray(moved.array("clean_image")), np.ascontiguousarray(moved.array("face_mask_amodal")),
+            moved.array("footprint").astype(bool), faceocc_occluder_class(kind), warped_parsing,
         )  # fmt: skip
 
     def params(self) -> dict[str, Any]:

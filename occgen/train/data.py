@@ -7,7 +7,9 @@
   shuffled inside each shard, so consecutive reads stay within one zarr shard.
 - Augmentation (NatOcc paper, section 4: random horizontal flip, rotation up to 30°, photometric
   distortion) is sampled from ``default_rng([seed, TRAIN_AUGMENT_STREAM, epoch, index])``: the same
-  ``(epoch, index)`` always gives the same sample, whatever the worker count.
+  ``(epoch, index)`` always gives the same sample, whatever the worker count. It moves the sample as
+  named targets (:mod:`occgen.core.targets`): with ``target`` parsing the label is a class map, so a flip
+  swaps ``l_eye``/``r_eye``, ``l_brow``/``r_brow`` and ``l_ear``/``r_ear``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from torch.utils.data import Dataset, Sampler
 from occgen.core.arrays import check_image
 from occgen.core.errors import ConfigError
 from occgen.core.imageio import resize_image, resize_labels
+from occgen.core.labels import PARSING_FLIP_SWAP
+from occgen.core.targets import AffineWarp, HorizontalFlip, Target, Targets, apply_geometric, map_images
 from occgen.store import open_store
 from occgen.store.location import Location, open_group, parse_location
 from occgen.store.mix import MixReader
@@ -90,25 +94,31 @@ def _photometric(image: np.ndarray, params: AugmentParams) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def apply_augment(image: np.ndarray, face_mask: np.ndarray, params: AugmentParams) -> tuple[np.ndarray, np.ndarray]:
-    """Apply ``params`` to an image (uint8 (S, S, 3)) and its face mask (uint8 (S, S)); inputs are not mutated.
+def apply_augment(targets: Targets, params: AugmentParams) -> Targets:
+    """Apply ``params`` to a sample's targets (image uint8 (S, S, 3) and its label: a face mask, or a parsing
+    class map whose left/right classes swap on a flip); inputs are not mutated.
 
-    Rotation is about the centre; pixels rotated in from outside are black and background (0).
+    Rotation is about the centre; pixels rotated in from outside are black and background (0). Photometric
+    changes touch the image targets only.
     """
-    check_image(image)
     if params.flip:
-        image, face_mask = image[:, ::-1], face_mask[:, ::-1]
+        targets = apply_geometric(targets, HorizontalFlip())
     if params.rotation_deg:
-        height, width = face_mask.shape
+        height, width = targets.canvas
         matrix = cv2.getRotationMatrix2D(((width - 1) / 2.0, (height - 1) / 2.0), params.rotation_deg, 1.0)
-        image = cv2.warpAffine(np.ascontiguousarray(image), matrix, (width, height), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))  # fmt: skip
-        face_mask = cv2.warpAffine(np.ascontiguousarray(face_mask), matrix, (width, height), flags=cv2.INTER_NEAREST,
-                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+        targets = apply_geometric(targets, AffineWarp.of(matrix))
     photometric = (params.brightness_delta, params.contrast, params.saturation, params.hue_delta_deg) != (0, 1, 1, 0)
     if photometric:
-        image = _photometric(image, params)
-    return np.ascontiguousarray(image), np.ascontiguousarray(face_mask)
+        targets = map_images(targets, lambda image: _photometric(image, params))
+    return targets
+
+
+def training_targets(image: np.ndarray, label: np.ndarray, target: str) -> Targets:
+    """``image`` (uint8 (S, S, 3)) and the training label as targets: ``face`` a mask, ``parsing`` a class map
+    with the parsing classes' left/right swap table."""
+    check_image(image)
+    kind = Target.mask(label) if target == "face" else Target.class_map(label, swap=PARSING_FLIP_SWAP)
+    return Targets({"image": Target.image(image), "label": kind})
 
 
 def _expand_mix(path: Location) -> list[tuple[Location, np.ndarray | None]]:
@@ -154,6 +164,7 @@ class StoreDataset(Dataset):
         ]
         self.shard_sizes = [int(card["shard_size"]) for card in cards]
         # target "parsing": the label is each store's `parsing` array (class ids) instead of face_mask.
+        self.target = target
         self.label_array = FACE_MASK if target == "face" else "parsing"
         if target != "face":
             for path in self.paths:
@@ -200,7 +211,9 @@ class StoreDataset(Dataset):
         image, face_mask = self.load(int(index))
         if epoch is not None and self.augment is not None and self.augment.enabled:
             rng = np.random.default_rng([self.seed, TRAIN_AUGMENT_STREAM, int(epoch), int(index)])
-            image, face_mask = apply_augment(image, face_mask, sample_augment(rng=rng, config=self.augment))
+            targets = training_targets(image, face_mask, self.target)
+            targets = apply_augment(targets, sample_augment(rng=rng, config=self.augment))
+            image, face_mask = targets.array("image"), targets.array("label")
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), torch.from_numpy(face_mask)
 
 

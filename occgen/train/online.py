@@ -23,10 +23,10 @@ import torch
 from torch.utils.data import Dataset
 
 from occgen.core.errors import ConfigError
-from occgen.core.imageio import resize_image, resize_labels
+from occgen.core.targets import Resize, apply_geometric
 from occgen.recipes.base import Recipe
 from occgen.recipes.labels import build_labels
-from occgen.train.data import StoreDataset
+from occgen.train.data import StoreDataset, training_targets
 
 #: Samples per "shard" of the online part, for the shard-wise shuffling sampler (any value works: the
 #: online samples have no storage order to respect).
@@ -75,7 +75,8 @@ class OnlineDataset(Dataset):
             raise ConfigError(f"recipe {self.recipe.name} gives no label sources: it cannot train --target parsing")
         else:
             label = build_labels(sample.labels, ("parsing",))["parsing"]
-        return resize_image(sample.image, size), resize_labels(label, size)
+        targets = apply_geometric(training_targets(sample.image, label, self.target), Resize(*size))
+        return targets.array("image"), targets.array("label")
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         epoch, index = key if isinstance(key, tuple) else (0, key)
