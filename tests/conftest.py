@@ -23,6 +23,32 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
         yield
 
 
+#: Variables that libraries set when first imported (not a test's doing): torch's inductor, imported by transformers.
+IMPORT_SIDE_EFFECTS = frozenset({"TORCHINDUCTOR_CACHE_DIR"})
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that changes ``os.environ`` (storage options, offline flags, thread counts) must put it back:
+    this fails the test that leaked, names the variables, and restores them so later tests do not inherit it."""
+    import os
+
+    def snapshot() -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k not in IMPORT_SIDE_EFFECTS}
+
+    before = snapshot()
+    yield
+    after = snapshot()
+    if after != before:
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        for key in changed:
+            if key in before:
+                os.environ[key] = before[key]
+            else:
+                del os.environ[key]
+        pytest.fail(f"{request.node.nodeid} left os.environ changed: {', '.join(changed)}", pytrace=False)
+
+
 def write_rgb(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if path.suffix == ".jpg" else []

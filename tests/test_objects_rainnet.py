@@ -81,7 +81,12 @@ def test_dataparallel_prefix_is_removed(tmp_path: Path) -> None:
     model = RainNet(ngf=8)
     path = tmp_path / "dp.pth"
     torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, path)
-    load_rainnet(path, ngf=8)
+    loaded = load_rainnet(path, ngf=8)
+    expected = model.state_dict()
+    state = loaded.state_dict()
+    assert set(state) == set(expected)  # no "module." left on any key
+    for key, value in expected.items():
+        assert torch.equal(state[key], value), key
 
 
 def test_wrong_key_lists_missing_and_unexpected(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ exit with code 1.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,7 @@ app = typer.Typer(help="Synthetic occluded-face data (NatOcc / RandOcc) into zar
 
 @app.callback()
 def global_options(
+    ctx: typer.Context,
     storage_options: Annotated[
         str | None,
         typer.Option(help="JSON fsspec options for store URLs (s3://...), e.g. '{\"endpoint_url\": \"http://...\"}' "
@@ -35,8 +37,17 @@ def global_options(
 ) -> None:  # fmt: skip
     """Options for every command (before the command name: `occgen --storage-options JSON generate ...`)."""
     if storage_options is not None:
-        from occgen.store.location import use_storage_options
+        from occgen.store.location import ENV_OPTIONS, use_storage_options
 
+        previous = os.environ.get(ENV_OPTIONS)
+
+        def restore() -> None:  # the options hold for this command only (matters when occgen runs in-process)
+            if previous is None:
+                os.environ.pop(ENV_OPTIONS, None)
+            else:
+                os.environ[ENV_OPTIONS] = previous
+
+        ctx.call_on_close(restore)
         with user_errors():
             use_storage_options(storage_options)
 
