@@ -288,6 +288,33 @@ def test_a_store_at_a_url_has_one_writer(s3: S3Server, tmp_path: Path) -> None:
     assert report.samples_written == 2 and not fs.exists("occ/runs/locked.zarr.lock")
 
 
+def test_a_lock_object_of_a_live_process_of_this_host_is_respected(s3: S3Server, tmp_path: Path) -> None:
+    """A run of this host that holds the object through another lock folder (another user's) is alive: its
+    object is not deleted, the second run is refused."""
+    import socket
+
+    import s3fs
+
+    from occgen.store.lock import store_lock
+
+    fs = s3fs.S3FileSystem(**s3.options())
+    url = "s3://occ/runs/live.zarr"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        from occgen.store.lock import _process_start
+
+        live = {"command": "generate", "pid": sleeper.pid, "host": socket.gethostname(),
+                "start": _process_start(sleeper.pid), "since": "2026-12-05T03:00:00Z"}  # fmt: skip
+        fs.pipe_file("occ/runs/live.zarr.lock", json.dumps(live).encode())
+        with pytest.raises(StoreError, match=rf"being written by occgen generate \(pid {sleeper.pid} on"):
+            with store_lock(parse_location(url, s3.options()), "generate"):
+                pass
+        assert json.loads(fs.cat_file("occ/runs/live.zarr.lock"))["pid"] == sleeper.pid  # left in place
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 @pytest.mark.slow
 def test_killed_run_on_s3_resumes_to_the_identical_store(s3: S3Server, tmp_path: Path) -> None:
     n, shard = 48, 4
