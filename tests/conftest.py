@@ -20,6 +20,7 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     """occgen's per-machine cache (source copies, per-URL lock files) in a temporary folder, not ~/.cache."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OCCGEN_CACHE_DIR", str(tmp_path_factory.mktemp("occgen-cache")))
+        patch.setenv("OCCGEN_LOCK_DIR", str(tmp_path_factory.mktemp("occgen-locks")))
         yield
 
 

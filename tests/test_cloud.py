@@ -72,7 +72,9 @@ def stores(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
     local = tmp_path_factory.mktemp("local") / "randocc.zarr"
     generate(recipe, local, n=N, shard_size=SHARD, workers=1)
     url = "s3://occ/runs/randocc.zarr"
-    report = generate(recipe, parse_location(url, s3.options()), n=N, shard_size=SHARD, workers=2)
+    with pytest.MonkeyPatch.context() as patch:  # the workers' credentials come from their own environment
+        patch.setenv(ENV_OPTIONS, json.dumps({"key": s3.key, "secret": s3.secret}))
+        report = generate(recipe, parse_location(url, s3.options()), n=N, shard_size=SHARD, workers=2)
     assert report.samples_written == N and report.path == url
     return local, url
 
@@ -115,7 +117,8 @@ def test_missing_filesystem_package_names_the_extra(monkeypatch: pytest.MonkeyPa
 def test_cli_url_never_becomes_a_local_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The old bug: `--out s3://bucket/x.zarr` wrote a local folder `s3:`. Now it goes to S3 or fails in one line."""
     monkeypatch.chdir(tmp_path)
-    dead = json.dumps({"endpoint_url": "http://127.0.0.1:9", "key": "k", "secret": "s",
+    monkeypatch.setenv(ENV_OPTIONS, json.dumps({"key": "k", "secret": "s"}))  # credentials: the environment only
+    dead = json.dumps({"endpoint_url": "http://127.0.0.1:9",
                        "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}})  # fmt: skip
     runner = CliRunner()
     args = ["generate", "randocc", "--n", "2", "--size", "32", "--no-preview", "--workers", "1"]
@@ -288,6 +291,33 @@ def test_a_store_at_a_url_has_one_writer(s3: S3Server, tmp_path: Path) -> None:
     assert report.samples_written == 2 and not fs.exists("occ/runs/locked.zarr.lock")
 
 
+def test_a_lock_object_of_a_live_process_of_this_host_is_respected(s3: S3Server, tmp_path: Path) -> None:
+    """A run of this host that holds the object through another lock folder (another user's) is alive: its
+    object is not deleted, the second run is refused."""
+    import socket
+
+    import s3fs
+
+    from occgen.store.lock import store_lock
+
+    fs = s3fs.S3FileSystem(**s3.options())
+    url = "s3://occ/runs/live.zarr"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        from occgen.store.lock import _process_start
+
+        live = {"command": "generate", "pid": sleeper.pid, "host": socket.gethostname(),
+                "start": _process_start(sleeper.pid), "since": "2026-12-05T03:00:00Z"}  # fmt: skip
+        fs.pipe_file("occ/runs/live.zarr.lock", json.dumps(live).encode())
+        with pytest.raises(StoreError, match=rf"being written by occgen generate \(pid {sleeper.pid} on"):
+            with store_lock(parse_location(url, s3.options()), "generate"):
+                pass
+        assert json.loads(fs.cat_file("occ/runs/live.zarr.lock"))["pid"] == sleeper.pid  # left in place
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 @pytest.mark.slow
 def test_killed_run_on_s3_resumes_to_the_identical_store(s3: S3Server, tmp_path: Path) -> None:
     n, shard = 48, 4
@@ -336,14 +366,17 @@ def test_storage_options_from_params_and_environment(s3: S3Server, tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_storage_failures_are_one_clear_line(s3: S3Server, tmp_path: Path) -> None:
+def test_storage_failures_are_one_clear_line(s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
+    public = {k: v for k, v in s3.options().items() if k not in ("key", "secret")}
+    right = {"key": s3.key, "secret": s3.secret}
     cases = [
-        ({**s3.options(), "secret": "wrong"}, "s3://occ/runs/x.zarr", "access denied", "check the credentials"),
-        (s3.options(), "s3://no-such-bucket/x.zarr", "bucket 'no-such-bucket' does not exist", "create it first"),
-        ({**s3.options(), "endpoint_url": "http://127.0.0.1:9"}, "s3://occ/x.zarr", "cannot reach", "endpoint_url"),
+        ({**right, "secret": "wrong"}, public, "s3://occ/runs/x.zarr", "access denied", "check the credentials"),
+        (right, public, "s3://no-such-bucket/x.zarr", "bucket 'no-such-bucket' does not exist", "create it first"),
+        (right, {**public, "endpoint_url": "http://127.0.0.1:9"}, "s3://occ/x.zarr", "cannot reach", "endpoint_url"),
     ]
-    for options, url, what, fix in cases:
+    for credentials, options, url, what, fix in cases:
+        monkeypatch.setenv(ENV_OPTIONS, json.dumps(credentials))
         for command in (["info", url], ["generate", "randocc", "--n", "2", "--size", "32", "--no-preview",
                                          "--workers", "1", "--out", url]):  # fmt: skip
             result = runner.invoke(app, ["--storage-options", json.dumps(options), *command])
@@ -365,3 +398,35 @@ def test_shard_blocks_return_the_same_samples_in_any_order(tmp_path: Path) -> No
     for index in order:
         assert np.array_equal(blocks.get("a", int(index)), values[index])
     assert len(blocks._blocks) <= 1
+
+
+def test_credentials_are_refused_on_argv_and_in_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["--storage-options", '{"key": "AKIA", "secret": "s3cr3t"}', "info", "x.zarr"])
+    assert result.exit_code == 1 and "--storage-options: key, secret is a credential" in result.output
+    assert "s3cr3t" not in result.output and "AWS_ACCESS_KEY_ID" in result.output
+    params = tmp_path / "params.yaml"
+    params.write_text('randocc:\n  storage_options: \'{"endpoint_url": "http://127.0.0.1:9", "secret": "x"}\'\n')
+    result = CliRunner().invoke(app, ["generate", "randocc", "--params", str(params), "--out", "s3://b/x.zarr"])
+    assert result.exit_code == 1 and "storage_options (params file): secret is a credential" in result.output
+    assert list(tmp_path.iterdir()) == [params]
+
+
+def test_a_pickled_location_carries_no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What dask sends to a worker: the URL and the non-secret options; the worker adds its own credentials."""
+    import pickle
+
+    import cloudpickle
+
+    location = parse_location("s3://bucket/x.zarr", {"endpoint_url": "http://127.0.0.1:9", "key": "AKIAXX",
+                                                     "secret": "s3cr3t-value"})  # fmt: skip
+    for dumps in (pickle.dumps, cloudpickle.dumps):
+        data = dumps(location)
+        assert b"s3cr3t-value" not in data and b"AKIAXX" not in data
+        monkeypatch.delenv(ENV_OPTIONS, raising=False)
+        bare = pickle.loads(data)
+        assert bare == location and dict(bare.storage_options) == {"endpoint_url": "http://127.0.0.1:9"}
+        monkeypatch.setenv(ENV_OPTIONS, json.dumps({"key": "worker-key", "secret": "worker-secret", "anon": False}))
+        restored = pickle.loads(data)
+        assert dict(restored.storage_options) == {"endpoint_url": "http://127.0.0.1:9", "key": "worker-key",
+                                                  "secret": "worker-secret"}  # fmt: skip

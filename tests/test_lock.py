@@ -119,10 +119,47 @@ def test_a_url_without_exclusive_create_gets_the_per_host_lock_only(
     import fsspec
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("OCCGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("OCCGEN_LOCK_DIR", str(tmp_path / "locks"))
     with store_lock(Path("memory://bucket/s.zarr"), "generate") as lock:
         assert lock == "memory://bucket/s.zarr.lock" and not fsspec.filesystem("memory").exists(lock)
-        held = list((tmp_path / "cache" / ".locks").glob("*.lock"))
+        held = list((tmp_path / "locks").glob("*.lock"))
         assert len(held) == 1 and json.loads(held[0].read_text())["pid"] == os.getpid()
-    assert not any((tmp_path / "cache" / ".locks").glob("*.lock"))
+    assert not any((tmp_path / "locks").glob("*.lock"))
     assert not any(tmp_path.glob("*.lock"))  # nothing beside a local folder named like the URL
+
+
+def test_the_host_lock_of_a_url_does_not_depend_on_the_cache_folder(tmp_path: Path) -> None:
+    """Two runs on one host with different OCCGEN_CACHE_DIR (two users, two configs) still meet on one lock."""
+    url = "memory://bucket/shared.zarr"
+    with store_lock(url, "generate"):
+        env = {**os.environ, "OCCGEN_CACHE_DIR": str(tmp_path / "other-cache")}
+        second = subprocess.run(
+            [sys.executable, "-c", f"from occgen.store.lock import store_lock\nwith store_lock({url!r}, 'mix'): pass"],
+            capture_output=True, text=True, env=env,
+        )  # fmt: skip
+    assert second.returncode != 0 and f"(pid {os.getpid()} on {socket.gethostname()}" in second.stderr
+
+
+class IgnoresConditionalWrites:
+    """An object store that, like some S3-compatible servers, ignores If-None-Match: every create succeeds."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def pipe_file(self, path: str, data: bytes, mode: str = "overwrite") -> None:
+        self.objects[path] = data
+
+    def rm_file(self, path: str) -> None:
+        del self.objects[path]
+
+
+def test_an_endpoint_that_ignores_conditional_writes_is_refused() -> None:
+    from occgen.core.errors import StoreError
+    from occgen.store.location import parse_location
+    from occgen.store.lock import check_conditional_writes
+
+    fs = IgnoresConditionalWrites()
+    location = parse_location("memory://bucket/x.zarr")
+    with pytest.raises(StoreError, match="ignores conditional writes"):
+        check_conditional_writes(fs, "memory://bucket/x.zarr.lock", location)
+    assert fs.objects == {}  # the probe object is removed

@@ -100,7 +100,7 @@ def test_natocc_hands_and_objects_at_urls_in_params_with_its_storage_options(
 ) -> None:
     """natocc.hands_dir / natocc.objects_dir as URLs in params.yaml, opened with natocc.storage_options."""
     monkeypatch.setenv(ENV_CACHE_DIR, str(tmp_path / "cache"))
-    monkeypatch.delenv(ENV_OPTIONS, raising=False)
+    monkeypatch.setenv(ENV_OPTIONS, json.dumps({"key": s3.key, "secret": s3.secret}))  # credentials: environment only
 
     def params(name: str, hands: str, objects: str, **extra: str) -> Path:
         natocc = {"hands_dir": hands, "objects_dir": objects, "objects_frac": 0.5, **extra}
@@ -110,8 +110,9 @@ def test_natocc_hands_and_objects_at_urls_in_params_with_its_storage_options(
 
     demo = demo_root()
     local = params("local", str(demo / "hands"), str(demo / "objects"))
+    public = {k: v for k, v in s3.options().items() if k not in ("key", "secret")}  # no credentials in params
     remote = params("remote", f"s3://{BUCKET}/demo/hands", f"s3://{BUCKET}/demo/objects",
-                    storage_options=json.dumps(s3.options()))  # fmt: skip
+                    storage_options=json.dumps(public))  # fmt: skip
     _generate("natocc", tmp_path / "local.zarr", "--params", str(local))
     _generate("natocc", tmp_path / "s3.zarr", "--params", str(remote))
     _, s3_card = assert_same_store(tmp_path / "local.zarr", tmp_path / "s3.zarr")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from occgen.core.errors import SourceError
+from occgen.core.paths import path_inside, safe_relative_name
 from occgen.store.location import Location, storage_errors
 
 ENV_CACHE_DIR = "OCCGEN_CACHE_DIR"
@@ -65,6 +66,8 @@ def _listing(location: Location) -> dict[str, dict[str, Any]]:
         for info in found.values()
         if info.get("type") == "file" and info["name"].startswith(prefix) and not info["name"].endswith("/")
     }  # fmt: skip
+    for name in files:  # object keys are untrusted: none may leave the copy's folder
+        safe_relative_name(name, f"object key under {location.url}")
     if not files:
         raise SourceError(
             f"{location.url}: no files under this URL; check the bucket and prefix, or upload the folder first "
@@ -88,11 +91,12 @@ def _download(location: Location, files: dict[str, dict[str, Any]], target: Path
     temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         names = sorted(files)
-        for name in names:
-            (temporary / name).parent.mkdir(parents=True, exist_ok=True)
+        local = [path_inside(temporary, name, f"object key under {location.url}") for name in names]
+        for path in local:
+            path.parent.mkdir(parents=True, exist_ok=True)
         prefix = location.url.rstrip("/")
         with storage_errors(location):
-            location.filesystem().get([f"{prefix}/{n}" for n in names], [str(temporary / n) for n in names])
+            location.filesystem().get([f"{prefix}/{n}" for n in names], [str(path) for path in local])
         short = [n for n in names if (temporary / n).stat().st_size != files[n].get("size", -1)]
         if short:
             raise SourceError(f"{location.url}/{short[0]}: downloaded size differs from the listing; retry")
@@ -144,19 +148,31 @@ class CacheEntry:
     last_used: float
 
 
+#: The name of a copy (:func:`_key`) and of an interrupted download of one (``mkdtemp`` beside it).
+_COPY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,40}-[0-9a-f]{16}$")
+_DOWNLOAD_NAME = re.compile(r"^\.(?P<copy>[A-Za-z0-9._-]{1,40}-[0-9a-f]{16})(\.json)?\.[A-Za-z0-9_]+$")
+
+
 def cached(root: Path | None = None) -> list[CacheEntry]:
-    """The copies in the cache folder (``root``, default :func:`cache_dir`), least recently used first."""
+    """The copies in the cache folder (``root``, default :func:`cache_dir`), least recently used first.
+
+    Only what occgen made counts: a folder named like a copy (``<name>-<16 hex digits>``) with its manifest
+    beside it naming a URL. Anything else in the folder (a user's own files, another tool's cache) is not an
+    entry, so :func:`prune` never touches it.
+    """
     root = root or cache_dir()
     if not root.is_dir():
         return []
     entries = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and _COPY_NAME.match(p.name)):
         manifest = folder.with_name(f"{folder.name}.json")
         try:
             url = json.loads(manifest.read_text()).get("url")
             used = manifest.stat().st_mtime
-        except (OSError, ValueError):
-            url, used = None, folder.stat().st_mtime
+        except (OSError, ValueError, AttributeError):
+            continue  # no readable manifest: not a copy occgen recorded
+        if not isinstance(url, str):
+            continue
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
         entries.append(CacheEntry(folder, url, size, used))
     return sorted(entries, key=lambda entry: entry.last_used)
@@ -175,8 +191,8 @@ def prune(*, older_than_days: float | None, root: Path | None = None, now: float
             shutil.rmtree(entry.path, ignore_errors=True)
             entry.path.with_name(f"{entry.path.name}.json").unlink(missing_ok=True)
             removed.append(entry)
-    for leftover in root.glob(".*.*") if root.is_dir() else ():  # .<key>.<random> download folders
-        if leftover.name == ".locks" or now - leftover.stat().st_mtime <= 86400:
+    for leftover in root.iterdir() if root.is_dir() else ():  # .<key>.<random> download folders, manifest temps
+        if not _DOWNLOAD_NAME.match(leftover.name) or now - leftover.stat().st_mtime <= 86400:
             continue
         if leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)

@@ -7,12 +7,15 @@ URLs (s3fs for ``s3://``). FsspecStore rather than obstore: s3fs is needed by dv
 obstore's edge against a local S3 (single-chunk reads 20 vs 33 ms, writes alike) matters little once
 whole shards are read at a time (occgen/store/blocks.py); measurements in docs/cloud.md.
 
-Storage options (endpoint, key, secret, timeouts...) come from, in order: the ``storage_options``
-argument (``occgen --storage-options JSON``, or ``base.storage_options`` in params.yaml), else the
-environment variable ``OCCGEN_STORAGE_OPTIONS`` (JSON); s3fs itself still reads ``AWS_*`` variables,
-``~/.aws/config`` and ``~/.aws/credentials``. A :class:`Location` carries its options to the dask
-workers with every task, and local paths are made absolute, so no task depends on the client's
-working directory.
+Storage options (endpoint, region, timeouts...) come from, in order: the ``storage_options``
+argument (``occgen --storage-options JSON``, or ``<section>.storage_options`` in params.yaml), else the
+environment variable ``OCCGEN_STORAGE_OPTIONS`` (JSON). Credentials come from the standard places only:
+s3fs reads ``AWS_*`` variables, ``~/.aws/config`` / ``~/.aws/credentials`` profiles and instance roles, and
+``OCCGEN_STORAGE_OPTIONS`` may hold ``key``/``secret``. They are refused on the command line (argv is visible
+to every user of the host) and in params files (committed to git), and a :class:`Location` never carries
+them to a dask worker: pickled, it keeps only its non-secret options, and the receiving process adds its own
+credentials from its environment (:data:`SECRET_OPTION_KEYS`). Local paths are made absolute, so no task
+depends on the client's working directory.
 """
 
 from __future__ import annotations
@@ -41,6 +44,29 @@ READ_ONLY_PROTOCOLS = ("http", "https")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(.*)$", re.DOTALL)  # 2+ letters: never a drive letter
 
 
+#: fsspec storage options that are credentials (s3fs, gcsfs, adlfs names): never on argv, in params or in tasks.
+SECRET_OPTION_KEYS = frozenset({
+    "key", "secret", "token", "password", "session_token", "aws_access_key_id", "aws_secret_access_key",
+    "aws_session_token", "account_key", "sas_token", "client_secret", "connection_string", "credentials",
+})  # fmt: skip
+
+
+def public_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` without its credentials (:data:`SECRET_OPTION_KEYS`)."""
+    return {k: v for k, v in options.items() if k not in SECRET_OPTION_KEYS}
+
+
+def refuse_secrets(options: Mapping[str, Any], origin: str) -> None:
+    """Credentials given in ``origin`` (argv or a params file) are refused, naming the standard places."""
+    secrets = sorted(k for k in options if k in SECRET_OPTION_KEYS)
+    if secrets:
+        raise ConfigError(
+            f"{origin}: {', '.join(secrets)} is a credential; occgen takes credentials only from the environment "
+            "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws/credentials, an instance role, or "
+            f"{ENV_OPTIONS}), never from the command line or a params file"
+        )
+
+
 def default_storage_options() -> dict[str, Any]:
     """Options from ``OCCGEN_STORAGE_OPTIONS`` (a JSON object), or none."""
     text = os.environ.get(ENV_OPTIONS, "").strip()
@@ -64,13 +90,17 @@ def merged_storage_options(params_json: str | None) -> dict[str, Any] | None:
     ``OCCGEN_STORAGE_OPTIONS``; None without the key (then :func:`parse_location` uses the defaults)."""
     if not params_json:
         return None
-    return {**parse_storage_options(params_json, "storage_options"), **default_storage_options()}
+    from_params = parse_storage_options(params_json, "storage_options")
+    refuse_secrets(from_params, "storage_options (params file)")
+    return {**from_params, **default_storage_options()}
 
 
 def use_storage_options(text: str) -> None:
-    """Make ``text`` (JSON) the default storage options of this process (``occgen --storage-options``)."""
-    parse_storage_options(text)
-    os.environ[ENV_OPTIONS] = text
+    """Make ``text`` (JSON) the default storage options of this process (``occgen --storage-options``), on top
+    of those of the environment; credentials are refused here (:func:`refuse_secrets`)."""
+    options = parse_storage_options(text)
+    refuse_secrets(options, "--storage-options")
+    os.environ[ENV_OPTIONS] = json.dumps({**default_storage_options(), **options})
 
 
 @dataclass(frozen=True)
@@ -83,6 +113,10 @@ class Location:
 
     def __str__(self) -> str:
         return self.url
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str, dict[str, Any]]]:
+        """Pickled (dask tasks) without credentials; the receiving process adds its own (module doc)."""
+        return _unpickle_location, (self.url, self.protocol, public_options(self.storage_options))
 
     @property
     def is_local(self) -> bool:
@@ -198,6 +232,13 @@ class Location:
             return FsspecStore.from_url(self.url, storage_options=dict(self.storage_options), read_only=read_only)
 
 
+def _unpickle_location(url: str, protocol: str, options: dict[str, Any]) -> Location:
+    if protocol == "file":
+        return Location(url, protocol, options)
+    credentials = {k: v for k, v in default_storage_options().items() if k in SECRET_OPTION_KEYS}
+    return Location(url, protocol, {**options, **credentials})
+
+
 def _filesystem_class(protocol: str) -> None:
     """Fail with one line when ``protocol`` is unknown to fsspec or its package is not installed."""
     import fsspec
@@ -260,7 +301,8 @@ def explain_storage_error(location: Location, error: BaseException) -> StoreErro
     if isinstance(error, PermissionError):
         return StoreError(
             f"{location.url}: access denied ({error}); check the credentials (AWS_ACCESS_KEY_ID/"
-            "AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, or key/secret in --storage-options) and the bucket policy"
+            f"AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws/credentials, or key/secret in {ENV_OPTIONS}; on a "
+            "cluster, in each worker's environment) and the bucket policy"
         )
     if _is_connection_error(error):
         endpoint = location.storage_options.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL") or "default"

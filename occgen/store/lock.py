@@ -12,10 +12,14 @@ The lock file sits beside the target, not inside it, so it never becomes part of
 A target at a URL (``s3://bucket/x.zarr``) is locked with an object beside it, ``s3://bucket/x.zarr.lock``,
 holding the same record. It is created with S3's conditional write (``If-None-Match: *``), so of two runs
 on any hosts exactly one creates it; the other is refused naming the holder. The holder deletes it when it
-ends. On one host a per-URL lock file (``$OCCGEN_CACHE_DIR/.locks``, a ``flock`` as above) is taken first, so
-an object left by a run of *this* host that died (``kill -9``) is known to be stale and is replaced; one left
-by another host is respected (delete it if you know that run is gone). Other protocols than S3 have no
-tested exclusive create in fsspec: there only the per-host lock applies (documented, docs/integrity.md).
+ends. On one host a per-URL lock file is taken first, in one folder for the whole host (``$OCCGEN_LOCK_DIR``,
+default ``<tmp>/occgen-locks``, shared by every user and every cache folder), keyed on the store's URL; an
+object left by a run of *this* host is replaced only when its process is gone (pid and start time checked),
+one left by another host is respected (delete it if you know that run is gone). An S3 endpoint must honour
+conditional writes: each endpoint is probed once per process (two exclusive creates of one probe object; the
+second must fail), and one that ignores them is refused, since there a second writer would not be stopped.
+Other protocols than S3 have no tested exclusive create in fsspec: there only the per-host lock applies
+(documented, docs/integrity.md).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import os
 import re
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from occgen.core.errors import StoreError
-from occgen.store.folder_cache import cache_dir
 from occgen.store.location import Location, parse_location, storage_errors
 
 #: Protocols whose fsspec filesystem creates objects exclusively (``pipe_file(mode="create")``, S3's
@@ -123,10 +127,24 @@ def _remote_location(target: Path | str | Location) -> Location | None:
     return parse_location(target)
 
 
+ENV_LOCK_DIR = "OCCGEN_LOCK_DIR"
+
+
 def host_lock_dir() -> Path:
-    """Where this host keeps its per-URL lock files: ``.locks`` in occgen's cache folder (``$OCCGEN_CACHE_DIR``,
-    default ``~/.cache/occgen/sources``; :func:`occgen.store.folder_cache.cache_dir`)."""
-    return cache_dir() / ".locks"
+    """Where this host keeps its per-URL lock files: ``$OCCGEN_LOCK_DIR``, default ``<tmp>/occgen-locks``. One
+    folder for the host, not per user or cache folder: two runs on one host must meet on the same file. It is
+    made world-writable with the sticky bit (like /tmp), so every user's runs can lock in it."""
+    override = os.environ.get(ENV_LOCK_DIR)
+    if override:
+        return Path(override).expanduser()
+    folder = Path(tempfile.gettempdir()) / "occgen-locks"
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.chmod(0o1777)
+        except OSError:
+            pass  # made by another user meanwhile: theirs already has the mode
+    return folder
 
 
 def _read_remote(fs: Any, url: str) -> dict[str, Any] | None:
@@ -173,6 +191,7 @@ def _remote_lock(location: Location, lock_url: str, command: str) -> Iterator[No
         record = {**_record(command), "token": token, "url": location.url}
         location.check_reachable()  # a missing bucket, bad credentials, a dead endpoint: one line each
         with storage_errors(location):
+            check_conditional_writes(fs, lock_url, location)
             _create_lock_object(fs, lock_url, record, location.url)
         try:
             yield
@@ -193,7 +212,7 @@ def _create_lock_object(fs: Any, lock_url: str, record: dict[str, Any], target: 
             holder = _read_remote(fs, lock_url)
         if holder is None:
             continue
-        if holder.get("host") == socket.gethostname():  # its run would hold this host's lock: it is gone
+        if holder.get("host") == socket.gethostname() and not _alive(holder):  # a dead run of this host
             fs.rm_file(lock_url)
             continue
         raise StoreError(
@@ -201,6 +220,32 @@ def _create_lock_object(fs: Any, lock_url: str, record: dict[str, Any], target: 
             f"is gone, delete {lock_url}"
         )
     raise StoreError(f"cannot take the lock {lock_url}: it keeps changing; is another run starting on {target}?")
+
+
+#: Endpoints (protocol + endpoint URL) whose conditional writes this process has checked.
+_conditional_ok: set[str] = set()
+
+
+def check_conditional_writes(fs: Any, lock_url: str, location: Location) -> None:
+    """Refuse an endpoint that ignores ``If-None-Match: *`` (some S3-compatible servers do): create a probe
+    object beside the lock twice, exclusively; the second create must fail. Checked once per endpoint."""
+    endpoint = f"{location.protocol}|{(location.storage_options or {}).get('endpoint_url', '')}"
+    if endpoint in _conditional_ok:
+        return
+    probe = f"{lock_url}.probe-{uuid.uuid4().hex}"
+    fs.pipe_file(probe, b"occgen conditional-write probe", mode="create")
+    try:
+        try:
+            fs.pipe_file(probe, b"occgen conditional-write probe", mode="create")
+        except FileExistsError:
+            _conditional_ok.add(endpoint)
+            return
+    finally:
+        fs.rm_file(probe)
+    raise StoreError(
+        f"{location.url}: the storage endpoint ignores conditional writes (If-None-Match: *), so occgen cannot stop "
+        "two runs writing this store at once; use an endpoint that supports them (AWS S3, MinIO, moto, ...)"
+    )
 
 
 @contextmanager
