@@ -129,8 +129,8 @@ def sniffing(path: Path, classes: set[str], members: set[str]) -> list[str]:
         shown = path.relative_to(PACKAGE.parent) if PACKAGE in path.parents else path
         where = f"{shown}:{getattr(node, 'lineno', '?')}"
         if isinstance(node, ast.Name | ast.Attribute | ast.alias):
-            name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else node.name
-            if name.split(".")[-1] == "MixReader":
+            name = {ast.Name: "id", ast.Attribute: "attr", ast.alias: "name"}[type(node)]
+            if str(getattr(node, name)).split(".")[-1] == "MixReader":
                 found.append(f"{where}: names MixReader")
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             if node.func.id in ("isinstance", "issubclass", "type") and len(node.args) >= 1:
