@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from occgen.core.errors import StoreError
 from occgen.run.parallel import run_tasks
 
@@ -117,7 +119,7 @@ class Chunk:
     split: str = "train"
 
 
-def chunks_of(indices: Sequence[int], per_chunk: int, split: str = "train", first: int = 0) -> list[Chunk]:
+def chunks_of(indices: Sequence[int] | np.ndarray, per_chunk: int, split: str = "train", first: int = 0) -> list[Chunk]:
     """``indices`` cut into chunks of ``per_chunk``, numbered from ``first``."""
     return [
         Chunk(first + k, tuple(int(i) for i in indices[start : start + per_chunk]), split)
