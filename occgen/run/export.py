@@ -235,7 +235,8 @@ def _export_locked(
             f"--mmseg-labels parsing needs --format mmseg and a store with the parsing label; {store} holds "
             f"{', '.join(label_names) or 'no extra labels'} (generate it with --labels parsing)"
         )
-    name = check_sample_name(name or Path(store.name).stem, store=str(store), what="dataset name")
+    name = check_sample_name(name or Path(store.name).stem, store=str(store), what="dataset name",
+                             fix="choose another --name")  # fmt: skip
     spec = ExportSpec(
         store=store.url, out=str(out), format=format, image_format=image_format, jpeg_quality=jpeg_quality,
         name=name, chunk=int(card.get("shard_size", 64)),

@@ -38,7 +38,10 @@ WORK_DIR = ".occgen-export"
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-def check_sample_name(name: str, *, store: str, what: str = "sample id") -> str:
+def check_sample_name(
+    name: str, *, store: str, what: str = "sample id",
+    fix: str = "the store's ids are input, not trusted: regenerate or fix that store",
+) -> str:  # fmt: skip
     """``name`` if it is safe as one file name inside the output folder; else a StoreError naming it and the
     store. Refused: empty, leading dot (hidden, or ``..``), ``/`` or ``\\``, ``..``, NUL, a drive prefix."""
     problem = None
@@ -56,8 +59,7 @@ def check_sample_name(name: str, *, store: str, what: str = "sample id") -> str:
         problem = "starts with a drive prefix"
     if problem:
         raise StoreError(
-            f"{store}: {what} {name!r} {problem}, so it cannot be a file name inside --out; the store's ids are "
-            "input, not trusted: regenerate or fix that store"
+            f"{store}: {what} {name!r} {problem}, so it cannot be a file name inside --out; {fix}"
         )
     return name
 
