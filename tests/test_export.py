@@ -61,7 +61,7 @@ def test_mmseg_export_layout_and_jpeg_tolerance(tmp_path: Path, store: Path) -> 
 def test_export_resumes_and_refuses_other_settings(tmp_path: Path, store: Path) -> None:
     out = tmp_path / "out"
     export_store(store, out, workers=1)
-    (out / ".occgen-export" / "000001.done").unlink()
+    (out / ".occgen-export" / "000001.done.json").unlink()  # one marker name for every format
     victim = sorted((out / "images").iterdir())[5]
     victim.unlink()
     report = export_store(store, out, workers=1)

@@ -175,9 +175,9 @@ def run_generation(
         sheet = write_preview(location, location.with_name(Path(location.name).with_suffix(".preview.png").name))
         err_console.print(f"preview: {sheet}")
     if stats is not None:
-        from occgen.store.schema import ShardReader
+        from occgen.store import open_store
         from occgen.store.stats import dataset_stats
 
         stats.parent.mkdir(parents=True, exist_ok=True)
-        stats.write_text(json.dumps(dataset_stats(ShardReader(location)), indent=2) + "\n")
+        stats.write_text(json.dumps(dataset_stats(open_store(location)), indent=2) + "\n")
         err_console.print(f"stats: {stats}")

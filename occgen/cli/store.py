@@ -37,27 +37,29 @@ def info(
     from occgen.store import open_store
 
     with user_errors():
-        reader = open_store(store, allow_incomplete=True)
-        card: dict[str, Any] = reader.card
-        done, total = reader.shards_done() if hasattr(reader, "shards_done") else (1, 1)
+        dataset = open_store(store, allow_incomplete=True)
+        card: dict[str, Any] = dataset.card
+        done, total = dataset.shards_done()
         disk = size_on_disk(store)
         if as_json:
             typer.echo(json.dumps({**card, "shards_done": done, "shards_total": total, "bytes": disk}, indent=2))
             return
-        table = Table(title=str(reader.path), show_header=False)
-        codec = card.get("image_codec", "zstd") if card.get("kind") != "mix" else "(those of its stores)"
+        table = Table(title=str(dataset.path), show_header=False)
+        # A store is its own one part; a mix lists the stores it takes samples from (occgen/store/dataset.py).
+        stores = [part for part in dataset.parts if part.reader is not dataset]
+        codecs = dict.fromkeys(str(part.reader.card.get("image_codec") or "zstd") for part in dataset.parts)
         rows = [
             ("recipe", card.get("recipe")), ("samples", card.get("n")),
             ("complete", f"{card.get('complete')} ({done}/{total} shards)"),
             ("size", f"{card.get('size')} px"),
-            ("image codec", codec), ("seed", card.get("seed")),
+            ("image codec", ", ".join(codecs)), ("seed", card.get("seed")),
             ("schema", card.get("schema_version")), ("occgen", card.get("occgen_version")),
             ("on disk", f"{human_bytes(disk)} ({human_bytes(disk / max(int(card.get('n', 1)), 1))} per sample)"),
         ]  # fmt: skip
-        if card.get("kind") == "mix":
-            for source in card["sources"]:
-                rows.append((f"part {source['path']}", f"{source['count']} of {source['of']} ({source['recipe']})"))
-        for name, source in (card.get("sources", {}) if card.get("kind") != "mix" else {}).items():
+        for part in stores:
+            recipe = part.reader.card.get("recipe")
+            rows.append((f"part {part.name}", f"{len(part.indices)} of {len(part.reader)} ({recipe})"))
+        for name, source in (card.get("sources", {}) if not stores else {}).items():
             rows.append(
                 (
                     f"source {name}",
@@ -70,7 +72,7 @@ def info(
             listed = ", ".join(f"{i} {c}" for i, c in enumerate(classes)) if classes else entry.get("values", "")
             stored = f" (stored {entry['stored']})" if entry.get("stored") else ""
             rows.append((f"label {array}", f"{entry.get('dtype')} {listed}: {entry.get('meaning')}{stored}"))
-        if card.get("kind") != "mix":
+        if not stores:
             rows.append(("polarity", "face_mask 1 = visible face; occluder_mask = occluder alpha x 255"))
         for key, value in rows:
             table.add_row(key, str(value))

@@ -1,1 +1,6 @@
-"""Running recipes at scale: parallel generation into stores, recode, export, preview."""
+"""Running recipes at scale: parallel generation into stores, recode, export, preview.
+
+Exports: every ``occgen export`` format runs through one framework (:mod:`occgen.run.export_base`: settings,
+chunks, markers, one resume rule); a new format is one ``ExportWriter`` there (write one chunk, finish). They
+read any store or mix through the dataset protocol (:mod:`occgen.store.dataset`), never by its type.
+"""

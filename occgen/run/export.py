@@ -16,18 +16,19 @@ format: ``parsing/<id>.png`` (class ids), ``amodal/<id>.png`` (0/255 like ``mask
 ``clean/<id>.<png|jpg>`` (the clean face) and ``occluder_class/<id>.png`` (0-3), plus ``labels.json``
 (the store card's label maps). A face folder with ``parsing/`` is read back with its parsing map.
 
-Export runs one task per store shard (parallel with dask like generation), writes each file
-atomically, and marks finished shards in ``<out>/.occgen-export/``, so an interrupted export resumes.
+Export runs one task per store shard (parallel with dask like generation) through the one export framework
+(:mod:`occgen.run.export_base`: each file written under a temporary name and renamed, a marker per chunk in
+``<out>/.occgen-export/``), so an interrupted export resumes. Sample ids become file names only after
+:func:`occgen.run.export_base.check_sample_name`.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
+import io
 import json
-import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,11 +38,19 @@ import numpy as np
 
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.labels import PARSING_CLASSES
-from occgen.run.parallel import run_tasks
+from occgen.run.export_base import (
+    Chunk,
+    ChunkFiles,
+    check_sample_name,
+    chunks_of,
+    open_work,
+    run_export,
+    work_dir,
+    write_text_atomic,
+)
 from occgen.store import open_store
 from occgen.store.location import Location, parse_location
 from occgen.store.lock import store_lock
-from occgen.store.schema import METADATA, card_digest
 
 FORMATS = ("folder", "mmseg")
 IMAGE_FORMATS = ("png", "jpg")
@@ -77,13 +86,11 @@ class ExportSpec:
         return Path(self.out) / ".occgen-export"
 
 
-def _write_atomic(path: Path, suffix: str, array: np.ndarray, params: list[int]) -> None:
+def _encode(suffix: str, array: np.ndarray, params: list[int]) -> bytes:
     ok, encoded = cv2.imencode(suffix, array, params)
     if not ok:
-        raise StoreError(f"cannot encode {path}")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: no two tasks share one
-    encoded.tofile(temporary)
-    os.replace(temporary, path)
+        raise StoreError(f"cannot encode a {array.shape} array as {suffix}")
+    return encoded.tobytes()
 
 
 def sample_stem(metadata: dict[str, Any], index: int) -> str:
@@ -101,41 +108,71 @@ def check_unique(stems: list[str], store: str) -> None:
         )
 
 
-def export_chunk(spec: ExportSpec, chunk_index: int) -> int:
-    """Write the samples of one chunk of the store; returns how many were written (checked against the chunk)."""
-    marker = spec.marker_dir / f"{chunk_index:06d}.done"
-    reader = open_store(parse_location(spec.store, spec.storage_options or None))
-    start = chunk_index * spec.chunk
-    stop = min(start + spec.chunk, len(reader))
-    if marker.exists():
-        return stop - start
-    jpeg = [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality]
-    written = 0
-    for index in range(start, stop):
-        sample = reader[index]
-        stem = sample_stem(sample.metadata, index)
-        bgr = cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR)
+@dataclass(frozen=True)
+class FolderWriter:
+    """The folder and mmseg formats as an :class:`occgen.run.export_base.ExportWriter`: a chunk is one store
+    shard's samples, each written as image, label map and extra label files."""
+
+    spec: ExportSpec
+    stems: tuple[str, ...] = field(default=(), compare=False, repr=False)  # client side only (the final step)
+    metadata: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
+    card: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    val_frac: float = 0.0
+    seed: int = 0
+
+    def __getstate__(self) -> dict[str, Any]:  # the workers need only the spec
+        return {**self.__dict__, "stems": (), "metadata": (), "card": {}}
+
+    def write_chunk(self, chunk: Chunk, files: ChunkFiles) -> dict[str, Any]:
+        spec = self.spec
+        reader = open_store(parse_location(spec.store, spec.storage_options or None))
+        jpeg = [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality] if spec.image_format == "jpg" else []
         suffix = f".{spec.image_format}"
-        _write_atomic(spec.image_dir / f"{stem}{suffix}", suffix, bgr, jpeg if spec.image_format == "jpg" else [])
-        extra = reader.labels(index, sample.image) if spec.extras or spec.mmseg_labels == "parsing" else {}
-        if spec.format == "mmseg":
-            labels = extra["parsing"] if spec.mmseg_labels == "parsing" else sample.face_mask
-        else:
-            labels = sample.face_mask * np.uint8(255)
-        _write_atomic(spec.mask_dir / f"{stem}.png", ".png", labels, [])
-        for name in spec.extras:
-            folder = Path(spec.out) / EXTRA_DIRS[name]
-            if name == "clean_image":
-                clean = cv2.cvtColor(extra[name], cv2.COLOR_RGB2BGR)
-                _write_atomic(folder / f"{stem}{suffix}", suffix, clean, jpeg if spec.image_format == "jpg" else [])
+        for index in chunk.indices:
+            sample = reader[index]
+            stem = check_sample_name(sample_stem(sample.metadata, index), store=spec.store)
+            files.write(spec.image_dir / f"{stem}{suffix}",
+                        _encode(suffix, cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR), jpeg))  # fmt: skip
+            extra = reader.labels(index, sample.image) if spec.extras or spec.mmseg_labels == "parsing" else {}
+            if spec.format == "mmseg":
+                labels = extra["parsing"] if spec.mmseg_labels == "parsing" else sample.face_mask
             else:
-                scale = np.uint8(255) if name == "face_mask_amodal" else np.uint8(1)
-                _write_atomic(folder / f"{stem}.png", ".png", extra[name] * scale, [])
-        written += 1
-    if written != stop - start:
-        raise StoreError(f"export chunk {chunk_index}: wrote {written} samples of {stop - start}")
-    marker.touch()
-    return written
+                labels = sample.face_mask * np.uint8(255)
+            files.write(spec.mask_dir / f"{stem}.png", _encode(".png", labels, []))
+            for name in spec.extras:
+                folder = Path(spec.out) / EXTRA_DIRS[name]
+                if name == "clean_image":
+                    clean = cv2.cvtColor(extra[name], cv2.COLOR_RGB2BGR)
+                    files.write(folder / f"{stem}{suffix}", _encode(suffix, clean, jpeg))
+                else:
+                    scale = np.uint8(255) if name == "face_mask_amodal" else np.uint8(1)
+                    files.write(folder / f"{stem}.png", _encode(".png", extra[name] * scale, []))
+        return {"samples": len(chunk.indices)}
+
+    def finish(self, chunks: Sequence[Chunk], markers: list[dict[str, Any]]) -> dict[str, Any]:
+        """Check every file is there, then write the lists: metadata.csv (+ labels.json), or mmseg's splits."""
+        spec, stems, out = self.spec, list(self.stems), Path(self.spec.out)
+        work = work_dir(out)
+        _check_written(spec, stems)
+        if spec.format == "folder":
+            write_text_atomic(work, out / "metadata.csv", _metadata_csv(stems, list(self.metadata)))
+            if spec.extras:
+                label_maps = {k: v for k, v in self.card.get("labels", {}).items() if k in spec.extras}
+                write_text_atomic(work, out / "labels.json", json.dumps(label_maps, indent=2) + "\n")
+        else:
+            root = out / spec.name
+            if spec.mmseg_labels == "parsing":
+                classes = json.dumps({"classes": list(PARSING_CLASSES)}, indent=2)
+                write_text_atomic(work, root / "classes.json", classes + "\n")
+            is_val = val_mask(len(stems), self.val_frac, self.seed)
+            pairs = list(zip(stems, is_val, strict=True))
+            write_text_atomic(work, root / "train.txt", "".join(f"{s}\n" for s, v in pairs if not v))
+            if self.val_frac:
+                write_text_atomic(work, root / "val.txt", "".join(f"{s}\n" for s, v in pairs if v))
+        return {"samples": len(stems)}
+
+    def check_finished(self, manifest: dict[str, Any]) -> None:
+        _check_written(self.spec, list(self.stems))
 
 
 @dataclass(frozen=True)
@@ -188,23 +225,24 @@ def _export_locked(
     mmseg_labels: str, seed: int, workers: int, scheduler: str | None, on_progress: Any,
 ) -> ExportReport:  # fmt: skip
     reader = open_store(store)
-    metadata = _all_metadata(reader)
-    stems = [sample_stem(m, i) for i, m in enumerate(metadata)]
+    metadata = reader.metadata(range(len(reader)))
+    stems = [check_sample_name(sample_stem(m, i), store=str(store)) for i, m in enumerate(metadata)]
     check_unique(stems, str(store))
     card = reader.card
-    label_names = tuple(getattr(reader, "label_names", ()))
+    label_names = reader.label_names
     if mmseg_labels == "parsing" and (format != "mmseg" or "parsing" not in label_names):
         raise ConfigError(
             f"--mmseg-labels parsing needs --format mmseg and a store with the parsing label; {store} holds "
             f"{', '.join(label_names) or 'no extra labels'} (generate it with --labels parsing)"
         )
+    name = check_sample_name(name or Path(store.name).stem, store=str(store), what="dataset name",
+                             fix="choose another --name")  # fmt: skip
     spec = ExportSpec(
         store=store.url, out=str(out), format=format, image_format=image_format, jpeg_quality=jpeg_quality,
-        name=name or Path(store.name).stem, chunk=int(card.get("shard_size", 64)),
+        name=name, chunk=int(card.get("shard_size", 64)),
         extras=label_names if format == "folder" else (), mmseg_labels=mmseg_labels,
         storage_options=store.storage_options,
     )  # fmt: skip
-    settings_file = Path(out) / ".occgen-export" / "settings.json"
     # Keyed on the dataset's content, not where it or the export is, so moved ones still resume (issue 13).
     # The label settings enter only when used, so exports of default stores resume across versions.
     # Storage options (credentials) never enter a file.
@@ -212,40 +250,13 @@ def _export_locked(
     unrecorded = ("out", "store", "storage_options")
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.__dict__.items()
                 if k not in defaults or (k not in unrecorded and v != defaults[k])}  # fmt: skip
-    settings["dataset"] = _content_key(card)
+    settings["dataset"] = reader.content_key
     extra_dirs = [Path(out) / EXTRA_DIRS[e] for e in spec.extras]
-    try:
-        for folder in (spec.image_dir, spec.mask_dir, spec.marker_dir, *extra_dirs):
-            folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise StoreError(f"cannot write to {out}: {error.strerror or error}; choose a writable --out") from error
-    if settings_file.exists() and json.loads(settings_file.read_text()) != settings:
-        raise StoreError(f"{out} holds an export with other settings; choose another --out or delete it")
-    settings_file.write_text(json.dumps(settings, sort_keys=True))
-
-    n = len(reader)
-    chunks = range(-(-n // spec.chunk))
-    todo = [c for c in chunks if not (spec.marker_dir / f"{c:06d}.done").exists()]
-    if on_progress and len(todo) < len(chunks):
-        done = [c for c in chunks if c not in set(todo)]
-        on_progress(sum(min((c + 1) * spec.chunk, n) - c * spec.chunk for c in done))
-    run_tasks(export_chunk, todo, shared=spec, workers=workers, scheduler=scheduler, on_result=on_progress)
-    _check_written(spec, stems)
-    if format == "folder":
-        _write_metadata_csv(Path(out) / "metadata.csv", stems, metadata)
-        if spec.extras:
-            label_maps = {array: entry for array, entry in card.get("labels", {}).items() if array in spec.extras}
-            (Path(out) / "labels.json").write_text(json.dumps(label_maps, indent=2) + "\n")
-    else:
-        if mmseg_labels == "parsing":
-            classes = json.dumps({"classes": list(PARSING_CLASSES)}, indent=2)
-            (Path(out) / spec.name / "classes.json").write_text(classes + "\n")
-        is_val = val_mask(n, val_frac, seed)
-        root = Path(out) / spec.name
-        (root / "train.txt").write_text("".join(f"{s}\n" for s, v in zip(stems, is_val, strict=True) if not v))
-        if val_frac:
-            (root / "val.txt").write_text("".join(f"{s}\n" for s, v in zip(stems, is_val, strict=True) if v))
-    return ExportReport(Path(out), n, len(todo))
+    work = open_work(out, settings, (spec.image_dir, spec.mask_dir, *extra_dirs))
+    writer = FolderWriter(spec, tuple(stems), tuple(metadata), card, val_frac, seed)
+    chunks = chunks_of(range(len(reader)), spec.chunk)
+    written, _ = run_export(work, writer, chunks, workers=workers, scheduler=scheduler, on_progress=on_progress)
+    return ExportReport(Path(out), len(reader), written)
 
 
 def val_mask(n: int, val_frac: float, seed: int) -> np.ndarray:
@@ -254,21 +265,6 @@ def val_mask(n: int, val_frac: float, seed: int) -> np.ndarray:
     is_val = np.zeros(n, bool)
     is_val[rng.choice(n, int(round(val_frac * n)), replace=False)] = True
     return is_val
-
-
-def _content_key(card: dict[str, Any]) -> str:
-    """What a store or mix holds: its generation spec's digest, or for a mix its stores' digests and picks."""
-    if card.get("kind") != "mix":
-        return card_digest(card)
-    parts = [{k: v for k, v in source.items() if k != "path"} for source in card["sources"]]
-    text = json.dumps({"parts": parts, "seed": card.get("seed"), "pick": card.get("pick")}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _all_metadata(reader: Any) -> list[dict[str, Any]]:
-    if reader.card.get("kind") == "mix":
-        return [reader.sample_metadata(i) for i in range(len(reader))]
-    return [json.loads(str(text)) for text in reader.arrays(METADATA)[:]]
 
 
 def _check_written(spec: ExportSpec, stems: list[str]) -> None:
@@ -283,15 +279,16 @@ def _check_written(spec: ExportSpec, stems: list[str]) -> None:
             )
 
 
-def _write_metadata_csv(path: Path, stems: list[str], metadata: list[dict[str, Any]]) -> None:
+def _metadata_csv(stems: list[str], metadata: list[dict[str, Any]]) -> str:
     columns = ["sample_id", "face_id", "occluder_types", "occluder_ids", "translucent", "occluded_face_fraction"]
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for stem, m in zip(stems, metadata, strict=True):
-            before, after = m.get("face_px_before", 0), m.get("face_px_after", 0)
-            fraction = (before - after) / before if before else 0.0
-            writer.writerow([
-                stem, m.get("face_id", ""), ";".join(m.get("occluder_types", [])),
-                ";".join(m.get("occluder_ids", [])), m.get("translucent", ""), f"{fraction:.4f}",
-            ])  # fmt: skip
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(columns)
+    for stem, m in zip(stems, metadata, strict=True):
+        before, after = m.get("face_px_before", 0), m.get("face_px_after", 0)
+        fraction = (before - after) / before if before else 0.0
+        writer.writerow([
+            stem, m.get("face_id", ""), ";".join(m.get("occluder_types", [])),
+            ";".join(m.get("occluder_ids", [])), m.get("translucent", ""), f"{fraction:.4f}",
+        ])  # fmt: skip
+    return handle.getvalue()

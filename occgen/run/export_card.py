@@ -1,7 +1,8 @@
 """Dataset cards (``README.md``) of the sharded exports: YAML front matter the Hub reads, then prose.
 
 Where it sits: written last by :mod:`occgen.run.export_shards` for the WebDataset and Hugging Face exports.
-Licences come from the store card (each source's ``licence``; a mix lists every store's). The Hub takes
+Licences come from the dataset (:meth:`occgen.store.dataset.Dataset.licences`: each source's ``licence``; a mix
+lists every store's). The Hub takes
 SPDX-like ids in ``license``; occgen's sources carry free-text licences, so the card says ``license: other``
 with a ``license_name``, puts the sources' licences in ``license_details`` and lists them in its body.
 """
@@ -12,25 +13,8 @@ from typing import Any
 
 import yaml
 
-from occgen.run.export_shards import LABELS, ShardSpec
-
-
-def source_licences(card: dict[str, Any]) -> dict[str, str]:
-    """``{"<store> <source>": licence}`` from a store card or a mix card."""
-    if card.get("kind") == "mix":
-        return {
-            f"{s['path']} {name}": str(licence)
-            for s in card["sources"]
-            for name, licence in (s.get("licences") or {}).items()
-        }
-    return {name: str(s.get("licence")) for name, s in card.get("sources", {}).items()}
-
-
-def recipes(card: dict[str, Any]) -> list[str]:
-    """The recipes behind a store (one) or a mix (each of its stores', in order, without repeats)."""
-    if card.get("kind") == "mix":
-        return list(dict.fromkeys(str(s.get("recipe")) for s in card["sources"]))
-    return [str(card.get("recipe"))]
+from occgen.run.export_encode import LABELS, ShardSpec
+from occgen.store.dataset import Dataset
 
 
 def size_category(n: int) -> str:
@@ -61,9 +45,8 @@ def front_matter(values: dict[str, Any]) -> str:
     return "---\n" + yaml.safe_dump(values, sort_keys=False, allow_unicode=False) + "---\n"
 
 
-def common_header(reader: Any, manifest: dict[str, Any], pattern: str) -> dict[str, Any]:
+def common_header(dataset: Dataset, manifest: dict[str, Any], pattern: str) -> dict[str, Any]:
     """Front matter both cards share; ``pattern`` names a split's files, e.g. ``data/{split}-*``."""
-    card = reader.card
     n = sum(s["samples"] for shards in manifest["shards"].values() for s in shards)
     return {
         # hub-docs datasetcard.md: `other` + an id + a link (here the card's own Licences section), and the
@@ -71,10 +54,10 @@ def common_header(reader: Any, manifest: dict[str, Any], pattern: str) -> dict[s
         "license": "other",
         "license_name": "occgen-sources",
         "license_link": "README.md",
-        "license_details": "; ".join(f"{name}: {text}" for name, text in source_licences(card).items()),
-        "pretty_name": f"occgen {' + '.join(recipes(card))}",
+        "license_details": "; ".join(f"{name}: {text}" for name, text in dataset.licences().items()),
+        "pretty_name": f"occgen {' + '.join(dataset.recipes())}",
         "task_categories": ["image-segmentation"],
-        "tags": ["occgen", "synthetic", "face-occlusion", *recipes(card)],
+        "tags": ["occgen", "synthetic", "face-occlusion", *dataset.recipes()],
         "size_categories": [size_category(n)],
         "configs": [{
             "config_name": "default",
@@ -83,12 +66,12 @@ def common_header(reader: Any, manifest: dict[str, Any], pattern: str) -> dict[s
     }  # fmt: skip
 
 
-def body(spec: ShardSpec, reader: Any, manifest: dict[str, Any], reading: str) -> str:
-    card = reader.card
-    licences = source_licences(card)
+def body(spec: ShardSpec, dataset: Dataset, manifest: dict[str, Any], reading: str) -> str:
+    card = dataset.card
+    licences = dataset.licences()
     counts = {split: sum(s["samples"] for s in shards) for split, shards in manifest["shards"].items()}
     lines = [
-        f"# occgen {' + '.join(recipes(card))} ({sum(counts.values())} samples, {card.get('size')} px)\n",
+        f"# occgen {' + '.join(dataset.recipes())} ({sum(counts.values())} samples, {card.get('size')} px)\n",
         f"Synthetic occluded faces made by occgen {card.get('occgen_version')} (recipe `{card.get('recipe')}`, "
         f"seed {card.get('seed')}), exported from `{spec.store}` as `{spec.format}`.\n",
         "## Splits\n",
@@ -112,8 +95,8 @@ def body(spec: ShardSpec, reader: Any, manifest: dict[str, Any], reading: str) -
     return "\n".join(lines) + "\n"
 
 
-def webdataset_card(spec: ShardSpec, reader: Any, manifest: dict[str, Any]) -> str:
-    header = common_header(reader, manifest, "{split}-*.tar")
+def webdataset_card(spec: ShardSpec, dataset: Dataset, manifest: dict[str, Any]) -> str:
+    header = common_header(dataset, manifest, "{split}-*.tar")
     last = {split: len(shards) - 1 for split, shards in manifest["shards"].items()}
     reading = (
         "```python\nimport webdataset as wds\n"
@@ -125,11 +108,11 @@ def webdataset_card(spec: ShardSpec, reader: Any, manifest: dict[str, Any]) -> s
         "(`fn.readers.webdataset(paths=..., index_paths=..., ext=[\"" + spec.image_format + "\", \"face.png\"])`).\n"
         "`shards.json` lists every shard with its sample count and bytes."
     )  # fmt: skip
-    return front_matter(header) + "\n" + body(spec, reader, manifest, reading)
+    return front_matter(header) + "\n" + body(spec, dataset, manifest, reading)
 
 
-def hf_card(spec: ShardSpec, reader: Any, manifest: dict[str, Any], features_yaml: list[dict[str, Any]]) -> str:
-    header = common_header(reader, manifest, "data/{split}-*")
+def hf_card(spec: ShardSpec, dataset: Dataset, manifest: dict[str, Any], features_yaml: list[dict[str, Any]]) -> str:
+    header = common_header(dataset, manifest, "data/{split}-*")
     splits = [
         {"name": split, "num_bytes": sum(s["num_bytes"] for s in shards),
          "num_examples": sum(s["samples"] for s in shards)}
@@ -148,4 +131,4 @@ def hf_card(spec: ShardSpec, reader: Any, manifest: dict[str, Any], features_yam
         "```\n\nUpload: `occgen export STORE --format hf --out DIR --push-to-hub USER/NAME` "
         "(or `huggingface-cli upload USER/NAME DIR . --repo-type dataset`)."
     )  # fmt: skip
-    return front_matter(header) + "\n" + body(spec, reader, manifest, reading)
+    return front_matter(header) + "\n" + body(spec, dataset, manifest, reading)

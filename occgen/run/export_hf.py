@@ -1,6 +1,7 @@
 """``occgen export --format hf``: Parquet shards that ``datasets.load_dataset(DIR)`` and the Hub read as is.
 
-Where it sits: one of the sharded exports (:mod:`occgen.run.export_shards` plans, parallelises and resumes).
+Where it sits: one of the sharded exports (:mod:`occgen.run.export_shards` plans them, the one export framework
+:mod:`occgen.run.export_base` runs and resumes them).
 
 Layout (formats.md §3)::
 
@@ -23,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from occgen.core.errors import ConfigError
+from occgen.run.export_base import write_text_atomic
 from occgen.run.export_card import hf_card
-from occgen.run.export_shards import LABELS, EncodedSample, ShardSpec, metadata_json
+from occgen.run.export_encode import LABELS, EncodedSample, ShardSpec, metadata_json
+from occgen.store.dataset import Dataset
 
 # Typed metadata columns: (name, datasets dtype, how to read it from the metadata dict).
 COLUMNS = (
@@ -200,8 +203,9 @@ class HuggingFaceFormat:
     def shard_files(self, split: str, index: int, total: int) -> dict[str, str]:
         return {".parquet": f"data/{split}-{index:05d}-of-{total:05d}.parquet"}
 
-    def write_card(self, spec: ShardSpec, reader: Any, manifest: dict[str, Any]) -> None:
-        (Path(spec.out) / "README.md").write_text(hf_card(spec, reader, manifest, features_yaml(spec)))
+    def write_card(self, spec: ShardSpec, dataset: Dataset, manifest: dict[str, Any]) -> None:
+        card = hf_card(spec, dataset, manifest, features_yaml(spec))
+        write_text_atomic(spec.work_dir, Path(spec.out) / "README.md", card)
 
 
 HF = HuggingFaceFormat()

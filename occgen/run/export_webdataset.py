@@ -1,6 +1,7 @@
 """``occgen export --format webdataset``: tar shards for `webdataset`, DALI's ``readers.webdataset`` and the Hub.
 
-Where it sits: one of the sharded exports (:mod:`occgen.run.export_shards` plans, parallelises and resumes).
+Where it sits: one of the sharded exports (:mod:`occgen.run.export_shards` plans them, the one export framework
+:mod:`occgen.run.export_base` runs and resumes them).
 
 Each shard ``<split>-NNNNNN.tar`` holds, per sample, contiguous members (formats.md §1)::
 
@@ -20,13 +21,16 @@ Writing needs no library; reading back uses ``webdataset`` (``pip install 'occge
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 from pathlib import Path
 from typing import Any
 
+from occgen.run.export_base import write_text_atomic
 from occgen.run.export_card import webdataset_card
-from occgen.run.export_shards import EncodedSample, ShardSpec, metadata_json, write_json_atomic
+from occgen.run.export_encode import EncodedSample, ShardSpec, metadata_json
+from occgen.store.dataset import Dataset
 
 BLOCK = 512
 RECORD = tarfile.RECORDSIZE  # 10240: tarfile pads the archive to whole records
@@ -128,9 +132,9 @@ class WebDatasetFormat:
     def shard_files(self, split: str, index: int, total: int) -> dict[str, str]:
         return {".tar": f"{split}-{index:06d}.tar", ".idx": f"{split}-{index:06d}.idx"}
 
-    def write_card(self, spec: ShardSpec, reader: Any, manifest: dict[str, Any]) -> None:
-        (Path(spec.out) / "README.md").write_text(webdataset_card(spec, reader, manifest))
-        write_json_atomic(Path(spec.out) / "shards.json", manifest)
+    def write_card(self, spec: ShardSpec, dataset: Dataset, manifest: dict[str, Any]) -> None:
+        write_text_atomic(spec.work_dir, Path(spec.out) / "README.md", webdataset_card(spec, dataset, manifest))
+        write_text_atomic(spec.work_dir, Path(spec.out) / "shards.json", json.dumps(manifest, sort_keys=True, indent=1))
 
 
 WEBDATASET = WebDatasetFormat()

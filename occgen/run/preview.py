@@ -6,7 +6,6 @@ generation."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -15,8 +14,8 @@ from occgen.core.errors import ConfigError
 from occgen.core.imageio import encode_png, write_png
 from occgen.core.labels import colour_parsing
 from occgen.store import open_store
+from occgen.store.dataset import Dataset
 from occgen.store.location import Location, parse_location
-from occgen.store.schema import ShardReader
 
 
 def overlay_labels(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.ndarray) -> np.ndarray:
@@ -29,11 +28,11 @@ def overlay_labels(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.n
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def contact_sheet(reader: ShardReader | Any, indices: list[int], tile_px: int = 160) -> np.ndarray:
+def contact_sheet(reader: Dataset, indices: list[int], tile_px: int = 160) -> np.ndarray:
     """An RGB sheet with one column per sample and rows image | overlay | occluder mask [| parsing]; tiles of
     at least 96 px carry the sample's id (qualified by its part in a mix) at the top left of the image."""
     columns = []
-    with_parsing = "parsing" in getattr(reader, "label_names", ())
+    with_parsing = "parsing" in reader.label_names
     for index in indices:
         sample = reader[index]
         tiles = [
@@ -43,7 +42,7 @@ def contact_sheet(reader: ShardReader | Any, indices: list[int], tile_px: int = 
         ]
         resized = [cv2.resize(t, (tile_px, tile_px), interpolation=cv2.INTER_AREA) for t in tiles]
         if with_parsing:  # nearest: class colours must not blend into colours of other classes
-            parsing = colour_parsing(reader.labels(index)["parsing"])
+            parsing = colour_parsing(reader.label("parsing", index))
             resized.append(cv2.resize(parsing, (tile_px, tile_px), interpolation=cv2.INTER_NEAREST))
         if tile_px >= 96:
             label = str(sample.metadata.get("sample_id", index))[: tile_px // 6]

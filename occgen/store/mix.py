@@ -3,13 +3,16 @@
 A mix is a small zarr group: ``store_index`` (N,) uint8 and ``sample_index`` (N,) int64 point into the
 source stores, whose relative paths, sizes and content digests are in the mix's own card (attribute
 ``occgen`` with ``kind: mix``). :func:`occgen.store.open_store` returns a :class:`MixReader` for it, with
-the same interface as a store reader. The NatOcc paper's C-WO-Mix is half of C-WO-RandOcc plus half of
-C-WO-NatOcc: ``occgen mix randocc.zarr:0.5 natocc.zarr:0.5 --out mix.zarr``.
+the same interface as a store reader (:class:`occgen.store.dataset.Dataset`: each store is one part).
+The NatOcc paper's C-WO-Mix is half of C-WO-RandOcc plus half of C-WO-NatOcc:
+``occgen mix randocc.zarr:0.5 natocc.zarr:0.5 --out mix.zarr``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,13 +21,13 @@ import numpy as np
 
 from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
+from occgen.store.dataset import DatasetPart
 from occgen.store.digest import array as zarr_array
 from occgen.store.digest import card as read_card
 from occgen.store.location import Location, open_group, parse_location
 from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
-    METADATA,
     SCHEMA_VERSION,
     ShardReader,
     StoredSample,
@@ -127,7 +130,8 @@ def mix_sample_id(part: int, sample_id: str) -> str:
 
 
 class MixReader:
-    """Reads a mix index like a store: ``len``, ``[i] -> StoredSample``.
+    """Reads a mix index like a store (a :class:`occgen.store.dataset.Dataset` of several parts): ``len``,
+    ``[i] -> StoredSample``, ``parts``, ``locate``, ``metadata``.
 
     The metadata's ``sample_id`` is qualified by the mix part (:func:`mix_sample_id`), the store's own id is
     kept as ``store_sample_id``, and ``mix_source`` names the store.
@@ -153,6 +157,26 @@ class MixReader:
                     f"mix {self.path} refers to {store_path}, which has been regenerated since; re-run occgen mix"
                 )
             self.readers.append(reader)
+        self.parts = self._parts()
+
+    def _parts(self) -> tuple[DatasetPart, ...]:
+        """One part per store; the index is input, so every entry is checked against its store once."""
+        if len(self.store_index) != len(self.sample_index) or (
+            len(self.store_index) and int(self.store_index.max()) >= len(self.readers)
+        ):
+            raise StoreError(
+                f"mix {self.path}: its index does not match its {len(self.readers)} store(s); re-run occgen mix"
+            )
+        parts = []
+        for number, (source, reader) in enumerate(zip(self.card["sources"], self.readers, strict=True)):
+            indices = np.flatnonzero(self.store_index == number).astype(np.int64)
+            local = self.sample_index[indices].astype(np.int64)
+            if len(local) and not (0 <= int(local.min()) and int(local.max()) < len(reader)):
+                raise StoreError(
+                    f"mix {self.path}: samples beyond the {len(reader)} of {source['path']}; re-run occgen mix"
+                )
+            parts.append(DatasetPart(number, str(source["path"]), reader, indices, local, str(source["digest"])))
+        return tuple(parts)
 
     def __len__(self) -> int:
         return len(self.store_index)
@@ -161,25 +185,45 @@ class MixReader:
     def size(self) -> int:
         return int(self.card["size"])
 
-    def __getitem__(self, index: int) -> StoredSample:
+    def locate(self, index: int) -> tuple[DatasetPart, int]:
+        """The part (store) sample ``index`` comes from and its index in that store."""
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"sample {index} out of range for a mix of {n}")
         index %= n
-        sample = self.readers[int(self.store_index[index])][int(self.sample_index[index])]
-        return StoredSample(sample.image, sample.face_mask, sample.occluder_mask, self._qualify(index, sample.metadata))
+        return self.parts[int(self.store_index[index])], int(self.sample_index[index])
+
+    def __getitem__(self, index: int) -> StoredSample:
+        part, local = self.locate(index)
+        sample = part.reader[local]
+        return StoredSample(sample.image, sample.face_mask, sample.occluder_mask,
+                            self._qualify(part, local, sample.metadata))  # fmt: skip
+
+    def metadata(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """The metadata of samples ``indices`` without decoding their pixels (read in one batch per store)."""
+        located = [self.locate(int(i)) for i in indices]
+        result: list[dict[str, Any]] = [{} for _ in located]
+        for part in self.parts:
+            mine = [k for k, (p, _) in enumerate(located) if p is part]
+            if mine:
+                values = part.reader.metadata([located[k][1] for k in mine])
+                for k, value in zip(mine, values, strict=True):
+                    result[k] = self._qualify(part, located[k][1], value)
+        return result
 
     def sample_metadata(self, index: int) -> dict[str, Any]:
         """The metadata of sample ``index`` without decoding its pixels."""
-        store = int(self.store_index[index])
-        text = self.readers[store].arrays(METADATA)[int(self.sample_index[index])]
-        return self._qualify(index, json.loads(str(text)))
+        return self.metadata([index])[0]
 
-    def _qualify(self, index: int, metadata: dict[str, Any]) -> dict[str, Any]:
-        store = int(self.store_index[index])
-        original = str(metadata.get("sample_id") or f"{int(self.sample_index[index]):08d}")
-        return {**metadata, "mix_source": self.card["sources"][store]["path"],
-                "store_sample_id": original, "sample_id": mix_sample_id(store, original)}  # fmt: skip
+    def _qualify(self, part: DatasetPart, local: int, metadata: dict[str, Any]) -> dict[str, Any]:
+        original = str(metadata.get("sample_id") or f"{local:08d}")
+        return {**metadata, "mix_source": part.name, "store_sample_id": original,
+                "sample_id": mix_sample_id(part.number, original)}  # fmt: skip
+
+    def sample_array(self, name: str, index: int) -> np.ndarray:
+        """Array ``name`` of sample ``index``, from its store (``metadata`` comes as the store holds it)."""
+        part, local = self.locate(index)
+        return part.reader.sample_array(name, local)
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -188,9 +232,33 @@ class MixReader:
         common = set.intersection(*names) if names else set()
         return tuple(name for name in self.readers[0].label_names if name in common) if self.readers else ()
 
+    def label(self, name: str, index: int, image: np.ndarray | None = None) -> np.ndarray:
+        if name not in self.label_names:
+            raise StoreError(f"mix {self.path} has no {name} in every store (its labels: "
+                             f"{', '.join(self.label_names) or 'none'})")  # fmt: skip
+        part, local = self.locate(index)
+        return part.reader.label(name, local, image)
+
     def labels(self, index: int, image: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Sample ``index``'s optional label arrays present in every store of the mix (``image``: see
         :meth:`occgen.store.schema.ShardReader.labels`)."""
-        index %= len(self)
-        reader, local = self.readers[int(self.store_index[index])], int(self.sample_index[index])
-        return {name: reader.label(name, local, image) for name in self.label_names}
+        part, local = self.locate(index)
+        return {name: part.reader.label(name, local, image) for name in self.label_names}
+
+    @property
+    def content_key(self) -> str:
+        """What the mix holds: its stores' content digests and counts, its seed and pick (not where it is)."""
+        parts = [{k: v for k, v in source.items() if k != "path"} for source in self.card["sources"]]
+        key = {"parts": parts, "seed": self.card.get("seed"), "pick": self.card.get("pick")}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+    def shards_done(self) -> tuple[int, int]:
+        counts = [reader.shards_done() for reader in self.readers]
+        return sum(done for done, _ in counts), sum(total for _, total in counts)
+
+    def recipes(self) -> list[str]:
+        return list(dict.fromkeys(str(source.get("recipe")) for source in self.card["sources"]))
+
+    def licences(self) -> dict[str, str]:
+        return {f"{source['path']} {name}": str(licence) for source in self.card["sources"]
+                for name, licence in (source.get("licences") or {}).items()}  # fmt: skip

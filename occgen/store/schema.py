@@ -46,6 +46,7 @@ from occgen.core.labels import LABEL_ARRAYS
 from occgen.store.blocks import ShardBlocks
 from occgen.store.clean import pack_clean, unpack_clean
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, ImageCodec, explain_open_error, parse_image_codec
+from occgen.store.dataset import DatasetPart
 from occgen.store.digest import array as zarr_array
 from occgen.store.digest import card as read_card
 from occgen.store.digest import shard_digest, shard_key
@@ -204,7 +205,8 @@ def label_arrays(group: zarr.Group) -> tuple[str, ...]:
 
 
 class ShardReader:
-    """Read access for downstream code: ``len(reader)``, ``reader[i]`` -> :class:`StoredSample`.
+    """Read access for downstream code: ``len(reader)``, ``reader[i]`` -> :class:`StoredSample`; a
+    :class:`occgen.store.dataset.Dataset` of one part (itself).
 
     An incomplete store (an interrupted run) raises unless ``allow_incomplete=True``.
     """
@@ -219,6 +221,8 @@ class ShardReader:
             raise StoreError(f"{self.path} is not an occgen store (no '{ATTRS_KEY}' attributes)")
         self.group = open_group(self.location, "r")
         self.card: dict[str, Any] = read_card(self.group, ATTRS_KEY)
+        if self.card.get("kind") == "mix":
+            raise StoreError(f"{self.path} is a mix index, not a store; open it with occgen.store.open_store")
         if self.card.get("schema_version") != SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {self.card.get('schema_version')}, this occgen reads "
@@ -324,6 +328,39 @@ class ShardReader:
         with warnings.catch_warnings():  # a 0.2.0 clean_image uses the image codec (see __init__)
             warnings.simplefilter("ignore")
             return np.asarray(self.sample_array(name, index))
+
+    # The dataset protocol (occgen/store/dataset.py): a store is a dataset of one part, itself.
+
+    @functools.cached_property
+    def parts(self) -> tuple[DatasetPart, ...]:
+        every = np.arange(len(self), dtype=np.int64)
+        return (DatasetPart(0, Path(str(self.path)).name, self, every, every, card_digest(self.card)),)
+
+    @property
+    def content_key(self) -> str:
+        return card_digest(self.card)
+
+    def locate(self, index: int) -> tuple[DatasetPart, int]:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"sample {index} out of range for a store of {n}")
+        return self.parts[0], index % n
+
+    def metadata(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """The metadata of samples ``indices`` (one read of the range they span), without their pixels."""
+        local = [self.locate(int(i))[1] for i in indices]
+        if not local:
+            return []
+        low = min(local)
+        with storage_errors(self.location):
+            block = np.asarray(self.arrays(METADATA)[low : max(local) + 1])
+        return [json.loads(str(block[i - low])) for i in local]
+
+    def recipes(self) -> list[str]:
+        return [str(self.card.get("recipe"))]
+
+    def licences(self) -> dict[str, str]:
+        return {name: str(source.get("licence")) for name, source in self.card.get("sources", {}).items()}
 
 
 def card_digest(card: dict[str, Any]) -> str:

@@ -3,19 +3,18 @@ as a DVC metrics file and what `occgen info --stats` prints."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from occgen.store.schema import METADATA, ShardReader
+from occgen.store.dataset import Dataset
 
 
-def dataset_stats(reader: ShardReader) -> dict[str, Any]:
+def dataset_stats(reader: Dataset) -> dict[str, Any]:
     """Counts, occluder types, translucent share and the distribution of the occluded face fraction."""
-    metadata = [json.loads(str(text)) for text in np.asarray(reader.arrays(METADATA)[:])]
+    metadata = reader.metadata(range(len(reader)))
     before = np.array([m.get("face_px_before", 0) for m in metadata], np.float64)
     after = np.array([m.get("face_px_after", 0) for m in metadata], np.float64)
     occluded = np.divide(before - after, before, out=np.zeros_like(before), where=before > 0)

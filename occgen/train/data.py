@@ -30,9 +30,9 @@ from occgen.core.imageio import resize_image, resize_labels
 from occgen.core.labels import PARSING_FLIP_SWAP
 from occgen.core.targets import AffineWarp, HorizontalFlip, Target, Targets, apply_geometric, map_images
 from occgen.store import open_store
+from occgen.store.dataset import Dataset as StoredDataset
 from occgen.store.location import Location, open_group, parse_location
-from occgen.store.mix import MixReader
-from occgen.store.schema import FACE_MASK, IMAGE, ShardReader, shard_bounds, shard_count
+from occgen.store.schema import FACE_MASK, IMAGE, shard_bounds, shard_count
 from occgen.train.config import AugmentConfig  # noqa: F401 (re-exported)
 
 #: Stream ids of the trainer's generators (distinct from the recipe stream table in occgen/core/rng.py).
@@ -123,14 +123,14 @@ def training_targets(image: np.ndarray, label: np.ndarray, target: str) -> Targe
 
 def _expand_mix(path: Location) -> list[tuple[Location, np.ndarray | None]]:
     """``[(store, None)]`` for a store; for a mix index, each source store with the sample indices it
-    contributes (ascending, so reads stay shard-friendly)."""
-    reader = open_store(path)
-    if not isinstance(reader, MixReader):
-        return [(path, None)]
-    return [
-        (source.location, np.sort(reader.sample_index[reader.store_index == number]))
-        for number, source in enumerate(reader.readers)
-    ]
+    contributes (ascending, so reads stay shard-friendly). Read through the dataset protocol's ``parts``."""
+    dataset = open_store(path)
+    entries: list[tuple[Location, np.ndarray | None]] = []
+    for part in dataset.parts:
+        chosen = np.sort(part.store_indices)
+        every = len(chosen) == len(part.reader) and bool(np.array_equal(chosen, np.arange(len(chosen))))
+        entries.append((part.location, None if every else chosen))  # None: the whole store
+    return entries
 
 
 class StoreDataset(Dataset):
@@ -171,7 +171,7 @@ class StoreDataset(Dataset):
                 if self.label_array not in open_group(path, "r"):
                     raise ConfigError(f"{path} holds no {self.label_array} label; generate it with --labels parsing")
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
-        self._readers: list[ShardReader] | None = None
+        self._readers: list[StoredDataset] | None = None
         self._pid: int | None = None
 
     def __len__(self) -> int:
@@ -182,9 +182,9 @@ class StoreDataset(Dataset):
         state["_readers"], state["_pid"] = None, None  # every process opens its own zarr handles
         return state
 
-    def _open(self) -> list[ShardReader]:
+    def _open(self) -> list[StoredDataset]:
         if self._readers is None or self._pid != os.getpid():
-            self._readers = [ShardReader(p) for p in self.paths]  # mixes were expanded into their stores
+            self._readers = [open_store(p) for p in self.paths]  # mixes were expanded into their stores
             self._pid = os.getpid()
         return self._readers
 

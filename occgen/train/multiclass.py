@@ -113,7 +113,7 @@ def class_scores(matrix: np.ndarray, classes: tuple[str, ...] = PARSING_CLASSES)
 
 def _store_items(path: Path) -> tuple[int, Iterator[tuple[str, np.ndarray, np.ndarray]]]:
     reader = open_store(path)
-    if "parsing" not in getattr(reader, "label_names", ()):
+    if "parsing" not in reader.label_names:
         raise SourceError(f"{path} holds no parsing label; generate it with --labels parsing")
 
     def items() -> Iterator[tuple[str, np.ndarray, np.ndarray]]:

@@ -1,0 +1,195 @@
+"""The one export framework: what every ``occgen export`` format shares (folder, mmseg, WebDataset, HF).
+
+Where it sits: ``occgen export`` -> a format's driver (:mod:`occgen.run.export` for folder/mmseg,
+:mod:`occgen.run.export_shards` for WebDataset/HF) -> :func:`open_work` and :func:`run_export` here. A format
+is only a writer of one chunk plus its final step (:class:`ExportWriter`); a new format adds one of those.
+
+One resume rule for every format, kept in ``<out>/.occgen-export/``:
+
+1. ``settings.json`` records what determines the output; a re-run with other settings is refused with an
+   error naming the keys that differ.
+2. The unit of work is a :class:`Chunk` of samples. A chunk writes each file under a temporary name in
+   ``.occgen-export/tmp/`` (or, for streamed shard parts, ``<part>.tmp``) and renames it into place, then
+   the framework writes the chunk's marker ``NNNNNN.done.json`` (its facts, e.g. the parts it wrote).
+3. A re-run skips chunks with a marker, first deleting the temporaries an interrupted run left in its own
+   work folder (nothing else), redoes the others, then runs the format's final step (renames, lists,
+   dataset card) and writes ``complete.json``. A complete export is only checked, not rewritten.
+
+So an export killed at any point (``kill -9``) and re-run gives the same files as one uninterrupted run.
+Sample ids and store names are input: :func:`check_sample_name` vets any that becomes a file name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from occgen.core.errors import StoreError
+from occgen.run.parallel import run_tasks
+
+WORK_DIR = ".occgen-export"
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_sample_name(
+    name: str, *, store: str, what: str = "sample id",
+    fix: str = "the store's ids are input, not trusted: regenerate or fix that store",
+) -> str:  # fmt: skip
+    """``name`` if it is safe as one file name inside the output folder; else a StoreError naming it and the
+    store. Refused: empty, leading dot (hidden, or ``..``), ``/`` or ``\\``, ``..``, NUL, a drive prefix."""
+    problem = None
+    if not name:
+        problem = "is empty"
+    elif "\0" in name:
+        problem = "holds a NUL byte"
+    elif "/" in name or "\\" in name:
+        problem = "holds a path separator"
+    elif ".." in name:
+        problem = "holds '..'"
+    elif name.startswith("."):
+        problem = "starts with a dot"
+    elif _DRIVE.match(name):
+        problem = "starts with a drive prefix"
+    if problem:
+        raise StoreError(
+            f"{store}: {what} {name!r} {problem}, so it cannot be a file name inside --out; {fix}"
+        )
+    return name
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(value, sort_keys=True, indent=1))
+    os.replace(temporary, path)
+
+
+def write_text_atomic(work: Path, path: Path, text: str) -> None:
+    """Write an output file of the final step through a temporary in the work folder (no stray temporaries)."""
+    temporary = work / "tmp" / f"final-{path.name}.tmp"
+    temporary.write_bytes(text.encode())
+    os.replace(temporary, path)
+
+
+def work_dir(out: Path | str) -> Path:
+    return Path(out) / WORK_DIR
+
+
+def marker_path(work: Path, number: int) -> Path:
+    return work / f"{number:06d}.done.json"
+
+
+def open_work(out: Path, settings: dict[str, Any], folders: Sequence[Path] = ()) -> Path:
+    """Create ``out``'s work folder (and ``folders``), check and record ``settings``, delete the temporaries an
+    interrupted run of this export left in the work folder; returns the work folder."""
+    work = work_dir(out)
+    try:
+        for folder in (work / "tmp", work / "parts", *folders):
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot write to {out}: {error.strerror or error}; choose a writable --out") from error
+    settings_file = work / "settings.json"
+    if settings_file.exists():
+        try:
+            recorded = json.loads(settings_file.read_text())
+        except (ValueError, OSError) as error:
+            raise StoreError(f"{settings_file} cannot be read ({error}); delete {out} and export again") from error
+        if recorded != settings:
+            keys = sorted(k for k in set(recorded) | set(settings) if recorded.get(k) != settings.get(k))
+            raise StoreError(
+                f"{out} holds an export with other settings ({', '.join(keys)} differ); choose another --out "
+                "or delete it"
+            )
+    write_json_atomic(settings_file, settings)
+    for temporary in [*(work / "tmp").glob("*.tmp"), *(work / "parts").glob("*.tmp"), *work.glob(".*.tmp")]:
+        temporary.unlink()  # occgen's own, left by a killed run of this export (settings matched)
+    return work
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A unit of work: the dataset indices one task writes, for one split."""
+
+    number: int
+    indices: tuple[int, ...]
+    split: str = "train"
+
+
+def chunks_of(indices: Sequence[int] | np.ndarray, per_chunk: int, split: str = "train", first: int = 0) -> list[Chunk]:
+    """``indices`` cut into chunks of ``per_chunk``, numbered from ``first``."""
+    return [
+        Chunk(first + k, tuple(int(i) for i in indices[start : start + per_chunk]), split)
+        for k, start in enumerate(range(0, len(indices), per_chunk))
+    ]
+
+
+class ChunkFiles:
+    """How a chunk writes whole files: to a temporary name in the work folder, then renamed into place."""
+
+    def __init__(self, work: Path, number: int) -> None:
+        self.work = work
+        self.number = number
+        self.count = 0
+
+    def write(self, path: Path, data: bytes) -> None:
+        temporary = self.work / "tmp" / f"{self.number:06d}-{self.count:06d}.tmp"
+        self.count += 1
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+
+
+class ExportWriter(Protocol):
+    """A format: writes one chunk (in a worker), then finishes the export (in the client)."""
+
+    def write_chunk(self, chunk: Chunk, files: ChunkFiles) -> dict[str, Any]: ...  # facts kept in the marker
+
+    def finish(self, chunks: Sequence[Chunk], markers: list[dict[str, Any]]) -> dict[str, Any]: ...  # -> manifest
+
+    def check_finished(self, manifest: dict[str, Any]) -> None: ...  # raises if a finished export's files changed
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    work: str
+    writer: Any  # an ExportWriter (picklable: it travels to the dask workers)
+
+
+def run_chunk(job: ChunkJob, chunk: Chunk) -> int:
+    """Write ``chunk`` unless its marker exists, then its marker; returns its sample count."""
+    work = Path(job.work)
+    marker = marker_path(work, chunk.number)
+    if not marker.exists():
+        facts = job.writer.write_chunk(chunk, ChunkFiles(work, chunk.number))
+        write_json_atomic(marker, facts)
+    return len(chunk.indices)
+
+
+def run_export(
+    work: Path, writer: ExportWriter, chunks: Sequence[Chunk], *, workers: int = 1, scheduler: str | None = None,
+    on_progress: Callable[[int], Any] | None = None,
+) -> tuple[int, dict[str, Any]]:  # fmt: skip
+    """Write the chunks that have no marker, then finish; returns (chunks written, manifest)."""
+    complete = work / "complete.json"
+    todo = [c for c in chunks if not marker_path(work, c.number).exists()]
+    if not todo and complete.exists():
+        manifest = json.loads(complete.read_text())
+        writer.check_finished(manifest)
+        if on_progress:
+            on_progress(sum(len(c.indices) for c in chunks))
+        return 0, manifest
+    complete.unlink(missing_ok=True)  # chunks to redo: the export is not finished any more
+    resumed = sum(len(c.indices) for c in chunks) - sum(len(c.indices) for c in todo)
+    if on_progress and resumed:
+        on_progress(resumed)
+    run_tasks(run_chunk, todo, shared=ChunkJob(str(work), writer), workers=workers, scheduler=scheduler,
+              on_result=on_progress)  # fmt: skip
+    markers = [json.loads(marker_path(work, c.number).read_text()) for c in chunks]
+    manifest = writer.finish(chunks, markers)
+    write_json_atomic(complete, manifest)
+    return len(todo), manifest

@@ -1,0 +1,141 @@
+"""The one export framework (occgen/run/export_base.py): every format resumes after ``kill -9`` to the files of an
+uninterrupted export, and no sample id from a store becomes a path outside ``--out``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from typer.testing import CliRunner
+
+from occgen.cli.main import app
+from occgen.core.errors import StoreError
+from occgen.run.export import export_store
+from occgen.run.export_base import check_sample_name
+from occgen.run.export_shards import export_shards
+from occgen.run.export_webdataset import WEBDATASET
+from occgen.store.schema import create_store, write_shard
+
+FORMAT_ARGS = {
+    "folder": ["--format", "folder"],
+    "mmseg": ["--format", "mmseg", "--val-frac", "0.25"],
+    "webdataset": ["--format", "webdataset", "--shard-mb", "0.05", "--val-frac", "0.25"],
+    "hf": ["--format", "hf", "--shard-mb", "0.05"],
+}
+
+
+def noise_store(path: Path, n: int, size: int = 64, shard_size: int = 4, ids: list[str] | None = None) -> Path:
+    """A complete store of noise images (no recipe needed), ``shard_size`` samples per shard."""
+    rng = np.random.default_rng(0)
+    group = create_store(path, n=n, size=size, shard_size=shard_size, card={"recipe": "noise", "seed": 0},
+                         image_codec="zstd")  # fmt: skip
+    for shard in range(-(-n // shard_size)):
+        start = shard * shard_size
+        count = min(shard_size, n - start)
+        names = ids or [f"noise-{i:08d}" for i in range(n)]
+        write_shard(group, shard, rng.integers(0, 256, (count, size, size, 3), dtype=np.uint8),
+                    rng.integers(0, 2, (count, size, size), dtype=np.uint8),
+                    rng.integers(0, 256, (count, size, size), dtype=np.uint8),
+                    [{"sample_id": names[start + i], "face_px_before": 100, "face_px_after": 60}
+                     for i in range(count)])  # fmt: skip
+    group.attrs["occgen"] = {**group.attrs["occgen"], "complete": True}
+    return path
+
+
+def output_files(out: Path) -> dict[str, bytes]:
+    """Every file of an export but its work folder, by relative path."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and ".occgen-export" not in p.relative_to(out).parts}  # fmt: skip
+
+
+def export_cli(store: Path, out: Path, format: str) -> None:
+    result = CliRunner().invoke(app, ["export", str(store), "--out", str(out), *FORMAT_ARGS[format], "--workers", "1"])
+    assert result.exit_code == 0, result.output
+
+
+def kill_mid_export(store: Path, out: Path, format: str) -> int:
+    """Start ``occgen export`` in a subprocess and SIGKILL it once two chunks are done; returns their count."""
+    command = [sys.executable, "-m", "occgen", "export", str(store), "--out", str(out), *FORMAT_ARGS[format],
+               "--workers", "1"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    work = out / ".occgen-export"
+    deadline = time.monotonic() + 120
+    try:
+        while len(list(work.glob("*.done.json"))) < 2:
+            if process.poll() is not None:
+                pytest.fail(f"export ended (exit {process.returncode}) before it was killed: "
+                            f"{process.stderr.read().decode()[-400:] if process.stderr else ''}")  # fmt: skip
+            assert time.monotonic() < deadline, "no chunk finished in 120 s"
+            time.sleep(0.002)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+        if process.stderr:
+            process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+    return len(list(work.glob("*.done.json")))
+
+
+@pytest.mark.parametrize("format", list(FORMAT_ARGS))
+def test_export_resumes_after_kill_9_to_the_uninterrupted_files(tmp_path: Path, format: str) -> None:
+    store = noise_store(tmp_path / "s.zarr", n=32)
+    reference = tmp_path / "reference"
+    export_cli(store, reference, format)
+    out = tmp_path / "out"
+    done = kill_mid_export(store, out, format)
+    work = out / ".occgen-export"
+    chunks = len(list((reference / ".occgen-export").glob("*.done.json")))
+    assert 2 <= done < chunks and not (work / "complete.json").exists(), "killed after the export finished"
+    export_cli(store, out, format)  # the same command again: resumes
+    assert output_files(out) == output_files(reference)  # the same files, byte for byte
+    assert len(list(work.glob("*.done.json"))) == chunks and (work / "complete.json").exists()
+    leftovers = [str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name.endswith(".tmp")]
+    assert not leftovers, f"temporary files remain: {leftovers}"
+    assert not list((work / "parts").iterdir())  # every part was renamed to its shard
+
+
+def test_resume_refuses_other_settings_naming_them(tmp_path: Path) -> None:
+    store = noise_store(tmp_path / "s.zarr", n=8)
+    export_store(store, tmp_path / "o", workers=1)
+    with pytest.raises(StoreError, match=r"other settings \(image_format differ\)"):
+        export_store(store, tmp_path / "o", image_format="jpg", workers=1)
+    export_shards(store, tmp_path / "w", format=WEBDATASET, shard_mb=0.05, workers=1)
+    with pytest.raises(StoreError, match=r"other settings \(jpeg_quality differ\)"):
+        export_shards(store, tmp_path / "w", format=WEBDATASET, shard_mb=0.05, jpeg_quality=90, workers=1)
+
+
+@pytest.mark.parametrize(
+    "name", ["../evil", "a/b", "..", "", "a\\b", "x\0y", "C:evil", "/abs", ".hidden", "p0-..-x"]
+)
+def test_unsafe_names_are_refused(name: str) -> None:
+    with pytest.raises(StoreError, match=r"s\.zarr: sample id .* cannot be a file name inside --out"):
+        check_sample_name(name, store="s.zarr")
+
+
+def test_safe_names_pass() -> None:
+    for name in ("randocc-00000001", "p1-natocc-00000002", "face_07.v2", "x y"):
+        assert check_sample_name(name, store="s.zarr") == name
+
+
+@pytest.mark.parametrize("format", ["folder", "mmseg"])
+def test_a_hostile_sample_id_never_leaves_out(tmp_path: Path, format: str) -> None:
+    store = noise_store(tmp_path / "data" / "s.zarr", n=4)
+    metadata = zarr.open_group(str(store), mode="a")["metadata"]
+    metadata[2] = json.dumps({"sample_id": "../../escaped"})  # written with zarr directly, as an attacker could
+    out = tmp_path / "data" / "export" / "out"
+    with pytest.raises(StoreError, match=r"s\.zarr: sample id '\.\./\.\./escaped' holds a path separator"):
+        export_store(store, out, format=format, workers=1)
+    assert not list(tmp_path.rglob("escaped*"))
+    assert not [p for p in out.rglob("*") if p.is_file() and ".occgen-export" not in p.parts]  # refused up front
+    # The sharded formats never name files after sample ids: the id stays inside the sample's JSON.
+    export_shards(store, tmp_path / "wds", format=WEBDATASET, shard_mb=0.05, workers=1)
+    assert not list(tmp_path.rglob("escaped*"))
