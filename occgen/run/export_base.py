@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +31,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from occgen.core.errors import StoreError
+from occgen.core.paths import unsafe_reason
 from occgen.run.parallel import run_tasks
 
 WORK_DIR = ".occgen-export"
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 def check_sample_name(
@@ -44,22 +43,18 @@ def check_sample_name(
 ) -> str:  # fmt: skip
     """``name`` if it is safe as one file name inside the output folder; else a StoreError naming it and the
     store. Refused: empty, leading dot (hidden, or ``..``), ``/`` or ``\\``, ``..``, NUL, a drive prefix."""
-    problem = None
-    if not name:
-        problem = "is empty"
-    elif "\0" in name:
-        problem = "holds a NUL byte"
-    elif "/" in name or "\\" in name:
-        problem = "holds a path separator"
-    elif ".." in name:
-        problem = "holds '..'"
+    problem: str | None
+    if "/" in name:
+        problem = "it holds a path separator"
     elif name.startswith("."):
-        problem = "starts with a dot"
-    elif _DRIVE.match(name):
-        problem = "starts with a drive prefix"
+        problem = "it starts with a dot"
+    elif ".." in name:
+        problem = "it holds '..'"
+    else:
+        problem = unsafe_reason(name)  # the rule every name from input meets (occgen/core/paths.py)
     if problem:
         raise StoreError(
-            f"{store}: {what} {name!r} {problem}, so it cannot be a file name inside --out; {fix}"
+            f"{store}: {what} {name!r} cannot be a file name inside --out ({problem}); {fix}"
         )
     return name
 
