@@ -15,7 +15,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -99,13 +98,14 @@ class RecipeCommands(TyperGroup):
     """The ``generate`` group: the commands above, then a generic one for each other registered recipe
     (looked up only when asked for, so other commands do not import every recipe)."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    # ctx and the commands are typer's vendored click types (typer._click), private, hence Any here.
+    def list_commands(self, ctx: Any) -> list[str]:
         from occgen.recipes.registry import recipe_names
 
         names = super().list_commands(ctx)
         return [*names, *(name for name in recipe_names() if name not in names)]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             return command

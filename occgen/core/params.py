@@ -156,6 +156,7 @@ def resolve_paths(config: T, root: Path) -> T:
         value = getattr(config, config_field.name)
         if not config_field.init:
             continue
+        resolved: Any
         if isinstance(value, Path) and is_path_field(hints[config_field.name]):
             resolved = resolve_path(value, root)
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -164,7 +165,7 @@ def resolve_paths(config: T, root: Path) -> T:
             continue
         if resolved is not value:
             changes[config_field.name] = resolved
-    return dataclasses.replace(config, **changes) if changes else config  # type: ignore[type-var]
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -60,8 +60,11 @@ def load_recipe_settings(name: str, params_file: Path | None) -> RecipeSettings:
         run, config = recipe_section(entry, params.get(entry.run_keys_section))
     if config is not None:
         config = resolve_paths(config, root)
-    sources = {section: load_section(params, root, section, cls) for section, cls in SOURCE_CONFIGS.items()
-               if section in entry.sources}  # fmt: skip
+    sources: dict[str, Any] = {
+        section: load_section(params, root, section, cls)
+        for section, cls in SOURCE_CONFIGS.items()
+        if section in entry.sources
+    }
     base = load_section(params, root, "base", BaseConfig)
     return RecipeSettings(recipe=name, config=config, base=base, run=run, **sources)
 

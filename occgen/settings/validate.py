@@ -7,6 +7,7 @@ The sections a params file may hold are the fixed ones below plus one per regist
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,15 +44,14 @@ def recipe_section(entry: RecipeEntry, section: dict[str, Any] | None) -> tuple[
 def section_validators() -> dict[str, Callable[[dict[str, Any] | None], object]]:
     """How each section a params file may hold is checked: the fixed sections, then every registered recipe's."""
     validators: dict[str, Callable[[dict[str, Any] | None], object]] = {
-        name: (lambda section, cls=cls, name=name: build_config(cls, section, name))
-        for name, cls in FIXED_SECTIONS.items()
+        name: partial(build_config, cls, where=name) for name, cls in FIXED_SECTIONS.items()
     }
     for entry in recipe_entries():
         if entry.section is None:
             continue
         if entry.section in FIXED_SECTIONS:
             raise ConfigError(f"recipe {entry.name}: section {entry.section!r} is one of occgen's own; rename it")
-        validators[entry.section] = lambda section, entry=entry: recipe_section(entry, section)
+        validators[entry.section] = partial(recipe_section, entry)
     return validators
 
 
