@@ -134,6 +134,8 @@ def check_squares(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.nd
 
 def test_the_section_is_validated_only_once_registered(params: Path, square: RecipeEntry) -> None:
     assert set(validate_params(params)) == {"base", "faces", "square"}
+    checked = CliRunner().invoke(app, ["params", "check", "--params", str(params)])
+    assert checked.exit_code == 0 and "3 section(s) valid (base, faces, square)" in " ".join(checked.output.split())
     bad = params.with_name("bad.yaml")
     bad.write_text("square: {side_frac: 2.0}\n")
     with pytest.raises(ConfigError, match=r"square: square\.side_frac must be in \(0, 1\], got 2\.0"):
