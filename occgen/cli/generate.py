@@ -60,6 +60,45 @@ class ColorTransfer(StrEnum):
     none = "none"
 
 
+TexturesOption = Annotated[Path | None, typer.Option(help="DTD folder, a path or URL [default: embedded demo].")]
+
+
+def generate_recipe(
+    name: str, out: Path, *, params: Path | None = None, seed: int | None = None, size: int | None = None,
+    n: int | None = None, workers: int | None = None, shard_size: int | None = None, image_codec: str | None = None,
+    labels: str | None = None, faces: Path | None = None, split: Path | None = None, textures: Path | None = None,
+    configure: Callable[[Any], Any] | None = None, scheduler: str | None = None, overwrite: bool = False,
+    preview: bool = True, stats: Path | None = None, repair: bool = False,
+) -> None:  # fmt: skip
+    """Generate registered recipe ``name`` into the store ``out`` (the body of every ``generate`` command).
+
+    The recipe's settings come from ``params`` (all defaults when None); each value given (not None) replaces
+    the file's: ``seed``/``size`` in ``base``, the run keys, ``faces``/``split`` in ``faces``, ``textures`` in
+    ``textures``; ``configure`` maps the recipe's own config (its command's own options). Then the registered
+    builder opens the sources and :func:`run_generation` writes the store.
+    """
+    from occgen.settings import build_recipe, load_recipe_settings
+
+    settings = load_recipe_settings(name, params)
+    entry = settings.entry
+    if textures is not None and "textures" not in entry.sources:
+        raise ConfigError(f"--textures: recipe {name} reads no textures (its sources: {', '.join(entry.sources)})")
+    run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec,
+                         labels=labels)  # fmt: skip
+    settings = replace(
+        settings, base=with_overrides(settings.base, seed=seed, size=size), run=run,
+        faces=with_overrides(settings.faces, path=faces, split=split),
+        textures=with_overrides(settings.textures, path=textures),
+        config=configure(settings.config) if configure is not None else settings.config,
+    )  # fmt: skip
+    recipe = build_recipe(settings)
+    if n is None and entry.default_n is not None:  # e.g. the faces: one sample per face
+        run = replace(run, n=entry.default_n(recipe))
+    run_generation(
+        recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
+    )
+
+
 def recipe_command(entry: RecipeEntry) -> Callable[..., None]:
     """A ``generate`` command for a registered recipe that has none of its own: the options every recipe
     shares (``--textures`` only matters to recipes that read textures)."""
@@ -120,45 +159,6 @@ class RecipeCommands(TyperGroup):
 
 
 generate_app = typer.Typer(help="Generate a dataset into a zarr store.", no_args_is_help=True, cls=RecipeCommands)
-
-
-TexturesOption = Annotated[Path | None, typer.Option(help="DTD folder, a path or URL [default: embedded demo].")]
-
-
-def generate_recipe(
-    name: str, out: Path, *, params: Path | None = None, seed: int | None = None, size: int | None = None,
-    n: int | None = None, workers: int | None = None, shard_size: int | None = None, image_codec: str | None = None,
-    labels: str | None = None, faces: Path | None = None, split: Path | None = None, textures: Path | None = None,
-    configure: Callable[[Any], Any] | None = None, scheduler: str | None = None, overwrite: bool = False,
-    preview: bool = True, stats: Path | None = None, repair: bool = False,
-) -> None:  # fmt: skip
-    """Generate registered recipe ``name`` into the store ``out`` (the body of every ``generate`` command).
-
-    The recipe's settings come from ``params`` (all defaults when None); each value given (not None) replaces
-    the file's: ``seed``/``size`` in ``base``, the run keys, ``faces``/``split`` in ``faces``, ``textures`` in
-    ``textures``; ``configure`` maps the recipe's own config (its command's own options). Then the registered
-    builder opens the sources and :func:`run_generation` writes the store.
-    """
-    from occgen.settings import build_recipe, load_recipe_settings
-
-    settings = load_recipe_settings(name, params)
-    entry = settings.entry
-    if textures is not None and "textures" not in entry.sources:
-        raise ConfigError(f"--textures: recipe {name} reads no textures (its sources: {', '.join(entry.sources)})")
-    run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec,
-                         labels=labels)  # fmt: skip
-    settings = replace(
-        settings, base=with_overrides(settings.base, seed=seed, size=size), run=run,
-        faces=with_overrides(settings.faces, path=faces, split=split),
-        textures=with_overrides(settings.textures, path=textures),
-        config=configure(settings.config) if configure is not None else settings.config,
-    )  # fmt: skip
-    recipe = build_recipe(settings)
-    if n is None and entry.default_n is not None:  # e.g. the faces: one sample per face
-        run = replace(run, n=entry.default_n(recipe))
-    run_generation(
-        recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
-    )
 
 
 @generate_app.command("randocc")
