@@ -148,3 +148,16 @@ def test_resolve_paths_rejects_a_class_and_keeps_an_unchanged_config() -> None:
         resolve_paths(FacesConfig, Path("/x"))
     config = FacesConfig()
     assert resolve_paths(config, Path("/x")) is config  # no paths set: the same object
+
+
+def test_a_stream_id_is_given_once() -> None:
+    from occgen.core.rng import STREAM_IDS, register_stream, stream_id
+
+    register_stream("randocc", 1)  # the same pair again: nothing changes
+    with pytest.raises(ConfigError, match="recipe 'randocc' already has stream id 1; stream ids never change"):
+        register_stream("randocc", 99)
+    with pytest.raises(ConfigError, match=r"stream id 4 for recipe 'mine' is taken \(by natocc\)"):
+        register_stream("mine", 4)
+    with pytest.raises(ConfigError, match="unknown recipe 'mine'"):
+        stream_id("mine")
+    assert "mine" not in STREAM_IDS
