@@ -1,13 +1,22 @@
-"""`occgen generate randocc|natocc|faces|faceocc`: recipes into zarr stores."""
+"""`occgen generate randocc|natocc|faces|faceocc`: recipes into zarr stores.
+
+Every command runs one body, :func:`generate_recipe`: the recipe's settings through the registry
+(:mod:`occgen.recipes.registry`), the command-line values over them, the registered builder, then
+:func:`~occgen.cli.common.run_generation`. Each command only declares its own options (and maps the
+recipe-specific ones onto its config); a registered recipe without a command of its own here gets a
+generic one (:func:`recipe_command`) with the options every recipe shares.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from occgen.cli.common import (
     OUT_STORE_HELP,
@@ -32,7 +41,8 @@ from occgen.cli.common import (
 )  # fmt: skip
 from occgen.core.errors import ConfigError
 
-generate_app = typer.Typer(help="Generate a dataset into a zarr store.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from occgen.recipes.registry import RecipeEntry
 
 
 def parse_objects_frac(value: str | None) -> float | str | None:
@@ -50,6 +60,107 @@ class ColorTransfer(StrEnum):
     none = "none"
 
 
+TexturesOption = Annotated[Path | None, typer.Option(help="DTD folder, a path or URL [default: embedded demo].")]
+
+
+def generate_recipe(
+    name: str, out: Path, *, params: Path | None = None, seed: int | None = None, size: int | None = None,
+    n: int | None = None, workers: int | None = None, shard_size: int | None = None, image_codec: str | None = None,
+    labels: str | None = None, faces: Path | None = None, split: Path | None = None, textures: Path | None = None,
+    configure: Callable[[Any], Any] | None = None, scheduler: str | None = None, overwrite: bool = False,
+    preview: bool = True, stats: Path | None = None, repair: bool = False,
+) -> None:  # fmt: skip
+    """Generate registered recipe ``name`` into the store ``out`` (the body of every ``generate`` command).
+
+    The recipe's settings come from ``params`` (all defaults when None); each value given (not None) replaces
+    the file's: ``seed``/``size`` in ``base``, the run keys, ``faces``/``split`` in ``faces``, ``textures`` in
+    ``textures``; ``configure`` maps the recipe's own config (its command's own options). Then the registered
+    builder opens the sources and :func:`run_generation` writes the store.
+    """
+    from occgen.settings import build_recipe, load_recipe_settings
+
+    settings = load_recipe_settings(name, params)
+    entry = settings.entry
+    if textures is not None and "textures" not in entry.sources:
+        raise ConfigError(f"--textures: recipe {name} reads no textures (its sources: {', '.join(entry.sources)})")
+    run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec,
+                         labels=labels)  # fmt: skip
+    settings = replace(
+        settings, base=with_overrides(settings.base, seed=seed, size=size), run=run,
+        faces=with_overrides(settings.faces, path=faces, split=split),
+        textures=with_overrides(settings.textures, path=textures),
+        config=configure(settings.config) if configure is not None else settings.config,
+    )  # fmt: skip
+    recipe = build_recipe(settings)
+    if n is None and entry.default_n is not None:  # e.g. the faces: one sample per face
+        run = replace(run, n=entry.default_n(recipe))
+    run_generation(
+        recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
+    )
+
+
+def recipe_command(entry: RecipeEntry) -> Callable[..., None]:
+    """A ``generate`` command for a registered recipe that has none of its own: the options every recipe
+    shares (``--textures`` only matters to recipes that read textures)."""
+
+    def command(
+        n: NOption = None,
+        out: Annotated[Path, typer.Option("--out", help=OUT_STORE_HELP)] = Path(f"{entry.name}.zarr"),
+        seed: SeedOption = None,
+        size: SizeOption = None,
+        workers: WorkersOption = None,
+        scheduler: SchedulerOption = None,
+        faces: FacesOption = None,
+        split: SplitOption = None,
+        textures: TexturesOption = None,
+        shard_size: ShardSizeOption = None,
+        overwrite: OverwriteOption = False,
+        preview: PreviewOption = True,
+        repair: RepairOption = False,
+        image_codec: ImageCodecOption = None,
+        labels: LabelsOption = None,
+        stats: StatsOption = None,
+        params: Annotated[Path | None, typer.Option("--params", help="params.yaml to read.")] = None,
+    ) -> None:
+        with user_errors():
+            generate_recipe(
+                entry.name, out, params=params, seed=seed, size=size, n=n, workers=workers, shard_size=shard_size,
+                image_codec=image_codec, labels=labels, faces=faces, split=split, textures=textures,
+                scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair,
+            )  # fmt: skip
+
+    command.__doc__ = entry.summary or f"The {entry.name} recipe (registered in occgen.recipes.registry)."
+    return command
+
+
+class RecipeCommands(TyperGroup):
+    """The ``generate`` group: the commands above, then a generic one for each other registered recipe
+    (looked up only when asked for, so other commands do not import every recipe)."""
+
+    # ctx and the commands are typer's vendored click types (typer._click), private, hence Any here.
+    def list_commands(self, ctx: Any) -> list[str]:
+        from occgen.recipes.registry import recipe_names
+
+        names = super().list_commands(ctx)
+        return [*names, *(name for name in recipe_names() if name not in names)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        from occgen.recipes.registry import recipe_entries
+
+        entry = next((entry for entry in recipe_entries() if entry.name == cmd_name), None)
+        if entry is None:
+            return None
+        single = typer.Typer()
+        single.command(entry.name)(recipe_command(entry))
+        return typer.main.get_command(single)
+
+
+generate_app = typer.Typer(help="Generate a dataset into a zarr store.", no_args_is_help=True, cls=RecipeCommands)
+
+
 @generate_app.command("randocc")
 def generate_randocc(
     n: NOption = None,
@@ -60,7 +171,7 @@ def generate_randocc(
     scheduler: SchedulerOption = None,
     faces: FacesOption = None,
     split: SplitOption = None,
-    textures: Annotated[Path | None, typer.Option(help="DTD folder, a path or URL [default: embedded demo].")] = None,
+    textures: TexturesOption = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
@@ -71,21 +182,12 @@ def generate_randocc(
     params: ParamsOption = None,
 ) -> None:
     """RandOcc: random shapes textured from DTD, ~30 % translucent, composited onto faces."""
-    from occgen.settings import build_randocc_recipe, load_randocc_settings
-
     with user_errors():
-        settings = load_randocc_settings(params)
-        run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec,
-                             labels=labels)  # fmt: skip
-        settings = replace(
-            settings, base=with_overrides(settings.base, seed=seed, size=size), run=run,
-            faces=with_overrides(settings.faces, path=faces, split=split),
-            textures=with_overrides(settings.textures, path=textures),
+        generate_recipe(
+            "randocc", out, params=params, seed=seed, size=size, n=n, workers=workers, shard_size=shard_size,
+            image_codec=image_codec, labels=labels, faces=faces, split=split, textures=textures, scheduler=scheduler,
+            overwrite=overwrite, preview=preview, stats=stats, repair=repair,
         )  # fmt: skip
-        recipe = build_randocc_recipe(settings)
-        run_generation(
-            recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
-        )
 
 
 @generate_app.command("faces")
@@ -107,24 +209,14 @@ def generate_faces(
     params: ParamsOption = None,
 ) -> None:
     """The faces without occlusion (C-WO) as a store; also a fast face source for the other recipes."""
-    from occgen.recipes.faces import FacesRecipe
-    from occgen.settings import load_randocc_settings, open_face_source
-
+    # No --seed: the faces recipe draws nothing at random (base.seed is only recorded); adding the option is
+    # one more keyword below. 0 for --n or --size keeps the default, as it always has.
     with user_errors():
-        settings = load_randocc_settings(params)
-        source = open_face_source(with_overrides(settings.faces, path=faces, split=split), settings.run)
-        run = with_overrides(
-            settings.run,
-            n=n or len(source),
-            workers=workers,
-            shard_size=shard_size,
-            image_codec=image_codec,
-            labels=labels,
-        )
-        recipe = FacesRecipe(source, settings.base.seed, size or settings.base.size)
-        run_generation(
-            recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
-        )
+        generate_recipe(
+            "faces", out, params=params, size=size or None, n=n or None, workers=workers, shard_size=shard_size,
+            image_codec=image_codec, labels=labels, faces=faces, split=split, scheduler=scheduler,
+            overwrite=overwrite, preview=preview, stats=stats, repair=repair,
+        )  # fmt: skip
 
 
 @generate_app.command("natocc")
@@ -176,28 +268,23 @@ def generate_natocc(
     params: Annotated[Path | None, typer.Option("--params", help="params.yaml (sections base, faces, natocc).")] = None,
 ) -> None:
     """NatOcc: matted hands (fingers toward the face, SOT colours) and harmonised COCO objects."""
-    from occgen.settings import build_natocc_recipe, load_natocc_settings
 
-    with user_errors():
-        settings = load_natocc_settings(params)
-        run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec,
-                             labels=labels)  # fmt: skip
+    def configure(natocc: Any) -> Any:
         natocc = with_overrides(
-            settings.natocc, hands_dir=hands, color_transfer=color_transfer.value if color_transfer else None,
+            natocc, hands_dir=hands, color_transfer=color_transfer.value if color_transfer else None,
             objects_frac=parse_objects_frac(objects_frac), objects_dir=objects, cache_mb=cache_mb,
         )  # fmt: skip
-        natocc = replace(
+        return replace(
             natocc, harmonise=with_overrides(natocc.harmonise, checkpoint=harmoniser_checkpoint, device=device),
             sot=with_overrides(natocc.sot, device={"cuda": "cuda", "cpu": "numpy"}.get(device or "")),
         )  # fmt: skip
-        settings = replace(
-            settings, base=with_overrides(settings.base, seed=seed, size=size), run=run, natocc=natocc,
-            faces=with_overrides(settings.faces, path=faces, split=split),
+
+    with user_errors():
+        generate_recipe(
+            "natocc", out, params=params, seed=seed, size=size, n=n, workers=workers, shard_size=shard_size,
+            image_codec=image_codec, labels=labels, faces=faces, split=split, configure=configure,
+            scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair,
         )  # fmt: skip
-        recipe = build_natocc_recipe(settings)
-        run_generation(
-            recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
-        )
 
 
 @generate_app.command("faceocc")
@@ -226,18 +313,13 @@ def generate_faceocc(
     ] = None,
 ) -> None:
     """FaceOcc: labelled occlusions transplanted onto aligned faces, with texture swaps (the FaceOcc paper)."""
-    from occgen.settings import build_faceocc_recipe, load_faceocc_settings
+
+    def configure(config: Any) -> Any:  # --size is the FaceOcc frame (faceocc.size_px), not base.size
+        return with_overrides(config, faceocc_dir=faceocc, real_frac=real_frac, size_px=size)
 
     with user_errors():
-        settings = load_faceocc_settings(params)
-        run = with_overrides(settings.run, n=n, workers=workers, shard_size=shard_size, image_codec=image_codec,
-                             labels=labels)  # fmt: skip
-        settings = replace(
-            settings, base=with_overrides(settings.base, seed=seed), run=run,
-            faces=with_overrides(settings.faces, path=faces, split=split),
-            faceocc=with_overrides(settings.faceocc, faceocc_dir=faceocc, real_frac=real_frac, size_px=size),
+        generate_recipe(
+            "faceocc", out, params=params, seed=seed, n=n, workers=workers, shard_size=shard_size,
+            image_codec=image_codec, labels=labels, faces=faces, split=split, configure=configure,
+            scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair,
         )  # fmt: skip
-        recipe = build_faceocc_recipe(settings)
-        run_generation(
-            recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
-        )

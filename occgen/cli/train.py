@@ -37,8 +37,10 @@ def train_command(
     out: Annotated[Path, typer.Option("--out", help="Output folder: checkpoints, metrics.csv, metrics.json.")],
     data: Annotated[str | None, typer.Option("--data", help="Training store(s): STORE[,STORE...].")] = None,
     online: Annotated[
-        str | None, typer.Option(help="Also make samples of this recipe on the fly: randocc, natocc or faceocc.")
-    ] = None,
+        str | None,
+        typer.Option(help="Also make samples of this recipe on the fly: randocc, natocc, faceocc or another "
+                     "registered one."),
+    ] = None,  # fmt: skip
     online_n: Annotated[
         int | None, typer.Option(help="--online samples per epoch [default: the recipe section's n].")
     ] = None,

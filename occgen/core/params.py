@@ -134,6 +134,40 @@ def resolve_path(path: Path | None, root: Path) -> Path | None:
     return root / path
 
 
+def is_path_field(annotation: Any) -> bool:
+    """Whether a config field annotated ``annotation`` holds a path (``Path`` or ``Path | None``): such fields
+    are the ones :func:`resolve_paths` makes absolute."""
+    if annotation is Path:
+        return True
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and Path in typing.get_args(annotation)
+
+
+def resolve_paths(config: T, root: Path) -> T:
+    """``config`` (a config dataclass) with every path field (:func:`is_path_field`), in it and in the configs
+    nested in it, made absolute against ``root`` (the params file's folder) by :func:`resolve_path`.
+
+    So a config class marks its paths once, by their annotation, and every loader resolves them alike.
+    """
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise TypeError(f"resolve_paths expects a config dataclass instance, got {config!r}")
+    hints = typing.get_type_hints(type(config))
+    changes: dict[str, Any] = {}
+    for config_field in dataclasses.fields(config):
+        value = getattr(config, config_field.name)
+        if not config_field.init:
+            continue
+        resolved: Any
+        if isinstance(value, Path) and is_path_field(hints[config_field.name]):
+            resolved = resolve_path(value, root)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            resolved = resolve_paths(value, root)
+        else:
+            continue
+        if resolved is not value:
+            changes[config_field.name] = resolved
+    return dataclasses.replace(config, **changes) if changes else config
+
+
 @dataclass(frozen=True, kw_only=True)
 class BaseConfig:
     seed: int = 0

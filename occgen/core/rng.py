@@ -30,6 +30,20 @@ def stream_id(recipe: str) -> int:
         raise ConfigError(f"unknown recipe {recipe!r}; valid: {', '.join(sorted(STREAM_IDS))}") from None
 
 
+def register_stream(recipe: str, stream: int) -> None:
+    """Give a new recipe its fixed stream id (append only): call it in the recipe's module, so any process
+    that unpickles the recipe has it. Re-registering the same pair is a no-op; a taken name or id raises."""
+    if STREAM_IDS.get(recipe) == stream:
+        return
+    if recipe in STREAM_IDS:
+        raise ConfigError(f"recipe {recipe!r} already has stream id {STREAM_IDS[recipe]}; stream ids never change")
+    taken = {value: name for name, value in STREAM_IDS.items()}
+    if stream in taken or stream < 1:
+        raise ConfigError(f"stream id {stream} for recipe {recipe!r} is taken (by {taken.get(stream)}) or < 1; "
+                          f"pick one above {max(STREAM_IDS.values())}")  # fmt: skip
+    STREAM_IDS[recipe] = stream
+
+
 def sample_rng(seed: int, recipe: str, index: int) -> np.random.Generator:
     """The generator for sample ``index`` of ``recipe`` under ``seed``."""
     if seed < 0 or index < 0:

@@ -1,1 +1,5 @@
-"""Recipes that make one sample from one RNG: RandOcc, NatOcc, clean faces (the Sample type)."""
+"""Recipes that make one sample from one RNG: RandOcc, NatOcc, FaceOcc, clean faces (the Sample type).
+
+:mod:`occgen.recipes.registry` names them (params section, config class, builder): a new recipe is a
+module here plus one ``register_recipe`` entry, and nothing outside this package changes (docs/extending.md).
+"""

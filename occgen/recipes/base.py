@@ -41,7 +41,9 @@ class Recipe(Protocol):
 
     name: str
     seed: int
-    size: int
+
+    @property
+    def size(self) -> int: ...  # read-only: a field, or derived from the config (FaceOcc's size_px)
 
     def make(self, index: int) -> Sample: ...
 

@@ -1,4 +1,5 @@
-"""Training samples made on the fly: any recipe (RandOcc, NatOcc, FaceOcc) behind a torch ``Dataset``.
+"""Training samples made on the fly: any recipe (RandOcc, NatOcc, FaceOcc, any registered one: ``occgen train
+--online NAME`` builds it through :mod:`occgen.recipes.registry`) behind a torch ``Dataset``.
 
 The FaceOcc authors synthesise occlusions in ``__getitem__`` as training goes, instead of storing them
 (face3d0725/FaceExtraction Dataset/dataset.py:96-137). :class:`OnlineDataset` does the same with any occgen
