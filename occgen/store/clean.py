@@ -9,7 +9,9 @@ sample:
 - ``clean_patch`` variable-length bytes (N,): the clean face inside that box, encoded with the store's
   image codec (:meth:`occgen.store.codecs.ImageCodec.encode_image`; empty for an empty box).
 
-Readers (:meth:`occgen.store.schema.ShardReader.labels`, and so every export) give back ``clean_image``
+:class:`PatchStorage` is this layout as a :class:`~occgen.store.label_storage.LabelStorage` (what the schema's
+writer and reader use). Readers (:meth:`occgen.store.schema.ShardReader.labels`, and so every export) give back
+``clean_image``
 whole: the sample's image with the decoded patch pasted in, bit for bit the clean face when the image codec
 is lossless. With a lossy codec the clean face outside the box is the decoded image, so the pair agrees
 exactly wherever the occluder did not reach.
@@ -22,12 +24,20 @@ docs/labels.md). Stores written by occgen 0.2.0 hold a whole ``clean_image`` arr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
+from zarr.codecs import ZstdCodec
+from zarr.core.dtype import VariableLengthBytes
 
 from occgen.store.codecs import ImageCodec
+from occgen.store.label_storage import LABEL_MASK_CHUNK, LabelStorage, SampleRead
+
+CLEAN_BOX, CLEAN_PATCH = "clean_box", "clean_patch"
 
 #: ``[top, left, bottom, right)`` of an empty box (a sample whose composite equals its clean face).
 EMPTY_BOX = (0, 0, 0, 0)
@@ -67,3 +77,31 @@ def unpack_clean(image: np.ndarray, patch: bytes, box: np.ndarray | tuple[int, .
     if bottom > top:
         clean[top:bottom, left:right] = codec.decode_image(patch, (bottom - top, right - left, image.shape[2]))
     return clean
+
+
+@dataclass(frozen=True)
+class PatchStorage(LabelStorage):
+    """``label`` (``clean_image``) kept as ``clean_box`` int32 (N, 4) and ``clean_patch`` bytes (N,): the
+    clean face inside the box where it differs from the sample's image (the module docstring)."""
+
+    label: str
+
+    @property
+    def array_names(self) -> tuple[str, ...]:
+        return (CLEAN_BOX, CLEAN_PATCH)
+
+    def arrays(self, *, n: int, size: int, shard: int) -> dict[str, dict[str, Any]]:
+        return {
+            CLEAN_BOX: {"shape": (n, 4), "dtype": "int32", "chunks": (shard, 4), "fill_value": 0,
+                        "compressors": ZstdCodec(level=3)},
+            CLEAN_PATCH: {"shape": (n,), "dtype": VariableLengthBytes(), "chunks": (math.gcd(shard, LABEL_MASK_CHUNK),),
+                          "shards": (shard,), "compressors": None},  # (the patches are encoded already)
+        }  # fmt: skip
+
+    def encode(self, samples: Sequence[np.ndarray], *, images: np.ndarray, codec: ImageCodec) -> dict[str, Any]:
+        boxes, patches = pack_clean(images, samples, codec)
+        return {CLEAN_BOX: boxes, CLEAN_PATCH: patches}
+
+    def decode(self, read: SampleRead, *, image: Callable[[], np.ndarray], codec: ImageCodec) -> np.ndarray:
+        box = np.asarray(read(CLEAN_BOX))
+        return unpack_clean(image(), bytes(read(CLEAN_PATCH)), box, codec)
