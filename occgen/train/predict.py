@@ -16,7 +16,6 @@ instead; ``soft`` is for face models. Files are written atomically, so an interr
 from __future__ import annotations
 
 import json
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import torch
 from torch.nn import functional as F
 
 from occgen.core.errors import ConfigError, SourceError
-from occgen.core.files import list_images
+from occgen.core.files import atomic_write_bytes, list_images
 from occgen.core.imageio import read_image, resize_image
 from occgen.core.labels import PARSING_CLASSES, colour_parsing
 from occgen.train.export_model import (
@@ -156,9 +155,7 @@ def _write(path: Path, array: np.ndarray, params: list[int] | None = None) -> No
     ok, encoded = cv2.imencode(path.suffix, array, params or [])
     if not ok:
         raise SourceError(f"cannot encode {path}")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(encoded.tobytes())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, encoded.tobytes())
 
 
 def overlay_image(image: np.ndarray, face: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from occgen.core.errors import EmptyOccluderError, ImageReadError, SourceError
-from occgen.core.files import sha256_file
+from occgen.core.files import atomic_write_text, sha256_file
 from occgen.core.imageio import read_binary_mask, read_image, resize_image, resize_labels, write_png
 from occgen.core.params import to_plain
 from occgen.prep.hands.elevenk import HandFilter, HandPhoto, open_hand_photos
@@ -143,9 +143,7 @@ def matte_photo(
 
 def _write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(path.suffix + ".tmp")
-    temp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(temp, path)
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def _done(

@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import re
 import time
 from collections import Counter
@@ -33,6 +32,7 @@ import numpy as np
 from occgen import __version__
 from occgen.core.arrays import check_image, check_mask, check_same_size
 from occgen.core.errors import ConfigError, SourceError, StoreError
+from occgen.core.files import atomic_write_bytes, atomic_write_text
 from occgen.core.imageio import read_image
 from occgen.core.params import to_plain
 from occgen.sources.objects import MANIFEST, MANIFEST_VERSION
@@ -359,10 +359,8 @@ def _extract_one(task: _Task) -> dict[str, Any]:
     mask = segmentation_to_mask(cand.annotation["segmentation"], height, width)
     rgba, box = cut_out(image, mask, task.cutout)
     data = encode_png_rgba(rgba)
-    tmp = task.out_path.with_suffix(".png.tmp")
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, task.out_path)
+        atomic_write_bytes(task.out_path, data)
     except OSError as error:
         raise StoreError(f"cannot write {task.out_path}: {error.strerror}; choose a writable --out") from error
     return {
@@ -528,6 +526,4 @@ def extract_coco(
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=False) + "\n")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
@@ -33,7 +32,7 @@ import numpy as np
 
 from occgen.core.arrays import check_alpha, check_image, check_same_size
 from occgen.core.errors import ConfigError, SourceError, StoreError
-from occgen.core.files import require_dir
+from occgen.core.files import atomic_write_bytes, atomic_write_text, require_dir
 from occgen.core.imageio import read_rgba
 
 UPSCALE_BACKENDS = ("lanczos", "rrdb")
@@ -367,9 +366,7 @@ def upscale_folder(
                 too_large += 1
             else:
                 rgb_up, alpha_up = upscaler.upscale(rgb, alpha)
-                tmp = target.with_suffix(".png.tmp")
-                tmp.write_bytes(_encode_rgba(rgb_up, alpha_up))
-                os.replace(tmp, target)
+                atomic_write_bytes(target, _encode_rgba(rgb_up, alpha_up))
                 written += 1
         if on_progress is not None:
             on_progress(1)
@@ -417,6 +414,4 @@ def _carry_manifest(manifest_path: Path, out: Path, upscaler: Upscaler) -> None:
             records.append(item)
         updated[key] = records
     manifest = {**manifest, **updated, "upscale": upscaler.describe()}
-    tmp = out / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, out / "manifest.json")
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
