@@ -31,6 +31,7 @@ import numpy as np
 from occgen.core.arrays import check_image, check_mask
 from occgen.core.errors import ConfigError, SourceError
 from occgen.core.files import DEMO_LICENCE, demo_root, fingerprint_files, is_url, list_images, require_dir
+from occgen.core.geometry import letterbox
 from occgen.core.imageio import read_binary_mask, read_image, read_labels, resize_image, resize_labels
 from occgen.core.labels import (
     GENERIC_FACE,
@@ -95,28 +96,12 @@ class FaceSource(Protocol):
 
 def fit_square_labels(labels: np.ndarray, size: int) -> np.ndarray:
     """Letterbox a label map like :func:`fit_square` does its mask (0 in the padding), resize nearest."""
-    height, width = labels.shape
-    if height != width:
-        side = max(height, width)
-        top, left = (side - height) // 2, (side - width) // 2
-        padded = np.zeros((side, side), np.uint8)
-        padded[top : top + height, left : left + width] = labels
-        labels = padded
-    return resize_labels(labels, (size, size))
+    return letterbox(np.asarray(labels, np.uint8), size, labels=True)[0]
 
 
 def fit_square(image: np.ndarray, face_mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Letterbox to a square (image black, label 0 in the padding), then resize to ``size``²."""
-    height, width = face_mask.shape
-    if height != width:
-        side = max(height, width)
-        top, left = (side - height) // 2, (side - width) // 2
-        padded_image = np.zeros((side, side, 3), np.uint8)
-        padded_image[top : top + height, left : left + width] = image
-        padded_mask = np.zeros((side, side), np.uint8)
-        padded_mask[top : top + height, left : left + width] = face_mask
-        image, face_mask = padded_image, padded_mask
-    return resize_image(image, (size, size)), resize_labels(face_mask, (size, size))
+    return letterbox(np.asarray(image, np.uint8), size)[0], fit_square_labels(face_mask, size)
 
 
 def face_mask_from_parts(

@@ -34,6 +34,7 @@ import numpy as np
 from zarr.codecs import ZstdCodec
 from zarr.core.dtype import VariableLengthBytes
 
+from occgen.core.geometry import mask_bbox
 from occgen.store.codecs import ImageCodec
 from occgen.store.label_storage import LABEL_MASK_CHUNK, LabelStorage, SampleRead
 
@@ -48,13 +49,13 @@ def altered_box(image: np.ndarray, clean: np.ndarray) -> tuple[int, int, int, in
     if image.shape != clean.shape:
         raise ValueError(f"image {image.shape} and clean image {clean.shape} differ in shape")
     difference = cv2.absdiff(np.ascontiguousarray(image), np.ascontiguousarray(clean))
-    height = image.shape[0]
-    # boundingRect of the non-zero bytes of the (H, W * 3) difference: its columns count channels.
-    x, y, w, h = cv2.boundingRect(difference.reshape(height, -1))
-    if w == 0 or h == 0:
+    # The box of the non-zero bytes of the (H, W * 3) difference: its columns count channels.
+    found = mask_bbox(difference.reshape(image.shape[0], -1))
+    if found is None:
         return EMPTY_BOX
+    top, left, bottom, right = found
     channels = image.shape[2] if image.ndim == 3 else 1
-    return y, x // channels, y + h, -(-(x + w) // channels)
+    return top, left // channels, bottom, -(-right // channels)
 
 
 def pack_clean(

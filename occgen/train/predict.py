@@ -29,7 +29,8 @@ from torch.nn import functional as F
 
 from occgen.core.errors import ConfigError, SourceError
 from occgen.core.files import atomic_write_bytes, list_images
-from occgen.core.imageio import read_image, resize_image
+from occgen.core.geometry import Letterbox, letterbox
+from occgen.core.imageio import read_image
 from occgen.core.labels import PARSING_CLASSES, colour_parsing
 from occgen.train.export_model import (
     FACE_TOOL_SIZE,
@@ -47,31 +48,9 @@ OVERLAY_DIR = "overlay"
 OVERLAY_TINT = np.array([255, 0, 0], np.float32)
 
 
-@dataclass(frozen=True)
-class Letterbox:
-    """Where an image sits in its padded square: ``side`` px, image at ``(top, left)`` of size ``(h, w)``."""
-
-    side: int
-    top: int
-    left: int
-    height: int
-    width: int
-
-
-def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
-    """``image`` (H, W, 3) centred on a black square of side ``max(H, W)``, resized to ``size``²."""
-    height, width = image.shape[:2]
-    side = max(height, width)
-    top, left = (side - height) // 2, (side - width) // 2
-    if (height, width) != (side, side):
-        canvas = np.zeros((side, side, 3), image.dtype)
-        canvas[top : top + height, left : left + width] = image
-        image = canvas
-    return resize_image(image, (size, size)), Letterbox(side, top, left, height, width)
-
-
-def unletterbox(logits: torch.Tensor, box: Letterbox) -> torch.Tensor:
-    """``(C, S, S)`` logits -> ``(C, h, w)`` at the image's own size (bilinear, then the crop)."""
+def unletterbox_logits(logits: torch.Tensor, box: Letterbox) -> torch.Tensor:
+    """``(C, S, S)`` logits -> ``(C, h, w)`` at the image's own size (bilinear, then the crop): the torch form of
+    :func:`occgen.core.geometry.unletterbox`."""
     if box.side == box.height == box.width:  # as occgen evaluate does: one resize to the image size
         if logits.shape[-2:] == (box.height, box.width):
             return logits
@@ -207,9 +186,9 @@ def predict_folder(
         logits = predictor.logits(np.stack(batch))
         for path, image, logit, box in zip(chunk, images, logits, boxes, strict=True):
             if parsing:
-                _write_parsing(out, path.stem, image, unletterbox(logit, box), overlay)
+                _write_parsing(out, path.stem, image, unletterbox_logits(logit, box), overlay)
                 continue
-            face_logits = unletterbox(logit, box)[0]
+            face_logits = unletterbox_logits(logit, box)[0]
             face = (face_logits > 0).numpy()
             _write(out / f"{path.stem}.png", face.astype(np.uint8) * 255)
             if soft:

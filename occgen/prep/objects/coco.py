@@ -33,6 +33,7 @@ from occgen import __version__
 from occgen.core.arrays import check_image, check_mask, check_same_size
 from occgen.core.errors import ConfigError, SourceError, StoreError
 from occgen.core.files import atomic_write_bytes, atomic_write_text
+from occgen.core.geometry import grow_box, mask_bbox
 from occgen.core.imageio import read_image
 from occgen.core.params import to_plain
 from occgen.sources.objects import MANIFEST, MANIFEST_VERSION
@@ -169,12 +170,10 @@ def cut_out(image: np.ndarray, mask: np.ndarray, config: CutOutConfig) -> tuple[
     check_image(image)
     check_mask(mask)
     check_same_size(image, mask, "image", "mask")
-    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    if rows.size == 0:
+    found = mask_bbox(mask)
+    if found is None:
         raise SourceError("the object's mask is empty")
-    height, width = mask.shape
-    x0, y0 = max(int(cols[0]) - config.pad_px, 0), max(int(rows[0]) - config.pad_px, 0)
-    x1, y1 = min(int(cols[-1]) + 1 + config.pad_px, width), min(int(rows[-1]) + 1 + config.pad_px, height)
+    y0, x0, y1, x1 = grow_box(found, config.pad_px, mask.shape)
     alpha = soft_alpha(np.ascontiguousarray(mask[y0:y1, x0:x1]), config.edge_erode_px, config.edge_sigma_px)
     rgba = np.dstack([image[y0:y1, x0:x1], np.round(alpha * 255.0).astype(np.uint8)])
     return rgba, (x0, y0, x1, y1)
