@@ -58,14 +58,35 @@ def altered_box(image: np.ndarray, clean: np.ndarray) -> tuple[int, int, int, in
     return top, left // channels, bottom, -(-right // channels)
 
 
+#: Image codecs that cannot encode an image narrower than this many pixels (WebP refuses a 1-pixel-wide or
+#: -high image): their boxes are widened to it, into pixels that the clean face and the image share.
+MIN_PATCH_SIDE = {"webp": 2}
+
+
+def _widen(box: tuple[int, int, int, int], side: int, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """``box`` (not empty) grown to at least ``side`` rows and columns, inside an image of ``shape``."""
+    top, left, bottom, right = box
+    height, width = shape[:2]
+    if bottom - top < side:
+        bottom = min(top + side, height)
+        top = max(bottom - side, 0)
+    if right - left < side:
+        right = min(left + side, width)
+        left = max(right - side, 0)
+    return top, left, bottom, right
+
+
 def pack_clean(
     images: Sequence[np.ndarray] | np.ndarray, cleans: Sequence[np.ndarray] | np.ndarray, codec: ImageCodec
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(boxes int32 (N, 4), patches object (N,) of bytes)`` for images and their clean faces."""
     boxes = np.zeros((len(images), 4), np.int32)
     patches = np.empty(len(images), dtype=object)
+    min_side = MIN_PATCH_SIDE.get(codec.name, 1)
     for index, (image, clean) in enumerate(zip(images, cleans, strict=True)):
         top, left, bottom, right = altered_box(image, clean)
+        if bottom > top and min(bottom - top, right - left) < min_side:
+            top, left, bottom, right = _widen((top, left, bottom, right), min_side, image.shape)
         boxes[index] = top, left, bottom, right
         patches[index] = codec.encode_image(clean[top:bottom, left:right]) if bottom > top else b""
     return boxes, patches
