@@ -20,7 +20,9 @@ from typing import Any
 import zarr
 from zarr.abc.store import Store
 from zarr.core.array import AsyncArray
+from zarr.core.array_spec import ArrayConfig
 from zarr.core.buffer import Buffer, default_buffer_prototype
+from zarr.core.metadata import ArrayV3Metadata
 from zarr.core.sync import sync
 from zarr.storage import StorePath, WrapperStore
 
@@ -71,7 +73,7 @@ class RecordingStore(WrapperStore[Store]):
 
     async def set(self, key: str, value: Buffer) -> None:
         await self._store.set(key, value)
-        data = memoryview(value.as_numpy_array())  # the very bytes handed to the store, not a copy
+        data = value.as_numpy_array().data  # the very bytes handed to the store (a view, not a copy)
         self.written[key] = (data.nbytes, hashlib.sha256(data).hexdigest())
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
@@ -86,9 +88,10 @@ class RecordingStore(WrapperStore[Store]):
 def recording(found: zarr.Array, store: RecordingStore, **config: Any) -> zarr.Array:
     """``found`` (an opened array) writing through ``store`` (a wrapper of its own store), with the runtime
     ``config`` (e.g. ``write_empty_chunks``); no metadata is read again."""
-    merged = {**found.config.to_dict(), **config}
-    opened = AsyncArray(metadata=found.metadata, store_path=StorePath(store, found.path), config=merged)
-    return zarr.Array(opened)
+    if not isinstance(found.metadata, ArrayV3Metadata):
+        raise TypeError(f"{found.path} is not a zarr v3 array")
+    merged = ArrayConfig(**{**found.config.to_dict(), **config})
+    return zarr.Array(AsyncArray(metadata=found.metadata, store_path=StorePath(store, found.path), config=merged))
 
 
 def shard_digest(

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from zarr.codecs import ZstdCodec
@@ -34,6 +34,12 @@ LABEL_MASK_CHUNK = 8
 
 #: ``read(array_name)``: one sample's stored value of that array (what :meth:`LabelStorage.decode` is given).
 SampleRead = Callable[[str], Any]
+
+
+class ArrayNames(Protocol):
+    """A store's group, or a set of its array names: what ``name in arrays`` asks of."""
+
+    def __contains__(self, name: str, /) -> bool: ...
 
 
 class LabelStorage(ABC):
@@ -61,8 +67,8 @@ class LabelStorage(ABC):
         """One sample's label back from its stored values (``read(array_name)``); ``image()`` gives the
         sample's decoded image when the storage needs it."""
 
-    def held_by(self, names: Container[str]) -> bool:
-        """True when every array of this storage is among ``names`` (a store's arrays)."""
+    def held_by(self, names: ArrayNames) -> bool:
+        """True when every array of this storage is ``in names`` (a store's group, or its array names)."""
         return all(name in names for name in self.array_names)
 
 

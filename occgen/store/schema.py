@@ -31,7 +31,7 @@ import functools
 import hashlib
 import json
 import warnings
-from collections.abc import Container, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ from occgen.store.digest import RecordingStore, recording, shard_digest, shard_k
 from occgen.store.digest import array as zarr_array
 from occgen.store.digest import card as read_card
 from occgen.store.label_storage import LABEL_MASK_CHUNK as LABEL_MASK_CHUNK  # (re-exported, documented above)
-from occgen.store.label_storage import LabelStorage, PlainStorage
+from occgen.store.label_storage import ArrayNames, LabelStorage, PlainStorage
 from occgen.store.location import Location, open_group, parse_location, storage_errors
 
 SCHEMA_VERSION = 1
@@ -75,7 +75,7 @@ LABEL_STORAGES: dict[str, LabelStorage] = {
 OLDER_LABEL_STORAGES: dict[str, tuple[LabelStorage, ...]] = {CLEAN_IMAGE: (PlainStorage(CLEAN_IMAGE, channels=3),)}
 
 
-def stored_label(name: str, arrays: Container[str]) -> LabelStorage | None:
+def stored_label(name: str, arrays: ArrayNames) -> LabelStorage | None:
     """How a store holding ``arrays`` (its group, or its array names) keeps label array ``name``; None when it
     does not hold it."""
     if name not in LABEL_STORAGES:
@@ -168,7 +168,7 @@ def write_shard(
     face_masks: np.ndarray,
     occluder_masks: np.ndarray,
     metadata: Sequence[dict[str, Any]],
-    extras: dict[str, Sequence[np.ndarray]] | None = None,
+    extras: Mapping[str, Sequence[np.ndarray]] | None = None,
     *,
     layout: StoreLayout | None = None,
 ) -> None:
