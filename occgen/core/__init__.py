@@ -1,1 +1,2 @@
-"""Foundations every layer uses: errors, array contracts, image and file I/O, RNG streams, params plumbing."""
+"""Foundations every layer uses: errors, array contracts, image and file I/O (atomic writes in ``files``),
+boxes and letterboxing (``geometry``), RNG streams, params plumbing."""
