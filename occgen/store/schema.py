@@ -357,6 +357,7 @@ class ShardReader:
         box pasted onto the image, :mod:`occgen.store.clean`)."""
         if name not in self.label_names:
             raise StoreError(f"{self.path} has no {name} array (its labels: {', '.join(self.label_names) or 'none'})")
+
         def sample_image() -> np.ndarray:
             return self.sample_array(IMAGE, index) if image is None else image
 
