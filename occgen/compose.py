@@ -24,6 +24,7 @@ import numpy as np
 
 from occgen.core.arrays import check_image, check_mask, check_same_size
 from occgen.core.errors import ConfigError
+from occgen.core.geometry import box_slices, grow_box, mask_bbox
 from occgen.sources.occluder import Occluder
 
 Range = tuple[float, float]
@@ -117,11 +118,12 @@ class Composite:
 def face_box(face_mask: np.ndarray) -> tuple[int, int, int, int]:
     """``(x0, y0, x1, y1)`` (exclusive) of the visible face; the central half of the image if it is empty."""
     check_mask(face_mask, "face_mask")
-    ys, xs = np.nonzero(face_mask.any(axis=1))[0], np.nonzero(face_mask.any(axis=0))[0]
-    if ys.size == 0:
+    found = mask_bbox(face_mask)
+    if found is None:
         height, width = face_mask.shape
         return width // 4, height // 4, width - width // 4, height - height // 4
-    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
+    top, left, bottom, right = found
+    return left, top, right, bottom
 
 
 def _odd(kernel_px: int) -> int:
@@ -222,14 +224,8 @@ def soften_alpha(alpha: np.ndarray, erode_px: int, blur_px: int) -> np.ndarray:
 
 
 def _bounding_slice(alpha: np.ndarray, margin: int) -> tuple[slice, slice] | None:
-    rows, cols = np.nonzero(alpha.any(axis=1))[0], np.nonzero(alpha.any(axis=0))[0]
-    if rows.size == 0:
-        return None
-    height, width = alpha.shape
-    return (
-        slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, height)),
-        slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, width)),
-    )
+    found = mask_bbox(alpha)
+    return None if found is None else box_slices(grow_box(found, margin, alpha.shape))
 
 
 def apply_composite(image: np.ndarray, face_mask: np.ndarray, occluder: Occluder, params: CompositeParams) -> Composite:

@@ -29,6 +29,7 @@ import numpy as np
 from occgen.core.arrays import check_alpha, check_image, check_same_size
 from occgen.core.checkpoint import check_device
 from occgen.core.errors import ConfigError
+from occgen.core.geometry import mask_bbox
 
 
 class Harmoniser(Protocol):
@@ -50,10 +51,11 @@ def _check_pair(image: np.ndarray, alpha: np.ndarray) -> None:
 
 def alpha_box(alpha: np.ndarray) -> tuple[int, int, int, int] | None:
     """``(x0, y0, x1, y1)`` of ``alpha > 0``, or None if the alpha is empty."""
-    rows, cols = np.nonzero(alpha.any(axis=1))[0], np.nonzero(alpha.any(axis=0))[0]
-    if rows.size == 0:
+    found = mask_bbox(alpha)
+    if found is None:
         return None
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    top, left, bottom, right = found
+    return left, top, right, bottom
 
 
 def context_square(box: tuple[int, int, int, int], shape: tuple[int, int], context_frac: float) -> tuple[int, ...]:

@@ -1,2 +1,4 @@
-"""Foundations every layer uses: errors, array contracts, image and file I/O, RNG streams, params plumbing,
-label tables (``labels``) and a sample's named targets with the ops that move them (``targets``)."""
+"""Foundations every layer uses: errors, array contracts, image and file I/O (atomic writes in ``files``),
+boxes and letterboxing (``geometry``), names from untrusted input made into paths (``paths``), RNG streams,
+params plumbing, label tables (``labels``) and a sample's named targets with the ops that move them
+(``targets``)."""

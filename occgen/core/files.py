@@ -1,11 +1,14 @@
-"""Helpers shared by the loaders: listing files, fingerprints, the demo asset location."""
+"""Helpers shared by the loaders and writers: listing files, fingerprints, atomic writes, the demo asset
+location."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from occgen.core.errors import SourceError
@@ -52,6 +55,33 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; when the block ends without an error it replaces ``path``
+    in one step (``os.replace``), so ``path`` is never seen half-written. On an error the temporary file is
+    removed and ``path`` is left as it was. The name is unique per call (process id and a random part), so
+    concurrent writers of one target never share a temporary file; the last one to finish wins."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`atomic_path`)."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_path`)."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
 
 
 DEMO_LICENCE = "occgen demo assets: public domain / CC0, see assets/README.md"

@@ -1,7 +1,8 @@
 """Materialise a recipe into a zarr store, shard by shard, resumably, in parallel with dask.
 
-Each task makes every sample of one shard (``recipe.make(i)``) and writes the shard whole: one writer
-per shard. ``workers=1`` without a scheduler runs in this process; otherwise a dask.distributed
+Each task (a :class:`ShardTask`: the store, the shard, and what the client read once from the store's card:
+layout and labels) makes every sample of one shard (``recipe.make(i)``) and writes the shard whole: one
+writer per shard. ``workers=1`` without a scheduler runs in this process; otherwise a dask.distributed
 LocalCluster (or the cluster at ``scheduler``) runs the tasks. The store may be a URL (``s3://…``): each
 task gets the store's absolute :class:`~occgen.store.location.Location`, never a path relative to the
 client's working directory. Samples depend only on
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from occgen.core.errors import ConfigError, StoreError
-from occgen.core.labels import label_card, parse_labels
+from occgen.core.labels import LABEL_ARRAYS, label_card, parse_labels
 from occgen.core.rng import stream_id
 from occgen.recipes.base import Recipe
 from occgen.recipes.labels import build_labels
@@ -34,9 +35,9 @@ from occgen.store.location import Location, open_group, parse_location, storage_
 from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
-    CLEAN_IMAGE,
     SAMPLE_ARRAYS,
     SHARD_COMPLETE,
+    StoreLayout,
     create_store,
     is_store,
     remove_store,
@@ -79,16 +80,16 @@ def _samples(recipe: Recipe, start: int, stop: int) -> Iterator[Any]:
 
 def make_shard_arrays(
     recipe: Recipe, start: int, stop: int, labels: tuple[str, ...] = ()
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, dict[str, Any]]:
-    """Make samples ``start..stop-1`` and stack them, with the optional ``labels`` arrays."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, dict[str, list[np.ndarray]]]:
+    """Make samples ``start..stop-1`` and stack them, with the optional ``labels`` arrays (each a list of the
+    samples' arrays, by label array name: the store's label storage encodes them, store/label_storage.py)."""
     size = recipe.size
     count = stop - start
     images = np.empty((count, size, size, 3), np.uint8)
     face_masks = np.empty((count, size, size), np.uint8)
     occluder_masks = np.empty((count, size, size), np.uint8)
     metadata = []
-    extras: dict[str, Any] = {}  # label array name -> stacked samples (a list of them for clean_image)
-    clean_images: list[np.ndarray] = []
+    extras: dict[str, list[np.ndarray]] = {LABEL_ARRAYS[label]: [] for label in labels}
     for offset, sample in enumerate(_samples(recipe, start, stop)):
         images[offset], face_masks[offset], occluder_masks[offset] = (
             sample.image, sample.face_mask, sample.occluder_mask,
@@ -98,14 +99,7 @@ def make_shard_arrays(
             if sample.labels is None:
                 raise ConfigError(f"recipe {recipe.name} gives no label sources; store it without --labels")
             for name, array in build_labels(sample.labels, labels).items():
-                if name == CLEAN_IMAGE:  # kept per sample: the store keeps only a patch of each (store/clean.py)
-                    clean_images.append(array)
-                    continue
-                if name not in extras:
-                    extras[name] = np.empty((count, *array.shape), np.uint8)
-                extras[name][offset] = array
-    if clean_images:
-        extras[CLEAN_IMAGE] = clean_images
+                extras[name].append(array)
     return images, face_masks, occluder_masks, metadata, extras
 
 
@@ -144,19 +138,39 @@ def _opened_group(location: Location, run_token: str) -> _OpenedGroup:
     return _OPENED[key]
 
 
-def run_shard(recipe: Recipe, target: tuple[Location, int, str]) -> int:
-    """Make and write shard ``shard_index`` of the store at ``location``
-    (``target = (location, shard_index, run_token)``, the token unique to one ``generate`` call); returns its
-    sample count."""
-    location, shard_index, run_token = target
-    group = _opened_group(location, run_token)
-    card = group.attrs[ATTRS_KEY]
-    start, stop = shard_bounds(shard_index, card["n"], card["shard_size"])
-    labels = tuple(card.get("generation", {}).get("labels", ()))
-    arrays = make_shard_arrays(recipe, start, stop, labels)
-    with storage_errors(location):
-        write_shard(group, shard_index, *arrays)
+@dataclass(frozen=True)
+class ShardTask:
+    """One generation task: make and write shard ``shard_index`` of the store at ``location``, whose layout
+    (sample count, shard size, image codec) and ``labels`` (``--labels`` names) the client read once from its
+    card. ``run_token`` is unique to one ``generate`` call (a worker reopens the store for each call)."""
+
+    location: Location
+    shard_index: int
+    run_token: str
+    layout: StoreLayout
+    labels: tuple[str, ...] = ()
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """Sample range ``[start, stop)`` of the shard."""
+        return self.layout.bounds(self.shard_index)
+
+
+def run_shard(recipe: Recipe, task: ShardTask) -> int:
+    """Make and write the shard of ``task``; returns its sample count."""
+    start, stop = task.bounds
+    arrays = make_shard_arrays(recipe, start, stop, task.labels)
+    with storage_errors(task.location):
+        write_shard(_opened_group(task.location, task.run_token), task.shard_index, *arrays, layout=task.layout)
     return stop - start
+
+
+def shard_tasks(path: Location, shards: list[int], run_token: str) -> list[ShardTask]:
+    """The tasks for ``shards`` of the (prepared) store at ``path``: its card is read here, once."""
+    card = read_card(open_group(path, "r"), ATTRS_KEY)
+    labels = tuple(card.get("generation", {}).get("labels", ()))
+    layout = StoreLayout.from_card(card)
+    return [ShardTask(path, index, run_token, layout, labels) for index in shards]
 
 
 def prepare_store(
@@ -274,9 +288,8 @@ def _generate_locked(
         if on_progress:
             on_progress(count)
 
-    run_token = uuid.uuid4().hex
-    run_tasks(run_shard, [(path, i, run_token) for i in todo], shared=recipe, workers=workers, scheduler=scheduler,
-              on_result=collect)  # fmt: skip
+    tasks = shard_tasks(path, todo, uuid.uuid4().hex)
+    run_tasks(run_shard, tasks, shared=recipe, workers=workers, scheduler=scheduler, on_result=collect)
     written = sum(counts)
     expected = sum(stop - start for start, stop in (shard_bounds(i, n, shard_size) for i in todo))
     if written != expected or len(counts) != len(todo):

@@ -17,6 +17,10 @@ size, agreeing with ``load``'s face mask: CelebAMask-HQ from its part files (pre
 It is only called when a store asks for the ``parsing`` label, so the default path reads nothing more.
 
 Labels are resized with nearest neighbour only. Non-square faces are letterboxed (black image, label 0).
+
+This module holds the face folder and store sources and :func:`open_faces`; CelebAMask-HQ is
+:mod:`occgen.sources.celebamask`, and what all sources share (``Face``, ``FaceSource``, part names,
+letterboxing) :mod:`occgen.sources.face_common`. Their public names import from here too.
 """
 
 from __future__ import annotations
@@ -24,266 +28,41 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from occgen.core.arrays import check_image, check_mask
 from occgen.core.errors import ConfigError, SourceError
 from occgen.core.files import DEMO_LICENCE, demo_root, fingerprint_files, is_url, list_images, require_dir
-from occgen.core.imageio import read_binary_mask, read_image, read_labels, resize_image, resize_labels
+from occgen.core.imageio import read_binary_mask, read_image, read_labels
 from occgen.core.labels import (
     GENERIC_FACE,
     PARSING_CLASSES,
     face_class_ids,
     generic_parsing,
-    parts_parsing,
     reconcile_parsing,
 )  # fmt: skip
+from occgen.sources.celebamask import CelebAMaskHQ
+from occgen.sources.face_common import (
+    CELEBAMASK_PARTS,
+    DEFAULT_FACE_PARTS,
+    DEFAULT_OCCLUDING_PARTS,
+    Face,
+    FacesConfig,
+    FaceSource,
+    face_mask_from_parts,
+    fit_square,
+    fit_square_labels,
+    read_id_list,
+)
 from occgen.sources.remote import UrlRoot, local_path, open_root
 from occgen.store.location import Location, parse_location
 
-#: All 18 part names of CelebAMask-HQ's annotation files.
-CELEBAMASK_PARTS = (
-    "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r",
-    "nose", "mouth", "u_lip", "l_lip", "neck", "neck_l", "cloth", "hair", "hat",
-)  # fmt: skip
-DEFAULT_FACE_PARTS = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "nose", "mouth", "u_lip", "l_lip")
-DEFAULT_OCCLUDING_PARTS = ("eye_g", "hair", "hat", "cloth", "ear_r", "neck_l")
-
-
-@dataclass(frozen=True, kw_only=True)
-class FacesConfig:
-    """Where the faces come from (``params.yaml`` section ``faces``)."""
-
-    path: Path | None = None  # None: the embedded demo faces
-    layout: str = "auto"  # auto | celebamask-hq | folder
-    split: Path | None = None
-    corrected_masks: Path | None = None
-    face_parts: tuple[str, ...] = DEFAULT_FACE_PARTS
-    occluding_parts: tuple[str, ...] = DEFAULT_OCCLUDING_PARTS
-
-
-@dataclass(frozen=True)
-class Face:
-    """One face at the dataset size: ``image`` uint8 (S, S, 3), ``face_mask`` uint8 (S, S) in {0, 1}."""
-
-    face_id: str
-    image: np.ndarray
-    face_mask: np.ndarray
-
-    def __post_init__(self) -> None:
-        check_image(self.image, f"face {self.face_id} image")
-        check_mask(self.face_mask, f"face {self.face_id} face_mask")
-
-
-class FaceSource(Protocol):
-    """What the generators need from a face dataset."""
-
-    name: str
-
-    def __len__(self) -> int: ...
-
-    def face_id(self, index: int) -> str: ...
-
-    def load(self, index: int, size: int) -> Face: ...
-
-    def load_parsing(self, index: int, size: int, face_mask: np.ndarray | None = None) -> np.ndarray: ...
-
-    def describe(self) -> dict[str, str | int]: ...
-
-
-def fit_square_labels(labels: np.ndarray, size: int) -> np.ndarray:
-    """Letterbox a label map like :func:`fit_square` does its mask (0 in the padding), resize nearest."""
-    height, width = labels.shape
-    if height != width:
-        side = max(height, width)
-        top, left = (side - height) // 2, (side - width) // 2
-        padded = np.zeros((side, side), np.uint8)
-        padded[top : top + height, left : left + width] = labels
-        labels = padded
-    return resize_labels(labels, (size, size))
-
-
-def fit_square(image: np.ndarray, face_mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Letterbox to a square (image black, label 0 in the padding), then resize to ``size``²."""
-    height, width = face_mask.shape
-    if height != width:
-        side = max(height, width)
-        top, left = (side - height) // 2, (side - width) // 2
-        padded_image = np.zeros((side, side, 3), np.uint8)
-        padded_image[top : top + height, left : left + width] = image
-        padded_mask = np.zeros((side, side), np.uint8)
-        padded_mask[top : top + height, left : left + width] = face_mask
-        image, face_mask = padded_image, padded_mask
-    return resize_image(image, (size, size)), resize_labels(face_mask, (size, size))
-
-
-def face_mask_from_parts(
-    parts: dict[str, np.ndarray], face_parts: tuple[str, ...], occluding_parts: tuple[str, ...]
-) -> np.ndarray:
-    """Visible face = union of ``face_parts`` minus union of ``occluding_parts`` (uint8 {0, 1}).
-
-    ``parts`` maps part name to a {0, 1} mask; absent parts are simply missing (as in CelebAMask-HQ).
-    """
-    if not parts:
-        raise SourceError("no part masks given")
-    shape = next(iter(parts.values())).shape
-    face = np.zeros(shape, bool)
-    for name in face_parts:
-        if name in parts:
-            face |= parts[name].astype(bool)
-    for name in occluding_parts:
-        if name in parts:
-            face &= ~parts[name].astype(bool)
-    return face.astype(np.uint8)
-
-
-def _check_part_names(names: tuple[str, ...], param: str) -> None:
-    unknown = [name for name in names if name not in CELEBAMASK_PARTS]
-    if unknown:
-        raise ConfigError(f"{param}: unknown CelebAMask-HQ part(s) {unknown}; valid: {', '.join(CELEBAMASK_PARTS)}")
-
-
-def read_id_list(path: Path) -> list[str]:
-    """Read a split file: one id per line (``123`` or ``123.jpg``); blank lines and ``#`` comments skipped."""
-    if not Path(path).is_file():
-        raise SourceError(f"split file not found: {path}; pass an existing text file of ids, one per line")
-    ids = []
-    for line in Path(path).read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            ids.append(Path(line).stem)
-    if not ids:
-        raise SourceError(f"split file {path} lists no ids")
-    return ids
-
-
-@dataclass
-class CelebAMaskHQ(UrlRoot):
-    """CelebAMask-HQ read from its released layout. ``root`` holds ``CelebA-HQ-img`` and
-    ``CelebAMask-HQ-mask-anno``; ``split`` is an optional file of ids (e.g. the NatOcc paper's
-    non-occluded training partition); ``corrected_masks`` an optional folder of ``{id}.png`` masks that
-    override the derived ones (e.g. the NatOcc authors' manually corrected masks)."""
-
-    root: Path
-    split: Path | None = None
-    corrected_masks: Path | None = None
-    face_parts: tuple[str, ...] = DEFAULT_FACE_PARTS
-    occluding_parts: tuple[str, ...] = DEFAULT_OCCLUDING_PARTS
-    name: str = "celebamask-hq"
-    _ids: list[str] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.root = require_dir(
-            self._local_root(self.root),
-            "CelebAMask-HQ folder",
-            "pass the folder holding CelebA-HQ-img/ and CelebAMask-HQ-mask-anno/",
-        )
-        self.image_dir = require_dir(
-            self.root / "CelebA-HQ-img", "CelebAMask-HQ image folder", "the dataset must contain CelebA-HQ-img/{i}.jpg"
-        )
-        self.anno_dir = require_dir(
-            self.root / "CelebAMask-HQ-mask-anno",
-            "CelebAMask-HQ annotation folder",
-            "the dataset must contain CelebAMask-HQ-mask-anno/{i // 2000}/{i:05d}_{part}.png",
-        )
-        _check_part_names(self.face_parts, "face_parts")
-        _check_part_names(self.occluding_parts, "occluding_parts")
-        if self.corrected_masks is not None:
-            self.corrected_masks = require_dir(
-                Path(self.corrected_masks), "corrected masks folder", "pass a folder of {id}.png masks or omit it"
-            )
-        if self.split is not None:
-            ids = read_id_list(Path(self.split))
-            bad = [i for i in ids if not i.isdigit()]
-            if bad:
-                raise SourceError(f"split file {self.split}: ids must be integers, got {bad[:5]}")
-        else:
-            ids = [p.stem for p in list_images(self.image_dir) if p.stem.isdigit()]
-            ids.sort(key=int)
-        if not ids:
-            raise SourceError(f"no images named {{i}}.jpg in {self.image_dir}")
-        self._ids = ids
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def face_id(self, index: int) -> str:
-        return self._ids[index]
-
-    def image_path(self, face_id: str) -> Path:
-        return self.image_dir / f"{int(face_id)}.jpg"
-
-    def part_path(self, face_id: str, part: str) -> Path:
-        number = int(face_id)
-        return self.anno_dir / str(number // 2000) / f"{number:05d}_{part}.png"
-
-    def load_face_mask(self, face_id: str) -> np.ndarray:
-        """The visible-face mask at annotation resolution (512²), or the corrected mask if one exists."""
-        if self.corrected_masks is not None:
-            for candidate in (f"{int(face_id)}.png", f"{int(face_id):05d}.png"):
-                path = self.corrected_masks / candidate
-                if path.is_file():
-                    return read_binary_mask(path)
-        parts: dict[str, np.ndarray] = {}
-        for part in set(self.face_parts) | set(self.occluding_parts):
-            path = self.part_path(face_id, part)
-            if path.is_file():
-                parts[part] = read_binary_mask(path)
-        if "skin" not in parts and not any(p in parts for p in self.face_parts):
-            raise SourceError(
-                f"face {face_id}: no face-part masks found (expected e.g. {self.part_path(face_id, 'skin')}); "
-                "check the annotation folder or remove the id from the split"
-            )
-        shapes = {path_part: mask.shape for path_part, mask in parts.items()}
-        if len(set(shapes.values())) > 1:
-            raise SourceError(f"face {face_id}: part masks differ in size {shapes}; all parts must be the same size")
-        return face_mask_from_parts(parts, self.face_parts, self.occluding_parts)
-
-    def load_parsing(self, index: int, size: int, face_mask: np.ndarray | None = None) -> np.ndarray:
-        """The part-label map of face ``index`` at ``size``² (all 18 part files, precedence of
-        :func:`occgen.core.labels.parts_parsing`), reconciled with the (possibly corrected) face mask;
-        ``face_mask``: that mask as :meth:`load` gave it, which saves reading the parts twice."""
-        face_id = self._ids[index]
-        parts = {part: read_binary_mask(path) for part in CELEBAMASK_PARTS
-                 if (path := self.part_path(face_id, part)).is_file()}  # fmt: skip
-        if not parts:
-            raise SourceError(f"face {face_id}: no part masks found (expected e.g. {self.part_path(face_id, 'skin')})")
-        parsing = resize_labels(parts_parsing(parts, self.face_parts, self.occluding_parts), (size, size))
-        if face_mask is None:
-            face_mask = resize_labels(self.load_face_mask(face_id), (size, size))
-        return reconcile_parsing(parsing, face_mask, face_class_ids(self.face_parts))
-
-    def load(self, index: int, size: int) -> Face:
-        face_id = self._ids[index]
-        image = read_image(self.image_path(face_id))
-        face_mask = self.load_face_mask(face_id)
-        if image.shape[0] != image.shape[1] or face_mask.shape[0] != face_mask.shape[1]:
-            raise SourceError(
-                f"face {face_id}: CelebAMask-HQ images and masks are square, got image {image.shape[:2]} "
-                f"and mask {face_mask.shape}; the file {self.image_path(face_id)} looks wrong"
-            )
-        # Masks are 512² and images 1024² in the release: each is brought to `size` on its own.
-        image = resize_image(image, (size, size))
-        return Face(face_id, image, resize_labels(face_mask, (size, size)))
-
-    def describe(self) -> dict[str, Any]:
-        """Where the faces are, what they are (fingerprints relative to their own folders, so a moved copy
-        matches) and the face-label definition: the part lists and the corrected masks."""
-        corrected = list_images(self.corrected_masks) if self.corrected_masks is not None else []
-        return {
-            "kind": self.name,
-            "root": self.root_label(self.root),
-            "count": len(self),
-            "fingerprint": fingerprint_files(self.root, [self.image_path(i) for i in self._ids]),
-            "face_parts": list(self.face_parts),
-            "occluding_parts": list(self.occluding_parts),
-            "corrected_masks": (
-                fingerprint_files(self.corrected_masks, corrected) if self.corrected_masks and corrected else None
-            ),
-            "licence": "CelebAMask-HQ: non-commercial research and educational use only",
-        }
+__all__ = [  # the sources of this module, and what face_common and celebamask define (imported from here too)
+    "CELEBAMASK_PARTS", "DEFAULT_FACE_PARTS", "DEFAULT_OCCLUDING_PARTS", "FACE_LAYOUTS", "CelebAMaskHQ", "Face",
+    "FaceFolder", "FaceSource", "FacesConfig", "StoreFaces", "face_mask_from_parts", "fit_square",
+    "fit_square_labels", "open_faces", "read_id_list",
+]  # fmt: skip
 
 
 @dataclass

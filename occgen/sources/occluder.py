@@ -9,6 +9,7 @@ import numpy as np
 
 from occgen.core.arrays import check_alpha, check_image, check_same_size
 from occgen.core.errors import EmptyOccluderError
+from occgen.core.geometry import box_slices, mask_bbox
 from occgen.core.imageio import resize_image
 
 
@@ -39,10 +40,10 @@ class OccluderSource(Protocol):
 
 def crop_to_alpha(rgb: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Crop an RGBA pair to the bounding box of ``alpha > 0``; raise if the alpha is empty."""
-    rows, cols = np.nonzero(alpha.any(axis=1))[0], np.nonzero(alpha.any(axis=0))[0]
-    if rows.size == 0:
+    found = mask_bbox(alpha)
+    if found is None:
         raise EmptyOccluderError("occluder alpha is empty: nothing to composite")
-    window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    window = box_slices(found)
     return np.ascontiguousarray(rgb[window]), np.ascontiguousarray(alpha[window])
 
 

@@ -1,5 +1,10 @@
 """Datasets on disk: the zarr store schema, image codecs, mix indexes, and opening any of them for reading
-as one :class:`occgen.store.dataset.Dataset` (a store is a dataset of one part, a mix of several)."""
+as one :class:`occgen.store.dataset.Dataset` (a store is a dataset of one part, a mix of several).
+
+A new optional label array's on-disk layout is a :class:`~occgen.store.label_storage.LabelStorage` and one entry
+in :data:`occgen.store.schema.LABEL_STORAGES`; shard digests are recorded as the bytes are written
+(:mod:`occgen.store.digest`).
+"""
 
 from occgen.store.dataset import Dataset, DatasetPart
 from occgen.store.open import open_store

@@ -1,9 +1,11 @@
 """Content digests of store shards: the raw bytes of every array's shard object, hashed when it is written.
 
 A store's sample arrays are sharded alike along the sample axis, so sample shard ``i`` is one object per
-array (``image/c/i/0/0/0``, ``face_mask/c/i/0/0``, ``metadata/c/i``...). :func:`shard_digest` reads those
-objects back through the zarr store (a local folder or any other zarr store) and records, per array, the
-object's key, size and sha256; :func:`check_shard` compares a recorded digest with the bytes now stored.
+array (``image/c/i/0/0/0``, ``face_mask/c/i/0/0``, ``metadata/c/i``...). The writer writes a shard through a
+:class:`RecordingStore` (a wrapper around the zarr store: a local folder, S3 or any other), which hashes each
+object's bytes as they pass on their way out; :func:`shard_digest` records, per array, the object's key, size
+and sha256 from those hashes (reading an object back only if it did not pass through the wrapper);
+:func:`check_shard` compares a recorded digest with the bytes now stored.
 The schema (:mod:`occgen.store.schema`) writes the record into the ``shard_digest`` array when a shard is
 complete; :mod:`occgen.store.integrity` checks whole stores (``occgen verify``).
 """
@@ -11,13 +13,22 @@ complete; :mod:`occgen.store.integrity` checks whole stores (``occgen verify``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import zarr
-from zarr.core.buffer import default_buffer_prototype
+from zarr.abc.store import Store
+from zarr.core.array import AsyncArray
+from zarr.core.array_spec import ArrayConfig
+from zarr.core.buffer import Buffer, default_buffer_prototype
+from zarr.core.metadata import ArrayV3Metadata
 from zarr.core.sync import sync
+from zarr.storage import StorePath, WrapperStore
+
+#: What a :class:`RecordingStore` saw of one key: ``(bytes, sha256)`` of the object it wrote last, or None
+#: when it deleted the object (zarr deletes a shard whose values are all the fill value).
+Written = tuple[int, str] | None
 
 
 def shard_key(array: zarr.Array, shard_index: int) -> str:
@@ -52,20 +63,55 @@ def delete_object(group: zarr.Group, key: str) -> None:
     sync(group.store.delete(key))
 
 
-def shard_digest(group: zarr.Group, shard_index: int, arrays: Sequence[str]) -> dict[str, Any]:
-    """``{array: {"key", "bytes", "sha256"}}`` of shard ``shard_index`` as stored now.
+class RecordingStore(WrapperStore[Store]):
+    """A zarr store that passes everything to the store it wraps and records, for every object written
+    through it, the size and sha256 of the bytes written (:attr:`written`, by key; None once deleted)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.written: dict[str, Written] = {}
+
+    async def set(self, key: str, value: Buffer) -> None:
+        await self._store.set(key, value)
+        data = value.as_numpy_array().data  # the very bytes handed to the store (a view, not a copy)
+        self.written[key] = (data.nbytes, hashlib.sha256(data).hexdigest())
+
+    async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
+        for key, value in values:  # through set, so that each is recorded
+            await self.set(key, value)
+
+    async def delete(self, key: str) -> None:
+        await self._store.delete(key)
+        self.written[key] = None
+
+
+def recording(found: zarr.Array, store: RecordingStore, **config: Any) -> zarr.Array:
+    """``found`` (an opened array) writing through ``store`` (a wrapper of its own store), with the runtime
+    ``config`` (e.g. ``write_empty_chunks``); no metadata is read again."""
+    if not isinstance(found.metadata, ArrayV3Metadata):
+        raise TypeError(f"{found.path} is not a zarr v3 array")
+    merged = ArrayConfig(**{**found.config.to_dict(), **config})
+    return zarr.Array(AsyncArray(metadata=found.metadata, store_path=StorePath(store, found.path), config=merged))
+
+
+def shard_digest(
+    group: zarr.Group, shard_index: int, arrays: Sequence[str], written: Mapping[str, Written] | None = None
+) -> dict[str, Any]:
+    """``{array: {"key", "bytes", "sha256"}}`` of shard ``shard_index``: from ``written`` (a
+    :class:`RecordingStore`'s records of this shard's writes) where it holds the key, else as stored now.
 
     A shard object zarr did not write (every value the fill value) is recorded with ``bytes: None``.
     """
     record: dict[str, Any] = {}
     for name in arrays:
         key = shard_key(array(group, name), shard_index)
-        data = read_object(group, key)
-        record[name] = {
-            "key": key,
-            "bytes": None if data is None else len(data),
-            "sha256": None if data is None else hashlib.sha256(data).hexdigest(),
-        }
+        if written is not None and key in written:
+            seen = written[key]
+            size, sha256 = seen if seen is not None else (None, None)
+        else:
+            data = read_object(group, key)
+            size, sha256 = (None, None) if data is None else (len(data), hashlib.sha256(data).hexdigest())
+        record[name] = {"key": key, "bytes": size, "sha256": sha256}
     return record
 
 

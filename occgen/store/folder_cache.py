@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from occgen.core.errors import SourceError
+from occgen.core.files import atomic_write_text
 from occgen.core.paths import path_inside, safe_relative_name
 from occgen.store.location import Location, storage_errors
 
@@ -129,10 +130,8 @@ def _record_use(target: Path, url: str, files: dict[str, dict[str, Any]]) -> Non
     """Write (or touch) the copy's manifest: its modification time is the copy's last use."""
     manifest = target.with_name(f"{target.name}.json")
     record = {"url": url, "files": len(files), "bytes": sum(int(info.get("size") or 0) for info in files.values())}
-    temporary = manifest.with_name(f".{manifest.name}.{os.getpid()}")
     try:
-        temporary.write_text(json.dumps(record, sort_keys=True))
-        os.replace(temporary, manifest)  # atomic: concurrent workers each write the same record
+        atomic_write_text(manifest, json.dumps(record, sort_keys=True))  # concurrent workers write the same record
     except OSError:
         pass  # a read-only cache still serves its copies; only the last-use time is not kept
 

@@ -15,7 +15,9 @@ Optional label arrays (``labels`` of :func:`create_store`; names, dtypes and cla
 ``occluder_class`` (uint8 (N, S, S), zstd like the masks, :data:`LABEL_MASK_CHUNK` samples per chunk), and
 for ``clean_image`` the arrays ``clean_box`` (int32 (N, 4), one chunk per shard) and ``clean_patch``
 (variable-length bytes (N,), the image codec): the clean face is kept only inside the box where it differs
-from ``image`` (:mod:`occgen.store.clean`; :meth:`ShardReader.labels` gives it back whole). A store without
+from ``image`` (:mod:`occgen.store.clean`; :meth:`ShardReader.labels` gives it back whole). How each label is
+kept is one :class:`~occgen.store.label_storage.LabelStorage` object (:data:`LABEL_STORAGES`, looked up by the
+label's array name): writers encode and readers decode through it, with no case per label. A store without
 them is laid out exactly as before.
 
 Root attribute ``occgen`` holds the dataset card: schema version, occgen version, recipe, seed, size,
@@ -28,9 +30,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,18 +39,21 @@ from typing import Any
 import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
-from zarr.core.dtype import VariableLengthBytes
 
 from occgen import __version__
 from occgen.core.errors import StoreError
 from occgen.core.labels import LABEL_ARRAYS
 from occgen.store.blocks import ShardBlocks
-from occgen.store.clean import pack_clean, unpack_clean
+from occgen.store.clean import CLEAN_BOX as CLEAN_BOX  # (re-exported: tests name the arrays here)
+from occgen.store.clean import CLEAN_PATCH as CLEAN_PATCH
+from occgen.store.clean import PatchStorage
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, ImageCodec, explain_open_error, parse_image_codec
 from occgen.store.dataset import DatasetPart
+from occgen.store.digest import RecordingStore, recording, shard_digest, shard_key
 from occgen.store.digest import array as zarr_array
 from occgen.store.digest import card as read_card
-from occgen.store.digest import shard_digest, shard_key
+from occgen.store.label_storage import LABEL_MASK_CHUNK as LABEL_MASK_CHUNK  # (re-exported, documented above)
+from occgen.store.label_storage import ArrayNames, LabelStorage, PlainStorage
 from occgen.store.location import Location, open_group, parse_location, storage_errors
 
 SCHEMA_VERSION = 1
@@ -59,16 +63,45 @@ IMAGE, FACE_MASK, OCCLUDER_MASK, METADATA, SHARD_COMPLETE, SHARD_DIGEST = (
 )  # fmt: skip
 #: The per-sample arrays, sharded alike along the sample axis (what a shard digest covers).
 SAMPLE_ARRAYS = (IMAGE, FACE_MASK, OCCLUDER_MASK, METADATA)
-#: Samples per chunk of the mask-like label arrays (parsing, face_mask_amodal, occluder_class): zarr spends
-#: about 0.5 ms per chunk written, more than zstd on a 512² mask; a read of one sample decodes 4 (~1 MB) and
-#: costs the same (benchmarks/bench_labels.py). A divisor of the shard size (gcd), so shards stay whole.
-LABEL_MASK_CHUNK = 8
 # clean_patch's variable-length bytes type has no zarr v3 specification yet (zarr warns on every use); its items
 # are occgen's encoded patches, decoded by occgen's readers (documented in occgen/store/clean.py and docs/labels.md).
 warnings.filterwarnings("ignore", message=r"The data type \(VariableLengthBytes\(\)\) does not have a Zarr V3")
-#: The ``clean`` label's arrays (:mod:`occgen.store.clean`): per-sample box and encoded patch. Stores of
-#: occgen 0.2.0 hold a whole ``clean_image`` array instead.
-CLEAN_IMAGE, CLEAN_BOX, CLEAN_PATCH = LABEL_ARRAYS["clean"], "clean_box", "clean_patch"
+CLEAN_IMAGE = LABEL_ARRAYS["clean"]
+#: Label array name -> how a new store keeps it: the masks as they are; ``clean_image`` as per-sample box and
+#: encoded patch (:mod:`occgen.store.clean`).
+LABEL_STORAGES: dict[str, LabelStorage] = {
+    name: PatchStorage(name) if name == CLEAN_IMAGE else PlainStorage(name) for name in LABEL_ARRAYS.values()
+}
+#: How older stores keep a label (still read, and written on resume): occgen 0.2.0's whole ``clean_image``.
+OLDER_LABEL_STORAGES: dict[str, tuple[LabelStorage, ...]] = {CLEAN_IMAGE: (PlainStorage(CLEAN_IMAGE, channels=3),)}
+
+
+def stored_label(name: str, arrays: ArrayNames) -> LabelStorage | None:
+    """How a store holding ``arrays`` (its group, or its array names) keeps label array ``name``; None when it
+    does not hold it."""
+    if name not in LABEL_STORAGES:
+        return None
+    for storage in (LABEL_STORAGES[name], *OLDER_LABEL_STORAGES.get(name, ())):
+        if storage.held_by(arrays):
+            return storage
+    return None
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """What a shard's writer needs of a store's card: sample count, samples per shard and image codec."""
+
+    n: int
+    shard_size: int
+    image_codec: str = DEFAULT_IMAGE_CODEC
+
+    @classmethod
+    def from_card(cls, card: dict[str, Any]) -> StoreLayout:
+        return cls(int(card["n"]), int(card["shard_size"]), str(card.get("image_codec") or "zstd"))
+
+    def bounds(self, shard_index: int) -> tuple[int, int]:
+        """Sample range ``[start, stop)`` of shard ``shard_index``."""
+        return shard_bounds(shard_index, self.n, self.shard_size)
 
 
 def shard_bounds(shard_index: int, n: int, shard_size: int) -> tuple[int, int]:
@@ -115,17 +148,8 @@ def create_store(
         group.create_array(name, shape=(n, size, size), dtype="uint8", chunks=(1, size, size),
                            shards=(shard, size, size), compressors=compressor, fill_value=0)  # fmt: skip
     for label in labels:
-        name = LABEL_ARRAYS[label]
-        if name == CLEAN_IMAGE:
-            group.create_array(CLEAN_BOX, shape=(n, 4), dtype="int32", chunks=(shard, 4), fill_value=0,
-                               compressors=compressor)  # fmt: skip
-            chunk = math.gcd(shard, LABEL_MASK_CHUNK)
-            group.create_array(CLEAN_PATCH, shape=(n,), dtype=VariableLengthBytes(), chunks=(chunk,), shards=(shard,),
-                               compressors=None)  # fmt: skip (the patches are encoded already)
-        else:
-            chunk = math.gcd(shard, LABEL_MASK_CHUNK)
-            group.create_array(name, shape=(n, size, size), dtype="uint8", chunks=(chunk, size, size),
-                               shards=(shard, size, size), compressors=compressor, fill_value=0)  # fmt: skip
+        for name, options in LABEL_STORAGES[LABEL_ARRAYS[label]].arrays(n=n, size=size, shard=shard).items():
+            group.create_array(name, **options)
     group.create_array(METADATA, shape=(n,), dtype=str, chunks=(1,), shards=(shard,))
     group.create_array(SHARD_COMPLETE, shape=(shard_count(n, shard_size),), dtype="uint8", chunks=(1,), fill_value=0)
     group.create_array(SHARD_DIGEST, shape=(shard_count(n, shard_size),), dtype=str, chunks=(1,))
@@ -133,9 +157,9 @@ def create_store(
 
 
 def sharded_arrays(group: zarr.Group) -> tuple[str, ...]:
-    """The per-sample arrays ``group`` holds (:data:`SAMPLE_ARRAYS` and its optional label arrays)."""
-    extra = (*LABEL_ARRAYS.values(), CLEAN_BOX, CLEAN_PATCH)
-    return (*SAMPLE_ARRAYS, *(name for name in extra if name in group))
+    """The per-sample arrays ``group`` holds (:data:`SAMPLE_ARRAYS` and the arrays of its optional labels)."""
+    storages = (stored_label(name, group) for name in LABEL_ARRAYS.values())
+    return (*SAMPLE_ARRAYS, *(name for storage in storages if storage is not None for name in storage.array_names))
 
 
 def write_shard(
@@ -145,28 +169,37 @@ def write_shard(
     face_masks: np.ndarray,
     occluder_masks: np.ndarray,
     metadata: Sequence[dict[str, Any]],
-    extras: dict[str, Any] | None = None,
+    extras: Mapping[str, Sequence[np.ndarray]] | None = None,
+    *,
+    layout: StoreLayout | None = None,
 ) -> None:
     """Write one whole shard (all its samples at once), record its digest, then mark it complete. ``extras``
-    maps optional label array names to their stacked samples (``clean_image``: stacked or a list of images; it
-    is stored as ``clean_box`` and ``clean_patch``, :func:`occgen.store.clean.pack_clean`)."""
-    card = read_card(group, ATTRS_KEY)
-    start, stop = shard_bounds(shard_index, int(card["n"]), int(card["shard_size"]))
+    maps optional label array names to the shard's samples (stacked, or a list of arrays), encoded by the
+    label's :class:`~occgen.store.label_storage.LabelStorage`. ``layout``: the store's, when the caller has it
+    (a generation task does); else it is read from the card.
+
+    The shard's objects are written through a :class:`~occgen.store.digest.RecordingStore`, so its digest comes
+    from the bytes as they were written, without reading them back."""
+    layout = layout or StoreLayout.from_card(read_card(group, ATTRS_KEY))
+    start, stop = layout.bounds(shard_index)
     if len(images) != stop - start:
         raise StoreError(f"shard {shard_index} needs {stop - start} samples, got {len(images)}")
-    pixels = {IMAGE: images, FACE_MASK: face_masks, OCCLUDER_MASK: occluder_masks, **(extras or {})}
-    if CLEAN_IMAGE in pixels and CLEAN_PATCH in group:  # (0.2.0 stores keep whole clean faces)
-        codec = parse_image_codec(str(card.get("image_codec") or "zstd"))
-        pixels[CLEAN_BOX], pixels[CLEAN_PATCH] = pack_clean(images, pixels.pop(CLEAN_IMAGE), codec)
-    elif CLEAN_IMAGE in pixels:
-        pixels[CLEAN_IMAGE] = np.asarray(pixels[CLEAN_IMAGE])  # a list of images: stacked for zarr
-    for name, values in pixels.items():
+    values: dict[str, Any] = {IMAGE: images, FACE_MASK: face_masks, OCCLUDER_MASK: occluder_masks}
+    codec = parse_image_codec(layout.image_codec)
+    for name, samples in (extras or {}).items():
+        storage = stored_label(name, group)
+        if storage is None:
+            raise StoreError(f"{group.store}: the store has no array for the label {name!r}; make it with that label")
+        values.update(storage.encode(samples, images=images, codec=codec))
+    recorder = RecordingStore(group.store)
+    for name, stacked in values.items():
         # Every chunk is written, even an all-zero one (an empty occluder_mask, say; ~60 bytes): zarr's check for
         # chunks equal to the fill value costs 0.5-2 ms per sample and array (np.array_equal), more than zstd.
-        zarr_array(group, name).with_config({"write_empty_chunks": True})[start:stop] = values
-    zarr_array(group, METADATA)[start:stop] = np.array([json.dumps(m, sort_keys=True) for m in metadata], dtype=object)
+        recording(zarr_array(group, name), recorder, write_empty_chunks=True)[start:stop] = stacked
+    encoded = np.array([json.dumps(m, sort_keys=True) for m in metadata], dtype=object)
+    recording(zarr_array(group, METADATA), recorder)[start:stop] = encoded
     if SHARD_DIGEST in group:  # stores made before digests existed have none
-        digest = shard_digest(group, shard_index, sharded_arrays(group))
+        digest = shard_digest(group, shard_index, sharded_arrays(group), recorder.written)
         zarr_array(group, SHARD_DIGEST)[shard_index] = json.dumps(digest, sort_keys=True)
     zarr_array(group, SHARD_COMPLETE)[shard_index] = 1
 
@@ -197,11 +230,16 @@ class StoredSample:
     metadata: dict[str, Any]
 
 
+def stored_labels(group: zarr.Group) -> dict[str, LabelStorage]:
+    """The optional label arrays (:data:`occgen.core.labels.LABEL_ARRAYS` values) ``group`` holds, each with how
+    it is kept (``clean_image`` also when it is stored as ``clean_box`` + ``clean_patch``)."""
+    found = {name: stored_label(name, group) for name in LABEL_ARRAYS.values()}
+    return {name: storage for name, storage in found.items() if storage is not None}
+
+
 def label_arrays(group: zarr.Group) -> tuple[str, ...]:
-    """The optional label arrays (:data:`occgen.core.labels.LABEL_ARRAYS` values) ``group`` holds (``clean_image``
-    also when it is stored as ``clean_patch``)."""
-    stored_as = {CLEAN_IMAGE: CLEAN_PATCH}
-    return tuple(name for name in LABEL_ARRAYS.values() if name in group or stored_as.get(name, name) in group)
+    """The optional label arrays (:data:`occgen.core.labels.LABEL_ARRAYS` values) ``group`` holds."""
+    return tuple(stored_labels(group))
 
 
 class ShardReader:
@@ -303,12 +341,15 @@ class ShardReader:
     @functools.cached_property
     def label_names(self) -> tuple[str, ...]:
         """Optional label arrays this store holds (``parsing``, ``face_mask_amodal``...), maybe none."""
-        return label_arrays(self.group)
+        return tuple(self._label_storages)
 
     @functools.cached_property
-    def _clean_codec(self) -> ImageCodec | None:
-        """The codec of ``clean_patch``, None when the store has none (no clean label, or a 0.2.0 store)."""
-        return parse_image_codec(str(self.card.get("image_codec") or "zstd")) if CLEAN_PATCH in self.group else None
+    def _label_storages(self) -> dict[str, LabelStorage]:
+        return stored_labels(self.group)
+
+    @functools.cached_property
+    def _image_codec(self) -> ImageCodec:
+        return parse_image_codec(str(self.card.get("image_codec") or "zstd"))
 
     def labels(self, index: int, image: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Sample ``index``'s optional label arrays, {array name: array} (empty for a default store).
@@ -320,14 +361,15 @@ class ShardReader:
         box pasted onto the image, :mod:`occgen.store.clean`)."""
         if name not in self.label_names:
             raise StoreError(f"{self.path} has no {name} array (its labels: {', '.join(self.label_names) or 'none'})")
-        codec = self._clean_codec if name == CLEAN_IMAGE else None
-        if codec is not None:
-            box = np.asarray(self.sample_array(CLEAN_BOX, index))
-            patch = self.sample_array(CLEAN_PATCH, index)
-            return unpack_clean(self.sample_array(IMAGE, index) if image is None else image, bytes(patch), box, codec)
+
+        def sample_image() -> np.ndarray:
+            return self.sample_array(IMAGE, index) if image is None else image
+
         with warnings.catch_warnings():  # a 0.2.0 clean_image uses the image codec (see __init__)
             warnings.simplefilter("ignore")
-            return np.asarray(self.sample_array(name, index))
+            return self._label_storages[name].decode(
+                lambda array: self.sample_array(array, index), image=sample_image, codec=self._image_codec
+            )
 
     # The dataset protocol (occgen/store/dataset.py): a store is a dataset of one part, itself.
 

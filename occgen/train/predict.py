@@ -16,7 +16,6 @@ instead; ``soft`` is for face models. Files are written atomically, so an interr
 from __future__ import annotations
 
 import json
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,8 +28,9 @@ import torch
 from torch.nn import functional as F
 
 from occgen.core.errors import ConfigError, SourceError
-from occgen.core.files import list_images
-from occgen.core.imageio import read_image, resize_image
+from occgen.core.files import atomic_write_bytes, list_images
+from occgen.core.geometry import Letterbox, letterbox
+from occgen.core.imageio import read_image
 from occgen.core.labels import PARSING_CLASSES, colour_parsing
 from occgen.train.export_model import (
     FACE_TOOL_SIZE,
@@ -48,31 +48,9 @@ OVERLAY_DIR = "overlay"
 OVERLAY_TINT = np.array([255, 0, 0], np.float32)
 
 
-@dataclass(frozen=True)
-class Letterbox:
-    """Where an image sits in its padded square: ``side`` px, image at ``(top, left)`` of size ``(h, w)``."""
-
-    side: int
-    top: int
-    left: int
-    height: int
-    width: int
-
-
-def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
-    """``image`` (H, W, 3) centred on a black square of side ``max(H, W)``, resized to ``size``²."""
-    height, width = image.shape[:2]
-    side = max(height, width)
-    top, left = (side - height) // 2, (side - width) // 2
-    if (height, width) != (side, side):
-        canvas = np.zeros((side, side, 3), image.dtype)
-        canvas[top : top + height, left : left + width] = image
-        image = canvas
-    return resize_image(image, (size, size)), Letterbox(side, top, left, height, width)
-
-
-def unletterbox(logits: torch.Tensor, box: Letterbox) -> torch.Tensor:
-    """``(C, S, S)`` logits -> ``(C, h, w)`` at the image's own size (bilinear, then the crop)."""
+def unletterbox_logits(logits: torch.Tensor, box: Letterbox) -> torch.Tensor:
+    """``(C, S, S)`` logits -> ``(C, h, w)`` at the image's own size (bilinear, then the crop): the torch form of
+    :func:`occgen.core.geometry.unletterbox`."""
     if box.side == box.height == box.width:  # as occgen evaluate does: one resize to the image size
         if logits.shape[-2:] == (box.height, box.width):
             return logits
@@ -156,9 +134,7 @@ def _write(path: Path, array: np.ndarray, params: list[int] | None = None) -> No
     ok, encoded = cv2.imencode(path.suffix, array, params or [])
     if not ok:
         raise SourceError(f"cannot encode {path}")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(encoded.tobytes())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, encoded.tobytes())
 
 
 def overlay_image(image: np.ndarray, face: np.ndarray) -> np.ndarray:
@@ -210,9 +186,9 @@ def predict_folder(
         logits = predictor.logits(np.stack(batch))
         for path, image, logit, box in zip(chunk, images, logits, boxes, strict=True):
             if parsing:
-                _write_parsing(out, path.stem, image, unletterbox(logit, box), overlay)
+                _write_parsing(out, path.stem, image, unletterbox_logits(logit, box), overlay)
                 continue
-            face_logits = unletterbox(logit, box)[0]
+            face_logits = unletterbox_logits(logit, box)[0]
             face = (face_logits > 0).numpy()
             _write(out / f"{path.stem}.png", face.astype(np.uint8) * 255)
             if soft:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from torch.utils.data import DataLoader
 
 from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
+from occgen.core.files import atomic_path
 from occgen.core.params import to_plain
 from occgen.store.schema import card_digest
 from occgen.train.architectures import build_model, canonical_arch, load_encoder_weights, needs_full_batches
@@ -81,9 +81,8 @@ def _data_description(dataset: StoreDataset | MixedDataset) -> list[dict[str, An
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as temporary:
+        torch.save(obj, temporary)
 
 
 def _check_resume(checkpoint: dict[str, Any], config: TrainConfig, data: list[dict[str, Any]], path: Path) -> None:
@@ -118,12 +117,10 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     fieldnames = list(rows[-1])
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as handle:
+    with atomic_path(path) as temporary, temporary.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fieldnames, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _json_ready(values: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from occgen.core.arrays import check_image, check_mask, check_same_size
 from occgen.core.errors import ConfigError, EmptyOccluderError
+from occgen.core.geometry import box_slices, grow_box, mask_bbox
 
 #: Trimap values, pymatting's convention (float trimap: 0 background, 1 foreground, else unknown).
 BACKGROUND, UNKNOWN, FOREGROUND = 0, 128, 255
@@ -152,13 +153,10 @@ def mask_trimap(mask: np.ndarray, config: MattingConfig) -> np.ndarray:
 
 
 def _box(trimap: np.ndarray, margin: int) -> tuple[slice, slice]:
-    rows = np.nonzero((trimap != BACKGROUND).any(axis=1))[0]
-    cols = np.nonzero((trimap != BACKGROUND).any(axis=0))[0]
-    height, width = trimap.shape
-    return (
-        slice(max(int(rows[0]) - margin, 0), min(int(rows[-1]) + 1 + margin, height)),
-        slice(max(int(cols[0]) - margin, 0), min(int(cols[-1]) + 1 + margin, width)),
-    )
+    found = mask_bbox(trimap != BACKGROUND)
+    if found is None:
+        raise EmptyOccluderError("the trimap is all background: no hand to matte")
+    return box_slices(grow_box(found, margin, trimap.shape))
 
 
 @dataclass(frozen=True)

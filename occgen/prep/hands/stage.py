@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from occgen.core.errors import EmptyOccluderError, ImageReadError, SourceError
-from occgen.core.files import sha256_file
+from occgen.core.files import atomic_write_text, sha256_file
+from occgen.core.geometry import box_slices, mask_bbox
 from occgen.core.imageio import read_binary_mask, read_image, resize_image, resize_labels, write_png
 from occgen.core.params import to_plain
 from occgen.prep.hands.elevenk import HandFilter, HandPhoto, open_hand_photos
@@ -112,11 +113,12 @@ def matte_photo(
     result = matte(image, trimap, config)
     direction = finger_direction(result.alpha)
     alpha8 = np.clip(result.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    rows, cols = np.nonzero(alpha8.any(axis=1))[0], np.nonzero(alpha8.any(axis=0))[0]
-    if rows.size == 0:
+    found = mask_bbox(alpha8)
+    if found is None:
         raise EmptyOccluderError("the solved alpha is empty")
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    rgba = np.dstack([result.foreground[y0:y1, x0:x1], alpha8[y0:y1, x0:x1]])
+    y0, x0, y1, x1 = found
+    window = box_slices(found)
+    rgba = np.dstack([result.foreground[window], alpha8[window]])
     png = out / HANDS_DIR / f"{photo.hand_id}.png"
     write_png(png, rgba)
     record = {
@@ -143,9 +145,7 @@ def matte_photo(
 
 def _write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(path.suffix + ".tmp")
-    temp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(temp, path)
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def _done(

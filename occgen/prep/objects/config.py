@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from occgen.core.errors import ConfigError
-from occgen.prep.objects.coco import CocoFilter, CutOutConfig
+from occgen.prep.objects.coco_select import CocoFilter
+from occgen.prep.objects.cutout import CutOutConfig
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
@@ -32,9 +31,9 @@ import cv2
 import numpy as np
 
 from occgen.core.arrays import check_alpha, check_image, check_same_size
-from occgen.core.errors import ConfigError, SourceError, StoreError
-from occgen.core.files import require_dir
-from occgen.core.imageio import read_rgba
+from occgen.core.errors import ConfigError, SourceError
+from occgen.core.files import atomic_write_bytes, atomic_write_text, require_dir
+from occgen.core.imageio import encode_png, read_rgba
 
 UPSCALE_BACKENDS = ("lanczos", "rrdb")
 UPSCALE_SETTINGS = "upscale.json"  # the upscaler's describe(): a resume must use the same
@@ -298,14 +297,6 @@ class UpscaleReport:
     seconds: float
 
 
-def _encode_rgba(rgb: np.ndarray, alpha: np.ndarray) -> bytes:
-    rgba = np.dstack([rgb, np.round(alpha * 255.0).astype(np.uint8)])
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
-    if not ok:
-        raise StoreError("cannot encode an RGBA PNG")
-    return encoded.tobytes()
-
-
 def upscale_folder(
     src: Path,
     out: Path,
@@ -367,9 +358,8 @@ def upscale_folder(
                 too_large += 1
             else:
                 rgb_up, alpha_up = upscaler.upscale(rgb, alpha)
-                tmp = target.with_suffix(".png.tmp")
-                tmp.write_bytes(_encode_rgba(rgb_up, alpha_up))
-                os.replace(tmp, target)
+                rgba = np.dstack([rgb_up, np.round(alpha_up * 255.0).astype(np.uint8)])
+                atomic_write_bytes(target, encode_png(rgba, str(target)))
                 written += 1
         if on_progress is not None:
             on_progress(1)
@@ -417,6 +407,4 @@ def _carry_manifest(manifest_path: Path, out: Path, upscaler: Upscaler) -> None:
             records.append(item)
         updated[key] = records
     manifest = {**manifest, **updated, "upscale": upscaler.describe()}
-    tmp = out / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, out / "manifest.json")
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
