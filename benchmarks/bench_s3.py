@@ -26,9 +26,9 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
+from occgen.core.location import parse_location
 from occgen.run.generate import generate
 from occgen.settings import build_randocc_recipe, load_randocc_settings
-from occgen.store.location import parse_location
 from occgen.train.data import StoreDataset
 
 

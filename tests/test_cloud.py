@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 from occgen.cli.main import app
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.imageio import read_image
+from occgen.core.location import ENV_OPTIONS, parse_location
 from occgen.run.generate import generate
 from occgen.run.recode import recode
 from occgen.settings import build_randocc_recipe, load_randocc_settings
 from occgen.store import open_store
-from occgen.store.location import ENV_OPTIONS, parse_location
 from occgen.store.mix import MixPart, build_mix
 from occgen.store.schema import ShardReader
 from occgen.train.data import StoreDataset

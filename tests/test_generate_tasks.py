@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from occgen.core.location import parse_location
 from occgen.recipes.randocc import RandOccRecipe
 from occgen.run.generate import ShardTask, prepare_store, run_shard, shard_tasks
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
-from occgen.store.location import parse_location
 from occgen.store.schema import ATTRS_KEY, StoreLayout
 
 

@@ -155,7 +155,7 @@ class IgnoresConditionalWrites:
 
 def test_an_endpoint_that_ignores_conditional_writes_is_refused() -> None:
     from occgen.core.errors import StoreError
-    from occgen.store.location import parse_location
+    from occgen.core.location import parse_location
     from occgen.store.lock import check_conditional_writes
 
     fs = IgnoresConditionalWrites()

@@ -272,3 +272,14 @@ def test_a_flipped_sample_swaps_left_and_right_parsing_classes(tmp_path: Path, f
         assert sources is not None
         expected = mirrored_reference(build_labels(sources, ("parsing",))["parsing"])
         assert np.array_equal(reader.labels(i)["parsing"], expected)
+
+
+def test_samples_never_share_memory_with_the_decoded_file_cache(tmp_path: Path, face_folder: Path) -> None:
+    """Identity jitters pass arrays through: a real sample edited in place must not change the next one."""
+    recipe = _recipe(tmp_path, face_folder, real_frac=1.0, color_jitter=0.0,
+                     sample_affine=SampleAffineConfig(enabled=False))  # fmt: skip
+    first = recipe.make(0)
+    expected = first.image.copy()
+    first.image[...] = 0  # a caller writing into its sample
+    again = recipe.make(0)
+    assert np.array_equal(again.image, expected) and expected.any()

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from occgen.cli.main import app
 from occgen.core.errors import SourceError, StoreError
 from occgen.core.files import demo_root
+from occgen.core.location import ENV_OPTIONS, parse_location
+from occgen.sources.folder_cache import ENV_CACHE_DIR, materialise
 from occgen.sources.textures import DTDTextures
-from occgen.store.folder_cache import ENV_CACHE_DIR, materialise
-from occgen.store.location import ENV_OPTIONS, parse_location
 from occgen.store.schema import ShardReader
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -246,7 +246,7 @@ def test_cache_list_and_prune(s3: S3Server, env: Path) -> None:
     import os
     import time
 
-    from occgen.store.folder_cache import cached, prune
+    from occgen.sources.folder_cache import cached, prune
 
     textures, faces = materialise(parse_location(f"s3://{BUCKET}/demo/dtd")), materialise(
         parse_location(f"s3://{BUCKET}/demo/faces")

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from occgen.core.location import ENV_OPTIONS, parse_location
 from occgen.core.paths import UnsafeNameError, path_inside, safe_relative_name, unsafe_reason
-from occgen.store.folder_cache import ENV_CACHE_DIR, cached, materialise, prune
-from occgen.store.location import ENV_OPTIONS, parse_location
+from occgen.sources.folder_cache import ENV_CACHE_DIR, cached, materialise, prune
 
 sys.path.insert(0, str(Path(__file__).parent))
 from s3_server import S3Server, moto_s3  # noqa: E402

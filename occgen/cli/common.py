@@ -77,7 +77,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except OccgenError as error:
-        from occgen.store.folder_cache import with_urls
+        from occgen.sources.folder_cache import with_urls
 
         message = with_urls(str(error))  # a source folder's local copy named by its URL
         err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
@@ -116,7 +116,7 @@ def lazy_progress(description: str, total: int | None = None) -> Iterator[Callab
 
 
 def size_on_disk(path: Path | str) -> int:
-    from occgen.store.location import parse_location
+    from occgen.core.location import parse_location
 
     return parse_location(path).size_bytes()
 
@@ -135,10 +135,10 @@ def run_generation(
 ) -> None:  # fmt: skip
     """Generate ``recipe`` into ``out`` with a progress bar (shown once the store is ready), then preview.
     With ``repair``, an existing store is verified and its bad shards regenerated instead."""
+    from occgen.core.location import merged_storage_options, parse_location
     from occgen.run.generate import generate
     from occgen.run.preview import write_preview
     from occgen.store import is_store
-    from occgen.store.location import merged_storage_options, parse_location
 
     # Storage options: the params key <section>.storage_options (JSON), overridden key by key by
     # --storage-options / OCCGEN_STORAGE_OPTIONS.

@@ -37,7 +37,7 @@ def global_options(
 ) -> None:  # fmt: skip
     """Options for every command (before the command name: `occgen --storage-options JSON generate ...`)."""
     if storage_options is not None:
-        from occgen.store.location import ENV_OPTIONS, use_storage_options
+        from occgen.core.location import ENV_OPTIONS, use_storage_options
 
         previous = os.environ.get(ENV_OPTIONS)
 

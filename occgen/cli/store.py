@@ -224,7 +224,7 @@ def cache_list() -> None:
     """The cached copies, least recently used first: folder, URL, size, last use."""
     import time
 
-    from occgen.store.folder_cache import cache_dir, cached
+    from occgen.sources.folder_cache import cache_dir, cached
 
     with user_errors():
         entries = cached()
@@ -247,7 +247,7 @@ def cache_prune(
 ) -> None:
     """Delete cached copies of source folders (by last use, or all)."""
     from occgen.core.errors import ConfigError
-    from occgen.store.folder_cache import prune
+    from occgen.sources.folder_cache import prune
 
     with user_errors():
         if (older_than is None) == (not all_copies):

@@ -58,13 +58,15 @@ def sha256_file(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to; when the block ends without an error it replaces ``path``
-    in one step (``os.replace``), so ``path`` is never seen half-written. On an error the temporary file is
-    removed and ``path`` is left as it was. The name is unique per call (process id and a random part), so
-    concurrent writers of one target never share a temporary file; the last one to finish wins."""
+def atomic_path(path: Path, temporary_dir: Path | None = None) -> Iterator[Path]:
+    """A temporary path beside ``path`` (or in ``temporary_dir``, on the same file system) to write to; when the
+    block ends without an error it replaces ``path`` in one step (``os.replace``), so ``path`` is never seen
+    half-written. On an error the temporary file is removed and ``path`` is left as it was. The name is unique
+    per call (process id and a random part), so concurrent writers of one target never share a temporary file;
+    the last one to finish wins. Temporary names end in ``.tmp``."""
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    name = f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    temporary = Path(temporary_dir) / name if temporary_dir is not None else path.with_name(name)
     try:
         yield temporary
         os.replace(temporary, path)
@@ -72,15 +74,15 @@ def atomic_path(path: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, temporary_dir: Path | None = None) -> None:
     """Write ``data`` to ``path`` atomically (:func:`atomic_path`)."""
-    with atomic_path(path) as temporary:
+    with atomic_path(path, temporary_dir) as temporary:
         temporary.write_bytes(data)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, temporary_dir: Path | None = None) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_path`)."""
-    with atomic_path(path) as temporary:
+    with atomic_path(path, temporary_dir) as temporary:
         temporary.write_text(text, encoding="utf-8")
 
 

@@ -184,7 +184,12 @@ class FaceOccRecipe:
             if len(self._cache) >= CACHE_FILES:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = load(path, self.size)
-        return self._cache[key]
+        # Copies: an identity jitter passes arrays through, and a sample must never share memory with the
+        # cache (a caller that edits its sample in place would change every later sample of that file).
+        cached = self._cache[key]
+        if isinstance(cached, np.ndarray):
+            return cached.copy()
+        return tuple(np.array(array, copy=True) for array in cached)
 
     def _has_labels(self, png: Path) -> bool:
         table = self.data.ffhq_labels if png.parent.name == "ffhq" else self.data.celebahq_labels

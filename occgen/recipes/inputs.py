@@ -13,10 +13,10 @@ from typing import Any, Generic, TypeVar
 
 from occgen.core.errors import ConfigError
 from occgen.core.files import is_url
+from occgen.core.location import merged_storage_options, parse_location
 from occgen.core.params import BaseConfig
 from occgen.sources.faces import FacesConfig, FaceSource, open_faces
 from occgen.sources.textures import DTDTextures, TexturesConfig, open_textures
-from occgen.store.location import merged_storage_options, parse_location
 
 C = TypeVar("C")
 
@@ -38,7 +38,7 @@ class RecipeInputs(Generic[C]):
 def source_location(path: Path | None, storage_options: str | None = None) -> Any:
     """A source folder as given (a path, or None for the demo), or as a :class:`Location` with the storage
     options of the stores (``<section>.storage_options`` over the defaults) when it is a URL: the sources
-    copy such folders into the local cache (occgen/store/folder_cache.py)."""
+    copy such folders into the local cache (occgen/sources/folder_cache.py)."""
     if path is None or not is_url(path):
         return path
     return parse_location(path, merged_storage_options(storage_options))

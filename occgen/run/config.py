@@ -8,8 +8,8 @@ from typing import Any
 
 from occgen.core.errors import ConfigError
 from occgen.core.labels import parse_labels
+from occgen.core.location import parse_storage_options
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
-from occgen.store.location import parse_storage_options
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -38,6 +38,7 @@ import numpy as np
 
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.labels import PARSING_CLASSES
+from occgen.core.location import Location, parse_location
 from occgen.run.export_base import (
     Chunk,
     ChunkFiles,
@@ -49,7 +50,6 @@ from occgen.run.export_base import (
     write_text_atomic,
 )
 from occgen.store import open_store
-from occgen.store.location import Location, parse_location
 from occgen.store.lock import store_lock
 
 FORMATS = ("folder", "mmseg")

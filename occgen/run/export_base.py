@@ -22,7 +22,6 @@ Sample ids and store names are input: :func:`check_sample_name` vets any that be
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from occgen.core.errors import StoreError
+from occgen.core.files import atomic_write_bytes, atomic_write_text
 from occgen.core.paths import unsafe_reason
 from occgen.run.parallel import run_tasks
 
@@ -60,16 +60,12 @@ def check_sample_name(
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(value, sort_keys=True, indent=1))
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(value, sort_keys=True, indent=1))
 
 
 def write_text_atomic(work: Path, path: Path, text: str) -> None:
     """Write an output file of the final step through a temporary in the work folder (no stray temporaries)."""
-    temporary = work / "tmp" / f"final-{path.name}.tmp"
-    temporary.write_bytes(text.encode())
-    os.replace(temporary, path)
+    atomic_write_text(path, text, temporary_dir=work / "tmp")
 
 
 def work_dir(out: Path | str) -> Path:
@@ -133,10 +129,8 @@ class ChunkFiles:
         self.count = 0
 
     def write(self, path: Path, data: bytes) -> None:
-        temporary = self.work / "tmp" / f"{self.number:06d}-{self.count:06d}.tmp"
+        atomic_write_bytes(path, data, temporary_dir=self.work / "tmp")
         self.count += 1
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
 
 
 class ExportWriter(Protocol):

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from occgen.core.errors import StoreError
+from occgen.core.imageio import encode_png
 from occgen.run.export_base import check_sample_name, work_dir
 from occgen.store import open_store
 from occgen.store.codecs import parse_image_codec
@@ -108,16 +109,6 @@ def present_labels(dataset: Dataset) -> tuple[str, ...]:
 
 
 # --- encoding ------------------------------------------------------------------------------------------
-
-
-def encode_png(array: np.ndarray) -> bytes:
-    """Lossless PNG of ``(H, W)`` uint8 or ``(H, W, 3)`` uint8 RGB."""
-    if array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", array)
-    if not ok:
-        raise StoreError(f"cannot encode a {array.shape} array as PNG")
-    return encoded.tobytes()
 
 
 def encode_rgb(rgb: np.ndarray, image_format: str, jpeg_quality: int) -> bytes:

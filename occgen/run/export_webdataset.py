@@ -27,6 +27,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from occgen.core.files import atomic_write_text
 from occgen.run.export_base import write_text_atomic
 from occgen.run.export_card import webdataset_card
 from occgen.run.export_encode import EncodedSample, ShardSpec, metadata_json
@@ -94,9 +95,7 @@ class TarPart:
         if size != tar_size(self.members):  # a PAX header or a long name would break the offsets in the index
             raise RuntimeError(f"{self.temporary}: {size} bytes, expected {tar_size(self.members)}")
         index = self.path.with_name(f"{self.path.name}.idx")
-        index_tmp = index.with_name(f"{index.name}.tmp")
-        index_tmp.write_text(f"v1.2 {self.count}\n" + "".join(f"{line}\n" for line in self.index_lines))
-        os.replace(index_tmp, index)
+        atomic_write_text(index, f"v1.2 {self.count}\n" + "".join(f"{line}\n" for line in self.index_lines))
         os.replace(self.temporary, self.path.with_name(f"{self.path.name}.tar"))
         return {"path": self.path.name, "samples": self.count, "bytes": size}
 

@@ -4,7 +4,7 @@ Each task (a :class:`ShardTask`: the store, the shard, and what the client read 
 layout and labels) makes every sample of one shard (``recipe.make(i)``) and writes the shard whole: one
 writer per shard. ``workers=1`` without a scheduler runs in this process; otherwise a dask.distributed
 LocalCluster (or the cluster at ``scheduler``) runs the tasks. The store may be a URL (``s3://…``): each
-task gets the store's absolute :class:`~occgen.store.location.Location`, never a path relative to the
+task gets the store's absolute :class:`~occgen.core.location.Location`, never a path relative to the
 client's working directory. Samples depend only on
 ``(seed, recipe, index)``, so the result is the same for any worker count.
 """
@@ -22,6 +22,7 @@ import numpy as np
 
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.labels import LABEL_ARRAYS, label_card, parse_labels
+from occgen.core.location import Location, parse_location, storage_errors
 from occgen.core.rng import stream_id
 from occgen.recipes.base import Recipe
 from occgen.recipes.labels import build_labels
@@ -31,7 +32,7 @@ from occgen.sources.faces import DEFAULT_FACE_PARTS
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
 from occgen.store.digest import array as zarr_array
 from occgen.store.digest import card as read_card
-from occgen.store.location import Location, open_group, parse_location, storage_errors
+from occgen.store.group import open_group
 from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,

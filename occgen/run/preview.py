@@ -13,9 +13,9 @@ import numpy as np
 from occgen.core.errors import ConfigError
 from occgen.core.imageio import encode_png, write_png
 from occgen.core.labels import colour_parsing
+from occgen.core.location import Location, parse_location
 from occgen.store import open_store
 from occgen.store.dataset import Dataset
-from occgen.store.location import Location, parse_location
 
 
 def overlay_labels(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.ndarray) -> np.ndarray:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from occgen.core.labels import LABEL_ARRAYS
+from occgen.core.location import Location, parse_location
 from occgen.recipes.base import Sample
 from occgen.run.generate import GenerateReport, ProgressCallback, generate
-from occgen.store.location import Location, parse_location
 from occgen.store.schema import ShardReader
 
 

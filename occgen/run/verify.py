@@ -12,13 +12,14 @@ from pathlib import Path
 
 from occgen.core.errors import StoreError
 from occgen.core.labels import parse_labels
+from occgen.core.location import Location, parse_location
 from occgen.recipes.base import Recipe
 from occgen.run.generate import ProgressCallback, generate
 from occgen.run.spec import generation_spec, spec_differences
 from occgen.store.codecs import parse_image_codec
 from occgen.store.digest import card as read_card
+from occgen.store.group import open_group
 from occgen.store.integrity import StoreCheck, mark_for_repair, verify_one
-from occgen.store.location import Location, open_group, parse_location
 from occgen.store.lock import store_lock
 from occgen.store.schema import ATTRS_KEY
 

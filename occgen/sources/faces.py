@@ -42,6 +42,7 @@ from occgen.core.labels import (
     generic_parsing,
     reconcile_parsing,
 )  # fmt: skip
+from occgen.core.location import Location, parse_location
 from occgen.sources.celebamask import CelebAMaskHQ
 from occgen.sources.face_common import (
     CELEBAMASK_PARTS,
@@ -56,7 +57,6 @@ from occgen.sources.face_common import (
     read_id_list,
 )
 from occgen.sources.remote import UrlRoot, local_path, open_root
-from occgen.store.location import Location, parse_location
 
 __all__ = [  # the sources of this module, and what face_common and celebamask define (imported from here too)
     "CELEBAMASK_PARTS", "DEFAULT_FACE_PARTS", "DEFAULT_OCCLUDING_PARTS", "FACE_LAYOUTS", "CelebAMaskHQ", "Face",
@@ -151,7 +151,7 @@ class FaceFolder(UrlRoot):
 class StoreFaces:
     """Faces read from an occgen store (e.g. one written by ``occgen generate faces``): image and visible
     face mask of each sample. Picklable: the store is reopened lazily in each worker. ``root`` may be a
-    store at a URL (a :class:`~occgen.store.location.Location`), read in place."""
+    store at a URL (a :class:`~occgen.core.location.Location`), read in place."""
 
     root: Path | Location
     name: str = "store"
@@ -225,7 +225,7 @@ def open_faces(
 
     ``layout="auto"`` recognises an occgen store, CelebAMask-HQ by its ``CelebA-HQ-img`` folder, else
     expects a face folder. ``path`` may be a URL (``s3://bucket/faces``): the folder is copied into the
-    local cache once (:mod:`occgen.store.folder_cache`) and recorded by its URL.
+    local cache once (:mod:`occgen.sources.folder_cache`) and recorded by its URL.
     """
     if path is None:
         return FaceFolder(demo_root() / "faces", licence=DEMO_LICENCE)

@@ -2,7 +2,7 @@
 
 A source class mixes in :class:`UrlRoot` and passes its ``root`` through :meth:`UrlRoot._local_root`: a
 path stays as it is (``file://`` URLs become paths); another URL is copied into the local cache
-(:mod:`occgen.store.folder_cache`) and the source then reads that copy with its usual code, so the
+(:mod:`occgen.sources.folder_cache`) and the source then reads that copy with its usual code, so the
 content fingerprints are those of the same folder read locally. :meth:`UrlRoot.root_label` is the URL for
 the store card. Unpickled on a dask worker of another machine, the source finds or makes its own copy and
 moves its paths there (:meth:`UrlRoot.__setstate__`).
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from occgen.core.files import is_url
-from occgen.store.folder_cache import CachedFolder, local_copy, materialise
-from occgen.store.location import Location, parse_location
+from occgen.core.location import Location, parse_location
+from occgen.sources.folder_cache import CachedFolder, local_copy, materialise
 
 
 def _rebase(value: Any, old: Path, new: Path) -> Any:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from occgen.store.location import Location
+from occgen.core.location import Location
 
 
 class Sample(Protocol):

@@ -20,9 +20,10 @@ import numpy as np
 import zarr
 
 from occgen.core.errors import StoreError
+from occgen.core.location import Location, parse_location
 from occgen.store.digest import ShardProblem, array, check_shard, delete_object, shard_key
 from occgen.store.digest import card as read_card
-from occgen.store.location import Location, open_group, parse_location
+from occgen.store.group import open_group
 from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,

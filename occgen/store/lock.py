@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from occgen.core.errors import StoreError
-from occgen.store.location import Location, parse_location, storage_errors
+from occgen.core.location import Location, parse_location, storage_errors
 
 #: Protocols whose fsspec filesystem creates objects exclusively (``pipe_file(mode="create")``, S3's
 #: ``If-None-Match: *``; s3fs, tested against moto).

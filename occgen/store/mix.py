@@ -21,10 +21,11 @@ import numpy as np
 
 from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
+from occgen.core.location import Location, parse_location
 from occgen.store.dataset import DatasetPart
 from occgen.store.digest import array as zarr_array
 from occgen.store.digest import card as read_card
-from occgen.store.location import Location, open_group, parse_location
+from occgen.store.group import open_group
 from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
@@ -42,7 +43,7 @@ PICKS = ("random", "prefix")
 @dataclass(frozen=True)
 class MixPart:
     """``count`` samples (or ``fraction`` of the store when ``count`` is None) from the store at ``path``
-    (a path, or a URL such as ``s3://bucket/x.zarr``: :func:`occgen.store.location.parse_location` reads
+    (a path, or a URL such as ``s3://bucket/x.zarr``: :func:`occgen.core.location.parse_location` reads
     a ``Path`` that folded ``s3://`` into ``s3:/`` back as the URL)."""
 
     path: Path | str

@@ -43,6 +43,7 @@ from zarr.codecs import ZstdCodec
 from occgen import __version__
 from occgen.core.errors import StoreError
 from occgen.core.labels import LABEL_ARRAYS
+from occgen.core.location import Location, parse_location, storage_errors
 from occgen.store.blocks import ShardBlocks
 from occgen.store.clean import CLEAN_BOX as CLEAN_BOX  # (re-exported: tests name the arrays here)
 from occgen.store.clean import CLEAN_PATCH as CLEAN_PATCH
@@ -52,9 +53,9 @@ from occgen.store.dataset import DatasetPart
 from occgen.store.digest import RecordingStore, recording, shard_digest, shard_key
 from occgen.store.digest import array as zarr_array
 from occgen.store.digest import card as read_card
+from occgen.store.group import open_group
 from occgen.store.label_storage import LABEL_MASK_CHUNK as LABEL_MASK_CHUNK  # (re-exported, documented above)
 from occgen.store.label_storage import ArrayNames, LabelStorage, PlainStorage
-from occgen.store.location import Location, open_group, parse_location, storage_errors
 
 SCHEMA_VERSION = 1
 ATTRS_KEY = "occgen"

@@ -28,10 +28,11 @@ from occgen.core.arrays import check_image
 from occgen.core.errors import ConfigError
 from occgen.core.imageio import resize_image, resize_labels
 from occgen.core.labels import PARSING_FLIP_SWAP
+from occgen.core.location import Location, parse_location
 from occgen.core.targets import AffineWarp, HorizontalFlip, Target, Targets, apply_geometric, map_images
 from occgen.store import open_store
 from occgen.store.dataset import Dataset as StoredDataset
-from occgen.store.location import Location, open_group, parse_location
+from occgen.store.group import open_group
 from occgen.store.schema import FACE_MASK, IMAGE, shard_bounds, shard_count
 from occgen.train.config import AugmentConfig  # noqa: F401 (re-exported)
 

@@ -38,10 +38,10 @@ from occgen.core.errors import ArrayContractError, ConfigError, SourceError
 from occgen.core.files import list_images, require_dir
 from occgen.core.imageio import read_binary_mask, read_image, resize_image, write_png
 from occgen.core.iterate import batched
+from occgen.core.location import Location, parse_location
 from occgen.sources.faceocc import cofw_mask_name, cofw_pairs
 from occgen.sources.faces import CelebAMaskHQ, FaceFolder
 from occgen.store import open_store
-from occgen.store.location import Location, parse_location
 from occgen.store.schema import is_store
 from occgen.train.config import DTYPES, EvaluateConfig  # noqa: F401 (re-exported)
 from occgen.train.metrics import METRIC_NAMES, Confusion, binarize_prediction, confusion, scores

@@ -29,9 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import zarr
+from typing import Any
 
 from occgen.core.errors import ConfigError, StoreError
 
@@ -323,11 +321,3 @@ def storage_errors(location: Location) -> Iterator[None]:
         if explained is None or explained is error:
             raise
         raise explained from error
-
-
-def open_group(location: Location, mode: Literal["r", "r+", "a", "w", "w-"]) -> zarr.Group:
-    """``zarr.open_group`` at ``location`` (``mode`` as zarr's), storage failures as one line."""
-    if mode != "r" and location.protocol in READ_ONLY_PROTOCOLS:
-        raise StoreError(f"{location.url}: {location.protocol}:// is read-only; write stores to a path or s3:// URL")
-    with storage_errors(location):
-        return zarr.open_group(location.zarr_store(read_only=mode == "r"), mode=mode, zarr_format=3)

@@ -27,8 +27,8 @@ from typing import Any
 
 from occgen.core.errors import SourceError
 from occgen.core.files import atomic_write_text
+from occgen.core.location import Location, storage_errors
 from occgen.core.paths import path_inside, safe_relative_name
-from occgen.store.location import Location, storage_errors
 
 ENV_CACHE_DIR = "OCCGEN_CACHE_DIR"
 #: Listing keys that change when an object's bytes change, first found wins (S3, GCS, Azure, local).
