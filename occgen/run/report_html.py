@@ -79,7 +79,7 @@ def heat_map(pixels: ArrayFacts, count: int) -> str:
     if pixels.alpha_sum is None or pixels.face_sum is None or count == 0:
         axes.text(0.5, 0.5, "no arrays read", ha="center", va="center")
         return png_uri(fig)
-    shown = axes.imshow(pixels.alpha_sum / count, cmap="inferno", vmin=0.0, interpolation="nearest")
+    shown = axes.imshow(pixels.alpha_sum / (255.0 * count), cmap="inferno", vmin=0.0, interpolation="nearest")
     face = pixels.face_sum / count
     if face.min() < 0.5 < face.max():
         axes.contour(face, levels=[0.5], colors=["#39ff14"], linewidths=1.0)

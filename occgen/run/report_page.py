@@ -22,7 +22,7 @@ pre { max-height: 320px; overflow: auto; background: #f2f4f7; padding: 8px; font
 .tiles { display: flex; flex-wrap: wrap; gap: 10px; }
 figure.tile { margin: 0; width: 256px; }
 figure.tile img { width: 256px; height: 128px; display: block; image-rendering: auto; }
-figure.tile figcaption { font-size: 11px; color: #3b4458; word-break: break-all; }
+figure.tile figcaption { font-size: 11px; color: #3b4458; overflow-wrap: anywhere; }
 .controls { display: flex; flex-wrap: wrap; gap: 12px; align-items: center; margin-bottom: 10px; }
 .controls input { width: 64px; }
 button { padding: 3px 12px; }

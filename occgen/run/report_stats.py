@@ -119,16 +119,22 @@ def delta_e_hand_skin(image: np.ndarray, face_mask: np.ndarray, occluder_mask: n
     CIELAB colour of the visible face pixels of one composite; None when either has under MIN_COLOUR_PX pixels."""
     hand = occluder_mask >= 128
     face = face_mask.astype(bool) & ~hand
-    if hand.sum() < MIN_COLOUR_PX or face.sum() < MIN_COLOUR_PX:
+    if np.count_nonzero(hand) < MIN_COLOUR_PX or np.count_nonzero(face) < MIN_COLOUR_PX:
         return None
-    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)  # L in [0, 100], a/b about [-128, 127]
-    return float(np.linalg.norm(lab[hand].mean(axis=0) - lab[face].mean(axis=0)))
+    means = []
+    for where in (hand, face):  # only the pixels that count are converted: L in [0, 100], a/b about [-128, 127]
+        pixels = image[where].astype(np.float32).reshape(-1, 1, 3) / 255.0
+        means.append(cv2.cvtColor(pixels, cv2.COLOR_RGB2Lab).reshape(-1, 3).mean(axis=0, dtype=np.float64))
+    return float(np.linalg.norm(means[0] - means[1]))
 
 
 def thumbnail_uri(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.ndarray, px: int) -> str:
-    """A JPEG data URI of the image beside its overlay (face green, occluder red), each ``px`` square."""
-    tiles = [image, overlay_labels(image, face_mask, occluder_mask)]
-    strip = np.concatenate([cv2.resize(t, (px, px), interpolation=cv2.INTER_AREA) for t in tiles], axis=1)
+    """A JPEG data URI of the image beside its overlay (face green, occluder red), each ``px`` square (the overlay
+    is drawn on the downsized image: nearest for the face mask, area for the image and the occluder alpha)."""
+    small = cv2.resize(image, (px, px), interpolation=cv2.INTER_AREA)
+    face = cv2.resize(face_mask, (px, px), interpolation=cv2.INTER_NEAREST)
+    alpha = cv2.resize(occluder_mask, (px, px), interpolation=cv2.INTER_AREA)
+    strip = np.concatenate([small, overlay_labels(small, face, alpha)], axis=1)
     ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(strip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB array
         raise ConfigError("OpenCV could not encode a report thumbnail as JPEG")
@@ -139,22 +145,23 @@ def thumbnail_uri(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.nd
 class ArrayFacts:
     """Pixel statistics of some samples; two of them add up (:meth:`merge`)."""
 
-    alpha_sum: np.ndarray | None = None  # float64 (S, S): sum of occluder alpha in [0, 1]
-    face_sum: np.ndarray | None = None  # float64 (S, S): sum of the visible face mask
+    alpha_sum: np.ndarray | None = None  # int64 (S, S): sum of occluder_mask (alpha x 255)
+    face_sum: np.ndarray | None = None  # int64 (S, S): sum of the visible face mask
     area: dict[int, float] = field(default_factory=dict)  # index -> share of the image with occluder_mask > 0
     face_px: dict[int, int] = field(default_factory=dict)  # index -> visible face pixels in face_mask
     delta_e: dict[int, float] = field(default_factory=dict)  # index -> hand/skin distance (hand samples only)
     thumbs: dict[int, str] = field(default_factory=dict)  # index -> data URI
 
+    def add_maps(self, occluder_mask: np.ndarray, face_mask: np.ndarray) -> None:
+        if self.alpha_sum is None or self.face_sum is None:
+            self.alpha_sum = np.zeros(occluder_mask.shape, np.int64)
+            self.face_sum = np.zeros(face_mask.shape, np.int64)
+        self.alpha_sum += occluder_mask
+        self.face_sum += face_mask
+
     def merge(self, other: ArrayFacts) -> None:
-        for name in ("alpha_sum", "face_sum"):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            if theirs is None:
-                continue
-            if mine is None:
-                setattr(self, name, theirs.astype(np.float64, copy=True))
-            else:
-                mine += theirs
+        if other.alpha_sum is not None and other.face_sum is not None:
+            self.add_maps(other.alpha_sum, other.face_sum)
         self.area.update(other.area)
         self.face_px.update(other.face_px)
         self.delta_e.update(other.delta_e)
@@ -177,9 +184,7 @@ def measure_arrays(job: ArrayJob, indices: list[int]) -> ArrayFacts:
     facts = ArrayFacts()
     for index in indices:
         sample = dataset[index]
-        alpha = sample.occluder_mask.astype(np.float64) / 255.0
-        face = sample.face_mask.astype(np.float64)
-        facts.merge(ArrayFacts(alpha_sum=alpha, face_sum=face))
+        facts.add_maps(sample.occluder_mask, sample.face_mask)
         facts.area[index] = float(np.count_nonzero(sample.occluder_mask)) / sample.occluder_mask.size
         facts.face_px[index] = int(np.count_nonzero(sample.face_mask))
         if index in job.hand_samples:
