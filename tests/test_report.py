@@ -76,7 +76,10 @@ def test_report_numbers_equal_the_stores_own(stores: dict[str, Path], mix_report
     assert data["arrays"]["coverage_check"] == {"checked": 2 * N, "agree": 2 * N, "max_abs_difference_px": 0}
 
     area = [float((s.occluder_mask > 0).mean()) for s in samples]
-    assert data["arrays"]["all"] and data["arrays"]["area"]["counts"] == np.histogram(area, bins=np.linspace(0, 1, 21))[0].tolist()
+    assert (
+        data["arrays"]["all"]
+        and data["arrays"]["area"]["counts"] == np.histogram(area, bins=np.linspace(0, 1, 21))[0].tolist()
+    )
     assert data["arrays"]["area"]["mean"] == pytest.approx(np.mean(area))
 
     # Hand/skin colour distance: whole-image CIELAB conversion, then the two masked means.
@@ -181,7 +184,9 @@ def test_browser_renders_the_page(browser_page: Any, stores: dict[str, Path]) ->
     assert page.errors == []
     assert page.is_visible("text=Dataset card") and page.is_visible("#card >> text=natocc, randocc")
     assert page.locator("#card").inner_text().count("occgen demo assets") >= 2  # licences
-    broken = page.eval_on_selector_all("img", "images => images.filter(i => !(i.complete && i.naturalWidth > 0)).length")
+    broken = page.eval_on_selector_all(
+        "img", "images => images.filter(i => !(i.complete && i.naturalWidth > 0)).length"
+    )
     assert broken == 0
     assert len(shown_ids(page)) == GALLERY_PAGE
     assert page.inner_text("#gallery-page") == f"page 1 of {-(-2 * N // GALLERY_PAGE)}"

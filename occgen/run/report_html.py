@@ -139,7 +139,9 @@ def render_page(dataset: Dataset, summary: dict[str, Any], pixels: ArrayFacts, s
     """The whole HTML page."""
     coverage, arrays = summary["coverage"], summary["arrays"]
     series = coverage["by_type"] if coverage["by_type"] else {"all": coverage["counts"]}
-    shown_area = "every sample's" if arrays["all"] else f"{arrays['samples']} of {arrays['of']} samples' (seed {arrays['seed']})"
+    shown_area = (
+        "every sample's" if arrays["all"] else f"{arrays['samples']} of {arrays['of']} samples' (seed {arrays['seed']})"
+    )
     check = arrays["coverage_check"]
     delta = arrays["delta_e"]
     types = [name for name, _ in summary["occluder_types"]]
@@ -155,30 +157,39 @@ def render_page(dataset: Dataset, summary: dict[str, Any], pixels: ArrayFacts, s
         "per_sample": _table(summary["occluders_per_sample"], ("occluders in a sample", "samples")),
         "faces": _table(faces["top"], ("face", "samples")),
         "faces_line": f"{faces['distinct']} distinct faces; samples per face: min {faces['min']}, "
-                      f"median {faces['median']:g}, max {faces['max']} (top 20 below).",
+        f"median {faces['median']:g}, max {faces['max']} (top 20 below).",
         "coverage_plot": bar_histogram(coverage["edges"], series, "occluder coverage of the face (%)", True),
         "coverage_line": f"{coverage['samples']} samples (every sample with face_px_before/after; "
-                         f"{coverage['without_metadata']} without): mean {_percent(coverage['mean'])}, "
-                         f"median {_percent(coverage['median'])}.",
+        f"{coverage['without_metadata']} without): mean {_percent(coverage['mean'])}, "
+        f"median {_percent(coverage['median'])}.",
         "check_line": f"Checked against the arrays for {check['checked']} sampled samples: face_mask holds "
-                      f"face_px_after pixels in {check['agree']} of them (largest difference "
-                      f"{check['max_abs_difference_px']} px).",
+        f"face_px_after pixels in {check['agree']} of them (largest difference "
+        f"{check['max_abs_difference_px']} px).",
         "arrays_line": f"Computed from {shown_area} arrays.",
-        "area_plot": bar_histogram(arrays["area"]["edges"], {"all": arrays["area"]["counts"]},
-                                   "occluder area (% of the image with occluder_mask > 0)", True),
+        "area_plot": bar_histogram(
+            arrays["area"]["edges"],
+            {"all": arrays["area"]["counts"]},
+            "occluder area (% of the image with occluder_mask > 0)",
+            True,
+        ),
         "area_line": f"mean {_percent(arrays['area']['mean'])} of the image.",
         "heat_plot": heat_map(pixels, arrays["samples"]),
         "delta_plot": '<img class="plot" alt="colour distance histogram" src="{}">'.format(
             bar_histogram(delta["edges"], {"hand samples": delta["counts"]}, "ΔE76 hand ↔ visible skin (CIELAB)", False)
-        ) if delta["samples"] else "",
-        "delta_line": (f"{delta['samples']} of {delta['hand_samples']} sampled hand samples measured: mean ΔE "
-                       f"{delta['mean']:.1f}, median {delta['median']:.1f}." if delta["samples"] else
-                       "No hand samples among the sampled arrays: nothing to measure."),
+        )
+        if delta["samples"]
+        else "",
+        "delta_line": (
+            f"{delta['samples']} of {delta['hand_samples']} sampled hand samples measured: mean ΔE "
+            f"{delta['mean']:.1f}, median {delta['median']:.1f}."
+            if delta["samples"]
+            else "No hand samples among the sampled arrays: nothing to measure."
+        ),
         "most": _tiles(summary["most_covered"], pixels.thumbs),
         "least": _tiles(summary["least_covered"], pixels.thumbs),
         "type_options": "".join(f'<option value="{html.escape(t)}">{html.escape(t)}</option>' for t in types),
         "gallery_line": f"{len(summary['gallery'])} samples picked at random (seed {arrays['seed']}) of "
-                        f"{summary['n']}; {GALLERY_PAGE} per page.",
+        f"{summary['n']}; {GALLERY_PAGE} per page.",
         "data": _json_script("occgen-report-data", summary),
         "thumbs": _json_script("occgen-report-thumbs", {str(k): v for k, v in sorted(pixels.thumbs.items())}),
         "page_size": str(GALLERY_PAGE),

@@ -26,6 +26,7 @@ from occgen.run.preview import overlay_labels
 from occgen.store import open_store
 from occgen.store.dataset import Dataset
 from occgen.store.location import Location
+from occgen.store.schema import FACE_MASK, IMAGE, OCCLUDER_MASK
 
 #: Stream id of the report's choice of samples (not a recipe: kept apart from occgen.core.rng's table).
 REPORT_STREAM = 1001
@@ -179,20 +180,25 @@ class ArrayJob:
 
 
 def measure_arrays(job: ArrayJob, indices: list[int]) -> ArrayFacts:
-    """The :class:`ArrayFacts` of samples ``indices`` (ascending) of the dataset at ``job.location``."""
+    """The :class:`ArrayFacts` of samples ``indices`` (ascending) of the dataset at ``job.location``. The masks of
+    every sample are read; the image (the costly decode) only for hand samples and thumbnails."""
     dataset = open_store(job.location)
     facts = ArrayFacts()
     for index in indices:
-        sample = dataset[index]
-        facts.add_maps(sample.occluder_mask, sample.face_mask)
-        facts.area[index] = float(np.count_nonzero(sample.occluder_mask)) / sample.occluder_mask.size
-        facts.face_px[index] = int(np.count_nonzero(sample.face_mask))
+        occluder_mask = np.asarray(dataset.sample_array(OCCLUDER_MASK, index))
+        face_mask = np.asarray(dataset.sample_array(FACE_MASK, index))
+        facts.add_maps(occluder_mask, face_mask)
+        facts.area[index] = float(np.count_nonzero(occluder_mask)) / occluder_mask.size
+        facts.face_px[index] = int(np.count_nonzero(face_mask))
+        if index not in job.hand_samples and index not in job.thumbnails:
+            continue
+        image = np.asarray(dataset.sample_array(IMAGE, index))
         if index in job.hand_samples:
-            distance = delta_e_hand_skin(sample.image, sample.face_mask, sample.occluder_mask)
+            distance = delta_e_hand_skin(image, face_mask, occluder_mask)
             if distance is not None:
                 facts.delta_e[index] = distance
         if index in job.thumbnails:
-            facts.thumbs[index] = thumbnail_uri(sample.image, sample.face_mask, sample.occluder_mask, job.thumb_px)
+            facts.thumbs[index] = thumbnail_uri(image, face_mask, occluder_mask, job.thumb_px)
     return facts
 
 
@@ -252,24 +258,45 @@ def summarise(dataset: Dataset, settings: ReportSettings) -> tuple[dict[str, Any
         "parts": [[part.name, len(part.indices)] for part in dataset.parts],
         "occluder_types": count_table(types),
         "occluders_per_sample": count_table(Counter(str(len(f.occluder_types)) for f in facts)),
-        "faces": {"distinct": len(faces), "top": count_table(faces)[:20], "min": int(per_face.min()),
-                  "median": float(np.median(per_face)), "max": int(per_face.max())},  # fmt: skip
+        "faces": {
+            "distinct": len(faces),
+            "top": count_table(faces)[:20],
+            "min": int(per_face.min()),
+            "median": float(np.median(per_face)),
+            "max": int(per_face.max()),
+        },  # fmt: skip
         "coverage": {
-            "edges": COVERAGE_EDGES.tolist(), "counts": histogram(coverages, COVERAGE_EDGES), "by_type": by_type,
-            "samples": len(coverages), "without_metadata": n - len(coverages),
+            "edges": COVERAGE_EDGES.tolist(),
+            "counts": histogram(coverages, COVERAGE_EDGES),
+            "by_type": by_type,
+            "samples": len(coverages),
+            "without_metadata": n - len(coverages),
             "mean": float(np.mean(coverages)) if coverages else None,
             "median": float(np.median(coverages)) if coverages else None,
         },
         "arrays": {
-            "samples": len(stats_indices), "of": n, "all": len(stats_indices) == n, "seed": settings.seed,
-            "area": {"edges": AREA_EDGES.tolist(), "counts": histogram(areas, AREA_EDGES),
-                     "mean": float(np.mean(areas)) if areas else None},
-            "delta_e": {"edges": DELTA_E_EDGES.tolist(), "counts": histogram(distances, DELTA_E_EDGES),
-                        "samples": len(distances), "hand_samples": len(hands),
-                        "mean": float(np.mean(distances)) if distances else None,
-                        "median": float(np.median(distances)) if distances else None},
-            "coverage_check": {"checked": len(checked), "agree": sum(d == 0 for d in differences),
-                               "max_abs_difference_px": max(differences, default=0)},
+            "samples": len(stats_indices),
+            "of": n,
+            "all": len(stats_indices) == n,
+            "seed": settings.seed,
+            "area": {
+                "edges": AREA_EDGES.tolist(),
+                "counts": histogram(areas, AREA_EDGES),
+                "mean": float(np.mean(areas)) if areas else None,
+            },
+            "delta_e": {
+                "edges": DELTA_E_EDGES.tolist(),
+                "counts": histogram(distances, DELTA_E_EDGES),
+                "samples": len(distances),
+                "hand_samples": len(hands),
+                "mean": float(np.mean(distances)) if distances else None,
+                "median": float(np.median(distances)) if distances else None,
+            },
+            "coverage_check": {
+                "checked": len(checked),
+                "agree": sum(d == 0 for d in differences),
+                "max_abs_difference_px": max(differences, default=0),
+            },
         },  # fmt: skip
         "gallery": [entry(i) for i in gallery],
         "most_covered": [entry(i) for i in most],
