@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from occgen.cli.main import app
 from occgen.core.errors import ConfigError
 from occgen.run.report_html import GALLERY_PAGE, require_matplotlib, write_report
-from occgen.run.report_stats import COVERAGE_EDGES, ReportSettings, choose_samples
+from occgen.run.report_stats import COVERAGE_EDGES, ReportSettings, choose_samples, summarise
 from occgen.store import open_store
 
 N = 32  # samples per store; the mix takes all of both
@@ -229,3 +229,15 @@ def test_browser_coverage_filter_changes_the_count(browser_page: Any, mix_report
     assert page.inner_text("#gallery-count") == f"{len(inside)} of {2 * N} gallery samples match"
     assert shown_ids(page) == [e["id"] for e in inside][:GALLERY_PAGE]
     assert page.errors == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_two_workers_give_the_same_numbers(stores: dict[str, Path]) -> None:
+    """The array statistics in dask worker processes (tasks of contiguous samples, merged here) equal one process's."""
+    dataset = open_store(stores["natocc"])
+    one = summarise(dataset, ReportSettings(gallery=6, array_samples=N, workers=1))
+    two = summarise(dataset, ReportSettings(gallery=6, array_samples=N, workers=2))
+    assert one[0] == two[0]
+    assert one[1].alpha_sum is not None and two[1].alpha_sum is not None
+    assert np.array_equal(one[1].alpha_sum, two[1].alpha_sum) and one[1].thumbs == two[1].thumbs
