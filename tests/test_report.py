@@ -72,7 +72,7 @@ def test_report_numbers_equal_the_stores_own(stores: dict[str, Path], mix_report
     visible = np.array([int(s.face_mask.sum()) for s in samples], np.float64)
     expected, _ = np.histogram((before - visible) / before, bins=np.linspace(0, 1, 21))
     assert data["coverage"]["counts"] == expected.tolist() and sum(expected) == 2 * N
-    assert data["coverage"]["edges"] == pytest.approx(COVERAGE_EDGES.tolist())
+    assert data["coverage"]["edges"] == pytest.approx(COVERAGE_EDGES.tolist()) and data["coverage"]["outside_0_1"] == 0
     assert data["arrays"]["coverage_check"] == {"checked": 2 * N, "agree": 2 * N, "max_abs_difference_px": 0}
 
     area = [float((s.occluder_mask > 0).mean()) for s in samples]

@@ -161,7 +161,7 @@ def render_page(dataset: Dataset, summary: dict[str, Any], pixels: ArrayFacts, s
         "coverage_plot": bar_histogram(coverage["edges"], series, "occluder coverage of the face (%)", True),
         "coverage_line": f"{coverage['samples']} samples (every sample with face_px_before/after; "
         f"{coverage['without_metadata']} without): mean {_percent(coverage['mean'])}, "
-        f"median {_percent(coverage['median'])}.",
+        f"median {_percent(coverage['median'])}; {coverage['outside_0_1']} outside 0–100 % (in no bin).",
         "check_line": f"Checked against the arrays for {check['checked']} sampled samples: face_mask holds "
         f"face_px_after pixels in {check['agree']} of them (largest difference "
         f"{check['max_abs_difference_px']} px).",

@@ -270,6 +270,7 @@ def summarise(dataset: Dataset, settings: ReportSettings) -> tuple[dict[str, Any
             "counts": histogram(coverages, COVERAGE_EDGES),
             "by_type": by_type,
             "samples": len(coverages),
+            "outside_0_1": sum(not 0.0 <= c <= 1.0 for c in coverages),  # not in any bin
             "without_metadata": n - len(coverages),
             "mean": float(np.mean(coverages)) if coverages else None,
             "median": float(np.median(coverages)) if coverages else None,
