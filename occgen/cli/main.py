@@ -21,6 +21,7 @@ from occgen.cli.generate import generate_app
 from occgen.cli.hands import hands_app
 from occgen.cli.models import export_model_command, predict_command
 from occgen.cli.occluders import occluders_app
+from occgen.cli.report import report_command
 from occgen.cli.train import evaluate_command, train_command
 
 app = typer.Typer(help="Synthetic occluded-face data (NatOcc / RandOcc) into zarr shards.", no_args_is_help=True)
@@ -63,6 +64,7 @@ app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
 app.command("export-model")(export_model_command)
 app.command("predict")(predict_command)
+app.command("report")(report_command)
 
 
 params_app = typer.Typer(help="Check parameter files.", no_args_is_help=True)

@@ -1,4 +1,4 @@
-"""Running recipes at scale: parallel generation into stores, recode, export, preview.
+"""Running recipes at scale: parallel generation into stores, recode, export, preview, the dataset report page.
 
 Exports: every ``occgen export`` format runs through one framework (:mod:`occgen.run.export_base`: settings,
 chunks, markers, one resume rule); a new format is one ``ExportWriter`` there (write one chunk, finish). They

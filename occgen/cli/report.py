@@ -1,0 +1,31 @@
+"""`occgen report`: one self-contained HTML page about a store or a mix (occgen/run/report_html.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from occgen.cli.common import err_console, user_errors
+
+
+def report_command(
+    store: Annotated[Path, typer.Argument(help="A zarr store or mix index written by occgen.")],
+    out: Annotated[Path, typer.Option("--out", help="HTML page to write.")] = Path("report.html"),
+    gallery: Annotated[int, typer.Option(help="Samples in the paged gallery, picked at random with --seed.")] = 240,
+    array_samples: Annotated[
+        int, typer.Option(help="Samples whose arrays are read for the occluder area, heat map and colour distance.")
+    ] = 1024,
+    workers: Annotated[int, typer.Option(help="Processes that read the sampled arrays (1: this process).")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the choice of gallery and array samples.")] = 0,
+) -> None:
+    """A dataset page you can look at: card, counts, coverage and area histograms, position heat map, hand/skin
+    colour distance, most/least covered samples and a filterable gallery (one HTML file, works offline)."""
+    from occgen.run.report_html import write_report
+    from occgen.run.report_stats import ReportSettings
+
+    with user_errors():
+        settings = ReportSettings(gallery=gallery, array_samples=array_samples, workers=workers, seed=seed)
+        result = write_report(store, out, settings)
+        err_console.print(f"report: {result.out} ({result.samples} samples, {result.seconds:.1f} s)")
