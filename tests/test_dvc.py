@@ -48,6 +48,7 @@ def same_tree(a: Path, b: Path) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the whole demo pipeline twice, and a remote: about 3 min on a loaded machine
 def test_demo_pipeline_repro_status_and_remote_round_trip(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     copy_tracked_files(repo)

@@ -41,6 +41,7 @@ def rehearsal_params(params: dict, data: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 61 DVC stages: about 6.5 min on a loaded 2-core machine
 def test_paper_pipeline_runs_end_to_end_on_the_rehearsal(tmp_path: Path) -> None:
     data = tmp_path / "rehearsal"
     celebamask_hq(data, FACES)
