@@ -101,7 +101,7 @@ def test_face_folder_parsing_generic_and_parser_made(face_folder: Path) -> None:
 
 def check_invariants(sample: Sample, seam_width_px: int, occluder_class: int) -> dict[str, np.ndarray]:
     """Every invariant of the issue on one sample; returns the label arrays."""
-    labels = build_labels(sample.labels, ALL)
+    labels = build_labels(sample.labels, ALL, occluder_mask=sample.occluder_mask)
     clean, amodal = labels["clean_image"], labels["face_mask_amodal"]
     parsing, occluder_class_map = labels["parsing"], labels["occluder_class"]
     footprint = sample.labels.footprint
