@@ -90,9 +90,7 @@ LANDMARK_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 #: After a mirroring op point ``i`` is the old point ``LANDMARK_FLIP_PERM[i]``: every left/right pair swaps.
 LANDMARK_FLIP_PERM: tuple[int, ...] = tuple(
-    LANDMARK_NAMES.index(
-        name.replace("left", "@").replace("right", "left").replace("@", "right")
-    )
+    LANDMARK_NAMES.index(name.replace("left", "@").replace("right", "left").replace("@", "right"))
     for name in LANDMARK_NAMES
 )
 

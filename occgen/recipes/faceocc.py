@@ -304,7 +304,8 @@ class FaceOccRecipe:
         def moved_landmarks() -> np.ndarray:
             # Derived on the face as loaded, then moved as keypoints: a mirroring affine swaps left and right.
             points = Target.keypoints(landmarks_from_parsing(parsing()), flip_perm=LANDMARK_FLIP_PERM)
-            return apply_sample_affine(Targets({"landmarks": points}, canvas=(self.size, self.size)), whole).array("landmarks")
+            source = Targets({"landmarks": points}, canvas=(self.size, self.size))
+            return apply_sample_affine(source, whole).array("landmarks")
 
         return LabelSources(
             np.ascontiguousarray(moved.array("clean_image")), np.ascontiguousarray(moved.array("face_mask_amodal")),

@@ -15,7 +15,8 @@ A store with optional label arrays (:mod:`occgen.core.labels`) exports them too,
 format: ``parsing/<id>.png`` (class ids), ``amodal/<id>.png`` (0/255 like ``masks/``),
 ``clean/<id>.<png|jpg>`` (the clean face), ``occluder_class/<id>.png`` (0-3) and ``landmarks/<id>.json``
 (``{"landmarks": [[x, y] or null, ...], "landmark_visible": [0/1, ...]}``), plus ``labels.json``
-(the store card's label maps, with the landmark names). A face folder with ``parsing/`` is read back with its parsing map.
+(the store card's label maps, with the landmark names). A face folder with ``parsing/`` is read back with its
+parsing map.
 
 Export runs one task per store shard (parallel with dask like generation) through the one export framework
 (:mod:`occgen.run.export_base`: each file written under a temporary name and renamed, a marker per chunk in
