@@ -202,6 +202,22 @@ def test_randocc_store_landmarks_visibility_and_determinism(tmp_path: Path, face
     assert len(found) == 8
     assert np.allclose(found[3]["landmarks"], reader.labels(3)["landmarks"])
     assert found[3]["landmark_visible"] == reader.labels(3)["landmark_visible"].tolist()
+    hf = tmp_path / "hf"
+    result = runner.invoke(app, ["export", str(stores[1]), "--out", str(hf), "--format", "hf", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    import pyarrow.parquet as pq
+
+    rows = [json.loads(m) for f in sorted(hf.rglob("*.parquet")) for m in pq.read_table(f)["metadata"].to_pylist()]
+    by_index = {row["store_index"]: row for row in rows}
+    assert by_index[5]["landmark_visible"] == reader.labels(5)["landmark_visible"].tolist()
+    mix = tmp_path / "mix.zarr"
+    result = runner.invoke(app, ["mix", f"{stores[1]}:4", f"{stores[2]}:4", "--out", str(mix), "--pick", "prefix"])
+    assert result.exit_code == 0, result.output
+    from occgen.store import open_store
+
+    mixed = open_store(mix)
+    assert "landmarks" in mixed.label_names and "landmark_visible" in mixed.label_names
+    assert np.array_equal(mixed.labels(0)["landmarks"], reader.labels(0)["landmarks"])
 
 
 def test_natocc_store_landmark_visibility(tmp_path: Path, face_folder: Path) -> None:
