@@ -144,7 +144,7 @@ def check_stored_landmarks(reader: ShardReader) -> int:
     for i in range(len(reader)):
         sample, labels = reader[i], reader.labels(i)
         points, visible = labels["landmarks"], labels["landmark_visible"]
-        assert points.shape == (K, 2) and points.dtype == np.float32
+        assert points.shape == (K, 2) and points.dtype == np.float32 and np.isfinite(points).all()
         assert visible.shape == (K,) and visible.dtype == np.uint8
         for k, (x, y) in enumerate(points.tolist()):
             col, row = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
