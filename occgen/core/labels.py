@@ -96,7 +96,8 @@ LANDMARK_FLIP_PERM: tuple[int, ...] = tuple(
 
 
 def parse_labels(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
-    """``"parsing,amodal"`` (or a list) -> the ``--labels`` names in canonical order; unknown names raise."""
+    """``"parsing,amodal"`` (or a list) -> the ``--labels`` names in canonical order, with the rest of any
+    :data:`LABEL_GROUPS` group named; unknown names raise."""
     if spec is None:
         return ()
     items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else [str(s).strip() for s in spec]
