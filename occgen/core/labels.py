@@ -1,4 +1,4 @@
-"""Label tables, stated once: the optional label arrays a store may hold and the class ids they use.
+r"""Label tables, stated once: the optional label arrays a store may hold and the class ids they use.
 
 Where it sits: the bottom layer. Face sources build ``parsing`` maps with these ids, recipes add the
 occluder classes, the store writes the arrays named here, preview / export / train read the tables.
@@ -13,7 +13,12 @@ none of them, so a store holds only ``image``, ``face_mask`` and ``occluder_mask
 ``amodal``           ``face_mask_amodal`` uint8 (N, S, S)     {0, 1}: the face mask before occlusion
 ``clean``            ``clean_image``    uint8 (N, S, S, 3)    the face image as it entered the compositor
 ``occluder-class``   ``occluder_class`` uint8 (N, S, S)       :data:`OCCLUDER_CLASSES` per pixel
+``landmarks``        ``landmarks``      float32 (N, K, 2)     x, y pixels of :data:`LANDMARK_NAMES`; NaN: none
+\                    ``landmark_visible`` uint8 (N, K)        1: inside the image and not covered
 ===================  =================  ====================  ==========================================
+
+``landmarks`` and ``landmark-visible`` always come together (either name asks for both); the points and how
+each is derived are in :mod:`occgen.core.landmarks`.
 
 Parsing ids: 0 background, 1..18 CelebAMask-HQ's parts in the order of its own label script
 (switchablenorms/CelebAMask-HQ ``face_parsing/Data_preprocessing/g_mask.py``: skin, nose, eye_g, l_eye,
@@ -68,15 +73,36 @@ LABEL_ARRAYS = {
     "amodal": "face_mask_amodal",
     "clean": "clean_image",
     "occluder-class": "occluder_class",
+    "landmarks": "landmarks",
+    "landmark-visible": "landmark_visible",
 }
+#: ``--labels`` names that are only stored together (a point without its visibility is half a label).
+LABEL_GROUPS: tuple[frozenset[str], ...] = (frozenset({"landmarks", "landmark-visible"}),)
+
+#: The landmark scheme every face gets (:func:`occgen.core.landmarks.landmarks_from_parsing`), named in the card.
+LANDMARK_SCHEME = "occgen-parsing-13"
+#: The points of :data:`LANDMARK_SCHEME` in stored order. ``left``/``right`` follow CelebAMask-HQ's ``l_``/``r_``
+#: part names (``left_eye`` is the centroid of ``l_eye``); the mouth corners and jaw points take the side of
+#: the eye (or brow) of the same name, so the whole set names one side consistently.
+LANDMARK_NAMES: tuple[str, ...] = (
+    "left_eye", "right_eye", "left_brow", "right_brow", "nose_center", "mouth_center", "mouth_left",
+    "mouth_right", "upper_lip", "lower_lip", "chin", "jaw_left", "jaw_right",
+)  # fmt: skip
+#: After a mirroring op point ``i`` is the old point ``LANDMARK_FLIP_PERM[i]``: every left/right pair swaps.
+LANDMARK_FLIP_PERM: tuple[int, ...] = tuple(
+    LANDMARK_NAMES.index(name.replace("left", "@").replace("right", "left").replace("@", "right"))
+    for name in LANDMARK_NAMES
+)
 
 
 def parse_labels(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
-    """``"parsing,amodal"`` (or a list) -> the ``--labels`` names in canonical order; unknown names raise."""
+    """``"parsing,amodal"`` (or a list) -> the ``--labels`` names in canonical order, with the rest of any
+    :data:`LABEL_GROUPS` group named; unknown names raise."""
     if spec is None:
         return ()
     items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else [str(s).strip() for s in spec]
     items = [s for s in items if s and s != "none"]
+    items += [member for group in LABEL_GROUPS if group & set(items) for member in group]
     unknown = [s for s in items if s not in LABEL_ARRAYS]
     if unknown:
         raise ConfigError(
@@ -182,6 +208,20 @@ def label_card(labels: tuple[str, ...], face_parts: tuple[str, ...]) -> dict[str
                 "stored": "only inside clean_box (int32 [top, left, bottom, right) per sample: where it differs "
                           "from image), 0 elsewhere; the clean face is image with that box pasted in "
                           "(occgen's readers do it)",
+            }  # fmt: skip
+        elif name == "landmarks":
+            card[array] = {
+                "dtype": "float32 (K, 2) x, y pixels", "scheme": LANDMARK_SCHEME, "names": list(LANDMARK_NAMES),
+                "flip_perm": list(LANDMARK_FLIP_PERM),
+                "meaning": "pixel (row, col) has its centre at x = col, y = row; derived from the face's parsing "
+                           "map before occlusion (left/right: CelebAMask-HQ's l_/r_ parts); NaN where the part "
+                           "is missing (absent, under glasses or hair, or a face with only a binary mask)",
+            }  # fmt: skip
+        elif name == "landmark-visible":
+            card[array] = {
+                "dtype": "uint8 (K,)", "values": "0/1", "names": list(LANDMARK_NAMES),
+                "meaning": "1 where the landmark's pixel (x, y rounded) is inside the image and the occluder "
+                           "covers it less than half (occluder_mask < 128); 0 otherwise and for NaN points",
             }  # fmt: skip
         else:
             meaning = "occluder class on the occluder's footprint (the pixels face_mask loses)"

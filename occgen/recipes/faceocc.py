@@ -18,6 +18,7 @@ Facts are cited as ``file:line`` of face3d0725/FaceExtraction @ e75d4a8 (see /wo
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ import cv2
 import numpy as np
 
 from occgen.core.errors import ConfigError, SourceError
-from occgen.core.labels import PARSING_FLIP_SWAP
+from occgen.core.labels import LANDMARK_FLIP_PERM, PARSING_FLIP_SWAP
+from occgen.core.landmarks import landmarks_from_parsing
 from occgen.core.params import to_plain
 from occgen.core.rng import sample_rng
 from occgen.core.targets import Target, Targets
@@ -291,16 +293,23 @@ class FaceOccRecipe:
     ) -> LabelSources:
         """The label sources of a synthetic sample from its moved targets (clean face, amodal mask,
         footprint); the face's parsing map is read only when asked for and moved by the same affine, as a
-        class map: a flip swaps its left/right parts (occgen/core/labels.py PARSING_FLIP_SWAP)."""
-        parsing = face_parsing_loader(self.faces, face_index, self.size, face_mask)
+        class map: a flip swaps its left/right parts (occgen/core/labels.py PARSING_FLIP_SWAP). Its landmarks are
+        derived from the face as loaded and moved by the affine as keypoints (a flip permutes left and right)."""
+        parsing = functools.cache(face_parsing_loader(self.faces, face_index, self.size, face_mask))
 
         def warped_parsing() -> np.ndarray:
             source = Targets({"parsing": Target.class_map(parsing(), swap=PARSING_FLIP_SWAP)})
             return apply_sample_affine(source, whole).array("parsing")
 
+        def moved_landmarks() -> np.ndarray:
+            # Derived on the face as loaded, then moved as keypoints: a mirroring affine swaps left and right.
+            points = Target.keypoints(landmarks_from_parsing(parsing()), flip_perm=LANDMARK_FLIP_PERM)
+            source = Targets({"landmarks": points}, canvas=(self.size, self.size))
+            return apply_sample_affine(source, whole).array("landmarks")
+
         return LabelSources(
             np.ascontiguousarray(moved.array("clean_image")), np.ascontiguousarray(moved.array("face_mask_amodal")),
-            moved.array("footprint").astype(bool), faceocc_occluder_class(kind), warped_parsing,
+            moved.array("footprint").astype(bool), faceocc_occluder_class(kind), warped_parsing, moved_landmarks,
         )  # fmt: skip
 
     def params(self) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The optional label arrays of one sample (``parsing``, ``face_mask_amodal``, ``clean_image``,
-``occluder_class``; tables in :mod:`occgen.core.labels`), built from what the recipe already knows.
+``occluder_class``, ``landmarks`` + ``landmark_visible``; tables in :mod:`occgen.core.labels`), built from what
+the recipe already knows.
 
 Where it sits: a recipe attaches a :class:`LabelSources` to each :class:`~occgen.recipes.base.Sample`
 (references to arrays it has anyway, plus a deferred face-parsing read); the generate stage calls
@@ -8,7 +9,8 @@ its pixels do not change.
 
 Invariants (tested in tests/test_labels.py): ``face_mask == face_mask_amodal & ~footprint``; ``parsing``
 has a face class exactly where ``face_mask`` is 1; outside the occluder's blend alpha and its seam band the
-composite equals ``clean_image`` bit for bit.
+composite equals ``clean_image`` bit for bit. ``landmark_visible`` is the occluder alpha test at each landmark
+of the sample as stored (after any move), tests/test_landmarks.py.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from occgen.core.errors import ConfigError
 from occgen.core.labels import LABEL_ARRAYS, OCCLUDER_PARSING_BASE, generic_parsing
+from occgen.core.landmarks import landmark_visibility, landmarks_from_parsing
 from occgen.sources.faces import FaceSource
 
 
@@ -29,7 +32,9 @@ class LabelSources:
 
     ``clean_image`` uint8 (S, S, 3) and ``face_mask_amodal`` uint8 (S, S) {0, 1}: the face as it entered the
     compositor; ``footprint`` bool (S, S): the occluder's footprint; ``occluder_class``: 1 hand, 2 object,
-    3 random shape (0: no occluder); ``face_parsing``: returns the face's parsing map (called lazily).
+    3 random shape (0: no occluder); ``face_parsing``: returns the face's parsing map (called lazily);
+    ``face_landmarks``: returns the face's landmarks (float32 (K, 2), :mod:`occgen.core.landmarks`) where the
+    recipe moved them itself (FaceOcc), called lazily; None: derived from ``face_parsing()``.
     """
 
     clean_image: np.ndarray
@@ -37,6 +42,7 @@ class LabelSources:
     footprint: np.ndarray
     occluder_class: int
     face_parsing: Callable[[], np.ndarray]
+    face_landmarks: Callable[[], np.ndarray] | None = None
 
 
 def face_parsing_loader(faces: FaceSource, index: int, size: int, face_mask: np.ndarray) -> Callable[[], np.ndarray]:
@@ -47,9 +53,12 @@ def face_parsing_loader(faces: FaceSource, index: int, size: int, face_mask: np.
     return lambda: loader(index, size, face_mask)
 
 
-def build_labels(sources: LabelSources | dict[str, np.ndarray], labels: tuple[str, ...]) -> dict[str, np.ndarray]:
+def build_labels(
+    sources: LabelSources | dict[str, np.ndarray], labels: tuple[str, ...], *, occluder_mask: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """The store arrays for ``labels`` (``--labels`` names) -> {array name: array}. ``sources`` may also be
-    the arrays themselves (a sample read back from a store, e.g. by ``occgen recode``)."""
+    the arrays themselves (a sample read back from a store, e.g. by ``occgen recode``). ``occluder_mask``: the
+    sample's uint8 (S, S) occluder mask as stored, which landmark visibility is tested against."""
     if isinstance(sources, dict):
         missing = [LABEL_ARRAYS[name] for name in labels if LABEL_ARRAYS[name] not in sources]
         if missing:
@@ -59,8 +68,12 @@ def build_labels(sources: LabelSources | dict[str, np.ndarray], labels: tuple[st
         return {LABEL_ARRAYS[name]: sources[LABEL_ARRAYS[name]] for name in labels}
     out: dict[str, np.ndarray] = {}
     footprint = sources.footprint
+    wants_points = "landmarks" in labels or "landmark-visible" in labels
+    needs_parsing = "parsing" in labels or (wants_points and sources.face_landmarks is None)
+    face_parsing = sources.face_parsing() if needs_parsing else None  # read once for both labels
     if "parsing" in labels:
-        parsing = sources.face_parsing().copy()
+        assert face_parsing is not None
+        parsing = face_parsing.copy()
         if sources.occluder_class:
             parsing[footprint] = OCCLUDER_PARSING_BASE + sources.occluder_class
         out[LABEL_ARRAYS["parsing"]] = parsing
@@ -70,4 +83,16 @@ def build_labels(sources: LabelSources | dict[str, np.ndarray], labels: tuple[st
         out[LABEL_ARRAYS["clean"]] = sources.clean_image
     if "occluder-class" in labels:
         out[LABEL_ARRAYS["occluder-class"]] = footprint.astype(np.uint8) * np.uint8(sources.occluder_class)
+    if wants_points:
+        if occluder_mask is None:
+            raise ConfigError("landmark visibility needs the sample's occluder_mask (build_labels(occluder_mask=...))")
+        if sources.face_landmarks is not None:
+            points = sources.face_landmarks()
+        else:
+            assert face_parsing is not None
+            points = landmarks_from_parsing(face_parsing)
+        if "landmarks" in labels:
+            out[LABEL_ARRAYS["landmarks"]] = points
+        if "landmark-visible" in labels:
+            out[LABEL_ARRAYS["landmark-visible"]] = landmark_visibility(points, occluder_mask)
     return out

@@ -13,8 +13,10 @@ Formats:
 
 A store with optional label arrays (:mod:`occgen.core.labels`) exports them too, in the ``folder``
 format: ``parsing/<id>.png`` (class ids), ``amodal/<id>.png`` (0/255 like ``masks/``),
-``clean/<id>.<png|jpg>`` (the clean face) and ``occluder_class/<id>.png`` (0-3), plus ``labels.json``
-(the store card's label maps). A face folder with ``parsing/`` is read back with its parsing map.
+``clean/<id>.<png|jpg>`` (the clean face), ``occluder_class/<id>.png`` (0-3) and ``landmarks/<id>.json``
+(``{"landmarks": [[x, y] or null, ...], "landmark_visible": [0/1, ...]}``), plus ``labels.json``
+(the store card's label maps, with the landmark names). A face folder with ``parsing/`` is read back with its
+parsing map.
 
 Export runs one task per store shard (parallel with dask like generation) through the one export framework
 (:mod:`occgen.run.export_base`: each file written under a temporary name and renamed, a marker per chunk in
@@ -49,6 +51,7 @@ from occgen.run.export_base import (
     work_dir,
     write_text_atomic,
 )
+from occgen.run.export_encode import POINT_LABELS, point_label_json
 from occgen.store import open_store
 from occgen.store.lock import store_lock
 
@@ -57,7 +60,8 @@ IMAGE_FORMATS = ("png", "jpg")
 MMSEG_LABELS = ("face", "parsing")
 #: Optional label array -> folder it is exported to (folder format).
 EXTRA_DIRS = {"parsing": "parsing", "face_mask_amodal": "amodal", "clean_image": "clean",
-              "occluder_class": "occluder_class"}  # fmt: skip
+              "occluder_class": "occluder_class", "landmarks": "landmarks",
+              "landmark_visible": "landmarks"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,11 @@ class FolderWriter:
             files.write(spec.mask_dir / f"{stem}.png", _encode(".png", labels, []))
             for name in spec.extras:
                 folder = Path(spec.out) / EXTRA_DIRS[name]
-                if name == "clean_image":
+                if name in POINT_LABELS:  # one landmarks/<id>.json holds the points and their visibility
+                    if name == "landmarks":
+                        points = {n: point_label_json(n, extra[n]) for n in POINT_LABELS if n in extra}
+                        files.write(folder / f"{stem}.json", (json.dumps(points) + "\n").encode())
+                elif name == "clean_image":
                     clean = cv2.cvtColor(extra[name], cv2.COLOR_RGB2BGR)
                     files.write(folder / f"{stem}{suffix}", _encode(suffix, clean, jpeg))
                 else:
@@ -251,7 +259,7 @@ def _export_locked(
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.__dict__.items()
                 if k not in defaults or (k not in unrecorded and v != defaults[k])}  # fmt: skip
     settings["dataset"] = reader.content_key
-    extra_dirs = [Path(out) / EXTRA_DIRS[e] for e in spec.extras]
+    extra_dirs = list(dict.fromkeys(Path(out) / EXTRA_DIRS[e] for e in spec.extras))
     work = open_work(out, settings, (spec.image_dir, spec.mask_dir, *extra_dirs))
     writer = FolderWriter(spec, tuple(stems), tuple(metadata), card, val_frac, seed)
     chunks = chunks_of(range(len(reader)), spec.chunk)

@@ -38,6 +38,9 @@ LABELS = (
     ("occluder_class", "occluder_class", "labels"),
 )
 BASE_ARRAYS = ("face_mask", "occluder_mask")
+#: Per-point label arrays: exported as fields of the sample's metadata JSON (``landmarks``: [x, y] or null per
+#: point, in the card's ``labels.landmarks.names`` order; ``landmark_visible``: 0/1 per point).
+POINT_LABELS = ("landmarks", "landmark_visible")
 PROBE_SAMPLES = 4  # encoded once more to size the tasks: a fixed cost, small beside any real export
 SAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -105,7 +108,15 @@ def locate(dataset: Dataset, index: int) -> tuple[Dataset, int, int]:
 
 def present_labels(dataset: Dataset) -> tuple[str, ...]:
     """Optional label arrays (beyond face and occluder masks) that every store behind ``dataset`` has."""
-    return tuple(name for name, _, _ in LABELS if name not in BASE_ARRAYS and name in dataset.label_names)
+    names = [name for name, _, _ in LABELS if name not in BASE_ARRAYS] + list(POINT_LABELS)
+    return tuple(name for name in names if name in dataset.label_names)
+
+
+def point_label_json(name: str, array: np.ndarray) -> list[Any]:
+    """A per-point label as JSON: ``landmarks`` -> [[x, y] or None per point]; ``landmark_visible`` -> [0/1]."""
+    if name == "landmarks":
+        return [[float(x), float(y)] if np.isfinite([x, y]).all() else None for x, y in array.tolist()]
+    return [int(v) for v in array.tolist()]
 
 
 # --- encoding ------------------------------------------------------------------------------------------
@@ -149,6 +160,9 @@ class SampleEncoder:
                 files.append((field_name, f"{field_name}.png", encode_png(values)))
         # The store's folder name, or for a mix the store's path relative to the mix (as its card has it).
         metadata = {**sample.metadata, "key": key, "store": part.name, "store_index": local, "split": split}
+        for name in POINT_LABELS:
+            if name in spec.labels:
+                metadata[name] = point_label_json(name, store.label(name, local, sample.image))
         return EncodedSample(key, files, metadata)
 
 

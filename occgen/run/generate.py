@@ -99,7 +99,7 @@ def make_shard_arrays(
         if labels:
             if sample.labels is None:
                 raise ConfigError(f"recipe {recipe.name} gives no label sources; store it without --labels")
-            for name, array in build_labels(sample.labels, labels).items():
+            for name, array in build_labels(sample.labels, labels, occluder_mask=sample.occluder_mask).items():
                 extras[name].append(array)
     return images, face_masks, occluder_masks, metadata, extras
 

@@ -7,6 +7,8 @@ array name and otherwise treats every label alike: writers call ``encode``, read
 
 - :class:`PlainStorage`: the label array as it is (``parsing``, ``face_mask_amodal``, ``occluder_class``;
   and the whole ``clean_image`` array of occgen 0.2.0 stores);
+- :class:`PointStorage`: per-point arrays, ``landmarks`` float32 (N, K, 2) and ``landmark_visible`` uint8
+  (N, K), one chunk per shard (a shard's points are a few KB);
 - :class:`occgen.store.clean.PatchStorage`: ``clean_image`` as ``clean_box`` + ``clean_patch``, only where the
   clean face differs from the image.
 
@@ -96,3 +98,31 @@ class PlainStorage(LabelStorage):
 
     def decode(self, read: SampleRead, *, image: Callable[[], np.ndarray], codec: ImageCodec) -> np.ndarray:
         return np.asarray(read(self.label))
+
+
+@dataclass(frozen=True)
+class PointStorage(LabelStorage):
+    """A per-point label kept as it is: ``dtype`` (N, ``points``) or (N, ``points``, ``coords``), zstd level 3,
+    one chunk per shard; float arrays are filled with NaN (no point), others with 0."""
+
+    label: str
+    points: int
+    dtype: str
+    coords: int = 0
+
+    @property
+    def array_names(self) -> tuple[str, ...]:
+        return (self.label,)
+
+    def arrays(self, *, n: int, size: int, shard: int) -> dict[str, dict[str, Any]]:
+        tail = (self.points, self.coords) if self.coords else (self.points,)
+        fill = float("nan") if np.dtype(self.dtype).kind == "f" else 0
+        options = {"shape": (n, *tail), "dtype": self.dtype, "chunks": (shard, *tail), "shards": (shard, *tail),
+                   "compressors": ZstdCodec(level=3), "fill_value": fill}  # fmt: skip
+        return {self.label: options}
+
+    def encode(self, samples: Sequence[np.ndarray], *, images: np.ndarray, codec: ImageCodec) -> dict[str, Any]:
+        return {self.label: np.asarray(samples, self.dtype)}
+
+    def decode(self, read: SampleRead, *, image: Callable[[], np.ndarray], codec: ImageCodec) -> np.ndarray:
+        return np.asarray(read(self.label), self.dtype)

@@ -42,7 +42,7 @@ from zarr.codecs import ZstdCodec
 
 from occgen import __version__
 from occgen.core.errors import StoreError
-from occgen.core.labels import LABEL_ARRAYS
+from occgen.core.labels import LABEL_ARRAYS, LANDMARK_NAMES
 from occgen.core.location import Location, parse_location, storage_errors
 from occgen.store.blocks import ShardBlocks
 from occgen.store.clean import CLEAN_BOX as CLEAN_BOX  # (re-exported: tests name the arrays here)
@@ -55,7 +55,7 @@ from occgen.store.digest import array as zarr_array
 from occgen.store.digest import card as read_card
 from occgen.store.group import open_group
 from occgen.store.label_storage import LABEL_MASK_CHUNK as LABEL_MASK_CHUNK  # (re-exported, documented above)
-from occgen.store.label_storage import ArrayNames, LabelStorage, PlainStorage
+from occgen.store.label_storage import ArrayNames, LabelStorage, PlainStorage, PointStorage
 
 SCHEMA_VERSION = 1
 ATTRS_KEY = "occgen"
@@ -72,6 +72,9 @@ CLEAN_IMAGE = LABEL_ARRAYS["clean"]
 #: encoded patch (:mod:`occgen.store.clean`).
 LABEL_STORAGES: dict[str, LabelStorage] = {
     name: PatchStorage(name) if name == CLEAN_IMAGE else PlainStorage(name) for name in LABEL_ARRAYS.values()
+} | {  # landmarks: per point, not per pixel
+    "landmarks": PointStorage("landmarks", len(LANDMARK_NAMES), "float32", coords=2),
+    "landmark_visible": PointStorage("landmark_visible", len(LANDMARK_NAMES), "uint8"),
 }
 #: How older stores keep a label (still read, and written on resume): occgen 0.2.0's whole ``clean_image``.
 OLDER_LABEL_STORAGES: dict[str, tuple[LabelStorage, ...]] = {CLEAN_IMAGE: (PlainStorage(CLEAN_IMAGE, channels=3),)}
