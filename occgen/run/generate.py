@@ -270,9 +270,9 @@ def _not_remakeable(path: Location) -> str | None:
     card = read_card(group, ATTRS_KEY)
     if card.get("kind") == "mix":
         return "is a mix index, not a store"
-    if "generation" not in card or card.get("complete") or card.get("schema_version") != SCHEMA_VERSION:
-        return "is an occgen group that generate did not begin (it lacks a store's arrays)"
-    if SHARD_COMPLETE in group and np.asarray(zarr_array(group, SHARD_COMPLETE)[:]).any():
+    if "generation" not in card or card.get("schema_version") != SCHEMA_VERSION:
+        return "is an occgen group that this generate did not begin (it lacks a store's arrays)"
+    if card.get("complete") or SHARD_COMPLETE in group and np.asarray(zarr_array(group, SHARD_COMPLETE)[:]).any():
         return "is a store with written shards that lacks some of its arrays"
     for name in group.array_keys():  # a chunk object: something was written after the creation
         if name not in (SHARD_COMPLETE, SHARD_DIGEST) and path.join(f"{name}/c").exists():
