@@ -68,15 +68,31 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
         lambda s: edit_json(s / "image/zarr.json", image_shape),
         "image: shape (4, 64, 64, 3), expected (5, 64, 64, 3) (card: n 5, size 64, shard size 2)",
     ),
-    "array dtype": (lambda s: edit_json(s / "face_mask/zarr.json", mask_dtype), "face_mask: dtype int8, expected uint8"),
-    "array shards": (lambda s: edit_json(s / "metadata/zarr.json", metadata_shards), "metadata: shards (3,), expected (2,)"),
+    "array dtype": (
+        lambda s: edit_json(s / "face_mask/zarr.json", mask_dtype),
+        "face_mask: dtype int8, expected uint8",
+    ),
+    "array shards": (
+        lambda s: edit_json(s / "metadata/zarr.json", metadata_shards),
+        "metadata: shards (3,), expected (2,)",
+    ),
     "card key": (lambda s: edit_card(s, lambda c: c.pop("seed")), "card: no 'seed' key"),
     "card n": (lambda s: edit_card(s, lambda c: c.update(n=7)), "image: shape (5, 64, 64, 3), expected (7, 64, 64, 3)"),
-    "card size": (lambda s: edit_card(s, lambda c: c.update(size="64")), "card: size is '64', expected a positive integer"),
-    "flag value": (lambda s: set_value(s, "shard_complete", 0, 2), "shard_complete: shard 0 has flag 2, expected 0 or 1"),
-    "digest not JSON": (lambda s: set_value(s, "shard_digest", 1, "{not json"), "shard_digest: shard 1: the record is not JSON"),
+    "card size": (
+        lambda s: edit_card(s, lambda c: c.update(size="64")),
+        "card: size is '64', expected a positive integer",
+    ),
+    "flag value": (
+        lambda s: set_value(s, "shard_complete", 0, 2),
+        "shard_complete: shard 0 has flag 2, expected 0 or 1",
+    ),
+    "digest not JSON": (
+        lambda s: set_value(s, "shard_digest", 1, "{not json"),
+        "shard_digest: shard 1: the record is not JSON",
+    ),
     "digest of another shard": (
-        swap_digests, "shard_digest: shard 0: the digest of image names 'image/c/1/0/0/0', not 'image/c/0/0/0/0'"
+        swap_digests,
+        "shard_digest: shard 0: the digest of image names 'image/c/1/0/0/0', not 'image/c/0/0/0/0'",
     ),
 }
 
@@ -130,6 +146,8 @@ def test_verify_checks_a_mix_store_references(tmp_path: Path, mix: Path) -> None
     edit_card(mix, lambda card: card["sources"][1].update(path="plain"))
     assert mix_problems(mix) == ["card: sources[1]: plain is not an occgen store"]
     edit_card(mix, lambda card: card["sources"][1].update(path="b.zarr", digest="0" * 16))
-    assert mix_problems(mix) == ["card: sources[1]: b.zarr has been regenerated since the mix was made; re-run occgen mix"]
+    assert mix_problems(mix) == [
+        "card: sources[1]: b.zarr has been regenerated since the mix was made; re-run occgen mix"
+    ]
     edit_card(mix, lambda card: card.pop("sources"))
     assert "card: no 'sources' key" in mix_problems(mix)

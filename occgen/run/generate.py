@@ -38,7 +38,6 @@ from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
     SAMPLE_ARRAYS,
-    SCHEMA_VERSION,
     SHARD_COMPLETE,
     SHARD_DIGEST,
     StoreLayout,
@@ -49,6 +48,7 @@ from occgen.store.schema import (
     shard_count,
     write_shard,
 )  # fmt: skip
+from occgen.store.structure import remake_refusal
 
 ProgressCallback = Callable[[int], None]  # called with the number of samples just finished
 
@@ -219,7 +219,7 @@ def prepare_store(
             else:
                 raise StoreError(f"{path} exists and is not an occgen store; choose another --out")
         elif any(name not in open_group(path, "r") for name in (*SAMPLE_ARRAYS, SHARD_COMPLETE)):
-            refusal = _not_remakeable(path)
+            refusal = remake_refusal(path)
             if refusal and not overwrite:
                 raise StoreError(f"{path} {refusal}; pass --overwrite to replace it, or choose another --out")
             remove_store(path)  # its creation was interrupted (killed) before any shard: make it anew
@@ -261,23 +261,6 @@ def prepare_store(
     create_store(path, n=n, size=recipe.size, shard_size=shard_size, card=card, image_codec=image_codec,
                  labels=labels)  # fmt: skip
     return list(range(shard_count(n, shard_size)))
-
-
-def _not_remakeable(path: Location) -> str | None:
-    """Why the occgen group at ``path``, which lacks some of a store's arrays, is not a creation by
-    :func:`create_store` interrupted before any shard (the one thing generate remakes unasked); None if it is."""
-    group = open_group(path, "r")
-    card = read_card(group, ATTRS_KEY)
-    if card.get("kind") == "mix":
-        return "is a mix index, not a store"
-    if "generation" not in card or card.get("schema_version") != SCHEMA_VERSION:
-        return "is an occgen group that this generate did not begin (it lacks a store's arrays)"
-    if card.get("complete") or SHARD_COMPLETE in group and np.asarray(zarr_array(group, SHARD_COMPLETE)[:]).any():
-        return "is a store with written shards that lacks some of its arrays"
-    for name in group.array_keys():  # a chunk object: something was written after the creation
-        if name not in (SHARD_COMPLETE, SHARD_DIGEST) and path.join(f"{name}/c").exists():
-            return f"is a store that lacks some of its arrays but holds written {name} data"
-    return None
 
 
 def _finish(path: Location) -> None:

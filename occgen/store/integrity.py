@@ -130,7 +130,7 @@ def verify(path: Path | str | Location) -> list[StoreCheck]:
     problems: list[Problem] = []
     stores: list[Location] = []
     sizes: list[int | None] = []
-    sources = card.get("sources") if isinstance(card.get("sources"), list) else []
+    sources: list[Any] = card["sources"] if isinstance(card.get("sources"), list) else []
     for number, source in enumerate(sources):
         store, size = _mix_store(location, number, source, problems)
         sizes.append(size)
@@ -219,7 +219,9 @@ def repair_mismatch_text(mismatch: list[dict[str, Any]]) -> str:
     def short(digest: str | None) -> str:
         return digest[:12] if digest else "none"
 
-    listed = "; ".join(f"shard {m['shard']} {m['array']} sha256 {short(m['old'])} -> {short(m['new'])}" for m in mismatch)
+    listed = "; ".join(
+        f"shard {m['shard']} {m['array']} sha256 {short(m['old'])} -> {short(m['new'])}" for m in mismatch
+    )
     return (
         f"the repaired shards differ from the bytes recorded when the store was written ({listed}): this "
         "environment makes other bytes than the one that made the store (most likely other library versions: "

@@ -254,7 +254,8 @@ def foreign_entries(location: Location) -> list[str]:
         names = [entry.name for entry in location.path.iterdir()]
     else:
         with storage_errors(location):
-            names = [name.rstrip("/").rsplit("/", 1)[-1] for name in location.filesystem().ls(location.url, detail=False)]
+            listed = location.filesystem().ls(location.url, detail=False)
+        names = [name.rstrip("/").rsplit("/", 1)[-1] for name in listed]
     return sorted(name for name in names if name not in own)
 
 

@@ -7,6 +7,7 @@ the ``shard_digest`` records (JSON, one entry per sharded array naming that arra
 mix: its card, its ``store_index`` / ``sample_index`` arrays (one entry per sample, every entry inside its
 store's range) and its store references. Each problem is a :class:`StructureProblem`, printed as one line
 naming the array (or ``card``); :mod:`occgen.store.integrity` adds them to the shard checks.
+:func:`remake_refusal` says why ``generate`` may not remake an occgen group that lacks a store's arrays.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ import numpy as np
 import zarr
 
 from occgen.core.labels import LABEL_ARRAYS
+from occgen.core.location import Location
 from occgen.store.digest import array as zarr_array
+from occgen.store.digest import card as read_card
 from occgen.store.digest import shard_key
+from occgen.store.group import open_group
 from occgen.store.schema import (
+    ATTRS_KEY,
     SCHEMA_VERSION,
     SHARD_COMPLETE,
     SHARD_DIGEST,
@@ -67,8 +72,9 @@ def _array_problems(found: zarr.Array, name: str, expected: dict[str, Any], why:
     shards = expected.get("shards")
     wanted = {"shape": tuple(expected["shape"]), "dtype": _native(expected["dtype"]),
               "chunks": tuple(expected["chunks"]), "shards": None if shards is None else tuple(shards)}  # fmt: skip
-    actual = {"shape": tuple(found.shape), "dtype": str(found.metadata.data_type.to_native_dtype()),  # type: ignore[union-attr]
-              "chunks": tuple(found.chunks), "shards": None if found.shards is None else tuple(found.shards)}  # fmt: skip
+    dtype = found.metadata.data_type.to_native_dtype()  # type: ignore[union-attr]
+    actual = {"shape": tuple(found.shape), "dtype": str(dtype), "chunks": tuple(found.chunks),
+              "shards": None if found.shards is None else tuple(found.shards)}  # fmt: skip
     for key, value in wanted.items():
         if actual[key] != value:
             problems.append(StructureProblem(name, f"{key} {actual[key]}, expected {value} ({why})"))
@@ -82,7 +88,9 @@ def card_problems(card: dict[str, Any]) -> list[StructureProblem]:
         if key in card and not _count(card[key]):
             problems.append(StructureProblem("card", f"{key} is {card[key]!r}, expected a positive integer"))
     if "schema_version" in card and card["schema_version"] != SCHEMA_VERSION:
-        problems.append(StructureProblem("card", f"schema version {card['schema_version']!r}, expected {SCHEMA_VERSION}"))
+        problems.append(
+            StructureProblem("card", f"schema version {card['schema_version']!r}, expected {SCHEMA_VERSION}")
+        )
     repair = card.get("repair") or {}
     if repair.get("mismatch"):
         shards = sorted({int(entry["shard"]) for entry in repair["mismatch"]})
@@ -144,9 +152,8 @@ def _record_problems(group: zarr.Group, shards: int) -> list[StructureProblem]:
             if not isinstance(entry, dict) or not {"key", "bytes", "sha256"} <= set(entry):
                 problems.append(StructureProblem(SHARD_DIGEST, f"shard {shard}: no digest of {name}"))
             elif entry["key"] != keys[name][shard]:
-                problems.append(StructureProblem(
-                    SHARD_DIGEST, f"shard {shard}: the digest of {name} names {entry['key']!r}, not {keys[name][shard]!r}"
-                ))  # fmt: skip
+                named = f"names {entry['key']!r}, not {keys[name][shard]!r}"
+                problems.append(StructureProblem(SHARD_DIGEST, f"shard {shard}: the digest of {name} {named}"))
         for name in sorted(set(record) - set(names)):
             problems.append(StructureProblem(SHARD_DIGEST, f"shard {shard}: a digest of {name}, which the store lacks"))
     return problems
@@ -156,7 +163,7 @@ def mix_problems(group: zarr.Group, card: dict[str, Any], store_sizes: list[int 
     """The mix card's missing keys, its index arrays' shapes and data types, and index entries outside their
     store's range (``store_sizes``: the sample count of each referenced store, None where it cannot be read)."""
     problems = [StructureProblem("card", f"no {key!r} key") for key in MIX_CARD_KEYS if key not in card]
-    sources = card.get("sources") if isinstance(card.get("sources"), list) else []
+    sources: list[Any] = card["sources"] if isinstance(card.get("sources"), list) else []
     for number, source in enumerate(sources):
         missing = [key for key in MIX_SOURCE_KEYS if not isinstance(source, dict) or key not in source]
         if missing:
@@ -170,7 +177,9 @@ def mix_problems(group: zarr.Group, card: dict[str, Any], store_sizes: list[int 
             continue
         values = np.asarray(zarr_array(group, name)[:])
         if values.dtype != np.dtype(dtype) or values.ndim != 1 or (_count(n) and len(values) != n):
-            problems.append(StructureProblem(name, f"{values.dtype} {values.shape}, expected {dtype} ({n},) (card: n {n})"))
+            problems.append(
+                StructureProblem(name, f"{values.dtype} {values.shape}, expected {dtype} ({n},) (card: n {n})")
+            )
             continue
         arrays[name] = values
     if len(arrays) < 2 or problems:
@@ -192,3 +201,21 @@ def mix_problems(group: zarr.Group, card: dict[str, Any], store_sizes: list[int 
                 f"{min(map(int, limits)) if limits else '?'} samples"
             ))  # fmt: skip
     return problems
+
+
+def remake_refusal(path: Location) -> str | None:
+    """Why the occgen group at ``path``, which lacks some of a store's arrays, is not a creation by
+    :func:`~occgen.store.schema.create_store` interrupted before any shard (the one thing ``generate`` remakes
+    unasked); None if it is."""
+    group = open_group(path, "r")
+    card = read_card(group, ATTRS_KEY)
+    if card.get("kind") == "mix":
+        return "is a mix index, not a store"
+    if "generation" not in card or card.get("schema_version") != SCHEMA_VERSION:
+        return "is an occgen group that this generate did not begin (it lacks a store's arrays)"
+    if card.get("complete") or SHARD_COMPLETE in group and np.asarray(zarr_array(group, SHARD_COMPLETE)[:]).any():
+        return "is a store with written shards that lacks some of its arrays"
+    for name in group.array_keys():  # a chunk object: something was written after the creation
+        if name not in (SHARD_COMPLETE, SHARD_DIGEST) and path.join(f"{name}/c").exists():
+            return f"is a store that lacks some of its arrays but holds written {name} data"
+    return None
