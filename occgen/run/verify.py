@@ -3,7 +3,10 @@
 Generation is deterministic (samples depend only on seed, recipe and index), so rewriting a bad shard
 with the recipe that made the store gives back its original bytes. The recipe and run settings must be
 the ones the store was made with: they are checked against the store's generation spec before anything
-is deleted (a mismatch is refused listing each differing key, as a resume is).
+is deleted (a mismatch is refused listing each differing key, as a resume is). The repair must also prove
+itself: each regenerated shard's digest must equal the one recorded before the repair, else the run fails
+naming the arrays and digests and the store stays incomplete (``generate``'s finish, with
+:func:`occgen.store.integrity.repair_mismatches`).
 """
 
 from __future__ import annotations
