@@ -16,6 +16,7 @@ from occgen.core.errors import StoreError
 from occgen.recipes.base import Sample
 from occgen.recipes.randocc import RandOccRecipe
 from occgen.run.generate import generate
+from occgen.run.verify import repair_store
 from occgen.store.mix import MixPart, build_mix
 from occgen.store.schema import ShardReader
 
@@ -59,6 +60,14 @@ def test_cli_generate_refuses_a_mix_in_one_line(tmp_path: Path, two_stores: tupl
                                  "--workers", "1", "--no-preview"])  # fmt: skip
     assert result.exit_code == 1
     assert f"error: {mix} is a mix index, not a store; pass --overwrite" in flat(result.output)
+    assert every_file_digest(mix) == before
+
+
+def test_repair_refuses_a_mix(tmp_path: Path, two_stores: tuple[Path, Path], small_recipe: RandOccRecipe) -> None:
+    mix = build_mix([MixPart(p) for p in two_stores], tmp_path / "m.zarr")
+    before = every_file_digest(mix)
+    with pytest.raises(StoreError, match=r"m\.zarr is not a store made by generate; --repair"):
+        repair_store(small_recipe, mix)
     assert every_file_digest(mix) == before
 
 

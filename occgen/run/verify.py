@@ -53,6 +53,8 @@ def _repair_locked(
     labels: str | tuple[str, ...] | None, workers: int, scheduler: str | None, on_progress: ProgressCallback | None,
 ) -> tuple[StoreCheck, StoreCheck]:  # fmt: skip
     card = read_card(open_group(path, "r"), ATTRS_KEY)
+    if "shard_size" not in card or "n" not in card:  # e.g. a mix index: nothing generate could regenerate
+        raise StoreError(f"{path.url} is not a store made by generate; --repair regenerates shards of such stores")
     n, shard_size = n or int(card["n"]), shard_size or int(card["shard_size"])
     image_codec = parse_image_codec(image_codec or card["image_codec"]).spec
     stored = card.get("generation", {})
