@@ -204,7 +204,7 @@ def test_recode_and_mix_on_s3(s3: S3Server, stores: tuple[Path, str]) -> None:
     from occgen.store.integrity import verify
 
     checks = verify(parse_location(mix_url, options))  # a mix's stores, found relative to it in the bucket
-    assert [check.path for check in checks] == [url, recoded.url] and all(check.ok for check in checks)
+    assert [check.path for check in checks] == [mix_url, url, recoded.url] and all(check.ok for check in checks)
     reference = ShardReader(local)
     assert len(mix) == 5
     for i in range(len(mix)):

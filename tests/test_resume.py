@@ -15,7 +15,7 @@ from occgen.cli.common import with_overrides
 from occgen.cli.main import app
 from occgen.core.errors import StoreError
 from occgen.recipes.randocc import RandOccConfig, RandOccRecipe
-from occgen.run.generate import generate
+from occgen.run.generate import generate, prepare_store
 from occgen.run.spec import spec_differences
 from occgen.sources.faces import FaceFolder, FacesConfig
 from occgen.sources.shapes import RandomShapes
@@ -110,7 +110,7 @@ def test_command_line_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.
 def test_a_store_whose_creation_was_killed_is_made_anew(tmp_path: Path, small_recipe: RandOccRecipe) -> None:
     reference, store = tmp_path / "reference.zarr", tmp_path / "s.zarr"
     generate(small_recipe, reference, n=3, shard_size=2)
-    generate(small_recipe, store, n=3, shard_size=2)
+    prepare_store(small_recipe, store, 3, 2, overwrite=False)  # the store created, no shard written yet
     for name in ("metadata", "shard_complete", "shard_digest"):  # as if killed while creating the arrays
         shutil.rmtree(store / name)
     report = generate(small_recipe, store, n=3, shard_size=2)

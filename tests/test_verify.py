@@ -108,10 +108,10 @@ def test_verify_a_mix_checks_its_stores(tmp_path: Path, store: Path, small_recip
     small_recipe.seed = 3
     generate(small_recipe, tmp_path / "b.zarr", n=3, shard_size=2)
     mix = build_mix([MixPart(store, count=2), MixPart(tmp_path / "b.zarr")], tmp_path / "m.zarr")
-    assert [c.ok for c in verify(mix)] == [True, True]
+    assert [c.ok for c in verify(mix)] == [True, True, True]  # the mix's own index, then its stores
     flip_byte(tmp_path / "b.zarr" / "image/c/0/0/0/0")
     checks = verify(mix)
-    assert [c.bad_shards for c in checks] == [[], [0]]
+    assert [c.bad_shards for c in checks] == [[], [], [0]]
     result = runner.invoke(app, ["verify", str(mix)])
     assert result.exit_code == 1 and "b.zarr: shard 0: image/c/0/0/0/0 corrupt" in flat(result.output)
 

@@ -198,15 +198,15 @@ def verify(
         bad = 0
         for check in checks:
             speed = check.bytes_read / 1e6 / check.seconds if check.seconds > 0 else 0.0
-            state = "ok" if check.ok else f"{len(check.bad_shards)} bad shard(s)"
+            state = "ok" if check.ok else f"{len(check.bad_shards)} bad shard(s), {len(check.problems)} problem(s)"
             err_console.print(
                 f"{check.path}: {check.shards} shards, {human_bytes(check.bytes_read)} hashed "
                 f"({speed:.0f} MB/s): {state}"
             )
             for problem in check.problems:
                 typer.echo(f"{check.path}: {problem}")
-            bad += len(check.bad_shards)
-            if repair and not check.ok:
+            bad += len(check.problems)
+            if repair and check.bad_shards:
                 mark_for_repair(check.path, check.bad_shards)
                 err_console.print(
                     f"{check.path}: shard(s) {', '.join(map(str, check.bad_shards))} removed; re-run the command "

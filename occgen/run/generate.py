@@ -33,11 +33,13 @@ from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
 from occgen.store.digest import array as zarr_array
 from occgen.store.digest import card as read_card
 from occgen.store.group import open_group
+from occgen.store.integrity import repair_mismatch_text, repair_mismatches
 from occgen.store.lock import store_lock
 from occgen.store.schema import (
     ATTRS_KEY,
     SAMPLE_ARRAYS,
     SHARD_COMPLETE,
+    SHARD_DIGEST,
     StoreLayout,
     create_store,
     is_store,
@@ -46,6 +48,7 @@ from occgen.store.schema import (
     shard_count,
     write_shard,
 )  # fmt: skip
+from occgen.store.structure import remake_refusal
 
 ProgressCallback = Callable[[int], None]  # called with the number of samples just finished
 
@@ -69,21 +72,32 @@ class GenerateReport:
 BATCH_SAMPLES = 16
 
 
-def _samples(recipe: Recipe, start: int, stop: int) -> Iterator[Any]:
-    """Samples ``start..stop-1``, through ``recipe.make_batch`` in groups of BATCH_SAMPLES when it has one."""
+def _samples(recipe: Recipe, start: int, stop: int, where: str) -> Iterator[Any]:
+    """Samples ``start..stop-1``, through ``recipe.make_batch`` in groups of BATCH_SAMPLES when it has one;
+    a batch of another length than asked for is refused (its missing samples would be written as whatever
+    memory the shard's buffers held)."""
     make_batch = getattr(recipe, "make_batch", None)
     if make_batch is None:
         yield from (recipe.make(index) for index in range(start, stop))
         return
     for first in range(start, stop, BATCH_SAMPLES):
-        yield from make_batch(range(first, min(first + BATCH_SAMPLES, stop)))
+        indices = range(first, min(first + BATCH_SAMPLES, stop))
+        batch = list(make_batch(indices))
+        if len(batch) != len(indices):
+            raise StoreError(
+                f"{where}: recipe {recipe.name}'s make_batch of samples {indices.start}..{indices.stop - 1} gave "
+                f"{len(batch)} sample(s) for {len(indices)}; nothing of the shard was written: fix the recipe"
+            )
+        yield from batch
 
 
 def make_shard_arrays(
-    recipe: Recipe, start: int, stop: int, labels: tuple[str, ...] = ()
+    recipe: Recipe, start: int, stop: int, labels: tuple[str, ...] = (), shard: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, dict[str, list[np.ndarray]]]:
     """Make samples ``start..stop-1`` and stack them, with the optional ``labels`` arrays (each a list of the
-    samples' arrays, by label array name: the store's label storage encodes them, store/label_storage.py)."""
+    samples' arrays, by label array name: the store's label storage encodes them, store/label_storage.py).
+    Exactly ``stop - start`` samples or a StoreError naming the shard (``shard``: its index, for messages)."""
+    where = f"shard {shard}" if shard is not None else f"samples {start}..{stop - 1}"
     size = recipe.size
     count = stop - start
     images = np.empty((count, size, size, 3), np.uint8)
@@ -91,7 +105,11 @@ def make_shard_arrays(
     occluder_masks = np.empty((count, size, size), np.uint8)
     metadata = []
     extras: dict[str, list[np.ndarray]] = {LABEL_ARRAYS[label]: [] for label in labels}
-    for offset, sample in enumerate(_samples(recipe, start, stop)):
+    made = 0
+    for offset, sample in enumerate(_samples(recipe, start, stop, where)):
+        if offset >= count:
+            raise StoreError(f"{where}: recipe {recipe.name} gave more than its {count} samples; nothing written")
+        made += 1
         images[offset], face_masks[offset], occluder_masks[offset] = (
             sample.image, sample.face_mask, sample.occluder_mask,
         )  # fmt: skip
@@ -101,6 +119,8 @@ def make_shard_arrays(
                 raise ConfigError(f"recipe {recipe.name} gives no label sources; store it without --labels")
             for name, array in build_labels(sample.labels, labels, occluder_mask=sample.occluder_mask).items():
                 extras[name].append(array)
+    if made != count:  # never write the rest of the buffers (uninitialised memory) as samples
+        raise StoreError(f"{where}: recipe {recipe.name} gave {made} of its {count} samples; nothing written")
     return images, face_masks, occluder_masks, metadata, extras
 
 
@@ -160,7 +180,7 @@ class ShardTask:
 def run_shard(recipe: Recipe, task: ShardTask) -> int:
     """Make and write the shard of ``task``; returns its sample count."""
     start, stop = task.bounds
-    arrays = make_shard_arrays(recipe, start, stop, task.labels)
+    arrays = make_shard_arrays(recipe, start, stop, task.labels, task.shard_index)
     with storage_errors(task.location):
         write_shard(_opened_group(task.location, task.run_token), task.shard_index, *arrays, layout=task.layout)
     return stop - start
@@ -199,17 +219,20 @@ def prepare_store(
             else:
                 raise StoreError(f"{path} exists and is not an occgen store; choose another --out")
         elif any(name not in open_group(path, "r") for name in (*SAMPLE_ARRAYS, SHARD_COMPLETE)):
-            remove_store(path)  # its creation was interrupted (killed): nothing was written yet, make it anew
+            refusal = remake_refusal(path)
+            if refusal and not overwrite:
+                raise StoreError(f"{path} {refusal}; pass --overwrite to replace it, or choose another --out")
+            remove_store(path)  # its creation was interrupted (killed) before any shard: make it anew
         else:
             group = open_group(path, "r")
-            old = read_card(group, ATTRS_KEY).get("generation", {})
-            changed = spec_differences(old, spec)
+            old_card = read_card(group, ATTRS_KEY)
+            changed = spec_differences(old_card.get("generation", {}), spec)
             if changed and not overwrite:
                 raise StoreError(
                     f"{path} was made with different settings (differs in: {'; '.join(changed)}); "
                     "pass --overwrite to replace it, or choose another --out"
                 )
-            if changed:
+            if changed or (overwrite and old_card.get("repair", {}).get("mismatch")):
                 remove_store(path)
             else:
                 with storage_errors(path):
@@ -241,11 +264,21 @@ def prepare_store(
 
 
 def _finish(path: Location) -> None:
+    """Mark the store complete once every shard is written; a repaired shard (its digest before the repair
+    is in the card's ``repair`` record, :func:`occgen.store.integrity.mark_for_repair`) must give back the bytes
+    it was recorded with, or the store stays incomplete and the difference is reported."""
     group = open_group(path, "r+")
     flags = np.asarray(zarr_array(group, SHARD_COMPLETE)[:])
     if not flags.all():
         raise StoreError(f"{path}: {int((flags == 0).sum())} shard(s) still missing; re-run to resume")
     card = read_card(group, ATTRS_KEY)
+    repair = card.pop("repair", None)
+    if repair:
+        digests = np.asarray(zarr_array(group, SHARD_DIGEST)[:])
+        mismatch = repair_mismatches(repair.get("shards", {}), [str(text) for text in digests])
+        if mismatch:
+            group.attrs[ATTRS_KEY] = {**card, "complete": False, "repair": {**repair, "mismatch": mismatch}}
+            raise StoreError(f"{path}: {repair_mismatch_text(mismatch)}")
     card["complete"] = True
     group.attrs[ATTRS_KEY] = card
 

@@ -3,7 +3,10 @@
 Generation is deterministic (samples depend only on seed, recipe and index), so rewriting a bad shard
 with the recipe that made the store gives back its original bytes. The recipe and run settings must be
 the ones the store was made with: they are checked against the store's generation spec before anything
-is deleted (a mismatch is refused listing each differing key, as a resume is).
+is deleted (a mismatch is refused listing each differing key, as a resume is). The repair must also prove
+itself: each regenerated shard's digest must equal the one recorded before the repair, else the run fails
+naming the arrays and digests and the store stays incomplete (``generate``'s finish, with
+:func:`occgen.store.integrity.repair_mismatches`).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ def _repair_locked(
     labels: str | tuple[str, ...] | None, workers: int, scheduler: str | None, on_progress: ProgressCallback | None,
 ) -> tuple[StoreCheck, StoreCheck]:  # fmt: skip
     card = read_card(open_group(path, "r"), ATTRS_KEY)
+    if "shard_size" not in card or "n" not in card:  # e.g. a mix index: nothing generate could regenerate
+        raise StoreError(f"{path.url} is not a store made by generate; --repair regenerates shards of such stores")
     n, shard_size = n or int(card["n"]), shard_size or int(card["shard_size"])
     image_codec = parse_image_codec(image_codec or card["image_codec"]).spec
     stored = card.get("generation", {})

@@ -86,6 +86,12 @@ def _build_mix_locked(
     if pick not in PICKS:
         raise ConfigError(f"pick must be one of {', '.join(PICKS)}, got {pick!r}")
     locations = [parse_location(part.path, storage_options) for part in parts]
+    for part, location in zip(parts, locations, strict=True):  # before anything is read, locked or deleted
+        if _overlap(location, out):
+            raise StoreError(
+                f"--out {out} is (or holds, or lies inside) the input store {part.path}; writing the mix there would "
+                "delete it: choose another --out"
+            )
     readers = [ShardReader(location) for location in locations]
     sizes = {str(part.path): reader.size for part, reader in zip(parts, readers, strict=True)}
     if len(set(sizes.values())) > 1:
@@ -122,6 +128,20 @@ def _build_mix_locked(
         "recipe": "mix",  # no creation time: the same command gives the same bytes (issue 13)
     }  # fmt: skip
     return out_location.path if out_location.is_local else out_location.url
+
+
+def _overlap(one: Location, other: Location) -> bool:
+    """True when the two locations are one place, or one lies inside the other (local paths compared with
+    symbolic links resolved; URLs by protocol and key)."""
+
+    def parts(location: Location) -> tuple[str, ...]:
+        if location.is_local:
+            return (location.protocol, *location.path.resolve().parts)
+        return (location.protocol, *[p for p in location.url.split("://", 1)[1].split("/") if p])
+
+    a, b = parts(one), parts(other)
+    shorter = min(len(a), len(b))
+    return a[:shorter] == b[:shorter]
 
 
 def mix_sample_id(part: int, sample_id: str) -> str:

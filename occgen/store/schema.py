@@ -127,7 +127,6 @@ def create_store(
     ``image_codec`` (``NAME[:LEVEL]``, see :mod:`occgen.store.codecs`) applies to ``image``; masks are zstd.
     """
     codec = parse_image_codec(image_codec)
-    image_codecs = codec.zarr_codecs() if codec.name != "zstd" else {"compressors": ZstdCodec(level=codec.level or 3)}
     try:
         group = open_group(parse_location(path), "w")
     except OSError as error:
@@ -144,20 +143,35 @@ def create_store(
         "image_codec": codec.spec,
         "complete": False,
     }
+    for name, options in array_options(n=n, size=size, shard_size=shard_size, image_codec=codec.spec,
+                                       labels=labels).items():  # fmt: skip
+        group.create_array(name, **options)
+    return group
+
+
+def array_options(
+    *, n: int, size: int, shard_size: int, image_codec: str = DEFAULT_IMAGE_CODEC, labels: tuple[str, ...] = ()
+) -> dict[str, dict[str, Any]]:
+    """``{array name: keyword arguments of zarr's create_array}`` of a store: what :func:`create_store` makes
+    and what ``occgen verify`` checks each array's metadata against (in creation order)."""
+    codec = parse_image_codec(image_codec)
+    image_codecs = codec.zarr_codecs() if codec.name != "zstd" else {"compressors": ZstdCodec(level=codec.level or 3)}
     compressor = ZstdCodec(level=3)
     shard = min(shard_size, n)
-    group.create_array(IMAGE, shape=(n, size, size, 3), dtype="uint8", chunks=(1, size, size, 3),
-                       shards=(shard, size, size, 3), fill_value=0, **image_codecs)  # fmt: skip
+    options: dict[str, dict[str, Any]] = {
+        IMAGE: {"shape": (n, size, size, 3), "dtype": "uint8", "chunks": (1, size, size, 3),
+                "shards": (shard, size, size, 3), "fill_value": 0, **image_codecs},
+    }  # fmt: skip
     for name in (FACE_MASK, OCCLUDER_MASK):
-        group.create_array(name, shape=(n, size, size), dtype="uint8", chunks=(1, size, size),
-                           shards=(shard, size, size), compressors=compressor, fill_value=0)  # fmt: skip
+        options[name] = {"shape": (n, size, size), "dtype": "uint8", "chunks": (1, size, size),
+                         "shards": (shard, size, size), "compressors": compressor, "fill_value": 0}  # fmt: skip
     for label in labels:
-        for name, options in LABEL_STORAGES[LABEL_ARRAYS[label]].arrays(n=n, size=size, shard=shard).items():
-            group.create_array(name, **options)
-    group.create_array(METADATA, shape=(n,), dtype=str, chunks=(1,), shards=(shard,))
-    group.create_array(SHARD_COMPLETE, shape=(shard_count(n, shard_size),), dtype="uint8", chunks=(1,), fill_value=0)
-    group.create_array(SHARD_DIGEST, shape=(shard_count(n, shard_size),), dtype=str, chunks=(1,))
-    return group
+        options.update(LABEL_STORAGES[LABEL_ARRAYS[label]].arrays(n=n, size=size, shard=shard))
+    shards = shard_count(n, shard_size)
+    options[METADATA] = {"shape": (n,), "dtype": str, "chunks": (1,), "shards": (shard,)}
+    options[SHARD_COMPLETE] = {"shape": (shards,), "dtype": "uint8", "chunks": (1,), "fill_value": 0}
+    options[SHARD_DIGEST] = {"shape": (shards,), "dtype": str, "chunks": (1,)}
+    return options
 
 
 def sharded_arrays(group: zarr.Group) -> tuple[str, ...]:
@@ -220,10 +234,32 @@ def is_store(path: Path | Location) -> bool:
 
 
 def remove_store(path: Path | Location) -> None:
-    """Delete an occgen store; refuses to delete anything that is not one."""
-    if not is_store(path):
-        raise StoreError(f"{path} is not an occgen store; refusing to delete it")
-    parse_location(path).remove()
+    """Delete an occgen store or mix; refuses to delete anything that is not one, or that holds anything
+    besides the group's own ``zarr.json`` and arrays (a user's files in it are not occgen's to delete)."""
+    location = parse_location(path)
+    if not is_store(location):
+        raise StoreError(f"{path} is not an occgen store; refusing to delete it (choose another --out)")
+    foreign = foreign_entries(location)
+    if foreign:
+        raise StoreError(
+            f"{path} holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, which no occgen store "
+            "holds; refusing to delete it: move those away, or choose another --out"
+        )
+    location.remove()
+
+
+def foreign_entries(location: Location) -> list[str]:
+    """The names directly inside the store or mix at ``location`` that are neither its ``zarr.json`` nor one
+    of its arrays (sorted; empty for a store as occgen writes it)."""
+    group = open_group(location, "r")
+    own = {"zarr.json", *(str(name) for name in group.array_keys())}
+    if location.is_local:
+        names = [entry.name for entry in location.path.iterdir()]
+    else:
+        with storage_errors(location):
+            listed = location.filesystem().ls(location.url, detail=False)
+        names = [name.rstrip("/").rsplit("/", 1)[-1] for name in listed]
+    return sorted(name for name in names if name not in own)
 
 
 @dataclass(frozen=True)
