@@ -132,7 +132,8 @@ def test_facefusion_call_gives_predicts_mask(exported: dict[str, Path], name: st
     dims = [[d.dim_value for d in v.type.tensor_type.shape.dim] for v in (graph.graph.input[0], graph.graph.output[0])]
     assert [graph.graph.input[0].name, graph.graph.output[0].name] == ["input", "output"]
     assert dims == [[1, 256, 256, 3], [1, 256, 256, 1]]
-    assert agreement(facefusion_face(exported["facefusion"], crop_bgr(exported, name)), predicted(exported, name)) > 0.995
+    face = facefusion_face(exported["facefusion"], crop_bgr(exported, name))
+    assert agreement(face, predicted(exported, name)) > 0.995
 
 
 def test_facefusion_hash_sidecar_is_crc32_of_the_file(exported: dict[str, Path]) -> None:
@@ -174,7 +175,8 @@ def test_occgen_predict_reads_every_contract(exported: dict[str, Path], contract
         assert agreement(ours, predicted(exported, name)) > 0.995
     meta = ort.InferenceSession(str(exported[contract])).get_modelmeta().custom_metadata_map
     assert meta["occgen_contract"] == contract and meta["occgen_input_size"] == "256"
-    assert {"occgen_layout", "occgen_colour_order", "occgen_value_range", "occgen_polarity", "occgen_template"} <= set(meta)
+    stated = {"occgen_layout", "occgen_colour_order", "occgen_value_range", "occgen_polarity", "occgen_template"}
+    assert stated <= set(meta)
     if contract == "facefusion":
         card = Path(f"{exported[contract]}.card.md").read_text()
         assert "Input contract: facefusion" in card and meta["occgen_polarity"] in card and "CRC32" in card
@@ -187,7 +189,8 @@ def test_torchscript_equals_native_onnx(exported: dict[str, Path]) -> None:
     native = ort.InferenceSession(str(exported["native"]))
     onnx_meta = native.get_modelmeta().custom_metadata_map
     assert {k: meta[k] for k in ("occgen_contract", "occgen_layout", "occgen_polarity")} == {
-        k: onnx_meta[k] for k in ("occgen_contract", "occgen_layout", "occgen_polarity")}
+        k: onnx_meta[k] for k in ("occgen_contract", "occgen_layout", "occgen_polarity")
+    }
     x = np.random.default_rng(5).random((1, 3, 256, 256), dtype=np.float32)
     with torch.inference_mode():
         scripted = module(torch.from_numpy(x)).numpy()
