@@ -196,6 +196,11 @@ def test_torchscript_equals_native_onnx(exported: dict[str, Path]) -> None:
         scripted = module(torch.from_numpy(x)).numpy()
     assert scripted.shape == (1, 1, 256, 256)
     assert np.abs(scripted - native.run(None, {"input": x})[0]).max() < 1e-4
+    other = np.random.default_rng(6).random((2, 3, 128, 96), dtype=np.float32)  # traced at 1x256x256
+    with torch.inference_mode():
+        scripted = module(torch.from_numpy(other)).numpy()
+    assert meta["occgen_fixed"] == "false" and scripted.shape == (2, 1, 128, 96)
+    assert np.abs(scripted - native.run(None, {"input": other})[0]).max() < 1e-4
     assert Path(f"{exported['torchscript']}.card.json").is_file()
 
 

@@ -256,15 +256,18 @@ def export_onnx(model: nn.Module, arch: str, path: Path, *, contract: str = "nat
 def export_torchscript_record(model: nn.Module, info: dict[str, Any], checkpoint: Path, out: Path | None,
                               input_size: int | None) -> dict[str, Any]:  # fmt: skip
     """``export-model --format torchscript``: the native contract traced at the training (or given) size, with
-    the same metadata as the native ONNX graph in its ``occgen.json`` extra file; the export record with ``path``."""
+    the same metadata as the native ONNX graph in its ``occgen.json`` extra file; the export record with ``path``.
+    The traced U-Net and SegFormer run at other sizes (tested); UperNet's pooling is baked at the traced size."""
     target = checkpoint_target(info, Path(checkpoint))
     size = input_size or int(info.get("config", {}).get("input_size", 256))
     if size < 32 or size % 32:
         raise ConfigError(f"export input size must be a positive multiple of 32, got {size}")
     path = Path(out) if out else Path(checkpoint).with_suffix(".torchscript.pt")
     spec = contract_for("native", str(info.get("arch")), size, target)
+    fixed = str(info.get("arch")).startswith("upernet")
     metadata = {META_ARCH: str(info.get("arch")), META_CONTRACT: "native", META_SIZE: str(size),
-                META_FIXED: "false", META_TARGET: target, **contract_metadata(resolve_contract("native"))}  # fmt: skip
+                META_FIXED: str(fixed).lower(), META_TARGET: target,
+                **contract_metadata(resolve_contract("native"))}  # fmt: skip
     if target == "parsing":
         metadata[META_CLASSES] = json.dumps(list(PARSING_CLASSES))
     record = export_torchscript(model, path, input_size=size, metadata=metadata)
