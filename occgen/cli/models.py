@@ -18,12 +18,13 @@ from occgen.cli.common import err_console, human_bytes, lazy_progress, user_erro
 def export_model_command(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint written by `occgen train` (.pt).")],
     out: Annotated[Path | None, typer.Option("--out", help="Output file (default: CHECKPOINT with .onnx, "
-                                             ".face-tool.onnx or .share.pt).")] = None,  # fmt: skip
-    format: Annotated[str, typer.Option("--format", help="onnx, or pt (weights only, for sharing).")] = "onnx",
+                                             ".CONTRACT.onnx, .torchscript.pt or .share.pt).")] = None,  # fmt: skip
+    format: Annotated[str, typer.Option("--format", help="onnx, torchscript (the native contract, traced) or pt "
+                                        "(weights only, for sharing).")] = "onnx",  # fmt: skip
     contract: Annotated[
         str,
-        typer.Option(help="ONNX input contract: native (NCHW RGB [0,1], dynamic sizes) or face-tool "
-                     "(facefusion occluder: (1,256,256,3) BGR/255 -> (1,256,256,1)); docs/models.md."),
+        typer.Option(help="ONNX contract: native (NCHW RGB [0,1], dynamic sizes), facefusion (alias face-tool; "
+                     "+ .hash sidecar), visomaster or xseg (DeepFaceLab naming, 1 = face); docs/models.md."),
     ] = "native",
     input_size: Annotated[
         int | None, typer.Option(help="Traced input side (fixed size for UperNet; default: the training size).")
@@ -58,24 +59,32 @@ def export_model_command(
             target.parent.mkdir(parents=True, exist_ok=True)
             torch.save(ex.weights_only(info, model, half=fp16), target)
             record: dict[str, Any] = {"format": "pt", "weights_dtype": "fp16" if fp16 else "fp32"}
+        elif format == "torchscript":
+            record = ex.export_torchscript_record(model, info, checkpoint, out, input_size)
+            target = Path(record.pop("path"))
         else:
             model_target = ex.checkpoint_target(info, checkpoint)
             size = input_size or int(info.get("config", {}).get("input_size", 256))
-            target = out or checkpoint.with_suffix(".face-tool.onnx" if contract == "face-tool" else ".onnx")
+            suffix = ".onnx" if contract == "native" else f".{contract}.onnx"
+            target = out or checkpoint.with_suffix(suffix)
             trained_at = info.get("config", {}).get("input_size")
-            if contract == "face-tool" and trained_at not in (None, ex.FACE_TOOL_SIZE):
-                err_console.print(f"note: trained at {trained_at} px; the face-tool contract runs it at "
-                                  f"{ex.FACE_TOOL_SIZE} px (facefusion's fixed crop size)")  # fmt: skip
+            if contract != "native" and trained_at not in (None, ex.FACE_TOOL_SIZE):
+                err_console.print(f"note: trained at {trained_at} px; the {contract} contract runs it at "
+                                  f"{ex.FACE_TOOL_SIZE} px (the tool's fixed crop size)")  # fmt: skip
             err_console.print(f"exporting {info['arch']} ({contract} contract) to {target} ...")
             record = {"format": "onnx", **ex.export_onnx(model, info["arch"], target, contract=contract,
                                                          input_size=size, exporter=exporter,
                                                          target=model_target)}  # fmt: skip
+            if "hash_sidecar" in record:
+                err_console.print(f"wrote facefusion's {record['hash_sidecar']['path']} beside it (CRC32 "
+                                  f"{record['hash_sidecar']['crc32']}): copy both files")  # fmt: skip
         card = ex.model_card(artefact=target, model=model, info=info, checkpoint=checkpoint, export=record,
                              evaluations=evaluations)  # fmt: skip
         json_path, md_path = ex.write_card(card, target)
         source_bytes = checkpoint.stat().st_size
         check = record.get("check")
-        check_text = f"; onnxruntime vs torch max abs diff {check['max_abs_diff_vs_torch']:.1e}" if check else ""
+        runtime = "saved TorchScript" if format == "torchscript" else "onnxruntime"
+        check_text = f"; {runtime} vs torch max abs diff {check['max_abs_diff_vs_torch']:.1e}" if check else ""
         err_console.print(
             f"wrote {target} ({human_bytes(card['bytes'])}; checkpoint {human_bytes(source_bytes)}){check_text}; "
             f"model card {json_path.name}, {md_path.name}"

@@ -11,11 +11,14 @@ Contracts of the ONNX graph:
   (``AdaptiveAvgPool2d`` is baked at the traced size: the TorchScript exporter refuses it, the dynamo one
   silently computes wrong values at other sizes, /work/notes/models.md section 3), so an ``upernet-*``
   graph has a fixed ``H = W =`` the export input size and a dynamic batch only.
-- ``face-tool``: facefusion's face-occluder contract (read from facefusion 3.8.1 ``face_masker.py``
-  ``create_occlusion_mask``): input ``input`` float32 ``(1, 256, 256, 3)`` NHWC, the OpenCV BGR crop / 255,
-  no normalisation; output ``output`` ``(1, 256, 256, 1)`` in [0, 1], 1 = visible face (a sigmoid).
-  facefusion takes ``run(...)[0][0]``, so the output must be NHWC: an NCHW output would be resized wrongly.
-  Face-mask checkpoints only.
+- ``facefusion`` (alias ``face-tool``), ``visomaster``, ``xseg``: the face tools' contracts, fixed 256-px
+  crops, face-mask checkpoints only; each is defined, with the facts it comes from (file and version of the
+  consumer's source), in :mod:`occgen.train.model_contracts`. facefusion's also gets a ``.hash`` sidecar.
+
+Every ONNX export states its contract in ``metadata_props`` (layout, colour order, value range, output kind,
+polarity) and is refused if it holds a ``ConvTranspose`` with asymmetric padding
+(:func:`occgen.train.model_contracts.check_portable_ops`). ``--format torchscript`` traces the native
+contract instead (:func:`occgen.train.model_contracts.export_torchscript`).
 
 Exporters (torch 2.13): the TorchScript one (``dynamo=False``, deprecated but fast and correct with
 dynamic axes for the U-Net and SegFormer) and the ``torch.export`` one (``dynamo=True``; used for UperNet,
@@ -43,11 +46,21 @@ from occgen.core.files import sha256_file
 from occgen.core.labels import PARSING_CLASSES
 from occgen.store.schema import card_digest
 from occgen.train.architectures import count_parameters
+from occgen.train.model_contracts import (
+    CONTRACT_NAMES,
+    TOOL_SIZE,
+    ContractGraph,
+    check_portable_ops,
+    contract_metadata,
+    export_torchscript,
+    hash_sidecar,
+    resolve_contract,
+)
 
-CONTRACTS = ("native", "face-tool")
-FORMATS = ("onnx", "pt")
+CONTRACTS = CONTRACT_NAMES
+FORMATS = ("onnx", "pt", "torchscript")
 EXPORTERS = ("auto", "torchscript", "dynamo")
-FACE_TOOL_SIZE = 256
+FACE_TOOL_SIZE = TOOL_SIZE  # the tools' fixed crop side (kept: occgen.train.predict reads it)
 # Opset per exporter: 17 (conservative) for TorchScript; 18, the dynamo exporter's lowest, which it emits
 # natively (asked for 17 it down-converts with the onnx C API, which failed on UperNet-R50 at 256²:
 # "axes_input_to_attribute ... No initializer or constant input"). onnxruntime runs opset 18 since 1.14.
@@ -58,18 +71,6 @@ META_ARCH, META_CONTRACT, META_SIZE, META_FIXED = "occgen_arch", "occgen_contrac
 #: What the graph's output channels are: "face" (one face logit) or "parsing" (a logit per class of
 #: ``occgen_classes``, a JSON list: :data:`occgen.core.labels.PARSING_CLASSES`). Missing = face.
 META_TARGET, META_CLASSES = "occgen_target", "occgen_classes"
-
-
-class FaceToolGraph(nn.Module):
-    """facefusion's occluder contract around an occgen model: NHWC BGR/255 in, NHWC face probability out."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rgb = x.permute(0, 3, 1, 2).flip(1)  # NHWC BGR -> NCHW RGB; the model normalises inside
-        return torch.sigmoid(self.model(rgb)).permute(0, 2, 3, 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,19 +89,19 @@ class Contract:
 
 
 def contract_for(name: str, arch: str, input_size: int, target: str = "face") -> Contract:
-    if name == "face-tool" and target != "face":
-        raise ConfigError(f"the face-tool contract outputs one face probability; a {target} model exports with "
+    spec = resolve_contract(name)
+    if spec.size is not None and target != "face":
+        raise ConfigError(f"the {name} contract outputs one face map; a {target} model exports with "
                           "--contract native only")  # fmt: skip
-    if name == "face-tool":
-        size = FACE_TOOL_SIZE
+    if spec.size is not None:
+        what = "the OpenCV BGR face crop / 255" if spec.colour == "BGR" else "the RGB face crop / 255"
+        output = "face probability in [0, 1]" if spec.output == "probability" else "face logits"
         return Contract(
-            name=name, input_shape=(1, size, size, 3), output_shape=(1, size, size, 1), input_name="input",
-            output_name="output",
-            description="float32 NHWC, the OpenCV BGR face crop / 255 (no mean/std); output in [0, 1], "
-                        "1 = visible face, 0 = occluder or background (facefusion's face-occluder contract)",
+            name=spec.name, input_shape=spec.input_shape(1, spec.size), output_shape=spec.output_shape(1, spec.size, 1),
+            input_name=spec.input_name, output_name=spec.output_name,
+            description=f"float32 {spec.layout}, {what} (no mean/std), {spec.size}x{spec.size}; output {output} "
+                        f"({spec.polarity}); for {spec.consumer}",
         )  # fmt: skip
-    if name != "native":
-        raise ConfigError(f"unknown contract {name!r}; valid: {', '.join(CONTRACTS)}")
     fixed = arch.startswith("upernet")
     side: int | str = input_size if fixed else "H"
     other: int | str = input_size if fixed else "W"
@@ -218,9 +219,10 @@ def export_onnx(model: nn.Module, arch: str, path: Path, *, contract: str = "nat
     _onnx()
     model = model.eval().float()
     generator = torch.Generator().manual_seed(seed)
-    if spec.name == "face-tool":
-        graph: nn.Module = FaceToolGraph(model).eval()
-        example = torch.rand(1, FACE_TOOL_SIZE, FACE_TOOL_SIZE, 3, generator=generator)
+    tool = resolve_contract(spec.name)
+    if tool.size is not None:
+        graph: nn.Module = ContractGraph(model, tool).eval()
+        example = torch.rand(*tool.input_shape(1, tool.size), generator=generator)  # type: ignore[arg-type]
     else:
         graph = model
         # Batch 2: the dynamo exporter specialises a traced batch of 1 (measured with SegFormer).
@@ -229,19 +231,47 @@ def export_onnx(model: nn.Module, arch: str, path: Path, *, contract: str = "nat
     path.parent.mkdir(parents=True, exist_ok=True)
     _export(graph, example, path, spec, exporter)
     fixed = not isinstance(spec.input_shape[2], str)
-    metadata = {META_ARCH: arch, META_CONTRACT: spec.name, META_SIZE: str(input_size if spec.name == "native"
-                else FACE_TOOL_SIZE), META_FIXED: str(fixed).lower(), META_TARGET: target}  # fmt: skip
+    metadata = {META_ARCH: arch, META_CONTRACT: spec.name, META_SIZE: str(tool.size or input_size),
+                META_FIXED: str(fixed).lower(), META_TARGET: target, **contract_metadata(tool)}  # fmt: skip
     if target == "parsing":
         metadata[META_CLASSES] = json.dumps(list(PARSING_CLASSES))
+        metadata["occgen_polarity"] = "the class is the argmax of the logits"
     _finish_graph(path, spec, metadata)
+    op_types = check_portable_ops(path)
+    sidecar = hash_sidecar(path) if tool.hash_sidecar else None
     session = onnx_session(path)
     with torch.inference_mode():
         expected = graph(example).numpy()
     got = session.run(None, {spec.input_name: example.numpy()})[0]
     difference = float(np.abs(got - expected).max())
-    return {"contract": spec.to_dict(), "exporter": exporter, "opset": OPSETS[exporter], "input_size": input_size,
-            "fixed_size": fixed, "check": {"max_abs_diff_vs_torch": difference, "input": list(example.shape)},
-            "torch": torch.__version__, "onnx": _onnx().__version__}  # fmt: skip
+    record = {"contract": {**spec.to_dict(), **metadata}, "exporter": exporter, "opset": OPSETS[exporter],
+              "input_size": input_size, "fixed_size": fixed, "ops": op_types,
+              "check": {"max_abs_diff_vs_torch": difference, "input": list(example.shape)},
+              "torch": torch.__version__, "onnx": _onnx().__version__}  # fmt: skip
+    if sidecar is not None:
+        record["hash_sidecar"] = {"path": sidecar.name, "crc32": sidecar.read_text()}
+    return record
+
+
+def export_torchscript_record(model: nn.Module, info: dict[str, Any], checkpoint: Path, out: Path | None,
+                              input_size: int | None) -> dict[str, Any]:  # fmt: skip
+    """``export-model --format torchscript``: the native contract traced at the training (or given) size, with
+    the same metadata as the native ONNX graph in its ``occgen.json`` extra file; the export record with ``path``.
+    The traced U-Net and SegFormer run at other sizes (tested); UperNet's pooling is baked at the traced size."""
+    target = checkpoint_target(info, Path(checkpoint))
+    size = input_size or int(info.get("config", {}).get("input_size", 256))
+    if size < 32 or size % 32:
+        raise ConfigError(f"export input size must be a positive multiple of 32, got {size}")
+    path = Path(out) if out else Path(checkpoint).with_suffix(".torchscript.pt")
+    spec = contract_for("native", str(info.get("arch")), size, target)
+    fixed = str(info.get("arch")).startswith("upernet")
+    metadata = {META_ARCH: str(info.get("arch")), META_CONTRACT: "native", META_SIZE: str(size),
+                META_FIXED: str(fixed).lower(), META_TARGET: target,
+                **contract_metadata(resolve_contract("native"))}  # fmt: skip
+    if target == "parsing":
+        metadata[META_CLASSES] = json.dumps(list(PARSING_CLASSES))
+    record = export_torchscript(model, path, input_size=size, metadata=metadata)
+    return {"path": str(path), "format": "torchscript", "contract": {**spec.to_dict(), **metadata}, **record}
 
 
 def checkpoint_target(info: dict[str, Any], path: Path) -> str:
@@ -323,6 +353,13 @@ def card_markdown(card: dict[str, Any]) -> str:
                   f"- Input `{contract['input']['name']}`: shape {contract['input']['shape']}",
                   f"- Output `{contract['output']['name']}`: shape {contract['output']['shape']}",
                   f"- {contract['description']}"]  # fmt: skip
+        if "occgen_layout" in contract:
+            lines.append(f"- Layout {contract['occgen_layout']}, colour order {contract['occgen_colour_order']}, "
+                         f"values {contract['occgen_value_range']}; output {contract['occgen_output']}: "
+                         f"{contract['occgen_polarity']}; crop template: {contract['occgen_template']}")  # fmt: skip
+        sidecar = card["export"].get("hash_sidecar")
+        if sidecar:
+            lines.append(f"- facefusion hash file `{sidecar['path']}`: CRC32 `{sidecar['crc32']}`")
         check = card["export"].get("check", {})
         if check:
             difference = check["max_abs_diff_vs_torch"]

@@ -42,6 +42,7 @@ from occgen.train.export_model import (
     checkpoint_target,
     onnx_session,
 )
+from occgen.train.model_contracts import consumer_input, output_logits, resolve_contract
 
 SOFT_DIR = "soft"
 OVERLAY_DIR = "overlay"
@@ -94,8 +95,9 @@ class OnnxPredictor(Predictor):
             raise ConfigError(f"{path}: its parsing classes differ from this occgen's; export it with this occgen")
         self.input_name = self.session.get_inputs()[0].name
         stored = int(meta[META_SIZE]) if META_SIZE in meta else None
-        fixed = meta.get(META_FIXED) == "true" or self.contract == "face-tool"
-        if self.contract == "face-tool":
+        self.spec = resolve_contract(self.contract)
+        fixed = meta.get(META_FIXED) == "true" or self.spec.size is not None
+        if self.spec.size is not None:  # a face tool's contract: one 256-px image at a time
             stored, self.batch_limit = FACE_TOOL_SIZE, 1
         if fixed and input_size not in (None, stored):
             raise ConfigError(f"{path} takes {stored}x{stored} inputs only; omit --input-size or pass {stored}")
@@ -105,12 +107,8 @@ class OnnxPredictor(Predictor):
         self.input_size = size
 
     def logits(self, batch: np.ndarray) -> torch.Tensor:
-        if self.contract == "face-tool":  # BGR / 255 NHWC in, probability NHWC out
-            prob = self.session.run(None, {self.input_name: batch[..., ::-1].astype(np.float32) / 255.0})[0]
-            prob = np.clip(prob.transpose(0, 3, 1, 2), 1e-7, 1 - 1e-7)
-            return torch.from_numpy(np.log(prob) - np.log1p(-prob)).float()
-        inputs = batch.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-        return torch.from_numpy(self.session.run(None, {self.input_name: inputs})[0]).float()
+        output = self.session.run(None, {self.input_name: consumer_input(self.spec, batch)})[0]
+        return torch.from_numpy(output_logits(self.spec, output))
 
 
 def load_predictor(path: Path, *, device: str = "cpu", input_size: int | None = None) -> Predictor:
