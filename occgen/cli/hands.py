@@ -13,7 +13,9 @@ from typing import Annotated
 
 import typer
 
-hands_app = typer.Typer(help="11k Hands: matting into RGBA hand cut-outs for NatOcc.", no_args_is_help=True)
+from occgen.cli.common import command_group
+
+hands_app = command_group(help="11k Hands: matting into RGBA hand cut-outs for NatOcc.", no_args_is_help=True)
 
 
 class Solver(StrEnum):

@@ -15,7 +15,7 @@ import typer
 
 from occgen import __version__
 from occgen.cli import store
-from occgen.cli.common import err_console, user_errors
+from occgen.cli.common import command_group, err_console, user_errors
 from occgen.cli.faces import faces_app
 from occgen.cli.generate import generate_app
 from occgen.cli.hands import hands_app
@@ -24,7 +24,7 @@ from occgen.cli.occluders import occluders_app
 from occgen.cli.report import report_command
 from occgen.cli.train import evaluate_command, train_command
 
-app = typer.Typer(help="Synthetic occluded-face data (NatOcc / RandOcc) into zarr shards.", no_args_is_help=True)
+app = command_group(help="Synthetic occluded-face data (NatOcc / RandOcc) into zarr shards.", no_args_is_help=True)
 
 
 @app.callback()
@@ -67,7 +67,7 @@ app.command("predict")(predict_command)
 app.command("report")(report_command)
 
 
-params_app = typer.Typer(help="Check parameter files.", no_args_is_help=True)
+params_app = command_group(help="Check parameter files.", no_args_is_help=True)
 app.add_typer(params_app, name="params")
 
 

@@ -4,14 +4,25 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from occgen.cli.common import console, err_console, human_bytes, lazy_progress, size_on_disk, user_errors
+from occgen.cli.common import (
+    WORKERS_HELP,
+    SchedulerOption,
+    command_group,
+    console,
+    err_console,
+    human_bytes,
+    lazy_progress,
+    resolve_workers,
+    size_on_disk,
+    user_errors,
+)
 
 
 def preview(
@@ -64,7 +75,7 @@ def info(
                 (
                     f"source {name}",
                     f"{source.get('kind')} x{source.get('count')} {source.get('root', '')} "
-                    f"[{source.get('fingerprint')}]",
+                    + escape(f"[{source.get('fingerprint')}]"),  # a rich table reads brackets as markup
                 )
             )
         for array, entry in card.get("labels", {}).items():
@@ -83,8 +94,8 @@ def recode(
     store: Annotated[Path, typer.Argument(help="A complete occgen store.")],
     out: Annotated[Path, typer.Option("--out", help="The new store.")],
     image_codec: Annotated[str, typer.Option(help="Target image codec NAME[:LEVEL] (see `generate --help`).")],
-    workers: Annotated[int, typer.Option(help="Local worker processes; 0 = one per core.")] = 0,
-    scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
+    workers: Annotated[int, typer.Option(help=f"{WORKERS_HELP}.")] = 0,
+    scheduler: SchedulerOption = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output store.")] = False,
 ) -> None:
     """Copy a store into a new one with another image codec (streaming, parallel, resumable)."""
@@ -94,7 +105,7 @@ def recode(
     with user_errors():
         with lazy_progress(f"recode -> {out}", total=len(open_store(store))) as advance:
             report = recode_store(
-                store, out, image_codec=image_codec, workers=workers or os.cpu_count() or 1, scheduler=scheduler,
+                store, out, image_codec=image_codec, workers=resolve_workers(workers), scheduler=scheduler,
                 overwrite=overwrite, on_progress=advance,
             )  # fmt: skip
         err_console.print(
@@ -139,17 +150,17 @@ def export(
     shuffle: Annotated[bool, typer.Option(help="webdataset, hf: write samples in a seeded random order (interleaves "
                                           "the stores of a mix for streaming readers).")] = False,
     push_to_hub: Annotated[str | None, typer.Option(help="hf: then upload the folder to this Hub dataset repo "
-                                                    "(USER/NAME; needs a Hub token).")] = None,
+                                                    "(USER/NAME; needs a Hub token) [default: none].")] = None,
     mmseg_labels: Annotated[str, typer.Option(help="mmseg label maps: face (0/1) or parsing (the store's parsing "
                                               "ids; classes.json lists them).")] = "face",
-    workers: Annotated[int, typer.Option(help="Local worker processes; 0 = one per core.")] = 0,
+    workers: Annotated[int, typer.Option(help=f"{WORKERS_HELP}.")] = 0,
 ) -> None:  # fmt: skip
     """Write a store's samples as image files or training shards (streaming, parallel, resumable)."""
     from occgen.core.errors import ConfigError
     from occgen.store import open_store
 
     with user_errors():
-        workers = workers or os.cpu_count() or 1
+        workers = resolve_workers(workers)
         formats = ("folder", "mmseg", "webdataset", "hf")
         if format not in formats:
             raise ConfigError(f"unknown export format {format!r}; valid: {', '.join(formats)}")
@@ -186,7 +197,11 @@ def export(
 def verify(
     store: Annotated[Path, typer.Argument(help="An occgen store, or a mix (its stores are checked).")],
     repair: Annotated[
-        bool, typer.Option(help="Delete the bad shards and mark them unwritten, for the writing command to redo.")
+        bool,
+        typer.Option(
+            help="Delete the bad shards and mark them unwritten; it regenerates nothing: re-run the command "
+            "that wrote the store (`generate ... --repair` does both)."
+        ),
     ] = False,
 ) -> None:
     """Check every shard against the digest recorded when it was written; exit 1 on any problem."""
@@ -209,14 +224,15 @@ def verify(
             if repair and not check.ok:
                 mark_for_repair(check.path, check.bad_shards)
                 err_console.print(
-                    f"{check.path}: shard(s) {', '.join(map(str, check.bad_shards))} removed; re-run the command "
-                    "that wrote this store (same settings): it regenerates exactly these, then run occgen verify"
+                    f"{check.path}: deleted bad shard(s) {', '.join(map(str, check.bad_shards))} "
+                    "(nothing regenerated); re-run the command that wrote this store (same settings): it "
+                    "regenerates exactly these, then run occgen verify"
                 )
         if bad:
             raise typer.Exit(1)
 
 
-cache_app = typer.Typer(help="Source folders at URLs copied to this machine (docs/cloud.md).", no_args_is_help=True)
+cache_app = command_group(help="Source folders at URLs copied to this machine (docs/cloud.md).", no_args_is_help=True)
 
 
 @cache_app.command("list")
@@ -241,7 +257,7 @@ def cache_list() -> None:
 @cache_app.command("prune")
 def cache_prune(
     older_than: Annotated[
-        float | None, typer.Option(help="Delete the copies no run used for this many days.")
+        float | None, typer.Option(help="Delete the copies no run used for this many days [default: none, or --all].")
     ] = None,
     all_copies: Annotated[bool, typer.Option("--all", help="Delete every copy (runs download again).")] = False,
 ) -> None:
