@@ -8,7 +8,6 @@ file) and rendered through `CliRunner` on a wide terminal (one line per option).
 
 import re
 from collections.abc import Iterator
-
 from typing import Any
 
 import pytest

@@ -99,6 +99,37 @@ def deprecated_alias(old: str, new: str) -> Any:
     return typer.Option(old, hidden=True, callback=warn)
 
 
+# What each embedded demo source is, and the option that brings the real one (see note_demo_sources).
+DEMO_SOURCES = {
+    "faces": ("faces", "--faces DIR (CelebAMask-HQ root or `occgen faces` output)"),
+    "textures": ("textures", "--textures DIR (the DTD root)"),
+    "hands": ("hand drawings", "--hands DIR (`occgen hands matte` output)"),
+    "objects": ("objects", "--objects DIR (`occgen occluders coco` output)"),
+    "faceocc": ("FaceOcc occluders", "--faceocc DIR (the FaceOcc release)"),
+}
+
+
+def demo_note(what: str, option: str) -> None:
+    """One line on stderr: this run uses embedded demo data, and the option that brings real data."""
+    err_console.print(f"note: using {what}: pass {option}", highlight=False, soft_wrap=True)
+
+
+def note_demo_sources(sources: dict[str, Any]) -> None:
+    """Say in one line which of a recipe's sources (its card's ``sources``) are the embedded demo assets."""
+    from occgen.core.files import demo_root
+
+    demo = str(demo_root())
+    used = [
+        (name, DEMO_SOURCES.get(name, (name, f"--{name} DIR")), source.get("count"))
+        for name, source in sources.items()
+        if str(source.get("root", "")).startswith(demo)
+    ]
+    if used:
+        what = ", ".join(f"{label} ({count})" if count else label for _, (label, _), count in used)
+        options = ", ".join(option for _, (_, option), _ in used)
+        demo_note(f"the embedded demo {what}, not fit for training", options)
+
+
 def with_overrides(config: Any, **values: Any) -> Any:
     """``config`` with the fields given on the command line (non-None values) replaced; paths are made
     absolute (URLs stay URLs), so tasks running elsewhere (a --scheduler) find the same files."""

@@ -37,6 +37,7 @@ from occgen.cli.common import (
     StatsOption,
     WorkersOption,
     command_group,
+    note_demo_sources,
     run_generation,
     user_errors,
     with_overrides,
@@ -96,6 +97,7 @@ def generate_recipe(
         config=configure(settings.config) if configure is not None else settings.config,
     )  # fmt: skip
     recipe = build_recipe(settings)
+    note_demo_sources(recipe.sources())
     if n is None and entry.default_n is not None:  # e.g. the faces: one sample per face
         run = replace(run, n=entry.default_n(recipe))
     run_generation(
