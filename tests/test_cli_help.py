@@ -6,6 +6,7 @@ file) and rendered through `CliRunner` on a wide terminal (one line per option).
 (`typer._click`, private), so commands and options are told apart by what they have, not by their class.
 """
 
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -96,3 +97,18 @@ def test_commands_are_listed_in_data_flow_order() -> None:
     flow = ["faces", "hands", "occluders", "generate", "info", "preview", "report", "verify", "mix", "recode",
             "export", "train", "evaluate", "export-model", "predict", "cache", "params", "version"]  # fmt: skip
     assert listed == flow
+
+
+def test_workers_means_the_same_in_every_command() -> None:
+    from occgen.cli.common import resolve_workers
+    from occgen.cli.train import dataloader_workers
+
+    assert resolve_workers(0) == (os.cpu_count() or 1) and resolve_workers(3) == 3
+    assert dataloader_workers(1) == 0 and dataloader_workers(0) == (os.cpu_count() or 1)  # in process / per core
+    assert dataloader_workers(None) is None and dataloader_workers(3) == 3  # None: params.yaml decides
+    with_workers = [
+        (path, param) for path, command in COMMANDS for param in command.params if "--workers" in param.opts
+    ]
+    assert len(with_workers) >= 9  # generate x4, recode, export, hands, occluders coco, report, train
+    for path, param in with_workers:
+        assert "0 = one per CPU core" in (param.help or ""), f"occgen {' '.join(path)} --workers: {param.help}"

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from occgen.cli.common import Device
+from occgen.cli.common import WORKERS_HELP, Device, resolve_workers
 
 
 class Target(StrEnum):
@@ -28,6 +28,14 @@ class DType(StrEnum):
 
 def _paths(value: str) -> list[Path]:
     return [Path(part.strip()) for part in value.split(",") if part.strip()]
+
+
+def dataloader_workers(workers: int | None) -> int | None:
+    """``--workers`` (0 = one per CPU core, 1 = this process only, as in every command) as PyTorch's
+    DataLoader ``num_workers`` (0 = in the training process); None keeps params.yaml's ``train.workers``."""
+    if workers is None:
+        return None
+    return 0 if workers == 1 else resolve_workers(workers)
 
 
 def train_command(
@@ -74,7 +82,8 @@ def train_command(
     workers: Annotated[
         int | None,
         typer.Option(
-            help="DataLoader worker processes: 0 = one per CPU core, 1 = one loader process [default: params, else 2]."
+            help=f"{WORKERS_HELP} (batches load in the training process); N > 1: N DataLoader processes "
+            "[default: params train.workers, which is PyTorch's num_workers, else 2]."
         ),
     ] = None,
     device: Annotated[Device | None, typer.Option(help="Device [default: params, else cpu].")] = None,
@@ -103,7 +112,7 @@ def train_command(
     """Train a face segmenter (default the ResNet-18 U-Net; BCE + OHEM, or multi-class parsing) on occgen stores."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from occgen.cli.common import err_console, resolve_workers, user_errors
+    from occgen.cli.common import err_console, user_errors
 
     with user_errors():
         from occgen.core.errors import ConfigError
@@ -113,7 +122,7 @@ def train_command(
         config = load_train_config(params)
         overrides: dict[str, Any] = {
             "arch": arch, "epochs": epochs, "batch_size": batch_size, "lr": lr, "input_size": input_size, "seed": seed,
-            "workers": resolve_workers(workers) if workers is not None else None,
+            "workers": dataloader_workers(workers),
             "device": device.value if device else None, "encoder_weights": encoder_weights,
             "bf16": bf16, "channels_last": channels_last, "target": target.value if target else None,
         }  # fmt: skip
