@@ -90,6 +90,11 @@ def test_real_sources_print_no_demo_note(tmp_path: Path, face_folder: Path, dtd_
     result = runner.invoke(app, [*generate_args(tmp_path / "r.zarr", face_folder, dtd_root), "--no-preview"])
     assert result.exit_code == 0, result.output
     assert "embedded demo" not in result.output
+    # info shows the digest export keys carry and each source's fingerprint in brackets (not eaten as markup)
+    reader = ShardReader(tmp_path / "r.zarr")
+    info = " ".join(runner.invoke(app, ["info", str(tmp_path / "r.zarr")], terminal_width=200).output.split())
+    fingerprint = reader.card["sources"]["faces"]["fingerprint"]
+    assert f"[{fingerprint}]" in info and f"digest │ {reader.parts[0].digest}" in info
 
 
 def test_generate_faces_takes_and_records_seed(tmp_path: Path, face_folder: Path) -> None:

@@ -53,7 +53,10 @@ def info(
         done, total = dataset.shards_done()
         disk = size_on_disk(store)
         if as_json:
-            typer.echo(json.dumps({**card, "shards_done": done, "shards_total": total, "bytes": disk}, indent=2))
+            digests = {"digest": dataset.parts[0].digest} if len(dataset.parts) == 1 else {}
+            typer.echo(
+                json.dumps({**card, **digests, "shards_done": done, "shards_total": total, "bytes": disk}, indent=2)
+            )
             return
         table = Table(title=str(dataset.path), show_header=False)
         # A store is its own one part; a mix lists the stores it takes samples from (occgen/store/dataset.py).
@@ -67,9 +70,13 @@ def info(
             ("schema", card.get("schema_version")), ("occgen", card.get("occgen_version")),
             ("on disk", f"{human_bytes(disk)} ({human_bytes(disk / max(int(card.get('n', 1)), 1))} per sample)"),
         ]  # fmt: skip
+        if not stores:  # the hash of the generation settings; export keys carry its first 8 characters
+            rows.append(("digest", f"{dataset.parts[0].digest} (generation settings)"))
         for part in stores:
             recipe = part.reader.card.get("recipe")
-            rows.append((f"part {part.name}", f"{len(part.indices)} of {len(part.reader)} ({recipe})"))
+            rows.append(
+                (f"part {part.name}", f"{len(part.indices)} of {len(part.reader)} ({recipe}, digest {part.digest})")
+            )
         for name, source in (card.get("sources", {}) if not stores else {}).items():
             rows.append(
                 (
