@@ -154,3 +154,18 @@ def test_evaluate_summary_has_the_per_image_mean_beside_the_pooled_iou() -> None
     summary = result.summary()
     assert summary["face_iou"] == pytest.approx(10 / 11)  # pooled: 10 / (10 + 1)
     assert summary["face_iou_per_image_mean"] == pytest.approx(0.5)  # mean of 1 and 0 (c undefined)
+
+
+def test_verify_repair_says_it_only_deletes(tmp_path: Path, face_folder: Path, dtd_root: Path) -> None:
+    store = tmp_path / "v.zarr"
+    assert runner.invoke(app, [*generate_args(store, face_folder, dtd_root), "--no-preview"]).exit_code == 0
+    help_text = " ".join(runner.invoke(app, ["verify", "--help"]).output.split())
+    assert "it regenerates nothing" in help_text and "generate ... --repair" in help_text
+    shard = store / "metadata" / "c" / "1"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    result = runner.invoke(app, ["verify", str(store), "--repair"])
+    flat = " ".join(result.output.split())
+    assert result.exit_code == 1 and "shard(s) 1 removed (deleted, nothing regenerated)" in flat
+    assert not shard.exists()

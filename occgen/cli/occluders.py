@@ -61,7 +61,7 @@ def occluders_coco(
     """Cut COCO objects out as RGBA PNGs with a soft alpha edge (resumable, parallel)."""
     from dataclasses import replace
 
-    from occgen.cli.common import err_console, progress_bar, user_errors, with_overrides
+    from occgen.cli.common import demo_note, err_console, progress_bar, user_errors, with_overrides
     from occgen.prep.objects.coco import extract_coco
     from occgen.settings import load_objects_config
 
@@ -70,6 +70,11 @@ def occluders_coco(
         annotations = annotations or config.annotations
         images = images or config.images
         assert annotations is not None and images is not None  # filled in by load_objects_config
+        from occgen.core.files import demo_root
+
+        if Path(annotations).is_relative_to(demo_root()):
+            demo_note("the embedded demo COCO annotations (2 objects, not fit for training)",
+                      "--annotations JSON --images DIR (a COCO split)")  # fmt: skip
         filter_changes = {
             "categories": tuple(category) if category else None, "include_crowd": include_crowd,
             "min_area_px": min_area, "border_margin_px": border_margin, "min_solidity": min_solidity,

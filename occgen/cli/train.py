@@ -112,7 +112,7 @@ def train_command(
     """Train a face segmenter (default the ResNet-18 U-Net; BCE + OHEM, or multi-class parsing) on occgen stores."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from occgen.cli.common import err_console, user_errors
+    from occgen.cli.common import err_console, note_demo_sources, user_errors
 
     with user_errors():
         from occgen.core.errors import ConfigError
@@ -159,6 +159,7 @@ def train_command(
             from occgen.train.online import OnlineDataset
 
             recipe, recipe_n = build_named_recipe(online, params)
+            note_demo_sources(recipe.sources())
             online_data = OnlineDataset(recipe, online_n or recipe_n, input_size=config.input_size,
                                         target=config.target)  # fmt: skip
         elif not data:
