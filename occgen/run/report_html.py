@@ -23,11 +23,11 @@ import numpy as np
 
 from occgen import __version__
 from occgen.core.errors import ConfigError
+from occgen.core.location import Location, parse_location
 from occgen.run.report_page import PAGE_TEMPLATE
 from occgen.run.report_stats import ArrayFacts, ReportSettings, summarise
 from occgen.store import open_store
 from occgen.store.dataset import Dataset
-from occgen.store.location import Location, parse_location
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

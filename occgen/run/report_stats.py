@@ -21,11 +21,11 @@ import cv2
 import numpy as np
 
 from occgen.core.errors import ConfigError
+from occgen.core.location import Location
 from occgen.run.parallel import run_tasks
 from occgen.run.preview import overlay_labels
 from occgen.store import open_store
 from occgen.store.dataset import Dataset
-from occgen.store.location import Location
 from occgen.store.schema import FACE_MASK, IMAGE, OCCLUDER_MASK
 
 #: Stream id of the report's choice of samples (not a recipe: kept apart from occgen.core.rng's table).
