@@ -169,3 +169,24 @@ def test_verify_repair_says_it_only_deletes(tmp_path: Path, face_folder: Path, d
     flat = " ".join(result.output.split())
     assert result.exit_code == 1 and "shard(s) 1 removed (deleted, nothing regenerated)" in flat
     assert not shard.exists()
+
+
+def test_evaluate_prints_pooled_and_per_image_face_iou(tmp_path: Path) -> None:
+    from occgen.core.imageio import write_png
+
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    truth = np.zeros((8, 8), np.uint8)
+    truth[:4] = 255  # 32 face pixels
+    write_png(gt / "a.png", truth)
+    write_png(pred / "a.png", truth)  # a: IoU 1
+    small = np.zeros((8, 8), np.uint8)
+    small[:1] = 255  # 8 face pixels
+    write_png(gt / "b.png", small)
+    write_png(pred / "b.png", np.zeros((8, 8), np.uint8))  # b: IoU 0
+    result = runner.invoke(app, ["evaluate", "--pred", str(pred), "--gt", str(gt), "--out", str(tmp_path / "e"),
+                                 "--worst", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "face IoU pooled over all pixels 0.8000, per-image mean 0.5000" in flat  # 32 / 40 vs (1 + 0) / 2
