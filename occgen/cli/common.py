@@ -41,6 +41,7 @@ def command_group(**settings: Any) -> typer.Typer:
     """
     return typer.Typer(rich_markup_mode=None, **settings)
 
+
 ImageCodecOption = Annotated[
     str | None,
     typer.Option(help="Image codec NAME[:LEVEL]: jpegxl (lossless), zstd (lossless, plain zarr), jpeg:95, "
