@@ -81,3 +81,112 @@ def test_demo_assets_generate_by_default(tmp_path: Path) -> None:
         sample = reader[i]
         assert sample.face_mask.sum() > 0.05 * 128 * 128  # the demo faces carry real masks
         assert np.any(sample.occluder_mask > 0)
+    # One line says the run used the embedded demo data and which options bring real data.
+    notes = [line for line in result.output.splitlines() if line.startswith("note: using the embedded demo")]
+    assert len(notes) == 1 and "--faces DIR" in notes[0] and "--textures DIR" in notes[0]
+
+
+def test_real_sources_print_no_demo_note(tmp_path: Path, face_folder: Path, dtd_root: Path) -> None:
+    result = runner.invoke(app, [*generate_args(tmp_path / "r.zarr", face_folder, dtd_root), "--no-preview"])
+    assert result.exit_code == 0, result.output
+    assert "embedded demo" not in result.output
+    # info shows the digest export keys carry and each source's fingerprint in brackets (not eaten as markup)
+    reader = ShardReader(tmp_path / "r.zarr")
+    info = " ".join(runner.invoke(app, ["info", str(tmp_path / "r.zarr")], terminal_width=200).output.split())
+    fingerprint = reader.card["sources"]["faces"]["fingerprint"]
+    assert f"[{fingerprint}]" in info and f"digest │ {reader.parts[0].digest}" in info
+
+
+def test_generate_faces_takes_and_records_seed(tmp_path: Path, face_folder: Path) -> None:
+    out = tmp_path / "faces.zarr"
+    result = runner.invoke(app, ["generate", "faces", "--faces", str(face_folder), "--size", "64", "--workers", "1",
+                                 "--seed", "7", "--out", str(out), "--no-preview"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert ShardReader(out).card["seed"] == 7
+
+
+def test_hands_list_is_a_deprecated_alias_of_split(tmp_path: Path) -> None:
+    missing = tmp_path / "names.txt"
+    by_split = runner.invoke(app, ["hands", "matte", "--out", str(tmp_path / "h"), "--split", str(missing)])
+    by_list = runner.invoke(app, ["hands", "matte", "--out", str(tmp_path / "h"), "--list", str(missing)])
+    assert by_split.exit_code == by_list.exit_code == 1
+    assert "hand list file not found" in by_split.output and "hand list file not found" in by_list.output
+    assert "--list is deprecated, use --split" in by_list.output and "deprecated" not in by_split.output
+    assert "--list" not in runner.invoke(app, ["hands", "matte", "--help"]).output  # hidden
+
+
+def test_mixing_a_mix_names_the_real_cause(tmp_path: Path, face_folder: Path, dtd_root: Path) -> None:
+    store = tmp_path / "s.zarr"
+    assert runner.invoke(app, [*generate_args(store, face_folder, dtd_root), "--no-preview"]).exit_code == 0
+    assert runner.invoke(app, ["mix", f"{store}:3", "--out", str(tmp_path / "m.zarr")]).exit_code == 0
+    result = runner.invoke(app, ["mix", f"{tmp_path / 'm.zarr'}:2", f"{store}:2", "--out", str(tmp_path / "m2.zarr")])
+    assert result.exit_code == 1
+    assert "nested mixes are not supported" in result.output and str(store) in " ".join(result.output.split())
+    assert not (tmp_path / "m2.zarr").exists()
+
+
+def test_upscale_command_line_options_win_over_params(tmp_path: Path) -> None:
+    from occgen.core.imageio import write_png
+
+    src = tmp_path / "cutouts"
+    src.mkdir()
+    write_png(src / "a.png", np.full((8, 10, 4), 200, np.uint8))
+    params = tmp_path / "params.yaml"
+    params.write_text("objects: {upscale: {backend: lanczos, scale: 2}}\n")
+    args = ["occluders", "upscale", "--src", str(src), "--params", str(params)]
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "p")]).exit_code == 0
+    assert read_image(tmp_path / "p" / "a.png").shape[:2] == (16, 20)  # the file's scale
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "c"), "--scale", "3"]).exit_code == 0
+    assert read_image(tmp_path / "c" / "a.png").shape[:2] == (24, 30)  # the option's
+
+
+def test_evaluate_summary_has_the_per_image_mean_beside_the_pooled_iou() -> None:
+    from occgen.train.evaluate import EvalResult
+    from occgen.train.metrics import Confusion
+
+    result = EvalResult()
+    # Image a: 10 face pixels all found (IoU 1); image b: 1 face pixel missed (IoU 0); image c: no face (NaN).
+    for item, (tp, fp, fn, tn) in {"a": (10, 0, 0, 0), "b": (0, 0, 1, 9), "c": (0, 0, 0, 10)}.items():
+        counts = Confusion(tp=tp, fp=fp, fn=fn, tn=tn)
+        iou = tp / (tp + fp + fn) if tp + fp + fn else float("nan")
+        result.rows.append({"id": item, "face_iou": iou})
+        result.total = result.total + counts
+    summary = result.summary()
+    assert summary["face_iou"] == pytest.approx(10 / 11)  # pooled: 10 / (10 + 1)
+    assert summary["face_iou_per_image_mean"] == pytest.approx(0.5)  # mean of 1 and 0 (c undefined)
+
+
+def test_verify_repair_says_it_only_deletes(tmp_path: Path, face_folder: Path, dtd_root: Path) -> None:
+    store = tmp_path / "v.zarr"
+    assert runner.invoke(app, [*generate_args(store, face_folder, dtd_root), "--no-preview"]).exit_code == 0
+    help_text = " ".join(runner.invoke(app, ["verify", "--help"]).output.split())
+    assert "it regenerates nothing" in help_text and "generate ... --repair" in help_text
+    shard = store / "metadata" / "c" / "1"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    result = runner.invoke(app, ["verify", str(store), "--repair"])
+    flat = " ".join(result.output.split())
+    assert result.exit_code == 1 and "shard(s) 1 removed (deleted, nothing regenerated)" in flat
+    assert not shard.exists()
+
+
+def test_evaluate_prints_pooled_and_per_image_face_iou(tmp_path: Path) -> None:
+    from occgen.core.imageio import write_png
+
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    truth = np.zeros((8, 8), np.uint8)
+    truth[:4] = 255  # 32 face pixels
+    write_png(gt / "a.png", truth)
+    write_png(pred / "a.png", truth)  # a: IoU 1
+    small = np.zeros((8, 8), np.uint8)
+    small[:1] = 255  # 8 face pixels
+    write_png(gt / "b.png", small)
+    write_png(pred / "b.png", np.zeros((8, 8), np.uint8))  # b: IoU 0
+    result = runner.invoke(app, ["evaluate", "--pred", str(pred), "--gt", str(gt), "--out", str(tmp_path / "e"),
+                                 "--worst", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "face IoU pooled over all pixels 0.8000, per-image mean 0.5000" in flat  # 32 / 40 vs (1 + 0) / 2

@@ -98,7 +98,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("trained")
     store = demo_store(root / "demo.zarr", n=6)
     result = runner.invoke(app, ["train", "--data", str(store), "--out", str(root / "run"), "--epochs", "1",
-                                 "--batch-size", "2", "--input-size", "64", "--workers", "0", "--no-augment"])
+                                 "--batch-size", "2", "--input-size", "64", "--workers", "1", "--no-augment"])
     assert result.exit_code == 0, result.output
     checkpoint = root / "run" / "epoch_001.pt"
     export_store(store, root / "folder", format="folder", workers=1)

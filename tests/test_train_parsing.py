@@ -67,7 +67,7 @@ def test_two_epoch_parsing_run_and_evaluation_lists_every_class(tmp_path: Path) 
     assert runner.invoke(app, [*args[:-4], "--out", str(plain)]).exit_code == 0
     out = tmp_path / "run"
     train = ["train", "--data", str(store), "--out", str(out), "--epochs", "2", "--batch-size", "2",
-             "--input-size", "64", "--workers", "0", "--no-augment", "--target", "parsing",
+             "--input-size", "64", "--workers", "1", "--no-augment", "--target", "parsing",
              "--val", str(store)]  # fmt: skip
     result = runner.invoke(app, train)
     assert result.exit_code == 0, result.output
@@ -133,7 +133,7 @@ def test_parsing_model_predicts_exports_to_onnx_and_scores_like_evaluate(tmp_pat
     assert runner.invoke(app, ["export", str(store), "--out", str(export), "--workers", "1"]).exit_code == 0
     run = tmp_path / "run"
     train = ["train", "--data", str(store), "--out", str(run), "--epochs", "1", "--batch-size", "2",
-             "--input-size", "64", "--workers", "0", "--no-augment", "--target", "parsing"]  # fmt: skip
+             "--input-size", "64", "--workers", "1", "--no-augment", "--target", "parsing"]  # fmt: skip
     assert runner.invoke(app, train).exit_code == 0
     checkpoint = run / "last.pt"
     by_model, by_pred, pred = tmp_path / "eval_model", tmp_path / "eval_pred", tmp_path / "pred"

@@ -47,7 +47,7 @@ def test_short_run_learns_its_training_samples(tmp_path: Path) -> None:
     # The store twice: every sample is seen twice per epoch, so 8 epochs make 64 steps with half the
     # checkpoint writes (last.pt with the Adam state is 173 MB); it also exercises several --data stores.
     args = ["train", "--data", f"{store},{store}", "--out", str(out), "--params", str(params), "--epochs", "8",
-            "--batch-size", "2", "--lr", "1e-3", "--input-size", "64", "--workers", "0", "--no-augment"]  # fmt: skip
+            "--batch-size", "2", "--lr", "1e-3", "--input-size", "64", "--workers", "1", "--no-augment"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     rows = read_rows(out / "metrics.csv")

@@ -4,9 +4,11 @@ every `generate` command spells them alike) and the generation runner."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,29 +21,56 @@ from rich.text import Text
 from occgen.core.errors import OccgenError
 
 err_console = Console(stderr=True)
+
 console = Console()
+
+
+class Device(StrEnum):
+    """``--device`` in every command that can use a GPU."""
+
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def command_group(**settings: Any) -> typer.Typer:
+    """A typer app (the program or a command group) whose help is printed as written.
+
+    Help texts write defaults and choices in brackets (``[default: params, else 200]``); typer's default
+    ``rich_markup_mode="rich"`` reads those as rich markup tags and deletes them. With ``None`` typer prints
+    help with click's formatter, so every bracket reaches the reader (``tests/test_cli_help.py`` checks it).
+    """
+    return typer.Typer(rich_markup_mode=None, **settings)
+
 
 ImageCodecOption = Annotated[
     str | None,
-    typer.Option(help="Image codec NAME[:LEVEL]: jpegxl (lossless, default), zstd (lossless, plain zarr), "
-                 "jpeg:95, jpegxl:90, webp, webp:90. Masks are always lossless."),
+    typer.Option(help="Image codec NAME[:LEVEL]: jpegxl (lossless), zstd (lossless, plain zarr), jpeg:95, "
+                 "jpegxl:90, webp, webp:90. Masks are always lossless [default: params, else jpegxl]."),
 ]  # fmt: skip
 OUT_STORE_HELP = "Output zarr store: a path or a URL (s3://bucket/x.zarr, see docs/cloud.md)."
-StatsOption = Annotated[Path | None, typer.Option(help="Write generation statistics as JSON (a DVC metrics file).")]
+StatsOption = Annotated[
+    Path | None, typer.Option(help="Write generation statistics as JSON (a DVC metrics file) [default: none].")
+]
 # Options shared by every `generate` command.
 NOption = Annotated[int | None, typer.Option("--n", help="Number of samples [default: params, else 200].")]
 SeedOption = Annotated[int | None, typer.Option(help="Seed [default: params, else 0].")]
 SizeOption = Annotated[int | None, typer.Option(help="Image side in px [default: params, else 512].")]
-WorkersOption = Annotated[int | None, typer.Option(help="Local worker processes; 0 = one per core.")]
-SchedulerOption = Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")]
+# --workers means the same in every command: 0 = one process per CPU core, 1 = this process only.
+WORKERS_HELP = "Worker processes: 0 = one per CPU core, 1 = this process only"
+WorkersOption = Annotated[int | None, typer.Option(help=f"{WORKERS_HELP} [default: params, else 0].")]
+SchedulerOption = Annotated[
+    str | None, typer.Option(help="Address of a dask.distributed scheduler [default: none, local processes].")
+]
 FacesOption = Annotated[
     Path | None,
     typer.Option(
         help="Faces: CelebAMask-HQ root, images/+masks/ folder or faces store, a path or URL [default: embedded demo]."
     ),
 ]
-SplitOption = Annotated[Path | None, typer.Option(help="Text file of face ids to use.")]
-ShardSizeOption = Annotated[int | None, typer.Option(help="Samples per zarr shard [default: 64].")]
+SplitOption = Annotated[
+    Path | None, typer.Option(help="Text file of face ids to use, one a line [default: params, else every face].")
+]
+ShardSizeOption = Annotated[int | None, typer.Option(help="Samples per zarr shard [default: params, else 64].")]
 OverwriteOption = Annotated[bool, typer.Option(help="Replace a store made with other settings.")]
 PreviewOption = Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")]
 LabelsOption = Annotated[
@@ -52,6 +81,54 @@ LabelsOption = Annotated[
 RepairOption = Annotated[
     bool, typer.Option(help="Verify an existing store, regenerate exactly its bad shards, verify again.")
 ]
+
+
+def resolve_workers(workers: int) -> int:
+    """``--workers`` as a process count: 0 is one per CPU core (the meaning in every command)."""
+    return workers or os.cpu_count() or 1
+
+
+def deprecated_alias(old: str, new: str) -> Any:
+    """A hidden option spelled ``old`` that still works, printing one line that ``new`` replaces it (give
+    its value to the ``new`` option in the command's body)."""
+
+    def warn(value: Any) -> Any:
+        if value is not None and value is not False:
+            err_console.print(f"warning: {old} is deprecated, use {new}", highlight=False)
+        return value
+
+    return typer.Option(old, hidden=True, callback=warn)
+
+
+# What each embedded demo source is, and the option that brings the real one (see note_demo_sources).
+DEMO_SOURCES = {
+    "faces": ("faces", "--faces DIR (CelebAMask-HQ root or `occgen faces` output)"),
+    "textures": ("textures", "--textures DIR (the DTD root)"),
+    "hands": ("hand drawings", "--hands DIR (`occgen hands matte` output)"),
+    "objects": ("objects", "--objects DIR (`occgen occluders coco` output)"),
+    "faceocc": ("FaceOcc occluders", "--faceocc DIR (the FaceOcc release)"),
+}
+
+
+def demo_note(what: str, option: str) -> None:
+    """One line on stderr: this run uses embedded demo data, and the option that brings real data."""
+    err_console.print(f"note: using {what}: pass {option}", highlight=False, soft_wrap=True)
+
+
+def note_demo_sources(sources: dict[str, Any]) -> None:
+    """Say in one line which of a recipe's sources (its card's ``sources``) are the embedded demo assets."""
+    from occgen.core.files import demo_root
+
+    demo = str(demo_root())
+    used = [
+        (name, DEMO_SOURCES.get(name, (name, f"--{name} DIR")), source.get("count"))
+        for name, source in sources.items()
+        if str(source.get("root", "")).startswith(demo)
+    ]
+    if used:
+        what = ", ".join(f"{label} ({count})" if count else label for _, (label, _), count in used)
+        options = ", ".join(option for _, (_, option), _ in used)
+        demo_note(f"the embedded demo {what}, not fit for training", options)
 
 
 def with_overrides(config: Any, **values: Any) -> Any:
@@ -67,7 +144,8 @@ def with_overrides(config: Any, **values: Any) -> Any:
 
 ParamsOption = Annotated[
     Path | None,
-    typer.Option("--params", help="params.yaml to read (sections base, faces, textures, randocc)."),
+    typer.Option("--params", help="params.yaml to read (sections base, faces, textures, randocc) "
+                 "[default: none, built-in settings]."),
 ]  # fmt: skip
 
 

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from occgen.cli.common import command_group
 from occgen.core.errors import ConfigError, OccgenError
 
 if TYPE_CHECKING:
     from occgen.prep.faces.stage import FacesReport
 
-faces_app = typer.Typer(
+faces_app = command_group(
     help="Prepare face folders: masks for faces without annotations, FFHQ-style alignment.", no_args_is_help=True
 )
 
@@ -28,11 +29,14 @@ SrcOption = Annotated[Path, typer.Option("--src", help="Folder of images, or a f
 OutOption = Annotated[Path, typer.Option("--out", help="Output face folder (images/, masks/, failed.csv).")]
 LandmarksOption = Annotated[
     Path | None,
-    typer.Option(help="JSON/CSV of landmarks per file (68 points; align also takes 5) instead of detecting them."),
+    typer.Option(
+        help="JSON/CSV of landmarks per file (68 points; align also takes 5) instead of detecting them "
+        "[default: none, detect them]."
+    ),
 ]
 PredictorOption = Annotated[
     Path | None,
-    typer.Option(help="dlib 68-point shape predictor .dat (default: the one face-recognition-models ships)."),
+    typer.Option(help="dlib 68-point shape predictor .dat [default: the one face-recognition-models ships]."),
 ]
 
 
@@ -70,7 +74,11 @@ def masks(
         MaskMethod.parser
     ),
     model: Annotated[
-        Path | None, typer.Option(help="Face-parsing checkpoint (79999_iter.pth of face-parsing.PyTorch).")
+        Path | None,
+        typer.Option(
+            help="Face-parsing checkpoint (79999_iter.pth of face-parsing.PyTorch) "
+            "[default: none; --method parser needs it]."
+        ),
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N (parser only).")] = "cpu",
     batch_size: Annotated[int, typer.Option(help="Images per parser batch.")] = 4,
@@ -150,8 +158,13 @@ def align(
             f"align -> {out}",
             len(images),
             lambda advance: stage.align_folder(
-                src, out, size or (256 if template == "faceocc" else 512), landmarks=points, landmarker=landmarker,
-                on_progress=advance, template=template,
+                src,
+                out,
+                size or (256 if template == "faceocc" else 512),
+                landmarks=points,
+                landmarker=landmarker,
+                on_progress=advance,
+                template=template,
             ),
         )
         _summary(report, "aligned")

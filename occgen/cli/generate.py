@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 
 from occgen.cli.common import (
     OUT_STORE_HELP,
+    Device,
     FacesOption,
     ImageCodecOption,
     LabelsOption,
@@ -35,6 +36,8 @@ from occgen.cli.common import (
     SplitOption,
     StatsOption,
     WorkersOption,
+    command_group,
+    note_demo_sources,
     run_generation,
     user_errors,
     with_overrides,
@@ -60,7 +63,9 @@ class ColorTransfer(StrEnum):
     none = "none"
 
 
-TexturesOption = Annotated[Path | None, typer.Option(help="DTD folder, a path or URL [default: embedded demo].")]
+TexturesOption = Annotated[
+    Path | None, typer.Option(help="DTD folder, a path or URL [default: params, else the embedded demo].")
+]
 
 
 def generate_recipe(
@@ -92,6 +97,7 @@ def generate_recipe(
         config=configure(settings.config) if configure is not None else settings.config,
     )  # fmt: skip
     recipe = build_recipe(settings)
+    note_demo_sources(recipe.sources())
     if n is None and entry.default_n is not None:  # e.g. the faces: one sample per face
         run = replace(run, n=entry.default_n(recipe))
     run_generation(
@@ -120,7 +126,9 @@ def recipe_command(entry: RecipeEntry) -> Callable[..., None]:
         image_codec: ImageCodecOption = None,
         labels: LabelsOption = None,
         stats: StatsOption = None,
-        params: Annotated[Path | None, typer.Option("--params", help="params.yaml to read.")] = None,
+        params: Annotated[
+            Path | None, typer.Option("--params", help="params.yaml to read [default: none, built-in settings].")
+        ] = None,
     ) -> None:
         with user_errors():
             generate_recipe(
@@ -153,12 +161,12 @@ class RecipeCommands(TyperGroup):
         entry = next((entry for entry in recipe_entries() if entry.name == cmd_name), None)
         if entry is None:
             return None
-        single = typer.Typer()
+        single = command_group()
         single.command(entry.name)(recipe_command(entry))
         return typer.main.get_command(single)
 
 
-generate_app = typer.Typer(help="Generate a dataset into a zarr store.", no_args_is_help=True, cls=RecipeCommands)
+generate_app = command_group(help="Generate a dataset into a zarr store.", no_args_is_help=True, cls=RecipeCommands)
 
 
 @generate_app.command("randocc")
@@ -194,6 +202,12 @@ def generate_randocc(
 def generate_faces(
     n: Annotated[int | None, typer.Option("--n", help="Number of samples [default: one per face].")] = None,
     out: Annotated[Path, typer.Option("--out", help=OUT_STORE_HELP)] = Path("faces.zarr"),
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed, recorded in the card (this recipe draws nothing at random) [default: params, else 0]."
+        ),
+    ] = None,
     size: SizeOption = None,
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
@@ -209,13 +223,13 @@ def generate_faces(
     params: ParamsOption = None,
 ) -> None:
     """The faces without occlusion (C-WO) as a store; also a fast face source for the other recipes."""
-    # No --seed: the faces recipe draws nothing at random (base.seed is only recorded); adding the option is
-    # one more keyword below. 0 for --n or --size keeps the default, as it always has.
+    # --seed as in every generate command: the faces recipe draws nothing at random, the seed is only recorded
+    # (base.seed in the card). 0 for --n or --size keeps the default, as it always has.
     with user_errors():
         generate_recipe(
-            "faces", out, params=params, size=size or None, n=n or None, workers=workers, shard_size=shard_size,
-            image_codec=image_codec, labels=labels, faces=faces, split=split, scheduler=scheduler,
-            overwrite=overwrite, preview=preview, stats=stats, repair=repair,
+            "faces", out, params=params, seed=seed, size=size or None, n=n or None, workers=workers,
+            shard_size=shard_size, image_codec=image_codec, labels=labels, faces=faces, split=split,
+            scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair,
         )  # fmt: skip
 
 
@@ -231,32 +245,38 @@ def generate_natocc(
     split: SplitOption = None,
     hands: Annotated[
         Path | None,
-        typer.Option(help="Matted hands (`occgen hands matte` output), a path or URL [default: embedded demo hands]."),
+        typer.Option(
+            help="Matted hands (`occgen hands matte` output), a path or URL [default: params, else the embedded "
+            "demo hands]."
+        ),
     ] = None,
     color_transfer: Annotated[
-        ColorTransfer | None, typer.Option(help="sot: NatOcc-SOT set; none: NatOcc set [default: sot].")
+        ColorTransfer | None, typer.Option(help="sot: NatOcc-SOT set; none: NatOcc set [default: params, else sot].")
     ] = None,
     objects_frac: Annotated[
         str | None,
         typer.Option(
             help="paired: one hand and one object sample per face (the paper's set); a number in [0, 1]: the "
-            "random share of object samples (0 = hands only, 1 = objects only) [default: paired]."
+            "random share of object samples (0 = hands only, 1 = objects only) [default: params, else paired]."
         ),
     ] = None,
     objects: Annotated[
         Path | None,
         typer.Option(
-            help="COCO object cut-outs (`occgen occluders coco` output), a path or URL [default: embedded demo]."
+            help="COCO object cut-outs (`occgen occluders coco` output), a path or URL [default: params, else the "
+            "embedded demo objects]."
         ),
     ] = None,
     harmoniser_checkpoint: Annotated[
-        Path | None, typer.Option(help="RainNet net_G checkpoint for the objects [default: lab-stats fallback].")
+        Path | None,
+        typer.Option(help="RainNet net_G checkpoint for the objects [default: params, else the lab-stats fallback]."),
     ] = None,
     device: Annotated[
-        str | None, typer.Option(help="cuda: RainNet and the SOT fit on the GPU [default: params, else CPU].")
+        Device | None, typer.Option(help="cuda: RainNet and the SOT fit on the GPU [default: params, else cpu].")
     ] = None,
     cache_mb: Annotated[
-        float | None, typer.Option(help="Decoded cut-outs kept per worker, in MB (0 = none) [default: 512].")
+        float | None,
+        typer.Option(help="Decoded cut-outs kept per worker, in MB (0 = none) [default: params, else 512]."),
     ] = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
@@ -265,9 +285,14 @@ def generate_natocc(
     image_codec: ImageCodecOption = None,
     labels: LabelsOption = None,
     stats: StatsOption = None,
-    params: Annotated[Path | None, typer.Option("--params", help="params.yaml (sections base, faces, natocc).")] = None,
+    params: Annotated[
+        Path | None,
+        typer.Option("--params", help="params.yaml (sections base, faces, natocc) [default: none, built-in settings]."),
+    ] = None,
 ) -> None:
     """NatOcc: matted hands (fingers toward the face, SOT colours) and harmonised COCO objects."""
+
+    chosen = device.value if device is not None else None
 
     def configure(natocc: Any) -> Any:
         natocc = with_overrides(
@@ -275,8 +300,8 @@ def generate_natocc(
             objects_frac=parse_objects_frac(objects_frac), objects_dir=objects, cache_mb=cache_mb,
         )  # fmt: skip
         return replace(
-            natocc, harmonise=with_overrides(natocc.harmonise, checkpoint=harmoniser_checkpoint, device=device),
-            sot=with_overrides(natocc.sot, device={"cuda": "cuda", "cpu": "numpy"}.get(device or "")),
+            natocc, harmonise=with_overrides(natocc.harmonise, checkpoint=harmoniser_checkpoint, device=chosen),
+            sot=with_overrides(natocc.sot, device={"cuda": "cuda", "cpu": "numpy"}.get(chosen or "")),
         )  # fmt: skip
 
     with user_errors():
@@ -290,7 +315,7 @@ def generate_natocc(
 @generate_app.command("faceocc")
 def generate_faceocc(
     n: NOption = None,
-    out: Annotated[Path, typer.Option("--out", help="Output zarr store.")] = Path("faceocc.zarr"),
+    out: Annotated[Path, typer.Option("--out", help=OUT_STORE_HELP)] = Path("faceocc.zarr"),
     seed: SeedOption = None,
     size: Annotated[int | None, typer.Option(help="Image side in px [default: params, else 256].")] = None,
     workers: WorkersOption = None,
@@ -298,9 +323,14 @@ def generate_faceocc(
     faces: FacesOption = None,
     split: SplitOption = None,
     faceocc: Annotated[
-        Path | None, typer.Option(help="FaceOcc folder (CelebAHQ/, ffhq/, internet/, texture/) [default: drawn demo].")
+        Path | None,
+        typer.Option(
+            help="FaceOcc folder (CelebAHQ/, ffhq/, internet/, texture/) [default: params, else the drawn demo]."
+        ),
     ] = None,
-    real_frac: Annotated[float | None, typer.Option(help="Share of real FaceOcc samples [default: 0.3].")] = None,
+    real_frac: Annotated[
+        float | None, typer.Option(help="Share of real FaceOcc samples [default: params, else 0.3].")
+    ] = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
@@ -309,7 +339,10 @@ def generate_faceocc(
     labels: LabelsOption = None,
     stats: StatsOption = None,
     params: Annotated[
-        Path | None, typer.Option("--params", help="params.yaml (sections base, faces, faceocc).")
+        Path | None,
+        typer.Option(
+            "--params", help="params.yaml (sections base, faces, faceocc) [default: none, built-in settings]."
+        ),
     ] = None,
 ) -> None:
     """FaceOcc: labelled occlusions transplanted onto aligned faces, with texture swaps (the FaceOcc paper)."""

@@ -13,7 +13,9 @@ from typing import Annotated
 
 import typer
 
-hands_app = typer.Typer(help="11k Hands: matting into RGBA hand cut-outs for NatOcc.", no_args_is_help=True)
+from occgen.cli.common import WORKERS_HELP, command_group, deprecated_alias, resolve_workers
+
+hands_app = command_group(help="11k Hands: matting into RGBA hand cut-outs for NatOcc.", no_args_is_help=True)
 
 
 class Solver(StrEnum):
@@ -24,12 +26,24 @@ class Solver(StrEnum):
 @hands_app.command("matte")
 def matte_command(
     src: Annotated[
-        Path | None, typer.Option("--src", help="11k Hands root (Hands/ + HandInfo.csv) or a folder.")
+        Path | None,
+        typer.Option(
+            "--src",
+            help="11k Hands root (Hands/ + HandInfo.csv) or a folder [default: params, else the embedded demo hands].",
+        ),
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="Output folder (hands/*.png + manifest.json).")] = Path("hands"),
-    masks: Annotated[Path | None, typer.Option("--masks", help="Folder of your own <id>.png hand masks.")] = None,
+    masks: Annotated[
+        Path | None,
+        typer.Option(
+            "--masks", help="Folder of your own <id>.png hand masks [default: none, masks from the plain background]."
+        ),
+    ] = None,
     aspect: Annotated[
-        list[str] | None, typer.Option("--aspect", help="Keep this aspectOfHand, e.g. 'dorsal right' (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--aspect", help="Keep this aspectOfHand, e.g. 'dorsal right' (repeatable) [default: params, else all]."
+        ),
     ] = None,
     no_accessories: Annotated[
         bool | None, typer.Option("--no-accessories", help="Skip hands with accessories.")
@@ -37,16 +51,21 @@ def matte_command(
     no_irregularities: Annotated[
         bool | None, typer.Option("--no-irregularities", help="Skip hands with irregularities.")
     ] = None,
-    names: Annotated[Path | None, typer.Option("--list", help="Text file of image names to use, one a line.")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most this many photos (0 = all).")] = None,
-    solver: Annotated[Solver | None, typer.Option(help="Alpha solver [default: cf].")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes; 0 = one per core.")] = 0,
-    params: Annotated[Path | None, typer.Option("--params", help="params.yaml (section hands).")] = None,
+    split: Annotated[
+        Path | None, typer.Option(help="Text file of image names to use, one a line [default: params, else all].")
+    ] = None,
+    names: Annotated[Path | None, deprecated_alias("--list", "--split")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="At most this many photos (0 = all) [default: params, else 0].")
+    ] = None,
+    solver: Annotated[Solver | None, typer.Option(help="Alpha solver [default: params, else cf].")] = None,
+    workers: Annotated[int, typer.Option(help=f"{WORKERS_HELP}.")] = 0,
+    params: Annotated[
+        Path | None, typer.Option("--params", help="params.yaml (section hands) [default: none, built-in settings].")
+    ] = None,
 ) -> None:
     """Matte hand photos on a plain background into RGBA cut-outs with their finger direction."""
-    import os
-
-    from occgen.cli.common import err_console, progress_bar, user_errors, with_overrides
+    from occgen.cli.common import demo_note, err_console, progress_bar, user_errors, with_overrides
     from occgen.prep.hands.stage import run_matting, with_matting
     from occgen.settings import load_hands_config
 
@@ -54,7 +73,7 @@ def matte_command(
         config = load_hands_config(params)
         overrides = {
             "path": src, "aspects": tuple(aspect) if aspect else None, "no_accessories": no_accessories,
-            "no_irregularities": no_irregularities, "names_file": names, "limit": limit,
+            "no_irregularities": no_irregularities, "names_file": split or names, "limit": limit,
         }  # fmt: skip
         config = with_overrides(config, **overrides)
         if solver is not None:
@@ -63,6 +82,8 @@ def matte_command(
 
         # No path: the embedded stand-in for 11k Hands (drawn hands, assets/demo/11k).
         hands_root = config.path if config.path is not None else demo_root() / "11k"
+        if config.path is None:
+            demo_note("the embedded demo hand photos (drawings, not fit for training)", "--src DIR (11k Hands root)")
         config = replace(config, path=hands_root)
         progress = progress_bar()
         task = progress.add_task(f"matting -> {out}", total=None)
@@ -78,7 +99,7 @@ def matte_command(
                 out,
                 config,
                 mask_dir=masks,
-                workers=workers or os.cpu_count() or 1,
+                workers=resolve_workers(workers),
                 on_progress=advance,
             )
         finally:

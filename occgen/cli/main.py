@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from occgen import __version__
 from occgen.cli import store
-from occgen.cli.common import err_console, user_errors
+from occgen.cli.common import command_group, err_console, user_errors
 from occgen.cli.faces import faces_app
 from occgen.cli.generate import generate_app
 from occgen.cli.hands import hands_app
@@ -24,7 +25,28 @@ from occgen.cli.occluders import occluders_app
 from occgen.cli.report import report_command
 from occgen.cli.train import evaluate_command, train_command
 
-app = typer.Typer(help="Synthetic occluded-face data (NatOcc / RandOcc) into zarr shards.", no_args_is_help=True)
+# `occgen --help` lists the commands in the order data flows through them.
+COMMAND_ORDER = (
+    "faces", "hands", "occluders",  # prepare the sources
+    "generate",  # make stores
+    "info", "preview", "report", "verify", "mix", "recode", "export",  # look at, check, combine, convert them
+    "train", "evaluate", "export-model", "predict",  # models
+    "cache", "params", "version",  # housekeeping
+)  # fmt: skip
+
+
+class DataFlowOrder(TyperGroup):
+    """The top-level group: commands listed in :data:`COMMAND_ORDER` (any other one last)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:  # ctx: typer's vendored click Context (private)
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
+
+app = command_group(
+    cls=DataFlowOrder, help="Synthetic occluded-face data (NatOcc / RandOcc) into zarr shards.", no_args_is_help=True
+)
 
 
 @app.callback()
@@ -67,7 +89,7 @@ app.command("predict")(predict_command)
 app.command("report")(report_command)
 
 
-params_app = typer.Typer(help="Check parameter files.", no_args_is_help=True)
+params_app = command_group(help="Check parameter files.", no_args_is_help=True)
 app.add_typer(params_app, name="params")
 
 

@@ -17,8 +17,11 @@ from occgen.cli.common import err_console, human_bytes, lazy_progress, user_erro
 
 def export_model_command(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint written by `occgen train` (.pt).")],
-    out: Annotated[Path | None, typer.Option("--out", help="Output file (default: CHECKPOINT with .onnx, "
-                                             ".CONTRACT.onnx, .torchscript.pt or .share.pt).")] = None,  # fmt: skip
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output file [default: CHECKPOINT with .onnx, .CONTRACT.onnx, .torchscript.pt or "
+                     ".share.pt]."),
+    ] = None,  # fmt: skip
     format: Annotated[str, typer.Option("--format", help="onnx, torchscript (the native contract, traced) or pt "
                                         "(weights only, for sharing).")] = "onnx",  # fmt: skip
     contract: Annotated[
@@ -27,12 +30,16 @@ def export_model_command(
                      "+ .hash sidecar), visomaster or xseg (DeepFaceLab naming, 1 = face); docs/models.md."),
     ] = "native",
     input_size: Annotated[
-        int | None, typer.Option(help="Traced input side (fixed size for UperNet; default: the training size).")
+        int | None, typer.Option(help="Traced input side (fixed size for UperNet) [default: the training size].")
     ] = None,
-    exporter: Annotated[str, typer.Option(help="ONNX exporter: auto (dynamo for UperNet, else torchscript), "
-                                          "torchscript or dynamo.")] = "auto",  # fmt: skip
+    exporter: Annotated[
+        str, typer.Option(help="ONNX exporter: auto (dynamo for UperNet, else torchscript), torchscript or dynamo.")
+    ] = "auto",  # fmt: skip
     metrics: Annotated[
-        list[Path] | None, typer.Option("--metrics", help="summary.json of `occgen evaluate` runs, for the card.")
+        list[Path] | None,
+        typer.Option(
+            "--metrics", help="summary.json of `occgen evaluate` runs, for the card (repeatable) [default: none]."
+        ),
     ] = None,
     fp16: Annotated[bool, typer.Option(help="--format pt: store the weights as float16 (half the size).")] = False,
 ) -> None:
@@ -94,13 +101,17 @@ def export_model_command(
 def predict_command(
     model: Annotated[Path, typer.Option("--model", help="occgen checkpoint (.pt) or exported model (.onnx).")],
     src: Annotated[Path, typer.Option("--src", help="Folder of face images (any sizes).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for <stem>.png masks (0/255, face = 255), or class-id "
-                                                   "maps from a parsing model.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Folder for <stem>.png masks (0/255, face = 255), or class-id maps from a parsing model."
+        ),
+    ],
     soft: Annotated[bool, typer.Option(help="Also write soft/<stem>.png (face probability x 255).")] = False,
     overlay: Annotated[bool, typer.Option(help="Also write overlay/<stem>.jpg (non-face tinted red).")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 8,
     input_size: Annotated[
-        int | None, typer.Option(help="Model input side (default: the checkpoint's or ONNX model's).")
+        int | None, typer.Option(help="Model input side [default: the checkpoint's or ONNX model's].")
     ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from occgen.cli.common import err_console, user_errors
+from occgen.cli.common import WORKERS_HELP, err_console, resolve_workers, user_errors
 
 
 def report_command(
@@ -17,7 +17,7 @@ def report_command(
     array_samples: Annotated[
         int, typer.Option(help="Samples whose arrays are read for the occluder area, heat map and colour distance.")
     ] = 1024,
-    workers: Annotated[int, typer.Option(help="Processes that read the sampled arrays (1: this process).")] = 1,
+    workers: Annotated[int, typer.Option(help=f"{WORKERS_HELP} (they read the sampled arrays).")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the choice of gallery and array samples.")] = 0,
 ) -> None:
     """A dataset page you can look at: card, counts, coverage and area histograms, position heat map, hand/skin
@@ -26,6 +26,8 @@ def report_command(
     from occgen.run.report_stats import ReportSettings
 
     with user_errors():
-        settings = ReportSettings(gallery=gallery, array_samples=array_samples, workers=workers, seed=seed)
+        settings = ReportSettings(
+            gallery=gallery, array_samples=array_samples, workers=resolve_workers(workers), seed=seed
+        )
         result = write_report(store, out, settings)
         err_console.print(f"report: {result.out} ({result.samples} samples, {result.seconds:.1f} s)")

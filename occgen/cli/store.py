@@ -4,14 +4,25 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from occgen.cli.common import console, err_console, human_bytes, lazy_progress, size_on_disk, user_errors
+from occgen.cli.common import (
+    WORKERS_HELP,
+    SchedulerOption,
+    command_group,
+    console,
+    err_console,
+    human_bytes,
+    lazy_progress,
+    resolve_workers,
+    size_on_disk,
+    user_errors,
+)
 
 
 def preview(
@@ -42,7 +53,10 @@ def info(
         done, total = dataset.shards_done()
         disk = size_on_disk(store)
         if as_json:
-            typer.echo(json.dumps({**card, "shards_done": done, "shards_total": total, "bytes": disk}, indent=2))
+            digests = {"digest": dataset.parts[0].digest} if len(dataset.parts) == 1 else {}
+            typer.echo(
+                json.dumps({**card, **digests, "shards_done": done, "shards_total": total, "bytes": disk}, indent=2)
+            )
             return
         table = Table(title=str(dataset.path), show_header=False)
         # A store is its own one part; a mix lists the stores it takes samples from (occgen/store/dataset.py).
@@ -56,15 +70,19 @@ def info(
             ("schema", card.get("schema_version")), ("occgen", card.get("occgen_version")),
             ("on disk", f"{human_bytes(disk)} ({human_bytes(disk / max(int(card.get('n', 1)), 1))} per sample)"),
         ]  # fmt: skip
+        if not stores:  # the hash of the generation settings; export keys carry its first 8 characters
+            rows.append(("digest", f"{dataset.parts[0].digest} (generation settings)"))
         for part in stores:
             recipe = part.reader.card.get("recipe")
-            rows.append((f"part {part.name}", f"{len(part.indices)} of {len(part.reader)} ({recipe})"))
+            rows.append(
+                (f"part {part.name}", f"{len(part.indices)} of {len(part.reader)} ({recipe}, digest {part.digest})")
+            )
         for name, source in (card.get("sources", {}) if not stores else {}).items():
             rows.append(
                 (
                     f"source {name}",
                     f"{source.get('kind')} x{source.get('count')} {source.get('root', '')} "
-                    f"[{source.get('fingerprint')}]",
+                    + escape(f"[{source.get('fingerprint')}]"),  # a rich table reads brackets as markup
                 )
             )
         for array, entry in card.get("labels", {}).items():
@@ -83,8 +101,8 @@ def recode(
     store: Annotated[Path, typer.Argument(help="A complete occgen store.")],
     out: Annotated[Path, typer.Option("--out", help="The new store.")],
     image_codec: Annotated[str, typer.Option(help="Target image codec NAME[:LEVEL] (see `generate --help`).")],
-    workers: Annotated[int, typer.Option(help="Local worker processes; 0 = one per core.")] = 0,
-    scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
+    workers: Annotated[int, typer.Option(help=f"{WORKERS_HELP}.")] = 0,
+    scheduler: SchedulerOption = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output store.")] = False,
 ) -> None:
     """Copy a store into a new one with another image codec (streaming, parallel, resumable)."""
@@ -94,7 +112,7 @@ def recode(
     with user_errors():
         with lazy_progress(f"recode -> {out}", total=len(open_store(store))) as advance:
             report = recode_store(
-                store, out, image_codec=image_codec, workers=workers or os.cpu_count() or 1, scheduler=scheduler,
+                store, out, image_codec=image_codec, workers=resolve_workers(workers), scheduler=scheduler,
                 overwrite=overwrite, on_progress=advance,
             )  # fmt: skip
         err_console.print(
@@ -118,8 +136,28 @@ def mix(
     from occgen.store.mix import build_mix, parse_part
 
     with user_errors():
-        path = build_mix([parse_part(p) for p in parts], out, seed=seed, pick=pick, overwrite=overwrite)
+        chosen = [parse_part(p) for p in parts]
+        for part in chosen:
+            refuse_nested_mix(part.path)
+        path = build_mix(chosen, out, seed=seed, pick=pick, overwrite=overwrite)
         err_console.print(f"mix of {len(parts)} store(s) written to {path}")
+
+
+def refuse_nested_mix(path: Path | str) -> None:
+    """A mix part must be a store: a mix of mixes is not supported (say so before the library fails on it)."""
+    from occgen.core.errors import ConfigError
+    from occgen.core.location import parse_location
+    from occgen.store import is_store, open_store
+
+    if not is_store(parse_location(path)):
+        return  # not a dataset at all: build_mix names the problem
+    dataset = open_store(path, allow_incomplete=True)
+    stores = [str(part.reader.path) for part in dataset.parts if part.reader is not dataset]  # a store: its own part
+    if stores:
+        raise ConfigError(
+            f"{path} is a mix: nested mixes are not supported; mix its stores directly "
+            f"(occgen mix {' '.join(dict.fromkeys(stores))} ...)"
+        )
 
 
 def export(
@@ -139,17 +177,17 @@ def export(
     shuffle: Annotated[bool, typer.Option(help="webdataset, hf: write samples in a seeded random order (interleaves "
                                           "the stores of a mix for streaming readers).")] = False,
     push_to_hub: Annotated[str | None, typer.Option(help="hf: then upload the folder to this Hub dataset repo "
-                                                    "(USER/NAME; needs a Hub token).")] = None,
+                                                    "(USER/NAME; needs a Hub token) [default: none].")] = None,
     mmseg_labels: Annotated[str, typer.Option(help="mmseg label maps: face (0/1) or parsing (the store's parsing "
                                               "ids; classes.json lists them).")] = "face",
-    workers: Annotated[int, typer.Option(help="Local worker processes; 0 = one per core.")] = 0,
+    workers: Annotated[int, typer.Option(help=f"{WORKERS_HELP}.")] = 0,
 ) -> None:  # fmt: skip
     """Write a store's samples as image files or training shards (streaming, parallel, resumable)."""
     from occgen.core.errors import ConfigError
     from occgen.store import open_store
 
     with user_errors():
-        workers = workers or os.cpu_count() or 1
+        workers = resolve_workers(workers)
         formats = ("folder", "mmseg", "webdataset", "hf")
         if format not in formats:
             raise ConfigError(f"unknown export format {format!r}; valid: {', '.join(formats)}")
@@ -186,7 +224,11 @@ def export(
 def verify(
     store: Annotated[Path, typer.Argument(help="An occgen store, or a mix (its stores are checked).")],
     repair: Annotated[
-        bool, typer.Option(help="Delete the bad shards and mark them unwritten, for the writing command to redo.")
+        bool,
+        typer.Option(
+            help="Delete the bad shards and mark them unwritten; it regenerates nothing: re-run the command "
+            "that wrote the store (`generate ... --repair` does both)."
+        ),
     ] = False,
 ) -> None:
     """Check every shard against the digest recorded when it was written; exit 1 on any problem."""
@@ -209,14 +251,15 @@ def verify(
             if repair and check.bad_shards:
                 mark_for_repair(check.path, check.bad_shards)
                 err_console.print(
-                    f"{check.path}: shard(s) {', '.join(map(str, check.bad_shards))} removed; re-run the command "
-                    "that wrote this store (same settings): it regenerates exactly these, then run occgen verify"
+                    f"{check.path}: shard(s) {', '.join(map(str, check.bad_shards))} removed (deleted, nothing "
+                    "regenerated); re-run the command that wrote this store (same settings): it "
+                    "regenerates exactly these, then run occgen verify"
                 )
         if bad:
             raise typer.Exit(1)
 
 
-cache_app = typer.Typer(help="Source folders at URLs copied to this machine (docs/cloud.md).", no_args_is_help=True)
+cache_app = command_group(help="Source folders at URLs copied to this machine (docs/cloud.md).", no_args_is_help=True)
 
 
 @cache_app.command("list")
@@ -241,7 +284,7 @@ def cache_list() -> None:
 @cache_app.command("prune")
 def cache_prune(
     older_than: Annotated[
-        float | None, typer.Option(help="Delete the copies no run used for this many days.")
+        float | None, typer.Option(help="Delete the copies no run used for this many days [default: none, or --all].")
     ] = None,
     all_copies: Annotated[bool, typer.Option("--all", help="Delete every copy (runs download again).")] = False,
 ) -> None:

@@ -13,10 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-
-class Device(StrEnum):
-    cpu = "cpu"
-    cuda = "cuda"
+from occgen.cli.common import WORKERS_HELP, Device, resolve_workers
 
 
 class Target(StrEnum):
@@ -33,52 +30,89 @@ def _paths(value: str) -> list[Path]:
     return [Path(part.strip()) for part in value.split(",") if part.strip()]
 
 
+def dataloader_workers(workers: int | None) -> int | None:
+    """``--workers`` (0 = one per CPU core, 1 = this process only, as in every command) as PyTorch's
+    DataLoader ``num_workers`` (0 = in the training process); None keeps params.yaml's ``train.workers``."""
+    if workers is None:
+        return None
+    return 0 if workers == 1 else resolve_workers(workers)
+
+
 def train_command(
     out: Annotated[Path, typer.Option("--out", help="Output folder: checkpoints, metrics.csv, metrics.json.")],
-    data: Annotated[str | None, typer.Option("--data", help="Training store(s): STORE[,STORE...].")] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Training store(s): STORE[,STORE...] [default: none, --online only].")
+    ] = None,
     online: Annotated[
         str | None,
-        typer.Option(help="Also make samples of this recipe on the fly: randocc, natocc, faceocc or another "
-                     "registered one."),
+        typer.Option(
+            help="Also make samples of this recipe on the fly: randocc, natocc, faceocc or another "
+            "registered one [default: none]."
+        ),
     ] = None,  # fmt: skip
     online_n: Annotated[
         int | None, typer.Option(help="--online samples per epoch [default: the recipe section's n].")
     ] = None,
-    val: Annotated[str | None, typer.Option("--val", help="Validation store(s), scored after every epoch.")] = None,
-    params: Annotated[Path | None, typer.Option("--params", help="params.yaml (section train; base.seed).")] = None,
+    val: Annotated[
+        str | None, typer.Option("--val", help="Validation store(s), scored after every epoch [default: none].")
+    ] = None,
+    params: Annotated[
+        Path | None,
+        typer.Option("--params", help="params.yaml (section train; base.seed) [default: none, built-in settings]."),
+    ] = None,
     arch: Annotated[
         str | None,
-        typer.Option(help="unet-resnet18, segformer-b0..b5, upernet-resnet50 (segformer-tiny, upernet-tiny: "
-                     "smoke tests) [default: unet-resnet18 or params]."),
+        typer.Option(
+            help="unet-resnet18, segformer-b0..b5, upernet-resnet50 (segformer-tiny, upernet-tiny: "
+            "smoke tests) [default: params, else unet-resnet18]."
+        ),
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs [default: 30 or params].")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size [default: 16 or params].")] = None,
-    lr: Annotated[float | None, typer.Option(help="Initial learning rate [default: 1e-4 or params].")] = None,
-    input_size: Annotated[int | None, typer.Option(help="Input side in px, multiple of 32 [default: 256].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of init, shuffling, augmentation [default: 0].")] = None,
-    workers: Annotated[int | None, typer.Option(help="DataLoader worker processes [default: 2].")] = None,
-    device: Annotated[Device | None, typer.Option(help="Device [default: cpu or params].")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs [default: params, else 30].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size [default: params, else 16].")] = None,
+    lr: Annotated[float | None, typer.Option(help="Initial learning rate [default: params, else 1e-4].")] = None,
+    input_size: Annotated[
+        int | None, typer.Option(help="Input side in px, multiple of 32 [default: params, else 256].")
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of init, shuffling, augmentation [default: params train.seed, else base.seed, else 0]."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help=f"{WORKERS_HELP} (batches load in the training process); N > 1: N DataLoader processes "
+            "[default: params train.workers, which is PyTorch's num_workers, else 2]."
+        ),
+    ] = None,
+    device: Annotated[Device | None, typer.Option(help="Device [default: params, else cpu].")] = None,
     encoder_weights: Annotated[
         Path | None,
-        typer.Option(help="Local encoder weights, loaded strictly: torchvision-style ResNet-18 state dict "
-                     "(unet-resnet18), nvidia/mit-bX (segformer) or microsoft/resnet-50 (upernet) folder or file."),
+        typer.Option(
+            help="Local encoder weights, loaded strictly: torchvision-style ResNet-18 state dict "
+            "(unet-resnet18), nvidia/mit-bX (segformer) or microsoft/resnet-50 (upernet) folder or file "
+            "[default: params, else random init]."
+        ),
     ] = None,
-    augment: Annotated[bool | None, typer.Option(help="Training augmentation [default: on].")] = None,
-    bf16: Annotated[bool | None, typer.Option(help="bf16 autocast forward pass [default: off].")] = None,
-    channels_last: Annotated[bool | None, typer.Option(help="channels_last memory format [default: off].")] = None,
+    augment: Annotated[bool | None, typer.Option(help="Training augmentation [default: params, else on].")] = None,
+    bf16: Annotated[bool | None, typer.Option(help="bf16 autocast forward pass [default: params, else off].")] = None,
+    channels_last: Annotated[
+        bool | None, typer.Option(help="channels_last memory format [default: params, else off].")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last.pt.")] = False,
     target: Annotated[
         Target | None,
         typer.Option(
             help="face: binary face mask (BCE + OHEM); parsing: the stores' "
-            "parsing label, 23 classes (cross-entropy + OHEM) [face]."
+            "parsing label, 23 classes (cross-entropy + OHEM) [default: params, else face]."
         ),
     ] = None,
 ) -> None:
     """Train a face segmenter (default the ResNet-18 U-Net; BCE + OHEM, or multi-class parsing) on occgen stores."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from occgen.cli.common import err_console, user_errors
+    from occgen.cli.common import err_console, note_demo_sources, user_errors
 
     with user_errors():
         from occgen.core.errors import ConfigError
@@ -88,7 +122,8 @@ def train_command(
         config = load_train_config(params)
         overrides: dict[str, Any] = {
             "arch": arch, "epochs": epochs, "batch_size": batch_size, "lr": lr, "input_size": input_size, "seed": seed,
-            "workers": workers, "device": device.value if device else None, "encoder_weights": encoder_weights,
+            "workers": dataloader_workers(workers),
+            "device": device.value if device else None, "encoder_weights": encoder_weights,
             "bf16": bf16, "channels_last": channels_last, "target": target.value if target else None,
         }  # fmt: skip
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
@@ -124,6 +159,7 @@ def train_command(
             from occgen.train.online import OnlineDataset
 
             recipe, recipe_n = build_named_recipe(online, params)
+            note_demo_sources(recipe.sources())
             online_data = OnlineDataset(recipe, online_n or recipe_n, input_size=config.input_size,
                                         target=config.target)  # fmt: skip
         elif not data:
@@ -143,26 +179,51 @@ def evaluate_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for per_image.csv, summary.json, worst.png.")] = Path(
         "evaluation"
     ),
-    model: Annotated[Path | None, typer.Option("--model", help="Checkpoint written by `occgen train`.")] = None,
-    data: Annotated[
-        Path | None, typer.Option("--data", help="Folder (images/ + masks/), CelebAMask-HQ root or zarr store.")
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Checkpoint written by `occgen train` [default: none, use --pred].")
     ] = None,
-    split: Annotated[Path | None, typer.Option(help="CelebAMask-HQ --data: text file of ids to score.")] = None,
-    pred: Annotated[Path | None, typer.Option("--pred", help="Folder of predicted <stem>.png masks.")] = None,
-    gt: Annotated[Path | None, typer.Option("--gt", help="Ground-truth masks folder (or a root with masks/).")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Folder (images/ + masks/), CelebAMask-HQ root or zarr store [default: none]."),
+    ] = None,
+    split: Annotated[
+        Path | None, typer.Option(help="CelebAMask-HQ --data: text file of ids to score [default: every image].")
+    ] = None,
+    pred: Annotated[
+        Path | None, typer.Option("--pred", help="Folder of predicted <stem>.png masks [default: none, use --model].")
+    ] = None,
+    gt: Annotated[
+        Path | None, typer.Option("--gt", help="Ground-truth masks folder (or a root with masks/) [default: none].")
+    ] = None,
     target: Annotated[
         Target, typer.Option(help="--pred: face masks, or parsing class-id maps (--gt: ids, or a root with parsing/).")
     ] = Target.face,
-    images: Annotated[Path | None, typer.Option(help="Images for the worst-case sheet in --pred mode.")] = None,
-    params: Annotated[Path | None, typer.Option("--params", help="params.yaml (section evaluate).")] = None,
-    threshold: Annotated[float | None, typer.Option(help="--pred: face where value/255 >= it [0.5].")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size for the model and the FPS [8].")] = None,
-    input_size: Annotated[int | None, typer.Option(help="Model input side [default: the checkpoint's].")] = None,
-    device: Annotated[Device | None, typer.Option(help="Device [cpu].")] = None,
-    dtype: Annotated[DType | None, typer.Option(help="fp32, or bf16 autocast [fp32].")] = None,
-    channels_last: Annotated[bool | None, typer.Option(help="channels_last memory format [off].")] = None,
-    worst: Annotated[int | None, typer.Option(help="Number of worst images in worst.png; 0: none [8].")] = None,
-    fps_iterations: Annotated[int | None, typer.Option(help="Batches timed for FPS; 0: skip [10].")] = None,
+    images: Annotated[
+        Path | None, typer.Option(help="Images for the worst-case sheet in --pred mode [default: none, masks only].")
+    ] = None,
+    params: Annotated[
+        Path | None, typer.Option("--params", help="params.yaml (section evaluate) [default: none, built-in settings].")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="--pred: face where value/255 >= it [default: params, else 0.5].")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Batch size for the model and the FPS [default: params, else 8].")
+    ] = None,
+    input_size: Annotated[
+        int | None, typer.Option(help="Model input side [default: params, else the checkpoint's].")
+    ] = None,
+    device: Annotated[Device | None, typer.Option(help="Device [default: params, else cpu].")] = None,
+    dtype: Annotated[DType | None, typer.Option(help="fp32, or bf16 autocast [default: params, else fp32].")] = None,
+    channels_last: Annotated[
+        bool | None, typer.Option(help="channels_last memory format [default: params, else off].")
+    ] = None,
+    worst: Annotated[
+        int | None, typer.Option(help="Number of worst images in worst.png; 0: none [default: params, else 8].")
+    ] = None,
+    fps_iterations: Annotated[
+        int | None, typer.Option(help="Batches timed for FPS; 0: skip [default: params, else 10].")
+    ] = None,
 ) -> None:
     """Score a checkpoint on a dataset (--model --data), or predicted masks (--pred --gt)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -229,9 +290,12 @@ def evaluate_command(
         summary = ev.write_report(result, out, extra)
         speed = summary.get("speed")
         fps_text = f", {speed['fps']:.1f} images/s ({speed['dtype']}, batch {speed['batch']})" if speed else ""
+        per_image = summary["face_iou_per_image_mean"]
         err_console.print(
-            f"{summary['images']} images: face IoU {summary['face_iou']:.4f}, mIoU {summary['miou']:.4f}, "
-            f"fwIoU {summary['fwiou']:.4f}{fps_text}; report in {out}"
+            f"{summary['images']} images: face IoU pooled over all pixels {summary['face_iou']:.4f}, "
+            f"per-image mean {per_image:.4f}; mIoU {summary['miou']:.4f}, fwIoU {summary['fwiou']:.4f} "
+            f"(pooled){fps_text}; report in {out}",
+            highlight=False,
         )
 
 
