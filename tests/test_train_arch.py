@@ -3,6 +3,7 @@ strict loading of local Hugging Face encoder weights."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,9 @@ def test_one_epoch_demo_training_then_checkpoint_reloads(tmp_path: Path, arch: s
     config = TrainConfig(arch=arch, epochs=1, batch_size=2, lr=1e-3, input_size=64, min_kept=100, workers=0,
                          augment=AugmentConfig(enabled=False))  # fmt: skip
     report = train(config, [store], tmp_path / "run")
-    assert report.rows[0]["epoch"] == 1 and report.rows[0]["loss"] > 0
+    logged = json.loads((tmp_path / "run" / "metrics.json").read_text())  # what the run wrote for DVC
+    assert report.rows[0]["epoch"] == 1 and float(logged["epoch"]) == 1
+    assert report.rows[0]["loss"] == pytest.approx(float(logged["loss"]), rel=1e-6) and 0 < report.rows[0]["loss"] < 5
     model, info = load_checkpoint(tmp_path / "run" / "epoch_001.pt")
     assert info["arch"] == arch and info["config"]["arch"] == arch
     count, items = open_eval_data(store)
