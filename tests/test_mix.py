@@ -97,3 +97,23 @@ def test_training_dataset_reads_a_mix(tmp_path: Path, two_stores: tuple[Path, Pa
         image, face_mask = dataset.load(i)
         assert np.array_equal(image, mixed[i].image) and np.array_equal(face_mask, mixed[i].face_mask)
     assert np.array_equal(dataset.load(len(mixed) + 2)[0], ShardReader(a)[2].image)
+
+
+def test_an_index_never_gets_the_mix_storage_options_for_a_place_it_names(
+    tmp_path: Path, two_stores: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mix index is input: a store it names in full (another bucket, another filesystem) is opened with this
+    process's defaults, not with the options (endpoint, credentials) the mix itself was opened with."""
+    from occgen.core.location import ENV_OPTIONS, parse_location
+    from occgen.store.mix import MixReader
+
+    monkeypatch.delenv(ENV_OPTIONS, raising=False)
+    build_mix([MixPart(two_stores[0], count=2)], tmp_path / "m.zarr", seed=0)
+    reader = MixReader(tmp_path / "m.zarr")
+    reader.location = parse_location("s3://mine/mixes/m.zarr", {"endpoint_url": "http://127.0.0.1:9", "key": "k"})
+    beside = reader._source_location("../runs/a.zarr")
+    assert beside.url == "s3://mine/runs/a.zarr" and dict(beside.storage_options)["key"] == "k"
+    elsewhere = reader._source_location("s3://theirs/x.zarr")
+    assert elsewhere.url == "s3://theirs/x.zarr" and dict(elsewhere.storage_options) == {}
+    with pytest.raises(StoreError, match="leaves the bucket"):
+        reader._source_location("../../../theirs/x.zarr")

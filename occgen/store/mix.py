@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,7 +170,7 @@ class MixReader:
         self.sample_index = np.asarray(zarr_array(group, "sample_index")[:])
         self.readers: list[ShardReader] = []
         for source in self.card["sources"]:
-            store_path = self.location.parent.join(source["path"])
+            store_path = self._source_location(str(source["path"]))
             if not store_path.exists():
                 raise StoreError(f"mix {self.path} refers to {store_path}, which is missing; restore it (dvc pull)")
             reader = ShardReader(store_path)
@@ -179,6 +180,15 @@ class MixReader:
                 )
             self.readers.append(reader)
         self.parts = self._parts()
+
+    def _source_location(self, recorded: str) -> Location:
+        """Where a store the index names lives. The index is input: a relative path is resolved beside the mix
+        (never out of its bucket) with the mix's storage options; a store named in full (another filesystem or
+        bucket) is opened with this process's own defaults, never with the options the mix was opened with, so an
+        index cannot send them (an endpoint, credentials) to a place it chooses."""
+        if recorded.startswith("/") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", recorded):
+            return parse_location(recorded)
+        return self.location.parent.join(recorded)
 
     def _parts(self) -> tuple[DatasetPart, ...]:
         """One part per store; the index is input, so every entry is checked against its store once."""
