@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from occgen.appearance.harmonise import HarmoniseConfig, Harmoniser
+from occgen.appearance.harmonise import HarmoniseConfig, Harmoniser, harmoniser_weights
 from occgen.appearance.sot import SOTConfig, sample_sot, transfer_colours
 from occgen.compose import CompositeConfig, CompositeParams, apply_composite, face_box, sample_composite
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
@@ -297,6 +297,11 @@ class NatOccRecipe:
         if self.harmoniser is not None:
             plain["harmoniser"] = self.harmoniser.name
         return plain
+
+    def models(self) -> dict[str, Any]:
+        """The model weights that shape samples (RainNet's), for the generation spec; empty without them."""
+        weights = harmoniser_weights(self.harmoniser) if self.harmoniser is not None else None
+        return {"harmoniser": weights} if weights else {}
 
     def sources(self) -> dict[str, Any]:
         sources = {"faces": self.faces.describe(), "hands": self.hands.describe()}
