@@ -49,8 +49,8 @@ def age(root: Path) -> None:
 
 @pytest.fixture
 def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("OCCGEN_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "fingerprints"
+    monkeypatch.setenv("OCCGEN_FINGERPRINT_CACHE", str(tmp_path / "fingerprints"))
+    return tmp_path / "fingerprints"
 
 
 @pytest.fixture
@@ -166,9 +166,9 @@ def test_fingerprints_hold_no_location_or_mtime(tmp_path: Path, monkeypatch: pyt
     there = tmp_path / "there" / "copy"
     shutil.copytree(here, there)
     age(there)
-    monkeypatch.setenv("OCCGEN_CACHE_DIR", str(tmp_path / "cache-here"))
+    monkeypatch.setenv("OCCGEN_FINGERPRINT_CACHE", str(tmp_path / "cache-here"))
     value = fingerprint_files(here, sorted(here.rglob("*.bin")))
-    monkeypatch.setenv("OCCGEN_CACHE_DIR", str(tmp_path / "cache-there"))
+    monkeypatch.setenv("OCCGEN_FINGERPRINT_CACHE", str(tmp_path / "cache-there"))
     assert fingerprint_files(there, sorted(there.rglob("*.bin"), reverse=True)) == value
     (there / "sub" / "1.bin").rename(there / "sub" / "9.bin")  # a name is part of it
     assert fingerprint_files(there, sorted(there.rglob("*.bin"))) != value

@@ -7,8 +7,8 @@ a mask changed in place (same size, same name) gives another.
 
 Reading every byte of a large dataset (CelebAMask-HQ is ~30k images and ~250k annotation PNGs) on every run
 would be slow, so each file's hash is cached by (absolute path, size, ``st_mtime_ns``, ``st_ctime_ns``) in
-one JSON file per fingerprinted folder under ``$OCCGEN_CACHE_DIR/fingerprints`` (default
-``~/.cache/occgen/fingerprints``). A cached hash is used only if the file's size, mtime and ctime are all
+one JSON file per fingerprinted folder in ``$OCCGEN_FINGERPRINT_CACHE`` (default
+``~/.cache/occgen/fingerprints``, beside the source copies of ``~/.cache/occgen/sources``). A cached hash is used only if the file's size, mtime and ctime are all
 unchanged (the ctime, which no user can set, catches bytes changed with the mtime put back); a file changed
 within the last :data:`RACY_SECONDS` is never cached (a second write within one timestamp tick would go
 unnoticed). The cache
@@ -27,17 +27,18 @@ from typing import Any
 
 from occgen.core.files import atomic_write_text
 
-ENV_CACHE_DIR = "OCCGEN_CACHE_DIR"
+#: Where the file hashes are cached; its own folder, apart from the source copies of ``$OCCGEN_CACHE_DIR``
+#: (which ``occgen cache list`` and ``prune`` manage).
+ENV_FINGERPRINT_CACHE = "OCCGEN_FINGERPRINT_CACHE"
 #: A file whose mtime or ctime is this recent is hashed but not cached (file systems with coarse timestamps).
 RACY_SECONDS = 2.0
 _CACHE_VERSION = 2
 
 
 def fingerprint_cache_dir() -> Path:
-    """Where file hashes are cached: ``$OCCGEN_CACHE_DIR/fingerprints`` or ``~/.cache/occgen/fingerprints``."""
-    override = os.environ.get(ENV_CACHE_DIR)
-    base = Path(override).expanduser() if override else Path.home() / ".cache" / "occgen"
-    return base / "fingerprints"
+    """Where file hashes are cached: ``$OCCGEN_FINGERPRINT_CACHE`` or ``~/.cache/occgen/fingerprints``."""
+    override = os.environ.get(ENV_FINGERPRINT_CACHE)
+    return Path(override).expanduser() if override else Path.home() / ".cache" / "occgen" / "fingerprints"
 
 
 def hash_file_content(path: Path) -> str:
