@@ -14,6 +14,7 @@ import torch
 
 from occgen.appearance.harmonise import RainNetHarmoniser
 from occgen.appearance.rainnet import RainNet
+from occgen.appearance.sot import SOTConfig
 from occgen.core.checkpoint import CheckpointError
 from occgen.core.errors import StoreError
 from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
@@ -64,6 +65,14 @@ def test_other_weights_under_the_same_name_refuse_the_resume(tmp_path: Path) -> 
 def test_a_recipe_without_a_model_records_none() -> None:
     """No ``models`` key at all: the specs of stores made without weights are unchanged (they still resume)."""
     assert "models" not in generation_spec(natocc(None), 4, 2, "zstd")
+
+
+def test_sot_on_torch_records_the_torch_version() -> None:
+    """SOT run in torch makes pixels that depend on torch's numerics: its version is in the spec."""
+    hands, objects = MattedHands(None, max_side_px=96), CocoObjects(None, max_side_px=96)
+    config = NatOccConfig(sot=SOTConfig(device="torch"))
+    recipe = NatOccRecipe(open_faces(None), hands, config, seed=2, size=96, objects=objects)
+    assert generation_spec(recipe, 4, 2, "zstd")["models"] == {"sot": {"torch": torch.__version__}}
 
 
 def test_a_worker_reloading_changed_weights_stops(tmp_path: Path) -> None:

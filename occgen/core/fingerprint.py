@@ -5,14 +5,14 @@ file's path relative to the source's own folder. The value holds no absolute pat
 so the same files copied to another machine (or materialised from a bucket) give the same fingerprint, and
 a mask changed in place (same size, same name) gives another.
 
-Reading every byte of a large dataset (CelebAMask-HQ is ~30k images and ~250k annotation PNGs) on every run
-would be slow, so each file's hash is cached by (absolute path, size, ``st_mtime_ns``, ``st_ctime_ns``) in
-one JSON file per fingerprinted folder in ``$OCCGEN_FINGERPRINT_CACHE`` (default
-``~/.cache/occgen/fingerprints``, beside the source copies of ``~/.cache/occgen/sources``). A cached hash is used only if the file's size, mtime and ctime are all
-unchanged (the ctime, which no user can set, catches bytes changed with the mtime put back); a file changed
-within the last :data:`RACY_SECONDS` is never cached (a second write within one timestamp tick would go
-unnoticed). The cache
-is a cache: deleting it costs one full read, and a cache that cannot be read or written is ignored.
+Reading every byte of a large dataset (CelebAMask-HQ: 30k images and a PNG per face part) on every run
+would be slow, so each file's hash is cached by (absolute path, size, ``st_mtime_ns``, ``st_ctime_ns``) in one
+JSON file per fingerprinted folder in ``$OCCGEN_FINGERPRINT_CACHE`` (default ``~/.cache/occgen/fingerprints``,
+beside the source copies of ``~/.cache/occgen/sources``). A cached hash is used only if the file's size, mtime
+and ctime are all unchanged (the ctime, which no user can set, catches bytes changed with the mtime put back);
+a file changed within the last :data:`RACY_SECONDS` is never cached (a second write within one timestamp tick
+would go unnoticed). The cache is a cache: deleting it costs one full read, and a cache that cannot be read or
+written is ignored.
 """
 
 from __future__ import annotations

@@ -299,9 +299,17 @@ class NatOccRecipe:
         return plain
 
     def models(self) -> dict[str, Any]:
-        """The model weights that shape samples (RainNet's), for the generation spec; empty without them."""
+        """What runs in torch while making samples, for the generation spec: RainNet's weights (file name,
+        sha256, torch version) and SOT on torch (its torch version); empty when neither does."""
+        models: dict[str, Any] = {}
         weights = harmoniser_weights(self.harmoniser) if self.harmoniser is not None else None
-        return {"harmoniser": weights} if weights else {}
+        if weights:
+            models["harmoniser"] = weights
+        if self.config.color_transfer == "sot" and self.config.sot.device != "numpy":
+            import torch
+
+            models["sot"] = {"torch": str(torch.__version__)}
+        return models
 
     def sources(self) -> dict[str, Any]:
         sources = {"faces": self.faces.describe(), "hands": self.hands.describe()}

@@ -1,14 +1,15 @@
 """The generation spec: everything that determines a store's samples, and only that (a resume must match it).
 
-It keys on what changes samples: the recipe and its params, seed, size, count and sharding, the image
-codec, the sources' content fingerprints (:mod:`occgen.core.fingerprint`: every file's bytes) and
-face-label definition (``face_parts``, ``occluding_parts``, corrected masks), the model weights a recipe
-runs (``models``: file name, sha256 of the weights and the torch version; only present when a recipe runs
-one, e.g. NatOcc with RainNet), the sample code version (:data:`occgen.recipes.base.SAMPLE_CODE_VERSION`) and the
-versions of numpy, OpenCV and (for image codecs other than zstd) imagecodecs, which determine pixels and
-encoded bytes. It leaves out where things are (absolute paths of sources, checkpoints and the store) and the
-occgen release, so a store and its sources moved elsewhere, or a release that changes no sample, still
-resume. A refused resume names each differing key with its old and new value.
+It keys on what changes samples: the recipe and its params, seed, size, count and sharding, the image codec,
+the sources' content fingerprints (:mod:`occgen.core.fingerprint`: every file's bytes) and face-label
+definition (``face_parts``, ``occluding_parts``, corrected masks), what a recipe runs in torch (``models``: a
+model's file name, sha256 of its weights and the torch version, or torch's version for SOT on torch; present
+only when a recipe runs something in torch, e.g. NatOcc with RainNet), the sample code version
+(:data:`occgen.recipes.base.SAMPLE_CODE_VERSION`) and the versions of numpy, OpenCV and (for image codecs
+other than zstd) imagecodecs, which determine pixels and encoded bytes. It leaves out where things are
+(absolute paths of sources, checkpoints and the store) and the occgen release, so a store and its sources
+moved elsewhere, or a release that changes no sample, still resume. A refused resume names each differing key
+with its old and new value.
 """
 
 from __future__ import annotations
