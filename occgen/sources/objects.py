@@ -115,6 +115,9 @@ class CocoObjects(UrlRoot):
         return self.load(index), params
 
     def describe(self) -> dict[str, str | int]:
+        """Where the objects are and what they are: the manifest's content (not the release that wrote it)
+        and every listed cut-out's bytes."""
+        assert self.root is not None  # set in __post_init__
+        files = [self.root / item["file"] for item in self._items]
         return {"kind": self.name, "root": self.root_label(self.root), "count": len(self),
-                "fingerprint": fingerprint_files(self.root, [self.root / item["file"] for item in self._items],
-                                                 extra=self._manifest_digest)}  # fmt: skip
+                "fingerprint": fingerprint_files(self.root, files, extra=self._manifest_digest)}  # fmt: skip
