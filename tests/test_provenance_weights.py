@@ -20,6 +20,7 @@ from occgen.core.errors import StoreError
 from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
 from occgen.run.generate import generate
 from occgen.run.spec import generation_spec
+from occgen.run.verify import repair_store
 from occgen.sources.faces import open_faces
 from occgen.sources.hands import MattedHands
 from occgen.sources.objects import CocoObjects
@@ -56,8 +57,11 @@ def test_other_weights_under_the_same_name_refuse_the_resume(tmp_path: Path) -> 
     size = checkpoint.stat().st_size
     second = write_rainnet(checkpoint, seed=1)  # swapped in place: same name, same size, other weights
     assert second != first and checkpoint.stat().st_size == size
-    with pytest.raises(StoreError, match=rf"models\.harmoniser\.sha256: '{first}' -> '{second}'"):
+    swapped = rf"models\.harmoniser\.sha256: '{first}' -> '{second}'"
+    with pytest.raises(StoreError, match=swapped):
         generate(natocc(RainNetHarmoniser(checkpoint, ngf=8)), store, n=4, shard_size=2)
+    with pytest.raises(StoreError, match=swapped + ".*repair it with the settings that made it"):
+        repair_store(natocc(RainNetHarmoniser(checkpoint, ngf=8)), store)
     write_rainnet(checkpoint, seed=0)  # the original weights back: the store is whole, nothing to redo
     assert generate(natocc(RainNetHarmoniser(checkpoint, ngf=8)), store, n=4, shard_size=2).shards_written == 0
 
