@@ -17,10 +17,12 @@ from occgen.sources.textures import DTDTextures
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """occgen's per-machine cache (source copies, per-URL lock files) in a temporary folder, not ~/.cache."""
+    """occgen's per-machine caches (source copies, per-URL lock files, file hashes) in temporary folders, not
+    ~/.cache."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OCCGEN_CACHE_DIR", str(tmp_path_factory.mktemp("occgen-cache")))
         patch.setenv("OCCGEN_LOCK_DIR", str(tmp_path_factory.mktemp("occgen-locks")))
+        patch.setenv("OCCGEN_FINGERPRINT_CACHE", str(tmp_path_factory.mktemp("occgen-fingerprints")))
         yield
 
 

@@ -13,11 +13,13 @@ by alpha), and the recipe records ``harmoniser.name`` per sample. :func:`make_ha
   ``channels_last`` options on CPU.
 - ``lab-stats`` (no checkpoint): a statistical fallback, not RainNet: the occluder's Lab mean and std are
   moved part of the way (``strength``) toward those of a ring of surrounding pixels.
+
+A harmoniser that runs a model says which weights (:func:`harmoniser_weights`: file name, sha256, torch
+version); the recipe puts them in the generation spec, so a resume with other weights is refused.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +29,9 @@ import cv2
 import numpy as np
 
 from occgen.core.arrays import check_alpha, check_image, check_same_size
-from occgen.core.checkpoint import check_device
+from occgen.core.checkpoint import CheckpointError, check_device, weights_identity
 from occgen.core.errors import ConfigError
+from occgen.core.files import sha256_file
 from occgen.core.geometry import mask_bbox
 
 
@@ -41,6 +44,13 @@ class Harmoniser(Protocol):
     def apply_batch(self, images: Sequence[np.ndarray], alphas: Sequence[np.ndarray]) -> list[np.ndarray]: ...
 
     def describe(self) -> dict[str, Any]: ...
+
+
+def harmoniser_weights(harmoniser: Harmoniser) -> dict[str, str] | None:
+    """The identity of the model weights a harmoniser runs (its ``weights()``: file name, sha256, torch
+    version), or None for one that runs no model (``lab-stats``)."""
+    weights = getattr(harmoniser, "weights", None)
+    return weights() if callable(weights) else None
 
 
 def _check_pair(image: np.ndarray, alpha: np.ndarray) -> None:
@@ -200,8 +210,12 @@ class RainNetHarmoniser:
         if self.context_frac < 0:
             raise ConfigError(f"harmonise.context_frac must be >= 0, got {self.context_frac}")
         check_device(self.device)
-        self._load()
-        self._sha256 = hashlib.sha256(self.checkpoint.read_bytes()).hexdigest()[:16]
+        if not self.checkpoint.is_file():
+            raise CheckpointError(
+                f"checkpoint not found: {self.checkpoint}; pass the path of a .pth file you downloaded"
+            )
+        self._sha256 = sha256_file(self.checkpoint)
+        self._load()  # held to that digest, here and when a worker reloads it
 
     def _load(self) -> Any:
         if self._model is None:
@@ -209,7 +223,7 @@ class RainNetHarmoniser:
 
             from occgen.appearance.rainnet import load_rainnet
 
-            model = load_rainnet(self.checkpoint, ngf=self.ngf, device=self.device)
+            model = load_rainnet(self.checkpoint, ngf=self.ngf, device=self.device, sha256=self._sha256 or None)
             if self.channels_last:
                 model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stubs
             self._model = model.eval()
@@ -273,6 +287,10 @@ class RainNetHarmoniser:
                 changed = np.clip(np.round(region.astype(np.float32) + delta), 0, 255).astype(np.uint8)
                 outputs[i][y0:y1, x0:x1] = blend_by_alpha(region, changed, alphas[i][y0:y1, x0:x1])
         return outputs
+
+    def weights(self) -> dict[str, str]:
+        """The weights this harmoniser runs: file name, sha256 and torch version (in the generation spec)."""
+        return weights_identity(self.checkpoint, self._sha256)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "checkpoint": self.checkpoint.name, "checkpoint_sha256": self._sha256,

@@ -213,12 +213,14 @@ def blend_prediction(prediction: torch.Tensor, composite: torch.Tensor, mask: to
     return prediction * mask + composite * (1.0 - mask)
 
 
-def load_rainnet(path: Path, *, ngf: int = 64, device: str | torch.device = "cpu") -> RainNet:
+def load_rainnet(
+    path: Path, *, ngf: int = 64, device: str | torch.device = "cpu", sha256: str | None = None
+) -> RainNet:
     """Build :class:`RainNet` and load the checkpoint at ``path`` strictly; returned in ``eval()`` mode.
 
     Raises :class:`~occgen.core.checkpoint.CheckpointError` listing every missing, unexpected and
-    mis-shaped key.
+    mis-shaped key, or (with ``sha256``) when the file's bytes no longer have that digest.
     """
     model = RainNet(ngf=ngf)
-    load_strict(model, path, what="RainNet checkpoint")
+    load_strict(model, path, what="RainNet checkpoint", sha256=sha256)
     return model.to(device).eval()

@@ -2,11 +2,15 @@
 
 Users supply the weights; nothing is downloaded. A checkpoint whose keys or shapes differ from the
 architecture is an error that lists every missing, unexpected and mis-shaped key: loaders that skip keys
-silently (as RainNet's own ``copy_state_dict`` does) produce plausible-looking garbage.
+silently (as RainNet's own ``copy_state_dict`` does) produce plausible-looking garbage. Weights that shape
+samples are recorded in the generation spec by :func:`weights_identity` (name, sha256, torch version), and a
+reload can be held to the recorded sha256.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,21 +33,36 @@ def check_device(device: str) -> str:
     return device
 
 
+def weights_identity(path: Path, sha256: str) -> dict[str, str]:
+    """What a generation spec records of a model's weights: the file's name (not where it is), the sha256
+    of its bytes and the torch version that runs it."""
+    import torch
+
+    return {"file": Path(path).name, "sha256": sha256, "torch": str(torch.__version__)}
+
+
 def read_state_dict(
-    path: Path, *, wrappers: tuple[str, ...] = ("state_dict", "params_ema", "params")
+    path: Path, *, wrappers: tuple[str, ...] = ("state_dict", "params_ema", "params"), sha256: str | None = None
 ) -> dict[str, Any]:
     """Read a state dict from ``path`` (``torch.load`` with ``weights_only=True``: no code is executed).
 
     A dict holding one of ``wrappers`` (e.g. BasicSR's ``params_ema``) is unwrapped; a ``module.`` prefix
-    on every key (saved from ``DataParallel``) is removed.
+    on every key (saved from ``DataParallel``) is removed. With ``sha256``, the bytes read must have that
+    digest (the weights a run recorded, reloaded in a worker): other bytes are an error naming both digests.
     """
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}; pass the path of a .pth file you downloaded")
+    data = path.read_bytes()
+    if sha256 is not None and (found := hashlib.sha256(data).hexdigest()) != sha256:
+        raise CheckpointError(
+            f"checkpoint {path} changed while in use (sha256 {sha256[:16]}... when the run began, now "
+            f"{found[:16]}...); put the original weights back, or start a new run with the new ones"
+        )
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch raises many types for a bad file; re-raised with the path
         raise CheckpointError(f"cannot read checkpoint {path}: {error}; is it a PyTorch .pth state dict?") from error
     if isinstance(loaded, Mapping):
@@ -82,10 +101,16 @@ def check_state_dict(expected: Mapping[str, Any], got: Mapping[str, Any], what: 
 
 
 def load_strict(
-    model: Any, path: Path, *, what: str, rename: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    model: Any,
+    path: Path,
+    *,
+    what: str,
+    rename: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    sha256: str | None = None,
 ) -> Any:
-    """Load the checkpoint at ``path`` into ``model`` strictly (after ``rename``), put it in ``eval()`` mode."""
-    state = read_state_dict(path)
+    """Load the checkpoint at ``path`` into ``model`` strictly (after ``rename``), put it in ``eval()`` mode;
+    ``sha256``: the digest the file's bytes must have (:func:`read_state_dict`)."""
+    state = read_state_dict(path, sha256=sha256)
     if rename is not None:
         state = rename(state)
     check_state_dict(model.state_dict(), state, f"{what} {path}")

@@ -1,5 +1,5 @@
-"""Helpers shared by the loaders and writers: listing files, fingerprints, atomic writes, the demo asset
-location."""
+"""Helpers shared by the loaders and writers: listing files, file digests, atomic writes, the demo asset
+location (content fingerprints of source folders: :mod:`occgen.core.fingerprint`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from occgen.core.errors import SourceError
@@ -35,17 +35,6 @@ def require_dir(path: Path, what: str, fix: str) -> Path:
 def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder``, sorted by name."""
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def fingerprint_files(root: Path, files: Iterable[Path]) -> str:
-    """A cheap content fingerprint: sha256 over each file's path relative to ``root`` and its size.
-
-    Sizes, not mtimes, so a fresh clone of the same files has the same fingerprint.
-    """
-    digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(f"{path.relative_to(root).as_posix()}:{os.stat(path).st_size}\n".encode())
-    return digest.hexdigest()[:16]
 
 
 def sha256_file(path: Path) -> str:

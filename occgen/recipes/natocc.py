@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from occgen.appearance.harmonise import HarmoniseConfig, Harmoniser
+from occgen.appearance.harmonise import HarmoniseConfig, Harmoniser, harmoniser_weights
 from occgen.appearance.sot import SOTConfig, sample_sot, transfer_colours
 from occgen.compose import CompositeConfig, CompositeParams, apply_composite, face_box, sample_composite
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
@@ -297,6 +297,19 @@ class NatOccRecipe:
         if self.harmoniser is not None:
             plain["harmoniser"] = self.harmoniser.name
         return plain
+
+    def models(self) -> dict[str, Any]:
+        """What runs in torch while making samples, for the generation spec: RainNet's weights (file name,
+        sha256, torch version) and SOT on torch (its torch version); empty when neither does."""
+        models: dict[str, Any] = {}
+        weights = harmoniser_weights(self.harmoniser) if self.harmoniser is not None else None
+        if weights:
+            models["harmoniser"] = weights
+        if self.config.color_transfer == "sot" and self.config.sot.device != "numpy":
+            import torch
+
+            models["sot"] = {"torch": str(torch.__version__)}
+        return models
 
     def sources(self) -> dict[str, Any]:
         sources = {"faces": self.faces.describe(), "hands": self.hands.describe()}

@@ -1,12 +1,15 @@
 """The generation spec: everything that determines a store's samples, and only that (a resume must match it).
 
-It keys on what changes samples: the recipe and its params, seed, size, count and sharding, the image
-codec, the sources' content fingerprints and face-label definition (``face_parts``, ``occluding_parts``,
-corrected masks), the sample code version (:data:`occgen.recipes.base.SAMPLE_CODE_VERSION`) and the
-versions of numpy, OpenCV and (for image codecs other than zstd) imagecodecs, which determine pixels and
-encoded bytes. It leaves out where things are (absolute paths of sources, checkpoints and the store) and the
-occgen release, so a store and its sources moved elsewhere, or a release that changes no sample, still
-resume. A refused resume names each differing key with its old and new value.
+It keys on what changes samples: the recipe and its params, seed, size, count and sharding, the image codec,
+the sources' content fingerprints (:mod:`occgen.core.fingerprint`: every file's bytes) and face-label
+definition (``face_parts``, ``occluding_parts``, corrected masks), what a recipe runs in torch (``models``: a
+model's file name, sha256 of its weights and the torch version, or torch's version for SOT on torch; present
+only when a recipe runs something in torch, e.g. NatOcc with RainNet), the sample code version
+(:data:`occgen.recipes.base.SAMPLE_CODE_VERSION`) and the versions of numpy, OpenCV and (for image codecs
+other than zstd) imagecodecs, which determine pixels and encoded bytes. It leaves out where things are
+(absolute paths of sources, checkpoints and the store) and the occgen release, so a store and its sources
+moved elsewhere, or a release that changes no sample, still resume. A refused resume names each differing key
+with its old and new value.
 """
 
 from __future__ import annotations
@@ -45,6 +48,13 @@ def without_locations(value: Any) -> Any:
     return value
 
 
+def recipe_models(recipe: Recipe) -> dict[str, Any]:
+    """The model weights a recipe runs while making samples (its optional ``models()``: per model the file
+    name, sha256 and torch version), or ``{}``."""
+    models = getattr(recipe, "models", None)
+    return dict(models()) if callable(models) else {}
+
+
 def generation_spec(
     recipe: Recipe, n: int, shard_size: int, image_codec: str, labels: tuple[str, ...] = ()
 ) -> dict[str, Any]:
@@ -54,8 +64,10 @@ def generation_spec(
         name: without_locations({k: v for k, v in info.items() if k not in _LOCATION_KEYS})
         for name, info in recipe.sources().items()
     }
+    models = recipe_models(recipe)
     return {
         **({"labels": list(labels)} if labels else {}),
+        **({"models": models} if models else {}),
         "recipe": recipe.name,
         "n": n,
         "size": recipe.size,

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from occgen.core.errors import SourceError
-from occgen.core.files import fingerprint_files, list_images, require_dir
+from occgen.core.files import list_images, require_dir
+from occgen.core.fingerprint import fingerprint_files
 from occgen.core.imageio import read_binary_mask, read_image, resize_image, resize_labels
 from occgen.core.labels import face_class_ids, parts_parsing, reconcile_parsing
 from occgen.sources.face_common import (
@@ -139,6 +140,17 @@ class CelebAMaskHQ(UrlRoot):
         image = resize_image(image, (size, size))
         return Face(face_id, image, resize_labels(face_mask, (size, size)))
 
+    def annotation_files(self) -> list[Path]:
+        """Every part mask of the faces in use (``{i // 2000}/{i:05d}_{part}.png``): one listing per folder."""
+        wanted = {int(i) for i in self._ids}
+        files = []
+        for group in sorted({i // 2000 for i in wanted}):
+            folder = self.anno_dir / str(group)
+            if folder.is_dir():
+                files += [p for p in folder.iterdir() if p.suffix == ".png" and p.is_file()
+                          and p.stem.split("_", 1)[0].isdigit() and int(p.stem.split("_", 1)[0]) in wanted]  # fmt: skip
+        return files
+
     def describe(self) -> dict[str, Any]:
         """Where the faces are, what they are (fingerprints relative to their own folders, so a moved copy
         matches) and the face-label definition: the part lists and the corrected masks."""
@@ -147,7 +159,7 @@ class CelebAMaskHQ(UrlRoot):
             "kind": self.name,
             "root": self.root_label(self.root),
             "count": len(self),
-            "fingerprint": fingerprint_files(self.root, [self.image_path(i) for i in self._ids]),
+            "fingerprint": fingerprint_files(self.root, [*map(self.image_path, self._ids), *self.annotation_files()]),
             "face_parts": list(self.face_parts),
             "occluding_parts": list(self.occluding_parts),
             "corrected_masks": (

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from occgen.core.errors import EmptyOccluderError, SourceError
-from occgen.core.files import fingerprint_files, list_images, require_dir
+from occgen.core.files import list_images, require_dir
+from occgen.core.fingerprint import fingerprint_files
 from occgen.core.imageio import read_rgba
 from occgen.sources.occluder import Occluder, crop_to_alpha
 

@@ -37,7 +37,8 @@ import cv2
 import numpy as np
 
 from occgen.core.errors import ImageReadError, SourceError
-from occgen.core.files import fingerprint_files, require_dir
+from occgen.core.files import require_dir
+from occgen.core.fingerprint import fingerprint_files
 from occgen.core.imageio import IMAGE_SUFFIXES, read_binary_mask, read_image, read_rgba
 
 FACEOCC_LICENCE = (
@@ -137,7 +138,8 @@ class FaceOcc:
 
     def describe(self) -> dict[str, Any]:
         files = [*self.celebahq, *self.ffhq, *(p for _, p in self.internet), *self.textures,
-                 *(p for pair in self.cofw for p in pair), *self.ffhq_labels.values()]  # fmt: skip
+                 *(p for pair in self.cofw for p in pair), *self.ffhq_labels.values(),
+                 *self.celebahq_labels.values()]  # fmt: skip
         types: dict[str, int] = {}
         for kind, _ in self.internet:
             types[kind] = types.get(kind, 0) + 1

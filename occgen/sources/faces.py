@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from occgen.core.errors import ConfigError, SourceError
-from occgen.core.files import DEMO_LICENCE, demo_root, fingerprint_files, is_url, list_images, require_dir
+from occgen.core.files import DEMO_LICENCE, demo_root, is_url, list_images, require_dir
+from occgen.core.fingerprint import fingerprint_files
 from occgen.core.imageio import read_binary_mask, read_image, read_labels
 from occgen.core.labels import (
     GENERIC_FACE,
@@ -137,12 +138,19 @@ class FaceFolder(UrlRoot):
             )
         return reconcile_parsing(fit_square_labels(labels, size), face_mask, face_class_ids(DEFAULT_FACE_PARTS))
 
+    def files(self) -> list[Path]:
+        """Every file that can feed a sample: each image, its mask and its ``parsing/`` map if present."""
+        parsing_dir = self.root / "parsing"
+        parsing = {p.name for p in parsing_dir.iterdir() if p.is_file()} if parsing_dir.is_dir() else set()
+        maps = [parsing_dir / name for image, _ in self._pairs if (name := f"{image.stem}.png") in parsing]
+        return [*(f for pair in self._pairs for f in pair), *maps]
+
     def describe(self) -> dict[str, str | int]:
         return {
             "kind": self.name,
             "root": self.root_label(self.root),
             "count": len(self),
-            "fingerprint": fingerprint_files(self.root, [f for pair in self._pairs for f in pair]),
+            "fingerprint": fingerprint_files(self.root, self.files()),
             "licence": self.licence,
         }
 

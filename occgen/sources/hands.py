@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from occgen.core.errors import EmptyOccluderError, SourceError
-from occgen.core.files import demo_root, fingerprint_files, list_images, require_dir
+from occgen.core.files import demo_root, list_images, require_dir
+from occgen.core.fingerprint import fingerprint_files
 from occgen.core.imageio import read_rgba
 from occgen.sources.cache import CutoutCache
 from occgen.sources.hand_orientation import finger_direction

@@ -15,6 +15,7 @@ import numpy as np
 
 from occgen.core.errors import EmptyOccluderError, SourceError
 from occgen.core.files import demo_root, require_dir
+from occgen.core.fingerprint import fingerprint_files
 from occgen.core.imageio import read_rgba
 from occgen.sources.cache import CutoutCache
 from occgen.sources.occluder import Occluder, crop_to_alpha, limit_side
@@ -58,7 +59,7 @@ class CocoObjects(UrlRoot):
     cache: CutoutCache = field(default_factory=CutoutCache)  # per process; may be shared with other sources
     name: str = "coco-objects"
     _items: list[dict[str, Any]] = field(init=False, repr=False)
-    _fingerprint: str = field(init=False, repr=False)
+    _manifest_digest: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.root = require_dir(
@@ -87,7 +88,7 @@ class CocoObjects(UrlRoot):
         self._items = items
         # What the objects are, not which occgen release extracted them (a release bump must not refuse a resume)
         content = {k: v for k, v in manifest.items() if k != "occgen_version"}
-        self._fingerprint = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+        self._manifest_digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
     def __len__(self) -> int:
         return len(self._items)
@@ -114,5 +115,9 @@ class CocoObjects(UrlRoot):
         return self.load(index), params
 
     def describe(self) -> dict[str, str | int]:
+        """Where the objects are and what they are: the manifest's content (not the release that wrote it)
+        and every listed cut-out's bytes."""
+        assert self.root is not None  # set in __post_init__
+        files = [self.root / item["file"] for item in self._items]
         return {"kind": self.name, "root": self.root_label(self.root), "count": len(self),
-                "fingerprint": self._fingerprint}  # fmt: skip
+                "fingerprint": fingerprint_files(self.root, files, extra=self._manifest_digest)}  # fmt: skip

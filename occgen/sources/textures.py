@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from occgen.core.errors import SourceError
-from occgen.core.files import DEMO_LICENCE, demo_root, fingerprint_files, require_dir
+from occgen.core.files import DEMO_LICENCE, demo_root, require_dir
+from occgen.core.fingerprint import fingerprint_files
 from occgen.core.imageio import IMAGE_SUFFIXES, read_image
 from occgen.sources.remote import UrlRoot
 
