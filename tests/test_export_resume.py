@@ -14,12 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from occgen.cli.main import app
 from occgen.core.errors import StoreError
 from occgen.run.export import export_store
 from occgen.run.export_base import check_sample_name
+from occgen.run.export_hf import HF
 from occgen.run.export_shards import export_shards
 from occgen.run.export_webdataset import WEBDATASET
 from occgen.store.schema import create_store, write_shard
@@ -140,3 +143,27 @@ def test_a_hostile_sample_id_never_leaves_out(tmp_path: Path, format: str) -> No
     # The sharded formats never name files after sample ids: the id stays inside the sample's JSON.
     export_shards(store, tmp_path / "wds", format=WEBDATASET, shard_mb=0.05, workers=1)
     assert not list(tmp_path.rglob("escaped*"))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sample_id=st.text(alphabet=st.sampled_from(list("ab./\\:~\x00C-_")), min_size=0, max_size=10))
+def test_any_sample_id_is_exported_inside_out_or_refused(tmp_path: Path, sample_id: str) -> None:
+    """Random ids written into a store's metadata, exported by every format: no file is ever written outside --out
+    (and the work folder); an id either becomes a file name inside --out or the export is refused."""
+    case = tmp_path / f"case-{abs(hash(sample_id)) % 10**9}"
+    store = noise_store(case / "s.zarr", n=2, size=32, shard_size=2)
+    metadata = zarr.open_group(str(store), mode="a")["metadata"]
+    metadata[1] = json.dumps({"sample_id": sample_id})
+    before = {p for p in tmp_path.rglob("*")}
+    outs = {fmt: case / f"out-{fmt}" for fmt in ("folder", "mmseg", "webdataset", "hf")}
+    for fmt, out in outs.items():
+        try:
+            if fmt in ("folder", "mmseg"):
+                export_store(store, out, format=fmt, workers=1)
+            else:
+                export_shards(store, out, format=WEBDATASET if fmt == "webdataset" else HF, shard_mb=0.05, workers=1)
+        except StoreError as error:
+            assert "cannot be a file name inside --out" in str(error) or "sample key" in str(error)
+    written = {p for p in tmp_path.rglob("*")} - before
+    stray = [p for p in written if not any(p == out or out in p.parents for out in outs.values())]
+    assert not stray, f"written outside --out for id {sample_id!r}: {stray}"
