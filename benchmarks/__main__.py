@@ -29,8 +29,14 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results.jsonl"
 #: distribution names per package (the first installed one is reported)
-PACKAGES = {"numpy": ("numpy",), "zarr": ("zarr",), "torch": ("torch",), "imagecodecs": ("imagecodecs",),
-            "opencv": ("opencv-python-headless", "opencv-python", "opencv-contrib-python"), "occgen": ("occgen",)}  # fmt: skip
+PACKAGES = {
+    "numpy": ("numpy",),
+    "zarr": ("zarr",),
+    "torch": ("torch",),
+    "imagecodecs": ("imagecodecs",),
+    "opencv": ("opencv-python-headless", "opencv-python", "opencv-contrib-python"),
+    "occgen": ("occgen",),
+}
 
 
 def scripts(folder: Path = HERE) -> dict[str, Path]:
@@ -73,10 +79,15 @@ def versions() -> dict[str, str | None]:
 def git_commit(folder: Path = HERE) -> dict[str, Any]:
     """The checkout's commit and whether it has uncommitted changes (None outside a git checkout)."""
     try:
-        commit = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        commit = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": bool(dirty)}
@@ -114,8 +125,10 @@ def run_script(path: Path, argv: list[str]) -> list[tuple[str, float, str]]:
 def record(out: Path, benchmark: str, argv: list[str], figures: list[tuple[str, float, str]]) -> list[dict[str, Any]]:
     """Append one JSON line per figure to ``out``; returns the lines written."""
     shared = context()
-    lines = [{"benchmark": benchmark, "figure": name, "value": value, "unit": unit, "args": argv, **shared}
-             for name, value, unit in figures]  # fmt: skip
+    lines = [
+        {"benchmark": benchmark, "figure": name, "value": value, "unit": unit, "args": argv, **shared}
+        for name, value, unit in figures
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a") as stream:
         for line in lines:

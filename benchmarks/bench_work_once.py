@@ -67,16 +67,29 @@ def write_celebamask(root: Path, count: int) -> Path:
     (root / "CelebA-HQ-img").mkdir(parents=True)
     (root / "CelebAMask-HQ-mask-anno" / "0").mkdir(parents=True)
     yy, xx = np.mgrid[0:1024, 0:1024].astype(np.float32) / 1024.0
-    parts = {"skin": ((256, 270), (150, 190)), "l_eye": ((210, 240), (20, 10)), "r_eye": ((300, 240), (20, 10)),
-             "l_brow": ((210, 215), (28, 6)), "r_brow": ((300, 215), (28, 6)), "nose": ((256, 290), (16, 30)),
-             "u_lip": ((256, 345), (36, 8)), "l_lip": ((256, 360), (36, 8)), "hair": ((256, 120), (190, 90)),
-             "neck": ((256, 470), (70, 60)), "cloth": ((256, 505), (200, 30)), "l_ear": ((100, 280), (18, 40))}  # fmt: skip
+    parts = {
+        "skin": ((256, 270), (150, 190)),
+        "l_eye": ((210, 240), (20, 10)),
+        "r_eye": ((300, 240), (20, 10)),
+        "l_brow": ((210, 215), (28, 6)),
+        "r_brow": ((300, 215), (28, 6)),
+        "nose": ((256, 290), (16, 30)),
+        "u_lip": ((256, 345), (36, 8)),
+        "l_lip": ((256, 360), (36, 8)),
+        "hair": ((256, 120), (190, 90)),
+        "neck": ((256, 470), (70, 60)),
+        "cloth": ((256, 505), (200, 30)),
+        "l_ear": ((100, 280), (18, 40)),
+    }
     for face in range(count):
         phase = rng.uniform(0, 6.28, 3)
         image = np.stack([127 + 100 * np.sin(6 * xx + 9 * yy + p) for p in phase], axis=2)
         image += rng.normal(0, 8, image.shape).astype(np.float32)
-        cv2.imwrite(str(root / "CelebA-HQ-img" / f"{face}.jpg"), np.clip(image, 0, 255).astype(np.uint8),
-                    [cv2.IMWRITE_JPEG_QUALITY, 95])  # fmt: skip
+        cv2.imwrite(
+            str(root / "CelebA-HQ-img" / f"{face}.jpg"),
+            np.clip(image, 0, 255).astype(np.uint8),
+            [cv2.IMWRITE_JPEG_QUALITY, 95],
+        )
         for part, (centre, axes) in parts.items():
             mask = np.zeros((512, 512), np.uint8)
             cv2.ellipse(mask, centre, axes, float(rng.uniform(-10, 10)), 0, 360, 255, -1)
@@ -133,8 +146,10 @@ def verify_figures(root: Path, repeats: int) -> list[Figure]:
         cpus.append(cpu_seconds() - started_cpu)
         assert check.ok, check.problems
         megabytes = check.bytes_read / 1e6
-    return [("verify_mb_s", megabytes / statistics.median(walls), "MB/s"),
-            ("verify_cpu_ms_per_mb", 1000.0 * statistics.median(cpus) / megabytes, "ms/MB")]  # fmt: skip
+    return [
+        ("verify_mb_s", megabytes / statistics.median(walls), "MB/s"),
+        ("verify_cpu_ms_per_mb", 1000.0 * statistics.median(cpus) / megabytes, "ms/MB"),
+    ]
 
 
 def run(argv: list[str]) -> list[Figure]:
@@ -159,8 +174,15 @@ def run(argv: list[str]) -> list[Figure]:
             figures.append((f"composite_ms_{size}", composite_ms(size, args.repeats), "ms"))
         textures = open_textures(None)
         loads = len(textures) * args.repeats
-        figures.append(("texture_load_ms", median_cpu_ms(
-            lambda: [textures.load(i) for _ in range(args.repeats) for i in range(len(textures))], 1, per=loads), "ms"))  # fmt: skip
+        figures.append(
+            (
+                "texture_load_ms",
+                median_cpu_ms(
+                    lambda: [textures.load(i) for _ in range(args.repeats) for i in range(len(textures))], 1, per=loads
+                ),
+                "ms",
+            )
+        )
         figures += verify_figures(root, args.repeats)
     finally:
         shutil.rmtree(root)
