@@ -9,7 +9,9 @@ verify MB/s, in one process. Run it on two checkouts and compare the figures (ra
 - ``randocc_ms_<size>``: the same for RandOcc (demo DTD textures) on the same faces;
 - ``composite_ms_<size>``: one ``apply_composite`` of a random 0.3-0.6 x size occluder;
 - ``texture_load_ms``: ``DTDTextures.load`` per call over the demo textures, each loaded ``--repeats`` times;
-- ``verify_mb_s`` (wall) and ``verify_cpu_ms_per_mb``: ``verify_one`` on a 4-shard RandOcc store.
+- ``verify_mb_s`` (wall) and ``verify_cpu_ms_per_mb``: ``verify_one`` on a RandOcc store (``--verify-shards``
+  shards of 16 at 256², zstd);
+- ``export_folder_ms``: CPU ms per sample of ``export_store(format="folder", image_format="jpg")`` of it.
 
 CPU time is user + system of this process and its children (``resource.getrusage``): the machine may be
 shared, so wall time is noisy. Caches are warmed on other indices first (a worker's steady state) and the
@@ -34,6 +36,7 @@ import numpy as np
 
 from occgen.compose import CompositeConfig, apply_composite, sample_composite
 from occgen.core.params import BaseConfig
+from occgen.run.export import export_store
 from occgen.run.generate import make_shard_arrays
 from occgen.settings import NatOccSettings, RandOccSettings, build_natocc_recipe, build_randocc_recipe
 from occgen.sources.faces import FacesConfig
@@ -130,12 +133,14 @@ def composite_ms(size: int, repeats: int) -> float:
     return median_cpu_ms(lambda: [apply_composite(image, face_mask, o, p) for o, p in cases], repeats, per=len(cases))
 
 
-def verify_figures(root: Path, repeats: int) -> list[Figure]:
+def store_figures(root: Path, shards: int, repeats: int) -> list[Figure]:
+    """``verify_one`` and a folder export (1 worker) of a RandOcc store of ``shards`` shards of 16 at 256²."""
     recipe = build_randocc_recipe(RandOccSettings(base=BaseConfig(seed=0, size=256)))
     shard = 16
     path = root / "verify.zarr"
-    group = create_store(path, n=4 * shard, size=256, shard_size=shard, card={"recipe": "randocc"}, image_codec="zstd")
-    for number in range(4):
+    group = create_store(path, n=shards * shard, size=256, shard_size=shard, card={"recipe": "randocc"},
+                         image_codec="zstd")  # fmt: skip
+    for number in range(shards):
         write_shard(group, number, *make_shard_arrays(recipe, number * shard, (number + 1) * shard))
     group.attrs["occgen"] = {**dict(group.attrs["occgen"]), "complete": True}
     walls, cpus, megabytes = [], [], 0.0
@@ -146,10 +151,43 @@ def verify_figures(root: Path, repeats: int) -> list[Figure]:
         cpus.append(cpu_seconds() - started_cpu)
         assert check.ok, check.problems
         megabytes = check.bytes_read / 1e6
+    exports = iter(range(repeats))
+    export_ms = median_cpu_ms(
+        lambda: export_store(path, root / f"export{next(exports)}", format="folder", image_format="jpg"),
+        repeats, per=shards * shard,
+    )  # fmt: skip
     return [
         ("verify_mb_s", megabytes / statistics.median(walls), "MB/s"),
         ("verify_cpu_ms_per_mb", 1000.0 * statistics.median(cpus) / megabytes, "ms/MB"),
+        ("export_folder_ms", export_ms, "ms"),
     ]
+
+
+def s3_verify_figures(repeats: int) -> list[Figure]:
+    """``verify_one`` wall MB/s of a RandOcc store (8 shards of 16 at 256², zstd) on a local moto S3 server:
+    every shard object is a request, so reading them in parallel overlaps the round trips."""
+    from benchmarks.bench_s3 import start_moto
+    from occgen.core.location import parse_location
+    from occgen.run.generate import generate
+
+    process, endpoint = start_moto()
+    try:
+        options = {"endpoint_url": endpoint, "key": "bench", "secret": "bench"}
+        parse_location("s3://bench", options).filesystem().mkdir("bench")
+        remote = parse_location("s3://bench/verify.zarr", options)
+        recipe = build_randocc_recipe(RandOccSettings(base=BaseConfig(seed=0, size=256)))
+        generate(recipe, remote, n=128, shard_size=16, workers=1, image_codec="zstd")
+        walls, megabytes = [], 0.0
+        for _ in range(repeats):
+            started = time.perf_counter()
+            check = verify_one(remote)
+            walls.append(time.perf_counter() - started)
+            assert check.ok, check.problems
+            megabytes = check.bytes_read / 1e6
+    finally:
+        process.kill()
+        process.wait()
+    return [("verify_s3_mb_s", megabytes / statistics.median(walls), "MB/s")]
 
 
 def run(argv: list[str]) -> list[Figure]:
@@ -158,12 +196,15 @@ def run(argv: list[str]) -> list[Figure]:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--faces", type=int, default=8, help="synthetic CelebAMask-HQ faces")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only-verify", action="store_true", help="only the verify and export figures")
+    parser.add_argument("--s3", action="store_true", help="also verify a store on a local moto S3 server")
+    parser.add_argument("--verify-shards", type=int, default=8, help="shards of 16 samples (256²) to verify and export")
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp())
     figures: list[Figure] = []
     try:
         faces = FacesConfig(path=write_celebamask(root / "celebamask", args.faces), layout="celebamask-hq")
-        for size in args.sizes:
+        for size in [] if args.only_verify else args.sizes:
             base = BaseConfig(seed=0, size=size)
             natocc = build_natocc_recipe(NatOccSettings(base=base, faces=faces))
             figures.append((f"natocc_ms_{size}", recipe_figures("natocc", natocc, args.n, args.repeats, ()), "ms"))
@@ -183,7 +224,9 @@ def run(argv: list[str]) -> list[Figure]:
                 "ms",
             )
         )
-        figures += verify_figures(root, args.repeats)
+        figures += store_figures(root, args.verify_shards, args.repeats)
+        if args.s3:
+            figures += s3_verify_figures(args.repeats)
     finally:
         shutil.rmtree(root)
     for name, value, unit in figures:
