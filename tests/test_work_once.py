@@ -16,8 +16,10 @@ from test_sources_faces import make_celeba
 
 import occgen.sources.celebamask as celebamask_module
 import occgen.sources.textures as textures_module
+import occgen.store.integrity as integrity
 from occgen.core.errors import ConfigError
 from occgen.core.params import BaseConfig
+from occgen.run.generate import generate
 from occgen.settings import NatOccSettings, RandOccSettings, build_natocc_recipe, build_randocc_recipe
 from occgen.sources.faces import CELEBAMASK_PARTS, CelebAMaskHQ, Face, FaceMemo, open_faces
 from occgen.sources.textures import TexturesConfig, open_textures
@@ -162,3 +164,26 @@ def test_benchmarks_entry_point_lists_runs_and_records(tmp_path: Path, capsys: p
         assert line["versions"]["numpy"] == np.__version__ and "commit" in line and "time" in line
     assert entry.main(["--out", str(out), "nope"], folder=scripts) == 2
     assert "unknown benchmark 'nope'; valid: figures, plain" in capsys.readouterr().err
+
+
+def test_parallel_verify_reports_what_a_serial_one_does(
+    tmp_path: Path, small_recipe: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generate(small_recipe, tmp_path / "s.zarr", n=9, shard_size=2)
+    store = tmp_path / "s.zarr"
+    for key in ("image/c/1/0/0/0", "face_mask/c/3/0/0", "occluder_mask/c/4/0/0"):
+        data = bytearray((store / key).read_bytes())
+        data[len(data) // 2] ^= 0x01
+        (store / key).write_bytes(bytes(data))
+    (store / "image/c/0/0/0/0").unlink()
+    monkeypatch.setattr(integrity, "VERIFY_THREADS", 1)
+    serial = integrity.verify_one(store)
+    monkeypatch.setattr(integrity, "VERIFY_THREADS", 4)
+    monkeypatch.setattr(integrity.os, "cpu_count", lambda: 8)  # 4 threads on local disk
+    parallel = integrity.verify_one(store)
+    assert [(p.shard, p.key, p.kind) for p in parallel.problems] == [
+        (0, "image/c/0/0/0/0", "missing"), (1, "image/c/1/0/0/0", "corrupt"), (3, "face_mask/c/3/0/0", "corrupt"),
+        (4, "occluder_mask/c/4/0/0", "corrupt"),
+    ]  # fmt: skip
+    assert parallel.problems == serial.problems and parallel.bytes_read == serial.bytes_read > 0
+    assert parallel.shards == 5 and parallel.bad_shards == [0, 1, 3, 4]

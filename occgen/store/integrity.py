@@ -11,6 +11,7 @@ checked the same way, object by object.
 from __future__ import annotations
 
 import json
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,8 +36,9 @@ from occgen.store.schema import (
     sharded_arrays,
 )  # fmt: skip
 
-#: Shards read at once by verify: enough to overlap S3 round trips and keep both cores hashing locally.
-VERIFY_THREADS = 8
+#: Shards read at once by verify at a URL (overlapping the requests' round trips); on local disk one per core.
+#: Each holds one shard object (and its bytes) in memory: about 80 MB for 64 samples at 512².
+VERIFY_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -96,23 +98,23 @@ def verify_one(path: Path | str | Location) -> StoreCheck:
     problems: list[ShardProblem] = []
     read = 0
     # Shards are read and hashed by a thread pool (I/O and sha256 release the GIL; on S3 the requests
-    # overlap); results are taken in shard order, so the report is the serial one.
-    with ThreadPoolExecutor(VERIFY_THREADS) as pool:
-        checked = {
-            shard: pool.submit(check_shard, group, shard, json.loads(str(text)))
-            for shard, (flag, text) in enumerate(zip(flags, records, strict=True))
-            if flag and str(text)
-        }
-        for shard, (flag, text) in enumerate(zip(flags, records, strict=True)):  # (storage errors: one line each)
-            if not flag:
-                problems.append(ShardProblem(shard, "(all arrays)", "unwritten", "re-run the command to resume it"))
-            elif not str(text):
-                key = shard_key(array(group, SAMPLE_ARRAYS[0]), shard)
-                problems.append(ShardProblem(shard, key, "unrecorded", "complete but no digest"))
-            else:
-                found, size = checked[shard].result()
-                problems += found
-                read += size
+    # overlap); the loop below takes the results in shard order, so the report is the serial one.
+    recorded = [(shard, json.loads(str(text))) for shard, (flag, text) in enumerate(zip(flags, records, strict=True))
+                if flag and str(text)]  # fmt: skip
+    threads = VERIFY_THREADS if not location.is_local else max(1, min(VERIFY_THREADS, os.cpu_count() or 1))
+    with ThreadPoolExecutor(threads) as pool:
+        checked = dict(zip([shard for shard, _ in recorded],
+                           pool.map(lambda item: check_shard(group, *item), recorded), strict=True))  # fmt: skip
+    for shard, (flag, text) in enumerate(zip(flags, records, strict=True)):  # (storage errors: one line each)
+        if not flag:
+            problems.append(ShardProblem(shard, "(all arrays)", "unwritten", "re-run the command to resume it"))
+        elif not str(text):
+            key = shard_key(array(group, SAMPLE_ARRAYS[0]), shard)
+            problems.append(ShardProblem(shard, key, "unrecorded", "complete but no digest"))
+        else:
+            found, size = checked[shard]
+            problems += found
+            read += size
     return StoreCheck(path, len(records), problems, read, time.perf_counter() - started)
 
 
