@@ -137,8 +137,9 @@ class SampleEncoder:
         if metadata is None:
             sample = self.reader[index]
         else:
-            arrays_of = [self.reader.sample_array(name, index) for name in (IMAGE, FACE_MASK, OCCLUDER_MASK)]
-            sample = StoredSample(*arrays_of, metadata=metadata)
+            image, face_mask, occluder_mask = (self.reader.sample_array(name, index)
+                                               for name in (IMAGE, FACE_MASK, OCCLUDER_MASK))  # fmt: skip
+            sample = StoredSample(image, face_mask, occluder_mask, metadata)
         part, local = self.reader.locate(index)
         store = part.reader
         key = check_sample_name(sample_key(self.tags, part.number, local), store=self.store, what="sample key")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -81,8 +81,9 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 
 
 class FaceMemo:
-    """A face source's decoded faces and parsing maps, kept per process (least recently used first out,
-    bounded by ``budget_mb`` of array bytes; 0 keeps nothing), keyed by ``(face index, size)``.
+    """A face source (itself one) that keeps the decoded faces and parsing maps of ``faces`` per process
+    (least recently used first out, bounded by ``budget_mb`` of array bytes; 0 keeps nothing), keyed by
+    ``(face index, size)``.
 
     Recipes load faces through it: NatOcc's paired samples ``2k`` and ``2k + 1`` use the same face, and a
     shard task makes its samples in index order, so the second one finds it decoded. The arrays it returns
@@ -91,10 +92,17 @@ class FaceMemo:
 
     def __init__(self, faces: FaceSource, budget_mb: float = FACE_MEMO_MB) -> None:
         self.faces = faces
+        self.name = faces.name
         self._cache = CutoutCache(budget_mb)
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"faces": self.faces, "_cache": self._cache}
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def face_id(self, index: int) -> str:
+        return self.faces.face_id(index)
+
+    def describe(self) -> dict[str, str | int]:
+        return self.faces.describe()
 
     def load(self, index: int, size: int) -> Face:
         key = ("face", index, size)
