@@ -1,5 +1,7 @@
 """What every face source shares: the :class:`Face` sample, the :class:`FaceSource` protocol, the face
-config, CelebAMask-HQ's part names and the face/occluding split, and the letterboxing and part-mask helpers.
+config, CelebAMask-HQ's part names and the face/occluding split, the letterboxing and part-mask helpers, and
+:class:`FaceMemo`, the per-process LRU of decoded faces that recipes load faces through (a face used by
+several samples of a task is decoded once).
 
 The sources themselves: :mod:`occgen.sources.celebamask` (CelebAMask-HQ) and :mod:`occgen.sources.faces`
 (face folders, stores, and :func:`~occgen.sources.faces.open_faces`, which picks one).
