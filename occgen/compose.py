@@ -24,7 +24,7 @@ import numpy as np
 
 from occgen.core.arrays import check_image, check_mask, check_same_size
 from occgen.core.errors import ConfigError
-from occgen.core.geometry import box_slices, grow_box, mask_bbox
+from occgen.core.geometry import Box, box_slices, grow_box, mask_bbox
 from occgen.sources.occluder import Occluder
 
 Range = tuple[float, float]
@@ -223,9 +223,16 @@ def soften_alpha(alpha: np.ndarray, erode_px: int, blur_px: int) -> np.ndarray:
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def _bounding_slice(alpha: np.ndarray, margin: int) -> tuple[slice, slice] | None:
-    found = mask_bbox(alpha)
-    return None if found is None else box_slices(grow_box(found, margin, alpha.shape))
+def occluder_box(occluder_shape: tuple[int, int], matrix: np.ndarray, margin: int, shape: tuple[int, ...]) -> Box:
+    """``(top, left, bottom, right)`` (exclusive) of the image pixels a bilinear warp of an ``occluder_shape``
+    cut-out by ``matrix`` can make non-zero (its rectangle grown by the one source pixel bilinear reads
+    past each side, and 2 px for rounding), grown by ``margin`` and clipped to ``shape``."""
+    height, width = occluder_shape
+    corners = np.array([[-1.0, -1.0, 1.0], [width, -1.0, 1.0], [-1.0, height, 1.0], [width, height, 1.0]]).T
+    xs, ys = matrix @ corners
+    box = (math.floor(ys.min()) - 2, math.floor(xs.min()) - 2, math.ceil(ys.max()) + 3, math.ceil(xs.max()) + 3)
+    top, left, bottom, right = grow_box(box, margin, shape)
+    return top, left, max(bottom, top), max(right, left)
 
 
 def apply_composite(image: np.ndarray, face_mask: np.ndarray, occluder: Occluder, params: CompositeParams) -> Composite:
@@ -233,6 +240,11 @@ def apply_composite(image: np.ndarray, face_mask: np.ndarray, occluder: Occluder
 
     Returns the blended image, the visible-face mask (never larger than ``face_mask``) and the occluder
     mask (blend alpha x 255, uint8).
+
+    The warps cover the whole frame (OpenCV's warpAffine rounds its coordinates by the destination's size and
+    origin, so a warp into a smaller box would move pixels by a level); the alpha's erode and blur, the
+    blend and the labels are computed only in the occluder's box grown by the filters' reach, outside which
+    they are 0: the results equal the whole-frame ones bit for bit (tests/test_compose_box.py).
     """
     check_image(image, "image")
     check_mask(face_mask, "face_mask")
@@ -245,13 +257,27 @@ def apply_composite(image: np.ndarray, face_mask: np.ndarray, occluder: Occluder
     warped_alpha = cv2.warpAffine(
         occluder.alpha, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
     )
-    shape_alpha = soften_alpha(np.clip(warped_alpha, 0.0, 1.0), params.alpha_erode_px, params.alpha_blur_px)
-    blend_alpha = shape_alpha * np.float32(params.opacity)
+    # Outside the warped cut-out the alpha is 0, and stays 0 through the erode and the blur; inside the box a
+    # pixel's filter windows read only box pixels or zeros beyond them (the margin exceeds both reaches).
+    reach = params.alpha_erode_px + params.alpha_blur_px + 2
+    box = box_slices(occluder_box(occluder.alpha.shape, matrix, reach, face_mask.shape))
+    shape_alpha = np.zeros((height, width), np.float32)
+    if warped_alpha[box].size:  # empty when the cut-out lies wholly outside the image
+        clipped = np.clip(warped_alpha[box], 0.0, 1.0)
+        shape_alpha[box] = soften_alpha(clipped, params.alpha_erode_px, params.alpha_blur_px)
+    blend_alpha = np.zeros((height, width), np.float32)
+    blend_alpha[box] = shape_alpha[box] * np.float32(params.opacity)
 
     out_image = image.copy()
     margin = params.seam_width_px + params.seam_blur_px + 1
-    region = _bounding_slice(blend_alpha > 0, margin)
-    footprint = shape_alpha >= params.footprint_threshold
+    found = mask_bbox(blend_alpha[box] > 0)
+    region = None
+    if found is not None:
+        top, left = box[0].start, box[1].start
+        found = (found[0] + top, found[1] + left, found[2] + top, found[3] + left)
+        region = box_slices(grow_box(found, margin, face_mask.shape))
+    footprint = np.zeros((height, width), bool)
+    footprint[box] = shape_alpha[box] >= params.footprint_threshold
     if region is not None:
         alpha_region = blend_alpha[region][:, :, None]
         blended = alpha_region * warped_rgb[region].astype(np.float32) + (1.0 - alpha_region) * image[region]
@@ -265,6 +291,8 @@ def apply_composite(image: np.ndarray, face_mask: np.ndarray, occluder: Occluder
                 seam = cv2.GaussianBlur(out_region, (_odd(params.seam_blur_px),) * 2, 0)
                 out_region[band] = seam[band]
         out_image[region] = out_region
-    visible_face = (face_mask.astype(bool) & ~footprint).astype(np.uint8)
-    occluder_mask = np.clip(blend_alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    visible_face = face_mask.copy()  # {0, 1}: the face minus the footprint
+    visible_face[box][footprint[box]] = 0
+    occluder_mask = np.zeros((height, width), np.uint8)
+    occluder_mask[box] = np.clip(blend_alpha[box] * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return Composite(out_image, visible_face, occluder_mask, footprint)

@@ -64,4 +64,4 @@ def open_texture_source(config: TexturesConfig, storage_options: str | None = No
             f"textures.path {config.path} does not exist: set textures.path in params.yaml (or pass "
             "--textures) to the DTD folder, or null for the embedded demo"
         )
-    return open_textures(source_location(config.path, storage_options), split=config.split)
+    return open_textures(source_location(config.path, storage_options), split=config.split, cache_mb=config.cache_mb)

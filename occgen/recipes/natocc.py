@@ -48,7 +48,7 @@ from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
 from occgen.recipes.labels import LabelSources, face_parsing_loader
 from occgen.sources.cache import DEFAULT_CACHE_MB
-from occgen.sources.faces import FaceSource
+from occgen.sources.faces import FaceMemo, FaceSource
 from occgen.sources.hands import MattedHands
 from occgen.sources.occluder import Occluder, OccluderSource
 
@@ -173,8 +173,11 @@ class NatOccRecipe:
     objects: OccluderSource | None = None
     harmoniser: Harmoniser | None = None
     name: str = "natocc"
+    # Samples 2k and 2k + 1 share face k: it is decoded once per process (read-only arrays).
+    _faces_memo: FaceMemo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._faces_memo = FaceMemo(self.faces)
         if self.config.uses_objects and self.objects is None:
             raise ConfigError(
                 f"natocc.objects_frac is {self.config.objects_frac!r} but no COCO objects source is available: "
@@ -204,13 +207,13 @@ class NatOccRecipe:
         made = []
         for index in indices:
             face_index, use_object = self.plan(index)
-            face = self.faces.load(face_index, self.size)
+            face = self._faces_memo.load(face_index, self.size)
             compose = self._object if use_object else self._hand
             image, occluder_mask, visible, meta, footprint = compose(face.image, face.face_mask, index)
             metadata = {**sample_header(self.name, index, face_index, face.face_id), **meta}
             labels = LabelSources(
                 face.image, face.face_mask, footprint, occluder_class_of(meta["occluder_types"][0]),
-                face_parsing_loader(self.faces, face_index, self.size, face.face_mask),
+                face_parsing_loader(self._faces_memo, face_index, self.size, face.face_mask),
             )  # fmt: skip
             made.append([image, visible, occluder_mask, metadata, labels])
         harmonise = [entry for entry in made if entry[3]["harmonised"]]

@@ -13,7 +13,7 @@ from occgen.core.params import to_plain
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
 from occgen.recipes.labels import LabelSources, face_parsing_loader
-from occgen.sources.faces import FaceSource
+from occgen.sources.faces import FaceMemo, FaceSource
 from occgen.sources.shapes import RandomShapes, ShapeConfig
 
 
@@ -57,11 +57,16 @@ class RandOccRecipe:
     seed: int
     size: int
     name: str = "randocc"
+    # With fewer faces than samples a face comes back (sample i uses face i mod F): decoded once per process.
+    _faces_memo: FaceMemo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._faces_memo = FaceMemo(self.faces)
 
     def make(self, index: int) -> Sample:
         rng = sample_rng(self.seed, self.name, index)
         face_index = pick_face(index, len(self.faces), self.config.face_order, rng)
-        face = self.faces.load(face_index, self.size)
+        face = self._faces_memo.load(face_index, self.size)
         for attempt in range(1, self.config.max_attempts + 1):
             try:
                 occluder, occluder_params = self.occluders.draw(rng=rng)
@@ -89,7 +94,7 @@ class RandOccRecipe:
             }
             labels = LabelSources(
                 face.image, face.face_mask, result.footprint, occluder_class_of(occluder.kind),
-                face_parsing_loader(self.faces, face_index, self.size, face.face_mask),
+                face_parsing_loader(self._faces_memo, face_index, self.size, face.face_mask),
             )  # fmt: skip
             return Sample(result.image, result.face_mask, result.occluder_mask, metadata, labels)
         raise SampleError(

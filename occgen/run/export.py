@@ -54,6 +54,7 @@ from occgen.run.export_base import (
 from occgen.run.export_encode import POINT_LABELS, point_label_json
 from occgen.store import open_store
 from occgen.store.lock import store_lock
+from occgen.store.schema import FACE_MASK, IMAGE
 
 FORMATS = ("folder", "mmseg")
 IMAGE_FORMATS = ("png", "jpg")
@@ -132,16 +133,17 @@ class FolderWriter:
         reader = open_store(parse_location(spec.store, spec.storage_options or None))
         jpeg = [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality] if spec.image_format == "jpg" else []
         suffix = f".{spec.image_format}"
-        for index in chunk.indices:
-            sample = reader[index]
-            stem = check_sample_name(sample_stem(sample.metadata, index), store=spec.store)
+        # The chunk's metadata in one batched read (per store of a mix), then each sample's pixels alone.
+        for index, metadata in zip(chunk.indices, reader.metadata(list(chunk.indices)), strict=True):
+            image, face_mask = reader.sample_array(IMAGE, index), reader.sample_array(FACE_MASK, index)
+            stem = check_sample_name(sample_stem(metadata, index), store=spec.store)
             files.write(spec.image_dir / f"{stem}{suffix}",
-                        _encode(suffix, cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR), jpeg))  # fmt: skip
-            extra = reader.labels(index, sample.image) if spec.extras or spec.mmseg_labels == "parsing" else {}
+                        _encode(suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), jpeg))  # fmt: skip
+            extra = reader.labels(index, image) if spec.extras or spec.mmseg_labels == "parsing" else {}
             if spec.format == "mmseg":
-                labels = extra["parsing"] if spec.mmseg_labels == "parsing" else sample.face_mask
+                labels = extra["parsing"] if spec.mmseg_labels == "parsing" else face_mask
             else:
-                labels = sample.face_mask * np.uint8(255)
+                labels = face_mask * np.uint8(255)
             files.write(spec.mask_dir / f"{stem}.png", _encode(".png", labels, []))
             for name in spec.extras:
                 folder = Path(spec.out) / EXTRA_DIRS[name]

@@ -24,6 +24,7 @@ from occgen.run.export_base import check_sample_name, work_dir
 from occgen.store import open_store
 from occgen.store.codecs import parse_image_codec
 from occgen.store.dataset import Dataset
+from occgen.store.schema import FACE_MASK, IMAGE, OCCLUDER_MASK, StoredSample
 
 SPLITS = ("train", "validation")
 # Label arrays another part of occgen may add to a store (issue 15); exported when every store has them.
@@ -140,9 +141,16 @@ class SampleEncoder:
         self.reader = open_store(Path(spec.store))
         self.store = spec.store
 
-    def encode(self, index: int, split: str) -> EncodedSample:
+    def encode(self, index: int, split: str, metadata: dict[str, Any] | None = None) -> EncodedSample:
+        """``metadata``: the sample's, if already read (a chunk reads its samples' metadata in one batch with
+        ``reader.metadata(indices)``); else it is read with the sample."""
         spec = self.spec
-        sample = self.reader[index]
+        if metadata is None:
+            sample = self.reader[index]
+        else:
+            image, face_mask, occluder_mask = (self.reader.sample_array(name, index)
+                                               for name in (IMAGE, FACE_MASK, OCCLUDER_MASK))  # fmt: skip
+            sample = StoredSample(image, face_mask, occluder_mask, metadata)
         part, local = self.reader.locate(index)
         store = part.reader
         key = check_sample_name(sample_key(self.tags, part.number, local), store=self.store, what="sample key")

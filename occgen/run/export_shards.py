@@ -108,8 +108,9 @@ class Job:
         encoder = SampleEncoder(self.spec, self.tags)
         parts: list[dict[str, Any]] = []
         writer: PartWriter | None = None
-        for index in chunk.indices:
-            sample = encoder.encode(index, chunk.split)
+        metadata = encoder.reader.metadata(list(chunk.indices))  # one batched read per store, not one per sample
+        for index, sample_metadata in zip(chunk.indices, metadata, strict=True):
+            sample = encoder.encode(index, chunk.split, sample_metadata)
             if writer is not None and writer.size_with(sample) > self.spec.shard_bytes:
                 parts.append(writer.close())
                 writer = None

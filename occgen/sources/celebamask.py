@@ -91,18 +91,23 @@ class CelebAMaskHQ(UrlRoot):
         number = int(face_id)
         return self.anno_dir / str(number // 2000) / f"{number:05d}_{part}.png"
 
-    def load_face_mask(self, face_id: str) -> np.ndarray:
-        """The visible-face mask at annotation resolution (512²), or the corrected mask if one exists."""
+    def load_face_mask(self, face_id: str, parts: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """The visible-face mask at annotation resolution (512²), or the corrected mask if one exists;
+        ``parts``: the face's part masks if already read (by ``load_parsing``), else they are read here."""
         if self.corrected_masks is not None:
             for candidate in (f"{int(face_id)}.png", f"{int(face_id):05d}.png"):
                 path = self.corrected_masks / candidate
                 if path.is_file():
                     return read_binary_mask(path)
-        parts: dict[str, np.ndarray] = {}
-        for part in set(self.face_parts) | set(self.occluding_parts):
-            path = self.part_path(face_id, part)
-            if path.is_file():
-                parts[part] = read_binary_mask(path)
+        wanted = set(self.face_parts) | set(self.occluding_parts)
+        if parts is None:
+            parts = {}
+            for part in wanted:
+                path = self.part_path(face_id, part)
+                if path.is_file():
+                    parts[part] = read_binary_mask(path)
+        else:
+            parts = {part: mask for part, mask in parts.items() if part in wanted}
         if "skin" not in parts and not any(p in parts for p in self.face_parts):
             raise SourceError(
                 f"face {face_id}: no face-part masks found (expected e.g. {self.part_path(face_id, 'skin')}); "
@@ -123,8 +128,8 @@ class CelebAMaskHQ(UrlRoot):
         if not parts:
             raise SourceError(f"face {face_id}: no part masks found (expected e.g. {self.part_path(face_id, 'skin')})")
         parsing = resize_labels(parts_parsing(parts, self.face_parts, self.occluding_parts), (size, size))
-        if face_mask is None:
-            face_mask = resize_labels(self.load_face_mask(face_id), (size, size))
+        if face_mask is None:  # from the part files just read: each is decoded once
+            face_mask = resize_labels(self.load_face_mask(face_id, parts), (size, size))
         return reconcile_parsing(parsing, face_mask, face_class_ids(self.face_parts))
 
     def load(self, index: int, size: int) -> Face:

@@ -1,5 +1,7 @@
 """What every face source shares: the :class:`Face` sample, the :class:`FaceSource` protocol, the face
-config, CelebAMask-HQ's part names and the face/occluding split, and the letterboxing and part-mask helpers.
+config, CelebAMask-HQ's part names and the face/occluding split, the letterboxing and part-mask helpers, and
+:class:`FaceMemo`, the per-process LRU of decoded faces that recipes load faces through (a face used by
+several samples of a task is decoded once).
 
 The sources themselves: :mod:`occgen.sources.celebamask` (CelebAMask-HQ) and :mod:`occgen.sources.faces`
 (face folders, stores, and :func:`~occgen.sources.faces.open_faces`, which picks one).
@@ -16,6 +18,8 @@ import numpy as np
 from occgen.core.arrays import check_image, check_mask
 from occgen.core.errors import ConfigError, SourceError
 from occgen.core.geometry import letterbox
+from occgen.core.labels import generic_parsing
+from occgen.sources.cache import CutoutCache
 
 #: All 18 part names of CelebAMask-HQ's annotation files.
 CELEBAMASK_PARTS = (
@@ -65,6 +69,62 @@ class FaceSource(Protocol):
     def load_parsing(self, index: int, size: int, face_mask: np.ndarray | None = None) -> np.ndarray: ...
 
     def describe(self) -> dict[str, str | int]: ...
+
+
+#: Decoded faces kept per process by :class:`FaceMemo`: a 512² face (image, mask and parsing) is about
+#: 1.3 MB, so a shard's faces fit many times over; the paired NatOcc default needs only the last one.
+FACE_MEMO_MB = 64.0
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """``array`` made read-only: a cached face is shared by several samples, none may write into it."""
+    array.flags.writeable = False
+    return array
+
+
+class FaceMemo:
+    """A face source (itself one) that keeps the decoded faces and parsing maps of ``faces`` per process
+    (least recently used first out, bounded by ``budget_mb`` of array bytes; 0 keeps nothing), keyed by
+    ``(face index, size)``.
+
+    Recipes load faces through it: NatOcc's paired samples ``2k`` and ``2k + 1`` use the same face, and a
+    shard task makes its samples in index order, so the second one finds it decoded. The arrays it returns
+    are read-only (shared by samples); results equal the source's own. Pickling keeps the budget and drops
+    the entries (a dask worker starts empty)."""
+
+    def __init__(self, faces: FaceSource, budget_mb: float = FACE_MEMO_MB) -> None:
+        self.faces = faces
+        self.name = faces.name
+        self._cache = CutoutCache(budget_mb)
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def face_id(self, index: int) -> str:
+        return self.faces.face_id(index)
+
+    def describe(self) -> dict[str, str | int]:
+        return self.faces.describe()
+
+    def load(self, index: int, size: int) -> Face:
+        key = ("face", index, size)
+        face = self._cache.get(key)
+        if face is None:
+            loaded = self.faces.load(index, size)
+            face = Face(loaded.face_id, _frozen(loaded.image), _frozen(loaded.face_mask))
+            self._cache.put(key, face)
+        return face
+
+    def load_parsing(self, index: int, size: int, face_mask: np.ndarray | None = None) -> np.ndarray:
+        """The source's ``load_parsing`` (read-only, callers copy before writing), decoded once per face."""
+        key = ("parsing", index, size)
+        parsing = self._cache.get(key)
+        if parsing is None:
+            loader = getattr(self.faces, "load_parsing", None)
+            if loader is None:  # a source without parsing maps: the generic face class, as face_parsing_loader
+                return generic_parsing(self.load(index, size).face_mask if face_mask is None else face_mask)
+            parsing = self._cache.put(key, _frozen(loader(index, size, face_mask)))
+        return parsing
 
 
 def fit_square_labels(labels: np.ndarray, size: int) -> np.ndarray:

@@ -50,6 +50,7 @@ from occgen.sources.face_common import (
     DEFAULT_FACE_PARTS,
     DEFAULT_OCCLUDING_PARTS,
     Face,
+    FaceMemo,
     FacesConfig,
     FaceSource,
     face_mask_from_parts,
@@ -61,7 +62,7 @@ from occgen.sources.remote import UrlRoot, local_path, open_root
 
 __all__ = [  # the sources of this module, and what face_common and celebamask define (imported from here too)
     "CELEBAMASK_PARTS", "DEFAULT_FACE_PARTS", "DEFAULT_OCCLUDING_PARTS", "FACE_LAYOUTS", "CelebAMaskHQ", "Face",
-    "FaceFolder", "FaceSource", "FacesConfig", "StoreFaces", "face_mask_from_parts", "fit_square",
+    "FaceFolder", "FaceMemo", "FaceSource", "FacesConfig", "StoreFaces", "face_mask_from_parts", "fit_square",
     "fit_square_labels", "open_faces", "read_id_list",
 ]  # fmt: skip
 

@@ -2,6 +2,9 @@
 
 ``dtd/images/<category>/<category>_<nnnn>.jpg`` plus optional split files ``dtd/labels/train1.txt``
 (one ``<category>/<file>.jpg`` per line). ``root`` may be the ``dtd`` folder or its parent.
+
+RandOcc draws a texture per sample; each process keeps decoded textures (least recently used first out)
+up to ``textures.cache_mb`` megabytes (:class:`~occgen.sources.cache.CutoutCache`; 0 = decode every time).
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from occgen.core.errors import SourceError
+from occgen.core.errors import ConfigError, SourceError
 from occgen.core.files import DEMO_LICENCE, demo_root, require_dir
 from occgen.core.fingerprint import fingerprint_files
 from occgen.core.imageio import IMAGE_SUFFIXES, read_image
+from occgen.sources.cache import CutoutCache
 from occgen.sources.remote import UrlRoot
+
+#: Decoded textures kept per process: DTD images are about 0.4-1.2 MB decoded, so a few hundred of them.
+DEFAULT_TEXTURE_CACHE_MB = 256.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,6 +31,11 @@ class TexturesConfig:
 
     path: Path | None = None  # None: the embedded demo textures
     split: str | None = None  # e.g. train1 (DTD's labels/train1.txt)
+    cache_mb: float = DEFAULT_TEXTURE_CACHE_MB  # decoded textures kept per worker process (0 = none)
+
+    def __post_init__(self) -> None:
+        if self.cache_mb < 0:
+            raise ConfigError(f"textures.cache_mb must be >= 0 (0 = no cache), got {self.cache_mb}")
 
 
 @dataclass
@@ -34,9 +46,12 @@ class DTDTextures(UrlRoot):
     split: str | None = None
     licence: str = "DTD: for research purposes (see the dataset's terms)"
     name: str = "dtd"
+    cache_mb: float = DEFAULT_TEXTURE_CACHE_MB
     _files: list[Path] = field(init=False, repr=False)
+    _cache: CutoutCache = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._cache = CutoutCache(self.cache_mb)  # raises on a negative budget; pickled without its entries
         root = require_dir(
             self._local_root(self.root), "DTD folder", "pass the dtd/ folder that holds images/<category>/"
         )
@@ -75,8 +90,14 @@ class DTDTextures(UrlRoot):
         return self._files[index].relative_to(self._images_dir).as_posix()
 
     def load(self, index: int) -> np.ndarray:
-        """Texture ``index`` as uint8 (H, W, 3) RGB."""
-        return read_image(self._files[index])
+        """Texture ``index`` as uint8 (H, W, 3) RGB, read-only (decoded once per process while it fits the
+        cache; callers copy before writing)."""
+        texture = self._cache.get(index)
+        if texture is None:
+            texture = read_image(self._files[index])
+            texture.flags.writeable = False
+            self._cache.put(index, texture)
+        return texture
 
     def describe(self) -> dict[str, str | int]:
         return {
@@ -88,8 +109,11 @@ class DTDTextures(UrlRoot):
         }
 
 
-def open_textures(path: Path | None, *, split: str | None = None) -> DTDTextures:
-    """Open DTD textures; ``path=None`` opens the embedded demo textures, a URL its folder's local copy."""
+def open_textures(
+    path: Path | None, *, split: str | None = None, cache_mb: float = DEFAULT_TEXTURE_CACHE_MB
+) -> DTDTextures:
+    """Open DTD textures; ``path=None`` opens the embedded demo textures, a URL its folder's local copy.
+    ``cache_mb``: decoded textures kept per process."""
     if path is None:
-        return DTDTextures(demo_root() / "dtd", split, licence=DEMO_LICENCE)
-    return DTDTextures(path, split)
+        return DTDTextures(demo_root() / "dtd", split, licence=DEMO_LICENCE, cache_mb=cache_mb)
+    return DTDTextures(path, split, cache_mb=cache_mb)
