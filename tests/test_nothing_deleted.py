@@ -2,13 +2,13 @@
 itself and that never wrote a shard; --overwrite deletes only occgen stores and mixes; a mix never deletes
 its own input; a recipe batch of the wrong length writes nothing."""
 
-import hashlib
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_verify import every_file_digest, flat  # noqa: E402 (one copy of these helpers)
 from typer.testing import CliRunner
 
 from occgen.cli.main import app
@@ -23,16 +23,6 @@ from occgen.store.schema import ShardReader
 runner = CliRunner()
 
 
-def every_file_digest(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
-def flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 @pytest.fixture
