@@ -63,6 +63,11 @@ class ColorTransfer(StrEnum):
     none = "none"
 
 
+class Placement(StrEnum):
+    random = "random"
+    anchored = "anchored"
+
+
 TexturesOption = Annotated[
     Path | None, typer.Option(help="DTD folder, a path or URL [default: params, else the embedded demo].")
 ]
@@ -278,6 +283,16 @@ def generate_natocc(
         float | None,
         typer.Option(help="Decoded cut-outs kept per worker, in MB (0 = none) [default: params, else 512]."),
     ] = None,
+    placement: Annotated[
+        Placement | None,
+        typer.Option(help="random: anywhere on the face (the paper); anchored: where each occluder family meets a "
+                     "face, from its landmarks (docs/natocc.md) [default: params, else random]."),
+    ] = None,
+    wearables_frac: Annotated[
+        float | None,
+        typer.Option(help="Share of object samples that are procedural eyewear or face masks instead of the objects "
+                     "[default: params, else 0]."),
+    ] = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
@@ -298,6 +313,7 @@ def generate_natocc(
         natocc = with_overrides(
             natocc, hands_dir=hands, color_transfer=color_transfer.value if color_transfer else None,
             objects_frac=parse_objects_frac(objects_frac), objects_dir=objects, cache_mb=cache_mb,
+            placement=placement.value if placement else None, wearables_frac=wearables_frac,
         )  # fmt: skip
         return replace(
             natocc, harmonise=with_overrides(natocc.harmonise, checkpoint=harmoniser_checkpoint, device=chosen),

@@ -45,7 +45,7 @@ CELEBAMASK_LABEL_ORDER: tuple[str, ...] = (
 GENERIC_FACE = 19
 #: Occluder kinds (``Occluder.kind``) -> occluder class: 0 none, 1 hand, 2 object, 3 random shape.
 OCCLUDER_CLASSES: tuple[str, ...] = ("none", "hand", "object", "random_shape")
-OCCLUDER_KIND_CLASS = {"hand": 1, "coco-object": 2, "rgba-folder": 2, "random-shape": 3}
+OCCLUDER_KIND_CLASS = {"hand": 1, "coco-object": 2, "rgba-folder": 2, "random-shape": 3, "eyewear": 2, "face-mask": 2}
 #: Parsing id of occluder class c (c >= 1) is OCCLUDER_PARSING_BASE + c.
 OCCLUDER_PARSING_BASE = GENERIC_FACE
 PARSING_CLASSES: tuple[str, ...] = (

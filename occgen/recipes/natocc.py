@@ -41,16 +41,19 @@ from occgen.compose import CompositeConfig, CompositeParams, apply_composite, fa
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.imageio import resize_image
 from occgen.core.labels import occluder_class_of
+from occgen.core.landmarks import landmarks_from_parsing
 from occgen.core.params import (
     to_plain,
 )
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
 from occgen.recipes.labels import LabelSources, face_parsing_loader
+from occgen.recipes.placement import EYEWEAR_LABELS, PLACEMENTS, FaceFrame, face_frame, place, see_through_params
 from occgen.sources.cache import DEFAULT_CACHE_MB
 from occgen.sources.faces import FaceMemo, FaceSource
 from occgen.sources.hands import MattedHands
 from occgen.sources.occluder import Occluder, OccluderSource
+from occgen.sources.wearables import Wearables
 
 COLOR_TRANSFERS = ("sot", "none")
 PAIRED = "paired"  # objects_frac: one hand and one object sample per face (the paper's C-WO-NatOcc)
@@ -84,8 +87,23 @@ class NatOccConfig:
     sot: SOTConfig = field(default_factory=SOTConfig)
     # Hands are opaque; the augmentation's own rotation is replaced by the toward-the-face rotation.
     composite: CompositeConfig = field(default_factory=CompositeConfig)
+    # Issue 25 (docs/natocc.md, "Anchored placement"): "random" is the paper's placement; "anchored" puts each
+    # occluder where its family meets a face (occgen.recipes.placement). wearables_frac: the share of object
+    # samples that draw procedural eyewear / face masks instead of the objects source; eyewear_label: occluder
+    # (the NatOcc paper's Table 1: glasses, even clear ones, are occluders) or face (clear lenses stay face).
+    placement: str = "random"
+    wearables_frac: float = 0.0
+    eyewear_label: str = "occluder"
 
     def __post_init__(self) -> None:
+        if self.placement not in PLACEMENTS:
+            raise ConfigError(f"natocc.placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
+        if self.eyewear_label not in EYEWEAR_LABELS:
+            raise ConfigError(
+                f"natocc.eyewear_label must be one of {', '.join(EYEWEAR_LABELS)}, got {self.eyewear_label!r}"
+            )
+        if not 0.0 <= self.wearables_frac <= 1.0:
+            raise ConfigError(f"natocc.wearables_frac must be in [0, 1], got {self.wearables_frac}")
         if self.color_transfer not in COLOR_TRANSFERS:
             raise ConfigError(
                 f"natocc.color_transfer must be one of {', '.join(COLOR_TRANSFERS)}, got {self.color_transfer!r}"
@@ -172,12 +190,15 @@ class NatOccRecipe:
     size: int
     objects: OccluderSource | None = None
     harmoniser: Harmoniser | None = None
+    wearables: OccluderSource | None = None  # natocc.wearables_frac > 0; None: procedural eyewear and face masks
     name: str = "natocc"
     # Samples 2k and 2k + 1 share face k: it is decoded once per process (read-only arrays).
     _faces_memo: FaceMemo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._faces_memo = FaceMemo(self.faces)
+        if self.config.wearables_frac > 0 and self.wearables is None:
+            self.wearables = Wearables()
         if self.config.uses_objects and self.objects is None:
             raise ConfigError(
                 f"natocc.objects_frac is {self.config.objects_frac!r} but no COCO objects source is available: "
@@ -209,7 +230,8 @@ class NatOccRecipe:
             face_index, use_object = self.plan(index)
             face = self._faces_memo.load(face_index, self.size)
             compose = self._object if use_object else self._hand
-            image, occluder_mask, visible, meta, footprint = compose(face.image, face.face_mask, index)
+            frame = self._face_frame(face_index) if self.config.placement == "anchored" else None
+            image, occluder_mask, visible, meta, footprint = compose(face.image, face.face_mask, index, frame)
             metadata = {**sample_header(self.name, index, face_index, face.face_id), **meta}
             labels = LabelSources(
                 face.image, face.face_mask, footprint, occluder_class_of(meta["occluder_types"][0]),
@@ -224,7 +246,12 @@ class NatOccRecipe:
                 entry[0] = image
         return [Sample(*entry) for entry in made]
 
-    def _hand(self, image: np.ndarray, face_mask: np.ndarray, index: int) -> Occlusion:
+    def _face_frame(self, face_index: int) -> FaceFrame | None:
+        """The face's landmark frame for anchored placement (None: no eye landmarks, placement falls back)."""
+        parsing = self._faces_memo.load_parsing(face_index, self.size)
+        return face_frame(landmarks_from_parsing(parsing))
+
+    def _hand(self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None) -> Occlusion:
         rng = sample_rng(self.seed, "natocc_hands", index)
         config = self.config
         for attempt in range(1, config.max_attempts + 1):
@@ -236,9 +263,11 @@ class NatOccRecipe:
             params = sample_composite(
                 rng=rng, config=config.composite, face_mask=face_mask, occluder_shape=occluder.alpha.shape
             )
+            params, placement = place(rng=rng, mode=config.placement, params=params, alpha=occluder.alpha,
+                                      kind=occluder.kind, draw_params=hand_params, frame=frame)  # fmt: skip
             occluder, params = shrink_to_placement(occluder, params)
             jitter = float(rng.uniform(*config.hand_rotation_jitter_deg))
-            if config.fingers_toward_face:
+            if config.fingers_toward_face and (placement is None or placement["mode"] != "anchored"):
                 rotation = toward_face_rotation_deg(
                     hand_params["finger_angle_deg"], params.center_xy, face_centre(face_mask), jitter
                 )
@@ -256,6 +285,7 @@ class NatOccRecipe:
                 **_occlusion_metadata(occluder, attempt, face_mask, result.face_mask),
                 "color_transfer": transfer,
                 "harmonised": False,
+                **({"placement": placement} if placement is not None else {}),
                 "params": {
                     "occluder": to_plain(hand_params),
                     "sot": to_plain(sot_params),
@@ -268,23 +298,30 @@ class NatOccRecipe:
             return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
         raise SampleError(f"{self.name} sample {index}: no usable hand in {config.max_attempts} attempts")
 
-    def _object(self, image: np.ndarray, face_mask: np.ndarray, index: int) -> Occlusion:
+    def _object(self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None) -> Occlusion:
         assert self.objects is not None  # checked in __post_init__
         rng = sample_rng(self.seed, "natocc_objects", index)
+        config = self.config
         for attempt in range(1, self.config.max_attempts + 1):
+            wearable = config.wearables_frac > 0 and rng.random() < config.wearables_frac  # no draw at 0: bytes kept
+            source = self.wearables if wearable and self.wearables is not None else self.objects
             try:
-                occluder, object_params = self.objects.draw(rng=rng)
+                occluder, object_params = source.draw(rng=rng)
             except EmptyOccluderError:
                 continue
             params: CompositeParams = sample_composite(
                 rng=rng, config=self.config.composite, face_mask=face_mask, occluder_shape=occluder.alpha.shape
             )
+            params, placement = place(rng=rng, mode=config.placement, params=params, alpha=occluder.alpha,
+                                      kind=occluder.kind, draw_params=object_params, frame=frame)  # fmt: skip
+            params = see_through_params(params, object_params, config.eyewear_label)
             occluder, params = shrink_to_placement(occluder, params)
             result = apply_composite(image, face_mask, occluder, params)  # harmonised in make_batch
             meta = {
                 **_occlusion_metadata(occluder, attempt, face_mask, result.face_mask),
                 "color_transfer": "none",
                 "harmonised": self.harmoniser.name if self.harmoniser is not None else False,
+                **({"placement": placement} if placement is not None else {}),
                 "params": {
                     "occluder": to_plain(object_params),
                     "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
@@ -318,4 +355,6 @@ class NatOccRecipe:
         sources = {"faces": self.faces.describe(), "hands": self.hands.describe()}
         if self.objects is not None and self.config.uses_objects:
             sources["objects"] = self.objects.describe()
+        if self.wearables is not None and self.config.uses_objects and self.config.wearables_frac > 0:
+            sources["wearables"] = self.wearables.describe()
         return sources

@@ -11,16 +11,22 @@ from typing import Any
 
 from occgen.core.errors import ConfigError
 from occgen.sources.cutouts import RGBAFolder
+from occgen.sources.eyewear import ProceduralEyewear
+from occgen.sources.face_masks import ProceduralFaceMasks
 from occgen.sources.hands import MattedHands
 from occgen.sources.objects import CocoObjects
 from occgen.sources.occluder import OccluderSource
 from occgen.sources.shapes import RandomShapes
+from occgen.sources.wearables import Wearables
 
 OCCLUDER_SOURCES: dict[str, Callable[..., OccluderSource]] = {
     "random-shapes": RandomShapes,
     "rgba-folder": RGBAFolder,
     "coco-objects": CocoObjects,
     "hands": MattedHands,
+    "eyewear": ProceduralEyewear,  # procedural clear glasses and sunglasses (issue 25)
+    "face-masks": ProceduralFaceMasks,  # procedural surgical, cloth and N95 masks
+    "wearables": Wearables,  # both of the above behind one draw
 }
 
 
