@@ -95,6 +95,10 @@ def test_frame_from_landmarks_and_families_by_kind_and_category() -> None:
     assert family_of("coco-object", {"category": "spoon"}) == "utensil"
     assert family_of("rgba-folder", {"category": "Microphone"}) == "microphone"
     assert family_of("coco-object", {"category": "book"}) == "other"
+    assert (
+        family_of("rgba-folder", {"file": "hat_02.png"}) == "hat"
+        and family_of("rgba-folder", {"file": "x.png"}) == "other"
+    )
     assert (family_of("hand", {}), family_of("eyewear", {}), family_of("face-mask", {})) == (
         "hand", "eyewear", "face_mask")  # fmt: skip
 
@@ -248,8 +252,13 @@ def test_anchored_hands_and_fallback_without_landmarks(parsed_faces: Path, face_
     hands = natocc(parsed_faces, objects_frac=0.0)
     sample = hands.make(2)
     assert sample.metadata["placement"]["family"] == "hand" and sample.metadata["placement"]["mode"] == "anchored"
-    bare = NatOccRecipe(FaceFolder(face_folder), MattedHands(None, max_side_px=96),
-                        NatOccConfig(hand_max_side_px=96, objects_frac=0.0, placement="anchored"), seed=11, size=64)
+    bare = NatOccRecipe(
+        FaceFolder(face_folder),
+        MattedHands(None, max_side_px=96),
+        NatOccConfig(hand_max_side_px=96, objects_frac=0.0, placement="anchored"),
+        seed=11,
+        size=64,
+    )
     fallback = bare.make(0).metadata["placement"]
     assert fallback["mode"] == "random" and fallback["requested"] == "anchored"
     assert "no eye landmarks" in fallback["reason"]

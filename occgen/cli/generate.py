@@ -285,13 +285,17 @@ def generate_natocc(
     ] = None,
     placement: Annotated[
         Placement | None,
-        typer.Option(help="random: anywhere on the face (the paper); anchored: where each occluder family meets a "
-                     "face, from its landmarks (docs/natocc.md) [default: params, else random]."),
+        typer.Option(
+            help="random: anywhere on the face (the paper); anchored: where each occluder family meets a "
+            "face, from its landmarks (docs/natocc.md) [default: params, else random]."
+        ),
     ] = None,
     wearables_frac: Annotated[
         float | None,
-        typer.Option(help="Share of object samples that are procedural eyewear or face masks instead of the objects "
-                     "[default: params, else 0]."),
+        typer.Option(
+            help="Share of object samples that are procedural eyewear or face masks instead of the objects "
+            "[default: params, else 0]."
+        ),
     ] = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,

@@ -298,7 +298,9 @@ class NatOccRecipe:
             return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
         raise SampleError(f"{self.name} sample {index}: no usable hand in {config.max_attempts} attempts")
 
-    def _object(self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None) -> Occlusion:
+    def _object(
+        self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None
+    ) -> Occlusion:
         assert self.objects is not None  # checked in __post_init__
         rng = sample_rng(self.seed, "natocc_objects", index)
         config = self.config

@@ -131,8 +131,9 @@ FAMILIES: dict[str, Family] = {
 #: COCO category names (and names a cut-out folder may use) -> family; anything else is ``other``.
 CATEGORY_FAMILY: dict[str, str] = {
     **dict.fromkeys(("cup", "wine glass", "bottle", "bowl"), "drink"),
-    **dict.fromkeys(("banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut",
-                     "cake"), "food"),  # fmt: skip
+    **dict.fromkeys(
+        ("banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake"), "food"
+    ),  # fmt: skip
     **dict.fromkeys(("spoon", "fork", "knife", "toothbrush"), "utensil"),
     **dict.fromkeys(("cell phone", "remote"), "phone"),
     **dict.fromkeys(("microphone", "mic"), "microphone"),
@@ -145,11 +146,19 @@ KIND_FAMILY = {"hand": "hand", "eyewear": "eyewear", "face-mask": "face_mask"}
 
 
 def family_of(kind: str, draw_params: dict[str, Any]) -> str:
-    """The family of an occluder of ``kind`` drawn with ``draw_params`` (its ``category`` for COCO objects)."""
+    """The family of an occluder of ``kind`` drawn with ``draw_params``: its ``category`` (COCO objects), else the
+    start of its ``file`` name (a cut-out folder), else ``other``."""
     if kind in KIND_FAMILY:
         return KIND_FAMILY[kind]
     category = str(draw_params.get("category", "")).strip().lower()
-    return CATEGORY_FAMILY.get(category, "other")
+    if category in CATEGORY_FAMILY:
+        return CATEGORY_FAMILY[category]
+    # Your own cut-outs (rgba-folder) name their category in the file name: "microphone_03.png", "hat-2.png".
+    stem = str(draw_params.get("file", "")).rsplit("/", 1)[-1].lower().replace("_", " ").replace("-", " ")
+    for name in sorted(CATEGORY_FAMILY, key=len, reverse=True):
+        if stem.startswith(name):
+            return CATEGORY_FAMILY[name]
+    return "other"
 
 
 @dataclass(frozen=True)
@@ -283,7 +292,9 @@ def sample_anchored(
     )  # fmt: skip
 
 
-def apply_anchored(params: CompositeParams, placement: AnchoredPlacement, occluder_shape: tuple[int, int]) -> CompositeParams:
+def apply_anchored(
+    params: CompositeParams, placement: AnchoredPlacement, occluder_shape: tuple[int, int]
+) -> CompositeParams:
     """``params`` with the placement's scale (the augmentation scale set to 1), rotation and centre: the
     centre is chosen so that the cut-out's anchor point (``occluder_shape`` (h, w) pixels) lands on
     ``target_xy`` under the compositor's own matrix (:func:`occgen.compose.occluder_matrix`, shear included)."""

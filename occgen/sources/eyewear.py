@@ -129,7 +129,7 @@ def render_eyewear(params: EyewearParams) -> tuple[Occluder, dict[str, Any]]:
     theta = np.radians(params.reflection_angle_deg)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     across = (xx - origin[0]) * np.sin(theta) - (yy - origin[1]) * np.cos(theta)
-    band = np.exp(-(((np.abs(across) % (scale * 0.9)) - scale * 0.25) / (0.04 * scale)) ** 2).astype(np.float32)
+    band = np.exp(-((((np.abs(across) % (scale * 0.9)) - scale * 0.25) / (0.04 * scale)) ** 2)).astype(np.float32)
     glass_alpha = np.clip(tint_alpha + params.reflection_alpha * band, 0.0, 1.0)
     alpha = frame_alpha + lens_alpha * glass_alpha
     shade = (1.0 - 0.35 * rows + 0.1 * band).astype(np.float32)  # frames lit from above, glints on the glass
@@ -147,7 +147,11 @@ def render_eyewear(params: EyewearParams) -> tuple[Occluder, dict[str, Any]]:
     cut_alpha = np.ascontiguousarray(np.clip(small_alpha[window], 0.0, 1.0), dtype=np.float32)
     anchor = (float(origin[0] / s - 0.5 * (s - 1) / s - left), float(origin[1] / s - 0.5 * (s - 1) / s - top))
     occluder = Occluder(f"eyewear:{params.style}:{params.frame_shape}", "eyewear", np.ascontiguousarray(rgb), cut_alpha)
-    record = {**asdict(params), "anchor_xy": list(anchor), "lens_alpha_min": min(params.lens_alpha, params.lens_alpha_bottom)}
+    record = {
+        **asdict(params),
+        "anchor_xy": list(anchor),
+        "lens_alpha_min": min(params.lens_alpha, params.lens_alpha_bottom),
+    }
     return occluder, record
 
 

@@ -176,7 +176,9 @@ class ProceduralFaceMasks:
     def __post_init__(self) -> None:
         unknown = [style for style in self.styles if style not in FACE_MASK_STYLES]
         if unknown or not self.styles:
-            raise ConfigError(f"face mask styles must be some of {', '.join(FACE_MASK_STYLES)}, got {list(self.styles)}")
+            raise ConfigError(
+                f"face mask styles must be some of {', '.join(FACE_MASK_STYLES)}, got {list(self.styles)}"
+            )
 
     def __len__(self) -> int:
         return len(self.styles)
