@@ -23,6 +23,11 @@ Per sample ``i``:
 
 Cut-outs of either kind are shrunk to their placed size with an area filter before augmentation and
 warping (:func:`shrink_to_placement`): a x4 super-resolved cut-out is never decimated by one warp.
+
+``placement: anchored`` (issue 25) replaces the random centre, scale and rotation by a pose drawn for the
+occluder's family at the face's landmarks (:mod:`occgen.recipes.placement`; a face without eye landmarks keeps
+the random placement and says so in its metadata); ``wearables_frac`` sends that share of the object samples to
+procedural eyewear and face masks (:mod:`occgen.sources.wearables`). Both default to the paper's behaviour.
 """
 
 from __future__ import annotations
