@@ -132,12 +132,14 @@ def render_face_mask(params: FaceMaskParams) -> tuple[Occluder, dict[str, Any]]:
         cv2.circle(details, valve, int(0.09 * scale), 128, -1)
         base = np.where(details[..., None] == 128, np.array(params.second_rgb, np.float32), base)
     # Wrapped round the face: darker toward the sides and the bottom; convex N95 cups catch light in the middle.
-    shading = 1.0 - params.side_shade * x_unit**2 - 0.1 * np.clip(y_unit - params.bottom + 0.5, 0, None)
+    shading = (1.0 - params.side_shade * x_unit**2 - 0.1 * np.clip(y_unit - params.bottom + 0.5, 0, None)).astype(
+        np.float32
+    )
     if params.style == "n95":
-        shading += 0.08 * np.exp(-(x_unit**2) * 3 - (y_unit - 1.2) ** 2 * 2)
-    grain = np.random.default_rng(params.grain_seed).normal(0.0, params.grain, (height // 4 + 1, width // 4 + 1))
-    grain = cv2.resize(grain.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    rgb = base * shading[..., None].astype(np.float32) + grain[..., None]
+        shading = shading + (0.08 * np.exp(-(x_unit**2) * 3 - (y_unit - 1.2) ** 2 * 2)).astype(np.float32)
+    coarse = np.random.default_rng(params.grain_seed).normal(0.0, params.grain, (height // 4 + 1, width // 4 + 1))
+    grain = cv2.resize(coarse.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    rgb = base * shading[..., None] + grain[..., None]
     alpha = shape.astype(np.float32) / 255.0
     loops = np.zeros((height, width), np.uint8)  # ear loops / straps: outside the fabric, from its corners
     corner_x = int(params.half_width * scale)
