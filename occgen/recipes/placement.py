@@ -83,7 +83,7 @@ FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
         Family("hand", orient="fingers", size_iod=(2.3, 3.0), poses=(
-            Pose("mouth", 0.35, (("below", 0.5), ("side", 0.5)), (0.0, 0.3)),
+            Pose("mouth", 0.35, (("below", 0.5), ("side", 0.5))),
             Pose("left_cheek", 0.15, (("outside", 1.0),), (0.1, 0.4)),
             Pose("right_cheek", 0.15, (("outside", 1.0),), (0.1, 0.4)),
             Pose("chin", 0.2, (("below", 1.0),), (0.3, 0.6)),
