@@ -129,7 +129,8 @@ def test_preprocess_keeps_the_hand_from_turning_black(face, hand) -> None:
     blotch[60:120, 40:150] = True
     dark_face[blotch & mask.astype(bool)] = 3  # a large black area inside the face mask
     solid = alpha >= 0.5
-    per_pixel = SOTConfig(base_sigma_frac=0.0, shift_sigma_frac=0.0)  # the preprocess acts on the map; smoothing would hide it
+    # the preprocess acts on the map; smoothing would hide it
+    per_pixel = SOTConfig(base_sigma_frac=0.0, shift_sigma_frac=0.0)
     raw = replace(per_pixel, preprocess=False)
     plain = transfer_colours(rgb, alpha, dark_face, mask, raw, SOTParams(direction_seed=5))
     fixed = transfer_colours(rgb, alpha, dark_face, mask, per_pixel, SOTParams(direction_seed=5))
