@@ -5,7 +5,7 @@ none share every random draw); the grain of a region is mean |I - 3x3 box blur o
 (:func:`occgen.appearance.sot.grain`). Prints the median and max ratio (transfer / none), how often the
 hand is grainier than the visible face, and the sliced-Wasserstein colour distance hand -> face.
 
-    python benchmarks/bench_sot_grain.py --n 64 --seed 3 --size 512
+    python benchmarks/bench_sot_grain.py --n 48 --seed 5 --size 512
 """
 
 from __future__ import annotations
@@ -62,12 +62,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--sigma-frac", type=float, nargs="*", default=[0.0, SOTConfig().shift_sigma_frac])
+    default = SOTConfig()
+    parser.add_argument("--settings", nargs="*", metavar="BASE,SHIFT",
+                        default=["0,0", "0,0.05", f"{default.base_sigma_frac},{default.shift_sigma_frac}"],
+                        help="base_sigma_frac,shift_sigma_frac pairs to compare")  # fmt: skip
     args = parser.parse_args()
-    print("shift_sigma_frac | samples | median ratio | max ratio | hand grainier than face | SW sot / none")
-    for frac in args.sigma_frac:
-        row = measure(args.n, args.seed, args.size, SOTConfig(shift_sigma_frac=frac))
-        print(f"{frac:16.3f} | {row['samples']:7d} | {row['median_ratio']:12.2f} | {row['max_ratio']:9.2f} | "
+    print("base,shift sigma frac | samples | median ratio | max ratio | hand grainier than face | SW sot / none")
+    for setting in args.settings:
+        base, shift = (float(value) for value in setting.split(","))
+        row = measure(args.n, args.seed, args.size, SOTConfig(base_sigma_frac=base, shift_sigma_frac=shift))
+        print(f"{setting:>21} | {row['samples']:7d} | {row['median_ratio']:12.2f} | {row['max_ratio']:9.2f} | "
               f"{row['grainier_than_face']:23d} | {row['sw_sot']:.1f} / {row['sw_none']:.1f}")  # fmt: skip
 
 

@@ -22,11 +22,30 @@ the hand's colour box (trilinear interpolation).
 
 Grain. A per-colour map fitted on a narrow source distribution (a flat hand) has steep stretches that
 amplify pixel noise into speckle: on the demo hands the high-frequency energy inside the hand was a
-median 5x (up to 34x) that of the hand without transfer. So only the low-frequency colour is
-transferred: the colour *shift* (mapped - original) is smoothed over the hand by an alpha-normalised
-Gaussian of sigma ``shift_sigma_frac`` x the hand's longest side (scale-aware: the same look at any
-cut-out size) before it is added, and the hand keeps its own detail. The NatOcc authors' code does the
-same with a 61x61 Gaussian of sigma 30 px at their crop size; ``shift_sigma_frac: 0`` turns it off.
+median 5x (up to 34x) that of the hand without transfer. Two steps keep the hand's own detail:
+
+1. the map is fitted on, and applied to, the hand's *base layer*: an alpha-normalised Gaussian of sigma
+   ``base_sigma_frac`` x the hand's longest side. The hand's detail (hand - base: pores, creases, sensor
+   noise) never goes through the map, so the map cannot stretch it;
+2. the colour *shift* (mapped base - base) is smoothed over the hand by an alpha-normalised Gaussian of
+   sigma ``shift_sigma_frac`` x the longest side before it is added to the hand (a steep map can still
+   sharpen the base's own edges).
+
+Both sigmas are fractions of the cut-out, so the look is the same at any size. Measured with
+``benchmarks/bench_sot_grain.py`` (48 demo samples, seed 5; grain = transfer / no transfer, median; SW = the
+hand's sliced Wasserstein colour distance to the face, no transfer = 61.8 at 512², 60.8 at 256²):
+
+============================  =================  =================
+setting                       512²: grain / SW   256²: grain / SW
+============================  =================  =================
+per-pixel map (both 0)        3.58 / 13.2        2.34 / 16.4
+shift smoothed 0.05 (0.4.x)   0.97 / 17.1        0.91 / 18.0
+base 0.03 + shift 0.01 (now)  1.05 / 11.8        1.16 / 14.4
+============================  =================  =================
+
+so the hand keeps its grain (<= 1.3x) *and* matches the face's colours better than the per-pixel map. The
+NatOcc authors' code smooths the shift with a 61x61 Gaussian of sigma 30 px at their crop size (about our
+0.05); ``base_sigma_frac: 0`` with ``shift_sigma_frac: 0.05`` gives occgen 0.4's transfer exactly.
 
 Sample-then-apply: :func:`sample_sot` draws the seed of the projection directions; :func:`transfer_colours`
 is deterministic given it.
@@ -59,8 +78,11 @@ class SOTConfig:
     preprocess: bool = True  # Algorithm 1's dark-pixel balance and highlight clip
     dark_frac: float = 0.35
     clip_std: float = 1.0
-    # Sigma of the Gaussian smoothing the colour shift, x the hand's longest side (0 = a per-pixel map, grainy).
-    shift_sigma_frac: float = 0.05
+    # Sigma of the base layer the map is fitted on and applied to, x the hand's longest side (0 = the raw
+    # colours, as occgen 0.4 did); the hand's detail (hand - base) never goes through the map.
+    base_sigma_frac: float = 0.03
+    # Sigma of the Gaussian smoothing the colour shift, x the hand's longest side (0 = unsmoothed).
+    shift_sigma_frac: float = 0.01
     min_pixels: int = 64  # fewer face or hand pixels than this: no transfer (recorded)
     # numpy: the CPU default (the fit is small: fit_pixels x iterations x projections). torch / cuda: the same
     # iterations in torch, on the CPU or on a GPU when one is present (never required).
@@ -76,8 +98,8 @@ class SOTConfig:
             raise ConfigError(f"sot.lut_size must be in [2, 129], got {self.lut_size}")
         if not 0.0 <= self.dark_frac < 1.0:
             raise ConfigError(f"sot.dark_frac must be in [0, 1), got {self.dark_frac}")
-        if self.clip_std <= 0 or not 0.0 <= self.shift_sigma_frac <= 1.0:
-            raise ConfigError("sot.clip_std must be > 0 and sot.shift_sigma_frac in [0, 1]")
+        if self.clip_std <= 0 or not 0.0 <= self.shift_sigma_frac <= 1.0 or not 0.0 <= self.base_sigma_frac <= 1.0:
+            raise ConfigError("sot.clip_std must be > 0, sot.shift_sigma_frac and sot.base_sigma_frac in [0, 1]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -323,13 +345,17 @@ def transfer_colours(
     solid = hand_alpha >= 0.5
     if len(source) < config.min_pixels or int(solid.sum()) < config.min_pixels:
         return None
+    longest = max(hand_alpha.shape)
+    # The colours that go through the map: the hand's base layer, or (base_sigma_frac 0) its raw colours.
+    base = base_layer(hand_rgb, hand_alpha, config.base_sigma_frac * longest) if config.base_sigma_frac > 0 else None
     # The preprocess needs no more than a few times the fitted pixels.
     source = _subsample(source, config.fit_pixels * 4).astype(np.float64)
-    target = _subsample(hand_rgb[solid], config.fit_pixels * 4).astype(np.float64)
+    target = _subsample((hand_rgb if base is None else base)[solid], config.fit_pixels * 4).astype(np.float64)
     if config.preprocess:
         source = preprocess_source(source, target, config)
     # Dequantise: a uint8 colour stands for a unit interval. Without this, the many pixels sharing a colour
-    # all get one destination and the transfer stalls short of the face's distribution.
+    # all get one destination and the transfer stalls short of the face's distribution. (The base layer is
+    # already continuous: it gets none.)
     noise = np.random.default_rng([params.direction_seed, 1])
     source = _subsample(source, config.fit_pixels)
     target = _subsample(target, config.fit_pixels)
@@ -338,17 +364,21 @@ def transfer_colours(
         if config.device == "numpy"
         else partial(fit_sot_torch, device="cpu" if config.device == "torch" else "cuda")
     )
-    fitted = fit(
-        source + noise.uniform(-0.5, 0.5, source.shape),
-        target + noise.uniform(-0.5, 0.5, target.shape),
-        directions(params.direction_seed, config.iterations, config.projections),
-    )
+    source = source + noise.uniform(-0.5, 0.5, source.shape)
+    if base is None:
+        target = target + noise.uniform(-0.5, 0.5, target.shape)
+    fitted = fit(source, target, directions(params.direction_seed, config.iterations, config.projections))
     visible = hand_alpha > 0
-    colours = hand_rgb[visible]
-    low = colours.min(axis=0).astype(np.float64) - 0.5
-    high = colours.max(axis=0).astype(np.float64) + 0.5
+    if base is None:
+        raw = hand_rgb[visible]
+        colours = raw.astype(np.float32) + (noise.random(raw.shape, dtype=np.float32) - np.float32(0.5))
+        low = raw.min(axis=0).astype(np.float64) - 0.5
+        high = raw.max(axis=0).astype(np.float64) + 0.5
+    else:
+        colours = base[visible]
+        low = colours.min(axis=0).astype(np.float64) - 0.5
+        high = colours.max(axis=0).astype(np.float64) + 0.5
     size = config.lut_size
-    colours = colours.astype(np.float32) + (noise.random(colours.shape, dtype=np.float32) - np.float32(0.5))
     scale = ((size - 1) / (high - low)).astype(np.float32)
     scaled = np.clip((colours - low.astype(np.float32)) * scale, 0, size - 1)
     # Push only the table nodes that will be read through the fitted maps.
@@ -358,16 +388,26 @@ def transfer_colours(
     lut = np.zeros((size**3, CHANNELS), np.float32)
     lut[used] = fitted.apply(grid[used])
     moved = _lut_apply(scaled, lut.reshape(size, size, size, CHANNELS))
-    if config.shift_sigma_frac <= 0:
+    if config.shift_sigma_frac <= 0 and base is None:
         out = hand_rgb.copy()
         out[visible] = np.clip(moved + 0.5, 0, 255).astype(np.uint8)
         return out
     shift = np.zeros(hand_rgb.shape, np.float32)
-    shift[visible] = moved - hand_rgb[visible]
-    sigma = config.shift_sigma_frac * max(hand_alpha.shape)
-    shift = smooth_shift(shift, hand_alpha.astype(np.float32), sigma)
+    shift[visible] = moved - (hand_rgb[visible] if base is None else colours)
+    shift = smooth_shift(shift, hand_alpha.astype(np.float32), config.shift_sigma_frac * longest)
     shift[~visible] = 0.0
     return np.clip(hand_rgb.astype(np.float32) + shift + 0.5, 0, 255).astype(np.uint8)
+
+
+def base_layer(rgb: np.ndarray, alpha: np.ndarray, sigma_px: float) -> np.ndarray:
+    """``float32 (h, w, 3)``: ``rgb`` blurred by a Gaussian of ``sigma_px`` normalised by the blurred ``alpha``,
+    so that the background around a cut-out does not bleed into its edge colours."""
+    weight = alpha.astype(np.float32)
+    if sigma_px < 0.3:
+        return rgb.astype(np.float32)
+    weighted = cv2.GaussianBlur(rgb.astype(np.float32) * weight[:, :, None], (0, 0), sigma_px)
+    norm = cv2.GaussianBlur(weight, (0, 0), sigma_px)
+    return weighted / np.maximum(norm, 1e-6)[:, :, None]
 
 
 def smooth_shift(shift: np.ndarray, weight: np.ndarray, sigma_px: float) -> np.ndarray:
