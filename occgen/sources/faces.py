@@ -45,7 +45,6 @@ from occgen.core.labels import (
 )  # fmt: skip
 from occgen.core.location import Location, parse_location
 from occgen.sources.celebamask import CelebAMaskHQ
-from occgen.sources.face_layouts import FACE_LAYOUTS, PUBLIC_LAYOUTS, detect_layout, open_layout
 from occgen.sources.face_common import (
     CELEBAMASK_PARTS,
     DEFAULT_FACE_PARTS,
@@ -59,6 +58,7 @@ from occgen.sources.face_common import (
     fit_square_labels,
     read_id_list,
 )
+from occgen.sources.face_layouts import FACE_LAYOUTS, PUBLIC_LAYOUTS, detect_layout, open_layout
 from occgen.sources.remote import UrlRoot, local_path, open_root
 
 __all__ = [  # the sources of this module, and what face_common and celebamask define (imported from here too)
@@ -234,8 +234,9 @@ def open_faces(
     parsing layouts of :mod:`occgen.sources.face_layouts` (LFW Part Labels, FASSEG, LaPa, HELEN*, iBugMask,
     the CelebAMask-HQ challenge layout), else expects a face folder; a folder that looks like two layouts is
     refused with their names (pass ``layout``, ``--faces-format``). For the public layouts ``split`` is a
-    file of face ids or the name of an official split (``train``, ``test``...). ``path`` may be a URL (``s3://bucket/faces``): the folder is copied into the
-    local cache once (:mod:`occgen.sources.folder_cache`) and recorded by its URL.
+    file of face ids or the name of an official split (``train``, ``test``...). ``path`` may be a URL
+    (``s3://bucket/faces``): the folder is copied into the local cache once (:mod:`occgen.sources.folder_cache`)
+    and recorded by its URL.
     """
     if path is None:
         return FaceFolder(demo_root() / "faces", licence=DEMO_LICENCE)
