@@ -82,19 +82,23 @@ def snap_to_colours(
     """Each pixel of ``rgb`` (uint8 (H, W, 3)) -> the index of the nearest of ``colours`` (uint8 (K, 3)),
     as ``uint8 (H, W)``: anti-aliased edges (blends of two class colours) go to the nearer class. A pixel
     further than ``tolerance`` from every class colour raises, naming ``path`` (None: every pixel snaps)."""
-    pixels = rgb.reshape(-1, 3).astype(np.float32)
-    table = colours.astype(np.float32)
-    distances = (pixels**2).sum(1, keepdims=True) - 2.0 * pixels @ table.T + (table**2).sum(1)[None, :]
-    nearest = distances.argmin(axis=1)
+    pixels = rgb.reshape(-1, 3).astype(np.int32)
+    best = np.full(len(pixels), np.iinfo(np.int32).max, np.int32)
+    nearest = np.zeros(len(pixels), np.uint8)
+    for index, colour in enumerate(colours.astype(np.int32)):  # K passes of integer maths: no float matmul
+        distance = ((pixels - colour) ** 2).sum(axis=1, dtype=np.int32)
+        closer = distance < best
+        best[closer] = distance[closer]
+        nearest[closer] = index
     if tolerance is None:
-        return nearest.astype(np.uint8).reshape(rgb.shape[:2])
-    worst = float(np.sqrt(max(float(distances[np.arange(len(nearest)), nearest].max(initial=0.0)), 0.0)))
+        return nearest.reshape(rgb.shape[:2])
+    worst = float(np.sqrt(best.max(initial=0)))
     if worst > tolerance:
         raise SourceError(
             f"{path}: a pixel's colour is {worst:.0f} away from every class colour "
             f"({', '.join(map(str, map(tuple, colours.tolist())))}); not a label image of this layout"
         )
-    return nearest.astype(np.uint8).reshape(rgb.shape[:2])
+    return nearest.reshape(rgb.shape[:2])
 
 
 def split_dirs(root: Path, splits: tuple[str, ...], wanted: str | None) -> list[tuple[str, Path]]:
