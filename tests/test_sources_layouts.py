@@ -205,6 +205,21 @@ def make_ibugmask(root: Path) -> Path:
     return root
 
 
+def make_helen_smith(root: Path) -> Path:
+    """SmithCVPR2013_dataset_resized: images/<name>.jpg, labels/<name>/<name>_lblNN.png (one soft grey map per
+    class) and the split lists with `<index> , <name>` lines."""
+    for seed, stem in enumerate(("10405146_1", "2968560214_1")):
+        write_rgb(root / "images" / f"{stem}.jpg", photo(seed))
+        for class_id in range(11):
+            soft = np.where(ELEVEN_NATIVE == class_id, 200, 0).astype(np.uint8)
+            soft[ELEVEN_NATIVE == (class_id + 1) % 11] = 90  # a softer second guess: the largest value wins
+            write_gray(root / "labels" / stem / f"{stem}_lbl{class_id:02d}.png", soft)
+    (root / "exemplars.txt").write_text("1 , 10405146_1\n")
+    (root / "tuning.txt").write_text("")
+    (root / "testing.txt").write_text("  7 , 2968560214_1\n")
+    return root
+
+
 def challenge_native() -> np.ndarray:
     return stripes(list(range(19)))
 
@@ -227,7 +242,8 @@ def make_challenge(root: Path, palette: bool = True) -> Path:
     ("maker", "name", "ids"),
     [(make_lapa, "LaPa", ["train/a", "train/b", "val/c", "test/d"]),
      (make_helenstar, "HelenStar", ["train/train1", "test/test1"]),
-     (make_ibugmask, "IBugMask", ["train/train_face", "test/test_face"])],
+     (make_ibugmask, "IBugMask", ["train/train_face", "test/test_face"]),
+     (make_helen_smith, "HelenSmith", ["train/10405146_1", "test/2968560214_1"])],
 )  # fmt: skip
 def test_eleven_class_layouts_pixel_by_pixel(tmp_path: Path, maker, name: str, ids: list[str]) -> None:
     source = open_faces(maker(tmp_path / "set"))
@@ -245,6 +261,12 @@ def test_eleven_class_splits(tmp_path: Path) -> None:
     assert open_faces(lapa / "test").face_id(0) == "d"  # one split's folder is a LaPa source too
     helen = make_helenstar(tmp_path / "helen")
     assert open_faces(helen, split=Path("test_resize")).face_id(0) == "test_resize/test_resize1"
+    smith = make_helen_smith(tmp_path / "SmithCVPR2013_dataset_resized")
+    assert [open_faces(smith, split=Path(name)).face_id(0) for name in ("train", "test")] == [
+        "train/10405146_1", "test/2968560214_1"]  # fmt: skip
+    (smith / "labels" / "2968560214_1" / "2968560214_1_lbl04.png").unlink()
+    with pytest.raises(SourceError, match=r"label file not found: .*2968560214_1_lbl04\.png"):
+        open_faces(smith, split=Path("test")).load(0, S)
     with pytest.raises(ConfigError, match="ibugmask has the splits train, test"):
         open_faces(make_ibugmask(tmp_path / "ibug"), split=Path("val"))
 
@@ -270,6 +292,7 @@ def test_detection_names_each_layout(tmp_path: Path, face_folder: Path) -> None:
     assert detect_layout(make_lapa(tmp_path / "lapa")) == "lapa"
     assert detect_layout(make_helenstar(tmp_path / "helen")) == "helenstar"
     assert detect_layout(make_ibugmask(tmp_path / "ibug")) == "ibugmask"
+    assert detect_layout(make_helen_smith(tmp_path / "smith")) == "helen-smith"
     assert detect_layout(make_challenge(tmp_path / "challenge")) == "celebamask-challenge"
     assert detect_layout(face_folder) == "folder"  # 0/255 grey masks: a face folder, as before
 

@@ -72,7 +72,7 @@ FacesFormatOption = Annotated[
     typer.Option(
         "--faces-format",
         help="Layout of --faces where detection is ambiguous: celebamask-hq, folder, store, lfw-parts, fasseg, lapa, "
-        "helenstar, ibugmask, celebamask-challenge (docs/faces.md) [default: params, else auto].",
+        "helenstar, helen-smith, ibugmask, celebamask-challenge (docs/faces.md) [default: params, else auto].",
     ),
 ]
 SplitOption = Annotated[

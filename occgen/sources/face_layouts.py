@@ -23,9 +23,11 @@ from occgen.sources.label_faces import LabelMapFaces
 from occgen.sources.lfw_parts import LFWPartLabels, looks_like_lfw_parts
 from occgen.sources.parsing_sets import (
     CelebAMaskChallenge,
+    HelenSmith,
     HelenStar,
     IBugMask,
     LaPa,
+    looks_like_helen_smith,
     looks_like_helenstar,
     looks_like_ibugmask,
     looks_like_lapa,
@@ -52,6 +54,7 @@ PUBLIC_LAYOUTS: dict[str, FaceLayout] = {
         FaceLayout(FASSEG, looks_like_fasseg),
         FaceLayout(LaPa, looks_like_lapa),
         FaceLayout(HelenStar, looks_like_helenstar),
+        FaceLayout(HelenSmith, looks_like_helen_smith),
         FaceLayout(IBugMask, looks_like_ibugmask),
         FaceLayout(CelebAMaskChallenge, lambda root: mask_kind(root) in ("palette", "ids")),
     )

@@ -231,7 +231,7 @@ def open_faces(
     """Open a face dataset; ``path=None`` opens the embedded demo faces.
 
     ``layout="auto"`` recognises an occgen store, CelebAMask-HQ by its ``CelebA-HQ-img`` folder, the public
-    parsing layouts of :mod:`occgen.sources.face_layouts` (LFW Part Labels, FASSEG, LaPa, HELEN*, iBugMask,
+    parsing layouts of :mod:`occgen.sources.face_layouts` (LFW Part Labels, FASSEG, LaPa, HELEN (two layouts), iBugMask,
     the CelebAMask-HQ challenge layout), else expects a face folder; a folder that looks like two layouts is
     refused with their names (pass ``layout``, ``--faces-format``). For the public layouts ``split`` is a
     file of face ids or the name of an official split (``train``, ``test``...). ``path`` may be a URL

@@ -10,8 +10,12 @@ Layout facts (each cited where it was read):
 - **HELEN*** (github:JPlin/Relabeled-HELEN-Dataset README): ``train/``, ``test/`` (original size) and
   ``test_resize/`` each holding ``<stem>_image.jpg``, ``<stem>_label.png`` (grey ids, the 11 LaPa classes in
   the same order; "left" is the viewer's side) and ``<stem>_viz.jpg``. Without ``--split`` the source reads
-  ``train`` and ``test`` (``test_resize`` holds the same test faces at another size). The original
-  SmithCVPR2013 layout (one soft ``_lblNN.png`` file per class) is not read.
+  ``train`` and ``test`` (``test_resize`` holds the same test faces at another size).
+- **HELEN, SmithCVPR2013 layout** (``SmithCVPR2013_dataset_resized``; the file names as public Helen loaders
+  read them): ``images/<name>.jpg``, ``labels/<name>/<name>_lbl00.png`` .. ``_lbl10.png``, one grey map per
+  class in the 11-class order above (soft edges: a pixel takes the class of its largest value, background on
+  ties), and the split lists ``exemplars.txt`` (train), ``tuning.txt`` (val), ``testing.txt`` (test) whose
+  lines are ``<index> , <name>``.
 - **iBugMask** (github:hhj1897/face_parsing README, "Label map for 11 classes"): ``ibugmask_release/{train,
   test}/<stem>.jpg`` with ``<stem>.png`` (grey ids, the same 11 classes; skin includes the scalp) and
   ``<stem>_landmark.txt`` (not read).
@@ -109,6 +113,50 @@ class HelenStar(LabelMapFaces):
         return faces
 
 
+#: SmithCVPR2013 split name -> its list file.
+SMITH_SPLIT_FILES = {"train": "exemplars.txt", "val": "tuning.txt", "test": "testing.txt"}
+
+
+class HelenSmith(LabelMapFaces):
+    """HELEN in the SmithCVPR2013 layout (see the module docstring): splits ``train``, ``val``, ``test``."""
+
+    layout: ClassVar[str] = "helen-smith"
+    title: ClassVar[str] = "HELEN (SmithCVPR2013)"
+    splits: ClassVar[tuple[str, ...]] = tuple(SMITH_SPLIT_FILES)
+    native_classes: ClassVar[tuple[str, ...]] = ELEVEN_CLASSES
+    parsing_ids: ClassVar[tuple[int, ...]] = ELEVEN_PARSING
+    limits: ClassVar[str] = ELEVEN_LIMITS + "; soft per-class maps are resolved to their largest class"
+    licence: ClassVar[str] = "HELEN: research use (Le et al. ECCV 2012; Smith et al. CVPR 2013)"
+    reference: ClassVar[str] = "SmithCVPR2013_dataset_resized (pages.cs.wisc.edu/~lizhang/projects/face-parsing)"
+
+    def find_faces(self, split: str | None) -> list[LabelledFace]:
+        faces = []
+        for name in [split] if split is not None else list(SMITH_SPLIT_FILES):
+            path = self.root / SMITH_SPLIT_FILES[name]
+            if not path.is_file():
+                if split is None:
+                    continue
+                raise SourceError(f"HELEN split list {path} not found; it ships with SmithCVPR2013_dataset_resized")
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if not line.strip():
+                    continue
+                fields = [field.strip() for field in line.split(",")]
+                if len(fields) != 2 or not fields[1]:
+                    raise SourceError(f"{path} line {number}: expected '<index> , <name>', got {line.strip()!r}")
+                stem = fields[1]
+                image = self.root / "images" / f"{stem}.jpg"
+                faces += _pairs([image], {image: self.label_file(stem, 0)}, name)
+        return faces
+
+    def label_file(self, stem: str, class_id: int) -> Path:
+        return self.root / "labels" / stem / f"{stem}_lbl{class_id:02d}.png"
+
+    def native_labels(self, face: LabelledFace) -> np.ndarray:
+        stem = Path(face.face_id).name
+        maps = np.stack([read_index_map(self.label_file(stem, c)) for c in range(len(ELEVEN_CLASSES))])
+        return maps.argmax(axis=0).astype(np.uint8)  # ties go to the lower id: background first
+
+
 class IBugMask(LabelMapFaces):
     """iBugMask (see the module docstring): splits ``train`` and ``test``."""
 
@@ -159,7 +207,12 @@ class CelebAMaskChallenge(LabelMapFaces):
 
 # Detection: cheap looks at the folder names and at most one label file.
 def looks_like_lapa(root: Path) -> bool:
-    return any(_has_dirs(folder, "images", "labels") for folder in (root, *(root / s for s in LaPa.splits)))
+    folders = (root, *(root / s for s in LaPa.splits))
+    return any(_has_dirs(f, "images", "labels") and next((f / "labels").glob("*.png"), None) for f in folders)
+
+
+def looks_like_helen_smith(root: Path) -> bool:
+    return any((root / name).is_file() for name in SMITH_SPLIT_FILES.values()) and _has_dirs(root, "images", "labels")
 
 
 def looks_like_helenstar(root: Path) -> bool:
