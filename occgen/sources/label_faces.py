@@ -82,14 +82,25 @@ def snap_to_colours(
     """Each pixel of ``rgb`` (uint8 (H, W, 3)) -> the index of the nearest of ``colours`` (uint8 (K, 3)),
     as ``uint8 (H, W)``: anti-aliased edges (blends of two class colours) go to the nearer class. A pixel
     further than ``tolerance`` from every class colour raises, naming ``path`` (None: every pixel snaps)."""
-    pixels = rgb.reshape(-1, 3).astype(np.int32)
-    best = np.full(len(pixels), np.iinfo(np.int32).max, np.int32)
-    nearest = np.zeros(len(pixels), np.uint8)
-    for index, colour in enumerate(colours.astype(np.int32)):  # K passes of integer maths: no float matmul
+    flat = rgb.reshape(-1, 3)
+    table = colours.astype(np.int32)
+    # Most pixels carry a class colour exactly: match those by a packed 24-bit key (one compare per class),
+    # measure distances only for the rest (the anti-aliased edges).
+    keys = (flat[:, 0].astype(np.int32) << 16) | (flat[:, 1].astype(np.int32) << 8) | flat[:, 2]
+    nearest = np.zeros(len(flat), np.uint8)
+    exact = np.zeros(len(flat), bool)
+    for index, (r, g, b) in enumerate(table.tolist()):
+        hit = keys == ((r << 16) | (g << 8) | b)
+        nearest[hit] = index
+        exact |= hit
+    rest = np.flatnonzero(~exact)
+    pixels = flat[rest].astype(np.int32)
+    best = np.full(len(rest), np.iinfo(np.int32).max, np.int32)
+    for index, colour in enumerate(table):  # K passes of integer maths over the blended pixels only
         distance = ((pixels - colour) ** 2).sum(axis=1, dtype=np.int32)
         closer = distance < best
         best[closer] = distance[closer]
-        nearest[closer] = index
+        nearest[rest[closer]] = index
     if tolerance is None:
         return nearest.reshape(rgb.shape[:2])
     worst = float(np.sqrt(best.max(initial=0)))
