@@ -161,6 +161,20 @@ def test_fasseg_snaps_antialiased_colours_pixel_by_pixel(tmp_path: Path) -> None
     assert len(open_faces(root, split=Path("test"))) == 1
 
 
+def test_snap_matches_brute_force_nearest_colour() -> None:
+    from scipy.spatial.distance import cdist
+
+    from occgen.sources.label_faces import snap_to_colours
+
+    colours = np.array(FASSEG_COLOURS, np.uint8)
+    rng = np.random.default_rng(3)
+    rgb = colours[rng.integers(0, 6, (40, 40))]  # exact class colours ...
+    blend = rng.random((40, 40)) < 0.3
+    rgb[blend] = rng.integers(0, 256, (int(blend.sum()), 3), dtype=np.uint8)  # ... and arbitrary others
+    expected = cdist(rgb.reshape(-1, 3).astype(float), colours.astype(float)).argmin(1).reshape(40, 40)
+    assert np.array_equal(snap_to_colours(rgb, colours, Path("x.bmp"), tolerance=None), expected)
+
+
 def test_fasseg_v3_pose_folders_and_repository_root(tmp_path: Path) -> None:
     make_fasseg(tmp_path / "repo" / "V3", nested=True)
     make_fasseg(tmp_path / "repo" / "V2")
@@ -303,6 +317,8 @@ def test_ambiguous_folders_are_refused_with_the_names(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"several face layouts: celebamask-hq, lfw-parts; pass --faces-format"):
         open_faces(both)
     assert type(open_faces(both, layout="lfw-parts")).__name__ == "LFWPartLabels"
+    with pytest.raises(ConfigError, match=r"unknown face layout 'lfw'; valid: auto, celebamask-hq, .*lfw-parts, fasseg"):
+        open_faces(both, layout="lfw")
     grey = tmp_path / "grey"  # images/ + grey masks/ holding class ids: challenge maps or broken binary masks?
     write_rgb(grey / "images" / "0.jpg", photo(0))
     write_gray(grey / "masks" / "0.png", challenge_native())
