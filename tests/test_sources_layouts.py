@@ -317,7 +317,7 @@ def test_ambiguous_folders_are_refused_with_the_names(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"several face layouts: celebamask-hq, lfw-parts; pass --faces-format"):
         open_faces(both)
     assert type(open_faces(both, layout="lfw-parts")).__name__ == "LFWPartLabels"
-    with pytest.raises(ConfigError, match=r"unknown face layout 'lfw'; valid: auto, celebamask-hq, .*lfw-parts, fasseg"):
+    with pytest.raises(ConfigError, match=r"unknown face layout 'lfw'; valid: auto, celebamask-hq, .*lfw-parts"):
         open_faces(both, layout="lfw")
     grey = tmp_path / "grey"  # images/ + grey masks/ holding class ids: challenge maps or broken binary masks?
     write_rgb(grey / "images" / "0.jpg", photo(0))
