@@ -16,6 +16,7 @@ extent maps to ``GENERIC_FACE`` (face) or to background; what each layout cannot
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -134,7 +135,7 @@ def face_id(split: str, stem: str) -> str:
 
 
 @dataclass
-class LabelMapFaces(UrlRoot):
+class LabelMapFaces(UrlRoot, ABC):
     """A face source over a layout's ``(image, label map)`` pairs (see the module docstring).
 
     ``split``: an official split name of the layout (its ``splits``), None for every face; ``id_file``: a
@@ -181,8 +182,10 @@ class LabelMapFaces(UrlRoot):
         self._lut = lut
         self._face_classes = face_class_ids(tuple(self.face_parts))
 
+    @abstractmethod
     def find_faces(self, split: str | None) -> list[LabelledFace]:
-        raise NotImplementedError
+        """Every labelled face of ``split`` (None: of every split), in a stable order; a missing partner
+        file raises, naming it."""
 
     def native_labels(self, face: LabelledFace) -> np.ndarray:
         """The label file as native class ids, ``uint8 (H, W)`` (here: an index or palette PNG)."""
