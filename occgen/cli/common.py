@@ -67,9 +67,19 @@ FacesOption = Annotated[
         help="Faces: CelebAMask-HQ root, images/+masks/ folder or faces store, a path or URL [default: embedded demo]."
     ),
 ]
-SplitOption = Annotated[
-    Path | None, typer.Option(help="Text file of face ids to use, one a line [default: params, else every face].")
+FacesFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--faces-format",
+        help="Layout of --faces where detection is ambiguous: celebamask-hq, folder, store, lfw-parts, fasseg, lapa, "
+        "helenstar, helen-smith, ibugmask, celebamask-challenge (docs/faces.md) [default: params, else auto].",
+    ),
 ]
+SplitOption = Annotated[
+    Path | None,
+    typer.Option(help="Text file of face ids to use, one a line, or an official split of the --faces layout "
+                 "(train, val, test...) [default: params, else every face]."),
+]  # fmt: skip
 ShardSizeOption = Annotated[int | None, typer.Option(help="Samples per zarr shard [default: params, else 64].")]
 OverwriteOption = Annotated[bool, typer.Option(help="Replace a store made with other settings.")]
 PreviewOption = Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")]
@@ -102,7 +112,7 @@ def deprecated_alias(old: str, new: str) -> Any:
 
 # What each embedded demo source is, and the option that brings the real one (see note_demo_sources).
 DEMO_SOURCES = {
-    "faces": ("faces", "--faces DIR (CelebAMask-HQ root or `occgen faces` output)"),
+    "faces": ("faces", "--faces DIR (CelebAMask-HQ, LFW Part Labels, LaPa... root or `occgen faces` output)"),
     "textures": ("textures", "--textures DIR (the DTD root)"),
     "hands": ("hand drawings", "--hands DIR (`occgen hands matte` output)"),
     "objects": ("objects", "--objects DIR (`occgen occluders coco` output)"),

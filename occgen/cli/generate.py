@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 from occgen.cli.common import (
     OUT_STORE_HELP,
     Device,
+    FacesFormatOption,
     FacesOption,
     ImageCodecOption,
     LabelsOption,
@@ -78,14 +79,14 @@ def generate_recipe(
     n: int | None = None, workers: int | None = None, shard_size: int | None = None, image_codec: str | None = None,
     labels: str | None = None, faces: Path | None = None, split: Path | None = None, textures: Path | None = None,
     configure: Callable[[Any], Any] | None = None, scheduler: str | None = None, overwrite: bool = False,
-    preview: bool = True, stats: Path | None = None, repair: bool = False,
+    preview: bool = True, stats: Path | None = None, repair: bool = False, faces_format: str | None = None,
 ) -> None:  # fmt: skip
     """Generate registered recipe ``name`` into the store ``out`` (the body of every ``generate`` command).
 
     The recipe's settings come from ``params`` (all defaults when None); each value given (not None) replaces
-    the file's: ``seed``/``size`` in ``base``, the run keys, ``faces``/``split`` in ``faces``, ``textures`` in
-    ``textures``; ``configure`` maps the recipe's own config (its command's own options). Then the registered
-    builder opens the sources and :func:`run_generation` writes the store.
+    the file's: ``seed``/``size`` in ``base``, the run keys, ``faces``/``split`` in ``faces`` (``faces_format``
+    its ``layout``), ``textures`` in ``textures``; ``configure`` maps the recipe's own config (its command's own
+    options). Then the registered builder opens the sources and :func:`run_generation` writes the store.
     """
     from occgen.settings import build_recipe, load_recipe_settings
 
@@ -97,7 +98,7 @@ def generate_recipe(
                          labels=labels)  # fmt: skip
     settings = replace(
         settings, base=with_overrides(settings.base, seed=seed, size=size), run=run,
-        faces=with_overrides(settings.faces, path=faces, split=split),
+        faces=with_overrides(settings.faces, path=faces, split=split, layout=faces_format),
         textures=with_overrides(settings.textures, path=textures),
         config=configure(settings.config) if configure is not None else settings.config,
     )  # fmt: skip
@@ -123,6 +124,7 @@ def recipe_command(entry: RecipeEntry) -> Callable[..., None]:
         scheduler: SchedulerOption = None,
         faces: FacesOption = None,
         split: SplitOption = None,
+        faces_format: FacesFormatOption = None,
         textures: TexturesOption = None,
         shard_size: ShardSizeOption = None,
         overwrite: OverwriteOption = False,
@@ -140,6 +142,7 @@ def recipe_command(entry: RecipeEntry) -> Callable[..., None]:
                 entry.name, out, params=params, seed=seed, size=size, n=n, workers=workers, shard_size=shard_size,
                 image_codec=image_codec, labels=labels, faces=faces, split=split, textures=textures,
                 scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair,
+                faces_format=faces_format,
             )  # fmt: skip
 
     command.__doc__ = entry.summary or f"The {entry.name} recipe (registered in occgen.recipes.registry)."
@@ -184,6 +187,7 @@ def generate_randocc(
     scheduler: SchedulerOption = None,
     faces: FacesOption = None,
     split: SplitOption = None,
+    faces_format: FacesFormatOption = None,
     textures: TexturesOption = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
@@ -200,6 +204,7 @@ def generate_randocc(
             "randocc", out, params=params, seed=seed, size=size, n=n, workers=workers, shard_size=shard_size,
             image_codec=image_codec, labels=labels, faces=faces, split=split, textures=textures, scheduler=scheduler,
             overwrite=overwrite, preview=preview, stats=stats, repair=repair,
+            faces_format=faces_format,
         )  # fmt: skip
 
 
@@ -218,6 +223,7 @@ def generate_faces(
     scheduler: SchedulerOption = None,
     faces: FacesOption = None,
     split: SplitOption = None,
+    faces_format: FacesFormatOption = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
@@ -235,6 +241,7 @@ def generate_faces(
             "faces", out, params=params, seed=seed, size=size or None, n=n or None, workers=workers,
             shard_size=shard_size, image_codec=image_codec, labels=labels, faces=faces, split=split,
             scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair,
+            faces_format=faces_format,
         )  # fmt: skip
 
 
@@ -248,6 +255,7 @@ def generate_natocc(
     scheduler: SchedulerOption = None,
     faces: FacesOption = None,
     split: SplitOption = None,
+    faces_format: FacesFormatOption = None,
     hands: Annotated[
         Path | None,
         typer.Option(
@@ -329,6 +337,7 @@ def generate_natocc(
             "natocc", out, params=params, seed=seed, size=size, n=n, workers=workers, shard_size=shard_size,
             image_codec=image_codec, labels=labels, faces=faces, split=split, configure=configure,
             scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair,
+            faces_format=faces_format,
         )  # fmt: skip
 
 
@@ -342,6 +351,7 @@ def generate_faceocc(
     scheduler: SchedulerOption = None,
     faces: FacesOption = None,
     split: SplitOption = None,
+    faces_format: FacesFormatOption = None,
     faceocc: Annotated[
         Path | None,
         typer.Option(
@@ -375,4 +385,5 @@ def generate_faceocc(
             "faceocc", out, params=params, seed=seed, n=n, workers=workers, shard_size=shard_size,
             image_codec=image_codec, labels=labels, faces=faces, split=split, configure=configure,
             scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair,
+            faces_format=faces_format,
         )  # fmt: skip

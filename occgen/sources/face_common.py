@@ -35,7 +35,7 @@ class FacesConfig:
     """Where the faces come from (``params.yaml`` section ``faces``)."""
 
     path: Path | None = None  # None: the embedded demo faces
-    layout: str = "auto"  # auto | celebamask-hq | folder
+    layout: str = "auto"  # auto, or a name of occgen.sources.face_layouts.FACE_LAYOUTS (--faces-format)
     split: Path | None = None
     corrected_masks: Path | None = None
     face_parts: tuple[str, ...] = DEFAULT_FACE_PARTS

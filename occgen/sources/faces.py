@@ -58,6 +58,7 @@ from occgen.sources.face_common import (
     fit_square_labels,
     read_id_list,
 )
+from occgen.sources.face_layouts import FACE_LAYOUTS, PUBLIC_LAYOUTS, detect_layout, open_layout
 from occgen.sources.remote import UrlRoot, local_path, open_root
 
 __all__ = [  # the sources of this module, and what face_common and celebamask define (imported from here too)
@@ -218,9 +219,6 @@ class StoreFaces:
                 "fingerprint": card_digest(self._card), "licence": licence}  # fmt: skip
 
 
-FACE_LAYOUTS = ("celebamask-hq", "folder", "store")
-
-
 def open_faces(
     path: Path | None,
     *,
@@ -232,9 +230,13 @@ def open_faces(
 ) -> FaceSource:
     """Open a face dataset; ``path=None`` opens the embedded demo faces.
 
-    ``layout="auto"`` recognises an occgen store, CelebAMask-HQ by its ``CelebA-HQ-img`` folder, else
-    expects a face folder. ``path`` may be a URL (``s3://bucket/faces``): the folder is copied into the
-    local cache once (:mod:`occgen.sources.folder_cache`) and recorded by its URL.
+    ``layout="auto"`` recognises an occgen store, CelebAMask-HQ by its ``CelebA-HQ-img`` folder, the public
+    parsing layouts of :mod:`occgen.sources.face_layouts` (LFW Part Labels, FASSEG, LaPa, HELEN (two layouts), iBugMask,
+    the CelebAMask-HQ challenge layout), else expects a face folder; a folder that looks like two layouts is
+    refused with their names (pass ``layout``, ``--faces-format``). For the public layouts ``split`` is a
+    file of face ids or the name of an official split (``train``, ``test``...). ``path`` may be a URL
+    (``s3://bucket/faces``): the folder is copied into the local cache once (:mod:`occgen.sources.folder_cache`)
+    and recorded by its URL.
     """
     if path is None:
         return FaceFolder(demo_root() / "faces", licence=DEMO_LICENCE)
@@ -249,10 +251,11 @@ def open_faces(
     if layout == "auto":
         from occgen.store.schema import is_store
 
-        if is_store(path):
-            layout = "store"
-        else:
-            layout = "celebamask-hq" if (path / "CelebA-HQ-img").is_dir() else "folder"
+        layout = "store" if is_store(path) else detect_layout(path)
+    if layout in PUBLIC_LAYOUTS:
+        if corrected_masks is not None:
+            raise ConfigError(f"corrected_masks applies to CelebAMask-HQ only; {layout} faces come with their labels")
+        return open_layout(layout, root, split, tuple(face_parts))
     if layout == "store":
         return StoreFaces(path)
     if layout == "celebamask-hq":
