@@ -12,6 +12,12 @@ Steps (the NatOcc paper, section 3.2; defaults from the authors' Albumentations 
 4. alpha blending, then the seam band around the occluder edge blurred again;
 5. labels: visible face = face mask minus the occluder footprint (a translucent occluder is still
    an occluder); occluder mask = blend alpha x 255.
+
+Sizes. The pixel-valued parameters (blur kernel, alpha erode and blur, seam blur and width) are the authors'
+values for 512² faces; :class:`CompositeConfig` holds them at ``reference_size_px`` and
+:func:`resolve_pixels` scales them to the image being made (:func:`scale_kernel_px`, :func:`scale_length_px`),
+so 512² gives exactly the configured values and every other size the same edges and blur relative to the
+face. :class:`CompositeParams` holds the resolved values each sample used.
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ from occgen.core.geometry import Box, box_slices, grow_box, mask_bbox
 from occgen.sources.occluder import Occluder
 
 Range = tuple[float, float]
+
+#: The image side the compositor's pixel-valued defaults are for: the NatOcc authors composite onto 512² faces
+#: (CelebAMask-HQ's 512² masks; their random shapes are drawn on a 512² canvas, utils/utils.py:150 of
+#: kennyvoo/face-occlusion-generation @ fdbbcf3), and their edge values (3x3 erode, 5x5 blurs) are pixels there.
+REFERENCE_SIZE_PX = 512
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +69,10 @@ class CompositeConfig:
     seam_width_px: int = 3
     # A pixel is occluded (not visible face) where the occluder's own alpha, before opacity, reaches this.
     footprint_threshold: float = 0.5
+    # The pixel-valued fields above (blur_kernel_range_px, alpha_erode_px, alpha_blur_px, seam_blur_px,
+    # seam_width_px) are values at a reference_size_px² image; at another size they are scaled by
+    # size / reference_size_px (resolve_pixels). null: they are used as given at every size (occgen <= 0.3).
+    reference_size_px: int | None = REFERENCE_SIZE_PX
 
     def __post_init__(self) -> None:
         for name in ("affine_p", "jpeg_p", "blur_p", "brightness_contrast_p"):
@@ -80,6 +95,64 @@ class CompositeConfig:
                 raise ConfigError(f"composite.{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 < self.footprint_threshold <= 1.0:
             raise ConfigError(f"composite.footprint_threshold must be in (0, 1], got {self.footprint_threshold}")
+        if self.reference_size_px is not None and self.reference_size_px < 16:
+            raise ConfigError(
+                f"composite.reference_size_px must be the image side (>= 16 px, e.g. {REFERENCE_SIZE_PX}) its pixel "
+                f"values are meant for, or null to use them as given at every size; got {self.reference_size_px}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompositePixels:
+    """The compositor's pixel-valued parameters as used on a ``size_px``² image (``factor`` = ``size_px`` /
+    ``reference_size_px``, 1 without a reference size): what the store card records as resolved."""
+
+    size_px: int
+    factor: float
+    blur_kernel_range_px: tuple[int, int]  # the smallest and largest box blur a sample can draw
+    alpha_erode_px: int
+    alpha_blur_px: int
+    seam_blur_px: int
+    seam_width_px: int
+
+
+def scale_length_px(length_px: int, factor: float) -> int:
+    """A length of ``length_px`` at the reference size, at ``factor`` x that size: rounded half up; 0 stays 0
+    and any other length stays at least 1 px (a band that exists keeps existing)."""
+    if length_px <= 0:
+        return length_px
+    return max(1, math.floor(length_px * factor + 0.5))
+
+
+def scale_kernel_px(kernel_px: int, factor: float, *, odd: bool) -> int:
+    """A filter kernel ``kernel_px`` wide at the reference size, at ``factor`` x that size.
+
+    Its span (``kernel_px - 1``, first tap to last) is scaled and rounded half up; a kernel that filters
+    (> 1) keeps a span of at least 1, so an edge soft at the reference size is never made hard; ``odd``
+    raises an even result to the next odd size, as OpenCV's blurs need (and as the compositor always did).
+    At ``factor`` 1 an odd kernel is returned unchanged. 0 and 1 (no filter) stay as they are.
+    """
+    if kernel_px <= 1:
+        return kernel_px
+    scaled = 1 + max(1, math.floor((kernel_px - 1) * factor + 0.5))
+    return _odd(scaled) if odd else scaled
+
+
+def resolve_pixels(config: CompositeConfig, size_px: int) -> CompositePixels:
+    """``config``'s pixel-valued parameters at an image side of ``size_px`` (see :class:`CompositeConfig`)."""
+    if size_px < 1:
+        raise ConfigError(f"image size must be >= 1 px, got {size_px}")
+    factor = 1.0 if config.reference_size_px is None else size_px / config.reference_size_px
+    low, high = (scale_kernel_px(_odd(k), factor, odd=True) for k in config.blur_kernel_range_px)
+    return CompositePixels(
+        size_px=size_px,
+        factor=factor,
+        blur_kernel_range_px=(low, high),
+        alpha_erode_px=scale_kernel_px(config.alpha_erode_px, factor, odd=False),
+        alpha_blur_px=scale_kernel_px(config.alpha_blur_px, factor, odd=True),
+        seam_blur_px=scale_kernel_px(config.seam_blur_px, factor, odd=True),
+        seam_width_px=scale_length_px(config.seam_width_px, factor),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,9 +211,12 @@ def sample_composite(
     occluder_shape: tuple[int, int],
     opacity: float = 1.0,
 ) -> CompositeParams:
-    """Draw the parameters of one composite. ``occluder_shape`` is the cut-out's (h, w)."""
+    """Draw the parameters of one composite. ``occluder_shape`` is the cut-out's (h, w). Pixel-valued
+    parameters are resolved for the image's short side (:func:`resolve_pixels`); the blur kernel is drawn at
+    the reference size and then scaled, so one seed blurs alike, relative to the image, at every size."""
     if not 0.0 <= opacity <= 1.0:
         raise ConfigError(f"opacity must be in [0, 1], got {opacity}")
+    pixels = resolve_pixels(config, min(face_mask.shape[:2]))
     uniform = rng.uniform
     affine = rng.random() < config.affine_p
     scale = float(uniform(*config.scale_range)) if affine else 1.0
@@ -149,7 +225,11 @@ def sample_composite(
     low_q, high_q = config.jpeg_quality_range
     jpeg_quality = int(rng.integers(low_q, high_q + 1)) if rng.random() < config.jpeg_p else 0
     low_k, high_k = config.blur_kernel_range_px
-    blur_kernel = _odd(int(rng.integers(low_k, high_k + 1))) if rng.random() < config.blur_p else 0
+    blur_kernel = (
+        scale_kernel_px(_odd(int(rng.integers(low_k, high_k + 1))), pixels.factor, odd=True)
+        if rng.random() < config.blur_p
+        else 0
+    )
     photometric = rng.random() < config.brightness_contrast_p
     brightness = float(uniform(*config.brightness_range)) if photometric else 0.0
     contrast = float(uniform(*config.contrast_range)) if photometric else 0.0
@@ -170,10 +250,10 @@ def sample_composite(
         fit_scale=fit_scale,
         center_xy=center,
         opacity=float(opacity),
-        alpha_erode_px=config.alpha_erode_px,
-        alpha_blur_px=config.alpha_blur_px,
-        seam_blur_px=config.seam_blur_px,
-        seam_width_px=config.seam_width_px,
+        alpha_erode_px=pixels.alpha_erode_px,
+        alpha_blur_px=pixels.alpha_blur_px,
+        seam_blur_px=pixels.seam_blur_px,
+        seam_width_px=pixels.seam_width_px,
         footprint_threshold=config.footprint_threshold,
     )
 

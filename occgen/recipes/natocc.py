@@ -23,6 +23,10 @@ Per sample ``i``:
 
 Cut-outs of either kind are shrunk to their placed size with an area filter before augmentation and
 warping (:func:`shrink_to_placement`): a x4 super-resolved cut-out is never decimated by one warp.
+
+Sizes: the compositor's edge and blur values are given at ``composite.reference_size_px`` (512², the authors'
+faces) and scaled to ``--size`` (:func:`occgen.compose.resolve_pixels`); placement, SOT smoothing and harmonising
+are already fractions of the face or the occluder. ``hand_max_side_px`` is a cap on decoding work, not a look.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import numpy as np
 
 from occgen.appearance.harmonise import HarmoniseConfig, Harmoniser, harmoniser_weights
 from occgen.appearance.sot import SOTConfig, sample_sot, transfer_colours
-from occgen.compose import CompositeConfig, CompositeParams, apply_composite, face_box, sample_composite
+from occgen.compose import CompositeConfig, CompositeParams, apply_composite, face_box, resolve_pixels, sample_composite
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.imageio import resize_image
 from occgen.core.labels import occluder_class_of
@@ -300,6 +304,10 @@ class NatOccRecipe:
         if self.harmoniser is not None:
             plain["harmoniser"] = self.harmoniser.name
         return plain
+
+    def resolved_px(self) -> dict[str, Any]:
+        """The compositor's edge and blur values at this size (the store card's ``resolved_px``)."""
+        return {"composite": to_plain(resolve_pixels(self.config.composite, self.size))}
 
     def models(self) -> dict[str, Any]:
         """What runs in torch while making samples, for the generation spec: RainNet's weights (file name,
