@@ -22,8 +22,10 @@ face. :class:`CompositeParams` holds the resolved values each sample used.
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,6 +33,7 @@ import numpy as np
 from occgen.core.arrays import check_image, check_mask, check_same_size
 from occgen.core.errors import ConfigError
 from occgen.core.geometry import Box, box_slices, grow_box, mask_bbox
+from occgen.core.params import to_plain
 from occgen.sources.occluder import Occluder
 
 Range = tuple[float, float]
@@ -105,37 +108,52 @@ class CompositeConfig:
 @dataclass(frozen=True, kw_only=True)
 class CompositePixels:
     """The compositor's pixel-valued parameters as used on a ``size_px``² image (``factor`` = ``size_px`` /
-    ``reference_size_px``, 1 without a reference size): what the store card records as resolved."""
+    ``reference_size_px``, 1 without a reference size): what the store card records as resolved. A sigma of 0
+    is OpenCV's own sigma for the kernel size (the reference size's blur, exactly)."""
 
     size_px: int
     factor: float
     blur_kernel_range_px: tuple[int, int]  # the smallest and largest box blur a sample can draw
     alpha_erode_px: int
     alpha_blur_px: int
+    alpha_blur_sigma_px: float
     seam_blur_px: int
+    seam_blur_sigma_px: float
     seam_width_px: int
 
 
 def scale_length_px(length_px: int, factor: float) -> int:
-    """A length of ``length_px`` at the reference size, at ``factor`` x that size: rounded half up; 0 stays 0
-    and any other length stays at least 1 px (a band that exists keeps existing)."""
-    if length_px <= 0:
-        return length_px
-    return max(1, math.floor(length_px * factor + 0.5))
+    """A length of ``length_px`` at the reference size, at ``factor`` x that size: rounded half up."""
+    return math.floor(length_px * factor + 0.5) if length_px > 0 else length_px
 
 
 def scale_kernel_px(kernel_px: int, factor: float, *, odd: bool) -> int:
-    """A filter kernel ``kernel_px`` wide at the reference size, at ``factor`` x that size.
-
-    Its span (``kernel_px - 1``, first tap to last) is scaled and rounded half up; a kernel that filters
-    (> 1) keeps a span of at least 1, so an edge soft at the reference size is never made hard; ``odd``
-    raises an even result to the next odd size, as OpenCV's blurs need (and as the compositor always did).
-    At ``factor`` 1 an odd kernel is returned unchanged. 0 and 1 (no filter) stay as they are.
-    """
+    """A box-shaped kernel (box blur, erosion) ``kernel_px`` wide at the reference size, at ``factor`` x that
+    size: its span (``kernel_px - 1``, first tap to last) scaled and rounded half up, ``odd`` then raising an
+    even size to the next odd one as the box blur always was. At ``factor`` 1 it is unchanged; 1 = no filter."""
     if kernel_px <= 1:
         return kernel_px
-    scaled = 1 + max(1, math.floor((kernel_px - 1) * factor + 0.5))
+    scaled = 1 + math.floor((kernel_px - 1) * factor + 0.5)
     return _odd(scaled) if odd else scaled
+
+
+@functools.cache
+def gaussian_sigma_px(kernel_px: int) -> float:
+    """The standard deviation, in px, of OpenCV's Gaussian kernel of odd size ``kernel_px`` at sigma 0 (its
+    default: a fixed binomial table up to 7, 0.3 ((k - 1) / 2 - 1) + 0.8 beyond), measured from its taps."""
+    taps = cv2.getGaussianKernel(kernel_px, 0, cv2.CV_64F).ravel()
+    offsets = np.arange(kernel_px, dtype=np.float64) - (kernel_px - 1) / 2.0
+    return float(np.sqrt(np.sum(taps * offsets**2)))
+
+
+def scale_gaussian_px(kernel_px: int, factor: float) -> tuple[int, float]:
+    """``(kernel, sigma)`` at ``factor`` x the reference size of a Gaussian blur given as ``kernel_px`` with
+    OpenCV's default sigma: the sigma (the blur's width) scaled exactly, the kernel ``2 ceil(3 sigma) + 1``.
+    At ``factor`` 1, or for no blur (``kernel_px`` <= 1), ``(kernel_px, 0.0)``: the very same OpenCV call."""
+    if kernel_px <= 1 or factor == 1.0:
+        return kernel_px, 0.0
+    sigma = round(gaussian_sigma_px(_odd(kernel_px)) * factor, 4)
+    return 2 * math.ceil(3.0 * sigma) + 1, sigma
 
 
 def resolve_pixels(config: CompositeConfig, size_px: int) -> CompositePixels:
@@ -144,15 +162,14 @@ def resolve_pixels(config: CompositeConfig, size_px: int) -> CompositePixels:
         raise ConfigError(f"image size must be >= 1 px, got {size_px}")
     factor = 1.0 if config.reference_size_px is None else size_px / config.reference_size_px
     low, high = (scale_kernel_px(_odd(k), factor, odd=True) for k in config.blur_kernel_range_px)
+    alpha_blur, alpha_sigma = scale_gaussian_px(config.alpha_blur_px, factor)
+    seam_blur, seam_sigma = scale_gaussian_px(config.seam_blur_px, factor)
     return CompositePixels(
-        size_px=size_px,
-        factor=factor,
-        blur_kernel_range_px=(low, high),
+        size_px=size_px, factor=factor, blur_kernel_range_px=(low, high),
         alpha_erode_px=scale_kernel_px(config.alpha_erode_px, factor, odd=False),
-        alpha_blur_px=scale_kernel_px(config.alpha_blur_px, factor, odd=True),
-        seam_blur_px=scale_kernel_px(config.seam_blur_px, factor, odd=True),
-        seam_width_px=scale_length_px(config.seam_width_px, factor),
-    )
+        alpha_blur_px=alpha_blur, alpha_blur_sigma_px=alpha_sigma, seam_blur_px=seam_blur,
+        seam_blur_sigma_px=seam_sigma, seam_width_px=scale_length_px(config.seam_width_px, factor),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,6 +191,23 @@ class CompositeParams:
     seam_blur_px: int = 0
     seam_width_px: int = 0
     footprint_threshold: float = 0.5
+    # Gaussian sigmas away from the reference size (resolve_pixels); 0 = OpenCV's sigma for the kernel size.
+    alpha_blur_sigma_px: float = 0.0
+    seam_blur_sigma_px: float = 0.0
+
+
+#: CompositeParams fields a sample records only when set (not 0): samples made at the reference size (or before
+#: issue 30) keep their bytes, and ``CompositeParams(**record)`` still replays them.
+_RECORDED_WHEN_SET = ("alpha_blur_sigma_px", "seam_blur_sigma_px")
+
+
+def composite_record(params: CompositeParams) -> dict[str, Any]:
+    """``params`` as the JSON-ready record a sample's metadata keeps (``CompositeParams(**record)`` replays it)."""
+    record: dict[str, Any] = to_plain(asdict(params))
+    for name in _RECORDED_WHEN_SET:
+        if not record[name]:
+            del record[name]
+    return record
 
 
 @dataclass(frozen=True)
@@ -255,6 +289,8 @@ def sample_composite(
         seam_blur_px=pixels.seam_blur_px,
         seam_width_px=pixels.seam_width_px,
         footprint_threshold=config.footprint_threshold,
+        alpha_blur_sigma_px=pixels.alpha_blur_sigma_px,
+        seam_blur_sigma_px=pixels.seam_blur_sigma_px,
     )
 
 
@@ -293,13 +329,14 @@ def occluder_matrix(occluder_shape: tuple[int, int], params: CompositeParams) ->
     return (to_center @ rotation @ shear @ scaling @ to_origin)[:2]
 
 
-def soften_alpha(alpha: np.ndarray, erode_px: int, blur_px: int) -> np.ndarray:
-    """Erode with an ``erode_px`` square kernel, then Gaussian blur ``blur_px`` (odd); 0 skips a step."""
+def soften_alpha(alpha: np.ndarray, erode_px: int, blur_px: int, blur_sigma_px: float = 0.0) -> np.ndarray:
+    """Erode with an ``erode_px`` square kernel, then Gaussian blur ``blur_px`` (odd) of ``blur_sigma_px``
+    (0: OpenCV's sigma for that size); 0 skips a step."""
     out = alpha
     if erode_px > 1:
         out = cv2.erode(out, np.ones((erode_px, erode_px), np.uint8))
     if blur_px > 1:
-        out = cv2.GaussianBlur(out, (_odd(blur_px), _odd(blur_px)), 0)
+        out = cv2.GaussianBlur(out, (_odd(blur_px), _odd(blur_px)), blur_sigma_px)
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
 
@@ -344,7 +381,9 @@ def apply_composite(image: np.ndarray, face_mask: np.ndarray, occluder: Occluder
     shape_alpha = np.zeros((height, width), np.float32)
     if warped_alpha[box].size:  # empty when the cut-out lies wholly outside the image
         clipped = np.clip(warped_alpha[box], 0.0, 1.0)
-        shape_alpha[box] = soften_alpha(clipped, params.alpha_erode_px, params.alpha_blur_px)
+        shape_alpha[box] = soften_alpha(
+            clipped, params.alpha_erode_px, params.alpha_blur_px, params.alpha_blur_sigma_px
+        )
     blend_alpha = np.zeros((height, width), np.float32)
     blend_alpha[box] = shape_alpha[box] * np.float32(params.opacity)
 
@@ -368,7 +407,7 @@ def apply_composite(image: np.ndarray, face_mask: np.ndarray, occluder: Occluder
             edge = (shape_alpha[region] > 0.5).astype(np.uint8)
             band = (cv2.dilate(edge, kernel) - cv2.erode(edge, kernel)).astype(bool)
             if band.any():
-                seam = cv2.GaussianBlur(out_region, (_odd(params.seam_blur_px),) * 2, 0)
+                seam = cv2.GaussianBlur(out_region, (_odd(params.seam_blur_px),) * 2, params.seam_blur_sigma_px)
                 out_region[band] = seam[band]
         out_image[region] = out_region
     visible_face = face_mask.copy()  # {0, 1}: the face minus the footprint

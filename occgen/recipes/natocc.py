@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,15 @@ import numpy as np
 
 from occgen.appearance.harmonise import HarmoniseConfig, Harmoniser, harmoniser_weights
 from occgen.appearance.sot import SOTConfig, sample_sot, transfer_colours
-from occgen.compose import CompositeConfig, CompositeParams, apply_composite, face_box, resolve_pixels, sample_composite
+from occgen.compose import (
+    CompositeConfig,
+    CompositeParams,
+    apply_composite,
+    composite_record,
+    face_box,
+    resolve_pixels,
+    sample_composite,
+)
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.imageio import resize_image
 from occgen.core.labels import occluder_class_of
@@ -266,7 +274,7 @@ class NatOccRecipe:
                     "rotation_jitter_deg": jitter,
                     # The cut-out's size as composited (after shrink_to_placement): what fit_scale refers to.
                     "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
-                    "composite": to_plain(asdict(params)),
+                    "composite": composite_record(params),
                 },
             }
             return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
@@ -292,7 +300,7 @@ class NatOccRecipe:
                 "params": {
                     "occluder": to_plain(object_params),
                     "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
-                    "composite": to_plain(asdict(params)),
+                    "composite": composite_record(params),
                 },
             }
             return result.image, result.occluder_mask, result.face_mask, meta, result.footprint

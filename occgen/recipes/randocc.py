@@ -7,10 +7,17 @@ occluder has the same detail, edge and blur relative to the face at every size."
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from occgen.compose import CompositeConfig, apply_composite, resolve_pixels, sample_composite, scale_length_px
+from occgen.compose import (
+    CompositeConfig,
+    apply_composite,
+    composite_record,
+    resolve_pixels,
+    sample_composite,
+    scale_length_px,
+)
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.labels import occluder_class_of
 from occgen.core.params import to_plain
@@ -100,7 +107,7 @@ class RandOccRecipe:
                 "attempts": attempt,
                 "face_px_before": int(face.face_mask.sum()),
                 "face_px_after": int(result.face_mask.sum()),
-                "params": {"occluder": to_plain(occluder_params), "composite": to_plain(asdict(params))},
+                "params": {"occluder": to_plain(occluder_params), "composite": composite_record(params)},
             }
             labels = LabelSources(
                 face.image, face.face_mask, result.footprint, occluder_class_of(occluder.kind),
