@@ -202,3 +202,6 @@ def test_card_records_the_resolved_pixel_values(tmp_path: Path) -> None:
     for key in ("alpha_erode_px", "alpha_blur_px", "seam_blur_px", "seam_width_px", "blur_kernel_range_px"):
         assert at_reference["composite"][key] == settings[key], key
     json.dumps(cards[256])
+    shown = runner.invoke(app, ["info", str(tmp_path / "r256.zarr")])
+    text = " ".join(shown.output.replace("│", " ").split())  # the table's cells, rows unwrapped
+    assert shown.exit_code == 0 and "alpha_erode_px 2," in text and "alpha_blur_sigma_px 0.5," in text
