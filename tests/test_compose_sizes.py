@@ -205,3 +205,19 @@ def test_card_records_the_resolved_pixel_values(tmp_path: Path) -> None:
     shown = runner.invoke(app, ["info", str(tmp_path / "r256.zarr")])
     text = " ".join(shown.output.replace("│", " ").split())  # the table's cells, rows unwrapped
     assert shown.exit_code == 0 and "alpha_erode_px 2," in text and "alpha_blur_sigma_px 0.5," in text
+
+
+def test_natocc_card_and_samples_hold_the_values_used_at_1024(tmp_path: Path) -> None:
+    out = tmp_path / "n1024.zarr"
+    args = ["generate", "natocc", "--out", str(out), "--n", "2", "--size", "1024", "--workers", "1", "--seed", "3",
+            "--shard-size", "2", "--no-preview"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    reader = ShardReader(out)
+    composite = reader.card["resolved_px"]["composite"]
+    assert set(reader.card["resolved_px"]) == {"composite"} and composite["factor"] == 2.0
+    assert composite["alpha_blur_sigma_px"] == pytest.approx(2.0) and composite["seam_width_px"] == 6
+    for index in range(2):  # a hand and an object, each with the card's edge values
+        used = reader[index].metadata["params"]["composite"]
+        for key in ("alpha_erode_px", "alpha_blur_px", "alpha_blur_sigma_px", "seam_blur_sigma_px", "seam_width_px"):
+            assert used[key] == composite[key], key
