@@ -22,9 +22,17 @@ runner = CliRunner()
 # these pins hold for the exact versions in constraints.txt, which CI installs. They were re-made when that lock
 # was introduced (2026-12-05): the earlier pins (randocc e2bbbe28..., natocc 13d848d6...) failed on an unchanged
 # checkout under the versions the package index served that day. Refresh the lock and the pins together.
+# Issue 30 made the compositor's edge and blur values (and RandOcc's shape canvas) relative to the image size,
+# given at 512²: these 64² stores now get 1/8 of the 512² values (was randocc b0462b69..., natocc 4715455c...),
+# while 512² stores keep their bytes (PINNED_512, made before that change).
 PINNED = {
-    "randocc": "b0462b6984a40f112bbc1922c37ba6bab9817e0e52aa5261fc557179cc32b08d",
-    "natocc": "4715455c2fc77bfbefaa522f430ce9432454f9fc6ce4e837092f4408c82ba148",
+    "randocc": "1b14f30e5b7b495a79045b165f9d1cfbc441350713cf093c46ba889e9ab747fe",
+    "natocc": "5252cf8cd62822835ea6755de6c14d3f4e12d4319bd6e2f47abcc26009455e75",
+}
+# `--n 4 --size 512 --seed 7 --shard-size 2`, made on the code before issue 30 (512² is its reference size).
+PINNED_512 = {
+    "randocc": "c03b41bec7dbd121a207a9aedb2f901832ebf3260106465a2906e8986b6a2682",
+    "natocc": "d32a165ac4b129325700025521413b341e17bc1820b4e7b3ba935ba342ae793d",
 }
 
 
@@ -46,3 +54,14 @@ def test_demo_store_bytes_are_pinned(tmp_path: Path, recipe: str) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert store_digest(out) == PINNED[recipe]
+
+
+@pytest.mark.parametrize("recipe", sorted(PINNED_512))
+def test_reference_size_store_bytes_are_unchanged(tmp_path: Path, recipe: str) -> None:
+    """At 512², the reference size of the size-relative edge and blur values, stores are what they were."""
+    out = tmp_path / f"{recipe}.zarr"
+    args = ["generate", recipe, "--out", str(out), "--n", "4", "--size", "512", "--workers", "1", "--seed", "7",
+            "--shard-size", "2", "--no-preview"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert store_digest(out) == PINNED_512[recipe]

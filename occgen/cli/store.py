@@ -72,6 +72,11 @@ def info(
         ]  # fmt: skip
         if not stores:  # the hash of the generation settings; export keys carry its first 8 characters
             rows.append(("digest", f"{dataset.parts[0].digest} (generation settings)"))
+        resolved = card.get("resolved_px", {}) if not stores else {}  # pixel values used at this size (issue 30)
+        flat = {**resolved, **resolved.get("composite", {})}
+        if flat:
+            skip = ("composite", "size_px")
+            rows.append(("pixel values", ", ".join(f"{k} {v}" for k, v in flat.items() if k not in skip)))
         for part in stores:
             recipe = part.reader.card.get("recipe")
             rows.append(

@@ -28,13 +28,17 @@ warping (:func:`shrink_to_placement`): a x4 super-resolved cut-out is never deci
 occluder's family at the face's landmarks (:mod:`occgen.recipes.placement`; a face without eye landmarks keeps
 the random placement and says so in its metadata); ``wearables_frac`` sends that share of the object samples to
 procedural eyewear and face masks (:mod:`occgen.sources.wearables`). Both default to the paper's behaviour.
+
+Sizes: the compositor's edge and blur values are given at ``composite.reference_size_px`` (512², the authors'
+faces) and scaled to ``--size`` (:func:`occgen.compose.resolve_pixels`); placement, SOT smoothing and harmonising
+are already fractions of the face or the occluder. ``hand_max_side_px`` is a cap on decoding work, not a look.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +46,15 @@ import numpy as np
 
 from occgen.appearance.harmonise import HarmoniseConfig, Harmoniser, harmoniser_weights
 from occgen.appearance.sot import SOTConfig, sample_sot, transfer_colours
-from occgen.compose import CompositeConfig, CompositeParams, apply_composite, face_box, sample_composite
+from occgen.compose import (
+    CompositeConfig,
+    CompositeParams,
+    apply_composite,
+    composite_record,
+    face_box,
+    resolve_pixels,
+    sample_composite,
+)
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.imageio import resize_image
 from occgen.core.labels import occluder_class_of
@@ -297,7 +309,7 @@ class NatOccRecipe:
                     "rotation_jitter_deg": jitter,
                     # The cut-out's size as composited (after shrink_to_placement): what fit_scale refers to.
                     "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
-                    "composite": to_plain(asdict(params)),
+                    "composite": composite_record(params),
                 },
             }
             return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
@@ -332,7 +344,7 @@ class NatOccRecipe:
                 "params": {
                     "occluder": to_plain(object_params),
                     "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
-                    "composite": to_plain(asdict(params)),
+                    "composite": composite_record(params),
                 },
             }
             return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
@@ -344,6 +356,10 @@ class NatOccRecipe:
         if self.harmoniser is not None:
             plain["harmoniser"] = self.harmoniser.name
         return plain
+
+    def resolved_px(self) -> dict[str, Any]:
+        """The compositor's edge and blur values at this size (the store card's ``resolved_px``)."""
+        return {"composite": to_plain(resolve_pixels(self.config.composite, self.size))}
 
     def models(self) -> dict[str, Any]:
         """What runs in torch while making samples, for the generation spec: RainNet's weights (file name,

@@ -251,6 +251,11 @@ def prepare_store(
         "sources": recipe.sources(),
         "generation": spec,
     }  # no dates or run times: the same command gives byte-identical stores (issue 13)
+    # The pixel values a size-relative recipe resolved for this size (issue 30); a recoded store keeps its own.
+    resolved_px = getattr(recipe, "resolved_px", None)
+    card_resolved = getattr(recipe, "card", {}).get("resolved_px")
+    if resolved_px is not None or card_resolved is not None:
+        card["resolved_px"] = resolved_px() if resolved_px is not None else card_resolved
     if labels:
         faces = getattr(recipe, "faces", None)
         described = label_card(labels, tuple(getattr(faces, "face_parts", DEFAULT_FACE_PARTS)))
