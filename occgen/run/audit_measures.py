@@ -77,8 +77,14 @@ def hole_frac(occluder_mask: np.ndarray) -> float | None:
     silhouette = alpha_of(occluder_mask) >= HALF
     if np.count_nonzero(silhouette) < MIN_REGION_PX:
         return None
-    filled = ndimage.binary_fill_holes(silhouette)
-    return float(np.count_nonzero(filled & ~silhouette)) / float(np.count_nonzero(filled))
+    holes = hole_pixels(occluder_mask)
+    return float(np.count_nonzero(holes)) / float(np.count_nonzero(holes | silhouette))
+
+
+def hole_pixels(occluder_mask: np.ndarray) -> np.ndarray:
+    """bool (H, W): the pixels below alpha 0.5 that the silhouette encloses (see :func:`hole_frac`)."""
+    silhouette = alpha_of(occluder_mask) >= HALF
+    return np.asarray(ndimage.binary_fill_holes(silhouette)) & ~silhouette
 
 
 def _interior(region: np.ndarray) -> np.ndarray:
