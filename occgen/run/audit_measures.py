@@ -149,19 +149,26 @@ def delta_e(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.ndarray,
 
 
 def contour_length_px(silhouette: np.ndarray) -> float:
-    """Length of the silhouette's outline (every outer and hole contour, 8-connected chain, diagonal steps
-    sqrt 2), leaving out the steps that run along the image border (where the image cut the occluder, no edge)."""
+    """Length of the silhouette's outline (every outer and hole contour), leaving out the steps that run along the
+    image border (where the image cut the occluder: no edge there). Each contour is OpenCV's 8-connected chain of
+    boundary pixels, measured with Vossepoel and Smeulders' corrected chain-code estimator (1982, "Vector code
+    probability and metrication error in the representation of straight lines of finite length"): 0.980 per axis
+    step, 1.406 per diagonal step, -0.091 per change of direction; a plain 1 / sqrt 2 count overestimates a
+    circle's perimeter by about 5 %, this one is within 2 % at any orientation."""
     height, width = silhouette.shape
     contours, _ = cv2.findContours(silhouette.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     total = 0.0
     for contour in contours:
         points = contour.reshape(-1, 2).astype(np.int64)
-        following = np.roll(points, -1, axis=0)
-        steps = np.hypot(*(following - points).T)
-        on_border = [((points[:, k] == edge) & (following[:, k] == edge)) for k, side in ((0, width), (1, height))
-                     for edge in (0, side - 1)]  # fmt: skip
-        total += float(steps[~np.logical_or.reduce(on_border)].sum())
-    return total
+        steps = np.roll(points, -1, axis=0) - points
+        following = points + steps
+        on_border = np.logical_or.reduce([(points[:, k] == edge) & (following[:, k] == edge)
+                                          for k, side in ((0, width), (1, height)) for edge in (0, side - 1)])  # fmt: skip
+        diagonal = np.abs(steps).sum(axis=1) == 2
+        turns = np.any(steps != np.roll(steps, -1, axis=0), axis=1)
+        kept = ~on_border
+        total += float(np.where(diagonal, 1.406, 0.980)[kept].sum() - 0.091 * np.count_nonzero(turns & kept))
+    return max(total, 0.0)
 
 
 def edge_width_px(occluder_mask: np.ndarray) -> float | None:
