@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 import zarr
-from scipy import ndimage
 from contourpy import contour_generator
+from scipy import ndimage
 from typer.testing import CliRunner
 
 from occgen.cli.main import app
@@ -48,8 +50,25 @@ def generate(out: Path, recipe: str, *args: str) -> None:
     assert result.exit_code == 0, result.output
 
 
+@dataclass(frozen=True)
+class Planted:
+    store: Path
+    root: Path
+    holed: int  # index of the sample with a hole cut into its occluder
+    blurred: int  # index of the sample whose occluder was blurred
+    hole_frac: float  # the hole's pixels over the silhouette's before the cut
+
+
+@dataclass(frozen=True)
+class Audited:
+    out: Path
+    output: str  # what the command printed
+    rows: list[dict[str, str]]  # audit.csv
+    summary: dict[str, Any]  # summary.json
+
+
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Planted:
     """A RandOcc store (demo faces and textures, opaque and unblurred occluders, clean and amodal labels) with two
     written samples edited: a disc cut out of one occluder (the face shows through, labelled face) and another
     occluder blurred to mush."""
@@ -82,54 +101,53 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     region = ndimage.binary_dilation(sample.occluder_mask > 0, iterations=2)
     mush = cv2.GaussianBlur(sample.image, (0, 0), 6)
     group["image"][blurred] = np.where(region[:, :, None], mush, sample.image)
-    return {"store": store, "root": root, "holed": holed, "blurred": blurred,
-            "hole_frac": np.count_nonzero(hole) / np.count_nonzero(silhouette)}  # fmt: skip
+    return Planted(store, root, holed, blurred, np.count_nonzero(hole) / np.count_nonzero(silhouette))
 
 
 @pytest.fixture(scope="module")
-def audited(planted: dict[str, object]) -> dict[str, object]:
-    out = Path(str(planted["root"])) / "audit"
-    result = runner.invoke(app, ["audit", str(planted["store"]), "--out", str(out), "--worst", "3"])
+def audited(planted: Planted) -> Audited:
+    out = planted.root / "audit"
+    result = runner.invoke(app, ["audit", str(planted.store), "--out", str(out), "--worst", "3"])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((out / "audit.csv").open()))
-    return {"out": out, "output": result.output, "rows": rows, "summary": json.loads((out / "summary.json").read_text())}
+    return Audited(out, result.output, rows, json.loads((out / "summary.json").read_text()))
 
 
-def test_planted_hole_and_blur_top_their_measures(planted: dict[str, object], audited: dict[str, object]) -> None:
-    summary = audited["summary"]["measures"]  # type: ignore[index]
-    holed, blurred = planted["holed"], planted["blurred"]
-    ids = {int(row["index"]): row["sample_id"] for row in audited["rows"]}  # type: ignore[union-attr]
+def test_planted_hole_and_blur_top_their_measures(planted: Planted, audited: Audited) -> None:
+    summary = audited.summary["measures"]
+    holed, blurred = planted.holed, planted.blurred
+    ids = {int(row["index"]): row["sample_id"] for row in audited.rows}
     assert summary["hole_frac"]["beyond"] == 1 and summary["hole_frac"]["worst"][0][0] == ids[holed]
     # the planted hole is the only one, and its size is what was cut out of the (hole-free) silhouette
-    assert summary["hole_frac"]["worst"][0][1] == pytest.approx(planted["hole_frac"], rel=1e-6)
+    assert summary["hole_frac"]["worst"][0][1] == pytest.approx(planted.hole_frac, rel=1e-6)
     assert [value for _, value in summary["hole_frac"]["worst"][1:]] == [0.0, 0.0]
     sharpness = summary["sharpness_ratio"]
     assert sharpness["worst"][0][0] == ids[blurred] and sharpness["worst"][0][1] < 0.1
     assert sharpness["worst"][0][1] < 0.25 * sharpness["worst"][1][1]  # well apart from the unblurred occluders
     # the command prints the counts, one line per measure
-    output = str(audited["output"])
+    output = audited.output
     assert "hole_frac" in output and f"1 of {N} measured above 0.01" in output
     assert all(measure.name in output for measure in MEASURES)
 
 
-def test_csv_and_summary_have_every_sample_and_measure(planted: dict[str, object], audited: dict[str, object]) -> None:
-    rows = audited["rows"]
-    dataset = open_store(Path(str(planted["store"])))
-    assert [row["sample_id"] for row in rows] == [m["sample_id"] for m in dataset.metadata(range(N))]  # type: ignore[union-attr]
-    assert tuple(rows[0]) == CSV_COLUMNS and CSV_COLUMNS[0] == "sample_id"  # type: ignore[index]
-    summary = audited["summary"]
-    assert summary["n"] == N and summary["thresholds"]["hole_frac_max"] == 0.01  # type: ignore[index]
+def test_csv_and_summary_have_every_sample_and_measure(planted: Planted, audited: Audited) -> None:
+    rows = audited.rows
+    dataset = open_store(planted.store)
+    assert [row["sample_id"] for row in rows] == [m["sample_id"] for m in dataset.metadata(range(N))]
+    assert tuple(rows[0]) == CSV_COLUMNS and CSV_COLUMNS[0] == "sample_id"
+    summary = audited.summary
+    assert summary["n"] == N and summary["thresholds"]["hole_frac_max"] == 0.01
     for measure in MEASURES:
-        entry = summary["measures"][measure.name]  # type: ignore[index]
-        values = [float(row[measure.name]) for row in rows if row[measure.name]]  # type: ignore[union-attr]
+        entry = summary["measures"][measure.name]
+        values = [float(row[measure.name]) for row in rows if row[measure.name]]
         assert entry["measured"] == len(values) == N and entry["missing"] == 0
         assert entry["distribution"]["p50"] == pytest.approx(float(np.median(values)), rel=1e-4)
         limit = entry["threshold"]["value"]
         assert entry["beyond"] == sum(v > limit if measure.bad == "above" else v < limit for v in values)
 
 
-def test_sheet_size_and_labelled_tiles(planted: dict[str, object], audited: dict[str, object]) -> None:
-    sheet = read_image(Path(str(audited["out"])) / "worst.png")
+def test_sheet_size_and_labelled_tiles(planted: Planted, audited: Audited) -> None:
+    sheet = read_image(audited.out / "worst.png")
     tile, header, label = 96, 18, 28
     assert sheet.shape == (len(MEASURES) * (header + tile + label), 3 * 2 * tile, 3) == (852, 576, 3)
     # row 0 (holes), tile 0: the planted sample; its alpha panel shows the hole in red
@@ -139,9 +157,9 @@ def test_sheet_size_and_labelled_tiles(planted: dict[str, object], audited: dict
     assert label_strip.max() > 200  # the id and value are written under the tile
 
 
-def test_numbers_of_one_sample_equal_an_independent_computation(planted: dict[str, object]) -> None:
-    dataset = open_store(Path(str(planted["store"])))
-    index = int(planted["holed"])  # type: ignore[call-overload]
+def test_numbers_of_one_sample_equal_an_independent_computation(planted: Planted) -> None:
+    dataset = open_store(planted.store)
+    index = planted.holed
     sample = dataset[index]
     image, face, alpha8 = sample.image, sample.face_mask.astype(bool), sample.occluder_mask
     clean, amodal = dataset.label("clean_image", index), dataset.label("face_mask_amodal", index).astype(bool)
@@ -168,10 +186,10 @@ def test_numbers_of_one_sample_equal_an_independent_computation(planted: dict[st
     ratio = lap[inner(alpha >= 0.95)].var() / lap[inner(face & (alpha8 == 0))].var()
     assert got.sharpness_ratio == pytest.approx(ratio, rel=1e-4)
 
-    # colour distance: Lab from the formulas (above); the ring from OpenCV's exact distance transform
+    # colour distance: Lab from the formulas (above); the ring from scipy's exact distance transform
     lab = rgb2lab(image)
-    distance = cv2.distanceTransform((~silhouette).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    ring = face & (alpha8 == 0) & (distance <= ring_radius_px(sample.metadata["face_px_before"]) + 1e-3)
+    distance = ndimage.distance_transform_edt(~silhouette)
+    ring = face & (alpha8 == 0) & (distance <= ring_radius_px(sample.metadata["face_px_before"]))
     expected = deltaE_cie76(lab[silhouette].mean(axis=0), lab[ring].mean(axis=0))
     assert got.delta_e == pytest.approx(float(expected), abs=0.05)
 
@@ -225,12 +243,13 @@ def test_no_occluder_and_bad_arrays() -> None:
         measure_sample(image, face, np.zeros((32, 32), np.uint8), face_px=1024)
 
 
-def test_a_mix_in_parallel_gives_the_same_rows(planted: dict[str, object], audited: dict[str, object]) -> None:
+def test_a_mix_in_parallel_gives_the_same_rows(planted: Planted, audited: Audited) -> None:
     """A mix of the planted store and a NatOcc store without labels, read by two worker processes: the planted
     rows are unchanged (ids qualified by the part), and the measure the mix cannot give says what it needs."""
-    root = Path(str(planted["root"]))
+    root = planted.root
     generate(root / "natocc.zarr", "natocc")
-    result = runner.invoke(app, ["mix", str(planted["store"]), str(root / "natocc.zarr"), "--out", str(root / "mix.zarr")])
+    mix = ["mix", str(planted.store), str(root / "natocc.zarr"), "--out", str(root / "mix.zarr")]
+    result = runner.invoke(app, mix)
     assert result.exit_code == 0, result.output
     out = root / "mix-audit"
     result = run_audit(root / "mix.zarr", out, AuditSettings(worst=2, workers=2))
@@ -238,7 +257,7 @@ def test_a_mix_in_parallel_gives_the_same_rows(planted: dict[str, object], audit
     rows = list(csv.DictReader((out / "audit.csv").open()))
     ids = [m["sample_id"] for m in open_store(root / "mix.zarr").metadata(range(2 * N))]
     assert [row["sample_id"] for row in rows] == ids
-    by_id = {row["sample_id"]: row for row in audited["rows"]}  # type: ignore[union-attr]
+    by_id = {row["sample_id"]: row for row in audited.rows}
     mixed = [row for row in rows if row["recipe"] == "randocc"]
     assert len(mixed) == N
     for row in mixed:

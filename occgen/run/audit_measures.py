@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from occgen.core.errors import ArrayContractError
 
@@ -82,9 +81,13 @@ def hole_frac(occluder_mask: np.ndarray) -> float | None:
 
 
 def hole_pixels(occluder_mask: np.ndarray) -> np.ndarray:
-    """bool (H, W): the pixels below alpha 0.5 that the silhouette encloses (see :func:`hole_frac`)."""
+    """bool (H, W): the pixels below alpha 0.5 that the silhouette encloses (see :func:`hole_frac`): the ones a
+    4-connected flood fill of the outside (a one-pixel frame around the image) does not reach."""
     silhouette = alpha_of(occluder_mask) >= HALF
-    return np.asarray(ndimage.binary_fill_holes(silhouette)) & ~silhouette
+    canvas = np.pad(silhouette.astype(np.uint8), 1)  # 0 outside the silhouette, framed by 0
+    flood_mask = np.zeros((canvas.shape[0] + 2, canvas.shape[1] + 2), np.uint8)
+    cv2.floodFill(canvas, flood_mask, (0, 0), 2, flags=4)
+    return canvas[1:-1, 1:-1] == 0
 
 
 def _interior(region: np.ndarray) -> np.ndarray:
@@ -140,8 +143,10 @@ def delta_e(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.ndarray,
     silhouette = alpha >= HALF
     if np.count_nonzero(silhouette) < MIN_REGION_PX:
         return None
-    distance = ndimage.distance_transform_edt(~silhouette)
-    ring = (face_mask > 0) & (alpha == 0) & (distance <= ring_radius_px(face_px))
+    # exact Euclidean distance of each pixel to the silhouette (OpenCV's precise mask: Felzenszwalb's algorithm)
+    distance = cv2.distanceTransform((~silhouette).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    # + 1e-3: float32 rounding of sqrt(integer); the next distance past r is at least r + 1 / (2 r) away
+    ring = (face_mask > 0) & (alpha == 0) & (distance <= ring_radius_px(face_px) + 1e-3)
     if np.count_nonzero(ring) < MIN_REGION_PX:
         return None
     means = [lab(image[where]).mean(axis=0) for where in (silhouette, ring)]
@@ -162,8 +167,8 @@ def contour_length_px(silhouette: np.ndarray) -> float:
         points = contour.reshape(-1, 2).astype(np.int64)
         steps = np.roll(points, -1, axis=0) - points
         following = points + steps
-        on_border = np.logical_or.reduce([(points[:, k] == edge) & (following[:, k] == edge)
-                                          for k, side in ((0, width), (1, height)) for edge in (0, side - 1)])  # fmt: skip
+        edges = [(k, edge) for k, side in ((0, width), (1, height)) for edge in (0, side - 1)]
+        on_border = np.logical_or.reduce([(points[:, k] == edge) & (following[:, k] == edge) for k, edge in edges])
         diagonal = np.abs(steps).sum(axis=1) == 2
         turns = np.any(steps != np.roll(steps, -1, axis=0), axis=1)
         kept = ~on_border
