@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from occgen.cli.common import WORKERS_HELP, err_console, resolve_workers, user_errors
+from occgen.cli.common import WORKERS_HELP, err_console, lazy_progress, resolve_workers, user_errors
 
 
 def audit_command(
@@ -26,11 +26,13 @@ def audit_command(
     """Measure every sample (occluder holes, sharpness against the face, colour distance to the face, soft-edge
     width relative to the face, face covered, occluder pixels that look like the clean face) and show the worst."""
     from occgen.run.audit import MEASURES, AuditSettings, parse_thresholds, run_audit
+    from occgen.store import open_store
 
     with user_errors():
         settings = AuditSettings(worst=worst, workers=resolve_workers(workers),
                                  thresholds=parse_thresholds(threshold or []))  # fmt: skip
-        result = run_audit(store, out, settings)
+        with lazy_progress(f"audit {store}", total=len(open_store(store))) as advance:
+            result = run_audit(store, out, settings, on_progress=advance)
         for measure in MEASURES:
             entry = result.summary["measures"][measure.name]
             limit = f"{measure.bad} {entry['threshold']['value']:g}"

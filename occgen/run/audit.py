@@ -16,7 +16,7 @@ import io
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -225,7 +225,8 @@ def csv_text(rows: Sequence[AuditRow]) -> str:
     for row in rows:
         m = asdict(row.measures)
         cells = [row.sample_id, row.index, row.recipe, "+".join(row.occluder_types)]
-        cells += ["" if m[name] is None else f"{m[name]:.6g}" for name in CSV_COLUMNS[4:]]
+        cells += ["" if m[name] is None else str(m[name]) if isinstance(m[name], int) else f"{m[name]:.6g}"
+                  for name in CSV_COLUMNS[4:]]  # fmt: skip
         writer.writerow(cells)
     return buffer.getvalue()
 
@@ -239,9 +240,12 @@ class AuditResult:
     seconds: float
 
 
-def run_audit(store: Path | str | Location, out: Path, settings: AuditSettings) -> AuditResult:
+def run_audit(
+    store: Path | str | Location, out: Path, settings: AuditSettings, on_progress: Callable[[int], None] | None = None
+) -> AuditResult:
     """Measure every sample of ``store`` (a store or a mix), write :data:`CSV_NAME`, :data:`SUMMARY_NAME` and
-    :data:`SHEET_NAME` into the folder ``out`` (made if missing; other files in it are left alone)."""
+    :data:`SHEET_NAME` into the folder ``out`` (made if missing; other files in it are left alone).
+    ``on_progress(k)``: k more samples measured."""
     started = time.monotonic()
     dataset = open_store(store)
     n = len(dataset)
@@ -252,7 +256,13 @@ def run_audit(store: Path | str | Location, out: Path, settings: AuditSettings) 
     tasks = [(low, min(low + chunk, n)) for low in range(0, n, chunk)]
     job = AuditJob(dataset.location, str(dataset.card.get("recipe")), **held)
     rows: list[AuditRow] = []
-    run_tasks(audit_chunk, tasks, shared=job, workers=min(settings.workers, len(tasks)), on_result=rows.extend)
+
+    def collect(chunk_rows: list[AuditRow]) -> None:
+        rows.extend(chunk_rows)
+        if on_progress is not None:
+            on_progress(len(chunk_rows))
+
+    run_tasks(audit_chunk, tasks, shared=job, workers=min(settings.workers, len(tasks)), on_result=collect)
     rows.sort(key=lambda row: row.index)
 
     measures = summarise(rows, settings, held)
