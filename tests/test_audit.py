@@ -149,7 +149,7 @@ def test_csv_and_summary_have_every_sample_and_measure(planted: Planted, audited
 def test_sheet_size_and_labelled_tiles(planted: Planted, audited: Audited) -> None:
     sheet = read_image(audited.out / "worst.png")
     tile, header, label = 96, 18, 28
-    assert sheet.shape == (len(MEASURES) * (header + tile + label), 3 * 2 * tile, 3) == (852, 576, 3)
+    assert sheet.shape == (len(MEASURES) * (header + tile + label), 3 * 2 * tile, 3) == (994, 576, 3)
     # row 0 (holes), tile 0: the planted sample; its alpha panel shows the hole in red
     alpha_panel = sheet[header : header + tile, tile : 2 * tile].reshape(-1, 3)
     assert np.count_nonzero(np.all(np.abs(alpha_panel.astype(int) - HOLE) < 40, axis=1)) > 20
@@ -217,6 +217,19 @@ def test_soft_edge_width_of_a_known_ramp() -> None:
     assert edge_width_px(np.round(sharp * 255).astype(np.uint8)) == pytest.approx(4.5, rel=0.03)
 
 
+def test_fragments_of_an_occluder_in_two_pieces() -> None:
+    """A disc and a far smaller one apart from it: the share outside the largest piece is the small disc's."""
+    alpha = np.zeros((96, 96), np.uint8)
+    cv2.circle(alpha, (30, 40), 20, 255, -1)
+    cv2.circle(alpha, (80, 80), 5, 255, -1)
+    small = np.count_nonzero(alpha[70:, 70:])
+    image, face = np.full((96, 96, 3), 90, np.uint8), np.ones((96, 96), np.uint8)
+    got = measure_sample(image, face, alpha, face_px=96 * 96)
+    assert got.fragment_frac == pytest.approx(small / np.count_nonzero(alpha), rel=1e-9) and 0 < small < 200
+    cv2.line(alpha, (30, 40), (80, 80), 255, 1)  # joined by a one-pixel (8-connected) line: one piece
+    assert measure_sample(image, face, alpha, face_px=96 * 96).fragment_frac == 0.0
+
+
 def test_invisible_share_of_a_half_hidden_occluder() -> None:
     """An occluder whose left half was composited with no effect (the composite equals the clean face there)."""
     rng = np.random.default_rng(0)
@@ -262,17 +275,19 @@ def test_a_mix_in_parallel_gives_the_same_rows(planted: Planted, audited: Audite
     assert len(mixed) == N
     for row in mixed:
         plain = next(value for key, value in by_id.items() if row["sample_id"].endswith(key))
-        assert [row[m.name] for m in MEASURES[:5]] == [plain[m.name] for m in MEASURES[:5]]
+        assert [row[m.name] for m in MEASURES if m.name != "invisible_frac"] == [
+            plain[m.name] for m in MEASURES if m.name != "invisible_frac"
+        ]
     invisible = result.summary["measures"]["invisible_frac"]
     assert invisible["measured"] == 0 and "--labels clean" in invisible["unavailable"]
-    assert read_image(out / "worst.png").shape == (852, 2 * 2 * 96, 3)
+    assert read_image(out / "worst.png").shape == (994, 2 * 2 * 96, 3)
 
 
 def test_user_errors_are_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["audit", str(tmp_path / "missing.zarr"), "--out", str(tmp_path / "a")])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 1 and lines == [f"error: store not found: {tmp_path / 'missing.zarr'}"]
-    with pytest.raises(ConfigError, match="NAME one of hole_frac_max, sharpness_ratio_min"):
+    with pytest.raises(ConfigError, match="NAME one of hole_frac_max, fragment_frac_max, sharpness_ratio_min"):
         parse_thresholds(["holes=0.5"])
     with pytest.raises(ConfigError, match="audit threshold delta_e_min must be a number >= 0"):
         parse_thresholds(["delta_e_min=-1"])

@@ -23,8 +23,9 @@ def audit_command(
     ] = None,
     workers: Annotated[int, typer.Option(help=f"{WORKERS_HELP} [default: 1].")] = 1,
 ) -> None:  # fmt: skip
-    """Measure every sample (occluder holes, sharpness against the face, colour distance to the face, soft-edge
-    width relative to the face, face covered, occluder pixels that look like the clean face) and show the worst."""
+    """Measure every sample (occluder holes and pieces, sharpness against the face, colour distance to the face,
+    soft-edge width relative to the face, face covered, occluder pixels that look like the clean face) and show the
+    worst."""
     from occgen.run.audit import MEASURES, AuditSettings, parse_thresholds, run_audit
     from occgen.store import open_store
 

@@ -45,6 +45,7 @@ class AuditThresholds:
     each default are in ``docs/audit.md``."""
 
     hole_frac_max: float = 0.01  # over 1 % of the filled silhouette is a hole
+    fragment_frac_max: float = 0.02  # over 2 % of the silhouette is outside its largest piece
     sharpness_ratio_min: float = 0.1  # the occluder has under a tenth of the face's fine detail
     delta_e_min: float = 2.3  # mean colours closer than a just-noticeable difference
     edge_width_face_max: float = 0.04  # soft edge wider than 4 % of the face size (512² demo: 0.016-0.034)
@@ -72,6 +73,7 @@ class Measure:
 
 MEASURES: tuple[Measure, ...] = (
     Measure("hole_frac", "occluder holes", "above", "hole_frac_max", "an occluder (occluder_mask)"),
+    Measure("fragment_frac", "occluder in pieces", "above", "fragment_frac_max", "an occluder (occluder_mask)"),
     Measure("sharpness_ratio", "occluder / face sharpness", "below", "sharpness_ratio_min",
             "an opaque occluder core and untouched visible face of 16+ interior px each"),
     Measure("delta_e", "colour distance to the face around", "below", "delta_e_min",

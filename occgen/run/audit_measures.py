@@ -38,13 +38,15 @@ _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 class SampleMeasures:
     """One sample's measures (None: not measurable for this sample, see each function).
 
-    ``hole_frac``: share of the filled occluder silhouette below alpha 0.5; ``sharpness_ratio``: variance of the
+    ``hole_frac``: share of the filled occluder silhouette below alpha 0.5; ``fragment_frac``: share of the
+    silhouette outside its largest piece; ``sharpness_ratio``: variance of the
     Laplacian inside the occluder over that on the visible face; ``delta_e``: CIE76 distance of the occluder's mean
     Lab colour to the face around it; ``edge_width_face``: soft-edge width over the face size; ``coverage_frac``:
     share of the face covered; ``invisible_frac``: share of the occluder's footprint that looks like the clean face.
     """
 
     hole_frac: float | None
+    fragment_frac: float | None
     sharpness_ratio: float | None
     delta_e: float | None
     edge_width_face: float | None
@@ -78,6 +80,19 @@ def hole_frac(occluder_mask: np.ndarray) -> float | None:
         return None
     holes = hole_pixels(occluder_mask)
     return float(np.count_nonzero(holes)) / float(np.count_nonzero(holes | silhouette))
+
+
+def fragment_frac(occluder_mask: np.ndarray) -> float | None:
+    """An occluder in pieces: the share of the silhouette (alpha >= 0.5) outside its largest 8-connected part (0
+    for one piece; a hand whose matting lost the palm falls apart into fingers). None when the silhouette has under
+    MIN_REGION_PX pixels."""
+    silhouette = (alpha_of(occluder_mask) >= HALF).astype(np.uint8)
+    total = int(np.count_nonzero(silhouette))
+    if total < MIN_REGION_PX:
+        return None
+    count, _, stats, _ = cv2.connectedComponentsWithStats(silhouette, connectivity=8)
+    largest = int(stats[1:count, cv2.CC_STAT_AREA].max())
+    return 1.0 - largest / total
 
 
 def hole_pixels(occluder_mask: np.ndarray) -> np.ndarray:
@@ -221,6 +236,7 @@ def measure_sample(
     visible = int(np.count_nonzero(face_mask))
     return SampleMeasures(
         hole_frac=hole_frac(occluder_mask),
+        fragment_frac=fragment_frac(occluder_mask),
         sharpness_ratio=sharpness_ratio(image, face_mask, occluder_mask),
         delta_e=None if known_face is None else delta_e(image, face_mask, occluder_mask, known_face),
         edge_width_face=None if width is None or known_face is None else width / float(np.sqrt(known_face)),
