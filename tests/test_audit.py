@@ -121,6 +121,11 @@ def test_planted_hole_and_blur_top_their_measures(planted: Planted, audited: Aud
     # the planted hole is the only one, and its size is what was cut out of the (hole-free) silhouette
     assert summary["hole_frac"]["worst"][0][1] == pytest.approx(planted.hole_frac, rel=1e-6)
     assert [value for _, value in summary["hole_frac"]["worst"][1:]] == [0.0, 0.0]
+    # the source of the planted hole is named, with how many samples use it
+    (source,) = open_store(planted.store).metadata([holed])[0]["occluder_ids"]
+    used = sum(source in row["occluder_ids"].split("+") for row in audited.rows)
+    assert summary["hole_frac"]["beyond_by_occluder"] == [[source, 1, used]]
+    assert next(row for row in audited.rows if row["sample_id"] == ids[holed])["occluder_ids"] == source
     sharpness = summary["sharpness_ratio"]
     assert sharpness["worst"][0][0] == ids[blurred] and sharpness["worst"][0][1] < 0.1
     assert sharpness["worst"][0][1] < 0.25 * sharpness["worst"][1][1]  # well apart from the unblurred occluders

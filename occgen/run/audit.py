@@ -16,6 +16,7 @@ import io
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -86,7 +87,7 @@ MEASURES: tuple[Measure, ...] = (
             "clean_image (generate with --labels clean) and an occluder"),
 )  # fmt: skip
 #: Columns of ``audit.csv``: the sample, then the measures, then the raw sizes behind them.
-CSV_COLUMNS = ("sample_id", "index", "recipe", "occluder_types", *(m.name for m in MEASURES),
+CSV_COLUMNS = ("sample_id", "index", "recipe", "face_id", "occluder_ids", "occluder_types", *(m.name for m in MEASURES),
                "face_px", "occluder_px", "edge_width_px")  # fmt: skip
 
 
@@ -133,6 +134,8 @@ class AuditRow:
     recipe: str
     occluder_types: tuple[str, ...]
     measures: SampleMeasures
+    face_id: str = ""
+    occluder_ids: tuple[str, ...] = ()
 
     def value(self, name: str) -> float | None:
         value = getattr(self.measures, name)
@@ -166,8 +169,10 @@ def audit_chunk(job: AuditJob, bounds: tuple[int, int]) -> list[AuditRow]:
             clean_image=dataset.label(CLEAN, index, image) if job.clean else None,
         )  # fmt: skip
         types = tuple(str(t) for t in meta.get("occluder_types", []))
-        rows.append(AuditRow(index, str(meta.get("sample_id", index)), str(meta.get("recipe", job.recipe)), types,
-                             measures))  # fmt: skip
+        rows.append(AuditRow(
+            index, str(meta.get("sample_id", index)), str(meta.get("recipe", job.recipe)), types, measures,
+            face_id=str(meta.get("face_id", "")), occluder_ids=tuple(str(o) for o in meta.get("occluder_ids", [])),
+        ))  # fmt: skip
     return rows
 
 
@@ -195,6 +200,22 @@ def distribution(values: Sequence[float]) -> dict[str, float | None]:
     return stats
 
 
+def sources_beyond(
+    rows: Sequence[AuditRow], measure: Measure, thresholds: AuditThresholds, top: int = 10
+) -> list[list[Any]]:
+    """The occluders most often in samples beyond ``measure``'s threshold: ``[[occluder id, samples beyond, samples
+    with it], ...]`` (at most ``top``, most beyond first, then by id), so that a bad source shows by its name."""
+    beyond: Counter[str] = Counter()
+    used: Counter[str] = Counter()
+    for row in rows:
+        value = row.value(measure.name)
+        used.update(set(row.occluder_ids))
+        if value is not None and is_beyond(measure, value, thresholds):
+            beyond.update(set(row.occluder_ids))
+    ranked = sorted(beyond.items(), key=lambda item: (-item[1], item[0]))[:top]
+    return [[name, count, used[name]] for name, count in ranked]
+
+
 def summarise(rows: Sequence[AuditRow], settings: AuditSettings, held: dict[str, bool]) -> dict[str, Any]:
     """The ``measures`` part of ``summary.json``: per measure its threshold, how many samples are beyond it, how
     many have no value (and what the measure needs), its distribution and its worst samples."""
@@ -212,6 +233,7 @@ def summarise(rows: Sequence[AuditRow], settings: AuditSettings, held: dict[str,
             "needs": measure.needs,
             "distribution": distribution(values),
             "worst": [[s.sample_id, s.value] for s in worst_of(rows, measure, settings.worst, thresholds)],
+            "beyond_by_occluder": sources_beyond(rows, measure, thresholds),
         }  # fmt: skip
         if measure.name == "invisible_frac" and not held["clean"]:
             entry["unavailable"] = "the store holds no clean_image: generate with --labels clean"
@@ -226,9 +248,10 @@ def csv_text(rows: Sequence[AuditRow]) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         m = asdict(row.measures)
-        cells = [row.sample_id, row.index, row.recipe, "+".join(row.occluder_types)]
+        cells = [row.sample_id, row.index, row.recipe, row.face_id, "+".join(row.occluder_ids),
+                 "+".join(row.occluder_types)]  # fmt: skip
         cells += ["" if m[name] is None else str(m[name]) if isinstance(m[name], int) else f"{m[name]:.6g}"
-                  for name in CSV_COLUMNS[4:]]  # fmt: skip
+                  for name in CSV_COLUMNS[len(cells):]]  # fmt: skip
         writer.writerow(cells)
     return buffer.getvalue()
 
