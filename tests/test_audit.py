@@ -299,3 +299,10 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     assert parse_thresholds(["hole_frac_max=0.05"]).hole_frac_max == 0.05
     with pytest.raises(ConfigError, match="--worst must be between 1 and 64"):
         AuditSettings(worst=0)
+
+
+def test_out_inside_the_store_is_refused(planted: Planted) -> None:
+    before = sorted(p.name for p in planted.store.iterdir())
+    with pytest.raises(ConfigError, match=r"--out .* is inside the store .*; choose a folder outside it"):
+        run_audit(planted.store, planted.store / "audit", AuditSettings())
+    assert sorted(p.name for p in planted.store.iterdir()) == before

@@ -276,6 +276,8 @@ def run_audit(
     n = len(dataset)
     if n == 0:
         raise StoreError(f"{dataset.path} holds no samples: nothing to audit")
+    if dataset.location.is_local and out.resolve().is_relative_to(Path(dataset.path).resolve()):
+        raise ConfigError(f"--out {out} is inside the store {dataset.path}; choose a folder outside it")
     held = {"amodal": AMODAL in dataset.label_names, "clean": CLEAN in dataset.label_names}
     chunk = max(1, int(dataset.parts[0].reader.card.get("shard_size") or 64))
     tasks = [(low, min(low + chunk, n)) for low in range(0, n, chunk)]
