@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from occgen import __version__
 from occgen.cli import store
+from occgen.cli.audit import audit_command
 from occgen.cli.common import command_group, err_console, user_errors
 from occgen.cli.faces import faces_app
 from occgen.cli.generate import generate_app
@@ -29,7 +30,7 @@ from occgen.cli.train import evaluate_command, train_command
 COMMAND_ORDER = (
     "faces", "hands", "occluders",  # prepare the sources
     "generate",  # make stores
-    "info", "preview", "report", "verify", "mix", "recode", "export",  # look at, check, combine, convert them
+    "info", "preview", "report", "audit", "verify", "mix", "recode", "export",  # look at, check, combine, convert them
     "train", "evaluate", "export-model", "predict",  # models
     "cache", "params", "version",  # housekeeping
 )  # fmt: skip
@@ -87,6 +88,7 @@ app.command("evaluate")(evaluate_command)
 app.command("export-model")(export_model_command)
 app.command("predict")(predict_command)
 app.command("report")(report_command)
+app.command("audit")(audit_command)
 
 
 params_app = command_group(help="Check parameter files.", no_args_is_help=True)
