@@ -120,8 +120,8 @@ def table_command(
         list[str],
         typer.Option(
             "--eval",
-            help="NAME=DIR evaluation set, repeatable: a folder (images/ + masks/), a benchmark "
-            "root `occgen evaluate` reads, or a store.",
+            help="NAME=DIR evaluation set, repeatable (or NAME=DIR,NAME=DIR): a folder (images/ + masks/), a "
+            "benchmark root `occgen evaluate` reads, or a store.",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output folder: data/, runs/, table.csv, report.md.")],
@@ -172,7 +172,8 @@ def table_command(
         from occgen.train.table import Condition, EvalSet, TableRun, run_table
 
         chosen = parse_conditions(conditions)
-        evals = [EvalSet(name=name, path=path) for name, path in map(parse_eval, eval_sets)]
+        pairs = [parse_eval(part) for value in eval_sets for part in value.split(",") if part.strip()]
+        evals = [EvalSet(name=name, path=path) for name, path in pairs]
         for eval_set in evals:
             if not eval_set.path.exists():
                 raise ConfigError(f"--eval {eval_set.name}: {eval_set.path} does not exist; pass an evaluation folder")
