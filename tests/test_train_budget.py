@@ -69,7 +69,8 @@ def test_progress_lines_reach_a_file_that_is_not_a_terminal(tmp_path: Path) -> N
         lines.on_batch(1, step, 2, 0.5)
     lines.on_batch(2, 1, 1, 0.25)
     written = stream.getvalue().splitlines()
-    assert [line.split(":")[0] for line in written] == ["step 2/3 (epoch 1, batch 2/2)", "step 3/3 (epoch 2, batch 1/1)"]
+    heads = [line.split(":")[0] for line in written]
+    assert heads == ["step 2/3 (epoch 1, batch 2/2)", "step 3/3 (epoch 2, batch 1/1)"]
     # `occgen train` under a runner (stderr not a terminal): plain step lines and epoch lines, no live bar.
     store = demo_store(tmp_path / "s.zarr", n=4)
     args = ["train", "--data", str(store), "--out", str(tmp_path / "run"), "--steps", "3", "--batch-size", "2",

@@ -178,10 +178,10 @@ def table_command(
             if not eval_set.path.exists():
                 raise ConfigError(f"--eval {eval_set.name}: {eval_set.path} does not exist; pass an evaluation folder")
         config = load_train_config(params)
-        budget = {"steps": steps, "max_samples": max_samples}
+        budget: dict[str, int | None] = {"steps": steps, "max_samples": max_samples}
         if steps is None and max_samples is None and config.step_budget is None:
             budget["steps"] = 1000
-        overrides = {
+        overrides: dict[str, Any] = {
             "arch": arch,
             "batch_size": batch_size,
             "lr": lr,

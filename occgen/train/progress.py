@@ -5,7 +5,7 @@ job): a live progress bar draws nothing useful there, so one line every ``every`
 from __future__ import annotations
 
 import time
-from typing import Any, TextIO
+from typing import IO, Any
 
 
 def epoch_line(row: dict[str, Any]) -> str:
@@ -27,7 +27,7 @@ class ProgressLines:
     ``step S[/BUDGET] (epoch E, batch B/N): loss L, T s`` every ``every`` steps of this run, and the epoch lines."""
 
     def __init__(
-        self, stream: TextIO, *, every: int = 10, epochs: int | None = None, budget: int | None = None
+        self, stream: IO[str], *, every: int = 10, epochs: int | None = None, budget: int | None = None
     ) -> None:
         self.stream = stream
         self.every = max(1, every)
