@@ -24,6 +24,7 @@ from occgen.cli.hands import hands_app
 from occgen.cli.models import export_model_command, predict_command
 from occgen.cli.occluders import occluders_app
 from occgen.cli.report import report_command
+from occgen.cli.table import table_command
 from occgen.cli.train import evaluate_command, train_command
 
 # `occgen --help` lists the commands in the order data flows through them.
@@ -31,7 +32,7 @@ COMMAND_ORDER = (
     "faces", "hands", "occluders",  # prepare the sources
     "generate",  # make stores
     "info", "preview", "report", "audit", "verify", "mix", "recode", "export",  # look at, check, combine, convert them
-    "train", "evaluate", "export-model", "predict",  # models
+    "train", "evaluate", "table", "export-model", "predict",  # models
     "cache", "params", "version",  # housekeeping
 )  # fmt: skip
 
@@ -85,6 +86,7 @@ for command in (store.preview, store.info, store.recode, store.mix, store.export
     app.command()(command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
+app.command("table")(table_command)
 app.command("export-model")(export_model_command)
 app.command("predict")(predict_command)
 app.command("report")(report_command)

@@ -136,6 +136,9 @@ def mix(
         "random"
     ),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing mix.")] = False,
+    repeat: Annotated[
+        bool, typer.Option(help="A COUNT above a store's size takes it whole, again, then a random rest.")
+    ] = False,
 ) -> None:
     """Mix several stores without copying pixels: an index the readers resolve, with its own card."""
     from occgen.store.mix import build_mix, parse_part
@@ -144,7 +147,7 @@ def mix(
         chosen = [parse_part(p) for p in parts]
         for part in chosen:
             refuse_nested_mix(part.path)
-        path = build_mix(chosen, out, seed=seed, pick=pick, overwrite=overwrite)
+        path = build_mix(chosen, out, seed=seed, pick=pick, overwrite=overwrite, repeat=repeat)
         err_console.print(f"mix of {len(parts)} store(s) written to {path}")
 
 

@@ -68,6 +68,23 @@ def train_command(
         ),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs [default: params, else 30].")] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Budget: stop after N optimizer steps; --epochs is then an upper bound "
+                     "[default: params train.steps, else none: --epochs]."),
+    ] = None,
+    max_samples: Annotated[
+        int | None,
+        typer.Option(help="Budget in training samples (whole batches) instead of --steps "
+                     "[default: params train.max_samples, else none]."),
+    ] = None,
+    checkpoint_every_steps: Annotated[
+        int | None,
+        typer.Option(help="Also write step_NNNNNN.pt every N steps; 0: epoch ends only [default: params, else 0]."),
+    ] = None,
+    log_every: Annotated[
+        int, typer.Option(help="When stderr is not a terminal (a log file): one progress line every N steps.")
+    ] = 10,
     batch_size: Annotated[int | None, typer.Option(help="Batch size [default: params, else 16].")] = None,
     lr: Annotated[float | None, typer.Option(help="Initial learning rate [default: params, else 1e-4].")] = None,
     input_size: Annotated[
@@ -112,12 +129,10 @@ def train_command(
     """Train a face segmenter (default the ResNet-18 U-Net; BCE + OHEM, or multi-class parsing) on occgen stores."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from occgen.cli.common import err_console, note_demo_sources, user_errors
+    from occgen.cli.common import err_console, user_errors
 
     with user_errors():
-        from occgen.core.errors import ConfigError
         from occgen.settings import load_train_config
-        from occgen.train.trainer import train
 
         config = load_train_config(params)
         overrides: dict[str, Any] = {
@@ -125,10 +140,20 @@ def train_command(
             "workers": dataloader_workers(workers),
             "device": device.value if device else None, "encoder_weights": encoder_weights,
             "bf16": bf16, "channels_last": channels_last, "target": target.value if target else None,
+            "steps": steps, "max_samples": max_samples, "checkpoint_every_steps": checkpoint_every_steps,
         }  # fmt: skip
+        if steps is not None or max_samples is not None:  # one budget: the one given on the command line wins
+            overrides.update(steps=steps, max_samples=max_samples, epochs=epochs or 1_000_000)
+            config = replace(config, steps=None, max_samples=None)
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         if augment is not None:
             config = replace(config, augment=replace(config.augment, enabled=augment))
+        from occgen.train.progress import ProgressLines, epoch_line
+
+        if not err_console.is_terminal:  # a log file: plain lines instead of a live bar nobody sees
+            lines = ProgressLines(err_console.file, every=log_every, epochs=config.epochs, budget=config.step_budget)
+            _run_training(config, data, online, online_n, params, out, resume, val, lines.on_batch, lines.on_epoch)
+            return
         progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeRemainingColumn(), console=err_console,
@@ -142,37 +167,39 @@ def train_command(
                             info=f"loss {loss:.4f}")  # fmt: skip
 
         def on_epoch(row: dict[str, Any]) -> None:
-            if "ce" in row:  # a parsing run (train.target parsing)
-                val_miou = f", val mIoU {row['val_miou']:.4f}" if "val_miou" in row else ""
-                progress.console.print(f"epoch {row['epoch']}: loss {row['loss']:.4f}, ce {row['ce']:.4f}, "
-                                       f"train mIoU {row['train_miou']:.4f}{val_miou}")  # fmt: skip
-                return
-            val_text = f", val face IoU {row['val_face_iou']:.4f}" if "val_face_iou" in row else ""
-            progress.console.print(
-                f"epoch {row['epoch']}: loss {row['loss']:.4f}, bce {row['bce']:.4f}, "
-                f"train face IoU {row['train_face_iou']:.4f}{val_text}, {row['images_per_s']:.1f} images/s"
-            )
+            progress.console.print(epoch_line(row))
 
-        online_data = None
-        if online is not None:
-            from occgen.settings import build_named_recipe
-            from occgen.train.online import OnlineDataset
-
-            recipe, recipe_n = build_named_recipe(online, params)
-            note_demo_sources(recipe.sources())
-            online_data = OnlineDataset(recipe, online_n or recipe_n, input_size=config.input_size,
-                                        target=config.target)  # fmt: skip
-        elif not data:
-            raise ConfigError("nothing to train on: pass --data STORE[,STORE...] and/or --online RECIPE")
         try:
-            report = train(config, _paths(data or ""), out, resume=resume, val=_paths(val) if val else None,
-                           on_batch=on_batch, on_epoch=on_epoch, online=online_data)  # fmt: skip
+            _run_training(config, data, online, online_n, params, out, resume, val, on_batch, on_epoch)
         finally:
             progress.stop()
-        if report.first_epoch > report.last_epoch:
-            err_console.print(f"{out} already holds {report.last_epoch} epoch(s); nothing to do")
-        else:
-            err_console.print(f"trained epochs {report.first_epoch}-{report.last_epoch}; checkpoints in {out}")
+
+
+def _run_training(config: Any, data: str | None, online: str | None, online_n: int | None, params: Path | None,
+                  out: Path, resume: bool, val: str | None, on_batch: Any, on_epoch: Any) -> None:  # fmt: skip
+    """The online dataset (if any), the training run, and its closing line."""
+    from occgen.cli.common import err_console, note_demo_sources
+    from occgen.core.errors import ConfigError
+    from occgen.train.trainer import train
+
+    online_data = None
+    if online is not None:
+        from occgen.settings import build_named_recipe
+        from occgen.train.online import OnlineDataset
+
+        recipe, recipe_n = build_named_recipe(online, params)
+        note_demo_sources(recipe.sources())
+        online_data = OnlineDataset(recipe, online_n or recipe_n, input_size=config.input_size,
+                                    target=config.target)  # fmt: skip
+    elif not data:
+        raise ConfigError("nothing to train on: pass --data STORE[,STORE...] and/or --online RECIPE")
+    report = train(config, _paths(data or ""), out, resume=resume, val=_paths(val) if val else None,
+                   on_batch=on_batch, on_epoch=on_epoch, online=online_data)  # fmt: skip
+    if report.first_epoch > report.last_epoch:
+        err_console.print(f"{out} already holds {report.last_epoch} epoch(s) ({report.steps} steps); nothing to do")
+    else:
+        err_console.print(f"trained epochs {report.first_epoch}-{report.last_epoch} ({report.steps} steps in all); "
+                          f"checkpoints in {out}")  # fmt: skip
 
 
 def evaluate_command(

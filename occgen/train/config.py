@@ -12,7 +12,8 @@ from occgen.core.errors import ConfigError
 
 DEVICES = ("cpu", "cuda")
 #: Config fields that may change between a run and its resume (how it runs, not what it learns).
-RESUMABLE_CHANGES = ("epochs", "workers", "device", "checkpoint_every", "channels_last")
+RESUMABLE_CHANGES = ("epochs", "workers", "device", "checkpoint_every", "channels_last", "steps", "max_samples",
+                     "checkpoint_every_steps")
 
 
 DTYPES = ("fp32", "bf16")
@@ -75,6 +76,11 @@ class TrainConfig:
     # nvidia/mit-bX (segformer-*) or microsoft/resnet-50 (upernet-resnet50), folder or weights file.
     encoder_weights: Path | None = None
     checkpoint_every: int = 1
+    # A budget that fits a comparison (issue 24): stop after this many optimizer steps (or training samples,
+    # rounded up to whole batches), wherever it falls in an epoch; `epochs` is then only an upper bound.
+    steps: int | None = None
+    max_samples: int | None = None
+    checkpoint_every_steps: int = 0  # also write step_NNNNNN.pt every N steps (0: at epoch ends only)
     channels_last: bool = False  # NHWC memory format: faster on CPU (benchmarks/bench_train.py)
     bf16: bool = False  # bf16 autocast for the forward pass (weights, loss and optimizer stay fp32)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -105,10 +111,24 @@ class TrainConfig:
             (self.workers >= 0, f"train.workers must be >= 0, got {self.workers}"),
             (self.device in DEVICES, f"train.device must be one of {', '.join(DEVICES)}, got {self.device!r}"),
             (self.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {self.checkpoint_every}"),
+            (self.steps is None or self.steps >= 1, f"train.steps must be >= 1 (or null), got {self.steps}"),
+            (self.max_samples is None or self.max_samples >= 1,
+             f"train.max_samples must be >= 1 (or null), got {self.max_samples}"),
+            (self.steps is None or self.max_samples is None,
+             "train.steps and train.max_samples are two ways to set one budget: give one of them"),
+            (self.checkpoint_every_steps >= 0,
+             f"train.checkpoint_every_steps must be >= 0, got {self.checkpoint_every_steps}"),
         ]  # fmt: skip
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+    @property
+    def step_budget(self) -> int | None:
+        """Optimizer steps to run in all (``steps``, or ``max_samples`` in whole batches); None: ``epochs``."""
+        if self.max_samples is not None:
+            return -(-self.max_samples // self.batch_size)
+        return self.steps
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate of 1-based ``epoch``."""

@@ -5,10 +5,16 @@ per-epoch metrics for DVC plots. The defaults are the FaceOcc paper's (section 4
 Output folder::
 
     epoch_001.pt ...   model weights after each epoch (every ``checkpoint_every`` epochs)
+    step_000100.pt ... model weights every ``checkpoint_every_steps`` optimizer steps (when set)
     last.pt            model + optimizer after the latest epoch (what ``--resume`` reads)
-    metrics.csv        one row per epoch (DVC plots): loss, lr, training-batch IoUs, [val_*], speed
+    metrics.csv        one row per epoch (DVC plots): loss, lr, training-batch IoUs, [val_*], speed, steps so far
+    steps.csv          with a step budget (``train.steps`` / ``train.max_samples``): one row per step (loss)
     metrics.json       the latest row (DVC metrics)
     config.json        the resolved config and the training stores
+
+A step budget ends training after that many optimizer steps, wherever it falls in an epoch (the last epoch's
+row then covers the steps run in it); ``--resume`` restarts after the last finished epoch, or does nothing
+when the budget was spent.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ ARCH = DEFAULT_ARCH  # the default architecture (kept for callers of the single-
 
 LAST = "last.pt"
 METRICS_CSV = "metrics.csv"
+STEPS_CSV = "steps.csv"
 METRICS_JSON = "metrics.json"
 
 
@@ -68,6 +75,7 @@ class TrainReport:
     first_epoch: int  # first epoch run by this call (1-based)
     last_epoch: int
     rows: list[dict[str, Any]]
+    steps: int = 0  # optimizer steps done in all (this call and the ones it resumed)
 
 
 def _data_description(dataset: StoreDataset | MixedDataset) -> list[dict[str, Any]]:
@@ -172,6 +180,7 @@ def _train_epoch(
     config: TrainConfig,
     device: torch.device,
     on_step: Callable[[int, int, float], None],
+    max_batches: int | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns the epoch's row: OHEM ``loss`` (what is optimised: the mean over
     hard pixels), plain ``bce`` over all pixels, ``train_*`` metrics of the training batches (as predicted
@@ -184,6 +193,8 @@ def _train_epoch(
     matrix: Any = 0
     weight = torch.tensor(config.class_weights, dtype=torch.float32) if config.class_weights else None
     for step, (images, masks) in enumerate(loader, start=1):
+        if max_batches is not None and step > max_batches:
+            break  # the step budget ends inside this epoch
         target = masks.to(device).unsqueeze(1).float()
         inputs = to_model_input(images, device)
         if config.channels_last:
@@ -257,7 +268,7 @@ def train(
     model = build_model(config.arch, seed=config.seed, outputs=n_outputs(config.target))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr_at(1), betas=config.betas,
                                  weight_decay=config.weight_decay)  # fmt: skip
-    start_epoch = 1
+    start_epoch, steps_done = 1, 0
     if last_path.exists() and not resume:
         raise ConfigError(f"{out} already holds a training run ({last_path}); pass --resume to continue it "
                           "or choose another --out")  # fmt: skip
@@ -269,6 +280,7 @@ def train(
         model.load_state_dict(checkpoint["model"], strict=True)
         optimizer.load_state_dict(checkpoint["optimizer"])
         start_epoch = int(checkpoint["epoch"]) + 1
+        steps_done = int(checkpoint.get("step", 0))
     elif config.encoder_weights is not None:
         load_encoder_weights(model, config.arch, config.encoder_weights)
     model.to(device)
@@ -287,9 +299,14 @@ def train(
     )
     # Rows written after the checkpoint an interrupted run last saved are dropped (they are re-run).
     rows = [r for r in _read_rows(out / METRICS_CSV) if int(r["epoch"]) < start_epoch]
+    budget = config.step_budget
+    step_rows = [r for r in _read_rows(out / STEPS_CSV) if int(r["step"]) <= steps_done] if budget else []
     sampler = ShardShuffleSampler(dataset, seed=config.seed)  # type: ignore[arg-type]  # MixedDataset: same fields
     new_rows: list[dict[str, Any]] = []
+    last_epoch = start_epoch - 1
     for epoch in range(start_epoch, config.epochs + 1):
+        if budget is not None and steps_done >= budget:
+            break
         lr = config.lr_at(epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -297,9 +314,26 @@ def train(
         # No worker_init_fn calling cv2.setNumThreads(1): in a forked worker it deadlocked (measured here).
         loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
                             pin_memory=device.type == "cuda", drop_last=needs_full_batches(config.arch))  # fmt: skip
-        on_step = partial(on_batch, epoch) if on_batch else _ignore_step
+        report_step = partial(on_batch, epoch) if on_batch else _ignore_step
+        epoch_start_step = steps_done
+
+        def on_step(step: int, steps: int, loss: float, *, epoch: int = epoch, first: int = epoch_start_step,
+                    report_step: Callable[[int, int, float], None] = report_step) -> None:  # fmt: skip
+            if budget is not None:
+                step_rows.append({"step": first + step, "epoch": epoch, "loss": loss})
+            if config.checkpoint_every_steps and (first + step) % config.checkpoint_every_steps == 0:
+                _atomic_save({"arch": config.arch, "occgen_version": __version__, "epoch": epoch, "step": first + step,
+                              "config": to_plain(config), "data": data_info,
+                              "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}},
+                             out / f"step_{first + step:06d}.pt")  # fmt: skip
+            report_step(step, steps if budget is None else min(steps, budget - first), loss)
+
         row: dict[str, Any] = {"epoch": epoch, "lr": lr}
-        row.update(_train_epoch(model, optimizer, loader, config, device, on_step))
+        limit = None if budget is None else budget - steps_done
+        row.update(_train_epoch(model, optimizer, loader, config, device, on_step, max_batches=limit))
+        steps_done += len(loader) if limit is None else min(len(loader), limit)
+        row["step"] = steps_done
+        last_epoch = epoch
         if val_dataset is not None and config.target == "parsing":
             val_matrix = evaluate_parsing_counts(model, val_dataset, batch_size=config.batch_size, device=device)
             row.update({f"val_{name}": value for name, value in _parsing_scores(val_matrix).items()})
@@ -307,19 +341,23 @@ def train(
             val_counts = evaluate_counts(model, val_dataset, batch_size=config.batch_size, device=device)
             row.update({f"val_{name}": value for name, value in scores(val_counts).items()})
         state = {
-            "arch": config.arch, "occgen_version": __version__, "epoch": epoch, "config": to_plain(config),
+            "arch": config.arch, "occgen_version": __version__, "epoch": epoch, "step": steps_done,
+            "config": to_plain(config),
             "data": data_info, "model": {k: v.cpu() for k, v in model.state_dict().items()},
         }  # fmt: skip
-        if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
+        spent = budget is not None and steps_done >= budget
+        if epoch % config.checkpoint_every == 0 or epoch == config.epochs or spent:
             _atomic_save(state, out / f"epoch_{epoch:03d}.pt")
         _atomic_save({**state, "optimizer": optimizer.state_dict()}, last_path)
         rows.append(row)
         new_rows.append(row)
         _write_rows(out / METRICS_CSV, rows)
+        if budget is not None:
+            _write_rows(out / STEPS_CSV, step_rows)
         (out / METRICS_JSON).write_text(json.dumps(_json_ready(row), indent=2))
         if on_epoch:
             on_epoch(row)
-    return TrainReport(out, start_epoch, config.epochs, new_rows)
+    return TrainReport(out, start_epoch, last_epoch, new_rows, steps_done)
 
 
 def checkpoint_arch(checkpoint: Any) -> str | None:
