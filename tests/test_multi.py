@@ -1,0 +1,219 @@
+"""Several occluders per face, another face as occluder and the instance map (occgen/recipes/multi.py, issue 25)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from occgen.cli.main import app
+from occgen.compose import CompositeParams, apply_composite
+from occgen.core.errors import ConfigError
+from occgen.core.imageio import write_png
+from occgen.core.labels import GENERIC_FACE, LABEL_ARRAYS, face_class_ids, parse_labels
+from occgen.core.rng import sample_rng
+from occgen.recipes.labels import build_labels
+from occgen.recipes.multi import (
+    EXTRA_STREAM,
+    OccludersPerFace,
+    combine_occluder_masks,
+    face_cutout,
+    stack_instances,
+    stack_occluders,
+)
+from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
+from occgen.sources.cutouts import RGBAFolder
+from occgen.sources.faces import FaceFolder
+from occgen.sources.hands import MattedHands
+from occgen.sources.occluder import Occluder
+
+runner = CliRunner()
+ALL = ("parsing", "amodal", "occluder-class", "instances")
+FACE_CLASSES = face_class_ids(("skin",))
+
+
+def natocc(faces: FaceFolder, objects: Path | None = None, **changes: object) -> NatOccRecipe:
+    config = replace(NatOccConfig(hand_max_side_px=96, objects_frac=0.0), **changes)  # type: ignore[arg-type]
+    return NatOccRecipe(faces, MattedHands(None, max_side_px=96), config, seed=3, size=64,
+                        objects=RGBAFolder(objects) if objects else None)  # fmt: skip
+
+
+def square(value: int) -> Occluder:
+    """An opaque 10 x 10 square of one grey level."""
+    return Occluder(f"sq{value}", "rgba-folder", np.full((10, 10, 3), value, np.uint8), np.ones((10, 10), np.float32))
+
+
+def test_config_refuses_bad_values_with_the_key_and_the_fix(face_folder: Path) -> None:
+    with pytest.raises(ConfigError, match=r"occluders_per_face.counts must be .* in 1..16, got \[0, 2\]"):
+        OccludersPerFace(counts=(0, 2), weights=(1.0, 1.0))
+    with pytest.raises(ConfigError, match=r"occluders_per_face.weights must be one non-negative weight per count"):
+        OccludersPerFace(counts=(1, 2), weights=(1.0,))
+    with pytest.raises(ConfigError, match=r"occluders_per_face.weights .*not all 0"):
+        OccludersPerFace(counts=(1, 2), weights=(0.0, 0.0))
+    with pytest.raises(ConfigError, match=r"occluders_per_face.objects_frac must be in \[0, 1\], got 1.5"):
+        OccludersPerFace(counts=(2,), weights=(1.0,), objects_frac=1.5)
+    with pytest.raises(ConfigError, match=r"natocc.face_occluder_frac must be in \[0, 1\], got -0.1"):
+        NatOccConfig(face_occluder_frac=-0.1)
+    with pytest.raises(ConfigError, match="no objects source is available; set it to 0"):
+        natocc(FaceFolder(face_folder), occluders_per_face=OccludersPerFace(counts=(2,), weights=(1.0,)))
+    one_face = face_folder.parent / "one"
+    for sub in ("images", "masks"):
+        (one_face / sub).mkdir(parents=True)
+        name = "face0.jpg" if sub == "images" else "face0.png"
+        (one_face / sub / name).write_bytes((face_folder / sub / name).read_bytes())
+    with pytest.raises(ConfigError, match="another face needs at least 2; set it to 0"):
+        natocc(FaceFolder(one_face), face_occluder_frac=0.5)
+
+
+def test_instances_stack_in_paint_order_and_the_topmost_wins() -> None:
+    a, b, c = (np.zeros((8, 8), bool) for _ in range(3))
+    a[0:4, 0:4], b[2:6, 2:6], c[3:8, 0:3] = True, True, True
+    instances = stack_instances([a, b, c])
+    assert instances.dtype == np.uint8 and instances.shape == (8, 8)
+    assert instances[0, 0] == 1 and instances[2, 2] == 2 and instances[5, 5] == 2  # b over a
+    assert instances[3, 2] == 3 and instances[7, 0] == 3 and instances[7, 7] == 0  # c over a and b
+    assert np.array_equal(instances > 0, a | b | c)
+    with pytest.raises(ConfigError, match="at most 16 occluders"):
+        stack_instances([a] * 17)
+    below, above = np.array([[0, 255, 128]], np.uint8), np.array([[128, 0, 128]], np.uint8)
+    # 1 - (1 - a)(1 - b): an independent check of the stacked alpha
+    assert combine_occluder_masks(below, above).tolist() == [[128, 255, 192]]
+
+
+def test_stacked_squares_give_their_ids_and_pixels_where_they_overlap() -> None:
+    """Three opaque squares composited in order: ids 1, 2, 3 in paint order, the later one where they overlap,
+    the image shows the topmost square's colour there, and the face loses every footprint."""
+    image = np.full((40, 40, 3), 100, np.uint8)
+    face = np.zeros((40, 40), np.uint8)
+    face[5:35, 5:35] = 1
+    edges = CompositeParams(footprint_threshold=0.5)  # no erosion, blur or seam: exact squares
+
+    def composite(occluder: Occluder, image: np.ndarray, visible: np.ndarray, centre: tuple[float, float]):
+        result = apply_composite(image, visible, occluder, replace(edges, center_xy=centre))
+        meta = {"occluder_ids": [occluder.occluder_id], "occluder_types": [occluder.kind], "harmonised": False,
+                "params": {"occluder": {"category": f"c{occluder.rgb[0, 0, 0]}"}}}  # fmt: skip
+        return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
+
+    first = composite(square(10), image, face, (15.0, 15.0))  # rows/cols 10..19
+    centres = iter([(20.0, 20.0), (15.0, 24.0)])  # 15..24, then rows 19..28, cols 10..19
+
+    def draw(kind: str, image: np.ndarray, visible: np.ndarray, rng: np.random.Generator):
+        return composite(square(200 if kind == "object" else 250), image, visible, next(centres))
+
+    (out, mask, visible, meta, union), instances, classes = stack_occluders(
+        first, ("object", "hand"), draw=draw, rng=np.random.default_rng(0), harmonise=None, class_of=lambda _: 2
+    )
+    assert instances[12, 12] == 1 and tuple(out[12, 12]) == (10, 10, 10)
+    assert instances[17, 17] == 2 and tuple(out[17, 17]) == (200, 200, 200)  # 2 over 1
+    assert instances[20, 12] == 3 and instances[22, 17] == 3 and tuple(out[22, 17]) == (250, 250, 250)  # 3 over 2
+    assert instances[30, 30] == 0 and np.array_equal(instances > 0, union) and np.array_equal(mask > 0, union)
+    assert np.array_equal(visible.astype(bool), face.astype(bool) & ~union)
+    assert [row["instance"] for row in meta["occluders"]] == [1, 2, 3] and classes == (2, 2, 2)
+    assert [row["category"] for row in meta["occluders"]] == ["c10", "c200", "c250"]
+    assert meta["occluder_ids"] == ["sq10", "sq200", "sq250"] and meta["face_px_after"] == int(visible.sum())
+
+
+def check_stacked_labels(sample) -> dict[str, np.ndarray]:
+    """The label invariants of a sample with an instance map."""
+    labels = build_labels(sample.labels, ALL, occluder_mask=sample.occluder_mask)
+    instances, classes = labels["occluder_instances"], labels["occluder_class"]
+    footprint = sample.labels.footprint
+    assert instances.dtype == np.uint8 and instances.shape == sample.face_mask.shape
+    assert np.array_equal(instances > 0, footprint) and np.array_equal(classes > 0, footprint)
+    assert np.array_equal(sample.face_mask.astype(bool), labels["face_mask_amodal"].astype(bool) & ~footprint)
+    assert np.array_equal(np.isin(labels["parsing"], FACE_CLASSES), sample.face_mask.astype(bool))
+    table = sample.metadata["occluders"]
+    for row in table:  # each instance's pixels carry its class, in occluder_class and parsing
+        here = instances == row["instance"]
+        assert (classes[here] == row["class"]).all() and (labels["parsing"][here] == GENERIC_FACE + row["class"]).all()
+    assert int(instances.max()) <= len(table) == len(sample.metadata["occluder_types"])
+    return labels
+
+
+def test_natocc_with_several_occluders(tmp_path: Path, face_folder: Path) -> None:
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[8:32, 8:32] = (30, 60, 200, 255)
+    write_png(tmp_path / "objects" / "cup.png", rgba)
+    stack = OccludersPerFace(counts=(2, 3), weights=(1.0, 1.0), objects_frac=0.5)
+    recipe = natocc(FaceFolder(face_folder), tmp_path / "objects", occluders_per_face=stack)
+    counts, kinds, ids = set(), set(), set()
+    for index in range(6):
+        sample = recipe.make(index)
+        table = sample.metadata["occluders"]
+        counts.add(len(table))
+        kinds |= {row["kind"] for row in table}
+        labels = check_stacked_labels(sample)
+        ids |= set(np.unique(labels["occluder_instances"]).tolist())
+        again = recipe.make(index)  # deterministic
+        assert np.array_equal(sample.image, again.image) and sample.metadata == again.metadata
+        rng = sample_rng(3, EXTRA_STREAM, index)
+        assert len(table) == stack.counts[int(rng.choice(2, p=[0.5, 0.5]))]  # the count drawn first
+    assert counts == {2, 3} and kinds == {"hand", "rgba-folder"} and ids == {0, 1, 2, 3}
+
+
+def test_defaults_draw_nothing_and_add_no_metadata(face_folder: Path) -> None:
+    faces = FaceFolder(face_folder)
+    plain = natocc(faces)
+    # counts with weight 0 are never drawn: one occluder, the same bytes as the default
+    single = natocc(faces, occluders_per_face=OccludersPerFace(counts=(1, 4), weights=(1.0, 0.0)))
+    for index in range(3):
+        a, b = plain.make(index), single.make(index)
+        assert np.array_equal(a.image, b.image) and a.metadata == b.metadata and "occluders" not in a.metadata
+        instances = build_labels(a.labels, ("instances",))["occluder_instances"]
+        assert np.array_equal(instances, a.labels.footprint.astype(np.uint8))  # one occluder: instance 1
+
+
+def test_another_face_is_occluder(face_folder: Path) -> None:
+    parsing_dir = face_folder / "parsing"
+    for i in range(3):  # skin on the face (ellipse), hair in a band above it, nothing below
+        mask = (np.asarray(FaceFolder(face_folder).load(i, 96).face_mask) > 0).astype(np.uint8)
+        labels = mask.copy()
+        labels[4:16, 20:76] = np.where(mask[4:16, 20:76] > 0, 1, 13)
+        write_png(parsing_dir / f"face{i}.png", labels)
+    recipe = natocc(FaceFolder(face_folder), face_occluder_frac=1.0)
+    for index in range(4):
+        sample = recipe.make(index)
+        table = sample.metadata["occluders"]
+        assert [row["kind"] for row in table] == ["hand", "face"]
+        other = table[1]["params"]["occluder"]["face_index"]
+        assert other != sample.metadata["face_index"] and table[1]["class"] == 2
+        labels = check_stacked_labels(sample)
+        face_pixels = labels["occluder_instances"] == 2
+        assert face_pixels.sum() > 50  # the other face lands on the image...
+        assert not sample.face_mask[face_pixels].any()  # ...and its pixels are not face
+        assert (labels["face_mask_amodal"][face_pixels] > 0).any()  # it covers part of the target face
+        assert (labels["parsing"][face_pixels] == GENERIC_FACE + 2).all()
+
+
+def test_face_cutout_takes_the_hair_and_softens_the_edge() -> None:
+    image = np.full((64, 64, 3), 90, np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:50, 20:44] = 1
+    parsing = mask.copy()
+    parsing[10:20, 20:44] = 13  # hair above the face
+    with_hair = face_cutout(image, mask, parsing, "f")
+    without = face_cutout(image, mask, None, "f")
+    assert with_hair.kind == "face" and with_hair.alpha.shape[0] > without.alpha.shape[0] + 8
+    assert with_hair.alpha.max() == pytest.approx(1.0) and 0 < with_hair.alpha.min() < 0.5  # soft edge
+
+
+def test_instances_through_the_cli_and_the_card(tmp_path: Path) -> None:
+    from occgen.store.schema import ShardReader
+
+    assert parse_labels("instances") == ("instances",) and LABEL_ARRAYS["instances"] == "occluder_instances"
+    params = tmp_path / "params.yaml"
+    params.write_text("natocc:\n  occluders_per_face:\n    counts: [2]\n    weights: [1]\n    objects_frac: 0\n")
+    out = tmp_path / "s.zarr"
+    args = ["generate", "natocc", "--out", str(out), "--n", "2", "--size", "64", "--workers", "1", "--seed", "1",
+            "--no-preview", "--labels", "instances", "--objects-frac", "0", "--params", str(params)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    reader = ShardReader(out)
+    assert reader.card["labels"]["occluder_instances"]["dtype"] == "uint8"
+    for i in range(2):
+        instances = reader.labels(i)["occluder_instances"]
+        assert instances.shape == (64, 64) and instances.dtype == np.uint8 and int(instances.max()) <= 2
+        assert len(reader.metadata([i])[0]["occluders"]) == 2
