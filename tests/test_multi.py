@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -217,3 +218,50 @@ def test_instances_through_the_cli_and_the_card(tmp_path: Path) -> None:
         instances = reader.labels(i)["occluder_instances"]
         assert instances.shape == (64, 64) and instances.dtype == np.uint8 and int(instances.max()) <= 2
         assert len(reader.metadata([i])[0]["occluders"]) == 2
+    from occgen.run.export import export_store
+
+    export_store(out, tmp_path / "folder", workers=1)  # the folder export writes the ids as PNGs
+    for i in range(2):
+        stem = reader.metadata([i])[0]["sample_id"]
+        png = cv2.imread(str(tmp_path / "folder" / "occluder_instances" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(png, reader.labels(i)["occluder_instances"])
+
+
+def test_faceocc_instances_move_with_the_whole_sample_flip(tmp_path: Path, face_folder: Path) -> None:
+    """FaceOcc's one occluder is instance 1 on its moved footprint: a flipped sample's instance map is the
+    unflipped one mirrored, like its image."""
+    from test_recipe_faceocc import _recipe
+
+    from occgen.recipes.faceocc_transforms import SampleAffineConfig
+
+    flip_only = SampleAffineConfig(flip_p=1.0, degrees=0.0, scale_range=(1.0, 1.0), shift_max=0.0)
+    flipped = _recipe(tmp_path, face_folder, real_frac=0.0, sample_affine=flip_only)
+    plain = _recipe(tmp_path, face_folder, real_frac=0.0, sample_affine=SampleAffineConfig(enabled=False))
+    turned = _recipe(tmp_path, face_folder, real_frac=0.0,
+                     sample_affine=SampleAffineConfig(flip_p=0.0, degrees=30.0, shift_max=0.1))  # fmt: skip
+    for i in range(4):
+        a, b = flipped.make(i), plain.make(i)
+        assert np.array_equal(a.image, b.image[:, ::-1])
+        ia = build_labels(a.labels, ("instances",))["occluder_instances"]
+        ib = build_labels(b.labels, ("instances",))["occluder_instances"]
+        assert ib.max() == 1 and np.array_equal(ia, ib[:, ::-1])
+        c = turned.make(i)  # rotated and shifted: the instance lies where the moved occluder is opaque
+        ic = build_labels(c.labels, ("instances",))["occluder_instances"]
+        assert ic.max() == 1 and (c.occluder_mask[ic == 1] >= 128).mean() > 0.97
+
+
+def test_randocc_gives_one_instance_on_its_footprint(small_recipe) -> None:
+    for index in range(3):
+        sample = small_recipe.make(index)
+        labels = build_labels(sample.labels, ("instances", "occluder-class"))
+        assert np.array_equal(labels["occluder_instances"], sample.labels.footprint.astype(np.uint8))
+        assert np.array_equal(labels["occluder_class"], labels["occluder_instances"] * 3)
+
+
+def test_face_cutout_fills_the_holes_of_the_face_mask() -> None:
+    image = np.full((64, 64, 3), 90, np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:50, 20:44] = 1
+    mask[28:32, 24:30] = 0  # an eye the mask leaves out
+    cut = face_cutout(image, mask, None, "f")
+    assert cut.alpha[28 - 19 + 1, 24 - 19 + 2] > 0.99  # image row 29, col 26 (the box starts 1 px out): the eye

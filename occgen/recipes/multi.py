@@ -17,9 +17,10 @@ So a soft edge below 0.5 belongs to whatever lies under it, and the map's non-ze
 union of the footprints (``occluder_class > 0``).
 
 Another face (:func:`face_cutout`, :func:`sample_face_occluder`): a different face of the face set, cut out with
-its face mask plus its hair from the parsing map where it has one (else the face mask alone), the edge softened
-by a Gaussian; scaled to 0.9-1.15x the target face's height and placed beside it so that it covers 20-45 % of the
-face box's width from the left or the right, as in a crowded crop. Its pixels are occluder (class ``object``).
+its face mask plus its hair from the parsing map where it has one (else the face mask alone), holes filled, the
+edge softened by a Gaussian; scaled to 0.9-1.15x the target face's height and placed beside it so that it covers
+20-45 % of the face box's width from the left or the right, as in a crowded crop. Its pixels are occluder
+(class ``object``).
 """
 
 from __future__ import annotations
@@ -116,11 +117,16 @@ def combine_occluder_masks(below: np.ndarray, above: np.ndarray) -> np.ndarray:
 
 def face_cutout(image: np.ndarray, face_mask: np.ndarray, parsing: np.ndarray | None, face_id: str) -> Occluder:
     """Another person's face as an RGBA occluder: the face mask plus its hair (``parsing`` class ``hair``, when
-    given), blurred by a Gaussian of about 1 % of the image side, cropped to the alpha's box. Raises
-    EmptyOccluderError when the face has no face pixels."""
+    given), its holes filled (eyes, glasses or a mouth the mask leaves out), blurred by a Gaussian of about 1 % of
+    the image side, cropped to the alpha's box. Raises EmptyOccluderError when the face has no face pixels."""
     region = face_mask.astype(bool)
     if parsing is not None:
         region |= parsing == PART_ID["hair"]
+    # Holes filled: a face mask leaves out eyes, glasses or an open mouth, which are that person's too.
+    contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    solid = np.zeros(region.shape, np.uint8)
+    cv2.drawContours(solid, contours, -1, 1, thickness=cv2.FILLED)
+    region = solid.astype(bool) | region
     kernel = max(3, round(image.shape[0] * 0.02)) | 1
     alpha = cv2.GaussianBlur(region.astype(np.float32), (kernel, kernel), 0)
     found = mask_bbox(alpha > 0.02)
