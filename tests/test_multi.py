@@ -265,3 +265,25 @@ def test_face_cutout_fills_the_holes_of_the_face_mask() -> None:
     mask[28:32, 24:30] = 0  # an eye the mask leaves out
     cut = face_cutout(image, mask, None, "f")
     assert cut.alpha[28 - 19 + 1, 24 - 19 + 2] > 0.99  # image row 29, col 26 (the box starts 1 px out): the eye
+
+
+def test_cli_options_set_the_stack(tmp_path: Path) -> None:
+    from occgen.recipes.multi import parse_occluders_per_face
+
+    base = OccludersPerFace(objects_frac=0.0)
+    assert parse_occluders_per_face("1:0.5, 3:0.5", base) == OccludersPerFace(counts=(1, 3), weights=(0.5, 0.5),
+                                                                               objects_frac=0.0)  # fmt: skip
+    assert parse_occluders_per_face("2,3", base).weights == (1.0, 1.0)
+    with pytest.raises(ConfigError, match="--occluders-per-face: expected counts like 1,2,3"):
+        parse_occluders_per_face("two", base)
+    out = tmp_path / "s.zarr"
+    args = ["generate", "natocc", "--out", str(out), "--n", "2", "--size", "64", "--workers", "1", "--seed", "1",
+            "--no-preview", "--occluders-per-face", "3", "--face-occluder-frac", "1"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    from occgen.store.schema import ShardReader
+
+    meta = ShardReader(out).metadata([0, 1])
+    assert all(len(m["occluders"]) == 4 and m["occluder_types"][-1] == "face" for m in meta)
+    bad = runner.invoke(app, [*args[:3], str(tmp_path / "b.zarr"), *args[4:-4], "--occluders-per-face", "0,1"])
+    assert bad.exit_code == 1 and "occluders_per_face.counts must be" in bad.output

@@ -268,3 +268,17 @@ def other_face_occlusion(
         }  # fmt: skip
         return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
     raise SampleError(f"no other face with face pixels in {attempts} attempts (natocc.max_attempts)")
+
+
+def parse_occluders_per_face(text: str, base: OccludersPerFace) -> OccludersPerFace:
+    """``--occluders-per-face``: ``"1:0.5,2:0.3,3:0.2"`` (count:weight) or ``"1,2,3"`` (equal weights) ->
+    ``base`` with those counts and weights (its ``objects_frac`` kept). Malformed text raises ConfigError."""
+    counts, weights = [], []
+    try:
+        for item in (part.strip() for part in text.split(",") if part.strip()):
+            count, _, weight = item.partition(":")
+            counts.append(int(count))
+            weights.append(float(weight) if weight else 1.0)
+    except ValueError:
+        raise ConfigError(f"--occluders-per-face: expected counts like 1,2,3 or 1:0.5,2:0.5, got {text!r}") from None
+    return replace(base, counts=tuple(counts), weights=tuple(weights))
