@@ -287,3 +287,43 @@ def test_cli_options_set_the_stack(tmp_path: Path) -> None:
     assert all(len(m["occluders"]) == 4 and m["occluder_types"][-1] == "face" for m in meta)
     bad = runner.invoke(app, [*args[:3], str(tmp_path / "b.zarr"), *args[4:-4], "--occluders-per-face", "0,1"])
     assert bad.exit_code == 1 and "occluders_per_face.counts must be" in bad.output
+
+
+def test_inner_mouth_policy(tmp_path: Path, face_folder: Path) -> None:
+    """inner_mouth: occluder takes the parsing class `mouth` out of the face (visible and amodal), keeps `mouth`
+    in parsing and drops it from the card's face classes; face (the default) changes nothing."""
+    from occgen.core.labels import PART_ID
+    from occgen.store.schema import ShardReader
+
+    for i in range(3):
+        mask = (np.asarray(FaceFolder(face_folder).load(i, 96).face_mask) > 0).astype(np.uint8)
+        labels = mask.copy()
+        labels[62:68, 40:56] = PART_ID["mouth"]  # inside the ellipse
+        write_png(face_folder / "parsing" / f"face{i}.png", labels)
+    faces = FaceFolder(face_folder)
+    keep, cut = natocc(faces), natocc(faces, inner_mouth="occluder")
+    with pytest.raises(ConfigError, match="natocc.inner_mouth must be one of face, occluder, got 'teeth'"):
+        NatOccConfig(inner_mouth="teeth")
+    assert "mouth" in keep.face_parts and "mouth" not in cut.face_parts
+    for index in range(3):
+        a, b = keep.make(index), cut.make(index)
+        la = build_labels(a.labels, ("parsing", "amodal"), occluder_mask=a.occluder_mask)
+        lb = build_labels(b.labels, ("parsing", "amodal"), occluder_mask=b.occluder_mask)
+        mouth = la["parsing"] == PART_ID["mouth"]
+        assert np.array_equal(lb["parsing"], la["parsing"])  # same draws: same occluder, same classes
+        assert not b.face_mask[mouth].any() and not lb["face_mask_amodal"][mouth].any()
+        assert mouth.any() and a.face_mask[mouth].all()  # face by default
+        assert np.array_equal(b.face_mask, a.face_mask * (1 - (lb["face_mask_amodal"] != la["face_mask_amodal"])))
+    params = tmp_path / "p.yaml"
+    params.write_text("natocc:\n  inner_mouth: occluder\n")
+    out = tmp_path / "m.zarr"
+    args = ["generate", "natocc", "--out", str(out), "--n", "2", "--size", "64", "--workers", "1", "--seed", "1",
+            "--no-preview", "--labels", "parsing", "--faces", str(face_folder), "--params", str(params)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    reader = ShardReader(out)
+    face_classes = reader.card["labels"]["parsing"]["face_classes"]
+    assert PART_ID["mouth"] not in face_classes and PART_ID["skin"] in face_classes
+    for i in range(2):
+        parsing = reader.labels(i)["parsing"]
+        assert np.array_equal(np.isin(parsing, face_classes), reader[i].face_mask.astype(bool))

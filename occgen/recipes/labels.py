@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from occgen.core.errors import ConfigError
-from occgen.core.labels import LABEL_ARRAYS, OCCLUDER_PARSING_BASE, generic_parsing
+from occgen.core.labels import LABEL_ARRAYS, OCCLUDER_PARSING_BASE, PART_ID, generic_parsing
 from occgen.core.landmarks import landmark_visibility, landmarks_from_parsing
 from occgen.sources.faces import FaceSource
 
@@ -57,6 +57,18 @@ class LabelSources:
             return self.instances, np.array([0, *self.instance_classes], np.uint8)
         single = self.footprint.astype(np.uint8) if self.occluder_class else np.zeros(self.footprint.shape, np.uint8)
         return single, np.array([0, self.occluder_class], np.uint8)
+
+
+#: Label policies for the mouth interior (parsing class ``mouth``, between the lips): ``face`` keeps it face (the
+#: default, as the face set's mask says); ``occluder`` takes it out of the face (``face_mask`` and
+#: ``face_mask_amodal`` are 0 there; ``parsing`` keeps ``mouth``, which the card then does not list as a face class).
+INNER_MOUTH_POLICIES = ("face", "occluder")
+
+
+def without_inner_mouth(face_mask: np.ndarray, parsing: np.ndarray) -> np.ndarray:
+    """``face_mask`` (uint8 (S, S) {0, 1}) with the mouth interior (``parsing == mouth``) set to 0, a new array;
+    a parsing map without the class (a face known only by its mask) changes nothing."""
+    return face_mask * (parsing != PART_ID["mouth"]).astype(np.uint8)
 
 
 def face_parsing_loader(faces: FaceSource, index: int, size: int, face_mask: np.ndarray) -> Callable[[], np.ndarray]:

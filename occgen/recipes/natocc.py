@@ -54,11 +54,11 @@ from occgen.core.params import (
 )
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
-from occgen.recipes.labels import LabelSources, face_parsing_loader
+from occgen.recipes.labels import INNER_MOUTH_POLICIES, LabelSources, face_parsing_loader, without_inner_mouth
 from occgen.recipes.multi import EXTRA_STREAM, OccludersPerFace, other_face_occlusion, sample_stack, stack_occluders
 from occgen.recipes.placement import EYEWEAR_LABELS, PLACEMENTS, FaceFrame, face_frame, place, see_through_params
 from occgen.sources.cache import DEFAULT_CACHE_MB
-from occgen.sources.faces import FaceMemo, FaceSource
+from occgen.sources.faces import DEFAULT_FACE_PARTS, FaceMemo, FaceSource
 from occgen.sources.hands import MattedHands
 from occgen.sources.occluder import Occluder, OccluderSource
 from occgen.sources.wearables import Wearables
@@ -106,8 +106,12 @@ class NatOccConfig:
     # paper's) and the share of samples that also get another person's face on top (occgen.recipes.multi).
     occluders_per_face: OccludersPerFace = field(default_factory=OccludersPerFace)
     face_occluder_frac: float = 0.0
+    inner_mouth: str = "face"  # occluder: the mouth interior (parsing `mouth`) is not face (docs/labels.md)
 
     def __post_init__(self) -> None:
+        if self.inner_mouth not in INNER_MOUTH_POLICIES:
+            raise ConfigError(f"natocc.inner_mouth must be one of {', '.join(INNER_MOUTH_POLICIES)}, "
+                              f"got {self.inner_mouth!r}")  # fmt: skip
         if not 0.0 <= self.face_occluder_frac <= 1.0:
             raise ConfigError(f"natocc.face_occluder_frac must be in [0, 1], got {self.face_occluder_frac}")
         if self.placement not in PLACEMENTS:
@@ -249,14 +253,17 @@ class NatOccRecipe:
         for index in indices:
             face_index, use_object = self.plan(index)
             face = self._faces_memo.load(face_index, self.size)
+            face_mask = face.face_mask
+            if self.config.inner_mouth == "occluder":  # the face that enters the compositor has no mouth interior
+                face_mask = without_inner_mouth(face_mask, self._faces_memo.load_parsing(face_index, self.size))
             compose = self._object if use_object else self._hand
             frame = self._face_frame(face_index) if self.config.placement == "anchored" else None
-            occlusion = compose(face.image, face.face_mask, index, frame)
+            occlusion = compose(face.image, face_mask, index, frame)
             occlusion, instances, classes = self._stack(occlusion, index, face_index, frame)
             image, occluder_mask, visible, meta, footprint = occlusion
             metadata = {**sample_header(self.name, index, face_index, face.face_id), **meta}
             labels = LabelSources(
-                face.image, face.face_mask, footprint, occluder_class_of(meta["occluder_types"][0]),
+                face.image, face_mask, footprint, occluder_class_of(meta["occluder_types"][0]),
                 face_parsing_loader(self._faces_memo, face_index, self.size, face.face_mask),
                 instances=instances, instance_classes=classes,
             )  # fmt: skip
@@ -298,6 +305,13 @@ class NatOccRecipe:
 
         return stack_occluders(first, kinds, draw=draw, rng=rng, harmonise=harmonise if harmoniser else None,
                                class_of=occluder_class_of)  # fmt: skip
+
+    @property
+    def face_parts(self) -> tuple[str, ...]:
+        """The parsing parts that count as face in this recipe's labels (the store card's face classes): the face
+        set's, without ``mouth`` when ``inner_mouth`` is ``occluder``."""
+        parts = tuple(getattr(self.faces, "face_parts", DEFAULT_FACE_PARTS))
+        return tuple(p for p in parts if p != "mouth") if self.config.inner_mouth == "occluder" else parts
 
     def _face_frame(self, face_index: int) -> FaceFrame | None:
         """The face's landmark frame for anchored placement (None: no eye landmarks, placement falls back)."""
