@@ -253,8 +253,9 @@ def prepare_store(
     }  # no dates or run times: the same command gives byte-identical stores (issue 13)
     if labels:
         faces = getattr(recipe, "faces", None)
-        parts = getattr(recipe, "face_parts", None) or getattr(faces, "face_parts", DEFAULT_FACE_PARTS)  # the recipe's
-        described = label_card(labels, tuple(parts))  # own, if it redefines the face (natocc.inner_mouth)
+        # the recipe's own face parts, if it redefines the face (natocc.inner_mouth), else its face set's
+        parts: tuple[str, ...] = getattr(recipe, "face_parts", None) or getattr(faces, "face_parts", DEFAULT_FACE_PARTS)
+        described = label_card(labels, tuple(parts))
         copied = getattr(recipe, "card", {}).get("labels")  # a store read back (recode) keeps its label maps
         # (but the clean image's layout is this version's: a whole clean face read back gets boxed)
         kept = {k: v for k, v in described.items() if k == "clean_image"}
