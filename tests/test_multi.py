@@ -218,6 +218,11 @@ def test_instances_through_the_cli_and_the_card(tmp_path: Path) -> None:
         instances = reader.labels(i)["occluder_instances"]
         assert instances.shape == (64, 64) and instances.dtype == np.uint8 and int(instances.max()) <= 2
         assert len(reader.metadata([i])[0]["occluders"]) == 2
+    single = tmp_path / "one.zarr"  # one occluder per face: a one-row table, written because instances were asked
+    result = runner.invoke(app, [*args[:3], str(single), *args[4:-2]])
+    assert result.exit_code == 0, result.output
+    for meta in ShardReader(single).metadata([0, 1]):
+        assert [(row["instance"], row["kind"], row["class"]) for row in meta["occluders"]] == [(1, "hand", 1)]
     from occgen.run.export import export_store
 
     export_store(out, tmp_path / "folder", workers=1)  # the folder export writes the ids as PNGs

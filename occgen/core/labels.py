@@ -233,7 +233,7 @@ def label_card(labels: tuple[str, ...], face_parts: tuple[str, ...]) -> dict[str
                 "meaning": "the topmost occluder whose footprint (its own alpha >= composite.footprint_threshold, 0.5, "
                            "before opacity) covers the pixel; nonzero exactly where occluder_class is. Samples with "
                            "several occluders list them in their metadata's occluders table (instance, kind, class, "
-                           "category, anchor); a single occluder is instance 1",
+                           "category, anchor), written for every sample of a store with this label",
             }  # fmt: skip
         else:
             meaning = "occluder class on the occluder's footprint (the pixels face_mask loses)"

@@ -182,6 +182,16 @@ def apply_face_occluder(
                    rotation_deg=placement.rotation_deg)  # fmt: skip
 
 
+def instance_table(metadata: dict[str, Any], occluder_class: int) -> list[dict[str, Any]]:
+    """A sample's ``occluders`` table: its own (several occluders), else one row for its single occluder
+    (instance 1, ``occluder_class``), else none (no occluder: class 0)."""
+    if "occluders" in metadata:
+        return list(metadata["occluders"])
+    if not occluder_class or not metadata.get("occluder_types"):
+        return []
+    return [instance_entry(1, metadata["occluder_types"][0], occluder_class, metadata)]
+
+
 def instance_entry(number: int, kind: str, occluder_class: int, meta: dict[str, Any]) -> dict[str, Any]:
     """One row of a sample's ``occluders`` table: instance id, kind, occluder class, COCO category (objects
     from COCO; else None) and placement anchor (anchored placement; else None)."""
