@@ -332,3 +332,20 @@ def test_inner_mouth_policy(tmp_path: Path, face_folder: Path) -> None:
     for i in range(2):
         parsing = reader.labels(i)["parsing"]
         assert np.array_equal(np.isin(parsing, face_classes), reader[i].face_mask.astype(bool))
+
+
+def test_stacked_stores_are_the_same_for_any_worker_count(tmp_path: Path, face_folder: Path) -> None:
+    from test_generate import assert_same_store
+
+    from occgen.run.generate import generate
+    from occgen.store.schema import ShardReader
+
+    stack = OccludersPerFace(counts=(2, 3), weights=(1.0, 1.0), objects_frac=0.0)
+    recipe = natocc(FaceFolder(face_folder), occluders_per_face=stack, face_occluder_frac=0.5)
+    generate(recipe, tmp_path / "one.zarr", n=6, shard_size=3, workers=1, labels=("instances",))
+    generate(recipe, tmp_path / "two.zarr", n=6, shard_size=3, workers=2, labels=("instances",))
+    assert_same_store(tmp_path / "one.zarr", tmp_path / "two.zarr")
+    one, two = ShardReader(tmp_path / "one.zarr"), ShardReader(tmp_path / "two.zarr")
+    for i in range(6):
+        assert np.array_equal(one.labels(i)["occluder_instances"], two.labels(i)["occluder_instances"])
+    assert one.metadata(list(range(6))) == two.metadata(list(range(6)))
