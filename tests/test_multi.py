@@ -349,3 +349,23 @@ def test_stacked_stores_are_the_same_for_any_worker_count(tmp_path: Path, face_f
     for i in range(6):
         assert np.array_equal(one.labels(i)["occluder_instances"], two.labels(i)["occluder_instances"])
     assert one.metadata(list(range(6))) == two.metadata(list(range(6)))
+
+
+def test_a_second_occluder_only_adds_on_top_of_the_first(face_folder: Path) -> None:
+    """The first occluder is the one-occluder sample's, pixel for pixel; the second paints over it: away from
+    the second's pixels (and its seam band) the image is the one-occluder image, and the first's footprint is
+    instance 1 wherever the second does not cover it."""
+    faces = FaceFolder(face_folder)
+    single = natocc(faces)
+    double = natocc(faces, occluders_per_face=OccludersPerFace(counts=(2,), weights=(1.0,), objects_frac=0.0))
+    for index in range(4):
+        one, two = single.make(index), double.make(index)
+        instances = build_labels(two.labels, ("instances",))["occluder_instances"]
+        assert set(np.unique(instances).tolist()) <= {0, 1, 2} and (instances == 2).any()
+        first = one.labels.footprint
+        assert np.array_equal(instances == 1, first & (instances != 2))
+        second = (instances == 2) | (two.occluder_mask != one.occluder_mask)
+        reach = 2 * (3 + 5) + 1  # composite.seam_width_px + seam_blur_px on each side
+        near = cv2.dilate(second.astype(np.uint8), np.ones((reach, reach), np.uint8)).astype(bool)
+        assert np.array_equal(two.image[~near], one.image[~near]) and (~near).any()
+        assert two.metadata["occluders"][0]["id"] == one.metadata["occluder_ids"][0]
