@@ -259,7 +259,7 @@ def prepare_store(
     if labels:
         faces = getattr(recipe, "faces", None)
         # the recipe's own face parts, if it redefines the face (natocc.inner_mouth), else its face set's
-        parts: tuple[str, ...] = getattr(recipe, "face_parts", None) or getattr(faces, "face_parts", DEFAULT_FACE_PARTS)
+        parts = getattr(recipe, "face_parts", None) or getattr(faces, "face_parts", None) or DEFAULT_FACE_PARTS
         described = label_card(labels, tuple(parts))
         copied = getattr(recipe, "card", {}).get("labels")  # a store read back (recode) keeps its label maps
         # (but the clean image's layout is this version's: a whole clean face read back gets boxed)
