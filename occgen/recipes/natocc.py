@@ -32,6 +32,8 @@ procedural eyewear and face masks (:mod:`occgen.sources.wearables`). Both defaul
 Sizes: the compositor's edge and blur values are given at ``composite.reference_size_px`` (512², the authors'
 faces) and scaled to ``--size`` (:func:`occgen.compose.resolve_pixels`); placement, SOT smoothing and harmonising
 are already fractions of the face or the occluder. ``hand_max_side_px`` is a cap on decoding work, not a look.
+``occluders_per_face`` and ``face_occluder_frac`` stack more occluders (another person's face among them) on top of
+the first (:mod:`occgen.recipes.multi`); at their defaults nothing more is drawn.
 """
 
 from __future__ import annotations
@@ -64,10 +66,11 @@ from occgen.core.params import (
 )
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
-from occgen.recipes.labels import LabelSources, face_parsing_loader
+from occgen.recipes.labels import INNER_MOUTH_POLICIES, LabelSources, face_parsing_loader, without_inner_mouth
+from occgen.recipes.multi import EXTRA_STREAM, OccludersPerFace, other_face_occlusion, sample_stack, stack_occluders
 from occgen.recipes.placement import EYEWEAR_LABELS, PLACEMENTS, FaceFrame, face_frame, place, see_through_params
 from occgen.sources.cache import DEFAULT_CACHE_MB
-from occgen.sources.faces import FaceMemo, FaceSource
+from occgen.sources.faces import DEFAULT_FACE_PARTS, FaceMemo, FaceSource
 from occgen.sources.hands import MattedHands
 from occgen.sources.occluder import Occluder, OccluderSource
 from occgen.sources.wearables import Wearables
@@ -111,8 +114,18 @@ class NatOccConfig:
     placement: str = "random"
     wearables_frac: float = 0.0
     eyewear_label: str = "occluder"
+    # Issue 25 (docs/natocc.md, "Several occluders per face"): how many occluders a face gets (default one, the
+    # paper's) and the share of samples that also get another person's face on top (occgen.recipes.multi).
+    occluders_per_face: OccludersPerFace = field(default_factory=OccludersPerFace)
+    face_occluder_frac: float = 0.0
+    inner_mouth: str = "face"  # occluder: the mouth interior (parsing `mouth`) is not face (docs/labels.md)
 
     def __post_init__(self) -> None:
+        if self.inner_mouth not in INNER_MOUTH_POLICIES:
+            raise ConfigError(f"natocc.inner_mouth must be one of {', '.join(INNER_MOUTH_POLICIES)}, "
+                              f"got {self.inner_mouth!r}")  # fmt: skip
+        if not 0.0 <= self.face_occluder_frac <= 1.0:
+            raise ConfigError(f"natocc.face_occluder_frac must be in [0, 1], got {self.face_occluder_frac}")
         if self.placement not in PLACEMENTS:
             raise ConfigError(f"natocc.placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
         if self.eyewear_label not in EYEWEAR_LABELS:
@@ -222,6 +235,12 @@ class NatOccRecipe:
                 "the objects stage (occgen.prep.objects, `coco-objects`) is not installed in this build or no objects "
                 "folder was given; set natocc.objects_frac to 0 for hands only"
             )
+        if self.config.occluders_per_face.uses_objects and self.objects is None:
+            raise ConfigError("natocc.occluders_per_face.objects_frac is above 0 but no objects source is available; "
+                              "set it to 0 (extra occluders are hands) or give an objects folder")  # fmt: skip
+        if self.config.face_occluder_frac > 0 and len(self.faces) < 2:
+            raise ConfigError(f"natocc.face_occluder_frac is {self.config.face_occluder_frac} but the face set has "
+                              f"{len(self.faces)} face: another face needs at least 2; set it to 0")  # fmt: skip
 
     def plan(self, index: int) -> tuple[int, bool]:
         """``(face index, is an object sample)`` of sample ``index`` (see the module docstring)."""
@@ -246,16 +265,23 @@ class NatOccRecipe:
         for index in indices:
             face_index, use_object = self.plan(index)
             face = self._faces_memo.load(face_index, self.size)
+            face_mask = face.face_mask
+            if self.config.inner_mouth == "occluder":  # the face that enters the compositor has no mouth interior
+                face_mask = without_inner_mouth(face_mask, self._faces_memo.load_parsing(face_index, self.size))
             compose = self._object if use_object else self._hand
             frame = self._face_frame(face_index) if self.config.placement == "anchored" else None
-            image, occluder_mask, visible, meta, footprint = compose(face.image, face.face_mask, index, frame)
+            occlusion = compose(face.image, face_mask, index, frame)
+            occlusion, instances, classes = self._stack(occlusion, index, face_index, frame)
+            image, occluder_mask, visible, meta, footprint = occlusion
             metadata = {**sample_header(self.name, index, face_index, face.face_id), **meta}
             labels = LabelSources(
-                face.image, face.face_mask, footprint, occluder_class_of(meta["occluder_types"][0]),
+                face.image, face_mask, footprint, occluder_class_of(meta["occluder_types"][0]),
                 face_parsing_loader(self._faces_memo, face_index, self.size, face.face_mask),
+                instances=instances, instance_classes=classes,
             )  # fmt: skip
             made.append([image, visible, occluder_mask, metadata, labels])
-        harmonise = [entry for entry in made if entry[3]["harmonised"]]
+        # A stack of occluders (an "occluders" table) was harmonised occluder by occluder as it was painted.
+        harmonise = [entry for entry in made if entry[3]["harmonised"] and "occluders" not in entry[3]]
         if harmonise and self.harmoniser is not None:
             alphas = [entry[2].astype(np.float32) / 255.0 for entry in harmonise]
             for entry, image in zip(harmonise, self.harmoniser.apply_batch([e[0] for e in harmonise], alphas),
@@ -263,13 +289,50 @@ class NatOccRecipe:
                 entry[0] = image
         return [Sample(*entry) for entry in made]
 
+    def _stack(self, first: Occlusion, index: int, face_index: int,
+               frame: FaceFrame | None) -> tuple[Occlusion, Any, tuple[int, ...]]:  # fmt: skip
+        """More occluders on top of ``first`` from stream ``natocc_extra`` (:mod:`occgen.recipes.multi`): ``first``
+        unchanged, no instance map and nothing drawn at the defaults (one occluder, no other face)."""
+        config = self.config
+        if config.occluders_per_face.single and config.face_occluder_frac == 0:
+            return first, None, ()
+        rng = sample_rng(self.seed, EXTRA_STREAM, index)
+        kinds = sample_stack(rng=rng, config=config.occluders_per_face, face_occluder_frac=config.face_occluder_frac)
+        if not kinds:
+            return first, None, ()
+        amodal = self._faces_memo.load(face_index, self.size).face_mask
+
+        def draw(kind: str, image: np.ndarray, visible: np.ndarray, rng: np.random.Generator) -> Occlusion:
+            if kind == "face":
+                return other_face_occlusion(self.faces, self.size, config.composite, image, visible, amodal,
+                                            face_index, rng=rng, attempts=config.max_attempts)  # fmt: skip
+            compose = self._object if kind == "object" else self._hand
+            return compose(image, visible, index, frame, rng=rng)
+
+        harmoniser = self.harmoniser
+
+        def harmonise(image: np.ndarray, occluder_mask: np.ndarray) -> np.ndarray:
+            assert harmoniser is not None
+            return harmoniser.apply_batch([image], [occluder_mask.astype(np.float32) / 255.0])[0]
+
+        return stack_occluders(first, kinds, draw=draw, rng=rng, harmonise=harmonise if harmoniser else None,
+                               class_of=occluder_class_of)  # fmt: skip
+
+    @property
+    def face_parts(self) -> tuple[str, ...]:
+        """The parsing parts that count as face in this recipe's labels (the store card's face classes): the face
+        set's, without ``mouth`` when ``inner_mouth`` is ``occluder``."""
+        parts = tuple(getattr(self.faces, "face_parts", DEFAULT_FACE_PARTS))
+        return tuple(p for p in parts if p != "mouth") if self.config.inner_mouth == "occluder" else parts
+
     def _face_frame(self, face_index: int) -> FaceFrame | None:
         """The face's landmark frame for anchored placement (None: no eye landmarks, placement falls back)."""
         parsing = self._faces_memo.load_parsing(face_index, self.size)
         return face_frame(landmarks_from_parsing(parsing))
 
-    def _hand(self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None) -> Occlusion:
-        rng = sample_rng(self.seed, "natocc_hands", index)
+    def _hand(self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None,
+              rng: np.random.Generator | None = None) -> Occlusion:  # fmt: skip
+        rng = sample_rng(self.seed, "natocc_hands", index) if rng is None else rng  # given: a stacked occluder
         config = self.config
         for attempt in range(1, config.max_attempts + 1):
             try:
@@ -316,10 +379,11 @@ class NatOccRecipe:
         raise SampleError(f"{self.name} sample {index}: no usable hand in {config.max_attempts} attempts")
 
     def _object(
-        self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None
+        self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None,
+        rng: np.random.Generator | None = None,
     ) -> Occlusion:
         assert self.objects is not None  # checked in __post_init__
-        rng = sample_rng(self.seed, "natocc_objects", index)
+        rng = sample_rng(self.seed, "natocc_objects", index) if rng is None else rng  # given: a stacked occluder
         config = self.config
         for attempt in range(1, self.config.max_attempts + 1):
             wearable = config.wearables_frac > 0 and rng.random() < config.wearables_frac  # no draw at 0: bytes kept
