@@ -23,6 +23,10 @@ Euclidean distance to the nearest pixel outside the mask is at most ``d`` (pixel
 as outside, as in the authors' reference evaluation). Implemented from that definition with OpenCV's exact
 distance transform. Like IoU it is kept as counts (:class:`BoundaryCounts`) that add up over a dataset.
 
+**Per face size** (:func:`face_size_bin`): a face's size is the square root of its ground-truth visible-face
+pixel count at the ground truth's resolution; bins ``<64px``, ``64-128px``, ``128-256px``, ``>=256px`` (and
+``no face``). :func:`group_scores` pools the counts of each bin (or of each occluder type).
+
 Masks are binarised explicitly: ground truth must hold 0/1 or 0/255 (:func:`binarize_truth`);
 predictions may also be grey probability maps, thresholded by :func:`binarize_prediction`.
 """
@@ -30,7 +34,9 @@ predictions may also be grey probability maps, thresholded by :func:`binarize_pr
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -197,3 +203,55 @@ def boundary_counts(
 def boundary_iou(pred: np.ndarray, truth: np.ndarray, *, dilation_frac: float = BOUNDARY_DILATION_FRAC) -> float:
     """Boundary IoU of the face class of one image (Cheng et al., CVPR 2021); NaN when neither mask has a face."""
     return boundary_counts(pred, truth, dilation_frac=dilation_frac).iou
+
+
+# Per face size: bins of the ground-truth visible face's size, sqrt(face pixels) at the ground truth's resolution
+# (a 100 x 100 px visible face is 100 px). Edges in px; a face of exactly an edge goes to the upper bin.
+FACE_SIZE_EDGES_PX = (64, 128, 256)
+NO_FACE_BIN = "no face"
+
+
+def face_size_px(truth: np.ndarray) -> float:
+    """The size of a bool (H, W) ground-truth face: the square root of its pixel count, in px."""
+    return math.sqrt(float(np.count_nonzero(truth)))
+
+
+def face_size_bin(size_px: float, edges_px: tuple[int, ...] = FACE_SIZE_EDGES_PX) -> str:
+    """The bin name of a face size: ``"<64px"``, ``"64-128px"``, ``"128-256px"``, ``">=256px"`` (default edges),
+    or ``"no face"`` when the ground truth has no face pixel."""
+    if size_px <= 0:
+        return NO_FACE_BIN
+    if size_px < edges_px[0]:
+        return f"<{edges_px[0]}px"
+    for low, high in zip(edges_px, edges_px[1:], strict=False):
+        if low <= size_px < high:
+            return f"{low}-{high}px"
+    return f">={edges_px[-1]}px"
+
+
+def face_size_bins(edges_px: tuple[int, ...] = FACE_SIZE_EDGES_PX) -> tuple[str, ...]:
+    """Every bin name, smallest first, then ``"no face"`` (the order of ``by_face_size`` in a summary)."""
+    names = [f"<{edges_px[0]}px"]
+    names += [f"{low}-{high}px" for low, high in zip(edges_px, edges_px[1:], strict=False)]
+    return (*names, f">={edges_px[-1]}px", NO_FACE_BIN)
+
+
+def group_scores(rows: list[dict[str, Any]], key: str, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Pooled scores of the per-image rows (as ``EvalResult`` in :mod:`occgen.train.evaluate` keeps them) that
+    share each value of ``key``, in the order of ``names`` (empty groups left out; "" is named "unstated"):
+    images, face IoU, mIoU, fwIoU, face Boundary IoU and the per-image mean face IoU."""
+    groups: dict[str, dict[str, Any]] = {}
+    for name in names:
+        members = [row for row in rows if row.get(key) == name]
+        if not members:
+            continue
+        counts = sum((Confusion(r["tp"], r["fp"], r["fn"], r["tn"]) for r in members), Confusion())
+        edge = sum((BoundaryCounts(r["boundary_intersection"], r["boundary_union"]) for r in members),
+                   BoundaryCounts())  # fmt: skip
+        values = scores(counts)
+        defined = [r["face_iou"] for r in members if not math.isnan(r["face_iou"])]
+        groups[name or "unstated"] = {
+            "images": len(members), "face_iou": values["face_iou"], "miou": values["miou"], "fwiou": values["fwiou"],
+            BOUNDARY_METRIC: edge.iou, "face_iou_per_image_mean": float(np.mean(defined)) if defined else float("nan"),
+        }  # fmt: skip
+    return groups
