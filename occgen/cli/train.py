@@ -186,6 +186,13 @@ def evaluate_command(
         Path | None,
         typer.Option("--data", help="Folder (images/ + masks/), CelebAMask-HQ root or zarr store [default: none]."),
     ] = None,
+    benchmark: Annotated[
+        str | None,
+        typer.Option(
+            help="Read --data in a benchmark's released layout: realocc, realocc-wild, cofw, maskedface-net, "
+            "faceocc (docs/benchmarks-real.md) [default: none, the layout is detected]."
+        ),
+    ] = None,
     split: Annotated[
         Path | None, typer.Option(help="CelebAMask-HQ --data: text file of ids to score [default: every image].")
     ] = None,
@@ -237,6 +244,8 @@ def evaluate_command(
 
         if (model is None) == (pred is None):
             raise ConfigError("pass either --model CKPT --data DIR|STORE, or --pred DIR --gt DIR")
+        if benchmark is not None and (pred is not None or data is None or split is not None):
+            raise ConfigError("--benchmark NAME reads --data DIR for a --model (without --split or --pred)")
         overrides: dict[str, Any] = {
             "threshold": threshold, "batch_size": batch_size, "input_size": input_size,
             "device": device.value if device else None, "dtype": dtype.value if dtype else None,
@@ -270,10 +279,17 @@ def evaluate_command(
             size = config.input_size or int(info.get("config", {}).get("input_size", 256))
             torch_device = resolve_device(config.device)
             if info.get("config", {}).get("target") == "parsing":
+                if benchmark is not None:
+                    raise ConfigError(f"{model} is a parsing checkpoint; --benchmark scores face masks")
                 _evaluate_parsing(net, data, out, size=size, batch_size=config.batch_size, device=torch_device,
                                   model_path=model)  # fmt: skip
                 return
-            count, items = ev.open_eval_data(data, split=split)
+            if benchmark is not None:
+                from occgen.train.benchmarks import open_benchmark
+
+                count, items = open_benchmark(benchmark, data)
+            else:
+                count, items = ev.open_eval_data(data, split=split)
             task = progress.add_task("evaluating", total=count)
             with progress:
                 result = ev.evaluate_model(
@@ -282,6 +298,8 @@ def evaluate_command(
                     on_progress=lambda n: progress.advance(task, n),
                 )  # fmt: skip
             extra = {"model": str(model), "checkpoint_epoch": info.get("epoch"), "data": str(data), "input_size": size}
+            if benchmark is not None:
+                extra["benchmark"] = benchmark.lower()
             if config.fps_iterations > 0:
                 extra["speed"] = ev.measure_fps(
                     net, input_size=size, batch_size=config.batch_size, device=torch_device, dtype=config.dtype,
@@ -294,7 +312,7 @@ def evaluate_command(
         err_console.print(
             f"{summary['images']} images: face IoU pooled over all pixels {summary['face_iou']:.4f}, "
             f"per-image mean {per_image:.4f}; mIoU {summary['miou']:.4f}, fwIoU {summary['fwiou']:.4f} "
-            f"(pooled){fps_text}; report in {out}",
+            f"(pooled), face Boundary IoU {summary['face_boundary_iou']:.4f}{fps_text}; report in {out}",
             highlight=False,
         )
 
