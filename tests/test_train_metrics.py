@@ -167,3 +167,19 @@ def test_boundary_iou_rejects_bad_input() -> None:
         boundary_iou(np.ones((4, 5), bool), mask)
     with pytest.raises(ArrayContractError, match="fraction"):
         boundary_iou(mask, mask, dilation_frac=0.0)
+
+
+def test_boundary_counts_equal_the_whole_image_bands() -> None:
+    # boundary_counts works in the box around both masks: the same counts as the bands of the whole image,
+    # for boxes inside the image and touching its frame.
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        height, width = (int(v) for v in rng.integers(5, 40, 2))
+        pred, truth = np.zeros((height, width), bool), np.zeros((height, width), bool)
+        for mask in (pred, truth):
+            top, left = int(rng.integers(0, height)), int(rng.integers(0, width))
+            mask[top : top + int(rng.integers(1, height)), left : left + int(rng.integers(1, width))] = True
+        distance = boundary_distance_px(height, width, 0.1)
+        pred_band, truth_band = boundary_band(pred, distance), boundary_band(truth, distance)
+        expected = BoundaryCounts(int((pred_band & truth_band).sum()), int((pred_band | truth_band).sum()))
+        assert boundary_counts(pred, truth, dilation_frac=0.1) == expected

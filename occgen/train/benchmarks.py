@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from occgen.core.errors import ConfigError, SourceError
@@ -164,16 +165,19 @@ def maskedface_face(path: Path) -> np.ndarray:
     """The visible face (bool (H, W)) of a MaskedFace-Net label map: its (128, 0, 0) pixels. Any colour other
     than background, face and face mask is an error naming the file (the release has exactly these three)."""
     labels = read_image(path)  # RGB
-    known = (labels == 0).all(axis=2)
-    face = (labels == MASKEDFACE_FACE_RGB).all(axis=2)
-    known |= face | (labels == MASKEDFACE_MASK_RGB).all(axis=2)
-    if not known.all():
-        other = labels[~known][0].tolist()
+
+    def colour(rgb: tuple[int, int, int]) -> np.ndarray:
+        return cv2.inRange(labels, rgb, rgb)  # 255 where the pixel is exactly that colour
+
+    face = colour(MASKEDFACE_FACE_RGB)
+    known = cv2.bitwise_or(cv2.bitwise_or(face, colour(MASKEDFACE_MASK_RGB)), colour((0, 0, 0)))
+    if cv2.countNonZero(known) != known.size:
+        other = labels[known == 0][0].tolist()
         raise SourceError(
             f"{path}: colour {other} is none of background (0, 0, 0), face {MASKEDFACE_FACE_RGB} and face mask "
             f"{MASKEDFACE_MASK_RGB}; is it a MaskedFace-Net segmentation label map?"
         )
-    return face
+    return face > 0
 
 
 def open_maskedface_net(root: Path) -> EvalData:

@@ -196,7 +196,14 @@ def boundary_counts(
             f"prediction is {pred.shape} but ground truth is {truth.shape}: expected two equal (H, W)"
         )
     distance_px = boundary_distance_px(truth.shape[0], truth.shape[1], dilation_frac)
-    pred_band, truth_band = boundary_band(pred, distance_px), boundary_band(truth, distance_px)
+    # Only the box around both masks matters: everything outside it is background in both, and one pixel of
+    # margin keeps each mask's own edge inside the crop (the image frame stays outside, as on the full image).
+    left, top, width, height = cv2.boundingRect((pred | truth).view(np.uint8))
+    if width == 0:
+        return BoundaryCounts()
+    rows = slice(max(top - 1, 0), top + height + 1)
+    cols = slice(max(left - 1, 0), left + width + 1)
+    pred_band, truth_band = boundary_band(pred[rows, cols], distance_px), boundary_band(truth[rows, cols], distance_px)
     return BoundaryCounts(int(np.count_nonzero(pred_band & truth_band)), int(np.count_nonzero(pred_band | truth_band)))
 
 
