@@ -204,7 +204,7 @@ class EvalResult:
         per-image face IoUs over the images where it is defined (the number papers usually report)."""
         defined = [row["face_iou"] for row in self.rows if not math.isnan(row["face_iou"])]
         per_image = float(np.mean(defined)) if defined else float("nan")
-        summary = {"images": len(self.rows), **scores(self.total), "face_iou_per_image_mean": per_image}
+        summary: dict[str, Any] = {"images": len(self.rows), **scores(self.total), "face_iou_per_image_mean": per_image}
         edges = [row[BOUNDARY_METRIC] for row in self.rows if not math.isnan(row.get(BOUNDARY_METRIC, math.nan))]
         summary[BOUNDARY_METRIC] = self.boundary.iou
         summary[f"{BOUNDARY_METRIC}_per_image_mean"] = float(np.mean(edges)) if edges else float("nan")
