@@ -198,4 +198,26 @@ def test_cli_evaluate_with_benchmark(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--benchmark", "nope"])
     assert result.exit_code == 1 and f"valid: {', '.join(BENCHMARKS)}" in " ".join(result.output.split())
     result = runner.invoke(app, ["evaluate", "--pred", str(root), "--gt", str(root), "--benchmark", "cofw"])
-    assert result.exit_code == 1 and "--benchmark NAME reads --data DIR for a --model" in result.output
+    assert result.exit_code == 1 and "--benchmark NAME reads face masks from --data DIR" in result.output
+
+
+def test_cli_scores_another_models_masks_on_a_benchmark(tmp_path: Path) -> None:
+    root = make_maskedface(tmp_path / "mfn")
+    pred = tmp_path / "pred"
+    truth = {item.item_id: item.truth for item in open_benchmark("maskedface-net", root)[1]}
+    write_gray(pred / "CWM" / "03042.png", truth["CWM/03042"].astype(np.uint8) * 255)  # perfect
+    write_gray(pred / "IWM" / "07045.png", np.zeros((48, 48), np.uint8))  # nothing found
+    out = tmp_path / "report"
+    args = ["evaluate", "--pred", str(pred), "--benchmark", "maskedface-net", "--data", str(root), "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["by_occluder"]["CWM"]["face_iou"] == 1.0 and summary["by_occluder"]["IWM"]["face_iou"] == 0.0
+    assert summary["by_occluder"]["CWM"]["face_boundary_iou"] == 1.0 and summary["benchmark"] == "maskedface-net"
+    assert summary["face_iou"] == pytest.approx(12 * 28 / (12 * 28 + 22 * 28))
+    (pred / "IWM" / "07045.png").unlink()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "07045.jpg: no prediction" in result.output and "IWM/07045.png" in result.output
+    write_gray(pred / "IWM" / "07045.png", np.zeros((40, 48), np.uint8))
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "is 48x40 but" in result.output and "no silent resize" in result.output

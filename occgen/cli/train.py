@@ -244,8 +244,8 @@ def evaluate_command(
 
         if (model is None) == (pred is None):
             raise ConfigError("pass either --model CKPT --data DIR|STORE, or --pred DIR --gt DIR")
-        if benchmark is not None and (pred is not None or data is None or split is not None):
-            raise ConfigError("--benchmark NAME reads --data DIR for a --model (without --split or --pred)")
+        if benchmark is not None and (data is None or split or gt or target is Target.parsing):
+            raise ConfigError("--benchmark NAME reads face masks from --data DIR (no --split, --gt, --target parsing)")
         overrides: dict[str, Any] = {
             "threshold": threshold, "batch_size": batch_size, "input_size": input_size,
             "device": device.value if device else None, "dtype": dtype.value if dtype else None,
@@ -254,9 +254,21 @@ def evaluate_command(
         config = replace(load_evaluate_config(params), **{k: v for k, v in overrides.items() if v is not None})
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                             console=err_console)  # fmt: skip
-        if pred is not None:
+        if pred is not None and benchmark is not None:
+            from occgen.train.benchmarks import evaluate_benchmark_predictions, open_benchmark
+
+            assert data is not None  # --benchmark needs --data, checked above
+            count, items = open_benchmark(benchmark, data)
+            task = progress.add_task("scoring", total=count)
+            with progress:
+                result = evaluate_benchmark_predictions(items, pred, threshold=config.threshold,
+                                                        worst_k=config.worst,
+                                                        on_progress=lambda n: progress.advance(task, n))  # fmt: skip
+            extra: dict[str, Any] = {"pred": str(pred), "data": str(data), "benchmark": benchmark.lower(),
+                                     "threshold": config.threshold}  # fmt: skip
+        elif pred is not None:
             if gt is None:
-                raise ConfigError("--pred needs --gt (the ground-truth masks folder)")
+                raise ConfigError("--pred needs --gt (the ground-truth masks folder) or --benchmark NAME --data DIR")
             if target is Target.parsing:
                 from occgen.train.multiclass import evaluate_parsing_predictions
 
@@ -268,7 +280,7 @@ def evaluate_command(
                 result = ev.evaluate_predictions(pred, gt, threshold=config.threshold, images_dir=images,
                                                  worst_k=config.worst,
                                                  on_progress=lambda n: progress.advance(task, n))  # fmt: skip
-            extra: dict[str, Any] = {"pred": str(pred), "gt": str(gt), "threshold": config.threshold}
+            extra = {"pred": str(pred), "gt": str(gt), "threshold": config.threshold}
         else:
             assert model is not None  # exactly one of --model / --pred, checked above
             if data is None:

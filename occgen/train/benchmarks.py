@@ -33,9 +33,10 @@ import cv2
 import numpy as np
 
 from occgen.core.errors import ConfigError, SourceError
+from occgen.core.files import require_dir
 from occgen.core.imageio import IMAGE_SUFFIXES, read_binary_mask, read_image, read_rgba
 from occgen.sources.faceocc import face_from_labels, load_label_pickle
-from occgen.train.evaluate import EvalItem, cofw_test_pairs
+from occgen.train.evaluate import EvalItem, EvalResult, ProgressCallback, cofw_test_pairs, read_prediction
 
 EvalData = tuple[int, Iterator[EvalItem]]
 
@@ -256,3 +257,34 @@ def open_benchmark(name: str, root: Path | str) -> EvalData:
     if not root.is_dir():
         raise SourceError(f"{benchmark.name} data not found: {root}; pass the folder holding {benchmark.layout}")
     return benchmark.read(root)
+
+
+def evaluate_benchmark_predictions(
+    items: Iterator[EvalItem],
+    pred_dir: Path,
+    *,
+    threshold: float = 0.5,
+    worst_k: int = 8,
+    tile_px: int = 160,
+    on_progress: ProgressCallback | None = None,
+) -> EvalResult:
+    """Score another model's masks on a benchmark: ``pred_dir/<id>.png`` (any image suffix) per benchmark item,
+    at the ground truth's size (``<id>`` may hold a subfolder, e.g. MaskedFace-Net's ``CWM/03042``)."""
+    pred_dir = require_dir(Path(pred_dir), "prediction folder", "pass the folder of predicted <id>.png masks")
+    result = EvalResult()
+    for item in items:
+        found = [pred_dir / f"{item.item_id}{suffix}" for suffix in IMAGE_SUFFIXES]
+        pred_path = next((path for path in found if path.is_file()), None)
+        if pred_path is None:
+            expected = pred_dir / f"{item.item_id}.png"
+            raise SourceError(f"{item.source}: no prediction {expected} (predictions are named by benchmark id)")
+        pred = read_prediction(pred_path, threshold)
+        if pred.shape != item.truth.shape:
+            raise SourceError(
+                f"prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} but {item.source} is "
+                f"{item.truth.shape[1]}x{item.truth.shape[0]}: masks must have the same size (no silent resize)"
+            )
+        result.add(item, pred, worst_k=worst_k, tile_px=tile_px)
+        if on_progress:
+            on_progress(1)
+    return result

@@ -263,6 +263,20 @@ def write_report(result: EvalResult, out: Path, extra: dict[str, Any]) -> dict[s
 ProgressCallback = Callable[[int], None]
 
 
+def read_prediction(path: Path, threshold: float = 0.5) -> np.ndarray:
+    """A predicted mask file as bool (H, W): grey or colour (channels' max), 0/1, 0/255 or a probability map
+    thresholded at ``threshold`` (:func:`~occgen.train.metrics.binarize_prediction`)."""
+    raw = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise SourceError(f"cannot decode {path}: the file is empty or corrupt")
+    if raw.ndim == 3:
+        raw = raw[:, :, :3].max(axis=2)
+    try:
+        return binarize_prediction(raw, str(path), threshold)
+    except ArrayContractError as error:
+        raise SourceError(str(error)) from error
+
+
 def evaluate_predictions(
     pred_dir: Path,
     gt_dir: Path,
@@ -297,15 +311,7 @@ def evaluate_predictions(
     for truth_path in truths:
         truth = read_binary_mask(truth_path).astype(bool)
         pred_path = preds[truth_path.stem]
-        raw = cv2.imdecode(np.fromfile(pred_path, np.uint8), cv2.IMREAD_UNCHANGED)
-        if raw is None:
-            raise SourceError(f"cannot decode {pred_path}: the file is empty or corrupt")
-        if raw.ndim == 3:
-            raw = raw[:, :, :3].max(axis=2)
-        try:
-            pred = binarize_prediction(raw, str(pred_path), threshold)
-        except ArrayContractError as error:
-            raise SourceError(str(error)) from error
+        pred = read_prediction(pred_path, threshold)
         if pred.shape != truth.shape:
             raise SourceError(
                 f"prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} but ground truth {truth_path} is "
