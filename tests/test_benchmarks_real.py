@@ -58,6 +58,26 @@ def test_realocc_reads_the_split_and_its_0_1_masks(tmp_path: Path) -> None:
     assert open_benchmark("RealOcc", root)[0] == 3  # no split: every image; the name is case-blind
 
 
+def write_palette_mask(path: Path, indices: np.ndarray) -> None:
+    """A palette PNG as MMSegmentation writes annotations: index 0 black background, 1 (128, 0, 0) face."""
+    from PIL import Image
+
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette([0, 0, 0, 128, 0, 0] + [0, 0, 0] * 254)
+    image.save(path)
+
+
+def test_realocc_palette_masks_are_read_as_indices(tmp_path: Path) -> None:
+    root = make_realocc(tmp_path / "RealOcc", ["0001"], split=None)
+    indices = face_box(40, 48, (10, 12, 30, 36), 1)
+    write_palette_mask(root / "mask" / "0001.png", indices)
+    (item,) = list(open_benchmark("realocc", root)[1])
+    assert np.array_equal(item.truth, indices == 1)  # not the palette colour (128 would not be a 0/1 value)
+    write_palette_mask(root / "mask" / "0001.png", indices * 2)
+    with pytest.raises(SourceError, match=r"0001\.png: a mask must hold 0/1 or 0/255, found values \[0, 2\]"):
+        list(open_benchmark("realocc", root)[1])
+
+
 def test_realocc_wild_and_layout_errors(tmp_path: Path) -> None:
     wild = make_realocc(tmp_path / "RealOcc-Wild", ["a", "b"], split=["b"])
     assert open_benchmark("realocc-wild", tmp_path)[0] == 1

@@ -32,11 +32,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from occgen.core.errors import ConfigError, SourceError
+from occgen.core.errors import ArrayContractError, ConfigError, SourceError
 from occgen.core.files import require_dir
 from occgen.core.imageio import IMAGE_SUFFIXES, read_binary_mask, read_image, read_rgba
 from occgen.sources.faceocc import face_from_labels, load_label_pickle
 from occgen.train.evaluate import EvalItem, EvalResult, ProgressCallback, cofw_test_pairs, read_prediction
+from occgen.train.metrics import binarize_truth
 
 EvalData = tuple[int, Iterator[EvalItem]]
 
@@ -115,12 +116,30 @@ def realocc_pairs(root: Path, folder_name: str = "RealOcc") -> list[Pair]:
     return [Pair(i, images[i], masks[i]) for i in ids]
 
 
+def read_index_mask(path: Path) -> np.ndarray:
+    """A 0/1 (or 0/255) face mask as bool (H, W). A palette PNG is read as its indices, as MMSegmentation (whose
+    face-occlusion configs read RealOcc) reads annotations: 1 = face whatever colour the palette gives it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if image.mode != "P":
+                return read_binary_mask(path).astype(bool)
+            indices = np.asarray(image)
+    except (OSError, UnidentifiedImageError) as error:
+        raise SourceError(f"cannot read mask {path}: {error}") from error
+    try:
+        return binarize_truth(indices, str(path))
+    except ArrayContractError as error:
+        raise SourceError(f"{error}; expected 0/1 (1 = visible face)") from error
+
+
 def open_realocc(root: Path) -> EvalData:
-    return _items(realocc_pairs(root, "RealOcc"), lambda p: read_binary_mask(p).astype(bool))
+    return _items(realocc_pairs(root, "RealOcc"), read_index_mask)
 
 
 def open_realocc_wild(root: Path) -> EvalData:
-    return _items(realocc_pairs(root, "RealOcc-Wild"), lambda p: read_binary_mask(p).astype(bool))
+    return _items(realocc_pairs(root, "RealOcc-Wild"), read_index_mask)
 
 
 # COFW (FaceOcc's COFW_test) ---------------------------------------------------------------------------------
