@@ -2,5 +2,7 @@
 
 Training reads any store or mix through the dataset protocol (:mod:`occgen.store.dataset`), and augments a
 sample as named targets (:mod:`occgen.core.targets`), so a new label trains by adding its target; online
-training makes samples of any registered recipe (:mod:`occgen.recipes.registry`).
+training makes samples of any registered recipe (:mod:`occgen.recipes.registry`). Evaluation reads real-occlusion
+benchmarks in their released layouts (:mod:`occgen.train.benchmarks`) and reports IoUs, Boundary IoU and scores
+per occluder type and face size (:mod:`occgen.train.metrics`).
 """
