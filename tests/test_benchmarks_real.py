@@ -215,6 +215,8 @@ def test_cli_evaluate_with_benchmark(tmp_path: Path) -> None:
     assert all(0.0 <= float(r["face_boundary_iou"]) <= 1.0 for r in rows if r["face_boundary_iou"])
     result = runner.invoke(app, [*args, "--benchmark", "realocc"])
     assert result.exit_code == 1 and "not a RealOcc folder; expected image/<id>.jpg" in result.output
+    help_text = " ".join(runner.invoke(app, ["evaluate", "--help"]).output.split())
+    assert all(name in help_text for name in BENCHMARKS)  # the option's help lists every benchmark
     result = runner.invoke(app, [*args, "--benchmark", "nope"])
     assert result.exit_code == 1 and f"valid: {', '.join(BENCHMARKS)}" in " ".join(result.output.split())
     result = runner.invoke(app, ["evaluate", "--pred", str(root), "--gt", str(root), "--benchmark", "cofw"])
