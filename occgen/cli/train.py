@@ -213,6 +213,13 @@ def evaluate_command(
         Path | None,
         typer.Option("--data", help="Folder (images/ + masks/), CelebAMask-HQ root or zarr store [default: none]."),
     ] = None,
+    benchmark: Annotated[
+        str | None,
+        typer.Option(
+            help="Read --data in a benchmark's released layout: realocc, realocc-wild, cofw, maskedface-net, "
+            "faceocc (docs/benchmarks-real.md) [default: none, the layout is detected]."
+        ),
+    ] = None,
     split: Annotated[
         Path | None, typer.Option(help="CelebAMask-HQ --data: text file of ids to score [default: every image].")
     ] = None,
@@ -264,6 +271,8 @@ def evaluate_command(
 
         if (model is None) == (pred is None):
             raise ConfigError("pass either --model CKPT --data DIR|STORE, or --pred DIR --gt DIR")
+        if benchmark is not None and (data is None or split or gt or target is Target.parsing):
+            raise ConfigError("--benchmark NAME reads face masks from --data DIR (no --split, --gt, --target parsing)")
         overrides: dict[str, Any] = {
             "threshold": threshold, "batch_size": batch_size, "input_size": input_size,
             "device": device.value if device else None, "dtype": dtype.value if dtype else None,
@@ -272,9 +281,21 @@ def evaluate_command(
         config = replace(load_evaluate_config(params), **{k: v for k, v in overrides.items() if v is not None})
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                             console=err_console)  # fmt: skip
-        if pred is not None:
+        if pred is not None and benchmark is not None:
+            from occgen.train.benchmarks import evaluate_benchmark_predictions, open_benchmark
+
+            assert data is not None  # --benchmark needs --data, checked above
+            count, items = open_benchmark(benchmark, data)
+            task = progress.add_task("scoring", total=count)
+            with progress:
+                result = evaluate_benchmark_predictions(items, pred, threshold=config.threshold,
+                                                        worst_k=config.worst,
+                                                        on_progress=lambda n: progress.advance(task, n))  # fmt: skip
+            extra: dict[str, Any] = {"pred": str(pred), "data": str(data), "benchmark": benchmark.lower(),
+                                     "threshold": config.threshold}  # fmt: skip
+        elif pred is not None:
             if gt is None:
-                raise ConfigError("--pred needs --gt (the ground-truth masks folder)")
+                raise ConfigError("--pred needs --gt (the ground-truth masks folder) or --benchmark NAME --data DIR")
             if target is Target.parsing:
                 from occgen.train.multiclass import evaluate_parsing_predictions
 
@@ -286,7 +307,7 @@ def evaluate_command(
                 result = ev.evaluate_predictions(pred, gt, threshold=config.threshold, images_dir=images,
                                                  worst_k=config.worst,
                                                  on_progress=lambda n: progress.advance(task, n))  # fmt: skip
-            extra: dict[str, Any] = {"pred": str(pred), "gt": str(gt), "threshold": config.threshold}
+            extra = {"pred": str(pred), "gt": str(gt), "threshold": config.threshold}
         else:
             assert model is not None  # exactly one of --model / --pred, checked above
             if data is None:
@@ -297,10 +318,17 @@ def evaluate_command(
             size = config.input_size or int(info.get("config", {}).get("input_size", 256))
             torch_device = resolve_device(config.device)
             if info.get("config", {}).get("target") == "parsing":
+                if benchmark is not None:
+                    raise ConfigError(f"{model} is a parsing checkpoint; --benchmark scores face masks")
                 _evaluate_parsing(net, data, out, size=size, batch_size=config.batch_size, device=torch_device,
                                   model_path=model)  # fmt: skip
                 return
-            count, items = ev.open_eval_data(data, split=split)
+            if benchmark is not None:
+                from occgen.train.benchmarks import open_benchmark
+
+                count, items = open_benchmark(benchmark, data)
+            else:
+                count, items = ev.open_eval_data(data, split=split)
             task = progress.add_task("evaluating", total=count)
             with progress:
                 result = ev.evaluate_model(
@@ -309,6 +337,8 @@ def evaluate_command(
                     on_progress=lambda n: progress.advance(task, n),
                 )  # fmt: skip
             extra = {"model": str(model), "checkpoint_epoch": info.get("epoch"), "data": str(data), "input_size": size}
+            if benchmark is not None:
+                extra["benchmark"] = benchmark.lower()
             if config.fps_iterations > 0:
                 extra["speed"] = ev.measure_fps(
                     net, input_size=size, batch_size=config.batch_size, device=torch_device, dtype=config.dtype,
@@ -321,7 +351,7 @@ def evaluate_command(
         err_console.print(
             f"{summary['images']} images: face IoU pooled over all pixels {summary['face_iou']:.4f}, "
             f"per-image mean {per_image:.4f}; mIoU {summary['miou']:.4f}, fwIoU {summary['fwiou']:.4f} "
-            f"(pooled){fps_text}; report in {out}",
+            f"(pooled), face Boundary IoU {summary['face_boundary_iou']:.4f}{fps_text}; report in {out}",
             highlight=False,
         )
 

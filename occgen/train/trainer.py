@@ -43,7 +43,7 @@ from occgen.train.architectures import build_model, canonical_arch, load_encoder
 from occgen.train.config import DEFAULT_ARCH, DEVICES, RESUMABLE_CHANGES, TrainConfig  # noqa: F401 (re-exported)
 from occgen.train.data import ShardShuffleSampler, StoreDataset
 from occgen.train.loss import ohem_bce_loss
-from occgen.train.metrics import Confusion, confusion, scores
+from occgen.train.metrics import BOUNDARY_METRIC, BoundaryCounts, Confusion, boundary_counts, confusion, scores
 from occgen.train.model import read_torch_file
 from occgen.train.multiclass import N_PARSING, class_scores, confusion_matrix, n_outputs, ohem_ce_loss
 from occgen.train.online import MixedDataset, OnlineDataset
@@ -138,16 +138,20 @@ def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
 BatchCallback = Callable[[int, int, int, float], None]  # (epoch, batches done, batches in epoch, loss)
 
 
-def evaluate_counts(model: nn.Module, dataset: StoreDataset, *, batch_size: int, device: torch.device) -> Confusion:
-    """Summed confusion of ``model`` over ``dataset`` (no augmentation), in eval mode."""
+def evaluate_counts(model: nn.Module, dataset: StoreDataset, *, batch_size: int,
+                    device: torch.device) -> tuple[Confusion, BoundaryCounts]:  # fmt: skip
+    """Summed confusion and face Boundary IoU counts of ``model`` over ``dataset`` (no augmentation), in eval
+    mode. The boundary bands cost two distance transforms per image, small beside the forward pass."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    counts = Confusion()
+    counts, edges = Confusion(), BoundaryCounts()
     model.eval()
     with torch.inference_mode():
         for images, masks in loader:
-            pred = model(to_model_input(images, device))[:, 0] > 0
-            counts = counts + confusion(pred.cpu().numpy(), masks.numpy().astype(bool))
-    return counts
+            pred = (model(to_model_input(images, device))[:, 0] > 0).cpu().numpy()
+            truth = masks.numpy().astype(bool)
+            counts = counts + confusion(pred, truth)
+            edges = sum((boundary_counts(p, t) for p, t in zip(pred, truth, strict=True)), edges)
+    return counts, edges
 
 
 def evaluate_parsing_counts(model: nn.Module, dataset: StoreDataset, *, batch_size: int,
@@ -338,8 +342,9 @@ def train(
             val_matrix = evaluate_parsing_counts(model, val_dataset, batch_size=config.batch_size, device=device)
             row.update({f"val_{name}": value for name, value in _parsing_scores(val_matrix).items()})
         elif val_dataset is not None:
-            val_counts = evaluate_counts(model, val_dataset, batch_size=config.batch_size, device=device)
+            val_counts, val_edges = evaluate_counts(model, val_dataset, batch_size=config.batch_size, device=device)
             row.update({f"val_{name}": value for name, value in scores(val_counts).items()})
+            row[f"val_{BOUNDARY_METRIC}"] = val_edges.iou
         state = {
             "arch": config.arch, "occgen_version": __version__, "epoch": epoch, "step": steps_done,
             "config": to_plain(config),
