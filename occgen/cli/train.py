@@ -108,6 +108,21 @@ def train_command(
             "parsing label, 23 classes (cross-entropy + OHEM) [default: params, else face]."
         ),
     ] = None,
+    crops: Annotated[
+        str | None,
+        typer.Option(
+            help="Re-align each sample by its landmarks to a template drawn by weight, e.g. ffhq_512:2,arcface_128:1 "
+            "(templates: docs/models.md) [default: params, else none]."
+        ),
+    ] = None,
+    pixel_boost_p: Annotated[
+        float | None,
+        typer.Option(help="--crops: probability of a 512-1024 px crop resized to the input [default: params, else 0]."),
+    ] = None,
+    channel_swap_p: Annotated[
+        float | None,
+        typer.Option(help="Probability of giving the image in BGR order [default: params, else 0]."),
+    ] = None,
 ) -> None:
     """Train a face segmenter (default the ResNet-18 U-Net; BCE + OHEM, or multi-class parsing) on occgen stores."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -129,6 +144,8 @@ def train_command(
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         if augment is not None:
             config = replace(config, augment=replace(config.augment, enabled=augment))
+        if crops is not None or pixel_boost_p is not None or channel_swap_p is not None:
+            config = replace(config, crops=_crop_config(config.crops, crops, pixel_boost_p, channel_swap_p))
         progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeRemainingColumn(), console=err_console,
@@ -169,10 +186,26 @@ def train_command(
                            on_batch=on_batch, on_epoch=on_epoch, online=online_data)  # fmt: skip
         finally:
             progress.stop()
+        if report.crops_without_points:
+            err_console.print(f"--crops: {report.crops_without_points} store sample(s) have no five points "
+                              "(no landmarks label, or a part missing) and were used un-cropped")  # fmt: skip
         if report.first_epoch > report.last_epoch:
             err_console.print(f"{out} already holds {report.last_epoch} epoch(s); nothing to do")
         else:
             err_console.print(f"trained epochs {report.first_epoch}-{report.last_epoch}; checkpoints in {out}")
+
+
+def _crop_config(config: Any, spec: str | None, pixel_boost_p: float | None, channel_swap_p: float | None) -> Any:
+    from occgen.train.crops import parse_crop_spec
+
+    changes: dict[str, Any] = {}
+    if spec is not None:
+        changes["templates"], changes["weights"] = parse_crop_spec(spec)
+    if pixel_boost_p is not None:
+        changes["pixel_boost_p"] = pixel_boost_p
+    if channel_swap_p is not None:
+        changes["channel_swap_p"] = channel_swap_p
+    return replace(config, **changes)
 
 
 def evaluate_command(
@@ -224,6 +257,13 @@ def evaluate_command(
     fps_iterations: Annotated[
         int | None, typer.Option(help="Batches timed for FPS; 0: skip [default: params, else 10].")
     ] = None,
+    crops: Annotated[
+        str | None,
+        typer.Option(
+            help="--model: also score each image re-aligned to each template, e.g. ffhq_512,arcface_128 "
+            "(five points from the store's landmarks or landmarks/<stem>.txt|.pts) [default: none]."
+        ),
+    ] = None,
 ) -> None:
     """Score a checkpoint on a dataset (--model --data), or predicted masks (--pred --gt)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -237,6 +277,8 @@ def evaluate_command(
 
         if (model is None) == (pred is None):
             raise ConfigError("pass either --model CKPT --data DIR|STORE, or --pred DIR --gt DIR")
+        if crops is not None and (model is None or data is None):
+            raise ConfigError("--crops needs --model and --data (it re-aligns the images before predicting)")
         overrides: dict[str, Any] = {
             "threshold": threshold, "batch_size": batch_size, "input_size": input_size,
             "device": device.value if device else None, "dtype": dtype.value if dtype else None,
@@ -288,6 +330,8 @@ def evaluate_command(
                     channels_last=config.channels_last, iterations=config.fps_iterations,
                 )  # fmt: skip
         summary = ev.write_report(result, out, extra)
+        if crops is not None:
+            summary["per_crop"] = _score_crops(crops, net, data, split, out, size, config, torch_device)
         speed = summary.get("speed")
         fps_text = f", {speed['fps']:.1f} images/s ({speed['dtype']}, batch {speed['batch']})" if speed else ""
         per_image = summary["face_iou_per_image_mean"]
@@ -297,6 +341,24 @@ def evaluate_command(
             f"(pooled){fps_text}; report in {out}",
             highlight=False,
         )
+
+
+def _score_crops(spec: str, net: Any, data: Path | None, split: Path | None, out: Path, size: int, config: Any,
+                 device: Any) -> dict[str, Any]:  # fmt: skip
+    from occgen.cli.common import err_console
+    from occgen.train.crops import evaluate_crops, parse_crop_spec, write_crop_report
+
+    assert data is not None  # checked with the other options
+    templates, _ = parse_crop_spec(spec, weights=False)
+    report = evaluate_crops(net, data, templates, input_size=size, split=split, batch_size=config.batch_size,
+                            device=device, dtype=config.dtype, channels_last=config.channels_last)  # fmt: skip
+    per_crop = write_crop_report(report, out, input_size=size)
+    for template, entry in per_crop.items():
+        iou, images = entry["face_iou"], entry["images"]
+        err_console.print(f"  {template}: face IoU {iou:.4f} on {images} images", highlight=False)
+    if report.without_points:
+        err_console.print(f"  {report.without_points} of {report.images} images have no five points (not cropped)")
+    return per_crop
 
 
 def _evaluate_parsing(net: Any, data: Path, out: Path, *, size: int, batch_size: int, device: Any,
