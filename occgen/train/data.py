@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -195,7 +196,8 @@ class StoreDataset(Dataset):
         if self.crops is not None and self.crops.templates:
             for path, selection, n, has in zip(self.paths, self.selections, self.lengths, self.has_points,
                                                strict=True):  # fmt: skip
-                points = np.asarray(open_group(path, "r")[LANDMARKS][...]) if has else None
+                stored: Any = open_group(path, "r")[LANDMARKS] if has else None  # (N, K, 2): a few bytes per sample
+                points = np.asarray(stored[...]) if has else None
                 if points is not None and selection is not None:
                     points = points[selection]
                 self.without_points += count_without_points(points, n)

@@ -97,7 +97,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
 def _check_resume(checkpoint: dict[str, Any], config: TrainConfig, data: list[dict[str, Any]], path: Path) -> None:
     if checkpoint_arch(checkpoint) != config.arch:
         raise StoreError(f"{path} is not an occgen {config.arch} checkpoint (it holds {checkpoint.get('arch')!r})")
-    # Keys older runs lack: train.arch (before it, every run was the U-Net), target, class_weights.
+    # Keys older runs lack: train.arch (before it, every run was the U-Net), target, class_weights, crops.
     old = {"arch": DEFAULT_ARCH, "target": "face", "class_weights": None, "crops": to_plain(CropConfig()),
            **checkpoint.get("config", {})}  # fmt: skip
     new = to_plain(config)
