@@ -329,3 +329,20 @@ def test_alignment_matrix_matches_the_template_exactly_for_its_own_points() -> N
     template = get_template("arcface_128")
     matrix = alignment_matrix(template.points_px(128), template, 256)
     assert np.allclose(matrix, [[2, 0, 0], [0, 2, 0]])
+
+
+def test_online_samples_are_re_framed_by_their_faces_landmarks(face_folder: Path, small_recipe: object) -> None:
+    from test_landmarks import write_full_parsing
+
+    from occgen.train.online import OnlineDataset
+
+    write_full_parsing(face_folder)  # the faces' parsing maps give their landmarks
+    crops = CropConfig(templates=("arcface_128",))
+    plain = OnlineDataset(small_recipe, 4, input_size=64)  # type: ignore[arg-type]
+    cropped = OnlineDataset(small_recipe, 4, input_size=64, crops=crops, seed=2)  # type: ignore[arg-type]
+    image, label = cropped[(1, 3)]
+    assert image.shape == (3, 64, 64) and label.shape == (64, 64)
+    assert torch.equal(image, cropped[(1, 3)][0]) and not torch.equal(image, plain[(1, 3)][0])
+    swapped = OnlineDataset(small_recipe, 4, input_size=64, seed=2,  # type: ignore[arg-type]
+                            crops=CropConfig(templates=crops.templates, channel_swap_p=1.0))  # fmt: skip
+    assert torch.equal(swapped[(1, 3)][0], image.flip(0))

@@ -178,7 +178,7 @@ def train_command(
             recipe, recipe_n = build_named_recipe(online, params)
             note_demo_sources(recipe.sources())
             online_data = OnlineDataset(recipe, online_n or recipe_n, input_size=config.input_size,
-                                        target=config.target)  # fmt: skip
+                                        target=config.target, crops=config.crops, seed=config.seed)  # fmt: skip
         elif not data:
             raise ConfigError("nothing to train on: pass --data STORE[,STORE...] and/or --online RECIPE")
         try:
