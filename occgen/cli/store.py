@@ -174,7 +174,8 @@ def export(
     format: Annotated[str, typer.Option("--format", help="folder (images/ + masks/ 0/255 + metadata.csv), "
                                          "mmseg (FaceOccludedDataset: img/*.jpg, mask/*.png 0/1, splits), "
                                          "webdataset (tar shards + DALI indexes) or hf (Parquet shards for "
-                                         "Hugging Face datasets).")] = "folder",
+                                         "Hugging Face datasets) or dfl (DeepFaceLab faceset: whole-face "
+                                         "aligned JPEGs with the APP15 dict; needs --labels landmarks).")] = "folder",
     image_format: Annotated[str | None, typer.Option(help="png (exact) or jpg [default: png; jpg for mmseg; "
                                                      "webdataset/hf: png if the store is lossless].")] = None,
     jpeg_quality: Annotated[int, typer.Option(help="JPEG quality for jpg images.")] = 95,
@@ -196,13 +197,19 @@ def export(
 
     with user_errors():
         workers = resolve_workers(workers)
-        formats = ("folder", "mmseg", "webdataset", "hf")
+        formats = ("folder", "mmseg", "webdataset", "hf", "dfl")
         if format not in formats:
             raise ConfigError(f"unknown export format {format!r}; valid: {', '.join(formats)}")
         if push_to_hub and format != "hf":
             raise ConfigError("--push-to-hub uploads an hf export: add --format hf")
         with lazy_progress(f"export -> {out}", total=len(open_store(store))) as advance:
-            if format in ("webdataset", "hf"):
+            if format == "dfl":
+                from occgen.run.export_dfl import export_dfl
+
+                manifest = export_dfl(store, out, jpeg_quality=jpeg_quality, workers=workers, on_progress=advance)
+                summary = (f"exported {manifest['faces']} DeepFaceLab faces to {out} ({manifest['skipped']} samples "
+                           "without five points skipped, listed in skipped.txt)")  # fmt: skip
+            elif format in ("webdataset", "hf"):
                 from occgen.run.export_hf import HF
                 from occgen.run.export_shards import export_shards
                 from occgen.run.export_webdataset import WEBDATASET

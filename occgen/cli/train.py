@@ -125,6 +125,21 @@ def train_command(
             "parsing label, 23 classes (cross-entropy + OHEM) [default: params, else face]."
         ),
     ] = None,
+    crops: Annotated[
+        str | None,
+        typer.Option(
+            help="Re-align each sample by its landmarks to a template drawn by weight, e.g. ffhq_512:2,arcface_128:1 "
+            "(templates: docs/models.md) [default: params, else none]."
+        ),
+    ] = None,
+    pixel_boost_p: Annotated[
+        float | None,
+        typer.Option(help="--crops: probability of a 512-1024 px crop resized to the input [default: params, else 0]."),
+    ] = None,
+    channel_swap_p: Annotated[
+        float | None,
+        typer.Option(help="Probability of giving the image in BGR order [default: params, else 0]."),
+    ] = None,
 ) -> None:
     """Train a face segmenter (default the ResNet-18 U-Net; BCE + OHEM, or multi-class parsing) on occgen stores."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -148,6 +163,8 @@ def train_command(
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         if augment is not None:
             config = replace(config, augment=replace(config.augment, enabled=augment))
+        if crops is not None or pixel_boost_p is not None or channel_swap_p is not None:
+            config = replace(config, crops=_crop_config(config.crops, crops, pixel_boost_p, channel_swap_p))
         from occgen.train.progress import ProgressLines, epoch_line
 
         if not err_console.is_terminal:  # a log file: plain lines instead of a live bar nobody sees
@@ -190,16 +207,32 @@ def _run_training(config: Any, data: str | None, online: str | None, online_n: i
         recipe, recipe_n = build_named_recipe(online, params)
         note_demo_sources(recipe.sources())
         online_data = OnlineDataset(recipe, online_n or recipe_n, input_size=config.input_size,
-                                    target=config.target)  # fmt: skip
+                                    target=config.target, crops=config.crops, seed=config.seed)  # fmt: skip
     elif not data:
         raise ConfigError("nothing to train on: pass --data STORE[,STORE...] and/or --online RECIPE")
     report = train(config, _paths(data or ""), out, resume=resume, val=_paths(val) if val else None,
                    on_batch=on_batch, on_epoch=on_epoch, online=online_data)  # fmt: skip
+    if report.crops_without_points:
+        err_console.print(f"--crops: {report.crops_without_points} store sample(s) have no five points "
+                          "(no landmarks label, or a part missing) and were used un-cropped")  # fmt: skip
     if report.first_epoch > report.last_epoch:
         err_console.print(f"{out} already holds {report.last_epoch} epoch(s) ({report.steps} steps); nothing to do")
     else:
         err_console.print(f"trained epochs {report.first_epoch}-{report.last_epoch} ({report.steps} steps in all); "
                           f"checkpoints in {out}")  # fmt: skip
+
+
+def _crop_config(config: Any, spec: str | None, pixel_boost_p: float | None, channel_swap_p: float | None) -> Any:
+    from occgen.train.crops import parse_crop_spec
+
+    changes: dict[str, Any] = {}
+    if spec is not None:
+        changes["templates"], changes["weights"] = parse_crop_spec(spec)
+    if pixel_boost_p is not None:
+        changes["pixel_boost_p"] = pixel_boost_p
+    if channel_swap_p is not None:
+        changes["channel_swap_p"] = channel_swap_p
+    return replace(config, **changes)
 
 
 def evaluate_command(
@@ -258,6 +291,13 @@ def evaluate_command(
     fps_iterations: Annotated[
         int | None, typer.Option(help="Batches timed for FPS; 0: skip [default: params, else 10].")
     ] = None,
+    crops: Annotated[
+        str | None,
+        typer.Option(
+            help="--model: also score each image re-aligned to each template, e.g. ffhq_512,arcface_128 "
+            "(five points from the store's landmarks or landmarks/<stem>.txt|.pts) [default: none]."
+        ),
+    ] = None,
 ) -> None:
     """Score a checkpoint on a dataset (--model --data), or predicted masks (--pred --gt)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -266,6 +306,7 @@ def evaluate_command(
     from occgen.core.errors import ConfigError
 
     with user_errors():
+        from occgen.cli.evaluate_reports import evaluate_parsing_report, score_crops, write_parsing_report
         from occgen.settings import load_evaluate_config
         from occgen.train import evaluate as ev
 
@@ -273,6 +314,8 @@ def evaluate_command(
             raise ConfigError("pass either --model CKPT --data DIR|STORE, or --pred DIR --gt DIR")
         if benchmark is not None and (data is None or split or gt or target is Target.parsing):
             raise ConfigError("--benchmark NAME reads face masks from --data DIR (no --split, --gt, --target parsing)")
+        if crops is not None and (model is None or data is None):
+            raise ConfigError("--crops needs --model and --data (it re-aligns the images before predicting)")
         overrides: dict[str, Any] = {
             "threshold": threshold, "batch_size": batch_size, "input_size": input_size,
             "device": device.value if device else None, "dtype": dtype.value if dtype else None,
@@ -300,7 +343,7 @@ def evaluate_command(
                 from occgen.train.multiclass import evaluate_parsing_predictions
 
                 summary, rows = evaluate_parsing_predictions(pred, gt)
-                _write_parsing_report(summary, rows, out, {"pred": str(pred), "gt": str(gt)})
+                write_parsing_report(summary, rows, out, {"pred": str(pred), "gt": str(gt)})
                 return
             task = progress.add_task("scoring", total=None)
             with progress:
@@ -320,8 +363,8 @@ def evaluate_command(
             if info.get("config", {}).get("target") == "parsing":
                 if benchmark is not None:
                     raise ConfigError(f"{model} is a parsing checkpoint; --benchmark scores face masks")
-                _evaluate_parsing(net, data, out, size=size, batch_size=config.batch_size, device=torch_device,
-                                  model_path=model)  # fmt: skip
+                evaluate_parsing_report(net, data, out, size=size, batch_size=config.batch_size,
+                                        device=torch_device, model_path=model)  # fmt: skip
                 return
             if benchmark is not None:
                 from occgen.train.benchmarks import open_benchmark
@@ -345,6 +388,8 @@ def evaluate_command(
                     channels_last=config.channels_last, iterations=config.fps_iterations,
                 )  # fmt: skip
         summary = ev.write_report(result, out, extra)
+        if crops is not None:
+            summary["per_crop"] = score_crops(crops, net, data, split, out, size, config, torch_device)
         speed = summary.get("speed")
         fps_text = f", {speed['fps']:.1f} images/s ({speed['dtype']}, batch {speed['batch']})" if speed else ""
         per_image = summary["face_iou_per_image_mean"]
@@ -354,43 +399,3 @@ def evaluate_command(
             f"(pooled), face Boundary IoU {summary['face_boundary_iou']:.4f}{fps_text}; report in {out}",
             highlight=False,
         )
-
-
-def _evaluate_parsing(net: Any, data: Path, out: Path, *, size: int, batch_size: int, device: Any,
-                      model_path: Path) -> None:  # fmt: skip
-    """A parsing checkpoint: per-class IoU of every parsing class, mIoU, pixel accuracy (summary.json,
-    per_image.csv)."""
-    from occgen.train.multiclass import evaluate_parsing
-
-    summary, rows = evaluate_parsing(net, data, input_size=size, batch_size=batch_size, device=device)
-    _write_parsing_report(summary, rows, out, {"model": str(model_path), "data": str(data), "input_size": size})
-
-
-def _write_parsing_report(
-    summary: dict[str, Any], rows: list[dict[str, Any]], out: Path, extra: dict[str, Any]
-) -> None:
-    """summary.json, per_image.csv and the per-class table of a parsing evaluation."""
-    import csv
-    import json
-
-    from occgen.cli.common import console, err_console
-    from occgen.core.errors import ConfigError
-    from occgen.train.multiclass import json_ready
-
-    summary = {**summary, **extra}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"cannot create {out}: {error.strerror or error}; choose a writable --out") from error
-    (out / "summary.json").write_text(json.dumps(json_ready(summary), indent=2))
-    with (out / "per_image.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["id", "miou", "pixel_accuracy"])
-        writer.writeheader()
-        writer.writerows(rows)
-    for name, iou in summary["per_class_iou"].items():
-        console.print(f"{name:16s} {'n/a' if iou != iou else f'{iou:.4f}'}")
-    classes = len(summary["classes"])
-    err_console.print(
-        f"{summary['images']} images: mIoU {summary['miou']:.4f}, pixel accuracy "
-        f"{summary['pixel_accuracy']:.4f} over {classes} classes; report in {out}"
-    )

@@ -40,7 +40,7 @@ from occgen.core.files import atomic_path
 from occgen.core.params import to_plain
 from occgen.store.schema import card_digest
 from occgen.train.architectures import build_model, canonical_arch, load_encoder_weights, needs_full_batches
-from occgen.train.config import DEFAULT_ARCH, DEVICES, RESUMABLE_CHANGES, TrainConfig  # noqa: F401 (re-exported)
+from occgen.train.config import DEFAULT_ARCH, DEVICES, RESUMABLE_CHANGES, CropConfig, TrainConfig  # noqa: F401 (re-exported)
 from occgen.train.data import ShardShuffleSampler, StoreDataset
 from occgen.train.loss import ohem_bce_loss
 from occgen.train.metrics import BOUNDARY_METRIC, BoundaryCounts, Confusion, boundary_counts, confusion, scores
@@ -76,6 +76,7 @@ class TrainReport:
     last_epoch: int
     rows: list[dict[str, Any]]
     steps: int = 0  # optimizer steps done in all (this call and the ones it resumed)
+    crops_without_points: int | None = None  # template crops on: store samples without five points (un-cropped)
 
 
 def _data_description(dataset: StoreDataset | MixedDataset) -> list[dict[str, Any]]:
@@ -88,6 +89,14 @@ def _data_description(dataset: StoreDataset | MixedDataset) -> list[dict[str, An
     ]  # fmt: skip
 
 
+def _crop_note(dataset: StoreDataset | MixedDataset) -> dict[str, Any]:
+    """``{"crops_without_points": n}`` when template crops are on: the store samples used un-cropped."""
+    stores = dataset.stores if isinstance(dataset, MixedDataset) else dataset
+    if stores is None or stores.crops is None or not stores.crops.templates:
+        return {}
+    return {"crops_without_points": stores.without_points}
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     with atomic_path(path) as temporary:
         torch.save(obj, temporary)
@@ -96,8 +105,9 @@ def _atomic_save(obj: Any, path: Path) -> None:
 def _check_resume(checkpoint: dict[str, Any], config: TrainConfig, data: list[dict[str, Any]], path: Path) -> None:
     if checkpoint_arch(checkpoint) != config.arch:
         raise StoreError(f"{path} is not an occgen {config.arch} checkpoint (it holds {checkpoint.get('arch')!r})")
-    # Keys older runs lack: train.arch (before it, every run was the U-Net), target, class_weights.
-    old = {"arch": DEFAULT_ARCH, "target": "face", "class_weights": None, **checkpoint.get("config", {})}
+    # Keys older runs lack: train.arch (before it, every run was the U-Net), target, class_weights, crops.
+    old = {"arch": DEFAULT_ARCH, "target": "face", "class_weights": None, "crops": to_plain(CropConfig()),
+           **checkpoint.get("config", {})}  # fmt: skip
     new = to_plain(config)
     changed = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
     if changed:
@@ -263,7 +273,7 @@ def train(
     dataset: StoreDataset | MixedDataset
     if online is None or data:
         dataset = StoreDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed,
-                               target=config.target)  # fmt: skip
+                               target=config.target, crops=config.crops)  # fmt: skip
     if online is not None:
         dataset = MixedDataset(dataset if data and isinstance(dataset, StoreDataset) else None, online)
     val_dataset = StoreDataset(val, input_size=config.input_size, target=config.target) if val else None
@@ -299,7 +309,10 @@ def train(
     except OSError as error:
         raise ConfigError(f"cannot create {out}: {error.strerror or error}; choose a writable --out") from error
     (out / "config.json").write_text(
-        json.dumps({"config": to_plain(config), "data": data_info, "occgen_version": __version__}, indent=2)
+        json.dumps(
+            {"config": to_plain(config), "data": data_info, "occgen_version": __version__, **_crop_note(dataset)},
+            indent=2,
+        )  # fmt: skip
     )
     # Rows written after the checkpoint an interrupted run last saved are dropped (they are re-run).
     rows = [r for r in _read_rows(out / METRICS_CSV) if int(r["epoch"]) < start_epoch]
@@ -362,7 +375,8 @@ def train(
         (out / METRICS_JSON).write_text(json.dumps(_json_ready(row), indent=2))
         if on_epoch:
             on_epoch(row)
-    return TrainReport(out, start_epoch, last_epoch, new_rows, steps_done)
+    return TrainReport(out, start_epoch, last_epoch, new_rows, steps_done,
+                       _crop_note(dataset).get("crops_without_points"))
 
 
 def checkpoint_arch(checkpoint: Any) -> str | None:
