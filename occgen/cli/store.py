@@ -31,12 +31,15 @@ def preview(
     k: Annotated[int, typer.Option("-k", "--k", help="Number of samples.")] = 8,
     tile: Annotated[int, typer.Option(help="Tile size in px.")] = 160,
     allow_incomplete: Annotated[bool, typer.Option(help="Preview an interrupted store.")] = False,
+    draw: Annotated[str, typer.Option(help="Drawn on the overlay, comma-separated: landmarks (cyan visible, magenta "
+                                      "covered), instances (outlines) [default: none].")] = "",
 ) -> None:
     """Contact sheet: image | face (green) and occluder (red) overlay | occluder mask [| parsing palette]."""
     from occgen.run.preview import write_preview
 
     with user_errors():
-        path = write_preview(store, out, k=k, tile_px=tile, allow_incomplete=allow_incomplete)
+        drawings = tuple(name.strip() for name in draw.split(",") if name.strip())
+        path = write_preview(store, out, k=k, tile_px=tile, allow_incomplete=allow_incomplete, draw=drawings)
         err_console.print(f"preview: {path}")
 
 
