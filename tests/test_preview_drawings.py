@@ -58,7 +58,8 @@ def test_preview_draws_stored_landmarks_and_instances(tmp_path: Path, face_folde
     write_full_parsing(face_folder)
     out = tmp_path / "s.zarr"
     args = ["generate", "randocc", "--n", "2", "--size", "64", "--workers", "1", "--seed", "3", "--shard-size", "2",
-            "--no-preview", "--faces", str(face_folder), "--out", str(out), "--labels", "landmarks,instances"]  # fmt: skip
+            "--no-preview", "--faces", str(face_folder), "--out", str(out),
+            "--labels", "landmarks,instances"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     plain, drawn = tmp_path / "plain.png", tmp_path / "drawn.png"
