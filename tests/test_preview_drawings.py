@@ -91,4 +91,3 @@ def test_a_drawing_without_its_label_names_the_labels_value(tmp_path: Path, face
     assert "no occluder_instances array; generate it with --labels instances" in " ".join(result.output.split())
     result = runner.invoke(app, ["preview", str(out), "--out", str(tmp_path / "p.png"), "--draw", "boxes"])
     assert result.exit_code == 1 and "unknown drawing; choose from landmarks, instances" in result.output
-

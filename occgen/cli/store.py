@@ -24,6 +24,11 @@ from occgen.cli.common import (
     user_errors,
 )
 
+DRAW_HELP = (
+    "Drawn on the overlay, comma-separated: landmarks (cyan visible, magenta covered), instances (outlines) "
+    "[default: none]."
+)
+
 
 def preview(
     store: Annotated[Path, typer.Argument(help="A zarr store written by occgen.")],
@@ -31,8 +36,7 @@ def preview(
     k: Annotated[int, typer.Option("-k", "--k", help="Number of samples.")] = 8,
     tile: Annotated[int, typer.Option(help="Tile size in px.")] = 160,
     allow_incomplete: Annotated[bool, typer.Option(help="Preview an interrupted store.")] = False,
-    draw: Annotated[str, typer.Option(help="Drawn on the overlay, comma-separated: landmarks (cyan visible, magenta "
-                                      "covered), instances (outlines) [default: none].")] = "",
+    draw: Annotated[str, typer.Option(help=DRAW_HELP)] = "",
 ) -> None:
     """Contact sheet: image | face (green) and occluder (red) overlay | occluder mask [| parsing palette]."""
     from occgen.run.preview import write_preview

@@ -45,7 +45,7 @@ VISIBLE_RGB, COVERED_RGB, UNKNOWN_RGB = (0, 255, 255), (255, 0, 255), (255, 255,
 INSTANCE_COLOURS: tuple[tuple[int, int, int], ...] = (
     (255, 128, 0), (0, 128, 255), (255, 255, 255), (128, 255, 0), (255, 0, 128), (0, 255, 128), (128, 0, 255),
     (255, 220, 120),
-)
+)  # fmt: skip
 
 
 def draw_landmarks(tile: np.ndarray, landmarks: np.ndarray, visible: np.ndarray | None, scale: float) -> None:
