@@ -7,8 +7,8 @@ affine) moves the points as a ``keypoints`` target (:mod:`occgen.core.targets`) 
 
 Stores hold this parsing-derived scheme for every face (a face's own 5- or 68-point file,
 :mod:`occgen.core.landmark_schemes`, drives anchored placement but is not stored):
-:data:`occgen.core.labels.LANDMARK_NAMES` (float32 (K, 2) x, y; pixel ``(row, col)`` has its centre at ``x = col, y = row``). Parsing ids are
-:data:`occgen.core.labels.PARSING_CLASSES`:
+:data:`occgen.core.labels.LANDMARK_NAMES` (float32 (K, 2) x, y; pixel ``(row, col)`` has its centre at
+``x = col, y = row``). Parsing ids are :data:`occgen.core.labels.PARSING_CLASSES`:
 
 - ``left_eye``, ``right_eye``, ``left_brow``, ``right_brow``, ``nose_center``: centroids of ``l_eye``,
   ``r_eye``, ``l_brow``, ``r_brow``, ``nose``; ``upper_lip``, ``lower_lip``: centroids of ``u_lip``, ``l_lip``;
