@@ -183,3 +183,25 @@ def test_anchored_placement_from_a_68_point_face_puts_mouth_objects_at_the_mouth
         total += 1
         near += np.hypot(*(centroid - mouth)) <= 0.3 * placement["iod_px"]
     assert total >= 10 and near >= 0.95 * total
+
+
+def test_parsing_sets_give_their_shipped_landmarks(tmp_path: Path) -> None:
+    """iBugMask's ``<stem>_landmark.txt`` (68 lines ``x y``) is read at the dataset size; LaPa's 106 points have
+    no scheme, so its faces keep their parsing-derived points (None here)."""
+    from occgen.sources.parsing_sets import IBugMask, LaPa
+    from tests.test_sources_layouts import make_ibugmask, make_lapa
+
+    root = make_ibugmask(tmp_path / "ibug")
+    ibug = IBugMask(root)
+    index = next(i for i in range(len(ibug)) if ibug.labelled_face(i).split == "train")
+    image = ibug.labelled_face(index).image
+    height, width = cv2.imread(str(image)).shape[:2]
+    points = ibug68_face() * np.array([width / 256, height / 256])
+    (image.parent / f"{image.stem}_landmark.txt").write_text("".join(f"{x} {y}\n" for x, y in points))
+    found = ibug.load_landmarks(index, 64)
+    assert found is not None and found.scheme.name == "ibug-68"
+    assert np.allclose(found.points, fit_square_points(points, (height, width), 64), atol=1e-4)
+    other = next(i for i in range(len(ibug)) if i != index)
+    assert ibug.load_landmarks(other, 64) is None  # the fixture's one-point file: no scheme
+    lapa = LaPa(make_lapa(tmp_path / "lapa"))
+    assert landmark_file(lapa.labelled_face(0).image) is not None and lapa.load_landmarks(0, 64) is None

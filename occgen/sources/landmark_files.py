@@ -8,12 +8,12 @@ and falls back to the parsing-derived points when a face has no file.
 
 Where the file is, for image ``<dir>/<stem>.<ext>`` in a face folder ``<root>/images/`` (first found wins):
 
-1. ``<root>/landmarks/<stem>.txt`` or ``.pts`` (the layout ``occgen evaluate --crops`` reads; LaPa's
-   ``landmarks/<stem>.txt`` of 106 points is found here but its scheme is not read: an error says so);
+1. ``<root>/landmarks/<stem>.txt`` or ``.pts`` (the layout ``occgen evaluate --crops`` reads, and LaPa's);
 2. ``<dir>/<stem>.pts`` (iBUG / 300-W: the ``.pts`` beside the image);
 3. ``<dir>/<stem>_landmark.txt`` (iBugMask's release; read as lines ``x y``).
 
-File formats and schemes: :mod:`occgen.core.landmark_schemes`.
+File formats and schemes: :mod:`occgen.core.landmark_schemes`. A file whose point count is no scheme occgen
+reads (LaPa's 106 points) counts as no file: the face keeps its parsing-derived points.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from occgen.core.geometry import Letterbox
-from occgen.core.landmark_schemes import LandmarkScheme, read_landmark_file, scheme_of_file
+from occgen.core.landmark_schemes import SCHEME_BY_COUNT, LandmarkScheme, read_landmark_file, scheme_of_file
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,11 @@ def fit_square_points(points: np.ndarray, shape: tuple[int, int], size: int) -> 
 
 def read_face_landmarks(image_path: Path, shape: tuple[int, int], size: int) -> FaceLandmarks | None:
     """The landmarks of the image at ``image_path`` (of ``shape`` (H, W)) at the dataset ``size``; None when it
-    has no landmark file."""
+    has no landmark file, or one of a point count no scheme has (LaPa's 106)."""
     path = landmark_file(image_path)
     if path is None:
         return None
     points = read_landmark_file(path)
+    if len(points) not in SCHEME_BY_COUNT:
+        return None
     return FaceLandmarks(scheme_of_file(path, points), fit_square_points(points, shape, size))
