@@ -168,7 +168,9 @@ def test_anchored_placement_from_a_68_point_face_puts_mouth_objects_at_the_mouth
     recipe = NatOccRecipe(faces, MattedHands(None, max_side_px=128), config, seed=11, size=128,
                           objects=CocoObjects(None, max_side_px=128))  # fmt: skip
     mouth = (np.array([CX, 190.0]) + 0.5) * 0.5 - 0.5  # the 68 points' mouth at 128²
-    frame = face_frame(get_scheme("ibug-68").as_parsing13(faces.load_landmarks(0, 128).points))  # type: ignore[union-attr]
+    own = faces.load_landmarks(0, 128)
+    assert own is not None and own.scheme.name == "ibug-68"
+    frame = face_frame(own.scheme.as_parsing13(own.points))
     assert frame is not None and frame.iod_px == pytest.approx(39.5, abs=0.01)
     near, total = 0, 0
     for index in range(40):

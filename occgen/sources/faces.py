@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from occgen.core.errors import ConfigError, SourceError
 from occgen.core.files import DEMO_LICENCE, demo_root, is_url, list_images, require_dir
@@ -144,10 +145,12 @@ class FaceFolder(UrlRoot):
     def load_landmarks(self, index: int, size: int) -> FaceLandmarks | None:
         """The face's own landmarks at ``size`` from its landmark file (:mod:`occgen.sources.landmark_files`);
         None when it has none."""
-        image_path, mask_path = self.paths(index)
+        image_path = self.paths(index)[0]
         if landmark_file(image_path) is None:
             return None
-        return read_face_landmarks(image_path, read_binary_mask(mask_path).shape, size)
+        with Image.open(image_path) as image:  # the header only: the points need the image's size
+            width, height = image.size
+        return read_face_landmarks(image_path, (height, width), size)
 
     def files(self) -> list[Path]:
         """Every file that can feed a sample: each image, its mask, its ``parsing/`` map and its landmark file if
