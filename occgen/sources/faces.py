@@ -15,6 +15,8 @@ Layouts read (their real on-disk formats):
 size, agreeing with ``load``'s face mask: CelebAMask-HQ from its part files (precedence in
 :func:`occgen.core.labels.parts_parsing`), folders from ``parsing/`` or, without it, one generic face class.
 It is only called when a store asks for the ``parsing`` label, so the default path reads nothing more.
+``load_landmarks(index, size)`` gives a folder face's own landmarks from its landmark file
+(:mod:`occgen.sources.landmark_files`), or None.
 
 Labels are resized with nearest neighbour only. Non-square faces are letterboxed (black image, label 0).
 
