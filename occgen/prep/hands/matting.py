@@ -56,6 +56,11 @@ class MattingConfig:
     # only fully enclosed holes (the behaviour before issue 30). On 200 real 11k Hands photos 0.01 (neck
     # narrower than 2 % of the diagonal) took holes over 5 % from 8 to 0 (docs/hands.md).
     hole_neck_frac: float = 0.01
+    # A ring, a bracelet's links: a band that differs from the backdrop (above background_delta_e) but not
+    # by foreground_delta_e, narrower than 2x this fraction of the diagonal, that joins two separate hand
+    # parts (a fingertip cut off by the ring) is hand. Bands that join a part to itself (a cast shadow
+    # between two fingers of one hand) and backdrop-coloured pixels are never bridged. 0 bridges nothing.
+    bridge_frac: float = 0.02
     border_px: int = 8  # image border used to estimate the background colour
     solver: str = "cf"  # cf: closed form (Levin et al.); lkm: large-kernel matting
     max_side_px: int = 1600  # photos larger than this are matted at this size (long side)
@@ -77,8 +82,9 @@ class MattingConfig:
             raise ConfigError(f"hands.matting.solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
         if self.unknown_band_frac < 0 or self.min_unknown_band_px < 1:
             raise ConfigError("hands.matting: unknown_band_frac must be >= 0 and min_unknown_band_px >= 1")
-        if not 0.0 <= self.hole_neck_frac < 0.5:
-            raise ConfigError(f"hands.matting.hole_neck_frac must be in [0, 0.5), got {self.hole_neck_frac}")
+        for name, value in (("hole_neck_frac", self.hole_neck_frac), ("bridge_frac", self.bridge_frac)):
+            if not 0.0 <= value < 0.5:
+                raise ConfigError(f"hands.matting.{name} must be in [0, 0.5), got {value}")
         if not 0.0 <= self.min_component_frac < 1.0:
             raise ConfigError(f"hands.matting.min_component_frac must be in [0, 1), got {self.min_component_frac}")
         if self.border_px < 1 or self.max_side_px < 64 or self.margin_px < 0:
@@ -127,6 +133,41 @@ def fill_enclosed(mask: np.ndarray) -> np.ndarray:
 
 def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def bridge_parts(mask: np.ndarray, differs: np.ndarray, radius_px: int) -> np.ndarray:
+    """``mask`` (``uint8 (H, W)`` in {0, 1}) with the bands that join two of its separate parts set.
+
+    A band is a connected region of pixels where ``differs`` (``bool (H, W)``: unlike the backdrop),
+    within ``radius_px`` of ``mask``, that holds pixels a closing with a disk of ``radius_px`` adds (so it
+    is narrower than the disk) and touches two or more parts (8-connected) of ``mask``; the whole band is
+    set, up to the hand's outline (a ring's ends, which the closing rounds off, included).
+    """
+    count, parts = cv2.connectedComponents(mask, connectivity=8)
+    if count <= 2:
+        return mask
+    closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _disk(radius_px))
+    near = cv2.dilate(mask, _disk(radius_px)) > 0
+    bands = (near & (mask == 0) & differs).astype(np.uint8)
+    band_count, band_labels = cv2.connectedComponents(bands, connectivity=8)
+    if band_count <= 1:
+        return mask
+    closes = np.zeros(band_count, bool)
+    closes[np.unique(band_labels[(closed > 0) & (mask == 0) & (band_labels > 0)])] = True
+    # (band, part) pairs of 8-neighbours; a band that meets two or more parts joins them.
+    padded_parts = np.pad(parts, 1)
+    pairs = []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            shifted = padded_parts[1 + dy : padded_parts.shape[0] - 1 + dy, 1 + dx : padded_parts.shape[1] - 1 + dx]
+            touch = (band_labels > 0) & (shifted > 0)
+            pairs.append(band_labels[touch].astype(np.int64) * count + shifted[touch])
+    unique = np.unique(np.concatenate(pairs))
+    joins = (np.bincount(unique // count, minlength=band_count) >= 2) & closes
+    joins[0] = False
+    bridged = mask.copy()
+    bridged[joins[band_labels]] = 1
+    return bridged
 
 
 def _seal_wrist(mask: np.ndarray) -> np.ndarray:
@@ -184,9 +225,10 @@ def _band_px(mask: np.ndarray, config: MattingConfig) -> int:
     return max(config.min_unknown_band_px, round(config.unknown_band_frac * diagonal))
 
 
-def _neck_px(mask: np.ndarray, config: MattingConfig) -> int:
+def _diagonal_px(mask: np.ndarray, frac: float) -> int:
+    """``frac`` of the diagonal of the mask's bounding box, in whole pixels."""
     ys, xs = np.nonzero(mask)
-    return round(config.hole_neck_frac * float(np.hypot(np.ptp(xs) + 1, np.ptp(ys) + 1)))
+    return round(frac * float(np.hypot(np.ptp(xs) + 1, np.ptp(ys) + 1)))
 
 
 def _trimap_from_mask(mask: np.ndarray, band_px: int) -> np.ndarray:
@@ -217,13 +259,10 @@ def auto_trimap(image: np.ndarray, config: MattingConfig) -> np.ndarray:
         raise EmptyOccluderError(
             f"no foreground: no pixel differs from the background by more than Delta E {config.foreground_delta_e}"
         )
-    neck_px = _neck_px(strong, config)
-    if neck_px >= 1:
-        # A ring, a bracelet's links: a band that differs from the backdrop but not by foreground_delta_e,
-        # narrower than 2 neck radii, between hand parts, is hand. Backdrop between fingers is not bridged.
-        closed = cv2.morphologyEx(strong, cv2.MORPH_CLOSE, _disk(neck_px))
-        strong = np.where(distance > config.background_delta_e, closed, strong).astype(np.uint8)
-    strong = fill_silhouette(strong, neck_px)
+    bridge_px = _diagonal_px(strong, config.bridge_frac)
+    if bridge_px >= 1:  # rings, bracelets (see MattingConfig.bridge_frac)
+        strong = bridge_parts(strong, distance > config.background_delta_e, bridge_px)
+    strong = fill_silhouette(strong, _diagonal_px(strong, config.hole_neck_frac))
     trimap = _trimap_from_mask(strong, _band_px(strong, config))
     # Weakly different pixels next to the hand (soft shadows, fine edges) are left to the solver.
     weak = (distance > config.background_delta_e) & (trimap == BACKGROUND)

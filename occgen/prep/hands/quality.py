@@ -10,12 +10,16 @@ without matting them again.
 The measures (the hand is ``alpha >= 0.5``, its parts under ``min_part_frac`` of the largest dropped):
 
 - ``coverage_frac``: the hand's share of the photo.
-- ``hole_frac``: holes over (hand + holes). A hole is a pixel with alpha < 0.5 inside the hand's convex
-  hull, in a 4-connected region of such pixels whose contact with the hull's outside (inside the image)
-  is shorter than ``gap_opening_frac`` of the hand's box diagonal. A real gap between fingers opens onto
-  the hull's outside along the chord between the fingertips; a hole in the palm touches it nowhere, or
-  only through a narrow leak. The image border is not the hull's outside: a pale patch in the forearm
-  that reaches the border is a hole.
+- ``hole_frac``: holes over (hand + holes). The low pixels (alpha < 0.5) inside the hand's convex hull
+  are cut at their necks narrower than ``2 * neck_frac`` of the hand's box diagonal (a morphological
+  opening), so that a hole leaking into a finger gap is a region of its own. A region is a hole if its
+  contact with the hull's outside (inside the image) is shorter than ``gap_opening_frac`` of the
+  diagonal and than half its own widest width (twice its largest distance to its edge): a real gap
+  between fingers opens onto the hull's outside along the chord between the fingertips, a slit between
+  fingers held together at its full width; a hole in the palm touches it nowhere, or only through a leak
+  narrower than the hole. The image border is
+  not the hull's outside: a pale patch in the forearm that reaches the border is a hole. The necks
+  themselves are not counted.
 - ``edge_width_px``: soft pixels (0.05 < alpha < 0.95) per outline pixel of the hand, i.e. the mean
   width of the soft edge; ``edge_width_frac`` is the same over the hand's box diagonal.
 - ``border_sides``: the image sides the hand touches (the forearm leaves the photo on one side; a
@@ -30,6 +34,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from occgen.core.arrays import check_alpha
 from occgen.core.errors import ConfigError, EmptyOccluderError
@@ -48,6 +53,7 @@ class QualityConfig:
     # 200 real photos had 1.2 % (docs/hands.md), so 2 % leaves out only cut-outs with a visible hole.
     max_hole_frac: float = 0.02
     gap_opening_frac: float = 0.03  # a low-alpha region opening wider than this x the diagonal is a gap
+    neck_frac: float = 0.01  # low-alpha regions are cut at necks narrower than 2x this x the diagonal
     min_coverage_frac: float = 0.02  # less: a speck, not a hand
     max_coverage_frac: float = 0.8  # more: the backdrop was taken for hand
     max_edge_width_frac: float = 0.02  # a soft edge wider than this x the diagonal is a blurred matte
@@ -60,6 +66,7 @@ class QualityConfig:
             "max_hole_frac": self.max_hole_frac, "gap_opening_frac": self.gap_opening_frac,
             "min_coverage_frac": self.min_coverage_frac, "max_coverage_frac": self.max_coverage_frac,
             "max_edge_width_frac": self.max_edge_width_frac, "min_part_frac": self.min_part_frac,
+            "neck_frac": self.neck_frac,
         }  # fmt: skip
         for name, value in fracs.items():
             if not 0.0 <= value <= 1.0:
@@ -82,11 +89,17 @@ def hand_parts(alpha: np.ndarray, min_part_frac: float) -> tuple[np.ndarray, int
     return keep[labels], int(keep.sum())
 
 
-def hole_mask(alpha: np.ndarray, hand: np.ndarray, gap_opening_frac: float) -> np.ndarray:
+def hole_mask(alpha: np.ndarray, hand: np.ndarray, config: QualityConfig) -> np.ndarray:
     """``bool (H, W)``: the holes of ``hand`` in ``alpha`` (see the module docstring)."""
     hull = np.zeros(hand.shape, np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(hand.astype(np.uint8))), 1)
+    ys, xs = np.nonzero(hand)
+    diagonal = float(np.hypot(np.ptp(xs) + 1, np.ptp(ys) + 1))
     low = ((alpha < 0.5) & (hull > 0)).astype(np.uint8)
+    neck_px = round(config.neck_frac * diagonal)
+    if neck_px >= 1:
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * neck_px + 1, 2 * neck_px + 1))
+        low = cv2.morphologyEx(low, cv2.MORPH_OPEN, disk)
     count, labels = cv2.connectedComponents(low, connectivity=4)
     if count <= 1:
         return np.zeros(hand.shape, bool)
@@ -94,9 +107,9 @@ def hole_mask(alpha: np.ndarray, hand: np.ndarray, gap_opening_frac: float) -> n
     outside = np.pad(hull == 0, 1, constant_values=False)
     near = outside[:-2, 1:-1] | outside[2:, 1:-1] | outside[1:-1, :-2] | outside[1:-1, 2:]
     opening = np.bincount(labels[near & (low > 0)], minlength=count)
-    ys, xs = np.nonzero(hand)
-    diagonal = float(np.hypot(np.ptp(xs) + 1, np.ptp(ys) + 1))
-    is_hole = opening < gap_opening_frac * diagonal
+    depth = cv2.distanceTransform(np.pad(low, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    widest = 2.0 * np.asarray(ndimage.maximum(depth, labels, np.arange(count)), np.float64)
+    is_hole = (opening < config.gap_opening_frac * diagonal) & (opening < 0.5 * widest)
     is_hole[0] = False
     return is_hole[labels]
 
@@ -105,7 +118,7 @@ def measure_cutout(alpha: np.ndarray, config: QualityConfig) -> dict[str, Any]:
     """The quality measures of one matte (``float32 (H, W)`` in [0, 1], uncropped); JSON-ready values."""
     check_alpha(alpha, "hand alpha")
     hand, parts = hand_parts(alpha, config.min_part_frac)
-    holes = hole_mask(alpha, hand, config.gap_opening_frac)
+    holes = hole_mask(alpha, hand, config)
     ys, xs = np.nonzero(hand)
     diagonal = float(np.hypot(np.ptp(xs) + 1, np.ptp(ys) + 1))
     inner = cv2.erode(hand.astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)

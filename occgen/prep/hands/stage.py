@@ -90,7 +90,7 @@ def config_digest(config: MattingConfig, quality: QualityConfig | None = None) -
     plain: Any = to_plain(config)
     if quality is not None:
         plain = {"matting": plain, "gap_opening_frac": quality.gap_opening_frac,
-                 "min_part_frac": quality.min_part_frac}  # fmt: skip
+                 "min_part_frac": quality.min_part_frac, "neck_frac": quality.neck_frac}  # fmt: skip
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
 
 
