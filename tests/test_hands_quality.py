@@ -109,6 +109,8 @@ def test_fixture_reproduces_the_hole_and_the_fix_fills_it(pymatting_warm) -> Non
 def test_ring_across_a_finger_is_kept(pymatting_warm) -> None:
     image, alpha, ring, tip = ring_photo()
     assert ring.sum() > 40 and tip.sum() > 40
+    unbridged = replace(MattingConfig(), bridge_frac=0.0)  # the ring cuts the finger: taken for backdrop
+    assert np.all(matte(image, auto_trimap(image, unbridged), unbridged).alpha[ring] < 0.5)
     result = matte(image, auto_trimap(image, MattingConfig()), MattingConfig())
     assert np.all(result.alpha[ring] >= 0.5), f"{int((result.alpha[ring] < 0.5).sum())} ring pixels below 0.5"
     assert np.all(result.alpha[tip] >= 0.5)  # the finger beyond the ring is not cut off

@@ -3,8 +3,11 @@
 Data flow (called per file by :mod:`occgen.prep.hands.stage`):
 1. :func:`estimate_background` - the background colour (median of the image border, in Lab);
 2. :func:`auto_trimap` - colour distance to it in Lab (lightness optionally down-weighted against
-   cast shadows), thresholded twice, cleaned with morphology, with an unknown band around the
-   outline; or :func:`mask_trimap` from a user's own hand mask;
+   cast shadows) and chroma distance, thresholded, cleaned with morphology; rings and bracelets that
+   cut the hand into parts bridged (:func:`bridge_parts`); the silhouette filled
+   (:func:`fill_silhouette`: holes, also those open to the backdrop only through narrow necks or through
+   the forearm at the image border, become foreground), with an unknown band around the outline; or
+   :func:`mask_trimap` from a user's own hand mask;
 3. :func:`matte` - alpha with pymatting's closed-form solver on the hand's bounding box, then
    pymatting's multilevel foreground estimate, so that no background colour (white halo) survives in
    the cut-out's colours.
