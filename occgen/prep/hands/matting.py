@@ -182,8 +182,10 @@ def _seal_wrist(mask: np.ndarray) -> np.ndarray:
     if touched.size < 2:
         return sealed
     span = slice(int(touched[0]), int(touched[-1]) + 1)
-    index = {"top": (0, span), "bottom": (-1, span), "left": (span, 0), "right": (span, -1)}[side]
-    sealed[index] = 1
+    if side in ("top", "bottom"):
+        sealed[0 if side == "top" else -1, span] = 1
+    else:
+        sealed[span, 0 if side == "left" else -1] = 1
     return sealed
 
 

@@ -34,7 +34,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from occgen.core.arrays import check_alpha
 from occgen.core.errors import ConfigError, EmptyOccluderError
@@ -95,11 +94,10 @@ def hole_mask(alpha: np.ndarray, hand: np.ndarray, config: QualityConfig) -> np.
     cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(hand.astype(np.uint8))), 1)
     ys, xs = np.nonzero(hand)
     diagonal = float(np.hypot(np.ptp(xs) + 1, np.ptp(ys) + 1))
-    low = ((alpha < 0.5) & (hull > 0)).astype(np.uint8)
+    low_in_hull = ((alpha < 0.5) & (hull > 0)).astype(np.uint8)
     neck_px = round(config.neck_frac * diagonal)
-    if neck_px >= 1:
-        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * neck_px + 1, 2 * neck_px + 1))
-        low = cv2.morphologyEx(low, cv2.MORPH_OPEN, disk)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * neck_px + 1, 2 * neck_px + 1))
+    low = cv2.morphologyEx(low_in_hull, cv2.MORPH_OPEN, disk) if neck_px >= 1 else low_in_hull
     count, labels = cv2.connectedComponents(low, connectivity=4)
     if count <= 1:
         return np.zeros(hand.shape, bool)
@@ -108,7 +106,9 @@ def hole_mask(alpha: np.ndarray, hand: np.ndarray, config: QualityConfig) -> np.
     near = outside[:-2, 1:-1] | outside[2:, 1:-1] | outside[1:-1, :-2] | outside[1:-1, 2:]
     opening = np.bincount(labels[near & (low > 0)], minlength=count)
     depth = cv2.distanceTransform(np.pad(low, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    widest = 2.0 * np.asarray(ndimage.maximum(depth, labels, np.arange(count)), np.float64)
+    widest = np.zeros(count, np.float64)
+    inside = low > 0
+    np.maximum.at(widest, labels[inside], 2.0 * depth[inside])
     is_hole = (opening < config.gap_opening_frac * diagonal) & (opening < 0.5 * widest)
     is_hole[0] = False
     return is_hole[labels]
