@@ -108,7 +108,7 @@ def hole_mask(alpha: np.ndarray, hand: np.ndarray, config: QualityConfig) -> np.
     depth = cv2.distanceTransform(np.pad(low, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
     widest = np.zeros(count, np.float64)
     inside = low > 0
-    np.maximum.at(widest, labels[inside], 2.0 * depth[inside])
+    np.maximum.at(widest, labels[inside].astype(np.intp), 2.0 * depth[inside])
     is_hole = (opening < config.gap_opening_frac * diagonal) & (opening < 0.5 * widest)
     is_hole[0] = False
     return is_hole[labels]
