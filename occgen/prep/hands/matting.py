@@ -56,8 +56,8 @@ class MattingConfig:
     # through narrow necks (a pale palm edge, the wrist at the image border). Backdrop-coloured regions
     # that hold a disk of this radius (x the hand box diagonal) but that no such disk can reach from the
     # backdrop are holes: they become foreground. Real gaps between fingers open wider than 2 radii. 0 fills
-    # only fully enclosed holes (the behaviour before issue 30). On 200 real 11k Hands photos 0.01 (neck
-    # narrower than 2 % of the diagonal) took holes over 5 % from 8 to 0 (docs/hands.md).
+    # only fully enclosed holes (the behaviour before issue 30). Measured on 200 real 11k Hands photos
+    # with the other issue-30 changes: docs/hands.md.
     hole_neck_frac: float = 0.01
     # A ring, a bracelet's links: a band that differs from the backdrop (above background_delta_e) but not
     # by foreground_delta_e, narrower than 2x this fraction of the diagonal, that joins two separate hand
