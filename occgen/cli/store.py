@@ -145,27 +145,8 @@ def mix(
 
     with user_errors():
         chosen = [parse_part(p) for p in parts]
-        for part in chosen:
-            refuse_nested_mix(part.path)
         path = build_mix(chosen, out, seed=seed, pick=pick, overwrite=overwrite, repeat=repeat)
         err_console.print(f"mix of {len(parts)} store(s) written to {path}")
-
-
-def refuse_nested_mix(path: Path | str) -> None:
-    """A mix part must be a store: a mix of mixes is not supported (say so before the library fails on it)."""
-    from occgen.core.errors import ConfigError
-    from occgen.core.location import parse_location
-    from occgen.store import is_store, open_store
-
-    if not is_store(parse_location(path)):
-        return  # not a dataset at all: build_mix names the problem
-    dataset = open_store(path, allow_incomplete=True)
-    stores = [str(part.reader.path) for part in dataset.parts if part.reader is not dataset]  # a store: its own part
-    if stores:
-        raise ConfigError(
-            f"{path} is a mix: nested mixes are not supported; mix its stores directly "
-            f"(occgen mix {' '.join(dict.fromkeys(stores))} ...)"
-        )
 
 
 def export(
