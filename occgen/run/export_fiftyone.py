@@ -170,8 +170,10 @@ class FiftyOneWriter:
                              f"{self.count} store samples; delete {self.spec.work_dir} and re-run")  # fmt: skip
 
 
-def export_fiftyone(store: Path | str, out: Path | str, *, image_format: str | None = None, jpeg_quality: int = 95,
-                    workers: int = 1, scheduler: str | None = None, on_progress: Any = None) -> dict[str, Any]:  # fmt: skip
+def export_fiftyone(
+    store: Path | str, out: Path | str, *, image_format: str | None = None, jpeg_quality: int = 95, workers: int = 1,
+    scheduler: str | None = None, on_progress: Any = None,
+) -> dict[str, Any]:  # fmt: skip
     """Export ``store`` (a store or mix) to ``out`` as a FiftyOne dataset directory (module doc); resumes.
     Returns the manifest (``samples``)."""
     if not parse_location(out).is_local:
@@ -188,8 +190,8 @@ def export_fiftyone(store: Path | str, out: Path | str, *, image_format: str | N
         spec = ShardSpec(store=str(store), out=str(out), format="fiftyone", image_format=image_format,
                          jpeg_quality=jpeg_quality, shard_bytes=0, val_frac=0.0, seed=0, labels=labels)  # fmt: skip
         settings = {**spec.settings(), "out": str(out), "dataset": reader.content_key}  # paths inside: --out counts
-        work = open_work(out, settings, folders=[out / "data", *(out / "fields" / FIELDS[n][0]
-                                                                 for n in ("face_mask", "occluder_mask", *labels))])  # fmt: skip
+        fields = [out / "fields" / FIELDS[name][0] for name in ("face_mask", "occluder_mask", *labels)]
+        work = open_work(out, settings, folders=[out / "data", *fields])
         name = Path(str(store).rstrip("/")).name.removesuffix(".zarr") or "occgen"
         info = {"occgen_store": str(store), "occgen_recipe": reader.card.get("recipe"),
                 "occgen_content_key": reader.content_key, "mask_targets": mask_targets(labels)}  # fmt: skip
