@@ -7,8 +7,10 @@ the ``view`` extra is installed (``pip install 'occgen[view]'``) and is skipped 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -19,7 +21,13 @@ from typer.testing import CliRunner
 from occgen.cli.main import app
 from occgen.core.errors import ConfigError
 from occgen.recipes.randocc import RandOccRecipe
-from occgen.run.export_fiftyone import export_fiftyone, field_name, fiftyone_dataset, metadata_fields
+from occgen.run.export_fiftyone import (
+    consistent_fields,
+    export_fiftyone,
+    field_name,
+    fiftyone_dataset,
+    metadata_fields,
+)
 from occgen.run.generate import generate
 from occgen.store import open_store
 from occgen.store.mix import MixPart, build_mix
@@ -80,12 +88,17 @@ def test_a_mix_exports_each_store_sample_once_under_keys_unique_across_stores(
     assert sorted(s["store"] for s in samples) == ["a.zarr"] * 3 + ["b.zarr"] * 2
 
 
-def test_metadata_becomes_flat_fiftyone_fields() -> None:
-    fields = metadata_fields({"id": "x", "params": {"scale_frac": 0.5, "ids": [1, 2]}, "boxes": [{"x": 1}],
-                              "7up": 1, "a.b": True})  # fmt: skip
-    assert fields == {"occgen_id": "x", "params_scale_frac": 0.5, "params_ids": [1, 2], "boxes": '[{"x": 1}]',
-                      "occgen_7up": 1, "a_b": True}  # fmt: skip
+def test_metadata_becomes_flat_fiftyone_fields_of_one_type_each() -> None:
+    fields = metadata_fields({"id": "x", "params": {"scale_frac": 0.5, "ids": [1, 2]}, "7up": 1, "a.b": True})
+    assert fields == {"occgen_id": "x", "params_scale_frac": 0.5, "params_ids": [1, 2], "occgen_7up": 1, "a_b": True}
     assert field_name("_private") == "private" and field_name("face") == "occgen_face"
+    records = [{"n": 1, "types": ["hand"], "points": [[1, 2]], "mixed": "a", "flag": True},
+               {"n": 2.5, "types": [], "points": [], "mixed": [1], "flag": None}]  # fmt: skip
+    consistent_fields(records, ["n", "types", "points", "mixed", "flag"])
+    assert [r["n"] for r in records] == [1.0, 2.5] and isinstance(records[0]["n"], float)
+    assert [r["types"] for r in records] == [["hand"], []]  # lists of str stay lists (filterable)
+    assert [r["points"] for r in records] == ["[[1, 2]]", "[]"]  # one type per field: JSON text
+    assert [r["mixed"] for r in records] == ['"a"', "[1]"] and [r["flag"] for r in records] == [True, None]
 
 
 def test_view_without_fiftyone_is_one_line_naming_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,8 +122,17 @@ def test_export_cli_names_the_format(tmp_path: Path) -> None:
 
 
 def test_fiftyone_reads_the_export_with_the_store_masks(tmp_path: Path, small_recipe: RandOccRecipe) -> None:
-    """The real import (needs the view extra and FiftyOne's bundled MongoDB)."""
-    fo = pytest.importorskip("fiftyone", reason="FiftyOne is not installed (pip install 'occgen[view]')")
+    """The real import (needs the view extra and FiftyOne's MongoDB: its bundled one, or FIFTYONE_DATABASE_URI)."""
+    environ = dict(os.environ)  # importing fiftyone sets FIFTYONE_CONTEXT and OpenMP variables: put back after
+    try:
+        fo = pytest.importorskip("fiftyone", reason="FiftyOne is not installed (pip install 'occgen[view]')")
+        check_fiftyone_import(fo, tmp_path, small_recipe)
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+
+
+def check_fiftyone_import(fo: Any, tmp_path: Path, small_recipe: RandOccRecipe) -> None:
     store = tmp_path / "randocc.zarr"
     generate(small_recipe, store, n=5, shard_size=4)
     dataset = fiftyone_dataset(store, out=tmp_path / "fo")

@@ -63,6 +63,7 @@ FIELDS = {
 #: Sample fields FiftyOne owns: store metadata of these names is kept as ``occgen_<name>``.
 RESERVED = frozenset({"id", "filepath", "tags", "metadata", "media_type", "created_at", "last_modified_at",
                       "dataset_id", "frames", *(name for name, _ in FIELDS.values())})  # fmt: skip
+FIELD_KEYS = frozenset({"tags", "metadata", "filepath", "coverage", *(name for name, _ in FIELDS.values())})
 FIELD_NAME = re.compile(r"[^A-Za-z0-9_]+")
 VIEW_EXTRA = "pip install 'occgen[view]'"
 
@@ -77,20 +78,45 @@ def field_name(key: str) -> str:
 
 
 def metadata_fields(metadata: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """The sample's metadata as flat FiftyOne fields: scalars as they are, nested dicts joined with ``_``, lists
-    of scalars as lists, anything else (lists of dicts...) as its JSON text."""
+    """The sample's metadata as flat FiftyOne fields: nested dicts joined with ``_``, other values as they are
+    (:func:`consistent_fields` then gives each field one type across samples)."""
     fields: dict[str, Any] = {}
     for key, value in metadata.items():
-        name = f"{prefix}{key}"
         if isinstance(value, dict):
-            fields.update(metadata_fields(value, f"{name}_"))
-        elif value is None or isinstance(value, str | bool | int | float):
-            fields[field_name(name)] = value
-        elif isinstance(value, list) and all(v is None or isinstance(v, str | bool | int | float) for v in value):
-            fields[field_name(name)] = value
+            fields.update(metadata_fields(value, f"{prefix}{key}_"))
         else:
-            fields[field_name(name)] = json.dumps(value, sort_keys=True)
+            fields[field_name(f"{prefix}{key}")] = value
     return fields
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "strings"
+    return "json"
+
+
+def consistent_fields(records: list[dict[str, Any]], fields: Sequence[str]) -> None:
+    """Give each metadata field one type in every record, in place, as FiftyOne's schema needs (it types a field
+    from the first sample that has it): a field whose values are all bool, all numbers (floats if any is), all
+    str or all lists of str (filterable in the app) keeps them; any other field's values become their JSON
+    text (lists of numbers, of points, of dicts, or mixed kinds). None stays None."""
+    for name in fields:
+        values = [record[name] for record in records if record.get(name) is not None]
+        kinds = {_kind(value) for value in values}
+        if kinds == {"number"} and any(isinstance(value, float) for value in values):
+            for record in records:
+                if record.get(name) is not None:
+                    record[name] = float(record[name])
+        elif len(kinds) > 1 or kinds == {"json"}:
+            for record in records:
+                if record.get(name) is not None:
+                    record[name] = json.dumps(record[name], sort_keys=True)
 
 
 def mask_targets(labels: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -138,6 +164,7 @@ class FiftyOneWriter:
                                     else {"_cls": "Segmentation", "mask_path": str(path)})  # fmt: skip
             fields = metadata_fields({k: v for k, v in sample.metadata.items() if k != "split"})
             record.update({k: v for k, v in fields.items() if k not in record})
+            record["occgen_metadata_fields"] = sorted(k for k in fields if k not in FIELD_KEYS)
             record["coverage"] = coverage_of(sample.metadata)
             records.append(record)
         return {"samples": records}
@@ -147,6 +174,8 @@ class FiftyOneWriter:
         work = self.spec.work_dir
         records = [record for marker in markers for record in marker["samples"]]
         self._check(len(records))
+        names = sorted({name for record in records for name in record.pop("occgen_metadata_fields")})
+        consistent_fields(records, names)
         write_text_atomic(work, out / "samples.json", json.dumps({"samples": records}, sort_keys=True))
         metadata = {"name": self.name, "media_type": "image", "info": self.info}  # no "version": read as JSON
         write_text_atomic(work, out / "metadata.json", json.dumps(metadata, sort_keys=True, indent=1))
