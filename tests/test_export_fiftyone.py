@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from occgen.cli.main import app
 from occgen.core.errors import ConfigError
+from occgen.core.labels import PARSING_CLASSES
 from occgen.recipes.randocc import RandOccRecipe
 from occgen.run.export_fiftyone import (
     consistent_fields,
@@ -121,20 +122,43 @@ def test_export_cli_names_the_format(tmp_path: Path) -> None:
     assert "exported 5 samples" in result.output and len(samples_of(tmp_path / "fo")) == 5
 
 
-def test_fiftyone_reads_the_export_with_the_store_masks(tmp_path: Path, small_recipe: RandOccRecipe) -> None:
+def labelled_store(path: Path, face_folder: Path) -> Path:
+    """A 5-sample RandOcc store with the parsing, amodal face and occluder class labels."""
+    result = runner.invoke(app, ["generate", "randocc", "--n", "5", "--size", "48", "--workers", "1", "--no-preview",
+                                 "--faces", str(face_folder), "--out", str(path),
+                                 "--labels", "parsing,amodal,occluder-class"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_label_arrays_become_segmentation_fields_with_class_tables(tmp_path: Path, face_folder: Path) -> None:
+    store = labelled_store(tmp_path / "rich.zarr", face_folder)
+    export_fiftyone(store, tmp_path / "fo")
+    reader = open_store(store)
+    for sample in samples_of(tmp_path / "fo"):
+        index = sample["store_index"]
+        assert np.array_equal(read_png(sample["parsing"]["mask_path"]), reader.label("parsing", index))
+        assert np.array_equal(read_png(sample["occluder_class"]["mask_path"]), reader.label("occluder_class", index))
+        amodal = reader.label("face_mask_amodal", index)
+        assert np.array_equal(read_png(sample["face_amodal"]["mask_path"]), amodal * 255)
+    targets = json.loads((tmp_path / "fo" / "metadata.json").read_text())["info"]["mask_targets"]
+    assert targets["parsing"]["1"] == PARSING_CLASSES[1] and "0" not in targets["parsing"]
+    assert targets["occluder_class"] == {"1": "hand", "2": "object", "3": "random_shape"}
+
+
+def test_fiftyone_reads_the_export_with_the_store_masks(tmp_path: Path, face_folder: Path) -> None:
     """The real import (needs the view extra and FiftyOne's MongoDB: its bundled one, or FIFTYONE_DATABASE_URI)."""
     environ = dict(os.environ)  # importing fiftyone sets FIFTYONE_CONTEXT and OpenMP variables: put back after
     try:
         fo = pytest.importorskip("fiftyone", reason="FiftyOne is not installed (pip install 'occgen[view]')")
-        check_fiftyone_import(fo, tmp_path, small_recipe)
+        check_fiftyone_import(fo, tmp_path, face_folder)
     finally:
         os.environ.clear()
         os.environ.update(environ)
 
 
-def check_fiftyone_import(fo: Any, tmp_path: Path, small_recipe: RandOccRecipe) -> None:
-    store = tmp_path / "randocc.zarr"
-    generate(small_recipe, store, n=5, shard_size=4)
+def check_fiftyone_import(fo: Any, tmp_path: Path, face_folder: Path) -> None:
+    store = labelled_store(tmp_path / "randocc.zarr", face_folder)
     dataset = fiftyone_dataset(store, out=tmp_path / "fo")
     try:
         reader = open_store(store)
@@ -142,12 +166,14 @@ def check_fiftyone_import(fo: Any, tmp_path: Path, small_recipe: RandOccRecipe) 
         schema = dataset.get_field_schema()
         assert {"face", "occluder", "coverage", "occluder_types", "face_id", "sample_id"} <= set(schema)
         assert dataset.mask_targets.get("face") == {255: "face"}
+        assert dataset.mask_targets["occluder_class"] == {1: "hand", 2: "object", 3: "random_shape"}
         for sample in dataset.sort_by("store_index"):
             stored = reader[sample["store_index"]]
             assert isinstance(sample["face"], fo.Segmentation) and isinstance(sample["occluder"], fo.Heatmap)
             assert np.array_equal(sample["face"].get_mask(), stored.face_mask * 255)
             assert np.array_equal(sample["occluder"].get_map(), stored.occluder_mask)
             assert sample["sample_id"] == stored.metadata["sample_id"]
+            assert np.array_equal(sample["parsing"].get_mask(), reader.label("parsing", sample["store_index"]))
         assert len(dataset.match(fo.ViewField("coverage") >= 0.0)) == 5  # filterable in the app
     finally:
         dataset.delete()
