@@ -246,7 +246,7 @@ def test_natocc_with_real_coco_objects_and_harmoniser(tmp_path: Path) -> None:
     objects = tmp_path / "objects"
     annotations = coco / "annotations" / "instances_demo.json"
     result = runner.invoke(app, ["occluders", "coco", "--annotations", str(annotations),
-                                 "--images", str(coco / "images"), "--out", str(objects)])  # fmt: skip
+                                 "--src", str(coco / "images"), "--out", str(objects)])  # fmt: skip
     assert result.exit_code == 0, result.output
     base = ["generate", "natocc", "--n", "6", "--size", "64", "--workers", "1", "--no-preview"]
     out = tmp_path / "objects.zarr"

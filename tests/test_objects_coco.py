@@ -312,7 +312,7 @@ def test_coco_objects_source_draws_registered_occluders(coco_root: Path, tmp_pat
 
 def test_cli_extracts_and_reports(coco_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli-objects"
-    args = ["occluders", "coco", "--annotations", str(ann_path(coco_root)), "--images", str(coco_root / "val2017"),
+    args = ["occluders", "coco", "--annotations", str(ann_path(coco_root)), "--src", str(coco_root / "val2017"),
             "--out", str(out), "--category", "cup", "--category", "bottle", "--category", "zebra",
             "--min-area", "300", "--min-solidity", "0.8"]  # fmt: skip
     result = CliRunner().invoke(app, args)

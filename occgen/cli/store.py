@@ -152,27 +152,8 @@ def mix(
 
     with user_errors():
         chosen = [parse_part(p) for p in parts]
-        for part in chosen:
-            refuse_nested_mix(part.path)
         path = build_mix(chosen, out, seed=seed, pick=pick, overwrite=overwrite, repeat=repeat)
         err_console.print(f"mix of {len(parts)} store(s) written to {path}")
-
-
-def refuse_nested_mix(path: Path | str) -> None:
-    """A mix part must be a store: a mix of mixes is not supported (say so before the library fails on it)."""
-    from occgen.core.errors import ConfigError
-    from occgen.core.location import parse_location
-    from occgen.store import is_store, open_store
-
-    if not is_store(parse_location(path)):
-        return  # not a dataset at all: build_mix names the problem
-    dataset = open_store(path, allow_incomplete=True)
-    stores = [str(part.reader.path) for part in dataset.parts if part.reader is not dataset]  # a store: its own part
-    if stores:
-        raise ConfigError(
-            f"{path} is a mix: nested mixes are not supported; mix its stores directly "
-            f"(occgen mix {' '.join(dict.fromkeys(stores))} ...)"
-        )
 
 
 def export(
@@ -182,7 +163,8 @@ def export(
                                          "mmseg (FaceOccludedDataset: img/*.jpg, mask/*.png 0/1, splits), "
                                          "webdataset (tar shards + DALI indexes) or hf (Parquet shards for "
                                          "Hugging Face datasets) or dfl (DeepFaceLab faceset: whole-face "
-                                         "aligned JPEGs with the APP15 dict; needs --labels landmarks).")] = "folder",
+                                         "aligned JPEGs with the APP15 dict; needs --labels landmarks) or fiftyone "
+                                         "(a FiftyOne dataset directory; occgen view opens it).")] = "folder",
     image_format: Annotated[str | None, typer.Option(help="png (exact) or jpg [default: png; jpg for mmseg; "
                                                      "webdataset/hf: png if the store is lossless].")] = None,
     jpeg_quality: Annotated[int, typer.Option(help="JPEG quality for jpg images.")] = 95,
@@ -204,7 +186,7 @@ def export(
 
     with user_errors():
         workers = resolve_workers(workers)
-        formats = ("folder", "mmseg", "webdataset", "hf", "dfl")
+        formats = ("folder", "mmseg", "webdataset", "hf", "dfl", "fiftyone")
         if format not in formats:
             raise ConfigError(f"unknown export format {format!r}; valid: {', '.join(formats)}")
         if push_to_hub and format != "hf":
@@ -216,6 +198,12 @@ def export(
                 manifest = export_dfl(store, out, jpeg_quality=jpeg_quality, workers=workers, on_progress=advance)
                 summary = (f"exported {manifest['faces']} DeepFaceLab faces to {out} ({manifest['skipped']} samples "
                            "without five points skipped, listed in skipped.txt)")  # fmt: skip
+            elif format == "fiftyone":
+                from occgen.run.export_fiftyone import export_fiftyone
+
+                manifest = export_fiftyone(store, out, image_format=image_format, jpeg_quality=jpeg_quality,
+                                           workers=workers, on_progress=advance)  # fmt: skip
+                summary = f"exported {manifest['samples']} samples to {out} (fiftyone; occgen view {out} opens it)"
             elif format in ("webdataset", "hf"):
                 from occgen.run.export_hf import HF
                 from occgen.run.export_shards import export_shards
