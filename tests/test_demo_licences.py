@@ -1,0 +1,52 @@
+"""Every embedded demo object is a real COCO photo under CC BY 2.0, with its attribution recorded in the
+manifest, the COCO file and assets/README.md (never NC, ND or SA photos)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from occgen.core.files import demo_root
+
+CC_BY = {"licence_id": 4, "licence_name": "Attribution License", "licence_url": "http://creativecommons.org/licenses/by/2.0/"}
+FLICKR = re.compile(r"^http://farm\d+\.staticflickr\.com/\d+/(\d+)_[0-9a-f]+_[a-z]\.jpg$")
+
+
+@pytest.fixture(scope="module")
+def manifest_items() -> list[dict]:
+    return json.loads((demo_root() / "objects" / "manifest.json").read_text())["items"]
+
+
+def test_every_embedded_object_is_cc_by_with_its_attribution(manifest_items: list[dict]) -> None:
+    files = sorted(p.name for p in (demo_root() / "objects").glob("*.png"))
+    assert files == sorted(item["file"] for item in manifest_items) and len(files) >= 10
+    for item in manifest_items:
+        assert {key: item[key] for key in CC_BY} == CC_BY, item["file"]
+        assert FLICKR.match(item["flickr_url"]), item["file"]
+        assert item["image_url"] == f"http://images.cocodataset.org/{item['image_url'].split('/')[-2]}/{item['image_file']}"
+        data = (demo_root() / "objects" / item["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == item["sha256"], item["file"]
+
+
+def test_demo_coco_images_all_carry_the_cc_by_licence() -> None:
+    coco = demo_root() / "coco"
+    data = json.loads((coco / "annotations" / "instances_demo.json").read_text())
+    licences = {lic["id"]: lic for lic in data["licenses"]}
+    assert licences[4]["name"] == "Attribution License" and licences[4]["url"].endswith("/licenses/by/2.0/")
+    assert {image["license"] for image in data["images"]} == {4}
+    assert sorted(p.name for p in (coco / "images").iterdir()) == sorted(i["file_name"] for i in data["images"])
+    for image in data["images"]:
+        x0, y0, x1, y1 = image["occgen_crop"]
+        assert (image["width"], image["height"]) == (x1 - x0, y1 - y0) and FLICKR.match(image["flickr_url"])
+
+
+def test_readme_attributes_every_photo(manifest_items: list[dict]) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "assets" / "README.md").read_text()
+    for item in manifest_items:
+        photo_id = FLICKR.match(item["flickr_url"]).group(1)  # type: ignore[union-attr]
+        assert f"https://www.flickr.com/photo.php?id={photo_id}" in readme, item["file"]
+        assert item["file"] in readme
