@@ -50,3 +50,31 @@ def test_readme_attributes_every_photo(manifest_items: list[dict]) -> None:
         photo_id = FLICKR.match(item["flickr_url"]).group(1)  # type: ignore[union-attr]
         assert f"https://www.flickr.com/photo.php?id={photo_id}" in readme, item["file"]
         assert item["file"] in readme
+
+
+def test_the_store_card_carries_the_demo_objects_licence_and_attribution(manifest_items: list[dict]) -> None:
+    from occgen.sources.objects import CocoObjects, licence_summary
+
+    described = CocoObjects(None).describe()
+    assert described["licence"] == (
+        "COCO photos: Attribution License (http://creativecommons.org/licenses/by/2.0/) x15; "
+        "per object the photo (flickr_url) and licence in manifest.json"
+    )
+    attribution = str(described["attribution"]).split("; ")
+    assert sorted(attribution) == sorted(f"coco:{i['annotation_id']} {i['flickr_url']}" for i in manifest_items)
+    mixed = [{"licence_name": "CC0 1.0 Universal"}, {}, {"licence_name": "CC0 1.0 Universal"}]
+    assert licence_summary(mixed).startswith("COCO photos: CC0 1.0 Universal x2; unknown licence x1;")
+
+
+def test_a_large_objects_folder_points_to_its_manifest_for_attribution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from occgen.sources import objects
+
+    shutil.copytree(demo_root() / "objects", tmp_path / "objects")
+    assert "coco:310509 http://" in str(objects.CocoObjects(tmp_path / "objects").describe()["attribution"])
+    monkeypatch.setattr(objects, "ATTRIBUTION_MAX_OBJECTS", 14)
+    described = objects.CocoObjects(tmp_path / "objects").describe()
+    assert "attribution" not in described and "Attribution License" in str(described["licence"])

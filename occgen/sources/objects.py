@@ -24,6 +24,9 @@ from occgen.sources.remote import UrlRoot
 #: The folder layout `occgen occluders coco` (and `occluders upscale`) writes and this source reads.
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
+#: Up to this many objects (the embedded demo has 15) the card lists each photo's attribution (its Flickr URL);
+#: a larger folder's card points to its manifest instead, which always holds them.
+ATTRIBUTION_MAX_OBJECTS = 50
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
@@ -40,6 +43,18 @@ def read_manifest(root: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("items"), list):
         raise SourceError(f"{path}: expected an object with an 'items' list")
     return manifest
+
+
+def licence_summary(items: list[dict[str, Any]]) -> str:
+    """The photos' licences as the manifest records them, with counts: ``"Attribution License
+    (http://creativecommons.org/licenses/by/2.0/) x15"``; objects without a licence record count as unknown."""
+    counts: dict[str, int] = {}
+    for item in items:
+        name = item.get("licence_name") or "unknown licence"
+        key = f"{name} ({item['licence_url']})" if item.get("licence_url") else name
+        counts[key] = counts.get(key, 0) + 1
+    listed = "; ".join(f"{key} x{count}" for key, count in sorted(counts.items()))
+    return f"COCO photos: {listed}; per object the photo (flickr_url) and licence in {MANIFEST}"
 
 
 @dataclass
@@ -116,8 +131,15 @@ class CocoObjects(UrlRoot):
 
     def describe(self) -> dict[str, str | int]:
         """Where the objects are and what they are: the manifest's content (not the release that wrote it)
-        and every listed cut-out's bytes."""
+        and every listed cut-out's bytes; the photos' licences, and for a small folder (the embedded demo) each
+        photo's attribution (its Flickr URL), which the store card then carries."""
         assert self.root is not None  # set in __post_init__
         files = [self.root / item["file"] for item in self._items]
-        return {"kind": self.name, "root": self.root_label(self.root), "count": len(self),
-                "fingerprint": fingerprint_files(self.root, files, extra=self._manifest_digest)}  # fmt: skip
+        described: dict[str, str | int] = {
+            "kind": self.name, "root": self.root_label(self.root), "count": len(self),
+            "fingerprint": fingerprint_files(self.root, files, extra=self._manifest_digest),
+            "licence": licence_summary(self._items),
+        }  # fmt: skip
+        if len(self._items) <= ATTRIBUTION_MAX_OBJECTS and all(i.get("flickr_url") for i in self._items):
+            described["attribution"] = "; ".join(f"coco:{i['annotation_id']} {i['flickr_url']}" for i in self._items)
+        return described
