@@ -104,7 +104,8 @@ def build(out: Path, sources: list[Path]) -> Path:
                 raise SystemExit(f"annotation {ann['id']} is not a polygon; only polygons are moved into the crop")
             polygons = [[round(v - (x0, y0)[i % 2], 2) for i, v in enumerate(poly)] for poly in ann["segmentation"]]
             bx, by, bw, bh = ann["bbox"]
-            out_annotations.append({**ann, "segmentation": polygons, "bbox": [round(bx - x0, 2), round(by - y0, 2), bw, bh]})
+            bbox = [round(bx - x0, 2), round(by - y0, 2), bw, bh]
+            out_annotations.append({**ann, "segmentation": polygons, "bbox": bbox})
     data = {
         "info": {
             "description": "occgen demo: 15 COCO 2017 objects from CC BY 2.0 photos, each photo cropped to them",

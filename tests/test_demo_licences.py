@@ -10,9 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from occgen.core.errors import SourceError
 from occgen.core.files import demo_root
 
-CC_BY = {"licence_id": 4, "licence_name": "Attribution License", "licence_url": "http://creativecommons.org/licenses/by/2.0/"}
+CC_BY = {
+    "licence_id": 4,
+    "licence_name": "Attribution License",
+    "licence_url": "http://creativecommons.org/licenses/by/2.0/",
+}
 FLICKR = re.compile(r"^http://farm\d+\.staticflickr\.com/\d+/(\d+)_[0-9a-f]+_[a-z]\.jpg$")
 
 
@@ -27,7 +32,10 @@ def test_every_embedded_object_is_cc_by_with_its_attribution(manifest_items: lis
     for item in manifest_items:
         assert {key: item[key] for key in CC_BY} == CC_BY, item["file"]
         assert FLICKR.match(item["flickr_url"]), item["file"]
-        assert item["image_url"] == f"http://images.cocodataset.org/{item['image_url'].split('/')[-2]}/{item['image_file']}"
+        assert (
+            item["image_url"]
+            == f"http://images.cocodataset.org/{item['image_url'].split('/')[-2]}/{item['image_file']}"
+        )
         data = (demo_root() / "objects" / item["file"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == item["sha256"], item["file"]
 
@@ -78,3 +86,30 @@ def test_a_large_objects_folder_points_to_its_manifest_for_attribution(
     monkeypatch.setattr(objects, "ATTRIBUTION_MAX_OBJECTS", 14)
     described = objects.CocoObjects(tmp_path / "objects").describe()
     assert "attribution" not in described and "Attribution License" in str(described["licence"])
+
+
+def test_a_plain_folder_of_rgba_cutouts_plugs_in_as_objects(tmp_path: Path) -> None:
+    """No manifest.json: every .png is an object, its category from its name, its id from its file."""
+    import numpy as np
+
+    from occgen.core.imageio import write_png
+    from occgen.sources.objects import CocoObjects, category_from_file_name
+
+    rgba = np.zeros((40, 30, 4), np.uint8)
+    rgba[10:30, 5:25] = (200, 30, 30, 255)
+    for name in ("cup_01.png", "cell-phone-2.png", "microphone.png"):
+        write_png(tmp_path / name, rgba)
+    (tmp_path / "notes.txt").write_text("not an image")
+    source = CocoObjects(tmp_path)
+    assert len(source) == 3 and category_from_file_name("teddy_bear_12.png") == "teddy bear"
+    occluder, params = source.draw(rng=np.random.default_rng(1))
+    assert occluder.rgb.shape == (20, 20, 3) and occluder.occluder_id == f"file:{Path(params['file']).stem}"
+    assert params["category"] in {"cup", "cell phone", "microphone"} and params["image_id"] == -1
+    phones = CocoObjects(tmp_path, categories=("cell phone",))
+    assert len(phones) == 1 and phones.load(0).occluder_id == "file:cell-phone-2"
+    described = source.describe()
+    assert described["licence"] == "your cut-outs: no manifest.json, so no licence recorded (unknown licence x3)"
+    for png in tmp_path.glob("*.png"):
+        png.unlink()
+    with pytest.raises(SourceError, match="no manifest.json in .* and no .png cut-outs"):
+        CocoObjects(tmp_path)

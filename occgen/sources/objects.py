@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from occgen.core.errors import EmptyOccluderError, SourceError
-from occgen.core.files import demo_root, require_dir
+from occgen.core.files import demo_root, list_images, require_dir
 from occgen.core.fingerprint import fingerprint_files
 from occgen.core.imageio import read_rgba
 from occgen.sources.cache import CutoutCache
@@ -29,13 +30,33 @@ MANIFEST_VERSION = 1
 ATTRIBUTION_MAX_OBJECTS = 50
 
 
+def category_from_file_name(name: str) -> str:
+    """``"cell-phone_03.png"`` -> ``"cell phone"``: the name without its suffix and trailing number."""
+    stem = Path(name).stem.lower().replace("_", " ").replace("-", " ")
+    return re.sub(r"[\s\d]+$", "", stem).strip() or "other"
+
+
+def manifest_of_cutouts(root: Path) -> dict[str, Any]:
+    """A manifest for a plain folder of RGBA ``.png`` cut-outs (your own objects, no ``manifest.json``): one item
+    per file in name order, ``annotation_id`` its position, the category from its name
+    (:func:`category_from_file_name`), no image and no licence record."""
+    files = [p.name for p in list_images(root) if p.suffix.lower() == ".png"]
+    if not files:
+        raise SourceError(
+            f"no {MANIFEST} in {root} and no .png cut-outs; make the folder with `occgen occluders coco` "
+            "(or `occluders upscale`), or fill it with RGBA .png cut-outs"
+        )
+    items = [{"file": name, "annotation_id": i, "image_id": -1, "category": category_from_file_name(name)}
+             for i, name in enumerate(files)]  # fmt: skip
+    return {"manifest_version": MANIFEST_VERSION, "kind": "rgba-cutouts", "items": items}
+
+
 def read_manifest(root: Path) -> dict[str, Any]:
-    """Read ``root/manifest.json`` (written by :func:`extract_coco` or the upscaler)."""
+    """Read ``root/manifest.json`` (written by :func:`extract_coco` or the upscaler); a folder without one but
+    with ``.png`` cut-outs gets :func:`manifest_of_cutouts`."""
     path = Path(root) / MANIFEST
     if not path.is_file():
-        raise SourceError(
-            f"no {MANIFEST} in {root}; make the folder with `occgen occluders coco` (or `occluders upscale`)"
-        )
+        return manifest_of_cutouts(Path(root))
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as error:
@@ -54,12 +75,15 @@ def licence_summary(items: list[dict[str, Any]]) -> str:
         key = f"{name} ({item['licence_url']})" if item.get("licence_url") else name
         counts[key] = counts.get(key, 0) + 1
     listed = "; ".join(f"{key} x{count}" for key, count in sorted(counts.items()))
+    if all(item.get("image_id", 0) < 0 for item in items):
+        return f"your cut-outs: no {MANIFEST}, so no licence recorded ({listed})"
     return f"COCO photos: {listed}; per object the photo (flickr_url) and licence in {MANIFEST}"
 
 
 @dataclass
 class CocoObjects(UrlRoot):
-    """COCO object cut-outs, drawn uniformly (or from ``categories`` only).
+    """COCO object cut-outs, drawn uniformly (or from ``categories`` only); or any folder of RGBA ``.png``
+    cut-outs without a manifest (ids ``file:<stem>``, categories from the file names, e.g. ``cup_01.png``).
 
     ``draw(rng=...)`` returns an :class:`Occluder` with id ``coco:<annotation id>`` and kind
     ``coco-object``, cropped to its alpha and shrunk (area filter) to at most ``max_side_px`` (None: as
@@ -120,7 +144,8 @@ class CocoObjects(UrlRoot):
             rgb, alpha = crop_to_alpha(rgb, alpha)
         except EmptyOccluderError:
             raise SourceError(f"{path}: alpha channel is fully transparent; rerun the extraction") from None
-        occluder = limit_side(Occluder(f"coco:{item['annotation_id']}", "coco-object", rgb, alpha), self.max_side_px)
+        occluder_id = f"coco:{item['annotation_id']}" if item["image_id"] >= 0 else f"file:{Path(item['file']).stem}"
+        occluder = limit_side(Occluder(occluder_id, "coco-object", rgb, alpha), self.max_side_px)
         return self.cache.put(key, occluder)
 
     def draw(self, *, rng: np.random.Generator) -> tuple[Occluder, dict[str, Any]]:
