@@ -288,7 +288,7 @@ def test_default_pairs_every_face_with_a_hand_and_an_object(tmp_path: Path, demo
     from occgen.store.schema import ShardReader
 
     card = ShardReader(out).card
-    assert card["params"]["objects_frac"] == "paired" and card["sources"]["objects"]["count"] == 2
+    assert card["params"]["objects_frac"] == "paired" and card["sources"]["objects"]["count"] == 15
     assert card["sources"]["objects"]["root"].endswith("assets/demo/objects")
     for frac, expected in (("0", {"hand"}), ("1", {"coco-object"})):
         single = tmp_path / f"frac{frac}.zarr"
