@@ -241,8 +241,8 @@ def test_exports_state_the_crop_templates_of_training(exported: dict[str, Path],
 
 
 def test_template_metadata_reads_the_crops_section() -> None:
-    assert template_metadata({"templates": ["mtcnn_512", "dfl_whole_face"], "weights": []})["occgen_template"] == (
-        "mtcnn_512,dfl_whole_face")  # equal weights: the names alone, as `train --crops` takes them
+    equal = template_metadata({"templates": ["mtcnn_512", "dfl_whole_face"], "weights": []})
+    assert equal["occgen_template"] == "mtcnn_512,dfl_whole_face"  # the names alone, as `train --crops` takes them
     assert template_metadata(None)["occgen_template"] == TEMPLATE_NONE
     assert template_metadata({"templates": [], "channel_swap_p": 0.5})["occgen_template"] == TEMPLATE_NONE
     with pytest.raises(ConfigError, match="2 template\\(s\\) but 1 weight"):
