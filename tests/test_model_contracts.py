@@ -271,8 +271,14 @@ def test_asymmetric_conv_transpose_is_refused(tmp_path: Path) -> None:
     ["unet-resnet18", "segformer-tiny", pytest.param("upernet-tiny", marks=pytest.mark.slow)],
 )
 def test_every_architecture_exports_portable_ops(tmp_path: Path, arch: str) -> None:
-    """The check runs inside every export; the graphs hold no ConvTranspose at all (the decoders resize)."""
+    """The check runs inside every export; the graphs hold no ConvTranspose at all (the decoders resize).
+    What keeps onnxruntime fast on them (docs/models.md, "Why the U-Net stays near 1.4x"): every BatchNorm is
+    folded into its Conv at export, and each upsampling is one bilinear half-pixel Resize (align_corners=False)."""
     path = tmp_path / f"{arch}.onnx"
     record = export_onnx(build_model(arch, seed=0).eval(), arch, path, contract="native", input_size=64)
     assert "ConvTranspose" not in record["ops"] and "Resize" in record["ops"]
     assert check_portable_ops(path) == record["ops"]
+    assert "BatchNormalization" not in record["ops"]
+    for node in (n for n in onnx.load(str(path)).graph.node if n.op_type == "Resize"):
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        assert (attributes["mode"], attributes["coordinate_transformation_mode"]) == (b"linear", b"half_pixel")
