@@ -16,7 +16,8 @@ Contracts of the ONNX graph:
   consumer's source), in :mod:`occgen.train.model_contracts`. facefusion's also gets a ``.hash`` sidecar.
 
 Every ONNX export states its contract in ``metadata_props`` (layout, colour order, value range, output kind,
-polarity) and is refused if it holds a ``ConvTranspose`` with asymmetric padding
+polarity, and the crop templates of ``train --crops`` read from the checkpoint's config) and is refused if it
+holds a ``ConvTranspose`` with asymmetric padding
 (:func:`occgen.train.model_contracts.check_portable_ops`). ``--format torchscript`` traces the native
 contract instead (:func:`occgen.train.model_contracts.export_torchscript`).
 
