@@ -23,7 +23,7 @@ from occgen.core.errors import ConfigError
 from occgen.core.imageio import read_binary_mask
 from occgen.train.architectures import build_model
 from occgen.train.export_model import export_onnx
-from occgen.train.model_contracts import check_portable_ops, portable_ops_problems
+from occgen.train.model_contracts import TEMPLATE_NONE, check_portable_ops, portable_ops_problems, template_metadata
 from occgen.train.predict import load_predictor, predict_folder
 
 runner = CliRunner()
@@ -178,6 +178,7 @@ def test_occgen_predict_reads_every_contract(exported: dict[str, Path], contract
     assert meta["occgen_contract"] == contract and meta["occgen_input_size"] == "256"
     stated = {"occgen_layout", "occgen_colour_order", "occgen_value_range", "occgen_polarity", "occgen_template"}
     assert stated <= set(meta)
+    assert meta["occgen_template"] == TEMPLATE_NONE  # the seeded checkpoint's config has no train.crops
     if contract == "facefusion":
         card = Path(f"{exported[contract]}.card.md").read_text()
         assert "Input contract: facefusion" in card and meta["occgen_polarity"] in card and "CRC32" in card
@@ -216,6 +217,38 @@ def test_face_tool_name_still_means_facefusion(exported: dict[str, Path], tmp_pa
     assert result.exit_code == 1 and "valid: native, facefusion, visomaster, xseg, face-tool" in result.output
 
 
+def test_exports_state_the_crop_templates_of_training(exported: dict[str, Path], tmp_path: Path) -> None:
+    """`train --crops ffhq_512:2,arcface_128` records train.crops in the checkpoint's config; every export
+    (ONNX of each contract, TorchScript) states those templates, so a consumer knows the framing expected."""
+    info = torch.load(exported["checkpoint"], weights_only=False)
+    crops = {"templates": ["ffhq_512", "arcface_128"], "weights": [2.0, 1.0], "pixel_boost_p": 0.25,
+             "pixel_boost_range_px": [512, 1024], "channel_swap_p": 0.5}  # fmt: skip
+    info["config"] = {**info["config"], "crops": crops}
+    checkpoint = tmp_path / "cropped.pt"
+    torch.save(info, checkpoint)
+    onnx_path = tmp_path / "xseg_3.onnx"
+    result = runner.invoke(app, ["export-model", str(checkpoint), "--contract", "facefusion", "--out", str(onnx_path)])
+    assert result.exit_code == 0, result.output
+    meta = ort.InferenceSession(str(onnx_path)).get_modelmeta().custom_metadata_map
+    assert meta["occgen_template"] == "ffhq_512:2,arcface_128:1"
+    assert json.loads(meta["occgen_crops"]) == crops
+    assert "crop template: ffhq_512:2,arcface_128:1" in Path(f"{onnx_path}.card.md").read_text()
+    result = runner.invoke(app, ["export-model", str(checkpoint), "--format", "torchscript"])
+    assert result.exit_code == 0, result.output
+    files = {"occgen.json": ""}
+    torch.jit.load(str(checkpoint.with_suffix(".torchscript.pt")), _extra_files=files)
+    assert json.loads(files["occgen.json"])["occgen_template"] == "ffhq_512:2,arcface_128:1"
+
+
+def test_template_metadata_reads_the_crops_section() -> None:
+    equal = template_metadata({"templates": ["mtcnn_512", "dfl_whole_face"], "weights": []})
+    assert equal["occgen_template"] == "mtcnn_512,dfl_whole_face"  # the names alone, as `train --crops` takes them
+    assert template_metadata(None)["occgen_template"] == TEMPLATE_NONE
+    assert template_metadata({"templates": [], "channel_swap_p": 0.5})["occgen_template"] == TEMPLATE_NONE
+    with pytest.raises(ConfigError, match="2 template\\(s\\) but 1 weight"):
+        template_metadata({"templates": ["ffhq_512", "arcface_128"], "weights": [1.0]})
+
+
 def conv_transpose_model(pads: list[int]) -> onnx.ModelProto:
     weight = helper.make_tensor("w", TensorProto.FLOAT, [1, 1, 2, 2], [1.0] * 4)
     node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", strides=[2, 2], pads=pads)
@@ -238,8 +271,14 @@ def test_asymmetric_conv_transpose_is_refused(tmp_path: Path) -> None:
     ["unet-resnet18", "segformer-tiny", pytest.param("upernet-tiny", marks=pytest.mark.slow)],
 )
 def test_every_architecture_exports_portable_ops(tmp_path: Path, arch: str) -> None:
-    """The check runs inside every export; the graphs hold no ConvTranspose at all (the decoders resize)."""
+    """The check runs inside every export; the graphs hold no ConvTranspose at all (the decoders resize).
+    What keeps onnxruntime fast on them (docs/models.md, "Why the U-Net stays near 1.4x"): every BatchNorm is
+    folded into its Conv at export, and each upsampling is one bilinear half-pixel Resize (align_corners=False)."""
     path = tmp_path / f"{arch}.onnx"
     record = export_onnx(build_model(arch, seed=0).eval(), arch, path, contract="native", input_size=64)
     assert "ConvTranspose" not in record["ops"] and "Resize" in record["ops"]
     assert check_portable_ops(path) == record["ops"]
+    assert "BatchNormalization" not in record["ops"]
+    for node in (n for n in onnx.load(str(path)).graph.node if n.op_type == "Resize"):
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        assert (attributes["mode"], attributes["coordinate_transformation_mode"]) == (b"linear", b"half_pixel")

@@ -81,7 +81,8 @@ def export_model_command(
             err_console.print(f"exporting {info['arch']} ({contract} contract) to {target} ...")
             record = {"format": "onnx", **ex.export_onnx(model, info["arch"], target, contract=contract,
                                                          input_size=size, exporter=exporter,
-                                                         target=model_target)}  # fmt: skip
+                                                         target=model_target,
+                                                         crops=info.get("config", {}).get("crops"))}  # fmt: skip
             if "hash_sidecar" in record:
                 err_console.print(f"wrote facefusion's {record['hash_sidecar']['path']} beside it (CRC32 "
                                   f"{record['hash_sidecar']['crc32']}): copy both files")  # fmt: skip

@@ -16,7 +16,8 @@ Contracts of the ONNX graph:
   consumer's source), in :mod:`occgen.train.model_contracts`. facefusion's also gets a ``.hash`` sidecar.
 
 Every ONNX export states its contract in ``metadata_props`` (layout, colour order, value range, output kind,
-polarity) and is refused if it holds a ``ConvTranspose`` with asymmetric padding
+polarity, and the crop templates of ``train --crops`` read from the checkpoint's config) and is refused if it
+holds a ``ConvTranspose`` with asymmetric padding
 (:func:`occgen.train.model_contracts.check_portable_ops`). ``--format torchscript`` traces the native
 contract instead (:func:`occgen.train.model_contracts.export_torchscript`).
 
@@ -32,6 +33,7 @@ import csv
 import io
 import json
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,8 +150,10 @@ def _export(graph: nn.Module, example: torch.Tensor, path: Path, contract: Contr
         warnings.simplefilter("ignore")  # TracerWarnings and the TorchScript exporter's deprecation notice
         if exporter == "torchscript":
             axes = ({0: "N", 2: "H", 3: "W"} if dynamic_hw else {0: "N"}) if dynamic_batch else None
+            # Constant folding (the default, stated) folds every eval-mode BatchNorm into its Conv: onnxruntime then
+            # spends ~96 % of a U-Net's time in Conv (docs/models.md, "Why the U-Net stays near 1.4x").
             torch.onnx.export(
-                graph, (example,), str(path), dynamo=False, opset_version=OPSETS[exporter],
+                graph, (example,), str(path), dynamo=False, opset_version=OPSETS[exporter], do_constant_folding=True,
                 input_names=[contract.input_name], output_names=[contract.output_name],
                 dynamic_axes={contract.input_name: axes, contract.output_name: axes} if axes else None,
             )  # fmt: skip
@@ -209,9 +213,12 @@ def onnx_session(path: Path, *, device: str = "cpu", threads: int | None = None)
 
 
 def export_onnx(model: nn.Module, arch: str, path: Path, *, contract: str = "native", input_size: int = 256,
-                exporter: str = "auto", seed: int = 0, target: str = "face") -> dict[str, Any]:  # fmt: skip
+                exporter: str = "auto", seed: int = 0, target: str = "face",
+                crops: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """Write ``model`` (an occgen ``arch`` model trained for ``target``, face or parsing) as ONNX to ``path``;
-    check onnxruntime's output against torch's on a random input; return the export record for the model card."""
+    check onnxruntime's output against torch's on a random input; return the export record for the model card.
+    ``crops``: the ``crops`` section of the checkpoint's config (the templates it was trained with, stated in
+    ``occgen_template``)."""
     if input_size < 32 or input_size % 32:
         raise ConfigError(f"export input size must be a positive multiple of 32, got {input_size}")
     spec = contract_for(contract, arch, input_size, target)
@@ -232,7 +239,7 @@ def export_onnx(model: nn.Module, arch: str, path: Path, *, contract: str = "nat
     _export(graph, example, path, spec, exporter)
     fixed = not isinstance(spec.input_shape[2], str)
     metadata = {META_ARCH: arch, META_CONTRACT: spec.name, META_SIZE: str(tool.size or input_size),
-                META_FIXED: str(fixed).lower(), META_TARGET: target, **contract_metadata(tool)}  # fmt: skip
+                META_FIXED: str(fixed).lower(), META_TARGET: target, **contract_metadata(tool, crops)}  # fmt: skip
     if target == "parsing":
         metadata[META_CLASSES] = json.dumps(list(PARSING_CLASSES))
         metadata["occgen_polarity"] = "the class is the argmax of the logits"
@@ -267,7 +274,7 @@ def export_torchscript_record(model: nn.Module, info: dict[str, Any], checkpoint
     fixed = str(info.get("arch")).startswith("upernet")
     metadata = {META_ARCH: str(info.get("arch")), META_CONTRACT: "native", META_SIZE: str(size),
                 META_FIXED: str(fixed).lower(), META_TARGET: target,
-                **contract_metadata(resolve_contract("native"))}  # fmt: skip
+                **contract_metadata(resolve_contract("native"), info.get("config", {}).get("crops"))}  # fmt: skip
     if target == "parsing":
         metadata[META_CLASSES] = json.dumps(list(PARSING_CLASSES))
     record = export_torchscript(model, path, input_size=size, metadata=metadata)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,9 +51,11 @@ TOOL_SIZE = 256
 #: ONNX ``metadata_props`` keys stating a contract (beside ``occgen_contract`` and ``occgen_input_size``).
 META_LAYOUT, META_COLOUR, META_RANGE = "occgen_layout", "occgen_colour_order", "occgen_value_range"
 META_OUTPUT, META_POLARITY, META_TEMPLATE = "occgen_output", "occgen_polarity", "occgen_template"
-#: No training-time crop template yet (``train --crops`` of issue 26 is not done): the model saw the
-#: crops of the stores it was trained on.
-TEMPLATE_NONE = "none: the training stores' own face crops (train --crops is not implemented yet)"
+#: ``occgen_template`` of a model trained without template crops (``train.crops.templates`` empty): it saw the
+#: face crops of the stores it was trained on.
+TEMPLATE_NONE = "none: the training stores' own face crops"
+#: The whole ``train.crops`` section of the checkpoint's config (JSON: templates, weights, pixel boost, BGR odds).
+META_CROPS = "occgen_crops"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,11 +135,32 @@ class ContractGraph(nn.Module):
         return y.permute(0, 2, 3, 1) if self.nhwc else y
 
 
-def contract_metadata(spec: ContractSpec) -> dict[str, str]:
-    """The contract in words, for ONNX ``metadata_props``, TorchScript extra files and the model card."""
+def template_metadata(crops: Mapping[str, Any] | None) -> dict[str, str]:
+    """The crop templates a model was trained with, from the ``crops`` section of its checkpoint's config
+    (``train --crops``, :class:`occgen.train.config.CropConfig`; None or no templates: :data:`TEMPLATE_NONE`):
+    ``occgen_template`` in ``--crops`` syntax (``"ffhq_512:2,arcface_128:1"``, names alone when equally weighted)
+    and ``occgen_crops``, the whole section as JSON."""
+    section = dict(crops or {})
+    names = [str(name) for name in section.get("templates", ())]
+    weights = list(section.get("weights", ()))
+    if weights and len(weights) != len(names):
+        raise ConfigError(f"the checkpoint's train.crops has {len(names)} template(s) but {len(weights)} weight(s); "
+                          "re-train or fix its config")  # fmt: skip
+    if not names:
+        text = TEMPLATE_NONE
+    elif weights:
+        text = ",".join(f"{name}:{float(weight):g}" for name, weight in zip(names, weights, strict=True))
+    else:
+        text = ",".join(names)
+    return {META_TEMPLATE: text, META_CROPS: json.dumps(section, sort_keys=True)}
+
+
+def contract_metadata(spec: ContractSpec, crops: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The contract in words, for ONNX ``metadata_props``, TorchScript extra files and the model card;
+    ``crops``: the checkpoint config's ``crops`` section (:func:`template_metadata`)."""
     value_range = "[0, 1] (BGR uint8 / 255)" if spec.colour == "BGR" else "[0, 1] (RGB uint8 / 255)"
     return {META_LAYOUT: spec.layout, META_COLOUR: spec.colour, META_RANGE: value_range,
-            META_OUTPUT: spec.output, META_POLARITY: spec.polarity, META_TEMPLATE: TEMPLATE_NONE}  # fmt: skip
+            META_OUTPUT: spec.output, META_POLARITY: spec.polarity, **template_metadata(crops)}  # fmt: skip
 
 
 def consumer_input(spec: ContractSpec, batch: np.ndarray) -> np.ndarray:
