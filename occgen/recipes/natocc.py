@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ import numpy as np
 
 from occgen.appearance.harmonise import HarmoniseConfig, Harmoniser, harmoniser_weights
 from occgen.appearance.sot import SOTConfig, sample_sot, transfer_colours
-from occgen.compose import CompositeConfig, CompositeParams, apply_composite, face_box, sample_composite
+from occgen.compose import CompositeConfig, CompositeParams, face_box, sample_composite
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.imageio import resize_image
 from occgen.core.labels import occluder_class_of
@@ -52,7 +52,8 @@ from occgen.core.params import (
 )
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
-from occgen.recipes.labels import LabelSources, face_parsing_loader
+from occgen.recipes.drawn import DrawnSample, render_still
+from occgen.recipes.labels import face_parsing_loader
 from occgen.recipes.placement import EYEWEAR_LABELS, PLACEMENTS, FaceFrame, face_frame, place, see_through_params
 from occgen.sources.cache import DEFAULT_CACHE_MB
 from occgen.sources.faces import FaceMemo, FaceSource
@@ -62,8 +63,9 @@ from occgen.sources.wearables import Wearables
 
 COLOR_TRANSFERS = ("sot", "none")
 PAIRED = "paired"  # objects_frac: one hand and one object sample per face (the paper's C-WO-NatOcc)
-#: What _hand / _object return: image, occluder mask, visible face, metadata, occluder footprint.
-Occlusion = tuple[Any, Any, Any, dict[str, Any], Any]
+#: What _hand / _object return: the occluder and params to composite, the attempt, the metadata after the
+#: face pixel counts (:class:`occgen.recipes.drawn.DrawnSample`).
+Occlusion = tuple[Occluder, CompositeParams, int, dict[str, Any]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,16 +140,6 @@ class NatOccConfig:
     def uses_objects(self) -> bool:
         """Whether any sample can be an object (paired, or a share above 0)."""
         return self.paired or float(self.objects_frac) > 0
-
-
-def _occlusion_metadata(
-    occluder: Occluder, attempt: int, face_mask: np.ndarray, visible_face: np.ndarray
-) -> dict[str, Any]:
-    """The per-sample fields every NatOcc occluder records (hands and objects alike)."""
-    return {
-        "occluder_ids": [occluder.occluder_id], "occluder_types": [occluder.kind], "translucent": False,
-        "attempts": attempt, "face_px_before": int(face_mask.sum()), "face_px_after": int(visible_face.sum()),
-    }  # fmt: skip
 
 
 def face_centre(face_mask: np.ndarray) -> tuple[float, float]:
@@ -230,26 +222,38 @@ class NatOccRecipe:
 
         Each sample is what ``make(i)`` gives, except that a batched network may round a pixel differently
         from a batch of one (at most 1 level; the shard layout, not the worker count, fixes the batches)."""
-        made = []
-        for index in indices:
-            face_index, use_object = self.plan(index)
-            face = self._faces_memo.load(face_index, self.size)
-            compose = self._object if use_object else self._hand
-            frame = self._face_frame(face_index) if self.config.placement == "anchored" else None
-            image, occluder_mask, visible, meta, footprint = compose(face.image, face.face_mask, index, frame)
-            metadata = {**sample_header(self.name, index, face_index, face.face_id), **meta}
-            labels = LabelSources(
-                face.image, face.face_mask, footprint, occluder_class_of(meta["occluder_types"][0]),
-                face_parsing_loader(self._faces_memo, face_index, self.size, face.face_mask),
-            )  # fmt: skip
-            made.append([image, visible, occluder_mask, metadata, labels])
-        harmonise = [entry for entry in made if entry[3]["harmonised"]]
-        if harmonise and self.harmoniser is not None:
-            alphas = [entry[2].astype(np.float32) / 255.0 for entry in harmonise]
-            for entry, image in zip(harmonise, self.harmoniser.apply_batch([e[0] for e in harmonise], alphas),
-                                    strict=True):  # fmt: skip
-                entry[0] = image
-        return [Sample(*entry) for entry in made]
+        return self.harmonise([render_still(self.draw(index)) for index in indices])
+
+    def draw(self, index: int) -> DrawnSample:
+        """Every random choice of sample ``index`` (:mod:`occgen.recipes.drawn`); objects are harmonised after
+        compositing (:meth:`harmonise`)."""
+        face_index, use_object = self.plan(index)
+        face = self._faces_memo.load(face_index, self.size)
+        compose = self._object if use_object else self._hand
+        frame = self._face_frame(face_index) if self.config.placement == "anchored" else None
+        occluder, params, attempt, trailer = compose(face.image, face.face_mask, index, frame)
+        header = {
+            **sample_header(self.name, index, face_index, face.face_id),
+            "occluder_ids": [occluder.occluder_id], "occluder_types": [occluder.kind], "translucent": False,
+            "attempts": attempt,
+        }  # fmt: skip
+        return DrawnSample(
+            header, trailer, face.image, face.face_mask,
+            face_parsing_loader(self._faces_memo, face_index, self.size, face.face_mask), occluder, params,
+            occluder_class_of(occluder.kind), harmonise=bool(trailer["harmonised"]),
+        )  # fmt: skip
+
+    def harmonise(self, samples: list[Sample]) -> list[Sample]:
+        """``samples`` with the images of those marked ``harmonised`` run through the harmoniser together."""
+        chosen = [i for i, sample in enumerate(samples) if sample.metadata["harmonised"]]
+        if not chosen or self.harmoniser is None:
+            return samples
+        alphas = [samples[i].occluder_mask.astype(np.float32) / 255.0 for i in chosen]
+        images = self.harmoniser.apply_batch([samples[i].image for i in chosen], alphas)
+        out = list(samples)
+        for i, image in zip(chosen, images, strict=True):
+            out[i] = replace(samples[i], image=image)
+        return out
 
     def _face_frame(self, face_index: int) -> FaceFrame | None:
         """The face's landmark frame for anchored placement (None: no eye landmarks, placement falls back)."""
@@ -285,9 +289,7 @@ class NatOccRecipe:
                     transfer = "sot"
                 else:
                     transfer = "skipped: too few face or hand pixels"
-            result = apply_composite(image, face_mask, occluder, params)
             meta = {
-                **_occlusion_metadata(occluder, attempt, face_mask, result.face_mask),
                 "color_transfer": transfer,
                 "harmonised": False,
                 **({"placement": placement} if placement is not None else {}),
@@ -297,10 +299,9 @@ class NatOccRecipe:
                     "rotation_jitter_deg": jitter,
                     # The cut-out's size as composited (after shrink_to_placement): what fit_scale refers to.
                     "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
-                    "composite": to_plain(asdict(params)),
-                },
+                },  # + "composite", added by render_drawn
             }
-            return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
+            return occluder, params, attempt, meta
         raise SampleError(f"{self.name} sample {index}: no usable hand in {config.max_attempts} attempts")
 
     def _object(
@@ -323,19 +324,16 @@ class NatOccRecipe:
                                       kind=occluder.kind, draw_params=object_params, frame=frame)  # fmt: skip
             params = see_through_params(params, object_params, config.eyewear_label)
             occluder, params = shrink_to_placement(occluder, params)
-            result = apply_composite(image, face_mask, occluder, params)  # harmonised in make_batch
-            meta = {
-                **_occlusion_metadata(occluder, attempt, face_mask, result.face_mask),
+            meta = {  # harmonised after compositing (harmonise)
                 "color_transfer": "none",
                 "harmonised": self.harmoniser.name if self.harmoniser is not None else False,
                 **({"placement": placement} if placement is not None else {}),
                 "params": {
                     "occluder": to_plain(object_params),
                     "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
-                    "composite": to_plain(asdict(params)),
-                },
+                },  # + "composite", added by render_drawn
             }
-            return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
+            return occluder, params, attempt, meta
         raise SampleError(f"{self.name} sample {index}: no usable object in {self.config.max_attempts} attempts")
 
     def params(self) -> dict[str, Any]:
