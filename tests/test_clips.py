@@ -100,7 +100,8 @@ def test_motion_blur_spreads_along_the_motion() -> None:
     kernel = line_kernel((6.0, 0.0))
     assert kernel is not None and kernel.dtype == np.float32 and abs(float(kernel.sum()) - 1.0) < 1e-5
     rows = kernel.sum(axis=1)
-    assert rows[kernel.shape[0] // 2] > 0.9  # horizontal motion: one row
+    assert rows[kernel.shape[0] // 2] > 0.8  # horizontal motion: about one row (anti-aliased)
+    assert kernel.sum(axis=0).max() < 0.3  # ...spread over the columns
     from occgen.compose import CompositeParams
     from occgen.sources.occluder import Occluder
 
