@@ -69,6 +69,12 @@ class Placement(StrEnum):
     anchored = "anchored"
 
 
+FramesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--frames", help="Make clips of this many frames (>= 2; --n counts clips, docs/clips.md) [default: stills]."
+    ),
+]
 TexturesOption = Annotated[
     Path | None, typer.Option(help="DTD folder, a path or URL [default: params, else the embedded demo].")
 ]
@@ -80,6 +86,7 @@ def generate_recipe(
     labels: str | None = None, faces: Path | None = None, split: Path | None = None, textures: Path | None = None,
     configure: Callable[[Any], Any] | None = None, scheduler: str | None = None, overwrite: bool = False,
     preview: bool = True, stats: Path | None = None, repair: bool = False, faces_format: str | None = None,
+    frames: int | None = None,
 ) -> None:  # fmt: skip
     """Generate registered recipe ``name`` into the store ``out`` (the body of every ``generate`` command).
 
@@ -106,6 +113,10 @@ def generate_recipe(
     note_demo_sources(recipe.sources())
     if n is None and entry.default_n is not None:  # e.g. the faces: one sample per face
         run = replace(run, n=entry.default_n(recipe))
+    if frames is not None:  # clips (issue 27): --n counts clips, shards hold whole clips
+        from occgen.run.clips import clip_recipe, clip_run
+
+        recipe, run = clip_recipe(recipe, frames), clip_run(run, frames)
     run_generation(
         recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
     )
@@ -195,6 +206,7 @@ def generate_randocc(
     repair: RepairOption = False,
     image_codec: ImageCodecOption = None,
     labels: LabelsOption = None,
+    frames: FramesOption = None,
     stats: StatsOption = None,
     params: ParamsOption = None,
 ) -> None:
@@ -203,7 +215,7 @@ def generate_randocc(
         generate_recipe(
             "randocc", out, params=params, seed=seed, size=size, n=n, workers=workers, shard_size=shard_size,
             image_codec=image_codec, labels=labels, faces=faces, split=split, textures=textures, scheduler=scheduler,
-            overwrite=overwrite, preview=preview, stats=stats, repair=repair,
+            overwrite=overwrite, frames=frames, preview=preview, stats=stats, repair=repair,
             faces_format=faces_format,
         )  # fmt: skip
 
@@ -311,6 +323,7 @@ def generate_natocc(
     repair: RepairOption = False,
     image_codec: ImageCodecOption = None,
     labels: LabelsOption = None,
+    frames: FramesOption = None,
     stats: StatsOption = None,
     params: Annotated[
         Path | None,
@@ -337,7 +350,7 @@ def generate_natocc(
             "natocc", out, params=params, seed=seed, size=size, n=n, workers=workers, shard_size=shard_size,
             image_codec=image_codec, labels=labels, faces=faces, split=split, configure=configure,
             scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair,
-            faces_format=faces_format,
+            faces_format=faces_format, frames=frames,
         )  # fmt: skip
 
 

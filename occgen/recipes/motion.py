@@ -114,22 +114,36 @@ def sample_clip(*, rng: np.random.Generator, config: ClipConfig, size: int, para
     path = "rest" if rng.random() < config.rest_p else "cross"
     height, width = occluder_shape
     reach = 0.5 * math.hypot(width, height) * params.fit_scale * params.scale
-    distance = math.hypot(size, size) + reach  # from anywhere on the canvas to wholly outside it
     enter_angle = float(rng.uniform(0.0, 2.0 * math.pi))
+    distance = exit_distance(params.center_xy, enter_angle, size, reach)
     entry = (distance * math.cos(enter_angle), distance * math.sin(enter_angle))
     if path == "rest":
         rest = float(rng.uniform(*config.rest_frac_range))
         arrive = 0.5 * (1.0 - rest)
         leave_angle = enter_angle + float(rng.uniform(-0.5 * math.pi, 0.5 * math.pi))  # back out, roughly
-        exit_xy = (distance * math.cos(leave_angle), distance * math.sin(leave_angle))
+        back = exit_distance(params.center_xy, leave_angle, size, reach)
+        exit_xy = (back * math.cos(leave_angle), back * math.sin(leave_angle))
         leave = arrive + rest
     else:  # through its placement and out of the far side
         arrive = leave = 0.5
-        exit_xy = (-entry[0], -entry[1])
+        far = exit_distance(params.center_xy, enter_angle + math.pi, size, reach)
+        exit_xy = (far * math.cos(enter_angle + math.pi), far * math.sin(enter_angle + math.pi))
     fade = bool(rng.random() < config.fade_p)
     return ClipParams(frames=config.frames, size=size, head_keys=tuple(keys), path=path, entry_xy=entry,
                       exit_xy=exit_xy, arrive_frac=arrive, leave_frac=leave, fade=fade,
                       motion_blur=config.motion_blur)  # fmt: skip
+
+
+def exit_distance(center_xy: tuple[float, float], angle: float, size: int, reach: float) -> float:
+    """How far (px) the occluder's centre travels from ``center_xy`` along ``angle`` until a disc of radius
+    ``reach`` around it is off the ``size`` canvas, plus a quarter side: the head motion moves the placement by
+    less than that (drift <= 0.2 of the side, zoom about the centre)."""
+    direction = (math.cos(angle), math.sin(angle))
+    steps = []
+    for centre, d in zip(center_xy, direction, strict=True):
+        if abs(d) > 1e-9:
+            steps.append(((size + reach - centre) if d > 0 else (-reach - centre)) / d)
+    return max(min(steps), 0.0) + 0.25 * size
 
 
 def _head(clip: ClipParams, u: float) -> tuple[float, float, float, float]:
