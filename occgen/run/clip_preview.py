@@ -14,8 +14,11 @@ import numpy as np
 from PIL import Image
 
 from occgen.core.errors import ConfigError
+from occgen.core.imageio import encode_png, write_png
+from occgen.core.location import Location, parse_location
 from occgen.run.preview import overlay_labels
-from occgen.store.clips import Clip, ClipView
+from occgen.store import open_store
+from occgen.store.clips import Clip, ClipView, clip_frames
 
 ANIMATION_FORMATS = ("gif", "webp")
 
@@ -51,3 +54,24 @@ def write_clip_animation(view: ClipView, clip: int, out: Path, *, tile_px: int =
     options = {"lossless": True} if kind == "webp" else {}
     frames[0].save(out, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0, **options)
     return out
+
+
+def write_clip_preview(
+    store: Path | str | Location, out: Path | str | Location, *, k: int = 4, tile_px: int = 96,
+    allow_incomplete: bool = False,
+) -> Path | str | None:  # fmt: skip
+    """The strip of the first ``k`` clips of ``store`` as PNG at ``out``; None (nothing written) when ``store``
+    is not a clip store, so callers fall back to the contact sheet."""
+    if k < 1:
+        raise ConfigError(f"--k must be at least 1, got {k}")
+    reader = open_store(store, allow_incomplete=allow_incomplete)
+    if clip_frames(reader) is None:
+        return None
+    view = ClipView(reader, name=str(store))
+    sheet = clip_strip(view, list(range(min(k, len(view)))), tile_px)
+    target = parse_location(out, reader.location.storage_options or None)
+    if target.is_local:
+        write_png(target.path, sheet)
+        return target.path
+    target.write_bytes(encode_png(sheet))
+    return target.url
