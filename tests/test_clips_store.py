@@ -120,7 +120,7 @@ RUN = [sys.executable, "-m", "occgen", "generate", "randocc", "--size", "64", "-
 @pytest.mark.slow
 def test_clip_resume_after_kill_equals_uninterrupted_run(tmp_path: Path, face_folder: Path, dtd_root: Path) -> None:
     sources = ["--faces", str(face_folder), "--textures", str(dtd_root)]
-    n = 300  # clips: 1200 frames, 150 shards of two clips
+    n = 60  # clips: 240 frames, 30 shards of two clips
     interrupted = tmp_path / "killed.zarr"
     process = subprocess.Popen([*RUN, *sources, "--n", str(n), "--out", str(interrupted)],
                                env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL,
