@@ -34,7 +34,8 @@ def test_identity_frame_is_the_still(small_recipe: RandOccRecipe) -> None:
     identity = FrameParams(frame=0, head_matrix=IDENTITY, offset_xy=(0.0, 0.0), opacity_frac=1.0, blur_xy=(0.0, 0.0))
     params = frame_composite_params(drawn, identity)
     assert params == drawn.params
-    assert blur_occluder(drawn.occluder, drawn.params, (0.2, 0.3)) is drawn.occluder  # under a pixel: no blur
+    unblurred = blur_occluder(drawn.occluder, drawn.params, (0.2, 0.3))  # under a pixel: no blur
+    assert unblurred[0] is drawn.occluder and unblurred[1] is drawn.params
     again = render_still(drawn)
     assert np.array_equal(again.image, still.image) and again.metadata == still.metadata
 
@@ -52,11 +53,10 @@ def test_frame_equals_still_made_with_frame_params(which: str, small_recipe: Ran
         face = apply_geometric(Targets({"i": Target.image(drawn.face_image), "m": Target.mask(drawn.face_mask)}), warp)
         m = np.asarray(params.head_matrix)
         centre = m @ np.array([*drawn.params.center_xy, 1.0]) + np.asarray(params.offset_xy)
-        moved = replace(drawn.params, center_xy=(float(centre[0]), float(centre[1])),
+        blurred, placed = blur_occluder(drawn.occluder, drawn.params, params.blur_xy)
+        moved = replace(placed, center_xy=(float(centre[0]), float(centre[1])),
                         opacity=drawn.params.opacity * params.opacity_frac)  # fmt: skip
-        expected = apply_composite(
-            face.array("i"), face.array("m"), blur_occluder(drawn.occluder, drawn.params, params.blur_xy), moved
-        )
+        expected = apply_composite(face.array("i"), face.array("m"), blurred, moved)
         assert np.array_equal(frame.image, expected.image), t
         assert np.array_equal(frame.face_mask, expected.face_mask)
         assert np.array_equal(frame.occluder_mask, expected.occluder_mask)
@@ -109,7 +109,8 @@ def test_motion_blur_spreads_along_the_motion() -> None:
     alpha = np.zeros((21, 21), np.float32)
     alpha[8:13, 8:13] = 1.0
     occluder = Occluder("o", "shape", np.full((21, 21, 3), 200, np.uint8), alpha)
-    blurred = blur_occluder(occluder, CompositeParams(), (8.0, 0.0))
+    blurred, placed = blur_occluder(occluder, CompositeParams(), (8.0, 0.0))
+    assert placed == CompositeParams()  # placed at its own size: not shrunk
     assert blurred.alpha.shape[0] > 21  # padded so the blur is not cut
     cols = (blurred.alpha > 0.01).any(axis=0).sum()
     rows_on = (blurred.alpha > 0.01).any(axis=1).sum()

@@ -15,11 +15,12 @@ frame axis.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from occgen.compose import CompositeParams
+from occgen.compose import CompositeParams, occluder_box, occluder_matrix
 from occgen.core.params import to_plain
 from occgen.core.rng import register_stream, sample_rng
 from occgen.core.targets import Target, Targets
@@ -57,10 +58,13 @@ class DrawingRecipe(Protocol):
     def sources(self) -> dict[str, Any]: ...
 
 
-def frame_composite_params(drawn: DrawnSample, frame: FrameParams) -> CompositeParams:
-    """The compositor params of ``frame``: the still's, moved along the path and faded."""
+def frame_composite_params(drawn: DrawnSample, frame: FrameParams, params: CompositeParams | None = None
+                           ) -> CompositeParams:  # fmt: skip
+    """The compositor params of ``frame``: the still's (or ``params``, the blurred cut-out's), moved along the
+    path and faded."""
+    base = params or drawn.params
     centre = frame_center(frame, drawn.params.center_xy)
-    return replace(drawn.params, center_xy=centre, opacity=drawn.params.opacity * frame.opacity_frac)
+    return replace(base, center_xy=centre, opacity=drawn.params.opacity * frame.opacity_frac)
 
 
 def render_frame(drawn: DrawnSample, clip: ClipParams, t: int, *, clip_index: int, name: str) -> Sample:
@@ -69,6 +73,12 @@ def render_frame(drawn: DrawnSample, clip: ClipParams, t: int, *, clip_index: in
     frame = frame_params(clip, t)
     moved = move_face(Targets({"image": Target.image(drawn.face_image), "mask": Target.mask(drawn.face_mask)}), frame)
     parsing = drawn.face_parsing
+    unblurred = frame_composite_params(drawn, frame)
+    reach = math.ceil(math.hypot(*frame.blur_xy)) + 1  # how far the blur can spread the cut-out
+    box = occluder_box(drawn.occluder.alpha.shape, occluder_matrix(drawn.occluder.alpha.shape, unblurred), reach,
+                       drawn.face_mask.shape)  # fmt: skip
+    off_canvas = box[0] >= box[2] or box[1] >= box[3]  # entering or gone: no blur to compute
+    occluder, placed = blur_occluder(drawn.occluder, drawn.params, frame.blur_xy, off_canvas=off_canvas)
 
     def moved_parsing() -> Any:
         return move_parsing(parsing(), frame)
@@ -77,8 +87,7 @@ def render_frame(drawn: DrawnSample, clip: ClipParams, t: int, *, clip_index: in
         replace(drawn, header={**drawn.header, "sample_index": clip_index * clip.frames + t,
                                "sample_id": f"{name}-{clip_index:08d}-{t:03d}"}),
         face_image=moved.array("image"), face_mask=moved.array("mask"), face_parsing=moved_parsing,
-        occluder=blur_occluder(drawn.occluder, drawn.params, frame.blur_xy),
-        params=frame_composite_params(drawn, frame),
+        occluder=occluder, params=frame_composite_params(drawn, frame, placed),
         extra={"clip": {"clip_index": clip_index, "clip_id": f"{name}-{clip_index:08d}", "frame": t,
                         "frames": clip.frames, "motion": to_plain(clip), "frame_params": to_plain(frame)}},
     )  # fmt: skip

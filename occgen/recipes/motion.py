@@ -20,13 +20,14 @@ recorded clip params alone. The ops here are pure (numpy in, numpy out):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
 from occgen.compose import CompositeParams, occluder_matrix
 from occgen.core.errors import ConfigError
+from occgen.core.imageio import resize_image
 from occgen.core.targets import AffineWarp, Target, Targets, apply_geometric
 from occgen.sources.occluder import Occluder
 
@@ -247,20 +248,40 @@ def line_kernel(blur_xy: tuple[float, float]) -> np.ndarray | None:
     return kernel / float(kernel.sum())
 
 
-def blur_occluder(occluder: Occluder, params: CompositeParams, blur_xy: tuple[float, float]) -> Occluder:
-    """The cut-out blurred along the image-space displacement ``blur_xy`` (the compositor's placement
-    ``params`` maps it back to cut-out pixels); padded so the blur can spread past its edge (centre kept)."""
+def blur_occluder(
+    occluder: Occluder, params: CompositeParams, blur_xy: tuple[float, float], *, off_canvas: bool = False
+) -> tuple[Occluder, CompositeParams]:
+    """The cut-out blurred along the image-space displacement ``blur_xy`` and the params to place it with.
+
+    Below a pixel of motion, or ``off_canvas`` (the frame does not show the occluder, blurred or not), both come
+    back unchanged (the still's). Otherwise a cut-out placed smaller than its
+    size is first shrunk to its placed size (area filter; the ratio folded into ``fit_scale``, the same
+    placement) so the line kernel is as long as the motion in image pixels, not in the cut-out's (a kernel
+    several times longer cost most of a frame); the displacement is mapped back through the compositor's
+    occluder matrix (rotation, shear), and the cut-out padded so the blur can spread past its edge (centre
+    kept)."""
+    if math.hypot(*blur_xy) < 1.0 or off_canvas:  # under a pixel (line_kernel's threshold), or not seen
+        return occluder, params
+    placed = params.fit_scale * params.scale
+    if placed < 0.9:
+        height, width = occluder.alpha.shape
+        size = (max(round(width * placed), 1), max(round(height * placed), 1))
+        alpha = np.clip(resize_image(occluder.alpha, size), 0.0, 1.0).astype(np.float32)
+        occluder = Occluder(occluder.occluder_id, occluder.kind, resize_image(occluder.rgb, size), alpha)
+        params = replace(params, fit_scale=params.fit_scale * width / size[0])
     linear = occluder_matrix(occluder.alpha.shape, params)[:, :2]
     local = np.linalg.solve(linear, np.asarray(blur_xy, np.float64))
     kernel = line_kernel((float(local[0]), float(local[1])))
     if kernel is None:
-        return occluder
+        return occluder, params
     pad = kernel.shape[0] // 2 + 1
     alpha = cv2.copyMakeBorder(occluder.alpha, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0.0)
     rgb = cv2.copyMakeBorder(occluder.rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE).astype(np.float32)
-    blurred_alpha = cv2.filter2D(alpha, -1, kernel, borderType=cv2.BORDER_CONSTANT)
-    premultiplied = cv2.filter2D(rgb * alpha[:, :, None], -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    # Premultiplied colours and alpha in one 4-channel pass (one filter2D call instead of two).
+    stacked = cv2.filter2D(np.dstack([rgb * alpha[:, :, None], alpha]), -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    premultiplied, blurred_alpha = stacked[:, :, :3], np.ascontiguousarray(stacked[:, :, 3])
     colour = premultiplied / np.maximum(blurred_alpha, 1e-6)[:, :, None]
     colour = np.where(blurred_alpha[:, :, None] > 1e-6, colour, rgb)
     rgb_out = np.clip(colour + 0.5, 0, 255).astype(np.uint8)
-    return Occluder(occluder.occluder_id, occluder.kind, rgb_out, np.clip(blurred_alpha, 0.0, 1.0).astype(np.float32))
+    alpha_out = np.clip(blurred_alpha, 0.0, 1.0).astype(np.float32)
+    return Occluder(occluder.occluder_id, occluder.kind, rgb_out, alpha_out), params
