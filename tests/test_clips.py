@@ -13,7 +13,7 @@ from occgen.core.errors import ConfigError
 from occgen.core.targets import AffineWarp, Target, Targets, apply_geometric
 from occgen.recipes.clips import ClipRecipe, frame_composite_params, render_frame
 from occgen.recipes.drawn import render_still
-from occgen.recipes.motion import ClipConfig, FrameParams, blur_occluder, frame_params, line_kernel, sample_clip
+from occgen.recipes.motion import ClipConfig, FrameParams, blur_occluder, frame_params, line_blur, sample_clip
 from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
 from occgen.recipes.randocc import RandOccRecipe
 from occgen.sources.faces import open_faces
@@ -98,11 +98,14 @@ def test_sampled_clip_is_reproducible_and_checked(small_recipe: RandOccRecipe) -
 
 
 def test_motion_blur_spreads_along_the_motion() -> None:
-    kernel = line_kernel((6.0, 0.0))
-    assert kernel is not None and kernel.dtype == np.float32 and abs(float(kernel.sum()) - 1.0) < 1e-5
-    rows = kernel.sum(axis=1)
-    assert rows[kernel.shape[0] // 2] > 0.8  # horizontal motion: about one row (anti-aliased)
-    assert kernel.sum(axis=0).max() < 0.3  # ...spread over the columns
+    impulse = np.zeros((31, 31, 1), np.float32)
+    impulse[15, 15] = 1.0
+    horizontal = line_blur(impulse, (7.0, 0.0))
+    assert horizontal.shape == impulse.shape and horizontal.dtype == np.float32
+    assert np.allclose(horizontal[15, 12:19], 1 / 7, atol=1e-5) and horizontal.sum() == pytest.approx(1.0, abs=1e-4)
+    diagonal = line_blur(impulse, (5.0, 5.0))  # spreads along the diagonal, not across it
+    assert diagonal[17, 17] > 0.1 and diagonal[13, 13] > 0.1 and diagonal[12, 18] < 0.01 and diagonal[18, 12] < 0.01
+    assert line_blur(impulse, (0.5, 0.3)) is impulse
     from occgen.compose import CompositeParams
     from occgen.sources.occluder import Occluder
 

@@ -113,12 +113,13 @@ def generate_recipe(
     note_demo_sources(recipe.sources())
     if n is None and entry.default_n is not None:  # e.g. the faces: one sample per face
         run = replace(run, n=entry.default_n(recipe))
-    if frames is not None:  # clips (issue 27): --n counts clips, shards hold whole clips
-        from occgen.run.clips import clip_recipe, clip_run
+    from occgen.run.clips import clip_recipe, clip_run
 
-        recipe, run = clip_recipe(recipe, frames), clip_run(run, frames)
+    if frames is not None:  # clips (issue 27): --n counts clips, shards hold whole clips
+        run = clip_run(run, frames)
+    made = clip_recipe(recipe, frames) if frames is not None else recipe
     run_generation(
-        recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
+        made, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
     )
 
 

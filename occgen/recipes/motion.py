@@ -12,7 +12,7 @@ recorded clip params alone. The ops here are pure (numpy in, numpy out):
 - occluder path: the occluder's centre enters from outside the frame, reaches the still sample's placement
   (carried along by the head motion), rests there (``rest``) or passes through it (``cross``), and leaves;
   each leg eases in and out with smoothstep. ``fade``: its opacity rises while it enters and falls as it leaves;
-- motion blur: a line kernel along the frame's displacement (its length the displacement in pixels), applied to
+- motion blur: a box along the frame's displacement (its length the displacement in pixels), applied to
   the cut-out in its own pixels (the displacement mapped back through the compositor's occluder matrix), on
   premultiplied colours so edges do not darken.
 """
@@ -232,20 +232,28 @@ def move_parsing(parsing: np.ndarray, frame: FrameParams) -> np.ndarray:
     return move_face(Targets({"parsing": Target.class_map(parsing)}), frame).array("parsing")
 
 
-def line_kernel(blur_xy: tuple[float, float]) -> np.ndarray | None:
-    """A normalised float32 line kernel along ``blur_xy`` (length its norm, px); None below one pixel."""
-    length = math.hypot(*blur_xy)
+def line_blur(image: np.ndarray, motion_xy: tuple[float, float]) -> np.ndarray:
+    """``image`` float32 (H, W, C<=4) averaged along a line of ``motion_xy`` (its length in pixels, centred on
+    each pixel): rotated so the motion runs along x, box-blurred along x, rotated back (a box filter costs the
+    same at any length; a 2-D line kernel's cost grows with its area). Unchanged below one pixel."""
+    length = math.hypot(*motion_xy)
     if length < 1.0:
-        return None
-    side = 2 * math.ceil(length / 2.0) + 1
-    canvas = np.zeros((side * 8, side * 8), np.uint8)  # drawn 8x finer, then area-averaged: an anti-aliased line
-    centre = side * 4.0
-    half = (blur_xy[0] * 4.0, blur_xy[1] * 4.0)  # half the length, at 8x
-    start = (round(centre - half[0]), round(centre - half[1]))
-    end = (round(centre + half[0]), round(centre + half[1]))
-    cv2.line(canvas, start, end, 255, thickness=8)
-    kernel = cv2.resize(canvas.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA)
-    return kernel / float(kernel.sum())
+        return image
+    height, width = image.shape[:2]
+    diagonal = math.ceil(math.hypot(height, width)) + 2
+    # canvas sides of the image's parity: the rotation's centre offsets are whole pixels
+    side_w, side_h = diagonal + (diagonal - width) % 2, diagonal + (diagonal - height) % 2
+    c, s = motion_xy[0] / length, motion_xy[1] / length
+    cx, cy, kx, ky = (width - 1) / 2, (height - 1) / 2, (side_w - 1) / 2, (side_h - 1) / 2
+    to_canvas = np.array([[c, s, kx - (c * cx + s * cy)], [-s, c, ky - (-s * cx + c * cy)]], np.float64)
+    rotated = cv2.warpAffine(image, to_canvas, (side_w, side_h), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+    taps = max(round(length), 1)
+    taps += 1 - taps % 2  # odd: centred on the pixel
+    blurred = cv2.blur(rotated, (taps, 1), borderType=cv2.BORDER_CONSTANT)
+    back = cv2.warpAffine(blurred, to_canvas, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+    return back.reshape(image.shape)  # OpenCV drops a single channel's axis
 
 
 def blur_occluder(
@@ -260,7 +268,7 @@ def blur_occluder(
     several times longer cost most of a frame); the displacement is mapped back through the compositor's
     occluder matrix (rotation, shear), and the cut-out padded so the blur can spread past its edge (centre
     kept)."""
-    if math.hypot(*blur_xy) < 1.0 or off_canvas:  # under a pixel (line_kernel's threshold), or not seen
+    if math.hypot(*blur_xy) < 1.0 or off_canvas:  # under a pixel, or not seen
         return occluder, params
     placed = params.fit_scale * params.scale
     if placed < 0.9:
@@ -271,14 +279,13 @@ def blur_occluder(
         params = replace(params, fit_scale=params.fit_scale * width / size[0])
     linear = occluder_matrix(occluder.alpha.shape, params)[:, :2]
     local = np.linalg.solve(linear, np.asarray(blur_xy, np.float64))
-    kernel = line_kernel((float(local[0]), float(local[1])))
-    if kernel is None:
+    motion = (float(local[0]), float(local[1]))
+    if math.hypot(*motion) < 1.0:
         return occluder, params
-    pad = kernel.shape[0] // 2 + 1
+    pad = math.ceil(math.hypot(*motion) / 2) + 2
     alpha = cv2.copyMakeBorder(occluder.alpha, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0.0)
     rgb = cv2.copyMakeBorder(occluder.rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE).astype(np.float32)
-    # Premultiplied colours and alpha in one 4-channel pass (one filter2D call instead of two).
-    stacked = cv2.filter2D(np.dstack([rgb * alpha[:, :, None], alpha]), -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    stacked = line_blur(np.dstack([rgb * alpha[:, :, None], alpha]), motion)  # premultiplied colours and alpha
     premultiplied, blurred_alpha = stacked[:, :, :3], np.ascontiguousarray(stacked[:, :, 3])
     colour = premultiplied / np.maximum(blurred_alpha, 1e-6)[:, :, None]
     colour = np.where(blurred_alpha[:, :, None] > 1e-6, colour, rgb)

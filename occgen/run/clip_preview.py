@@ -8,6 +8,7 @@ beside its labels overlaid (face green, occluder red), with Pillow.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -51,7 +52,7 @@ def write_clip_animation(view: ClipView, clip: int, out: Path, *, tile_px: int =
     loaded = view[clip]
     frames = [Image.fromarray(np.concatenate(_tiles(loaded, t, tile_px), axis=1)) for t in range(loaded.frames)]
     out.parent.mkdir(parents=True, exist_ok=True)
-    options = {"lossless": True} if kind == "webp" else {}
+    options: dict[str, Any] = {"lossless": True} if kind == "webp" else {}
     frames[0].save(out, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0, **options)
     return out
 

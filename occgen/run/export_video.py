@@ -55,7 +55,8 @@ class VideoWriter:
         # OpenCV picks the container from the suffix: a temporary .mp4 in the work folder, then renamed.
         temporary = files.work / "tmp" / f"{clip_id}.mp4"
         height, width = clip.image.shape[1:3]
-        video = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*FOURCC), self.fps, (width, height))
+        fourcc = cv2.VideoWriter.fourcc(*FOURCC)
+        video = cv2.VideoWriter(str(temporary), fourcc, self.fps, (width, height))
         if not video.isOpened():
             raise StoreError(f"OpenCV cannot write MP4 ({FOURCC}) here; export --format folder for PNG frames")
         for frame in clip.image:

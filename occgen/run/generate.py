@@ -251,8 +251,9 @@ def prepare_store(
         "sources": recipe.sources(),
         "generation": spec,
     }  # no dates or run times: the same command gives byte-identical stores (issue 13)
-    if getattr(recipe, "frames", None):  # clips (issue 27): frames of a clip are consecutive samples
-        card["frames"] = int(recipe.frames)
+    frames = getattr(recipe, "frames", None)  # clips (issue 27): frames of a clip are consecutive samples
+    if frames:
+        card["frames"] = int(frames)
     if labels:
         faces = getattr(recipe, "faces", None)
         described = label_card(labels, tuple(getattr(faces, "face_parts", DEFAULT_FACE_PARTS)))
