@@ -57,6 +57,18 @@ def test_clip_store_has_a_frame_axis(clip_store: Path, small_recipe: RandOccReci
         view.frame_index(3, 0)
 
 
+def test_verify_checks_the_clip_layout(clip_store: Path) -> None:
+    from occgen.store.clips import clip_layout_problems
+
+    result = runner.invoke(app, ["verify", str(clip_store)])
+    assert result.exit_code == 0, result.output
+    card = {"n": 12, "shard_size": 8, "frames": 4}
+    assert clip_layout_problems(card) == [] and clip_layout_problems({"n": 5}) == []
+    (problem,) = clip_layout_problems({**card, "n": 13})
+    assert problem == "n 13 is not a whole number of 4-frame clips; regenerate the store"
+    assert "expected an integer >= 2" in clip_layout_problems({**card, "frames": 1})[0]
+
+
 def test_stills_are_not_clips(tmp_path: Path, small_recipe: RandOccRecipe) -> None:
     generate(small_recipe, tmp_path / "s.zarr", n=2, shard_size=2)
     with pytest.raises(StoreError, match="is not a clip store"):

@@ -264,7 +264,7 @@ def blur_occluder(
     Below a pixel of motion, or ``off_canvas`` (the frame does not show the occluder, blurred or not), both come
     back unchanged (the still's). Otherwise a cut-out placed smaller than its
     size is first shrunk to its placed size (area filter; the ratio folded into ``fit_scale``, the same
-    placement) so the line kernel is as long as the motion in image pixels, not in the cut-out's (a kernel
+    placement) so the blur is as long as the motion in image pixels, not in the cut-out's (a blur
     several times longer cost most of a frame); the displacement is mapped back through the compositor's
     occluder matrix (rotation, shear), and the cut-out padded so the blur can spread past its edge (centre
     kept)."""

@@ -24,6 +24,18 @@ def clip_frames(dataset: Dataset) -> int | None:
     return int(frames) if frames else None
 
 
+def clip_layout_problems(card: dict[str, Any]) -> list[str]:
+    """What ``occgen verify`` says about a clip store's card: ``frames`` >= 2 dividing both ``n`` and
+    ``shard_size`` (whole clips, one writer per clip); nothing for a store of stills."""
+    frames = card.get("frames")
+    if frames is None:
+        return []
+    if not isinstance(frames, int) or isinstance(frames, bool) or frames < 2:
+        return [f"frames is {frames!r}, expected an integer >= 2 (a clip store) or no key (stills)"]
+    return [f"{key} {card[key]} is not a whole number of {frames}-frame clips; regenerate the store"
+            for key in ("n", "shard_size") if isinstance(card.get(key), int) and card[key] % frames]  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Clip:
     """One clip: ``image`` uint8 (T, S, S, 3), ``face_mask`` / ``occluder_mask`` uint8 (T, S, S), ``labels``
