@@ -120,3 +120,9 @@ def test_motion_blur_spreads_along_the_motion() -> None:
     assert cols > rows_on  # spread horizontally only
     assert math.isclose(float(blurred.alpha.sum()), float(alpha.sum()), rel_tol=1e-3)  # mass kept
     assert np.all(blurred.rgb[blurred.alpha > 0.01] == 200)  # premultiplied: no dark fringe
+
+
+def test_clips_carry_the_recipes_card_facts(natocc) -> None:
+    clips = ClipRecipe(natocc, ClipConfig(frames=3))
+    assert clips.models() == natocc.models() and clips.sources() == natocc.sources()
+    assert clips.params()["clip"]["frames"] == 3 and clips.name == "natocc" and clips.size == 64

@@ -152,3 +152,13 @@ class ClipRecipe:
 
     def sources(self) -> dict[str, Any]:
         return self.recipe.sources()
+
+    def models(self) -> dict[str, Any]:
+        """The wrapped recipe's models (RainNet weights...): the generation spec keys a resume on them."""
+        models = getattr(self.recipe, "models", None)
+        return dict(models()) if callable(models) else {}
+
+    def check_labels(self, labels: tuple[str, ...]) -> None:
+        check = getattr(self.recipe, "check_labels", None)
+        if check is not None:
+            check(labels)
