@@ -69,7 +69,7 @@ def test_frame_equals_still_made_with_frame_params(which: str, small_recipe: Ran
 
 def test_occluder_enters_and_leaves_and_moves_continuously(small_recipe: RandOccRecipe) -> None:
     frames = 24
-    clips = ClipRecipe(small_recipe, ClipConfig(frames=frames, motion_blur=False))
+    clips = ClipRecipe(small_recipe, ClipConfig(frames=frames))
     for clip_index in range(4):
         drawn, motion = clips.clip(clip_index)
         alphas = [clips.make(clip_index * frames + t).occluder_mask for t in range(frames)]
@@ -81,6 +81,14 @@ def test_occluder_enters_and_leaves_and_moves_continuously(small_recipe: RandOcc
         far = max(math.hypot(*motion.entry_xy), math.hypot(*motion.exit_xy))
         bound = 1.5 * far / longest_leg + 4.0  # smoothstep's top speed, plus the head drift
         assert max(steps) <= bound
+
+
+def test_short_clips_start_and_end_off_the_canvas(small_recipe: RandOccRecipe, natocc) -> None:
+    for recipe in (small_recipe, natocc):
+        clips = ClipRecipe(recipe, ClipConfig(frames=4))  # long steps: the blur must not reach in at the ends
+        for clip_index in range(6):
+            assert clips.make(clip_index * 4).occluder_mask.max() == 0
+            assert clips.make(clip_index * 4 + 3).occluder_mask.max() == 0
 
 
 def test_sampled_clip_is_reproducible_and_checked(small_recipe: RandOccRecipe) -> None:

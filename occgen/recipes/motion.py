@@ -88,7 +88,7 @@ class ClipParams:
 class FrameParams:
     """Frame ``t`` of a clip: ``head_matrix`` (2x3, face pixels -> frame pixels), the occluder's
     ``center_xy`` before the head moves it, ``opacity_frac`` (times the still's opacity) and ``blur_xy``
-    (the occluder's displacement from the previous frame, px: the motion blur's direction and length)."""
+    (the occluder's displacement over the frame, centred on it, px: the motion blur's direction and length)."""
 
     frame: int
     head_matrix: tuple[tuple[float, float, float], tuple[float, float, float]]
@@ -200,9 +200,13 @@ def frame_params(clip: ClipParams, t: int) -> FrameParams:
     u = t / (clip.frames - 1)
     matrix = head_matrix(clip, u)
     offset = _offset(clip, u)
-    neighbour = t - 1 if t > 0 else 1  # frame 0 blurs along its move to frame 1
-    other = _offset(clip, neighbour / (clip.frames - 1))
-    step = (offset[0] - other[0], offset[1] - other[1]) if t > 0 else (other[0] - offset[0], other[1] - offset[1])
+    # The displacement over one frame, centred on t: (p(t+1) - p(t-1)) / 2. The path starts and ends at rest
+    # (smoothstep), so the first and last frames, where the occluder is off the canvas, have no blur to spread
+    # it back onto the canvas.
+    step = (0.0, 0.0)
+    if 0 < t < clip.frames - 1:
+        before, after = _offset(clip, (t - 1) / (clip.frames - 1)), _offset(clip, (t + 1) / (clip.frames - 1))
+        step = ((after[0] - before[0]) / 2.0, (after[1] - before[1]) / 2.0)
     rows = tuple(tuple(float(v) for v in row) for row in matrix)
     return FrameParams(frame=t, head_matrix=(rows[0], rows[1]), offset_xy=offset,  # type: ignore[arg-type]
                        opacity_frac=_opacity(clip, u), blur_xy=step if clip.motion_blur else (0.0, 0.0))  # fmt: skip
