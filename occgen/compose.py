@@ -12,12 +12,20 @@ Steps (the NatOcc paper, section 3.2; defaults from the authors' Albumentations 
 4. alpha blending, then the seam band around the occluder edge blurred again;
 5. labels: visible face = face mask minus the occluder footprint (a translucent occluder is still
    an occluder); occluder mask = blend alpha x 255.
+
+Sizes. The pixel-valued parameters (blur kernel, alpha erode and blur, seam blur and width) are the authors'
+values for 512² faces; :class:`CompositeConfig` holds them at ``reference_size_px`` and
+:func:`resolve_pixels` scales them to the image being made (:func:`scale_kernel_px`, :func:`scale_length_px`),
+so 512² gives exactly the configured values and every other size the same edges and blur relative to the
+face. :class:`CompositeParams` holds the resolved values each sample used.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,9 +33,15 @@ import numpy as np
 from occgen.core.arrays import check_image, check_mask, check_same_size
 from occgen.core.errors import ConfigError
 from occgen.core.geometry import Box, box_slices, grow_box, mask_bbox
+from occgen.core.params import to_plain
 from occgen.sources.occluder import Occluder
 
 Range = tuple[float, float]
+
+#: The image side the compositor's pixel-valued defaults are for: the NatOcc authors composite onto 512² faces
+#: (CelebAMask-HQ's 512² masks; their random shapes are drawn on a 512² canvas, utils/utils.py:150 of
+#: kennyvoo/face-occlusion-generation @ fdbbcf3), and their edge values (3x3 erode, 5x5 blurs) are pixels there.
+REFERENCE_SIZE_PX = 512
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +72,10 @@ class CompositeConfig:
     seam_width_px: int = 3
     # A pixel is occluded (not visible face) where the occluder's own alpha, before opacity, reaches this.
     footprint_threshold: float = 0.5
+    # The pixel-valued fields above (blur_kernel_range_px, alpha_erode_px, alpha_blur_px, seam_blur_px,
+    # seam_width_px) are values at a reference_size_px² image; at another size they are scaled by
+    # size / reference_size_px (resolve_pixels). null: they are used as given at every size (occgen <= 0.3).
+    reference_size_px: int | None = REFERENCE_SIZE_PX
 
     def __post_init__(self) -> None:
         for name in ("affine_p", "jpeg_p", "blur_p", "brightness_contrast_p"):
@@ -80,6 +98,78 @@ class CompositeConfig:
                 raise ConfigError(f"composite.{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 < self.footprint_threshold <= 1.0:
             raise ConfigError(f"composite.footprint_threshold must be in (0, 1], got {self.footprint_threshold}")
+        if self.reference_size_px is not None and self.reference_size_px < 16:
+            raise ConfigError(
+                f"composite.reference_size_px must be the image side (>= 16 px, e.g. {REFERENCE_SIZE_PX}) its pixel "
+                f"values are meant for, or null to use them as given at every size; got {self.reference_size_px}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompositePixels:
+    """The compositor's pixel-valued parameters as used on a ``size_px``² image (``factor`` = ``size_px`` /
+    ``reference_size_px``, 1 without a reference size): what the store card records as resolved. A sigma of 0
+    is OpenCV's own sigma for the kernel size (the reference size's blur, exactly)."""
+
+    size_px: int
+    factor: float
+    blur_kernel_range_px: tuple[int, int]  # the smallest and largest box blur a sample can draw
+    alpha_erode_px: int
+    alpha_blur_px: int
+    alpha_blur_sigma_px: float
+    seam_blur_px: int
+    seam_blur_sigma_px: float
+    seam_width_px: int
+
+
+def scale_length_px(length_px: int, factor: float) -> int:
+    """A length of ``length_px`` at the reference size, at ``factor`` x that size: rounded half up."""
+    return math.floor(length_px * factor + 0.5) if length_px > 0 else length_px
+
+
+def scale_kernel_px(kernel_px: int, factor: float, *, odd: bool) -> int:
+    """A box-shaped kernel (box blur, erosion) ``kernel_px`` wide at the reference size, at ``factor`` x that
+    size: its span (``kernel_px - 1``, first tap to last) scaled and rounded half up, ``odd`` then raising an
+    even size to the next odd one as the box blur always was. At ``factor`` 1 it is unchanged; 1 = no filter."""
+    if kernel_px <= 1:
+        return kernel_px
+    scaled = 1 + math.floor((kernel_px - 1) * factor + 0.5)
+    return _odd(scaled) if odd else scaled
+
+
+@functools.cache
+def gaussian_sigma_px(kernel_px: int) -> float:
+    """The standard deviation, in px, of OpenCV's Gaussian kernel of odd size ``kernel_px`` at sigma 0 (its
+    default: a fixed binomial table up to 7, 0.3 ((k - 1) / 2 - 1) + 0.8 beyond), measured from its taps."""
+    taps = cv2.getGaussianKernel(kernel_px, 0, cv2.CV_64F).ravel()
+    offsets = np.arange(kernel_px, dtype=np.float64) - (kernel_px - 1) / 2.0
+    return float(np.sqrt(np.sum(taps * offsets**2)))
+
+
+def scale_gaussian_px(kernel_px: int, factor: float) -> tuple[int, float]:
+    """``(kernel, sigma)`` at ``factor`` x the reference size of a Gaussian blur given as ``kernel_px`` with
+    OpenCV's default sigma: the sigma (the blur's width) scaled exactly, the kernel ``2 ceil(3 sigma) + 1``.
+    At ``factor`` 1, or for no blur (``kernel_px`` <= 1), ``(kernel_px, 0.0)``: the very same OpenCV call."""
+    if kernel_px <= 1 or factor == 1.0:
+        return kernel_px, 0.0
+    sigma = round(gaussian_sigma_px(_odd(kernel_px)) * factor, 4)
+    return 2 * math.ceil(3.0 * sigma) + 1, sigma
+
+
+def resolve_pixels(config: CompositeConfig, size_px: int) -> CompositePixels:
+    """``config``'s pixel-valued parameters at an image side of ``size_px`` (see :class:`CompositeConfig`)."""
+    if size_px < 1:
+        raise ConfigError(f"image size must be >= 1 px, got {size_px}")
+    factor = 1.0 if config.reference_size_px is None else size_px / config.reference_size_px
+    low, high = (scale_kernel_px(_odd(k), factor, odd=True) for k in config.blur_kernel_range_px)
+    alpha_blur, alpha_sigma = scale_gaussian_px(config.alpha_blur_px, factor)
+    seam_blur, seam_sigma = scale_gaussian_px(config.seam_blur_px, factor)
+    return CompositePixels(
+        size_px=size_px, factor=factor, blur_kernel_range_px=(low, high),
+        alpha_erode_px=scale_kernel_px(config.alpha_erode_px, factor, odd=False),
+        alpha_blur_px=alpha_blur, alpha_blur_sigma_px=alpha_sigma, seam_blur_px=seam_blur,
+        seam_blur_sigma_px=seam_sigma, seam_width_px=scale_length_px(config.seam_width_px, factor),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +191,23 @@ class CompositeParams:
     seam_blur_px: int = 0
     seam_width_px: int = 0
     footprint_threshold: float = 0.5
+    # Gaussian sigmas away from the reference size (resolve_pixels); 0 = OpenCV's sigma for the kernel size.
+    alpha_blur_sigma_px: float = 0.0
+    seam_blur_sigma_px: float = 0.0
+
+
+#: CompositeParams fields a sample records only when set (not 0): samples made at the reference size (or before
+#: issue 30) keep their bytes, and ``CompositeParams(**record)`` still replays them.
+_RECORDED_WHEN_SET = ("alpha_blur_sigma_px", "seam_blur_sigma_px")
+
+
+def composite_record(params: CompositeParams) -> dict[str, Any]:
+    """``params`` as the JSON-ready record a sample's metadata keeps (``CompositeParams(**record)`` replays it)."""
+    record: dict[str, Any] = to_plain(asdict(params))
+    for name in _RECORDED_WHEN_SET:
+        if not record[name]:
+            del record[name]
+    return record
 
 
 @dataclass(frozen=True)
@@ -138,9 +245,12 @@ def sample_composite(
     occluder_shape: tuple[int, int],
     opacity: float = 1.0,
 ) -> CompositeParams:
-    """Draw the parameters of one composite. ``occluder_shape`` is the cut-out's (h, w)."""
+    """Draw the parameters of one composite. ``occluder_shape`` is the cut-out's (h, w). Pixel-valued
+    parameters are resolved for the image's short side (:func:`resolve_pixels`); the blur kernel is drawn at
+    the reference size and then scaled, so one seed blurs alike, relative to the image, at every size."""
     if not 0.0 <= opacity <= 1.0:
         raise ConfigError(f"opacity must be in [0, 1], got {opacity}")
+    pixels = resolve_pixels(config, min(face_mask.shape[:2]))
     uniform = rng.uniform
     affine = rng.random() < config.affine_p
     scale = float(uniform(*config.scale_range)) if affine else 1.0
@@ -149,7 +259,11 @@ def sample_composite(
     low_q, high_q = config.jpeg_quality_range
     jpeg_quality = int(rng.integers(low_q, high_q + 1)) if rng.random() < config.jpeg_p else 0
     low_k, high_k = config.blur_kernel_range_px
-    blur_kernel = _odd(int(rng.integers(low_k, high_k + 1))) if rng.random() < config.blur_p else 0
+    blur_kernel = (
+        scale_kernel_px(_odd(int(rng.integers(low_k, high_k + 1))), pixels.factor, odd=True)
+        if rng.random() < config.blur_p
+        else 0
+    )
     photometric = rng.random() < config.brightness_contrast_p
     brightness = float(uniform(*config.brightness_range)) if photometric else 0.0
     contrast = float(uniform(*config.contrast_range)) if photometric else 0.0
@@ -170,11 +284,13 @@ def sample_composite(
         fit_scale=fit_scale,
         center_xy=center,
         opacity=float(opacity),
-        alpha_erode_px=config.alpha_erode_px,
-        alpha_blur_px=config.alpha_blur_px,
-        seam_blur_px=config.seam_blur_px,
-        seam_width_px=config.seam_width_px,
+        alpha_erode_px=pixels.alpha_erode_px,
+        alpha_blur_px=pixels.alpha_blur_px,
+        seam_blur_px=pixels.seam_blur_px,
+        seam_width_px=pixels.seam_width_px,
         footprint_threshold=config.footprint_threshold,
+        alpha_blur_sigma_px=pixels.alpha_blur_sigma_px,
+        seam_blur_sigma_px=pixels.seam_blur_sigma_px,
     )
 
 
@@ -213,13 +329,14 @@ def occluder_matrix(occluder_shape: tuple[int, int], params: CompositeParams) ->
     return (to_center @ rotation @ shear @ scaling @ to_origin)[:2]
 
 
-def soften_alpha(alpha: np.ndarray, erode_px: int, blur_px: int) -> np.ndarray:
-    """Erode with an ``erode_px`` square kernel, then Gaussian blur ``blur_px`` (odd); 0 skips a step."""
+def soften_alpha(alpha: np.ndarray, erode_px: int, blur_px: int, blur_sigma_px: float = 0.0) -> np.ndarray:
+    """Erode with an ``erode_px`` square kernel, then Gaussian blur ``blur_px`` (odd) of ``blur_sigma_px``
+    (0: OpenCV's sigma for that size); 0 skips a step."""
     out = alpha
     if erode_px > 1:
         out = cv2.erode(out, np.ones((erode_px, erode_px), np.uint8))
     if blur_px > 1:
-        out = cv2.GaussianBlur(out, (_odd(blur_px), _odd(blur_px)), 0)
+        out = cv2.GaussianBlur(out, (_odd(blur_px), _odd(blur_px)), blur_sigma_px)
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
 
@@ -264,7 +381,9 @@ def apply_composite(image: np.ndarray, face_mask: np.ndarray, occluder: Occluder
     shape_alpha = np.zeros((height, width), np.float32)
     if warped_alpha[box].size:  # empty when the cut-out lies wholly outside the image
         clipped = np.clip(warped_alpha[box], 0.0, 1.0)
-        shape_alpha[box] = soften_alpha(clipped, params.alpha_erode_px, params.alpha_blur_px)
+        shape_alpha[box] = soften_alpha(
+            clipped, params.alpha_erode_px, params.alpha_blur_px, params.alpha_blur_sigma_px
+        )
     blend_alpha = np.zeros((height, width), np.float32)
     blend_alpha[box] = shape_alpha[box] * np.float32(params.opacity)
 
@@ -288,7 +407,7 @@ def apply_composite(image: np.ndarray, face_mask: np.ndarray, occluder: Occluder
             edge = (shape_alpha[region] > 0.5).astype(np.uint8)
             band = (cv2.dilate(edge, kernel) - cv2.erode(edge, kernel)).astype(bool)
             if band.any():
-                seam = cv2.GaussianBlur(out_region, (_odd(params.seam_blur_px),) * 2, 0)
+                seam = cv2.GaussianBlur(out_region, (_odd(params.seam_blur_px),) * 2, params.seam_blur_sigma_px)
                 out_region[band] = seam[band]
         out_image[region] = out_region
     visible_face = face_mask.copy()  # {0, 1}: the face minus the footprint

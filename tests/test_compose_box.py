@@ -34,7 +34,8 @@ def whole_frame_composite(
     warped_rgb = cv2.warpAffine(rgb, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     warped_alpha = cv2.warpAffine(occluder.alpha, matrix, (width, height), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
-    shape_alpha = soften_alpha(np.clip(warped_alpha, 0.0, 1.0), params.alpha_erode_px, params.alpha_blur_px)
+    shape_alpha = soften_alpha(np.clip(warped_alpha, 0.0, 1.0), params.alpha_erode_px, params.alpha_blur_px,
+                               params.alpha_blur_sigma_px)  # fmt: skip
     blend_alpha = shape_alpha * np.float32(params.opacity)
     out_image = image.copy()
     margin = params.seam_width_px + params.seam_blur_px + 1
@@ -50,7 +51,7 @@ def whole_frame_composite(
             edge = (shape_alpha[region] > 0.5).astype(np.uint8)
             band = (cv2.dilate(edge, kernel) - cv2.erode(edge, kernel)).astype(bool)
             if band.any():
-                seam = cv2.GaussianBlur(out_region, (_odd(params.seam_blur_px),) * 2, 0)
+                seam = cv2.GaussianBlur(out_region, (_odd(params.seam_blur_px),) * 2, params.seam_blur_sigma_px)
                 out_region[band] = seam[band]
         out_image[region] = out_region
     visible_face = (face_mask.astype(bool) & ~footprint).astype(np.uint8)

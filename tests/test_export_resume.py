@@ -32,14 +32,18 @@ FORMAT_ARGS = {
     "mmseg": ["--format", "mmseg", "--val-frac", "0.25"],
     "webdataset": ["--format", "webdataset", "--shard-mb", "0.05", "--val-frac", "0.25"],
     "hf": ["--format", "hf", "--shard-mb", "0.05"],
+    "dfl": ["--format", "dfl"],  # needs the landmarks label: noise_store(points=True)
 }
 
 
-def noise_store(path: Path, n: int, size: int = 64, shard_size: int = 4, ids: list[str] | None = None) -> Path:
-    """A complete store of noise images (no recipe needed), ``shard_size`` samples per shard."""
+def noise_store(path: Path, n: int, size: int = 64, shard_size: int = 4, ids: list[str] | None = None,
+                points: bool = False) -> Path:  # fmt: skip
+    """A complete store of noise images (no recipe needed), ``shard_size`` samples per shard; ``points``: with a
+    ``landmarks`` label (a face's points, jittered per sample)."""
     rng = np.random.default_rng(0)
+    labels = ("landmarks", "landmark-visible") if points else ()
     group = create_store(path, n=n, size=size, shard_size=shard_size, card={"recipe": "noise", "seed": 0},
-                         image_codec="zstd")  # fmt: skip
+                         image_codec="zstd", labels=labels)  # fmt: skip
     for shard in range(-(-n // shard_size)):
         start = shard * shard_size
         count = min(shard_size, n - start)
@@ -48,9 +52,17 @@ def noise_store(path: Path, n: int, size: int = 64, shard_size: int = 4, ids: li
                     rng.integers(0, 2, (count, size, size), dtype=np.uint8),
                     rng.integers(0, 256, (count, size, size), dtype=np.uint8),
                     [{"sample_id": names[start + i], "face_px_before": 100, "face_px_after": 60}
-                     for i in range(count)])  # fmt: skip
+                     for i in range(count)], _point_labels(rng, count, size) if points else None)  # fmt: skip
     group.attrs["occgen"] = {**group.attrs["occgen"], "complete": True}
     return path
+
+
+def _point_labels(rng: np.random.Generator, count: int, size: int) -> dict[str, np.ndarray]:
+    """occgen-parsing-13 points of an upright face in a ``size``² image (eyes, brows, nose, mouth...), jittered."""
+    face = np.array([[0.62, 0.42], [0.38, 0.42], [0.62, 0.35], [0.38, 0.35], [0.5, 0.55], [0.5, 0.7], [0.6, 0.7],
+                     [0.4, 0.7], [0.5, 0.67], [0.5, 0.73], [0.5, 0.9], [0.75, 0.7], [0.25, 0.7]]) * size  # fmt: skip
+    landmarks = (face + rng.normal(0, 1.0, (count, *face.shape))).astype(np.float32)
+    return {"landmarks": landmarks, "landmark_visible": np.ones((count, len(face)), np.uint8)}
 
 
 def output_files(out: Path) -> dict[str, bytes]:
@@ -90,7 +102,7 @@ def kill_mid_export(store: Path, out: Path, format: str) -> int:
 
 @pytest.mark.parametrize("format", list(FORMAT_ARGS))
 def test_export_resumes_after_kill_9_to_the_uninterrupted_files(tmp_path: Path, format: str) -> None:
-    store = noise_store(tmp_path / "s.zarr", n=32)
+    store = noise_store(tmp_path / "s.zarr", n=32, points=format == "dfl")
     reference = tmp_path / "reference"
     export_cli(store, reference, format)
     out = tmp_path / "out"

@@ -22,9 +22,20 @@ runner = CliRunner()
 # these pins hold for the exact versions in constraints.txt, which CI installs. They were re-made when that lock
 # was introduced (2026-12-05): the earlier pins (randocc e2bbbe28..., natocc 13d848d6...) failed on an unchanged
 # checkout under the versions the package index served that day. Refresh the lock and the pins together.
+# Issue 30 made the compositor's edge and blur values (and RandOcc's shape canvas) relative to the image size,
+# given at 512²: these 64² stores now get 1/8 of the 512² values (was randocc b0462b69..., natocc 4715455c...),
+# while 512² stores keep their bytes (PINNED_512, made before that change).
+# Issues 24/30 then moved SOT onto the hand's base layer (sot.base_sigma_frac 0.03, shift_sigma_frac 0.01): the
+# natocc pins changed again (were 5252cf8c... at 64², d32a165a... at 512²; both are reproduced exactly with
+# base_sigma_frac 0 and shift_sigma_frac 0.05, checked when re-pinning). RandOcc has no colour transfer.
 PINNED = {
-    "randocc": "b0462b6984a40f112bbc1922c37ba6bab9817e0e52aa5261fc557179cc32b08d",
-    "natocc": "4715455c2fc77bfbefaa522f430ce9432454f9fc6ce4e837092f4408c82ba148",
+    "randocc": "1b14f30e5b7b495a79045b165f9d1cfbc441350713cf093c46ba889e9ab747fe",
+    "natocc": "76948a56a57754fc35e8e674d24c0d69821da3dd7971261be2eb4dcf55a05cc6",
+}
+# `--n 4 --size 512 --seed 7 --shard-size 2`, made on the code before issue 30 (512² is its reference size).
+PINNED_512 = {
+    "randocc": "c03b41bec7dbd121a207a9aedb2f901832ebf3260106465a2906e8986b6a2682",
+    "natocc": "45839dfdadc080970979c0914f07768f477bf523bcc26c47f80b10efc8c807e8",
 }
 
 
@@ -46,3 +57,14 @@ def test_demo_store_bytes_are_pinned(tmp_path: Path, recipe: str) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert store_digest(out) == PINNED[recipe]
+
+
+@pytest.mark.parametrize("recipe", sorted(PINNED_512))
+def test_reference_size_store_bytes_are_unchanged(tmp_path: Path, recipe: str) -> None:
+    """At 512², the reference size of the size-relative edge and blur values, stores are what they were."""
+    out = tmp_path / f"{recipe}.zarr"
+    args = ["generate", recipe, "--out", str(out), "--n", "4", "--size", "512", "--workers", "1", "--seed", "7",
+            "--shard-size", "2", "--no-preview"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert store_digest(out) == PINNED_512[recipe]

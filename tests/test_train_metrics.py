@@ -8,7 +8,18 @@ import numpy as np
 import pytest
 
 from occgen.core.errors import ArrayContractError
-from occgen.train.metrics import Confusion, binarize_prediction, binarize_truth, confusion, scores
+from occgen.train.metrics import (
+    BoundaryCounts,
+    Confusion,
+    binarize_prediction,
+    binarize_truth,
+    boundary_band,
+    boundary_counts,
+    boundary_distance_px,
+    boundary_iou,
+    confusion,
+    scores,
+)
 
 
 def test_hand_computed_case() -> None:
@@ -94,3 +105,81 @@ def test_size_mismatch_and_non_bool_inputs_raise() -> None:
         confusion(np.zeros((2, 3), bool), np.zeros((3, 2), bool))
     with pytest.raises(ArrayContractError, match="binarise first"):
         confusion(np.zeros((2, 2), np.uint8), np.zeros((2, 2), bool))
+
+
+# Boundary IoU (Cheng et al., CVPR 2021), counted by hand on small masks.
+
+
+def _square(shape: tuple[int, int], rows: slice, cols: slice) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    mask[rows, cols] = True
+    return mask
+
+
+def test_boundary_iou_hand_computed_case() -> None:
+    truth = _square((8, 8), slice(2, 6), slice(2, 6))  # 4x4 face
+    pred = _square((8, 8), slice(2, 6), slice(2, 7))  # 4x5: one column too many on the right
+    assert boundary_distance_px(8, 8) == 1  # 2 % of the 11.3 px diagonal rounds to 0: at least 1 px
+    # d = 1: the truth's band is its 12-pixel ring (the 2x2 centre is 2 px from outside), the prediction's
+    # band is its 14-pixel ring; they share the top and bottom rows (8) and the left column's middle (2).
+    assert int(boundary_band(truth, 1).sum()) == 12 and int(boundary_band(pred, 1).sum()) == 14
+    counts = boundary_counts(pred, truth)
+    assert counts == BoundaryCounts(intersection=10, union=16)
+    assert boundary_iou(pred, truth) == pytest.approx(10 / 16)
+    assert scores(confusion(pred, truth))["face_iou"] == pytest.approx(16 / 20)  # the plain IoU is higher
+    # d = 2 (20 % of the diagonal): every pixel of both squares is in its band, so it equals the plain IoU.
+    assert boundary_counts(pred, truth, dilation_frac=0.2) == BoundaryCounts(intersection=16, union=20)
+
+
+def test_boundary_band_counts_the_image_frame_as_outside() -> None:
+    full = np.ones((4, 4), bool)
+    band = boundary_band(full, 1)
+    assert int(band.sum()) == 12 and not band[1:3, 1:3].any()
+
+
+def test_boundary_iou_identical_empty_and_disjoint() -> None:
+    yy, xx = np.mgrid[:120, :120]
+    disk = (yy - 60) ** 2 + (xx - 55) ** 2 <= 40**2
+    assert boundary_iou(disk, disk) == 1.0
+    empty = np.zeros_like(disk)
+    assert math.isnan(boundary_iou(empty, empty))
+    assert boundary_iou(empty, disk) == 0.0 and boundary_iou(disk, empty) == 0.0
+    # Counts add up over images: the pooled value is one ratio of the summed counts.
+    total = boundary_counts(disk, disk) + boundary_counts(empty, disk)
+    assert total.iou == pytest.approx(0.5)
+
+
+def test_boundary_iou_is_low_when_only_the_edge_is_wrong() -> None:
+    yy, xx = np.mgrid[:200, :200]
+    truth = (yy - 100) ** 2 + (xx - 100) ** 2 <= 70**2
+    pred = (yy - 100) ** 2 + (xx - 100) ** 2 <= 67**2  # the whole edge 3 px inside
+    iou = scores(confusion(pred, truth))["face_iou"]
+    biou = boundary_iou(pred, truth)  # d = round(0.02 * 282.8) = 6 px
+    assert iou > 0.9 and biou < 0.4  # 0.915 and 0.317
+    assert boundary_iou(pred, truth, dilation_frac=0.5) == pytest.approx(iou)  # a band past the centre: plain IoU
+
+
+def test_boundary_iou_rejects_bad_input() -> None:
+    mask = np.ones((4, 4), bool)
+    with pytest.raises(ArrayContractError, match="binarise first"):
+        boundary_iou(mask.astype(np.uint8), mask)
+    with pytest.raises(ArrayContractError, match=r"\(4, 5\).*\(4, 4\)"):
+        boundary_iou(np.ones((4, 5), bool), mask)
+    with pytest.raises(ArrayContractError, match="fraction"):
+        boundary_iou(mask, mask, dilation_frac=0.0)
+
+
+def test_boundary_counts_equal_the_whole_image_bands() -> None:
+    # boundary_counts works in the box around both masks: the same counts as the bands of the whole image,
+    # for boxes inside the image and touching its frame.
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        height, width = (int(v) for v in rng.integers(5, 40, 2))
+        pred, truth = np.zeros((height, width), bool), np.zeros((height, width), bool)
+        for mask in (pred, truth):
+            top, left = int(rng.integers(0, height)), int(rng.integers(0, width))
+            mask[top : top + int(rng.integers(1, height)), left : left + int(rng.integers(1, width))] = True
+        distance = boundary_distance_px(height, width, 0.1)
+        pred_band, truth_band = boundary_band(pred, distance), boundary_band(truth, distance)
+        expected = BoundaryCounts(int((pred_band & truth_band).sum()), int((pred_band | truth_band).sum()))
+        assert boundary_counts(pred, truth, dilation_frac=0.1) == expected

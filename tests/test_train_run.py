@@ -113,6 +113,7 @@ def test_resume_needs_the_same_data(tmp_path: Path) -> None:
     assert 0.0 <= float(row["val_face_iou"]) <= 1.0 and float(row["val_miou"]) == pytest.approx(
         report.rows[0]["val_miou"]
     )
+    assert float(row["val_face_boundary_iou"]) == pytest.approx(report.rows[0]["val_face_boundary_iou"])
     with pytest.raises(ConfigError, match="it was trained on"):
         train(tiny_config(epochs=2), [other], tmp_path / "run", resume=True)
     with pytest.raises(ConfigError, match="no checkpoint"):
@@ -154,3 +155,23 @@ def test_repository_params_yaml_states_the_defaults() -> None:
     demo = load_train_config(root / "params.yaml")  # the demo pipeline trains briefly on CPU
     assert demo.epochs == 1 and demo.input_size == 64 and demo.device == "cpu"
     assert load_evaluate_config(root / "params.yaml") == EvaluateConfig()
+
+
+def test_validation_boundary_counts_are_per_image(tmp_path: Path) -> None:
+    # A model that calls every pixel face: its boundary counts are each image's own (summed), not one band
+    # around the whole batch.
+    import numpy as np
+
+    from occgen.train.data import StoreDataset
+    from occgen.train.metrics import BoundaryCounts, boundary_counts
+    from occgen.train.trainer import evaluate_counts
+
+    class AllFace(torch.nn.Module):
+        def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+            return torch.ones(inputs.shape[0], 1, *inputs.shape[2:])
+
+    dataset = StoreDataset([demo_store(tmp_path / "s.zarr", n=3)], input_size=32)
+    counts, edges = evaluate_counts(AllFace(), dataset, batch_size=2, device=torch.device("cpu"))
+    truths = [dataset[i][1].numpy().astype(bool) for i in range(3)]
+    expected = sum((boundary_counts(np.ones_like(t), t) for t in truths), BoundaryCounts())
+    assert edges == expected and counts.fn == 0 and counts.tp == sum(int(t.sum()) for t in truths)

@@ -85,8 +85,8 @@ OverwriteOption = Annotated[bool, typer.Option(help="Replace a store made with o
 PreviewOption = Annotated[bool, typer.Option(help="Write <out>.preview.png (a contact sheet).")]
 LabelsOption = Annotated[
     str | None,
-    typer.Option(help="Extra label arrays, comma-separated: parsing, amodal, clean, occluder-class, landmarks "
-                 "[default: params, else none] (see docs/labels.md)."),
+    typer.Option(help="Extra label arrays, comma-separated: parsing, amodal, clean, occluder-class, landmarks, "
+                 "instances [default: params, else none] (see docs/labels.md)."),
 ]  # fmt: skip
 RepairOption = Annotated[
     bool, typer.Option(help="Verify an existing store, regenerate exactly its bad shards, verify again.")

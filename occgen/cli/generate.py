@@ -318,6 +318,18 @@ def generate_natocc(
             "[default: params, else 0]."
         ),
     ] = None,
+    occluders_per_face: Annotated[
+        str | None,
+        typer.Option(
+            help="How many occluders a face gets: counts with weights, `1:0.5,2:0.3,3:0.2`, or counts drawn "
+            "equally, `1,2,3`; later ones on top (docs/natocc.md) [default: params, else 1]."
+        ),
+    ] = None,
+    face_occluder_frac: Annotated[
+        float | None,
+        typer.Option(help="Share of samples with another person's face on top, as an occluder "
+                     "[default: params, else 0]."),
+    ] = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
@@ -340,7 +352,13 @@ def generate_natocc(
             natocc, hands_dir=hands, color_transfer=color_transfer.value if color_transfer else None,
             objects_frac=parse_objects_frac(objects_frac), objects_dir=objects, cache_mb=cache_mb,
             placement=placement.value if placement else None, wearables_frac=wearables_frac,
+            face_occluder_frac=face_occluder_frac,
         )  # fmt: skip
+        if occluders_per_face is not None:
+            from occgen.recipes.multi import parse_occluders_per_face
+
+            stack = parse_occluders_per_face(occluders_per_face, natocc.occluders_per_face)
+            natocc = replace(natocc, occluders_per_face=stack)
         return replace(
             natocc, harmonise=with_overrides(natocc.harmonise, checkpoint=harmoniser_checkpoint, device=chosen),
             sot=with_overrides(natocc.sot, device={"cuda": "cuda", "cpu": "numpy"}.get(chosen or "")),

@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from occgen import __version__
 from occgen.cli import store
+from occgen.cli.audit import audit_command
 from occgen.cli.common import command_group, err_console, user_errors
 from occgen.cli.faces import faces_app
 from occgen.cli.generate import generate_app
@@ -23,14 +24,15 @@ from occgen.cli.hands import hands_app
 from occgen.cli.models import export_model_command, predict_command
 from occgen.cli.occluders import occluders_app
 from occgen.cli.report import report_command
+from occgen.cli.table import table_command
 from occgen.cli.train import evaluate_command, train_command
 
 # `occgen --help` lists the commands in the order data flows through them.
 COMMAND_ORDER = (
     "faces", "hands", "occluders",  # prepare the sources
     "generate",  # make stores
-    "info", "preview", "report", "verify", "mix", "recode", "export",  # look at, check, combine, convert them
-    "train", "evaluate", "export-model", "predict",  # models
+    "info", "preview", "report", "audit", "verify", "mix", "recode", "export",  # look at, check, combine, convert them
+    "train", "evaluate", "table", "export-model", "predict",  # models
     "cache", "params", "version",  # housekeeping
 )  # fmt: skip
 
@@ -84,9 +86,11 @@ for command in (store.preview, store.info, store.recode, store.mix, store.export
     app.command()(command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
+app.command("table")(table_command)
 app.command("export-model")(export_model_command)
 app.command("predict")(predict_command)
 app.command("report")(report_command)
+app.command("audit")(audit_command)
 
 
 params_app = command_group(help="Check parameter files.", no_args_is_help=True)

@@ -87,6 +87,11 @@ def info(
         ]  # fmt: skip
         if not stores:  # the hash of the generation settings; export keys carry its first 8 characters
             rows.append(("digest", f"{dataset.parts[0].digest} (generation settings)"))
+        resolved = card.get("resolved_px", {}) if not stores else {}  # pixel values used at this size (issue 30)
+        flat = {**resolved, **resolved.get("composite", {})}
+        if flat:
+            skip = ("composite", "size_px")
+            rows.append(("pixel values", ", ".join(f"{k} {v}" for k, v in flat.items() if k not in skip)))
         for part in stores:
             recipe = part.reader.card.get("recipe")
             rows.append(
@@ -146,6 +151,9 @@ def mix(
         "random"
     ),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing mix.")] = False,
+    repeat: Annotated[
+        bool, typer.Option(help="A COUNT above a store's size takes it whole, again, then a random rest.")
+    ] = False,
 ) -> None:
     """Mix several stores without copying pixels: an index the readers resolve, with its own card."""
     from occgen.store.mix import build_mix, parse_part
@@ -154,7 +162,7 @@ def mix(
         chosen = [parse_part(p) for p in parts]
         for part in chosen:
             refuse_nested_mix(part.path)
-        path = build_mix(chosen, out, seed=seed, pick=pick, overwrite=overwrite)
+        path = build_mix(chosen, out, seed=seed, pick=pick, overwrite=overwrite, repeat=repeat)
         err_console.print(f"mix of {len(parts)} store(s) written to {path}")
 
 
@@ -181,8 +189,9 @@ def export(
     format: Annotated[str, typer.Option("--format", help="folder (images/ + masks/ 0/255 + metadata.csv), "
                                          "mmseg (FaceOccludedDataset: img/*.jpg, mask/*.png 0/1, splits), "
                                          "webdataset (tar shards + DALI indexes), hf (Parquet shards for "
-                                         "Hugging Face datasets) or video (a clip store: MP4 + mask PNGs per "
-                                         "clip).")] = "folder",
+                                         "Hugging Face datasets), dfl (DeepFaceLab faceset: whole-face "
+                                         "aligned JPEGs with the APP15 dict; needs --labels landmarks) or "
+                                         "video (a clip store: MP4 + mask PNGs per clip).")] = "folder",
     image_format: Annotated[str | None, typer.Option(help="png (exact) or jpg [default: png; jpg for mmseg; "
                                                      "webdataset/hf: png if the store is lossless].")] = None,
     jpeg_quality: Annotated[int, typer.Option(help="JPEG quality for jpg images.")] = 95,
@@ -205,7 +214,7 @@ def export(
 
     with user_errors():
         workers = resolve_workers(workers)
-        formats = ("folder", "mmseg", "webdataset", "hf", "video")
+        formats = ("folder", "mmseg", "webdataset", "hf", "dfl", "video")
         if format not in formats:
             raise ConfigError(f"unknown export format {format!r}; valid: {', '.join(formats)}")
         if push_to_hub and format != "hf":
@@ -216,6 +225,12 @@ def export(
 
                 clips = export_video(store, out, fps=fps, workers=workers, on_progress=advance)
                 summary = f"exported {clips} clips to {out} (video)"
+            elif format == "dfl":
+                from occgen.run.export_dfl import export_dfl
+
+                manifest = export_dfl(store, out, jpeg_quality=jpeg_quality, workers=workers, on_progress=advance)
+                summary = (f"exported {manifest['faces']} DeepFaceLab faces to {out} ({manifest['skipped']} samples "
+                           "without five points skipped, listed in skipped.txt)")  # fmt: skip
             elif format in ("webdataset", "hf"):
                 from occgen.run.export_hf import HF
                 from occgen.run.export_shards import export_shards

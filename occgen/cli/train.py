@@ -68,6 +68,23 @@ def train_command(
         ),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs [default: params, else 30].")] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Budget: stop after N optimizer steps; --epochs is then an upper bound "
+                     "[default: params train.steps, else none: --epochs]."),
+    ] = None,
+    max_samples: Annotated[
+        int | None,
+        typer.Option(help="Budget in training samples (whole batches) instead of --steps "
+                     "[default: params train.max_samples, else none]."),
+    ] = None,
+    checkpoint_every_steps: Annotated[
+        int | None,
+        typer.Option(help="Also write step_NNNNNN.pt every N steps; 0: epoch ends only [default: params, else 0]."),
+    ] = None,
+    log_every: Annotated[
+        int, typer.Option(help="When stderr is not a terminal (a log file): one progress line every N steps.")
+    ] = 10,
     batch_size: Annotated[int | None, typer.Option(help="Batch size [default: params, else 16].")] = None,
     lr: Annotated[float | None, typer.Option(help="Initial learning rate [default: params, else 1e-4].")] = None,
     input_size: Annotated[
@@ -108,16 +125,29 @@ def train_command(
             "parsing label, 23 classes (cross-entropy + OHEM) [default: params, else face]."
         ),
     ] = None,
+    crops: Annotated[
+        str | None,
+        typer.Option(
+            help="Re-align each sample by its landmarks to a template drawn by weight, e.g. ffhq_512:2,arcface_128:1 "
+            "(templates: docs/models.md) [default: params, else none]."
+        ),
+    ] = None,
+    pixel_boost_p: Annotated[
+        float | None,
+        typer.Option(help="--crops: probability of a 512-1024 px crop resized to the input [default: params, else 0]."),
+    ] = None,
+    channel_swap_p: Annotated[
+        float | None,
+        typer.Option(help="Probability of giving the image in BGR order [default: params, else 0]."),
+    ] = None,
 ) -> None:
     """Train a face segmenter (default the ResNet-18 U-Net; BCE + OHEM, or multi-class parsing) on occgen stores."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from occgen.cli.common import err_console, note_demo_sources, user_errors
+    from occgen.cli.common import err_console, user_errors
 
     with user_errors():
-        from occgen.core.errors import ConfigError
         from occgen.settings import load_train_config
-        from occgen.train.trainer import train
 
         config = load_train_config(params)
         overrides: dict[str, Any] = {
@@ -125,10 +155,22 @@ def train_command(
             "workers": dataloader_workers(workers),
             "device": device.value if device else None, "encoder_weights": encoder_weights,
             "bf16": bf16, "channels_last": channels_last, "target": target.value if target else None,
+            "steps": steps, "max_samples": max_samples, "checkpoint_every_steps": checkpoint_every_steps,
         }  # fmt: skip
+        if steps is not None or max_samples is not None:  # one budget: the one given on the command line wins
+            overrides.update(steps=steps, max_samples=max_samples, epochs=epochs or 1_000_000)
+            config = replace(config, steps=None, max_samples=None)
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         if augment is not None:
             config = replace(config, augment=replace(config.augment, enabled=augment))
+        if crops is not None or pixel_boost_p is not None or channel_swap_p is not None:
+            config = replace(config, crops=_crop_config(config.crops, crops, pixel_boost_p, channel_swap_p))
+        from occgen.train.progress import ProgressLines, epoch_line
+
+        if not err_console.is_terminal:  # a log file: plain lines instead of a live bar nobody sees
+            lines = ProgressLines(err_console.file, every=log_every, epochs=config.epochs, budget=config.step_budget)
+            _run_training(config, data, online, online_n, params, out, resume, val, lines.on_batch, lines.on_epoch)
+            return
         progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeRemainingColumn(), console=err_console,
@@ -142,37 +184,55 @@ def train_command(
                             info=f"loss {loss:.4f}")  # fmt: skip
 
         def on_epoch(row: dict[str, Any]) -> None:
-            if "ce" in row:  # a parsing run (train.target parsing)
-                val_miou = f", val mIoU {row['val_miou']:.4f}" if "val_miou" in row else ""
-                progress.console.print(f"epoch {row['epoch']}: loss {row['loss']:.4f}, ce {row['ce']:.4f}, "
-                                       f"train mIoU {row['train_miou']:.4f}{val_miou}")  # fmt: skip
-                return
-            val_text = f", val face IoU {row['val_face_iou']:.4f}" if "val_face_iou" in row else ""
-            progress.console.print(
-                f"epoch {row['epoch']}: loss {row['loss']:.4f}, bce {row['bce']:.4f}, "
-                f"train face IoU {row['train_face_iou']:.4f}{val_text}, {row['images_per_s']:.1f} images/s"
-            )
+            progress.console.print(epoch_line(row))
 
-        online_data = None
-        if online is not None:
-            from occgen.settings import build_named_recipe
-            from occgen.train.online import OnlineDataset
-
-            recipe, recipe_n = build_named_recipe(online, params)
-            note_demo_sources(recipe.sources())
-            online_data = OnlineDataset(recipe, online_n or recipe_n, input_size=config.input_size,
-                                        target=config.target)  # fmt: skip
-        elif not data:
-            raise ConfigError("nothing to train on: pass --data STORE[,STORE...] and/or --online RECIPE")
         try:
-            report = train(config, _paths(data or ""), out, resume=resume, val=_paths(val) if val else None,
-                           on_batch=on_batch, on_epoch=on_epoch, online=online_data)  # fmt: skip
+            _run_training(config, data, online, online_n, params, out, resume, val, on_batch, on_epoch)
         finally:
             progress.stop()
-        if report.first_epoch > report.last_epoch:
-            err_console.print(f"{out} already holds {report.last_epoch} epoch(s); nothing to do")
-        else:
-            err_console.print(f"trained epochs {report.first_epoch}-{report.last_epoch}; checkpoints in {out}")
+
+
+def _run_training(config: Any, data: str | None, online: str | None, online_n: int | None, params: Path | None,
+                  out: Path, resume: bool, val: str | None, on_batch: Any, on_epoch: Any) -> None:  # fmt: skip
+    """The online dataset (if any), the training run, and its closing line."""
+    from occgen.cli.common import err_console, note_demo_sources
+    from occgen.core.errors import ConfigError
+    from occgen.train.trainer import train
+
+    online_data = None
+    if online is not None:
+        from occgen.settings import build_named_recipe
+        from occgen.train.online import OnlineDataset
+
+        recipe, recipe_n = build_named_recipe(online, params)
+        note_demo_sources(recipe.sources())
+        online_data = OnlineDataset(recipe, online_n or recipe_n, input_size=config.input_size,
+                                    target=config.target, crops=config.crops, seed=config.seed)  # fmt: skip
+    elif not data:
+        raise ConfigError("nothing to train on: pass --data STORE[,STORE...] and/or --online RECIPE")
+    report = train(config, _paths(data or ""), out, resume=resume, val=_paths(val) if val else None,
+                   on_batch=on_batch, on_epoch=on_epoch, online=online_data)  # fmt: skip
+    if report.crops_without_points:
+        err_console.print(f"--crops: {report.crops_without_points} store sample(s) have no five points "
+                          "(no landmarks label, or a part missing) and were used un-cropped")  # fmt: skip
+    if report.first_epoch > report.last_epoch:
+        err_console.print(f"{out} already holds {report.last_epoch} epoch(s) ({report.steps} steps); nothing to do")
+    else:
+        err_console.print(f"trained epochs {report.first_epoch}-{report.last_epoch} ({report.steps} steps in all); "
+                          f"checkpoints in {out}")  # fmt: skip
+
+
+def _crop_config(config: Any, spec: str | None, pixel_boost_p: float | None, channel_swap_p: float | None) -> Any:
+    from occgen.train.crops import parse_crop_spec
+
+    changes: dict[str, Any] = {}
+    if spec is not None:
+        changes["templates"], changes["weights"] = parse_crop_spec(spec)
+    if pixel_boost_p is not None:
+        changes["pixel_boost_p"] = pixel_boost_p
+    if channel_swap_p is not None:
+        changes["channel_swap_p"] = channel_swap_p
+    return replace(config, **changes)
 
 
 def evaluate_command(
@@ -185,6 +245,13 @@ def evaluate_command(
     data: Annotated[
         Path | None,
         typer.Option("--data", help="Folder (images/ + masks/), CelebAMask-HQ root or zarr store [default: none]."),
+    ] = None,
+    benchmark: Annotated[
+        str | None,
+        typer.Option(
+            help="Read --data in a benchmark's released layout: realocc, realocc-wild, cofw, maskedface-net, "
+            "faceocc (docs/benchmarks-real.md) [default: none, the layout is detected]."
+        ),
     ] = None,
     split: Annotated[
         Path | None, typer.Option(help="CelebAMask-HQ --data: text file of ids to score [default: every image].")
@@ -228,6 +295,13 @@ def evaluate_command(
         bool, typer.Option("--clips", help="Clips: a clip store (--data), or --pred / --gt folders of "
                            "<clip_id>/<frame>.png; report mask flicker beside IoU (docs/clips.md) [default: off].")
     ] = False,
+    crops: Annotated[
+        str | None,
+        typer.Option(
+            help="--model: also score each image re-aligned to each template, e.g. ffhq_512,arcface_128 "
+            "(five points from the store's landmarks or landmarks/<stem>.txt|.pts) [default: none]."
+        ),
+    ] = None,
 ) -> None:
     """Score a checkpoint on a dataset (--model --data), or predicted masks (--pred --gt)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -236,11 +310,16 @@ def evaluate_command(
     from occgen.core.errors import ConfigError
 
     with user_errors():
+        from occgen.cli.evaluate_reports import evaluate_parsing_report, score_crops, write_parsing_report
         from occgen.settings import load_evaluate_config
         from occgen.train import evaluate as ev
 
         if (model is None) == (pred is None):
             raise ConfigError("pass either --model CKPT --data DIR|STORE, or --pred DIR --gt DIR")
+        if benchmark is not None and (data is None or split or gt or target is Target.parsing):
+            raise ConfigError("--benchmark NAME reads face masks from --data DIR (no --split, --gt, --target parsing)")
+        if crops is not None and (model is None or data is None):
+            raise ConfigError("--crops needs --model and --data (it re-aligns the images before predicting)")
         overrides: dict[str, Any] = {
             "threshold": threshold, "batch_size": batch_size, "input_size": input_size,
             "device": device.value if device else None, "dtype": dtype.value if dtype else None,
@@ -257,21 +336,33 @@ def evaluate_command(
             return
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                             console=err_console)  # fmt: skip
-        if pred is not None:
+        if pred is not None and benchmark is not None:
+            from occgen.train.benchmarks import evaluate_benchmark_predictions, open_benchmark
+
+            assert data is not None  # --benchmark needs --data, checked above
+            count, items = open_benchmark(benchmark, data)
+            task = progress.add_task("scoring", total=count)
+            with progress:
+                result = evaluate_benchmark_predictions(items, pred, threshold=config.threshold,
+                                                        worst_k=config.worst,
+                                                        on_progress=lambda n: progress.advance(task, n))  # fmt: skip
+            extra: dict[str, Any] = {"pred": str(pred), "data": str(data), "benchmark": benchmark.lower(),
+                                     "threshold": config.threshold}  # fmt: skip
+        elif pred is not None:
             if gt is None:
-                raise ConfigError("--pred needs --gt (the ground-truth masks folder)")
+                raise ConfigError("--pred needs --gt (the ground-truth masks folder) or --benchmark NAME --data DIR")
             if target is Target.parsing:
                 from occgen.train.multiclass import evaluate_parsing_predictions
 
                 summary, rows = evaluate_parsing_predictions(pred, gt)
-                _write_parsing_report(summary, rows, out, {"pred": str(pred), "gt": str(gt)})
+                write_parsing_report(summary, rows, out, {"pred": str(pred), "gt": str(gt)})
                 return
             task = progress.add_task("scoring", total=None)
             with progress:
                 result = ev.evaluate_predictions(pred, gt, threshold=config.threshold, images_dir=images,
                                                  worst_k=config.worst,
                                                  on_progress=lambda n: progress.advance(task, n))  # fmt: skip
-            extra: dict[str, Any] = {"pred": str(pred), "gt": str(gt), "threshold": config.threshold}
+            extra = {"pred": str(pred), "gt": str(gt), "threshold": config.threshold}
         else:
             assert model is not None  # exactly one of --model / --pred, checked above
             if data is None:
@@ -282,10 +373,17 @@ def evaluate_command(
             size = config.input_size or int(info.get("config", {}).get("input_size", 256))
             torch_device = resolve_device(config.device)
             if info.get("config", {}).get("target") == "parsing":
-                _evaluate_parsing(net, data, out, size=size, batch_size=config.batch_size, device=torch_device,
-                                  model_path=model)  # fmt: skip
+                if benchmark is not None:
+                    raise ConfigError(f"{model} is a parsing checkpoint; --benchmark scores face masks")
+                evaluate_parsing_report(net, data, out, size=size, batch_size=config.batch_size,
+                                        device=torch_device, model_path=model)  # fmt: skip
                 return
-            count, items = ev.open_eval_data(data, split=split)
+            if benchmark is not None:
+                from occgen.train.benchmarks import open_benchmark
+
+                count, items = open_benchmark(benchmark, data)
+            else:
+                count, items = ev.open_eval_data(data, split=split)
             task = progress.add_task("evaluating", total=count)
             with progress:
                 result = ev.evaluate_model(
@@ -294,58 +392,22 @@ def evaluate_command(
                     on_progress=lambda n: progress.advance(task, n),
                 )  # fmt: skip
             extra = {"model": str(model), "checkpoint_epoch": info.get("epoch"), "data": str(data), "input_size": size}
+            if benchmark is not None:
+                extra["benchmark"] = benchmark.lower()
             if config.fps_iterations > 0:
                 extra["speed"] = ev.measure_fps(
                     net, input_size=size, batch_size=config.batch_size, device=torch_device, dtype=config.dtype,
                     channels_last=config.channels_last, iterations=config.fps_iterations,
                 )  # fmt: skip
         summary = ev.write_report(result, out, extra)
+        if crops is not None:
+            summary["per_crop"] = score_crops(crops, net, data, split, out, size, config, torch_device)
         speed = summary.get("speed")
         fps_text = f", {speed['fps']:.1f} images/s ({speed['dtype']}, batch {speed['batch']})" if speed else ""
         per_image = summary["face_iou_per_image_mean"]
         err_console.print(
             f"{summary['images']} images: face IoU pooled over all pixels {summary['face_iou']:.4f}, "
             f"per-image mean {per_image:.4f}; mIoU {summary['miou']:.4f}, fwIoU {summary['fwiou']:.4f} "
-            f"(pooled){fps_text}; report in {out}",
+            f"(pooled), face Boundary IoU {summary['face_boundary_iou']:.4f}{fps_text}; report in {out}",
             highlight=False,
         )
-
-
-def _evaluate_parsing(net: Any, data: Path, out: Path, *, size: int, batch_size: int, device: Any,
-                      model_path: Path) -> None:  # fmt: skip
-    """A parsing checkpoint: per-class IoU of every parsing class, mIoU, pixel accuracy (summary.json,
-    per_image.csv)."""
-    from occgen.train.multiclass import evaluate_parsing
-
-    summary, rows = evaluate_parsing(net, data, input_size=size, batch_size=batch_size, device=device)
-    _write_parsing_report(summary, rows, out, {"model": str(model_path), "data": str(data), "input_size": size})
-
-
-def _write_parsing_report(
-    summary: dict[str, Any], rows: list[dict[str, Any]], out: Path, extra: dict[str, Any]
-) -> None:
-    """summary.json, per_image.csv and the per-class table of a parsing evaluation."""
-    import csv
-    import json
-
-    from occgen.cli.common import console, err_console
-    from occgen.core.errors import ConfigError
-    from occgen.train.multiclass import json_ready
-
-    summary = {**summary, **extra}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"cannot create {out}: {error.strerror or error}; choose a writable --out") from error
-    (out / "summary.json").write_text(json.dumps(json_ready(summary), indent=2))
-    with (out / "per_image.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["id", "miou", "pixel_accuracy"])
-        writer.writeheader()
-        writer.writerows(rows)
-    for name, iou in summary["per_class_iou"].items():
-        console.print(f"{name:16s} {'n/a' if iou != iou else f'{iou:.4f}'}")
-    classes = len(summary["classes"])
-    err_console.print(
-        f"{summary['images']} images: mIoU {summary['miou']:.4f}, pixel accuracy "
-        f"{summary['pixel_accuracy']:.4f} over {classes} classes; report in {out}"
-    )

@@ -15,6 +15,7 @@ none of them, so a store holds only ``image``, ``face_mask`` and ``occluder_mask
 ``occluder-class``   ``occluder_class`` uint8 (N, S, S)       :data:`OCCLUDER_CLASSES` per pixel
 ``landmarks``        ``landmarks``      float32 (N, K, 2)     x, y pixels of :data:`LANDMARK_NAMES`; NaN: none
 \                    ``landmark_visible`` uint8 (N, K)        1: inside the image and not covered
+``instances``        ``occluder_instances`` uint8 (N, S, S)   0 none, i: the i-th occluder (paint order)
 ===================  =================  ====================  ==========================================
 
 ``landmarks`` and ``landmark-visible`` always come together (either name asks for both); the points and how
@@ -45,7 +46,9 @@ CELEBAMASK_LABEL_ORDER: tuple[str, ...] = (
 GENERIC_FACE = 19
 #: Occluder kinds (``Occluder.kind``) -> occluder class: 0 none, 1 hand, 2 object, 3 random shape.
 OCCLUDER_CLASSES: tuple[str, ...] = ("none", "hand", "object", "random_shape")
-OCCLUDER_KIND_CLASS = {"hand": 1, "coco-object": 2, "rgba-folder": 2, "random-shape": 3, "eyewear": 2, "face-mask": 2}
+#: ``face`` (another person's face, issue 25) is an object: a face that is not the target face is not face.
+OCCLUDER_KIND_CLASS = {"hand": 1, "coco-object": 2, "rgba-folder": 2, "random-shape": 3, "eyewear": 2, "face-mask": 2,
+                       "face": 2}  # fmt: skip
 #: Parsing id of occluder class c (c >= 1) is OCCLUDER_PARSING_BASE + c.
 OCCLUDER_PARSING_BASE = GENERIC_FACE
 PARSING_CLASSES: tuple[str, ...] = (
@@ -75,6 +78,7 @@ LABEL_ARRAYS = {
     "occluder-class": "occluder_class",
     "landmarks": "landmarks",
     "landmark-visible": "landmark_visible",
+    "instances": "occluder_instances",
 }
 #: ``--labels`` names that are only stored together (a point without its visibility is half a label).
 LABEL_GROUPS: tuple[frozenset[str], ...] = (frozenset({"landmarks", "landmark-visible"}),)
@@ -222,6 +226,14 @@ def label_card(labels: tuple[str, ...], face_parts: tuple[str, ...]) -> dict[str
                 "dtype": "uint8 (K,)", "values": "0/1", "names": list(LANDMARK_NAMES),
                 "meaning": "1 where the landmark's pixel (x, y rounded) is inside the image and the occluder "
                            "covers it less than half (occluder_mask < 128); 0 otherwise and for NaN points",
+            }  # fmt: skip
+        elif name == "instances":
+            card[array] = {
+                "dtype": "uint8", "values": "0 none; i = the i-th occluder in paint order (metadata occluder_types)",
+                "meaning": "the topmost occluder whose footprint (its own alpha >= composite.footprint_threshold, 0.5, "
+                           "before opacity) covers the pixel; nonzero exactly where occluder_class is. Samples with "
+                           "several occluders list them in their metadata's occluders table (instance, kind, class, "
+                           "category, anchor), written for every sample of a store with this label",
             }  # fmt: skip
         else:
             meaning = "occluder class on the occluder's footprint (the pixels face_mask loses)"

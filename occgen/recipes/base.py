@@ -20,7 +20,7 @@ FACE_ORDERS = ("cycle", "random")
 #: codecs). It is part of every store's generation spec, so a resume across a change of it is refused while
 #: unrelated occgen releases still resume. Bump it in any change that alters samples, i.e. whenever the
 #: pinned digests of tests/test_store_digest.py change.
-SAMPLE_CODE_VERSION = 1
+SAMPLE_CODE_VERSION = 2  # 2: edge and blur values relative to the image size (issue 30)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from occgen.compose import CompositeParams, occluder_box, occluder_matrix
+from occgen.core.errors import ConfigError
 from occgen.core.params import to_plain
 from occgen.core.rng import register_stream, sample_rng
 from occgen.core.targets import Target, Targets
@@ -104,6 +105,13 @@ class ClipRecipe:
     # A shard renders its clips frame by frame: the clip being rendered is drawn once.
     _current: tuple[int, DrawnSample, ClipParams] | None = field(default=None, init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # Extra occluders (natocc.occluders_per_face, face_occluder_frac) are painted on stills only.
+        support = getattr(self.recipe, "clip_support", None)
+        reason = support() if support is not None else None
+        if reason is not None:
+            raise ConfigError(reason)
+
     @property
     def name(self) -> str:
         return self.recipe.name
@@ -123,6 +131,15 @@ class ClipRecipe:
     @property
     def faces(self) -> Any:  # the card's label table asks the recipe for its faces
         return getattr(self.recipe, "faces", None)
+
+    @property
+    def face_parts(self) -> Any:  # the recipe's own face classes (natocc.inner_mouth), else None: the faces'
+        return getattr(self.recipe, "face_parts", None)
+
+    def resolved_px(self) -> Any:
+        """The wrapped recipe's size-resolved pixel values (the store card's ``resolved_px``), or None."""
+        resolved = getattr(self.recipe, "resolved_px", None)
+        return resolved() if resolved is not None else None
 
     def clip(self, clip_index: int) -> tuple[DrawnSample, ClipParams]:
         """The still drawing and the motion of clip ``clip_index``."""

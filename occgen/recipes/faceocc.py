@@ -14,6 +14,10 @@ draws from ``sample_rng(seed, "faceocc", i)`` (sample, then apply; every paramet
 
 Facts are cited as ``file:line`` of face3d0725/FaceExtraction @ e75d4a8 (see /work/notes/faceocc.md) or
 ``paper:line`` of arXiv 2201.08425. Deviations from the authors' code are said where they are made.
+
+Sizes: no FaceOcc parameter is in pixels (jitter shifts are shares of the frame, dataset.py:34; the
+whole-sample shift is normalised, transforms.py:28-38; the paste neither erodes nor blurs, dataset.py:104), so
+unlike RandOcc and NatOcc nothing is rescaled with ``size_px``: the authors' frame is 256² (align.py:51).
 """
 
 from __future__ import annotations

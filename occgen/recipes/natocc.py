@@ -28,6 +28,12 @@ warping (:func:`shrink_to_placement`): a x4 super-resolved cut-out is never deci
 occluder's family at the face's landmarks (:mod:`occgen.recipes.placement`; a face without eye landmarks keeps
 the random placement and says so in its metadata); ``wearables_frac`` sends that share of the object samples to
 procedural eyewear and face masks (:mod:`occgen.sources.wearables`). Both default to the paper's behaviour.
+
+Sizes: the compositor's edge and blur values are given at ``composite.reference_size_px`` (512², the authors'
+faces) and scaled to ``--size`` (:func:`occgen.compose.resolve_pixels`); placement, SOT smoothing and harmonising
+are already fractions of the face or the occluder. ``hand_max_side_px`` is a cap on decoding work, not a look.
+``occluders_per_face`` and ``face_occluder_frac`` stack more occluders (another person's face among them) on top of
+the first (:mod:`occgen.recipes.multi`); at their defaults nothing more is drawn.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ import numpy as np
 
 from occgen.appearance.harmonise import HarmoniseConfig, Harmoniser, harmoniser_weights
 from occgen.appearance.sot import SOTConfig, sample_sot, transfer_colours
-from occgen.compose import CompositeConfig, CompositeParams, face_box, sample_composite
+from occgen.compose import CompositeConfig, CompositeParams, face_box, resolve_pixels, sample_composite
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.imageio import resize_image
 from occgen.core.labels import occluder_class_of
@@ -52,11 +58,12 @@ from occgen.core.params import (
 )
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
-from occgen.recipes.drawn import DrawnSample, render_still
-from occgen.recipes.labels import face_parsing_loader
+from occgen.recipes.drawn import DrawnSample, composite_occlusion, occluder_header, render_still, stack_on_still
+from occgen.recipes.labels import INNER_MOUTH_POLICIES, face_parsing_loader, without_inner_mouth
+from occgen.recipes.multi import EXTRA_STREAM, OccludersPerFace, Occlusion, other_face_occlusion, sample_stack
 from occgen.recipes.placement import EYEWEAR_LABELS, PLACEMENTS, FaceFrame, face_frame, place, see_through_params
 from occgen.sources.cache import DEFAULT_CACHE_MB
-from occgen.sources.faces import FaceMemo, FaceSource
+from occgen.sources.faces import DEFAULT_FACE_PARTS, FaceMemo, FaceSource
 from occgen.sources.hands import MattedHands
 from occgen.sources.occluder import Occluder, OccluderSource
 from occgen.sources.wearables import Wearables
@@ -65,7 +72,7 @@ COLOR_TRANSFERS = ("sot", "none")
 PAIRED = "paired"  # objects_frac: one hand and one object sample per face (the paper's C-WO-NatOcc)
 #: What _hand / _object return: the occluder and params to composite, the attempt, the metadata after the
 #: face pixel counts (:class:`occgen.recipes.drawn.DrawnSample`).
-Occlusion = tuple[Occluder, CompositeParams, int, dict[str, Any]]
+DrawnOccluder = tuple[Occluder, CompositeParams, int, dict[str, Any]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,8 +108,18 @@ class NatOccConfig:
     placement: str = "random"
     wearables_frac: float = 0.0
     eyewear_label: str = "occluder"
+    # Issue 25 (docs/natocc.md, "Several occluders per face"): how many occluders a face gets (default one, the
+    # paper's) and the share of samples that also get another person's face on top (occgen.recipes.multi).
+    occluders_per_face: OccludersPerFace = field(default_factory=OccludersPerFace)
+    face_occluder_frac: float = 0.0
+    inner_mouth: str = "face"  # occluder: the mouth interior (parsing `mouth`) is not face (docs/labels.md)
 
     def __post_init__(self) -> None:
+        if self.inner_mouth not in INNER_MOUTH_POLICIES:
+            raise ConfigError(f"natocc.inner_mouth must be one of {', '.join(INNER_MOUTH_POLICIES)}, "
+                              f"got {self.inner_mouth!r}")  # fmt: skip
+        if not 0.0 <= self.face_occluder_frac <= 1.0:
+            raise ConfigError(f"natocc.face_occluder_frac must be in [0, 1], got {self.face_occluder_frac}")
         if self.placement not in PLACEMENTS:
             raise ConfigError(f"natocc.placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
         if self.eyewear_label not in EYEWEAR_LABELS:
@@ -202,6 +219,12 @@ class NatOccRecipe:
                 "the objects stage (occgen.prep.objects, `coco-objects`) is not installed in this build or no objects "
                 "folder was given; set natocc.objects_frac to 0 for hands only"
             )
+        if self.config.occluders_per_face.uses_objects and self.objects is None:
+            raise ConfigError("natocc.occluders_per_face.objects_frac is above 0 but no objects source is available; "
+                              "set it to 0 (extra occluders are hands) or give an objects folder")  # fmt: skip
+        if self.config.face_occluder_frac > 0 and len(self.faces) < 2:
+            raise ConfigError(f"natocc.face_occluder_frac is {self.config.face_occluder_frac} but the face set has "
+                              f"{len(self.faces)} face: another face needs at least 2; set it to 0")  # fmt: skip
 
     def plan(self, index: int) -> tuple[int, bool]:
         """``(face index, is an object sample)`` of sample ``index`` (see the module docstring)."""
@@ -222,30 +245,66 @@ class NatOccRecipe:
 
         Each sample is what ``make(i)`` gives, except that a batched network may round a pixel differently
         from a batch of one (at most 1 level; the shard layout, not the worker count, fixes the batches)."""
-        return self.harmonise([render_still(self.draw(index)) for index in indices])
+        return self.harmonise([self._still(index) for index in indices])
 
     def draw(self, index: int) -> DrawnSample:
-        """Every random choice of sample ``index`` (:mod:`occgen.recipes.drawn`); objects are harmonised after
-        compositing (:meth:`harmonise`)."""
+        """Every random choice of sample ``index``'s first occluder (:mod:`occgen.recipes.drawn`); objects are
+        harmonised after compositing (:meth:`harmonise`). Extra occluders (:meth:`_still`) are not in it."""
+        return self._draw(index)[0]
+
+    def _draw(self, index: int) -> tuple[DrawnSample, int, FaceFrame | None]:
+        """:meth:`draw`, with the face index and the face's landmark frame (anchored placement) it used."""
         face_index, use_object = self.plan(index)
         face = self._faces_memo.load(face_index, self.size)
+        face_mask = face.face_mask
+        if self.config.inner_mouth == "occluder":  # the face that enters the compositor has no mouth interior
+            face_mask = without_inner_mouth(face_mask, self._faces_memo.load_parsing(face_index, self.size))
         compose = self._object if use_object else self._hand
         frame = self._face_frame(face_index) if self.config.placement == "anchored" else None
-        occluder, params, attempt, trailer = compose(face.image, face.face_mask, index, frame)
-        header = {
-            **sample_header(self.name, index, face_index, face.face_id),
-            "occluder_ids": [occluder.occluder_id], "occluder_types": [occluder.kind], "translucent": False,
-            "attempts": attempt,
-        }  # fmt: skip
-        return DrawnSample(
-            header, trailer, face.image, face.face_mask,
+        occluder, params, attempt, trailer = compose(face.image, face_mask, index, frame)
+        header = {**sample_header(self.name, index, face_index, face.face_id), **occluder_header(occluder, attempt)}
+        drawn = DrawnSample(
+            header, trailer, face.image, face_mask,
             face_parsing_loader(self._faces_memo, face_index, self.size, face.face_mask), occluder, params,
             occluder_class_of(occluder.kind), harmonise=bool(trailer["harmonised"]),
         )  # fmt: skip
+        return drawn, face_index, frame
+
+    def _still(self, index: int) -> Sample:
+        """Still sample ``index``: its drawing rendered, then more occluders on top from stream ``natocc_extra``
+        (:mod:`occgen.recipes.multi`): none, and nothing drawn, at the defaults (one occluder, no other face)."""
+        drawn, face_index, frame = self._draw(index)
+        still = render_still(drawn)
+        config = self.config
+        if config.occluders_per_face.single and config.face_occluder_frac == 0:
+            return still
+        rng = sample_rng(self.seed, EXTRA_STREAM, index)
+        kinds = sample_stack(rng=rng, config=config.occluders_per_face, face_occluder_frac=config.face_occluder_frac)
+        if not kinds:
+            return still
+        amodal = self._faces_memo.load(face_index, self.size).face_mask
+
+        def draw(kind: str, image: np.ndarray, visible: np.ndarray, rng: np.random.Generator) -> Occlusion:
+            if kind == "face":
+                return other_face_occlusion(self.faces, self.size, config.composite, image, visible, amodal,
+                                            face_index, rng=rng, attempts=config.max_attempts)  # fmt: skip
+            compose = self._object if kind == "object" else self._hand
+            occluder, params, attempt, trailer = compose(image, visible, index, frame, rng=rng)
+            return composite_occlusion(image, visible, occluder, params, occluder_header(occluder, attempt), trailer)
+
+        harmoniser = self.harmoniser
+
+        def harmonise(image: np.ndarray, occluder_mask: np.ndarray) -> np.ndarray:
+            assert harmoniser is not None
+            return harmoniser.apply_batch([image], [occluder_mask.astype(np.float32) / 255.0])[0]
+
+        return stack_on_still(still, kinds, draw=draw, rng=rng, harmonise=harmonise if harmoniser else None,
+                              class_of=occluder_class_of)  # fmt: skip
 
     def harmonise(self, samples: list[Sample]) -> list[Sample]:
-        """``samples`` with the images of those marked ``harmonised`` run through the harmoniser together."""
-        chosen = [i for i, sample in enumerate(samples) if sample.metadata["harmonised"]]
+        """``samples`` with the images of those marked ``harmonised`` run through the harmoniser together (a
+        stack of occluders, with an ``occluders`` table, was harmonised occluder by occluder as it was painted)."""
+        chosen = [i for i, s in enumerate(samples) if s.metadata["harmonised"] and "occluders" not in s.metadata]
         if not chosen or self.harmoniser is None:
             return samples
         alphas = [samples[i].occluder_mask.astype(np.float32) / 255.0 for i in chosen]
@@ -255,13 +314,28 @@ class NatOccRecipe:
             out[i] = replace(samples[i], image=image)
         return out
 
+    def clip_support(self) -> str | None:
+        """Why this recipe's settings cannot make clips (``--frames``), or None: extra occluders are stills only."""
+        if not self.config.occluders_per_face.single or self.config.face_occluder_frac > 0:
+            return ("--frames: clips have one occluder per face for now; set natocc.occluders_per_face to 1 "
+                    "(--occluders-per-face 1) and natocc.face_occluder_frac to 0")  # fmt: skip
+        return None
+
+    @property
+    def face_parts(self) -> tuple[str, ...]:
+        """The parsing parts that count as face in this recipe's labels (the store card's face classes): the face
+        set's, without ``mouth`` when ``inner_mouth`` is ``occluder``."""
+        parts = tuple(getattr(self.faces, "face_parts", DEFAULT_FACE_PARTS))
+        return tuple(p for p in parts if p != "mouth") if self.config.inner_mouth == "occluder" else parts
+
     def _face_frame(self, face_index: int) -> FaceFrame | None:
         """The face's landmark frame for anchored placement (None: no eye landmarks, placement falls back)."""
         parsing = self._faces_memo.load_parsing(face_index, self.size)
         return face_frame(landmarks_from_parsing(parsing))
 
-    def _hand(self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None) -> Occlusion:
-        rng = sample_rng(self.seed, "natocc_hands", index)
+    def _hand(self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None,
+              rng: np.random.Generator | None = None) -> DrawnOccluder:  # fmt: skip
+        rng = sample_rng(self.seed, "natocc_hands", index) if rng is None else rng  # given: a stacked occluder
         config = self.config
         for attempt in range(1, config.max_attempts + 1):
             try:
@@ -299,16 +373,17 @@ class NatOccRecipe:
                     "rotation_jitter_deg": jitter,
                     # The cut-out's size as composited (after shrink_to_placement): what fit_scale refers to.
                     "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
-                },  # + "composite", added by render_drawn
+                },  # + "composite", added by render_drawn / composite_occlusion
             }
             return occluder, params, attempt, meta
         raise SampleError(f"{self.name} sample {index}: no usable hand in {config.max_attempts} attempts")
 
     def _object(
-        self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None
-    ) -> Occlusion:
+        self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> DrawnOccluder:
         assert self.objects is not None  # checked in __post_init__
-        rng = sample_rng(self.seed, "natocc_objects", index)
+        rng = sample_rng(self.seed, "natocc_objects", index) if rng is None else rng  # given: a stacked occluder
         config = self.config
         for attempt in range(1, self.config.max_attempts + 1):
             wearable = config.wearables_frac > 0 and rng.random() < config.wearables_frac  # no draw at 0: bytes kept
@@ -331,7 +406,7 @@ class NatOccRecipe:
                 "params": {
                     "occluder": to_plain(object_params),
                     "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
-                },  # + "composite", added by render_drawn
+                },  # + "composite", added by render_drawn / composite_occlusion
             }
             return occluder, params, attempt, meta
         raise SampleError(f"{self.name} sample {index}: no usable object in {self.config.max_attempts} attempts")
@@ -342,6 +417,10 @@ class NatOccRecipe:
         if self.harmoniser is not None:
             plain["harmoniser"] = self.harmoniser.name
         return plain
+
+    def resolved_px(self) -> dict[str, Any]:
+        """The compositor's edge and blur values at this size (the store card's ``resolved_px``)."""
+        return {"composite": to_plain(resolve_pixels(self.config.composite, self.size))}
 
     def models(self) -> dict[str, Any]:
         """What runs in torch while making samples, for the generation spec: RainNet's weights (file name,

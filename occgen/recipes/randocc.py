@@ -1,12 +1,16 @@
 """RandOcc (NatOcc paper, section 3.3): a random shape filled with a random DTD texture, composited with
-the same augmentation as NatOcc; about 30 % of the occluders translucent."""
+the same augmentation as NatOcc; about 30 % of the occluders translucent.
+
+Sizes: the shape's canvas (``canvas_px``) and the compositor's pixel values are given at
+``composite.reference_size_px`` (512²) and scaled to ``--size`` (:func:`occgen.compose.resolve_pixels`), so an
+occluder has the same detail, edge and blur relative to the face at every size."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from occgen.compose import CompositeConfig, sample_composite
+from occgen.compose import CompositeConfig, resolve_pixels, sample_composite, scale_length_px
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.labels import occluder_class_of
 from occgen.core.params import to_plain
@@ -27,6 +31,8 @@ class RandOccConfig:
     translucent_p: float = 0.3
     opacity_range: tuple[float, float] = (0.4, 0.7)
     face_order: str = "cycle"  # cycle: sample i uses face i mod F (the paper's "two sets" of C-WO)
+    # The side of the canvas a shape is drawn and textured on, at composite.reference_size_px (canvas_px_at):
+    # 256 at 512² places it at about its own size on the face (no up- or down-sampling of its edge and texture).
     canvas_px: int = 256
     texture_crop_side_range: tuple[float, float] = (0.5, 1.0)
     max_attempts: int = 5
@@ -48,6 +54,10 @@ class RandOccConfig:
             raise ConfigError(f"randocc.max_attempts must be >= 1, got {self.max_attempts}")
         if self.canvas_px < 16:
             raise ConfigError(f"randocc.canvas_px must be >= 16, got {self.canvas_px}")
+
+    def canvas_px_at(self, size_px: int) -> int:
+        """``canvas_px`` at an image side of ``size_px``: scaled as the compositor's lengths are, at least 16 px."""
+        return max(16, scale_length_px(self.canvas_px, resolve_pixels(self.composite, size_px).factor))
 
 
 @dataclass
@@ -105,6 +115,12 @@ class RandOccRecipe:
 
     def params(self) -> dict[str, Any]:
         return to_plain(self.config)
+
+    def resolved_px(self) -> dict[str, Any]:
+        """The pixel values used at this size (the store card's ``resolved_px``): the shapes' canvas and the
+        compositor's edge and blur values."""
+        return {"canvas_px": self.occluders.canvas_px,
+                "composite": to_plain(resolve_pixels(self.config.composite, self.size))}  # fmt: skip
 
     def sources(self) -> dict[str, Any]:
         return {"faces": self.faces.describe(), "textures": self.occluders.textures.describe()}

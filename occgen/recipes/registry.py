@@ -121,7 +121,8 @@ def build_randocc(inputs: RecipeInputs[RandOccConfig]) -> RandOccRecipe:
     faces = open_face_source(inputs.faces, inputs.storage_options)
     textures = open_texture_source(inputs.textures, inputs.storage_options)
     config = inputs.config
-    occluders = RandomShapes(textures, config.shapes, config.canvas_px, config.texture_crop_side_range)
+    canvas_px = config.canvas_px_at(inputs.base.size)  # given at the reference size (512²), scaled to --size
+    occluders = RandomShapes(textures, config.shapes, canvas_px, config.texture_crop_side_range)
     return RandOccRecipe(faces, occluders, config, inputs.base.seed, inputs.base.size)
 
 

@@ -1,4 +1,5 @@
-"""Running recipes at scale: parallel generation into stores, recode, export, preview, the dataset report page.
+"""Running recipes at scale: parallel generation into stores, recode, export, preview, the dataset report page,
+the per-sample quality audit (:mod:`occgen.run.audit`).
 
 Exports: every ``occgen export`` format runs through one framework (:mod:`occgen.run.export_base`: settings,
 chunks, markers, one resume rule); a new format is one ``ExportWriter`` there (write one chunk, finish). They

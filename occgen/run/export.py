@@ -62,7 +62,7 @@ MMSEG_LABELS = ("face", "parsing")
 #: Optional label array -> folder it is exported to (folder format).
 EXTRA_DIRS = {"parsing": "parsing", "face_mask_amodal": "amodal", "clean_image": "clean",
               "occluder_class": "occluder_class", "landmarks": "landmarks",
-              "landmark_visible": "landmarks"}  # fmt: skip
+              "landmark_visible": "landmarks", "occluder_instances": "occluder_instances"}  # fmt: skip
 
 
 @dataclass(frozen=True)

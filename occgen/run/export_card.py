@@ -33,6 +33,7 @@ def field_rows(spec: ShardSpec) -> list[tuple[str, str]]:
         "face_amodal": "whole face before occlusion, PNG 0/255",
         "clean": f"face before the occluder went on, {image}",
         "occluder_class": "occluder class per pixel (0 none), PNG",
+        "occluder_instances": "occluder instance per pixel (0 none, i = the i-th occluder in paint order), PNG",
     }
     rows = [("image", f"RGB, {image}")]
     for name, field_name, _ in LABELS:

@@ -37,6 +37,7 @@ LABELS = (
     ("face_mask_amodal", "face_amodal", "binary"),
     ("clean_image", "clean", "rgb"),
     ("occluder_class", "occluder_class", "labels"),
+    ("occluder_instances", "occluder_instances", "labels"),
 )
 BASE_ARRAYS = ("face_mask", "occluder_mask")
 #: Per-point label arrays: exported as fields of the sample's metadata JSON (``landmarks``: [x, y] or null per

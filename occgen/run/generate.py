@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ from occgen.core.labels import LABEL_ARRAYS, label_card, parse_labels
 from occgen.core.location import Location, parse_location, storage_errors
 from occgen.core.rng import stream_id
 from occgen.recipes.base import Recipe
-from occgen.recipes.labels import build_labels
+from occgen.recipes.labels import LabelSources, build_labels
+from occgen.recipes.multi import instance_table
 from occgen.run.parallel import run_tasks
 from occgen.run.spec import generation_spec, spec_differences
 from occgen.sources.faces import DEFAULT_FACE_PARTS
@@ -113,10 +114,14 @@ def make_shard_arrays(
         images[offset], face_masks[offset], occluder_masks[offset] = (
             sample.image, sample.face_mask, sample.occluder_mask,
         )  # fmt: skip
-        metadata.append(sample.metadata)
         if labels:
             if sample.labels is None:
                 raise ConfigError(f"recipe {recipe.name} gives no label sources; store it without --labels")
+            if "instances" in labels and isinstance(sample.labels, LabelSources):  # every sample names its instances
+                table = instance_table(sample.metadata, sample.labels.occluder_class)
+                sample = replace(sample, metadata={**sample.metadata, "occluders": table})
+        metadata.append(sample.metadata)
+        if labels:
             for name, array in build_labels(sample.labels, labels, occluder_mask=sample.occluder_mask).items():
                 extras[name].append(array)
     if made != count:  # never write the rest of the buffers (uninitialised memory) as samples
@@ -251,12 +256,19 @@ def prepare_store(
         "sources": recipe.sources(),
         "generation": spec,
     }  # no dates or run times: the same command gives byte-identical stores (issue 13)
+    # The pixel values a size-relative recipe resolved for this size (issue 30); a recoded store keeps its own.
+    resolved_px = getattr(recipe, "resolved_px", None)
+    card_resolved = getattr(recipe, "card", {}).get("resolved_px")
+    if resolved_px is not None or card_resolved is not None:
+        card["resolved_px"] = resolved_px() if resolved_px is not None else card_resolved
     frames = getattr(recipe, "frames", None)  # clips (issue 27): frames of a clip are consecutive samples
     if frames:
         card["frames"] = int(frames)
     if labels:
         faces = getattr(recipe, "faces", None)
-        described = label_card(labels, tuple(getattr(faces, "face_parts", DEFAULT_FACE_PARTS)))
+        # the recipe's own face parts, if it redefines the face (natocc.inner_mouth), else its face set's
+        parts = getattr(recipe, "face_parts", None) or getattr(faces, "face_parts", None) or DEFAULT_FACE_PARTS
+        described = label_card(labels, tuple(parts))
         copied = getattr(recipe, "card", {}).get("labels")  # a store read back (recode) keeps its label maps
         # (but the clean image's layout is this version's: a whole clean face read back gets boxed)
         kept = {k: v for k, v in described.items() if k == "clean_image"}

@@ -167,7 +167,10 @@ def apply_texture_crop(texture: np.ndarray, crop: TextureCrop, canvas_px: int) -
 
 @dataclass
 class RandomShapes:
-    """RandOcc occluders: a random shape (:mod:`occgen.sources.shapes`) filled with a random DTD texture crop."""
+    """RandOcc occluders: a random shape (:mod:`occgen.sources.shapes`) filled with a random DTD texture crop.
+
+    ``canvas_px`` is the canvas at the image size being made: the RandOcc builder resolves the setting (given at
+    512²) with :meth:`occgen.recipes.randocc.RandOccConfig.canvas_px_at`."""
 
     textures: DTDTextures
     shapes: ShapeConfig = field(default_factory=ShapeConfig)

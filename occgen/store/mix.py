@@ -5,7 +5,9 @@ source stores, whose relative paths, sizes and content digests are in the mix's 
 ``occgen`` with ``kind: mix``). :func:`occgen.store.open_store` returns a :class:`MixReader` for it, with
 the same interface as a store reader (:class:`occgen.store.dataset.Dataset`: each store is one part).
 The NatOcc paper's C-WO-Mix is half of C-WO-RandOcc plus half of C-WO-NatOcc:
-``occgen mix randocc.zarr:0.5 natocc.zarr:0.5 --out mix.zarr``.
+``occgen mix randocc.zarr:0.5 natocc.zarr:0.5 --out mix.zarr``. With ``repeat`` (``--repeat``) a part may
+ask for more samples than its store holds: the store is taken whole as often as the count allows, then a
+random subset, so that conditions of a comparison can have equal sizes (``occgen table``).
 """
 
 from __future__ import annotations
@@ -70,22 +72,27 @@ def parse_part(text: str) -> MixPart:
 
 def build_mix(
     parts: list[MixPart], out: Path | str | Location, *, seed: int = 0, pick: str = "random", overwrite: bool = False,
-    storage_options: dict[str, Any] | None = None,
+    storage_options: dict[str, Any] | None = None, repeat: bool = False,
 ) -> Path | str:
     """Write a mix index at ``out``; stores must be complete and of one image size. Stores and the mix may
-    be URLs; a store on the mix's filesystem (and bucket) is recorded relative to the mix, others in full."""
+    be URLs; a store on the mix's filesystem (and bucket) is recorded relative to the mix, others in full.
+    ``repeat``: a count above a store's size takes the whole store ``count // size`` times, then a random subset
+    of ``count % size`` (``pick`` random only): every sample appears that many times, or once more."""
     out_location = parse_location(out, storage_options)
     with store_lock(out_location, "mix"):  # one writer per output (issue 13)
-        return _build_mix_locked(parts, out_location, seed, pick, overwrite, storage_options)
+        return _build_mix_locked(parts, out_location, seed, pick, overwrite, storage_options, repeat)
 
 
 def _build_mix_locked(
-    parts: list[MixPart], out: Location, seed: int, pick: str, overwrite: bool, storage_options: dict[str, Any] | None
+    parts: list[MixPart], out: Location, seed: int, pick: str, overwrite: bool, storage_options: dict[str, Any] | None,
+    repeat: bool = False,
 ) -> Path | str:
     if not parts:
         raise ConfigError("a mix needs at least one store")
     if pick not in PICKS:
         raise ConfigError(f"pick must be one of {', '.join(PICKS)}, got {pick!r}")
+    if repeat and pick != "random":
+        raise ConfigError("--repeat needs pick random (a prefix cannot repeat samples)")
     locations = [parse_location(part.path, storage_options) for part in parts]
     for part, location in zip(parts, locations, strict=True):  # before anything is read, locked or deleted
         if _overlap(location, out):
@@ -103,9 +110,16 @@ def _build_mix_locked(
     for number, (part, location, reader) in enumerate(zip(parts, locations, readers, strict=True)):
         available = len(reader)
         count = part.count if part.count is not None else int(round((part.fraction or 1.0) * available))
-        if not 0 < count <= available:
-            raise ConfigError(f"{part.path} has {available} samples; cannot take {count}")
-        chosen = np.arange(count) if pick == "prefix" else np.sort(rng.choice(available, count, replace=False))
+        if count <= 0 or available == 0 or (count > available and not repeat):
+            more = "" if repeat else " (pass --repeat to take a store more than once)"
+            raise ConfigError(f"{part.path} has {available} samples; cannot take {count}{more}")
+        if pick == "prefix":
+            chosen = np.arange(count)
+        elif count <= available:
+            chosen = np.sort(rng.choice(available, count, replace=False))
+        else:  # --repeat: (count // available) whole passes, then a random subset of the rest
+            whole = np.tile(np.arange(available), count // available)
+            chosen = np.sort(np.concatenate([whole, rng.choice(available, count % available, replace=False)]))
         store_index.append(np.full(count, number, np.uint8))
         sample_index.append(chosen.astype(np.int64))
         sources.append({
@@ -127,6 +141,7 @@ def _build_mix_locked(
         "kind": "mix", "schema_version": SCHEMA_VERSION, "occgen_version": __version__, "n": int(len(stores)),
         "size": next(iter(sizes.values())), "seed": seed, "pick": pick, "sources": sources, "complete": True,
         "recipe": "mix",  # no creation time: the same command gives the same bytes (issue 13)
+        **({"repeat": True} if repeat else {}),  # only when used: mixes without it keep their bytes
     }  # fmt: skip
     return out_location.path if out_location.is_local else out_location.url
 
@@ -281,6 +296,8 @@ class MixReader:
         """What the mix holds: its stores' content digests and counts, its seed and pick (not where it is)."""
         parts = [{k: v for k, v in source.items() if k != "path"} for source in self.card["sources"]]
         key = {"parts": parts, "seed": self.card.get("seed"), "pick": self.card.get("pick")}
+        if self.card.get("repeat"):
+            key["repeat"] = True
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
     def shards_done(self) -> tuple[int, int]:

@@ -2,6 +2,10 @@
 
 Training reads any store or mix through the dataset protocol (:mod:`occgen.store.dataset`), and augments a
 sample as named targets (:mod:`occgen.core.targets`), so a new label trains by adding its target; online
-training makes samples of any registered recipe (:mod:`occgen.recipes.registry`). Mask flicker on clips:
+training makes samples of any registered recipe (:mod:`occgen.recipes.registry`). A run stops at an epoch
+count or at a step / sample budget (:mod:`occgen.train.trainer`); :mod:`occgen.train.table` trains and
+scores several training conditions alike (``occgen table``). Evaluation reads real-occlusion
+benchmarks in their released layouts (:mod:`occgen.train.benchmarks`) and reports IoUs, Boundary IoU and scores
+per occluder type and face size (:mod:`occgen.train.metrics`). Mask flicker on clips:
 :mod:`occgen.train.flicker` (``occgen evaluate --clips``).
 """

@@ -8,11 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from occgen.core.alignment import TEMPLATES
 from occgen.core.errors import ConfigError
 
 DEVICES = ("cpu", "cuda")
 #: Config fields that may change between a run and its resume (how it runs, not what it learns).
-RESUMABLE_CHANGES = ("epochs", "workers", "device", "checkpoint_every", "channels_last")
+RESUMABLE_CHANGES = ("epochs", "workers", "device", "checkpoint_every", "channels_last", "steps", "max_samples",
+                     "checkpoint_every_steps")
 
 
 DTYPES = ("fp32", "bf16")
@@ -54,6 +56,46 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CropConfig:
+    """Training-time re-framing (issue 26, :mod:`occgen.train.crops`): each sample is re-aligned by its five
+    points to one of ``templates`` (:data:`occgen.core.alignment.TEMPLATES`), drawn with ``weights`` (empty:
+    equal), cut at the input size or, with ``pixel_boost_p``, at a side drawn from ``pixel_boost_range_px`` and
+    resized to the input size; ``channel_swap_p``: the image is given in BGR order instead of RGB."""
+
+    templates: tuple[str, ...] = ()
+    weights: tuple[float, ...] = ()
+    pixel_boost_p: float = 0.0
+    pixel_boost_range_px: tuple[int, int] = (512, 1024)
+    channel_swap_p: float = 0.0
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.templates if name not in TEMPLATES]
+        checks = [
+            (not unknown, f"train.crops.templates: unknown template {unknown[0] if unknown else ''!r}; "
+                          f"valid: {', '.join(TEMPLATES)}"),
+            (len(set(self.templates)) == len(self.templates), "train.crops.templates: a template is named twice"),
+            (not self.weights or (len(self.weights) == len(self.templates) and min(self.weights) >= 0
+                                  and sum(self.weights) > 0),
+             "train.crops.weights: give one non-negative weight per template (not all 0), or none"),
+            (0.0 <= self.pixel_boost_p <= 1.0,
+             f"train.crops.pixel_boost_p must be in [0, 1], got {self.pixel_boost_p}"),
+            (32 <= self.pixel_boost_range_px[0] <= self.pixel_boost_range_px[1],
+             f"train.crops.pixel_boost_range_px must be [low, high] with 32 <= low <= high, "
+             f"got {list(self.pixel_boost_range_px)}"),
+            (0.0 <= self.channel_swap_p <= 1.0,
+             f"train.crops.channel_swap_p must be in [0, 1], got {self.channel_swap_p}"),
+        ]  # fmt: skip
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    @property
+    def enabled(self) -> bool:
+        """True when samples are re-framed or their channel order may change."""
+        return bool(self.templates) or self.channel_swap_p > 0
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """Section ``train`` of params.yaml."""
 
@@ -75,9 +117,15 @@ class TrainConfig:
     # nvidia/mit-bX (segformer-*) or microsoft/resnet-50 (upernet-resnet50), folder or weights file.
     encoder_weights: Path | None = None
     checkpoint_every: int = 1
+    # A budget that fits a comparison (issue 24): stop after this many optimizer steps (or training samples,
+    # rounded up to whole batches), wherever it falls in an epoch; `epochs` is then only an upper bound.
+    steps: int | None = None
+    max_samples: int | None = None
+    checkpoint_every_steps: int = 0  # also write step_NNNNNN.pt every N steps (0: at epoch ends only)
     channels_last: bool = False  # NHWC memory format: faster on CPU (benchmarks/bench_train.py)
     bf16: bool = False  # bf16 autocast for the forward pass (weights, loss and optimizer stay fp32)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    crops: CropConfig = field(default_factory=CropConfig)  # template crops and channel order (issue 26)
     # face: binary visible-face segmentation (BCE + OHEM); parsing: the stores' `parsing` label, 23 classes of
     # occgen/core/labels.py (softmax cross-entropy + OHEM, occgen/train/multiclass.py).
     target: str = "face"
@@ -105,10 +153,24 @@ class TrainConfig:
             (self.workers >= 0, f"train.workers must be >= 0, got {self.workers}"),
             (self.device in DEVICES, f"train.device must be one of {', '.join(DEVICES)}, got {self.device!r}"),
             (self.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {self.checkpoint_every}"),
+            (self.steps is None or self.steps >= 1, f"train.steps must be >= 1 (or null), got {self.steps}"),
+            (self.max_samples is None or self.max_samples >= 1,
+             f"train.max_samples must be >= 1 (or null), got {self.max_samples}"),
+            (self.steps is None or self.max_samples is None,
+             "train.steps and train.max_samples are two ways to set one budget: give one of them"),
+            (self.checkpoint_every_steps >= 0,
+             f"train.checkpoint_every_steps must be >= 0, got {self.checkpoint_every_steps}"),
         ]  # fmt: skip
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+    @property
+    def step_budget(self) -> int | None:
+        """Optimizer steps to run in all (``steps``, or ``max_samples`` in whole batches); None: ``epochs``."""
+        if self.max_samples is not None:
+            return -(-self.max_samples // self.batch_size)
+        return self.steps
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate of 1-based ``epoch``."""

@@ -10,6 +10,10 @@
   ``(epoch, index)`` always gives the same sample, whatever the worker count. It moves the sample as
   named targets (:mod:`occgen.core.targets`): with ``target`` parsing the label is a class map, so a flip
   swaps ``l_eye``/``r_eye``, ``l_brow``/``r_brow`` and ``l_ear``/``r_ear``.
+- Template crops (issue 26, ``crops``: :mod:`occgen.train.crops`) come first: the sample, read at the store's
+  size, is re-aligned by its ``landmarks`` to a drawn template and brought to the input size; then the
+  augmentation above; the BGR channel order, if drawn, last. Their draws have their own stream, so a run
+  without crops sees exactly the samples it saw before.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -27,15 +32,23 @@ from torch.utils.data import Dataset, Sampler
 from occgen.core.arrays import check_image
 from occgen.core.errors import ConfigError
 from occgen.core.imageio import resize_image, resize_labels
-from occgen.core.labels import PARSING_FLIP_SWAP
+from occgen.core.labels import LABEL_ARRAYS, PARSING_FLIP_SWAP
 from occgen.core.location import Location, parse_location
 from occgen.core.targets import AffineWarp, HorizontalFlip, Target, Targets, apply_geometric, map_images
 from occgen.store import open_store
 from occgen.store.dataset import Dataset as StoredDataset
 from occgen.store.group import open_group
 from occgen.store.schema import FACE_MASK, IMAGE, shard_bounds, shard_count
-from occgen.train.config import AugmentConfig  # noqa: F401 (re-exported)
+from occgen.train.config import AugmentConfig, CropConfig  # noqa: F401 (re-exported)
+from occgen.train.crops import (
+    TRAIN_CROP_STREAM,
+    apply_crop,
+    count_without_points,
+    sample_crop,
+    sample_points,
+)
 
+LANDMARKS = LABEL_ARRAYS["landmarks"]  # the store array of the occgen-parsing-13 points
 #: Stream ids of the trainer's generators (distinct from the recipe stream table in occgen/core/rng.py).
 TRAIN_AUGMENT_STREAM = 101
 TRAIN_SHUFFLE_STREAM = 102
@@ -139,12 +152,15 @@ class StoreDataset(Dataset):
     (S, S))`` tensors.
 
     ``dataset[i]`` is un-augmented; ``dataset[(epoch, i)]`` is augmented with the params of ``(epoch, i)``
-    (when ``augment`` is given and enabled). ``S`` is ``input_size``; stores of another size are resized
-    (area / cubic for images, nearest for masks).
+    (when ``augment`` is given and enabled; ``crops``: re-framed first). ``S`` is ``input_size``; stores of
+    another size are resized (area / cubic for images, nearest for masks). ``without_points``: how many
+    samples ``crops`` cannot re-frame (no ``landmarks`` label, or a missing eye, nose or mouth corner); they
+    are used as they are.
     """
 
     def __init__(self, paths: Sequence[Path | str | Location], *, input_size: int,
-                 augment: AugmentConfig | None = None, seed: int = 0, target: str = "face") -> None:  # fmt: skip
+                 augment: AugmentConfig | None = None, seed: int = 0, target: str = "face",
+                 crops: CropConfig | None = None) -> None:  # fmt: skip
         if not paths:
             raise ConfigError("no training store given; pass --data STORE[,STORE...]")
         if input_size < 32 or input_size % 32:
@@ -174,6 +190,17 @@ class StoreDataset(Dataset):
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
         self._readers: list[StoredDataset] | None = None
         self._pid: int | None = None
+        self.crops = crops if crops is not None and crops.enabled else None
+        self.has_points = [self.crops is not None and LANDMARKS in open_group(path, "r") for path in self.paths]
+        self.without_points = 0
+        if self.crops is not None and self.crops.templates:
+            for path, selection, n, has in zip(self.paths, self.selections, self.lengths, self.has_points,
+                                               strict=True):  # fmt: skip
+                stored: Any = open_group(path, "r")[LANDMARKS] if has else None  # (N, K, 2): a few bytes per sample
+                points = np.asarray(stored[...]) if has else None
+                if points is not None and selection is not None:
+                    points = points[selection]
+                self.without_points += count_without_points(points, n)
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -207,14 +234,36 @@ class StoreDataset(Dataset):
         size = (self.input_size, self.input_size)
         return resize_image(image, size), resize_labels(face_mask, size)
 
+    def load_framed(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Image and label of ``index`` read at the store's size, re-framed by the crop params of ``(epoch,
+        index)`` and brought to the input size, and whether the image is to be given as BGR."""
+        assert self.crops is not None
+        store, local = self.locate(index)
+        reader = self._open()[store]
+        selection = self.selections[store]
+        local = local if selection is None else int(selection[local])
+        image = reader.sample_array(IMAGE, local)
+        label = reader.sample_array(self.label_array, local)
+        points = sample_points(reader.label(LANDMARKS, local)) if self.has_points[store] else None
+        rng = np.random.default_rng([self.seed, TRAIN_CROP_STREAM, int(epoch), int(index)])
+        params = sample_crop(rng=rng, config=self.crops, input_size=self.input_size)
+        targets = apply_crop(training_targets(image, label, self.target), points, params, input_size=self.input_size)
+        return targets.array("image"), targets.array("label"), params.channel_swap
+
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         epoch, index = key if isinstance(key, tuple) else (None, key)
-        image, face_mask = self.load(int(index))
+        swap = False
+        if epoch is not None and self.crops is not None:
+            image, face_mask, swap = self.load_framed(int(epoch), int(index))
+        else:
+            image, face_mask = self.load(int(index))
         if epoch is not None and self.augment is not None and self.augment.enabled:
             rng = np.random.default_rng([self.seed, TRAIN_AUGMENT_STREAM, int(epoch), int(index)])
             targets = training_targets(image, face_mask, self.target)
             targets = apply_augment(targets, sample_augment(rng=rng, config=self.augment))
             image, face_mask = targets.array("image"), targets.array("label")
+        if swap:
+            image = np.ascontiguousarray(image[:, :, ::-1])  # RGB -> BGR, after the RGB photometric ops
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), torch.from_numpy(face_mask)
 
 

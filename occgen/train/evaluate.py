@@ -14,9 +14,14 @@ Inputs:
 Masks are binarised explicitly (:mod:`occgen.train.metrics`); a prediction whose size differs from its
 ground truth is an error naming both files, never a silent resize.
 
+Real-occlusion benchmarks in their released layouts (RealOcc, RealOcc-Wild, COFW, MaskedFace-Net, FaceOcc)
+are read by :mod:`occgen.train.benchmarks` (``occgen evaluate --benchmark NAME --data DIR``).
+
 Outputs (:func:`write_report`): ``per_image.csv``, ``summary.json`` (DVC metrics; NaN written as null)
 and ``worst.png`` (the worst images by face IoU: image | overlay with true face green, false face red,
-missed face blue).
+missed face blue). Beside the IoUs: the face's Boundary IoU (:func:`occgen.train.metrics.boundary_counts`,
+pooled and per-image mean), and the scores per occluder type (where the benchmark states it) and per face
+size (:func:`occgen.train.metrics.face_size_bin`).
 """
 
 from __future__ import annotations
@@ -44,7 +49,21 @@ from occgen.sources.faces import CelebAMaskHQ, FaceFolder
 from occgen.store import open_store
 from occgen.store.schema import is_store
 from occgen.train.config import DTYPES, EvaluateConfig  # noqa: F401 (re-exported)
-from occgen.train.metrics import METRIC_NAMES, Confusion, binarize_prediction, confusion, scores
+from occgen.train.metrics import (
+    BOUNDARY_DILATION_FRAC,
+    BOUNDARY_METRIC,
+    METRIC_NAMES,
+    BoundaryCounts,
+    Confusion,
+    binarize_prediction,
+    boundary_counts,
+    confusion,
+    face_size_bin,
+    face_size_bins,
+    face_size_px,
+    group_scores,
+    scores,
+)
 
 PER_IMAGE_CSV = "per_image.csv"
 SUMMARY_JSON = "summary.json"
@@ -53,12 +72,14 @@ WORST_PNG = "worst.png"
 
 @dataclass(frozen=True)
 class EvalItem:
-    """One image to score: ``truth`` bool (H, W); ``image`` uint8 (H, W, 3) RGB or None (``--pred`` mode)."""
+    """One image to score: ``truth`` bool (H, W); ``image`` uint8 (H, W, 3) RGB or None (``--pred`` mode);
+    ``occluder`` the occluder type where the benchmark states it ("" where it does not)."""
 
     item_id: str
     truth: np.ndarray
     image: np.ndarray | None
     source: str
+    occluder: str = ""
 
 
 def folder_pairs(root: Path) -> list[tuple[Path, Path]]:
@@ -150,15 +171,22 @@ def open_eval_data(path: Path | str, *, split: Path | None = None) -> tuple[int,
 class EvalResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     total: Confusion = field(default_factory=Confusion)
+    boundary: BoundaryCounts = field(default_factory=BoundaryCounts)
     worst: list[tuple[float, int, str, np.ndarray]] = field(default_factory=list)  # heap of (-iou, n, id, tile)
 
     def add(self, item: EvalItem, pred: np.ndarray, *, worst_k: int, tile_px: int) -> None:
         counts = confusion(pred, item.truth)
         values = scores(counts)
+        edge = boundary_counts(pred, item.truth)
         self.total = self.total + counts
+        self.boundary = self.boundary + edge
         height, width = item.truth.shape
+        size_px = face_size_px(item.truth)
         self.rows.append({"id": item.item_id, "source": item.source, "width": width, "height": height,
-                          "tp": counts.tp, "fp": counts.fp, "fn": counts.fn, "tn": counts.tn, **values})  # fmt: skip
+                          "tp": counts.tp, "fp": counts.fp, "fn": counts.fn, "tn": counts.tn, **values,
+                          BOUNDARY_METRIC: edge.iou, "boundary_intersection": edge.intersection,
+                          "boundary_union": edge.union, "occluder": item.occluder,
+                          "face_size_px": round(size_px, 1), "face_size": face_size_bin(size_px)})  # fmt: skip
         if worst_k <= 0:
             return
         # An image with no face in either mask is a perfect face prediction (its face IoU is undefined).
@@ -176,7 +204,17 @@ class EvalResult:
         per-image face IoUs over the images where it is defined (the number papers usually report)."""
         defined = [row["face_iou"] for row in self.rows if not math.isnan(row["face_iou"])]
         per_image = float(np.mean(defined)) if defined else float("nan")
-        return {"images": len(self.rows), **scores(self.total), "face_iou_per_image_mean": per_image}
+        summary: dict[str, Any] = {"images": len(self.rows), **scores(self.total), "face_iou_per_image_mean": per_image}
+        edges = [row[BOUNDARY_METRIC] for row in self.rows if not math.isnan(row.get(BOUNDARY_METRIC, math.nan))]
+        summary[BOUNDARY_METRIC] = self.boundary.iou
+        summary[f"{BOUNDARY_METRIC}_per_image_mean"] = float(np.mean(edges)) if edges else float("nan")
+        summary["boundary_dilation_frac"] = BOUNDARY_DILATION_FRAC
+        occluders = sorted({str(row.get("occluder", "")) for row in self.rows})
+        if any(occluders):
+            summary["by_occluder"] = group_scores(self.rows, "occluder", occluders)
+        if any("face_size" in row for row in self.rows):
+            summary["by_face_size"] = group_scores(self.rows, "face_size", face_size_bins())
+        return summary
 
 
 def error_tile(image: np.ndarray | None, truth: np.ndarray, pred: np.ndarray, tile_px: int, label: str) -> np.ndarray:
@@ -207,7 +245,8 @@ def write_report(result: EvalResult, out: Path, extra: dict[str, Any]) -> dict[s
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ConfigError(f"cannot create {out}: {error.strerror or error}; choose a writable --out") from error
-    fields = ["id", "source", "width", "height", "tp", "fp", "fn", "tn", *METRIC_NAMES]
+    fields = ["id", "source", "width", "height", "tp", "fp", "fn", "tn", *METRIC_NAMES, BOUNDARY_METRIC,
+              "boundary_intersection", "boundary_union", "occluder", "face_size_px", "face_size"]  # fmt: skip
     with (out / PER_IMAGE_CSV).open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
@@ -222,6 +261,20 @@ def write_report(result: EvalResult, out: Path, extra: dict[str, Any]) -> dict[s
 
 
 ProgressCallback = Callable[[int], None]
+
+
+def read_prediction(path: Path, threshold: float = 0.5) -> np.ndarray:
+    """A predicted mask file as bool (H, W): grey or colour (channels' max), 0/1, 0/255 or a probability map
+    thresholded at ``threshold`` (:func:`~occgen.train.metrics.binarize_prediction`)."""
+    raw = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise SourceError(f"cannot decode {path}: the file is empty or corrupt")
+    if raw.ndim == 3:
+        raw = raw[:, :, :3].max(axis=2)
+    try:
+        return binarize_prediction(raw, str(path), threshold)
+    except ArrayContractError as error:
+        raise SourceError(str(error)) from error
 
 
 def evaluate_predictions(
@@ -258,15 +311,7 @@ def evaluate_predictions(
     for truth_path in truths:
         truth = read_binary_mask(truth_path).astype(bool)
         pred_path = preds[truth_path.stem]
-        raw = cv2.imdecode(np.fromfile(pred_path, np.uint8), cv2.IMREAD_UNCHANGED)
-        if raw is None:
-            raise SourceError(f"cannot decode {pred_path}: the file is empty or corrupt")
-        if raw.ndim == 3:
-            raw = raw[:, :, :3].max(axis=2)
-        try:
-            pred = binarize_prediction(raw, str(pred_path), threshold)
-        except ArrayContractError as error:
-            raise SourceError(str(error)) from error
+        pred = read_prediction(pred_path, threshold)
         if pred.shape != truth.shape:
             raise SourceError(
                 f"prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} but ground truth {truth_path} is "

@@ -19,13 +19,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from occgen.core.errors import ConfigError
+from occgen.train.encoder_keys import read_encoder_state
 
 ARCH = "resnet18-unet"
 #: ImageNet statistics used by torchvision's pretrained ResNets (their published preprocessing).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-#: Keys of a torchvision classification state dict that the encoder has no use for (the classifier head).
-CLASSIFIER_KEYS = ("fc.weight", "fc.bias")
 
 
 def normalise_input(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -155,20 +154,14 @@ def read_torch_file(path: Path, what: str, fix: str) -> Any:
 
 
 def load_encoder_weights(model: ResNet18UNet, path: Path) -> None:
-    """Load a torchvision-style ResNet-18 state dict (e.g. ImageNet weights the user saved) into the encoder.
+    """Load a ResNet-18 state dict (ImageNet weights the user saved from torchvision, timm or Hugging Face:
+    :mod:`occgen.train.encoder_keys`) into the encoder.
 
     Strict: every encoder tensor must be present with its exact shape and no other key may appear,
-    except the classifier head (``fc.weight``, ``fc.bias``), which is dropped. A checkpoint wrapped as
-    ``{"state_dict": ...}`` or ``{"model": ...}`` is unwrapped; a ``module.`` prefix (DataParallel) is removed.
+    except the classifier head, which is dropped; a one-line error names the unmatched keys.
     """
     path = Path(path)
-    state = read_torch_file(path, "encoder weights", "pass a saved torchvision resnet18 state dict")
-    for wrapper in ("state_dict", "model"):
-        if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
-            state = state[wrapper]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConfigError(f"{path}: expected a state dict of tensors (torch.save(resnet18().state_dict(), path))")
-    state = {k.removeprefix("module."): v for k, v in state.items() if k.removeprefix("module.") not in CLASSIFIER_KEYS}
+    state = read_encoder_state(path, read_torch_file)
     expected = model.encoder.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -183,7 +176,8 @@ def load_encoder_weights(model: ResNet18UNet, path: Path) -> None:
             shown = ", ".join(keys[:8]) + (f" ... ({len(keys)} in all)" if len(keys) > 8 else "")
             problems.append(f"{label} keys: {shown}")
     if problems:
-        raise ConfigError(f"{path} is not a ResNet-18 state dict with torchvision key names: " + "; ".join(problems))
+        raise ConfigError(f"{path} is not a ResNet-18 state dict (torchvision, timm or Hugging Face key names): "
+                          + "; ".join(problems))  # fmt: skip
     model.encoder.load_state_dict(state, strict=True)
 
 

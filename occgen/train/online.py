@@ -27,6 +27,8 @@ from occgen.core.errors import ConfigError
 from occgen.core.targets import Resize, apply_geometric
 from occgen.recipes.base import Recipe
 from occgen.recipes.labels import build_labels
+from occgen.train.config import CropConfig
+from occgen.train.crops import TRAIN_CROP_STREAM, apply_crop, sample_crop, sample_points
 from occgen.train.data import StoreDataset, training_targets
 
 #: Samples per "shard" of the online part, for the shard-wise shuffling sampler (any value works: the
@@ -39,10 +41,14 @@ class OnlineDataset(Dataset):
     label uint8 (S, S))`` tensors at ``input_size`` S: the visible-face mask (``target`` face) or the parsing
     map (``target`` parsing, the recipe's ``parsing`` label, :mod:`occgen.recipes.labels`).
 
-    ``dataset[(epoch, i)]`` is recipe sample ``epoch * length + i``; ``dataset[i]`` is epoch 0.
+    ``dataset[(epoch, i)]`` is recipe sample ``epoch * length + i``; ``dataset[i]`` is epoch 0. ``crops``
+    (template crops, :mod:`occgen.train.crops`): each sample is re-framed by the landmarks of its face
+    (:func:`occgen.recipes.labels.build_labels`) with the draws of ``default_rng([seed, TRAIN_CROP_STREAM,
+    epoch, i])``; a sample without five points is used as it is (not counted: workers make them).
     """
 
-    def __init__(self, recipe: Recipe, length: int, *, input_size: int, target: str = "face") -> None:
+    def __init__(self, recipe: Recipe, length: int, *, input_size: int, target: str = "face",
+                 crops: CropConfig | None = None, seed: int = 0) -> None:  # fmt: skip
         if length < 1:
             raise ConfigError(f"online samples per epoch must be >= 1, got {length}")
         if input_size < 32 or input_size % 32:
@@ -56,6 +62,8 @@ class OnlineDataset(Dataset):
         self.length = length
         self.input_size = input_size
         self.target = target
+        self.crops = crops if crops is not None and crops.enabled else None
+        self.seed = seed
 
     def __len__(self) -> int:
         return self.length
@@ -76,8 +84,19 @@ class OnlineDataset(Dataset):
             raise ConfigError(f"recipe {self.recipe.name} gives no label sources: it cannot train --target parsing")
         else:
             label = build_labels(sample.labels, ("parsing",))["parsing"]
-        targets = apply_geometric(training_targets(sample.image, label, self.target), Resize(*size))
-        return targets.array("image"), targets.array("label")
+        targets = training_targets(sample.image, label, self.target)
+        if self.crops is None:
+            targets = apply_geometric(targets, Resize(*size))
+            return targets.array("image"), targets.array("label")
+        points = None
+        if self.crops.templates and sample.labels is not None:
+            found = build_labels(sample.labels, ("landmarks",), occluder_mask=sample.occluder_mask)
+            points = sample_points(found["landmarks"])
+        rng = np.random.default_rng([self.seed, TRAIN_CROP_STREAM, int(epoch), int(index)])
+        params = sample_crop(rng=rng, config=self.crops, input_size=self.input_size)
+        targets = apply_crop(targets, points, params, input_size=self.input_size)
+        image = targets.array("image")
+        return (image[:, :, ::-1].copy() if params.channel_swap else image), targets.array("label")
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         epoch, index = key if isinstance(key, tuple) else (0, key)

@@ -5,10 +5,16 @@ per-epoch metrics for DVC plots. The defaults are the FaceOcc paper's (section 4
 Output folder::
 
     epoch_001.pt ...   model weights after each epoch (every ``checkpoint_every`` epochs)
+    step_000100.pt ... model weights every ``checkpoint_every_steps`` optimizer steps (when set)
     last.pt            model + optimizer after the latest epoch (what ``--resume`` reads)
-    metrics.csv        one row per epoch (DVC plots): loss, lr, training-batch IoUs, [val_*], speed
+    metrics.csv        one row per epoch (DVC plots): loss, lr, training-batch IoUs, [val_*], speed, steps so far
+    steps.csv          with a step budget (``train.steps`` / ``train.max_samples``): one row per step (loss)
     metrics.json       the latest row (DVC metrics)
     config.json        the resolved config and the training stores
+
+A step budget ends training after that many optimizer steps, wherever it falls in an epoch (the last epoch's
+row then covers the steps run in it); ``--resume`` restarts after the last finished epoch, or does nothing
+when the budget was spent.
 """
 
 from __future__ import annotations
@@ -34,10 +40,10 @@ from occgen.core.files import atomic_path
 from occgen.core.params import to_plain
 from occgen.store.schema import card_digest
 from occgen.train.architectures import build_model, canonical_arch, load_encoder_weights, needs_full_batches
-from occgen.train.config import DEFAULT_ARCH, DEVICES, RESUMABLE_CHANGES, TrainConfig  # noqa: F401 (re-exported)
+from occgen.train.config import DEFAULT_ARCH, DEVICES, RESUMABLE_CHANGES, CropConfig, TrainConfig  # noqa: F401 (re-exported)
 from occgen.train.data import ShardShuffleSampler, StoreDataset
 from occgen.train.loss import ohem_bce_loss
-from occgen.train.metrics import Confusion, confusion, scores
+from occgen.train.metrics import BOUNDARY_METRIC, BoundaryCounts, Confusion, boundary_counts, confusion, scores
 from occgen.train.model import read_torch_file
 from occgen.train.multiclass import N_PARSING, class_scores, confusion_matrix, n_outputs, ohem_ce_loss
 from occgen.train.online import MixedDataset, OnlineDataset
@@ -46,6 +52,7 @@ ARCH = DEFAULT_ARCH  # the default architecture (kept for callers of the single-
 
 LAST = "last.pt"
 METRICS_CSV = "metrics.csv"
+STEPS_CSV = "steps.csv"
 METRICS_JSON = "metrics.json"
 
 
@@ -68,6 +75,8 @@ class TrainReport:
     first_epoch: int  # first epoch run by this call (1-based)
     last_epoch: int
     rows: list[dict[str, Any]]
+    steps: int = 0  # optimizer steps done in all (this call and the ones it resumed)
+    crops_without_points: int | None = None  # template crops on: store samples without five points (un-cropped)
 
 
 def _data_description(dataset: StoreDataset | MixedDataset) -> list[dict[str, Any]]:
@@ -80,6 +89,14 @@ def _data_description(dataset: StoreDataset | MixedDataset) -> list[dict[str, An
     ]  # fmt: skip
 
 
+def _crop_note(dataset: StoreDataset | MixedDataset) -> dict[str, Any]:
+    """``{"crops_without_points": n}`` when template crops are on: the store samples used un-cropped."""
+    stores = dataset.stores if isinstance(dataset, MixedDataset) else dataset
+    if stores is None or stores.crops is None or not stores.crops.templates:
+        return {}
+    return {"crops_without_points": stores.without_points}
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     with atomic_path(path) as temporary:
         torch.save(obj, temporary)
@@ -88,8 +105,9 @@ def _atomic_save(obj: Any, path: Path) -> None:
 def _check_resume(checkpoint: dict[str, Any], config: TrainConfig, data: list[dict[str, Any]], path: Path) -> None:
     if checkpoint_arch(checkpoint) != config.arch:
         raise StoreError(f"{path} is not an occgen {config.arch} checkpoint (it holds {checkpoint.get('arch')!r})")
-    # Keys older runs lack: train.arch (before it, every run was the U-Net), target, class_weights.
-    old = {"arch": DEFAULT_ARCH, "target": "face", "class_weights": None, **checkpoint.get("config", {})}
+    # Keys older runs lack: train.arch (before it, every run was the U-Net), target, class_weights, crops.
+    old = {"arch": DEFAULT_ARCH, "target": "face", "class_weights": None, "crops": to_plain(CropConfig()),
+           **checkpoint.get("config", {})}  # fmt: skip
     new = to_plain(config)
     changed = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
     if changed:
@@ -130,16 +148,20 @@ def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
 BatchCallback = Callable[[int, int, int, float], None]  # (epoch, batches done, batches in epoch, loss)
 
 
-def evaluate_counts(model: nn.Module, dataset: StoreDataset, *, batch_size: int, device: torch.device) -> Confusion:
-    """Summed confusion of ``model`` over ``dataset`` (no augmentation), in eval mode."""
+def evaluate_counts(model: nn.Module, dataset: StoreDataset, *, batch_size: int,
+                    device: torch.device) -> tuple[Confusion, BoundaryCounts]:  # fmt: skip
+    """Summed confusion and face Boundary IoU counts of ``model`` over ``dataset`` (no augmentation), in eval
+    mode. The boundary bands cost two distance transforms per image, small beside the forward pass."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    counts = Confusion()
+    counts, edges = Confusion(), BoundaryCounts()
     model.eval()
     with torch.inference_mode():
         for images, masks in loader:
-            pred = model(to_model_input(images, device))[:, 0] > 0
-            counts = counts + confusion(pred.cpu().numpy(), masks.numpy().astype(bool))
-    return counts
+            pred = (model(to_model_input(images, device))[:, 0] > 0).cpu().numpy()
+            truth = masks.numpy().astype(bool)
+            counts = counts + confusion(pred, truth)
+            edges = sum((boundary_counts(p, t) for p, t in zip(pred, truth, strict=True)), edges)
+    return counts, edges
 
 
 def evaluate_parsing_counts(model: nn.Module, dataset: StoreDataset, *, batch_size: int,
@@ -172,6 +194,7 @@ def _train_epoch(
     config: TrainConfig,
     device: torch.device,
     on_step: Callable[[int, int, float], None],
+    max_batches: int | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns the epoch's row: OHEM ``loss`` (what is optimised: the mean over
     hard pixels), plain ``bce`` over all pixels, ``train_*`` metrics of the training batches (as predicted
@@ -184,6 +207,8 @@ def _train_epoch(
     matrix: Any = 0
     weight = torch.tensor(config.class_weights, dtype=torch.float32) if config.class_weights else None
     for step, (images, masks) in enumerate(loader, start=1):
+        if max_batches is not None and step > max_batches:
+            break  # the step budget ends inside this epoch
         target = masks.to(device).unsqueeze(1).float()
         inputs = to_model_input(images, device)
         if config.channels_last:
@@ -248,7 +273,7 @@ def train(
     dataset: StoreDataset | MixedDataset
     if online is None or data:
         dataset = StoreDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed,
-                               target=config.target)  # fmt: skip
+                               target=config.target, crops=config.crops)  # fmt: skip
     if online is not None:
         dataset = MixedDataset(dataset if data and isinstance(dataset, StoreDataset) else None, online)
     val_dataset = StoreDataset(val, input_size=config.input_size, target=config.target) if val else None
@@ -257,7 +282,7 @@ def train(
     model = build_model(config.arch, seed=config.seed, outputs=n_outputs(config.target))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr_at(1), betas=config.betas,
                                  weight_decay=config.weight_decay)  # fmt: skip
-    start_epoch = 1
+    start_epoch, steps_done = 1, 0
     if last_path.exists() and not resume:
         raise ConfigError(f"{out} already holds a training run ({last_path}); pass --resume to continue it "
                           "or choose another --out")  # fmt: skip
@@ -269,6 +294,7 @@ def train(
         model.load_state_dict(checkpoint["model"], strict=True)
         optimizer.load_state_dict(checkpoint["optimizer"])
         start_epoch = int(checkpoint["epoch"]) + 1
+        steps_done = int(checkpoint.get("step", 0))
     elif config.encoder_weights is not None:
         load_encoder_weights(model, config.arch, config.encoder_weights)
     model.to(device)
@@ -283,13 +309,21 @@ def train(
     except OSError as error:
         raise ConfigError(f"cannot create {out}: {error.strerror or error}; choose a writable --out") from error
     (out / "config.json").write_text(
-        json.dumps({"config": to_plain(config), "data": data_info, "occgen_version": __version__}, indent=2)
+        json.dumps(
+            {"config": to_plain(config), "data": data_info, "occgen_version": __version__, **_crop_note(dataset)},
+            indent=2,
+        )  # fmt: skip
     )
     # Rows written after the checkpoint an interrupted run last saved are dropped (they are re-run).
     rows = [r for r in _read_rows(out / METRICS_CSV) if int(r["epoch"]) < start_epoch]
+    budget = config.step_budget
+    step_rows = [r for r in _read_rows(out / STEPS_CSV) if int(r["step"]) <= steps_done] if budget else []
     sampler = ShardShuffleSampler(dataset, seed=config.seed)  # type: ignore[arg-type]  # MixedDataset: same fields
     new_rows: list[dict[str, Any]] = []
+    last_epoch = start_epoch - 1
     for epoch in range(start_epoch, config.epochs + 1):
+        if budget is not None and steps_done >= budget:
+            break
         lr = config.lr_at(epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -297,29 +331,52 @@ def train(
         # No worker_init_fn calling cv2.setNumThreads(1): in a forked worker it deadlocked (measured here).
         loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
                             pin_memory=device.type == "cuda", drop_last=needs_full_batches(config.arch))  # fmt: skip
-        on_step = partial(on_batch, epoch) if on_batch else _ignore_step
+        report_step = partial(on_batch, epoch) if on_batch else _ignore_step
+        epoch_start_step = steps_done
+
+        def on_step(step: int, steps: int, loss: float, *, epoch: int = epoch, first: int = epoch_start_step,
+                    report_step: Callable[[int, int, float], None] = report_step) -> None:  # fmt: skip
+            if budget is not None:
+                step_rows.append({"step": first + step, "epoch": epoch, "loss": loss})
+            if config.checkpoint_every_steps and (first + step) % config.checkpoint_every_steps == 0:
+                _atomic_save({"arch": config.arch, "occgen_version": __version__, "epoch": epoch, "step": first + step,
+                              "config": to_plain(config), "data": data_info,
+                              "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}},
+                             out / f"step_{first + step:06d}.pt")  # fmt: skip
+            report_step(step, steps if budget is None else min(steps, budget - first), loss)
+
         row: dict[str, Any] = {"epoch": epoch, "lr": lr}
-        row.update(_train_epoch(model, optimizer, loader, config, device, on_step))
+        limit = None if budget is None else budget - steps_done
+        row.update(_train_epoch(model, optimizer, loader, config, device, on_step, max_batches=limit))
+        steps_done += len(loader) if limit is None else min(len(loader), limit)
+        row["step"] = steps_done
+        last_epoch = epoch
         if val_dataset is not None and config.target == "parsing":
             val_matrix = evaluate_parsing_counts(model, val_dataset, batch_size=config.batch_size, device=device)
             row.update({f"val_{name}": value for name, value in _parsing_scores(val_matrix).items()})
         elif val_dataset is not None:
-            val_counts = evaluate_counts(model, val_dataset, batch_size=config.batch_size, device=device)
+            val_counts, val_edges = evaluate_counts(model, val_dataset, batch_size=config.batch_size, device=device)
             row.update({f"val_{name}": value for name, value in scores(val_counts).items()})
+            row[f"val_{BOUNDARY_METRIC}"] = val_edges.iou
         state = {
-            "arch": config.arch, "occgen_version": __version__, "epoch": epoch, "config": to_plain(config),
+            "arch": config.arch, "occgen_version": __version__, "epoch": epoch, "step": steps_done,
+            "config": to_plain(config),
             "data": data_info, "model": {k: v.cpu() for k, v in model.state_dict().items()},
         }  # fmt: skip
-        if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
+        spent = budget is not None and steps_done >= budget
+        if epoch % config.checkpoint_every == 0 or epoch == config.epochs or spent:
             _atomic_save(state, out / f"epoch_{epoch:03d}.pt")
         _atomic_save({**state, "optimizer": optimizer.state_dict()}, last_path)
         rows.append(row)
         new_rows.append(row)
         _write_rows(out / METRICS_CSV, rows)
+        if budget is not None:
+            _write_rows(out / STEPS_CSV, step_rows)
         (out / METRICS_JSON).write_text(json.dumps(_json_ready(row), indent=2))
         if on_epoch:
             on_epoch(row)
-    return TrainReport(out, start_epoch, config.epochs, new_rows)
+    return TrainReport(out, start_epoch, last_epoch, new_rows, steps_done,
+                       _crop_note(dataset).get("crops_without_points"))
 
 
 def checkpoint_arch(checkpoint: Any) -> str | None:

@@ -1,0 +1,101 @@
+"""`occgen table` end to end on the embedded demo at a tiny budget (issue 24): one row per condition and
+evaluation set, numbers equal to `occgen evaluate` run alone on the same checkpoint, a report that states the
+budget, and a second run that reuses every finished condition."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from occgen.cli.main import app
+from occgen.cli.table import condition_counts, parse_conditions, parse_eval
+from occgen.core.errors import ConfigError
+from occgen.core.imageio import read_image, write_png
+from occgen.store import open_store
+from tests.test_train_run import demo_store
+
+runner = CliRunner()
+CONDITIONS = ["c-wo", "c-wo+natocc", "c-wo+randocc", "c-wo+both"]
+
+
+def eval_folder(tmp_path: Path) -> Path:
+    """A held-out folder in the plain layout (images/ + masks/): RandOcc samples of another seed."""
+    store = open_store(demo_store(tmp_path / "held_out.zarr", n=3))
+    root = tmp_path / "occluded"
+    for index in range(len(store)):
+        sample = store[index]
+        write_png(root / "images" / f"face{index}.png", sample.image)
+        write_png(root / "masks" / f"face{index}.png", sample.face_mask.astype("uint8") * 255)
+    return root
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_condition_names_eval_sets_and_equal_sizes() -> None:
+    assert parse_eval("realocc=/data/RealOcc") == ("realocc", Path("/data/RealOcc"))
+    with pytest.raises(ConfigError, match="expected NAME=DIR"):
+        parse_eval("../x=/data")
+    with pytest.raises(ConfigError, match="unknown natocc; valid: c-wo, "):
+        parse_conditions("c-wo,natocc")
+    assert condition_counts("c-wo+both", 10) == [("faces", 5), ("natocc", 2), ("randocc", 3)]
+    assert all(sum(c for _, c in condition_counts(name, 9)) == 9 for name in CONDITIONS)
+
+
+@pytest.mark.timeout(300)
+def test_table_end_to_end_on_the_demo_then_resumed(tmp_path: Path) -> None:
+    held_out = eval_folder(tmp_path)
+    out = tmp_path / "table"
+    args = ["table", "--eval", f"occluded={held_out}", "--eval", f"store={tmp_path / 'held_out.zarr'}", "--out",
+            str(out), "--size", "64", "--steps", "2", "--batch-size", "2", "--samples", "4", "--workers", "1",
+            "--log-every", "1"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = read_rows(out / "table.csv")
+    assert [(r["condition"], r["eval"]) for r in rows] == [(c, e) for c in CONDITIONS for e in ("occluded", "store")]
+    assert all(r["steps"] == "2" and r["images"] == "3" and 0.0 <= float(r["face_iou"]) <= 1.0 for r in rows)
+    for condition in CONDITIONS:  # every condition trained on a mix of the same size from the same faces
+        mix = open_store(out / "data" / f"{condition}.mix.zarr")
+        assert len(mix) == 4 and "faces.zarr" in str(mix.card["sources"][0]["path"])
+
+    # The same checkpoint scored by `occgen evaluate` alone gives the table's numbers.
+    alone = tmp_path / "alone"
+    result = runner.invoke(app, ["evaluate", "--model", str(out / "runs" / "c-wo+natocc" / "last.pt"), "--data",
+                                 str(held_out), "--out", str(alone), "--fps-iterations", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((alone / "summary.json").read_text())
+    row = next(r for r in rows if (r["condition"], r["eval"]) == ("c-wo+natocc", "occluded"))
+    assert float(row["face_iou"]) == summary["face_iou"]
+    assert float(row["face_iou_per_image_mean"]) == summary["face_iou_per_image_mean"]
+    assert float(row["miou"]) == summary["miou"]
+
+    report = (out / "report.md").read_text()
+    assert "| c-wo+randocc | store | 3 |" in report
+    assert "Pretrained encoder: no (random initialisation)" in report
+    assert "A small CPU budget is small." in report and "2 optimizer steps x batch 2" in report
+    assert "occgen table --eval=occluded=" in report
+    assert read_image(out / "curves.png").shape[2] == 3
+    for condition in CONDITIONS:
+        assert (out / "runs" / condition / "eval" / "occluded" / "worst.png").is_file()
+        assert f"runs/{condition}/eval/occluded/worst.png" in report
+
+    # A second run reuses every finished condition: no training, the same numbers.
+    stamps = {c: (out / "runs" / c / "last.pt").stat().st_mtime_ns for c in CONDITIONS}
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("trained already (2 steps") == 4 and "step 1/2" not in result.output
+    assert {c: (out / "runs" / c / "last.pt").stat().st_mtime_ns for c in CONDITIONS} == stamps
+    assert read_rows(out / "table.csv") == rows
+
+    # Other settings into the same --out: refused in one line, the finished run left alone.
+    result = runner.invoke(app, [*args, "--lr", "0.5", "--conditions", "c-wo"])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and "holds condition c-wo trained on other inputs or settings" in errors[0]
+    assert (out / "runs" / "c-wo" / "last.pt").stat().st_mtime_ns == stamps["c-wo"]
