@@ -134,3 +134,56 @@ def test_clips_carry_the_recipes_card_facts(natocc) -> None:
     clips = ClipRecipe(natocc, ClipConfig(frames=3))
     assert clips.models() == natocc.models() and clips.sources() == natocc.sources()
     assert clips.params()["clip"]["frames"] == 3 and clips.name == "natocc" and clips.size == 64
+
+
+def test_clips_refuse_extra_occluders(tmp_path) -> None:
+    """Several occluders per face are painted on stills only: --frames with them is one clear error."""
+    from typer.testing import CliRunner
+
+    from occgen.cli.main import app
+    from occgen.recipes.multi import OccludersPerFace
+
+    faces, hands = open_faces(None), MattedHands(None, max_side_px=96)
+    for extra in ({"occluders_per_face": OccludersPerFace(counts=(1, 2), weights=(0.5, 0.5), objects_frac=0.0)},
+                  {"face_occluder_frac": 0.3}):  # fmt: skip
+        config = NatOccConfig(hand_max_side_px=96, objects_frac=0.0, **extra)
+        recipe = NatOccRecipe(faces, hands, config, seed=3, size=64)
+        with pytest.raises(ConfigError, match="clips have one occluder per face for now"):
+            ClipRecipe(recipe, ClipConfig(frames=3))
+        assert recipe.make(0).image.shape == (64, 64, 3)  # stills still take them
+    out = tmp_path / "c.zarr"
+    for flags in (["--occluders-per-face", "1,2"], ["--face-occluder-frac", "0.3"]):
+        result = CliRunner().invoke(app, ["generate", "natocc", "--frames", "3", "--n", "1", "--size", "64",
+                                          "--workers", "1", "--no-preview", "--out", str(out), *flags])  # fmt: skip
+        assert result.exit_code == 1, result.output
+        errors = [line for line in result.output.splitlines() if not line.startswith("note:")]
+        assert len(errors) == 1 and "clips have one occluder per face for now" in errors[0], result.output
+        assert not out.exists()
+
+
+def test_inner_mouth_occluder_applies_to_clip_face_masks(face_folder) -> None:
+    from occgen.core.imageio import write_png
+    from occgen.core.labels import PART_ID
+    from occgen.recipes.motion import move_parsing
+    from occgen.sources.faces import FaceFolder
+
+    for i in range(3):  # an open mouth inside each fixture face (its parsing class `mouth`)
+        mask = (np.asarray(FaceFolder(face_folder).load(i, 96).face_mask) > 0).astype(np.uint8)
+        mask[62:68, 40:56] = PART_ID["mouth"]  # at 96² (the fixture's size)
+        write_png(face_folder / "parsing" / f"face{i}.png", mask)
+    faces, hands = FaceFolder(face_folder), MattedHands(None, max_side_px=96)
+    made = {}
+    for policy in ("face", "occluder"):
+        config = NatOccConfig(hand_max_side_px=96, objects_frac=0.0, inner_mouth=policy)
+        made[policy] = ClipRecipe(NatOccRecipe(faces, hands, config, seed=3, size=64), ClipConfig(frames=5))
+    assert "mouth" not in made["occluder"].face_parts and "mouth" in made["face"].face_parts
+    mouth_kept = 0
+    for clip_index in range(3):
+        drawn, motion = made["occluder"].clip(clip_index)
+        for t in range(5):
+            mouth = move_parsing(drawn.face_parsing(), frame_params(motion, t)) == PART_ID["mouth"]
+            assert mouth.any()
+            frame = made["occluder"].make(clip_index * 5 + t)
+            assert not (frame.face_mask.astype(bool) & mouth).any(), (clip_index, t)
+            mouth_kept += int((made["face"].make(clip_index * 5 + t).face_mask.astype(bool) & mouth).sum())
+    assert mouth_kept > 0  # the face policy keeps those pixels: the check above can fail
