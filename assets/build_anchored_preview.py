@@ -2,9 +2,10 @@
 
 The demo faces have no parsing maps, so this script draws rough ones by hand (ellipses at the eyes, brows, nose
 and lips placed by eye on the 512² demo images; skin = the convex hull of the demo face mask) into a scratch
-face folder, then makes hands, COCO demo objects (cup, spoon) and procedural eyewear / face masks with anchored
-placement. Each tile shows the sample, the face's landmarks (green), and the anchor target (red cross) with the
-family and anchor name. Nothing here is used at run time; it only makes the picture (deterministic, seed 5).
+face folder, then makes hands, COCO demo objects (cups and bowls, food, a phone) and procedural eyewear / face
+masks with anchored placement. Each tile shows the sample, the face's landmarks (green), and the anchor target
+(red cross) with the family and anchor name. Nothing here is used at run time; it only makes the picture
+(deterministic, seed 5).
 
     python assets/build_anchored_preview.py [--out docs/natocc-anchored-preview.jpg]
 """
@@ -38,7 +39,7 @@ PARTS = {
 TILE = 192
 COLUMNS = 4
 #: Tiles per family (12 in all); each eyewear / face-mask style at most once.
-PER_FAMILY = {"hand": 3, "drink": 2, "utensil": 2, "eyewear": 2, "face_mask": 3}
+PER_FAMILY = {"hand": 3, "drink": 2, "food": 1, "phone": 1, "eyewear": 2, "face_mask": 3}
 
 
 def scratch_faces(root: Path) -> Path:

@@ -115,6 +115,22 @@ def test_hands_list_is_a_deprecated_alias_of_split(tmp_path: Path) -> None:
     assert "--list" not in runner.invoke(app, ["hands", "matte", "--help"]).output  # hidden
 
 
+def test_coco_images_is_a_deprecated_alias_of_src(tmp_path: Path) -> None:
+    from occgen.core.files import demo_root
+
+    annotations = str(demo_root() / "coco" / "annotations" / "instances_demo.json")
+    missing = str(tmp_path / "no-images")
+    by_src = runner.invoke(app, ["occluders", "coco", "--annotations", annotations, "--src", missing,
+                                 "--out", str(tmp_path / "a")])  # fmt: skip
+    by_images = runner.invoke(app, ["occluders", "coco", "--annotations", annotations, "--images", missing,
+                                    "--out", str(tmp_path / "b")])  # fmt: skip
+    assert by_src.exit_code == by_images.exit_code == 1
+    for result in (by_src, by_images):  # the images folder reached the command under either spelling
+        assert "no-images;passthefolderholding" in "".join(result.output.split())  # rich may wrap anywhere
+    assert "--images is deprecated, use --src" in by_images.output and "deprecated" not in by_src.output
+    assert "--images" not in runner.invoke(app, ["occluders", "coco", "--help"]).output  # hidden
+
+
 def test_mixing_a_mix_names_the_real_cause(tmp_path: Path, face_folder: Path, dtd_root: Path) -> None:
     store = tmp_path / "s.zarr"
     assert runner.invoke(app, [*generate_args(store, face_folder, dtd_root), "--no-preview"]).exit_code == 0

@@ -94,8 +94,8 @@ def test_help_shows_every_default_and_every_bracket(path: list[str], command: An
 def test_commands_are_listed_in_data_flow_order() -> None:
     result = runner.invoke(app, ["--help"], **WIDE)  # type: ignore[arg-type]
     listed = [line.split()[0] for line in result.output.split("Commands:", 1)[1].splitlines() if line.strip()]
-    flow = ["faces", "hands", "occluders", "generate", "info", "preview", "report", "audit", "verify", "mix", "recode",
-            "export", "train", "evaluate", "table", "export-model", "predict", "cache", "params",
+    flow = ["faces", "hands", "occluders", "generate", "info", "preview", "report", "view", "audit", "verify", "mix",
+            "recode", "export", "train", "evaluate", "table", "export-model", "predict", "cache", "params",
             "version"]  # fmt: skip
     assert listed == flow
 

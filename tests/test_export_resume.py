@@ -33,6 +33,7 @@ FORMAT_ARGS = {
     "webdataset": ["--format", "webdataset", "--shard-mb", "0.05", "--val-frac", "0.25"],
     "hf": ["--format", "hf", "--shard-mb", "0.05"],
     "dfl": ["--format", "dfl"],  # needs the landmarks label: noise_store(points=True)
+    "fiftyone": ["--format", "fiftyone"],
 }
 
 
@@ -66,8 +67,9 @@ def _point_labels(rng: np.random.Generator, count: int, size: int) -> dict[str, 
 
 
 def output_files(out: Path) -> dict[str, bytes]:
-    """Every file of an export but its work folder, by relative path."""
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+    """Every file of an export but its work folder, by relative path (``out`` itself, which FiftyOne's absolute
+    mask paths hold, read as ``<out>``)."""
+    return {str(p.relative_to(out)): p.read_bytes().replace(str(out).encode(), b"<out>") for p in sorted(out.rglob("*"))
             if p.is_file() and ".occgen-export" not in p.relative_to(out).parts}  # fmt: skip
 
 

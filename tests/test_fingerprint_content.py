@@ -177,7 +177,7 @@ def test_fingerprints_hold_no_location_or_mtime(tmp_path: Path, monkeypatch: pyt
 @pytest.mark.parametrize(
     ("folder", "make", "changed"),
     [
-        ("objects", lambda root: CocoObjects(root), "coco_2_spoon.png"),
+        ("objects", lambda root: CocoObjects(root), "coco_1876833_cup.png"),
         ("hands", lambda root: MattedHands(root), None),
         ("dtd", lambda root: DTDTextures(root), None),
     ],

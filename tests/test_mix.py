@@ -117,3 +117,14 @@ def test_an_index_never_gets_the_mix_storage_options_for_a_place_it_names(
     assert elsewhere.url == "s3://theirs/x.zarr" and dict(elsewhere.storage_options) == {}
     with pytest.raises(StoreError, match="leaves the bucket"):
         reader._source_location("../../../theirs/x.zarr")
+
+
+def test_mixing_a_mix_is_refused_by_the_library(tmp_path: Path, two_stores: tuple[Path, Path]) -> None:
+    a, b = two_stores
+    inner = build_mix([MixPart(a, count=2), MixPart(b, count=2)], tmp_path / "inner.zarr")
+    with pytest.raises(ConfigError, match="is a mix: nested mixes are not supported") as error:
+        build_mix([MixPart(inner, count=2), MixPart(b, count=2)], tmp_path / "outer.zarr")
+    message = str(error.value)
+    assert "\n" not in message
+    assert f"occgen mix {a} {b}" in message  # the stores to mix instead, resolved beside the inner mix
+    assert not (tmp_path / "outer.zarr").exists()

@@ -246,7 +246,7 @@ def test_natocc_with_real_coco_objects_and_harmoniser(tmp_path: Path) -> None:
     objects = tmp_path / "objects"
     annotations = coco / "annotations" / "instances_demo.json"
     result = runner.invoke(app, ["occluders", "coco", "--annotations", str(annotations),
-                                 "--images", str(coco / "images"), "--out", str(objects)])  # fmt: skip
+                                 "--src", str(coco / "images"), "--out", str(objects)])  # fmt: skip
     assert result.exit_code == 0, result.output
     base = ["generate", "natocc", "--n", "6", "--size", "64", "--workers", "1", "--no-preview"]
     out = tmp_path / "objects.zarr"
@@ -288,7 +288,7 @@ def test_default_pairs_every_face_with_a_hand_and_an_object(tmp_path: Path, demo
     from occgen.store.schema import ShardReader
 
     card = ShardReader(out).card
-    assert card["params"]["objects_frac"] == "paired" and card["sources"]["objects"]["count"] == 2
+    assert card["params"]["objects_frac"] == "paired" and card["sources"]["objects"]["count"] == 15
     assert card["sources"]["objects"]["root"].endswith("assets/demo/objects")
     for frac, expected in (("0", {"hand"}), ("1", {"coco-object"})):
         single = tmp_path / f"frac{frac}.zarr"

@@ -312,7 +312,7 @@ def test_coco_objects_source_draws_registered_occluders(coco_root: Path, tmp_pat
 
 def test_cli_extracts_and_reports(coco_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli-objects"
-    args = ["occluders", "coco", "--annotations", str(ann_path(coco_root)), "--images", str(coco_root / "val2017"),
+    args = ["occluders", "coco", "--annotations", str(ann_path(coco_root)), "--src", str(coco_root / "val2017"),
             "--out", str(out), "--category", "cup", "--category", "bottle", "--category", "zebra",
             "--min-area", "300", "--min-solidity", "0.8"]  # fmt: skip
     result = CliRunner().invoke(app, args)
@@ -324,15 +324,20 @@ def test_cli_extracts_and_reports(coco_root: Path, tmp_path: Path) -> None:
 
 
 def test_embedded_demo_runs_with_default_filters(tmp_path: Path) -> None:
-    """assets/demo/coco: a polygon cup and an RLE spoon over skimage's CC0 coffee photo."""
-    demo = Path(__file__).resolve().parents[1] / "assets" / "demo" / "coco"
-    report = extract_coco(demo / "annotations" / "instances_demo.json", demo / "images", tmp_path / "demo")
-    assert report.per_category == {"cup": 1, "spoon": 1} and report.rejected == {}
+    """assets/demo/coco: 15 real COCO 2017 objects (CC BY photos) all pass the default filters, and the
+    stage reproduces the embedded cut-outs in assets/demo/objects byte for byte."""
+    demo = Path(__file__).resolve().parents[1] / "assets" / "demo"
+    coco = demo / "coco"
+    report = extract_coco(coco / "annotations" / "instances_demo.json", coco / "images", tmp_path / "demo")
+    assert report.rejected == {} and sum(report.per_category.values()) == 15
+    assert {"cup", "bowl", "banana", "cell phone"} <= set(report.per_category)
     source = make_occluder_source("coco-objects", root=tmp_path / "demo")
     occluder, params = source.draw(rng=np.random.default_rng(0))
-    assert occluder.rgb.shape[0] > 250 and params["category"] in {"cup", "spoon"}
+    assert occluder.rgb.dtype == np.uint8 and params["category"] in report.per_category
     items = json.loads((tmp_path / "demo" / "manifest.json").read_text())["items"]
-    assert {item["licence_name"] for item in items} == {"CC0 1.0 Universal"}
+    embedded = json.loads((demo / "objects" / "manifest.json").read_text())["items"]
+    assert [(i["file"], i["sha256"]) for i in items] == [(i["file"], i["sha256"]) for i in embedded]
+    assert {item["licence_name"] for item in items} == {"Attribution License"}
 
 
 def test_objects_fingerprint_ignores_the_occgen_release_but_not_the_content(coco_root: Path, tmp_path: Path) -> None:

@@ -236,7 +236,7 @@ def test_face_masks_are_opaque_and_anchored_at_the_mouth() -> None:
     assert make_occluder_source("wearables").draw(rng=np.random.default_rng(1))[0].kind in {"eyewear", "face-mask"}
 
 
-@pytest.mark.parametrize(("objects_frac", "families"), [(1.0, {"drink", "utensil"}), (0.0, {"hand"})])
+@pytest.mark.parametrize(("objects_frac", "families"), [(1.0, {"drink", "food", "phone", "other"}), (0.0, {"hand"})])
 def test_natocc_anchored_objects_and_hands_sit_at_the_mouth(
     parsed_faces: Path, objects_frac: float, families: set[str]
 ) -> None:

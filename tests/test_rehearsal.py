@@ -37,7 +37,7 @@ def test_rehearsal_fixtures_in_true_layouts(tmp_path: Path) -> None:
     assert len(instances["annotations"]) == 6 and kinds == {"list", "dict"}  # polygons and RLE
     out = tmp_path / "objects"
     annotations = coco_root / "annotations" / "instances_rehearsal.json"
-    args = ["occluders", "coco", "--out", str(out), "--images", str(coco_root / "images"),
+    args = ["occluders", "coco", "--out", str(out), "--src", str(coco_root / "images"),
             "--annotations", str(annotations)]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

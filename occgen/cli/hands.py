@@ -109,5 +109,11 @@ def matte_command(
             + (f", {report.resumed} already done" if report.resumed else "")
             + (f", skipped {len(report.skipped)} (reasons in manifest.json)" if report.skipped else "")
         )
+        err_console.print(
+            f"shipped {report.shipped} cut-out(s); left out {len(report.rejected)} that failed the quality checks"
+            + (f" (in {out / 'rejected'}, measures in {out / 'quality.csv'})" if report.rejected else "")
+        )
         for skip in report.skipped[:10]:
             err_console.print(f"  skipped {skip['source']}: {skip['reason']}", highlight=False)
+        for reject in report.rejected[:10]:
+            err_console.print(f"  left out {reject['source']}: {'; '.join(reject['reasons'])}", highlight=False)

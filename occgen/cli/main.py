@@ -26,12 +26,13 @@ from occgen.cli.occluders import occluders_app
 from occgen.cli.report import report_command
 from occgen.cli.table import table_command
 from occgen.cli.train import evaluate_command, train_command
+from occgen.cli.view import view_command
 
 # `occgen --help` lists the commands in the order data flows through them.
 COMMAND_ORDER = (
     "faces", "hands", "occluders",  # prepare the sources
     "generate",  # make stores
-    "info", "preview", "report", "audit", "verify", "mix", "recode", "export",  # look at, check, combine, convert them
+    "info", "preview", "report", "view", "audit", "verify", "mix", "recode", "export",  # look at, check, mix, convert
     "train", "evaluate", "table", "export-model", "predict",  # models
     "cache", "params", "version",  # housekeeping
 )  # fmt: skip
@@ -90,6 +91,7 @@ app.command("table")(table_command)
 app.command("export-model")(export_model_command)
 app.command("predict")(predict_command)
 app.command("report")(report_command)
+app.command("view")(view_command)
 app.command("audit")(audit_command)
 
 

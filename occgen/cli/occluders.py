@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from occgen.cli.common import WORKERS_HELP, Device, command_group, resolve_workers
+from occgen.cli.common import WORKERS_HELP, Device, command_group, deprecated_alias, resolve_workers
 
 occluders_app = command_group(help="Build occluder folders (COCO objects, super-resolution).", no_args_is_help=True)
 
@@ -27,9 +27,10 @@ def occluders_coco(
     images: Annotated[
         Path | None,
         typer.Option(
-            "--images", help="Folder with the split's images (val2017/) [default: params, else the embedded demo]."
+            "--src", help="Folder with the split's images (val2017/) [default: params, else the embedded demo]."
         ),
     ] = None,
+    images_alias: Annotated[Path | None, deprecated_alias("--images", "--src")] = None,
     category: Annotated[
         list[str] | None,
         typer.Option("--category", help="Allowed COCO category (repeat) [default: params, else 20 everyday objects]."),
@@ -68,13 +69,13 @@ def occluders_coco(
     with user_errors():
         config = load_objects_config(params)
         annotations = annotations or config.annotations
-        images = images or config.images
+        images = images or images_alias or config.images
         assert annotations is not None and images is not None  # filled in by load_objects_config
         from occgen.core.files import demo_root
 
         if Path(annotations).is_relative_to(demo_root()):
             demo_note("the embedded demo COCO annotations (2 objects, not fit for training)",
-                      "--annotations JSON --images DIR (a COCO split)")  # fmt: skip
+                      "--annotations JSON --src DIR (a COCO split)")  # fmt: skip
         filter_changes = {
             "categories": tuple(category) if category else None, "include_crowd": include_crowd,
             "min_area_px": min_area, "border_margin_px": border_margin, "min_solidity": min_solidity,

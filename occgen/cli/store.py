@@ -24,6 +24,11 @@ from occgen.cli.common import (
     user_errors,
 )
 
+DRAW_HELP = (
+    "Drawn on the overlay, comma-separated: landmarks (cyan visible, magenta covered), instances (outlines) "
+    "[default: none]."
+)
+
 
 def preview(
     store: Annotated[Path, typer.Argument(help="A zarr store written by occgen.")],
@@ -33,6 +38,7 @@ def preview(
     allow_incomplete: Annotated[bool, typer.Option(help="Preview an interrupted store.")] = False,
     animation: Annotated[Path | None, typer.Option(help="A clip store: also write its first clip as an animated "
                                                    ".gif or .webp here [default: none].")] = None,
+    draw: Annotated[str, typer.Option(help=DRAW_HELP)] = "",
 ) -> None:  # fmt: skip
     """Contact sheet: image | face (green) and occluder (red) overlay | occluder mask [| parsing palette]; for a
     clip store, each clip's frames side by side over their overlays."""
@@ -41,17 +47,21 @@ def preview(
     from occgen.run.preview import write_preview
 
     with user_errors():
+        drawings = tuple(name.strip() for name in draw.split(",") if name.strip())
         path = write_clip_preview(store, out, k=k, tile_px=tile, allow_incomplete=allow_incomplete)
         if path is None:
             if animation is not None:
                 raise ConfigError(f"--animation: {store} is not a clip store (generate it with --frames T)")
-            path = write_preview(store, out, k=k, tile_px=tile, allow_incomplete=allow_incomplete)
-        elif animation is not None:
-            from occgen.store import open_store
-            from occgen.store.clips import ClipView
+            path = write_preview(store, out, k=k, tile_px=tile, allow_incomplete=allow_incomplete, draw=drawings)
+        else:
+            if drawings:
+                err_console.print("note: --draw is for still stores; a clip store's strip has no drawings yet")
+            if animation is not None:
+                from occgen.store import open_store
+                from occgen.store.clips import ClipView
 
-            view = ClipView(open_store(store, allow_incomplete=allow_incomplete), name=str(store))
-            err_console.print(f"animation: {write_clip_animation(view, 0, animation, tile_px=tile)}")
+                view = ClipView(open_store(store, allow_incomplete=allow_incomplete), name=str(store))
+                err_console.print(f"animation: {write_clip_animation(view, 0, animation, tile_px=tile)}")
         err_console.print(f"preview: {path}")
 
 
@@ -160,27 +170,8 @@ def mix(
 
     with user_errors():
         chosen = [parse_part(p) for p in parts]
-        for part in chosen:
-            refuse_nested_mix(part.path)
         path = build_mix(chosen, out, seed=seed, pick=pick, overwrite=overwrite, repeat=repeat)
         err_console.print(f"mix of {len(parts)} store(s) written to {path}")
-
-
-def refuse_nested_mix(path: Path | str) -> None:
-    """A mix part must be a store: a mix of mixes is not supported (say so before the library fails on it)."""
-    from occgen.core.errors import ConfigError
-    from occgen.core.location import parse_location
-    from occgen.store import is_store, open_store
-
-    if not is_store(parse_location(path)):
-        return  # not a dataset at all: build_mix names the problem
-    dataset = open_store(path, allow_incomplete=True)
-    stores = [str(part.reader.path) for part in dataset.parts if part.reader is not dataset]  # a store: its own part
-    if stores:
-        raise ConfigError(
-            f"{path} is a mix: nested mixes are not supported; mix its stores directly "
-            f"(occgen mix {' '.join(dict.fromkeys(stores))} ...)"
-        )
 
 
 def export(
@@ -190,8 +181,9 @@ def export(
                                          "mmseg (FaceOccludedDataset: img/*.jpg, mask/*.png 0/1, splits), "
                                          "webdataset (tar shards + DALI indexes), hf (Parquet shards for "
                                          "Hugging Face datasets), dfl (DeepFaceLab faceset: whole-face "
-                                         "aligned JPEGs with the APP15 dict; needs --labels landmarks) or "
-                                         "video (a clip store: MP4 + mask PNGs per clip).")] = "folder",
+                                         "aligned JPEGs with the APP15 dict; needs --labels landmarks), fiftyone "
+                                         "(a FiftyOne dataset directory; occgen view opens it) or video (a clip "
+                                         "store: MP4 + mask PNGs per clip).")] = "folder",
     image_format: Annotated[str | None, typer.Option(help="png (exact) or jpg [default: png; jpg for mmseg; "
                                                      "webdataset/hf: png if the store is lossless].")] = None,
     jpeg_quality: Annotated[int, typer.Option(help="JPEG quality for jpg images.")] = 95,
@@ -214,7 +206,7 @@ def export(
 
     with user_errors():
         workers = resolve_workers(workers)
-        formats = ("folder", "mmseg", "webdataset", "hf", "dfl", "video")
+        formats = ("folder", "mmseg", "webdataset", "hf", "dfl", "fiftyone", "video")
         if format not in formats:
             raise ConfigError(f"unknown export format {format!r}; valid: {', '.join(formats)}")
         if push_to_hub and format != "hf":
@@ -231,6 +223,12 @@ def export(
                 manifest = export_dfl(store, out, jpeg_quality=jpeg_quality, workers=workers, on_progress=advance)
                 summary = (f"exported {manifest['faces']} DeepFaceLab faces to {out} ({manifest['skipped']} samples "
                            "without five points skipped, listed in skipped.txt)")  # fmt: skip
+            elif format == "fiftyone":
+                from occgen.run.export_fiftyone import export_fiftyone
+
+                manifest = export_fiftyone(store, out, image_format=image_format, jpeg_quality=jpeg_quality,
+                                           workers=workers, on_progress=advance)  # fmt: skip
+                summary = f"exported {manifest['samples']} samples to {out} (fiftyone; occgen view {out} opens it)"
             elif format in ("webdataset", "hf"):
                 from occgen.run.export_hf import HF
                 from occgen.run.export_shards import export_shards

@@ -5,10 +5,10 @@ Where it sits: the bottom layer (numpy only). :mod:`occgen.recipes.labels` build
 affine) moves the points as a ``keypoints`` target (:mod:`occgen.core.targets`) with
 :data:`occgen.core.labels.LANDMARK_FLIP_PERM`.
 
-No face source occgen reads carries landmark files (CelebAMask-HQ has none; FaceOcc's FFHQ-aligned faces come
-without their 5 points), so every face gets the parsing-derived scheme :data:`occgen.core.labels.LANDMARK_NAMES`
-(float32 (K, 2) x, y; pixel ``(row, col)`` has its centre at ``x = col, y = row``). Parsing ids are
-:data:`occgen.core.labels.PARSING_CLASSES`:
+Stores hold this parsing-derived scheme for every face (a face's own 5- or 68-point file,
+:mod:`occgen.core.landmark_schemes`, drives anchored placement but is not stored):
+:data:`occgen.core.labels.LANDMARK_NAMES` (float32 (K, 2) x, y; pixel ``(row, col)`` has its centre at
+``x = col, y = row``). Parsing ids are :data:`occgen.core.labels.PARSING_CLASSES`:
 
 - ``left_eye``, ``right_eye``, ``left_brow``, ``right_brow``, ``nose_center``: centroids of ``l_eye``,
   ``r_eye``, ``l_brow``, ``r_brow``, ``nose``; ``upper_lip``, ``lower_lip``: centroids of ``u_lip``, ``l_lip``;

@@ -329,7 +329,10 @@ class NatOccRecipe:
         return tuple(p for p in parts if p != "mouth") if self.config.inner_mouth == "occluder" else parts
 
     def _face_frame(self, face_index: int) -> FaceFrame | None:
-        """The face's landmark frame for anchored placement (None: no eye landmarks, placement falls back)."""
+        """The face's landmark frame for anchored placement (None: no eye landmarks, placement falls back): from
+        the face's own landmark file (any scheme, as parsing-13 anchors), else from its parsing map."""
+        if (own := self._faces_memo.load_landmarks(face_index, self.size)) is not None:
+            return face_frame(own.scheme.as_parsing13(own.points))
         parsing = self._faces_memo.load_parsing(face_index, self.size)
         return face_frame(landmarks_from_parsing(parsing))
 

@@ -20,6 +20,7 @@ from occgen.core.errors import ConfigError, SourceError
 from occgen.core.geometry import letterbox
 from occgen.core.labels import generic_parsing
 from occgen.sources.cache import CutoutCache
+from occgen.sources.landmark_files import FaceLandmarks
 
 #: All 18 part names of CelebAMask-HQ's annotation files.
 CELEBAMASK_PARTS = (
@@ -114,6 +115,11 @@ class FaceMemo:
             face = Face(loaded.face_id, _frozen(loaded.image), _frozen(loaded.face_mask))
             self._cache.put(key, face)
         return face
+
+    def load_landmarks(self, index: int, size: int) -> FaceLandmarks | None:
+        """The source's ``load_landmarks`` (:mod:`occgen.sources.landmark_files`), or None when it has none."""
+        loader = getattr(self.faces, "load_landmarks", None)
+        return None if loader is None else loader(index, size)
 
     def load_parsing(self, index: int, size: int, face_mask: np.ndarray | None = None) -> np.ndarray:
         """The source's ``load_parsing`` (read-only, callers copy before writing), decoded once per face."""

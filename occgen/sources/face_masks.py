@@ -19,9 +19,12 @@ import cv2
 import numpy as np
 
 from occgen.core.errors import ConfigError
+from occgen.sources.mask_templates import MASK_TEMPLATE_LICENCE, render_template_mask, sample_template_mask
 from occgen.sources.occluder import Occluder
 
 FACE_MASK_STYLES = ("surgical", "cloth", "n95")
+#: Styles drawn only when asked for: ``photo`` = MaskTheFace's mask photographs (:mod:`occgen.sources.mask_templates`).
+OPTIONAL_FACE_MASK_STYLES = ("photo",)
 #: Surgical: light blue, sea green, white, pink, black. N95: white, off-white, grey-blue.
 SURGICAL_RGB = ((150, 190, 222), (140, 200, 188), (236, 236, 236), (236, 185, 200), (35, 35, 40))
 N95_RGB = ((238, 238, 232), (225, 220, 205), (200, 210, 220))
@@ -168,26 +171,33 @@ def render_face_mask(params: FaceMaskParams) -> tuple[Occluder, dict[str, Any]]:
 
 @dataclass
 class ProceduralFaceMasks:
-    """The ``face-masks`` occluder source: every draw a new mask (``styles``: which of surgical / cloth / n95),
-    drawn for eyes ``iod_px`` apart. Nothing is read from disk."""
+    """The ``face-masks`` occluder source: every draw a new mask (``styles``: which of surgical / cloth / n95, and
+    ``photo`` for MaskTheFace's photographed masks), drawn for eyes ``iod_px`` apart. Only ``photo`` reads files
+    (the embedded templates)."""
 
     styles: tuple[str, ...] = FACE_MASK_STYLES
     iod_px: int = 128
     name: str = "face-masks"
 
     def __post_init__(self) -> None:
-        unknown = [style for style in self.styles if style not in FACE_MASK_STYLES]
+        valid = FACE_MASK_STYLES + OPTIONAL_FACE_MASK_STYLES
+        unknown = [style for style in self.styles if style not in valid]
         if unknown or not self.styles:
-            raise ConfigError(
-                f"face mask styles must be some of {', '.join(FACE_MASK_STYLES)}, got {list(self.styles)}"
-            )
+            raise ConfigError(f"face mask styles must be some of {', '.join(valid)}, got {list(self.styles)}")
 
     def __len__(self) -> int:
         return len(self.styles)
 
     def draw(self, *, rng: np.random.Generator) -> tuple[Occluder, dict[str, Any]]:
         style = self.styles[int(rng.integers(len(self.styles)))]
+        if style == "photo":
+            return render_template_mask(sample_template_mask(rng=rng, iod_px=self.iod_px))
         return render_face_mask(sample_face_mask(rng=rng, iod_px=self.iod_px, style=style))
 
     def describe(self) -> dict[str, str | int]:
-        return {"kind": self.name, "root": "procedural", "count": len(self), "styles": ",".join(self.styles)}
+        described: dict[str, str | int] = {
+            "kind": self.name, "root": "procedural", "count": len(self), "styles": ",".join(self.styles)
+        }  # fmt: skip
+        if "photo" in self.styles:
+            described["licence"] = MASK_TEMPLATE_LICENCE
+        return described

@@ -15,6 +15,8 @@ Layouts read (their real on-disk formats):
 size, agreeing with ``load``'s face mask: CelebAMask-HQ from its part files (precedence in
 :func:`occgen.core.labels.parts_parsing`), folders from ``parsing/`` or, without it, one generic face class.
 It is only called when a store asks for the ``parsing`` label, so the default path reads nothing more.
+``load_landmarks(index, size)`` gives a folder face's own landmarks from its landmark file
+(:mod:`occgen.sources.landmark_files`), or None.
 
 Labels are resized with nearest neighbour only. Non-square faces are letterboxed (black image, label 0).
 
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from occgen.core.errors import ConfigError, SourceError
 from occgen.core.files import DEMO_LICENCE, demo_root, is_url, list_images, require_dir
@@ -59,6 +62,7 @@ from occgen.sources.face_common import (
     read_id_list,
 )
 from occgen.sources.face_layouts import FACE_LAYOUTS, PUBLIC_LAYOUTS, detect_layout, open_layout
+from occgen.sources.landmark_files import FaceLandmarks, landmark_file, read_face_landmarks
 from occgen.sources.remote import UrlRoot, local_path, open_root
 
 __all__ = [  # the sources of this module, and what face_common and celebamask define (imported from here too)
@@ -140,12 +144,24 @@ class FaceFolder(UrlRoot):
             )
         return reconcile_parsing(fit_square_labels(labels, size), face_mask, face_class_ids(DEFAULT_FACE_PARTS))
 
+    def load_landmarks(self, index: int, size: int) -> FaceLandmarks | None:
+        """The face's own landmarks at ``size`` from its landmark file (:mod:`occgen.sources.landmark_files`);
+        None when it has none."""
+        image_path = self.paths(index)[0]
+        if landmark_file(image_path) is None:
+            return None
+        with Image.open(image_path) as image:  # the header only: the points need the image's size
+            width, height = image.size
+        return read_face_landmarks(image_path, (height, width), size)
+
     def files(self) -> list[Path]:
-        """Every file that can feed a sample: each image, its mask and its ``parsing/`` map if present."""
+        """Every file that can feed a sample: each image, its mask, its ``parsing/`` map and its landmark file if
+        present."""
         parsing_dir = self.root / "parsing"
         parsing = {p.name for p in parsing_dir.iterdir() if p.is_file()} if parsing_dir.is_dir() else set()
         maps = [parsing_dir / name for image, _ in self._pairs if (name := f"{image.stem}.png") in parsing]
-        return [*(f for pair in self._pairs for f in pair), *maps]
+        points = [path for image, _ in self._pairs if (path := landmark_file(image)) is not None]
+        return [*(f for pair in self._pairs for f in pair), *maps, *points]
 
     def describe(self) -> dict[str, str | int]:
         return {

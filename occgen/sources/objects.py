@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from occgen.core.errors import EmptyOccluderError, SourceError
-from occgen.core.files import demo_root, require_dir
+from occgen.core.files import demo_root, list_images, require_dir
 from occgen.core.fingerprint import fingerprint_files
 from occgen.core.imageio import read_rgba
 from occgen.sources.cache import CutoutCache
@@ -24,15 +25,38 @@ from occgen.sources.remote import UrlRoot
 #: The folder layout `occgen occluders coco` (and `occluders upscale`) writes and this source reads.
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
+#: Up to this many objects (the embedded demo has 15) the card lists each photo's attribution (its Flickr URL);
+#: a larger folder's card points to its manifest instead, which always holds them.
+ATTRIBUTION_MAX_OBJECTS = 50
+
+
+def category_from_file_name(name: str) -> str:
+    """``"cell-phone_03.png"`` -> ``"cell phone"``: the name without its suffix and trailing number."""
+    stem = Path(name).stem.lower().replace("_", " ").replace("-", " ")
+    return re.sub(r"[\s\d]+$", "", stem).strip() or "other"
+
+
+def manifest_of_cutouts(root: Path) -> dict[str, Any]:
+    """A manifest for a plain folder of RGBA ``.png`` cut-outs (your own objects, no ``manifest.json``): one item
+    per file in name order, ``annotation_id`` its position, the category from its name
+    (:func:`category_from_file_name`), no image and no licence record."""
+    files = [p.name for p in list_images(root) if p.suffix.lower() == ".png"]
+    if not files:
+        raise SourceError(
+            f"no {MANIFEST} in {root} and no .png cut-outs; make the folder with `occgen occluders coco` "
+            "(or `occluders upscale`), or fill it with RGBA .png cut-outs"
+        )
+    items = [{"file": name, "annotation_id": i, "image_id": -1, "category": category_from_file_name(name)}
+             for i, name in enumerate(files)]  # fmt: skip
+    return {"manifest_version": MANIFEST_VERSION, "kind": "rgba-cutouts", "items": items}
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
-    """Read ``root/manifest.json`` (written by :func:`extract_coco` or the upscaler)."""
+    """Read ``root/manifest.json`` (written by :func:`extract_coco` or the upscaler); a folder without one but
+    with ``.png`` cut-outs gets :func:`manifest_of_cutouts`."""
     path = Path(root) / MANIFEST
     if not path.is_file():
-        raise SourceError(
-            f"no {MANIFEST} in {root}; make the folder with `occgen occluders coco` (or `occluders upscale`)"
-        )
+        return manifest_of_cutouts(Path(root))
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as error:
@@ -42,9 +66,24 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return manifest
 
 
+def licence_summary(items: list[dict[str, Any]]) -> str:
+    """The photos' licences as the manifest records them, with counts: ``"Attribution License
+    (http://creativecommons.org/licenses/by/2.0/) x15"``; objects without a licence record count as unknown."""
+    counts: dict[str, int] = {}
+    for item in items:
+        name = item.get("licence_name") or "unknown licence"
+        key = f"{name} ({item['licence_url']})" if item.get("licence_url") else name
+        counts[key] = counts.get(key, 0) + 1
+    listed = "; ".join(f"{key} x{count}" for key, count in sorted(counts.items()))
+    if all(item.get("image_id", 0) < 0 for item in items):
+        return f"your cut-outs: no {MANIFEST}, so no licence recorded ({listed})"
+    return f"COCO photos: {listed}; per object the photo (flickr_url) and licence in {MANIFEST}"
+
+
 @dataclass
 class CocoObjects(UrlRoot):
-    """COCO object cut-outs, drawn uniformly (or from ``categories`` only).
+    """COCO object cut-outs, drawn uniformly (or from ``categories`` only); or any folder of RGBA ``.png``
+    cut-outs without a manifest (ids ``file:<stem>``, categories from the file names, e.g. ``cup_01.png``).
 
     ``draw(rng=...)`` returns an :class:`Occluder` with id ``coco:<annotation id>`` and kind
     ``coco-object``, cropped to its alpha and shrunk (area filter) to at most ``max_side_px`` (None: as
@@ -105,7 +144,8 @@ class CocoObjects(UrlRoot):
             rgb, alpha = crop_to_alpha(rgb, alpha)
         except EmptyOccluderError:
             raise SourceError(f"{path}: alpha channel is fully transparent; rerun the extraction") from None
-        occluder = limit_side(Occluder(f"coco:{item['annotation_id']}", "coco-object", rgb, alpha), self.max_side_px)
+        occluder_id = f"coco:{item['annotation_id']}" if item["image_id"] >= 0 else f"file:{Path(item['file']).stem}"
+        occluder = limit_side(Occluder(occluder_id, "coco-object", rgb, alpha), self.max_side_px)
         return self.cache.put(key, occluder)
 
     def draw(self, *, rng: np.random.Generator) -> tuple[Occluder, dict[str, Any]]:
@@ -116,8 +156,15 @@ class CocoObjects(UrlRoot):
 
     def describe(self) -> dict[str, str | int]:
         """Where the objects are and what they are: the manifest's content (not the release that wrote it)
-        and every listed cut-out's bytes."""
+        and every listed cut-out's bytes; the photos' licences, and for a small folder (the embedded demo) each
+        photo's attribution (its Flickr URL), which the store card then carries."""
         assert self.root is not None  # set in __post_init__
         files = [self.root / item["file"] for item in self._items]
-        return {"kind": self.name, "root": self.root_label(self.root), "count": len(self),
-                "fingerprint": fingerprint_files(self.root, files, extra=self._manifest_digest)}  # fmt: skip
+        described: dict[str, str | int] = {
+            "kind": self.name, "root": self.root_label(self.root), "count": len(self),
+            "fingerprint": fingerprint_files(self.root, files, extra=self._manifest_digest),
+            "licence": licence_summary(self._items),
+        }  # fmt: skip
+        if len(self._items) <= ATTRIBUTION_MAX_OBJECTS and all(i.get("flickr_url") for i in self._items):
+            described["attribution"] = "; ".join(f"coco:{i['annotation_id']} {i['flickr_url']}" for i in self._items)
+        return described

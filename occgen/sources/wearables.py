@@ -11,7 +11,7 @@ import numpy as np
 
 from occgen.core.errors import ConfigError
 from occgen.sources.eyewear import ProceduralEyewear
-from occgen.sources.face_masks import ProceduralFaceMasks
+from occgen.sources.face_masks import FACE_MASK_STYLES, ProceduralFaceMasks
 from occgen.sources.occluder import Occluder
 
 
@@ -21,6 +21,7 @@ class Wearables:
 
     eyewear_frac: float = 0.5
     iod_px: int = 128
+    face_mask_styles: tuple[str, ...] = FACE_MASK_STYLES  # add "photo" for MaskTheFace's photographed masks
     name: str = "wearables"
     _eyewear: ProceduralEyewear = field(init=False, repr=False)
     _masks: ProceduralFaceMasks = field(init=False, repr=False)
@@ -29,7 +30,7 @@ class Wearables:
         if not 0.0 <= self.eyewear_frac <= 1.0:
             raise ConfigError(f"wearables eyewear_frac must be in [0, 1], got {self.eyewear_frac}")
         self._eyewear = ProceduralEyewear(iod_px=self.iod_px)
-        self._masks = ProceduralFaceMasks(iod_px=self.iod_px)
+        self._masks = ProceduralFaceMasks(styles=tuple(self.face_mask_styles), iod_px=self.iod_px)
 
     def __len__(self) -> int:
         return len(self._eyewear) + len(self._masks)
@@ -39,4 +40,9 @@ class Wearables:
         return source.draw(rng=rng)
 
     def describe(self) -> dict[str, str | int]:
-        return {"kind": self.name, "root": "procedural", "count": len(self), "eyewear_frac": str(self.eyewear_frac)}
+        described: dict[str, str | int] = {
+            "kind": self.name, "root": "procedural", "count": len(self), "eyewear_frac": str(self.eyewear_frac)
+        }  # fmt: skip
+        if tuple(self.face_mask_styles) != FACE_MASK_STYLES:  # the default card stays as it was
+            described.update({k: v for k, v in self._masks.describe().items() if k in ("styles", "licence")})
+        return described

@@ -100,6 +100,8 @@ def _build_mix_locked(
                 f"--out {out} is (or holds, or lies inside) the input store {part.path}; writing the mix there would "
                 "delete it: choose another --out"
             )
+    for location in locations:
+        refuse_nested_mix(location)
     readers = [ShardReader(location) for location in locations]
     sizes = {str(part.path): reader.size for part, reader in zip(parts, readers, strict=True)}
     if len(set(sizes.values())) > 1:
@@ -144,6 +146,37 @@ def _build_mix_locked(
         **({"repeat": True} if repeat else {}),  # only when used: mixes without it keep their bytes
     }  # fmt: skip
     return out_location.path if out_location.is_local else out_location.url
+
+
+def refuse_nested_mix(location: Location) -> None:
+    """Raise a ConfigError when the mix part at ``location`` is itself a mix (its card's ``kind``): a mix of
+    mixes is not supported; the message lists the mix's stores to mix directly instead."""
+    try:
+        recorded = read_card(open_group(location, "r"), ATTRS_KEY)
+    except (KeyError, TypeError, FileNotFoundError, OSError, ValueError):
+        return  # not a dataset: ShardReader names the problem
+    if recorded.get("kind") != "mix":
+        return
+    stores = dict.fromkeys(_shown(source_location(location, str(source.get("path", "?"))))
+                           for source in recorded.get("sources", []))  # fmt: skip
+    raise ConfigError(
+        f"{_shown(location)} is a mix: nested mixes are not supported; mix its stores directly "
+        f"(occgen mix {' '.join(stores)} ... --out NEW.zarr)"
+    )
+
+
+def _shown(location: Location) -> str:
+    return str(location.path) if location.is_local else location.url
+
+
+def source_location(mix: Location, recorded: str) -> Location:
+    """Where a store a mix index names lives. The index is input: a relative path is resolved beside the mix
+    (never out of its bucket) with the mix's storage options; a store named in full (another filesystem or
+    bucket) is opened with this process's own defaults, never with the options the mix was opened with, so an
+    index cannot send them (an endpoint, credentials) to a place it chooses."""
+    if recorded.startswith("/") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", recorded):
+        return parse_location(recorded)
+    return mix.parent.join(recorded)
 
 
 def _overlap(one: Location, other: Location) -> bool:
@@ -197,13 +230,7 @@ class MixReader:
         self.parts = self._parts()
 
     def _source_location(self, recorded: str) -> Location:
-        """Where a store the index names lives. The index is input: a relative path is resolved beside the mix
-        (never out of its bucket) with the mix's storage options; a store named in full (another filesystem or
-        bucket) is opened with this process's own defaults, never with the options the mix was opened with, so an
-        index cannot send them (an endpoint, credentials) to a place it chooses."""
-        if recorded.startswith("/") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", recorded):
-            return parse_location(recorded)
-        return self.location.parent.join(recorded)
+        return source_location(self.location, recorded)
 
     def _parts(self) -> tuple[DatasetPart, ...]:
         """One part per store; the index is input, so every entry is checked against its store once."""

@@ -38,6 +38,7 @@ import numpy as np
 
 from occgen.core.alignment import alignment_matrix, five_points, five_points_from_ibug68, get_template
 from occgen.core.errors import ConfigError, SourceError
+from occgen.core.landmark_schemes import read_landmark_file
 from occgen.core.location import parse_location
 from occgen.core.targets import AffineWarp, Resize, Target, Targets, apply_geometric
 from occgen.store import open_store
@@ -128,26 +129,11 @@ def count_without_points(landmarks: np.ndarray | None, count: int) -> int:
 
 def read_points_file(path: Path) -> np.ndarray:
     """float64 (5, 2) five points from a ``.txt`` (5 or 68 lines ``x y``) or iBUG ``.pts`` file."""
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as error:
-        raise SourceError(f"cannot read landmarks file {path}: {error.strerror or error}") from error
-    if path.suffix == ".pts":
-        try:
-            lines = lines[lines.index("{") + 1 : lines.index("}")]
-        except ValueError:
-            raise SourceError(f"{path}: not an iBUG .pts file (no '{{' ... '}}' block of points)") from None
-    rows = [line.replace(",", " ").split() for line in lines if line.strip()]
-    try:
-        points = np.array([[float(row[0]), float(row[1])] for row in rows], dtype=np.float64)
-    except (ValueError, IndexError):
-        raise SourceError(f"{path}: expected lines of 'x y' numbers") from None
+    points = read_landmark_file(path)
     if len(points) == 68:
         return five_points_from_ibug68(points)
     if len(points) != 5:
         raise SourceError(f"{path}: expected 5 or 68 points (x y per line), got {len(points)}")
-    if not np.isfinite(points).all():
-        raise SourceError(f"{path}: a point is not a finite number")
     return points
 
 

@@ -3,18 +3,25 @@
 Output layout (``out``)::
 
     hands/<id>.png       RGBA, cropped to the hand (alpha > 0); RGB = pymatting's foreground estimate
-    records/<id>.json    one record per written hand (written after its PNG: a record means done)
-    manifest.json        every record whose PNG exists, the skipped inputs with reasons, the config
+    rejected/<id>.png    the cut-outs that fail the quality thresholds (never in the manifest's hands)
+    records/<id>.json    one record per matted hand with its quality measures (written after its PNG)
+    quality.csv          one row per matted hand: its measures, passed or not, and why not
+    manifest.json        every passed record whose PNG exists, the rejected ones with reasons, the skipped
+                         inputs with reasons, the config
 
 Resumable: a photo whose record exists, whose PNG exists and whose source sha256, user mask sha256 (if
 any) and matting config match is not matted again. Parallel over files with a process pool. A photo
 that cannot be matted (unreadable, no foreground) is a counted, reported skip; the manifest never lists
-a file that was not written.
+a file that was not written. A matted hand that fails the quality thresholds
+(:mod:`occgen.prep.hands.quality`) is moved to ``rejected/`` and counted; the thresholds are applied at
+every run from the recorded measures, so changing only them re-sorts the cut-outs without matting again.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -33,11 +40,14 @@ from occgen.core.imageio import read_binary_mask, read_image, resize_image, resi
 from occgen.core.params import to_plain
 from occgen.prep.hands.elevenk import HandFilter, HandPhoto, open_hand_photos
 from occgen.prep.hands.matting import MattingConfig, auto_trimap, mask_trimap, matte
+from occgen.prep.hands.quality import QUALITY_FIELDS, QualityConfig, failed_checks, measure_cutout
 from occgen.prep.objects.config import UpscaleConfig
 from occgen.sources.hand_orientation import finger_direction
 from occgen.sources.hands import HANDS_DIR, MANIFEST, MANIFEST_VERSION
 
 RECORDS_DIR = "records"
+REJECTED_DIR = "rejected"
+QUALITY_CSV = "quality.csv"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +61,7 @@ class HandsConfig:
     names_file: Path | None = None  # one image name per line (the NatOcc paper used 200 hands)
     limit: int = 0
     matting: MattingConfig = field(default_factory=MattingConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)  # thresholds a cut-out must pass
     # `occgen occluders upscale --section hands`: super-resolution of the matted hands (the NatOcc
     # authors' hand assets were super-resolved). scale 1 keeps them as matted.
     upscale: UpscaleConfig = field(default_factory=lambda: UpscaleConfig(scale=1))
@@ -69,10 +80,18 @@ class MatteReport:
     resumed: int
     skipped: list[dict[str, str]]
     seconds_per_hand: float
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # failed the quality thresholds
+    shipped: int = 0  # cut-outs in the manifest
 
 
-def config_digest(config: MattingConfig) -> str:
-    return hashlib.sha256(json.dumps(to_plain(config), sort_keys=True).encode()).hexdigest()[:16]
+def config_digest(config: MattingConfig, quality: QualityConfig | None = None) -> str:
+    """Digest of what a record depends on: the matting config and the quality measures' own parameters
+    (not the thresholds, which are applied at every run)."""
+    plain: Any = to_plain(config)
+    if quality is not None:
+        plain = {"matting": plain, "gap_opening_frac": quality.gap_opening_frac,
+                 "min_part_frac": quality.min_part_frac, "neck_frac": quality.neck_frac}  # fmt: skip
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _mask_path(mask_dir: Path, hand_id: str) -> Path:
@@ -90,8 +109,10 @@ def matte_photo(
     mask_dir: Path | None,
     source_sha256: str,
     mask_sha256: str | None = None,
+    quality: QualityConfig | None = None,
 ) -> dict[str, Any]:
-    """Matte one photo, write ``hands/<id>.png`` then ``records/<id>.json``; return the record.
+    """Matte one photo, write ``hands/<id>.png`` then ``records/<id>.json`` (with the quality measures);
+    return the record.
 
     Raises :class:`ImageReadError` / :class:`EmptyOccluderError` / :class:`SourceError` for a skip.
     """
@@ -111,6 +132,8 @@ def matte_photo(
     else:
         trimap = auto_trimap(image, config)
     result = matte(image, trimap, config)
+    quality = quality or QualityConfig()
+    measures = measure_cutout(result.alpha, quality)
     direction = finger_direction(result.alpha)
     alpha8 = np.clip(result.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
     found = mask_bbox(alpha8)
@@ -136,7 +159,8 @@ def matte_photo(
         "trimap": "mask" if mask_dir is not None else "auto",
         "mask_sha256": mask_sha256,
         "unknown_frac": round(result.unknown_frac, 4),
-        "matting": config_digest(config),
+        "matting": config_digest(config, quality),
+        "quality": measures,
         "attributes": photo.attributes,
     }
     _write_json_atomic(out / RECORDS_DIR / f"{photo.hand_id}.json", record)
@@ -152,11 +176,13 @@ def _done(
     out: Path, photo: HandPhoto, digest: str, source_sha256: str, mask_sha256: str | None
 ) -> dict[str, Any] | None:
     record_path = out / RECORDS_DIR / f"{photo.hand_id}.json"
-    if not record_path.is_file() or not (out / HANDS_DIR / f"{photo.hand_id}.png").is_file():
+    if not record_path.is_file():
         return None
     try:
         record = json.loads(record_path.read_text())
     except json.JSONDecodeError:
+        return None
+    if not isinstance(record.get("file"), str) or not _placed(out, record).is_file():
         return None
     if record.get("source_sha256") != source_sha256 or record.get("matting") != digest:
         return None
@@ -165,12 +191,47 @@ def _done(
     return record
 
 
+def _placed(out: Path, record: dict[str, Any]) -> Path:
+    """Where the record's PNG is now: ``hands/`` or ``rejected/`` (an earlier run may have moved it)."""
+    name = Path(record["file"]).name
+    shipped = out / HANDS_DIR / name
+    return shipped if shipped.is_file() else out / REJECTED_DIR / name
+
+
+def _sort_by_quality(out: Path, record: dict[str, Any], quality: QualityConfig) -> list[str]:
+    """Move the record's PNG to ``hands/`` (passed) or ``rejected/`` (failed); return the failed checks."""
+    reasons = failed_checks(record["quality"], quality)
+    current = _placed(out, record)
+    target = out / (REJECTED_DIR if reasons else HANDS_DIR) / current.name
+    if current != target:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(current, target)
+    file = f"{target.parent.name}/{target.name}"
+    if record["file"] != file:
+        record["file"] = file
+        _write_json_atomic(out / RECORDS_DIR / f"{record['id']}.json", record)
+    return reasons
+
+
+def _quality_csv(records: list[dict[str, Any]], verdicts: dict[str, list[str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "source", "aspect", "passed", "reasons", *QUALITY_FIELDS])
+    for record in records:
+        measures = record["quality"]
+        values = [" ".join(v) if isinstance(v, list) else v for v in (measures[k] for k in QUALITY_FIELDS)]
+        reasons = verdicts[record["id"]]
+        aspect = record.get("attributes", {}).get("aspectOfHand", "")
+        writer.writerow([record["id"], record["source"], aspect, not reasons, "; ".join(reasons), *values])
+    return buffer.getvalue()
+
+
 def _work(
-    args: tuple[HandPhoto, Path, MattingConfig, Path | None, str, str | None],
+    args: tuple[HandPhoto, Path, MattingConfig, Path | None, str, str | None, QualityConfig],
 ) -> tuple[str, dict[str, Any] | str]:
-    photo, out, config, mask_dir, sha, mask_sha = args
+    photo, out, config, mask_dir, sha, mask_sha, quality = args
     try:
-        return "ok", matte_photo(photo, out, config, mask_dir, sha, mask_sha)
+        return "ok", matte_photo(photo, out, config, mask_dir, sha, mask_sha, quality)
     except (ImageReadError, EmptyOccluderError, SourceError) as error:
         return "skip", str(error)
 
@@ -195,7 +256,7 @@ def run_matting(
         raise SourceError(f"mask folder not found: {mask_dir}; pass a folder of <id>.png hand masks")
     out = Path(out)
     (out / HANDS_DIR).mkdir(parents=True, exist_ok=True)
-    digest = config_digest(config.matting)
+    digest = config_digest(config.matting, config.quality)
     records: dict[str, dict[str, Any]] = {}
     todo = []
     for photo in photos:
@@ -210,7 +271,7 @@ def run_matting(
         if record is not None:
             records[photo.hand_id] = record
         else:
-            todo.append((photo, out, config.matting, mask_dir, sha, mask_sha))
+            todo.append((photo, out, config.matting, mask_dir, sha, mask_sha, config.quality))
     resumed = len(records)
     total, finished = len(photos), resumed
     if on_progress:
@@ -232,19 +293,30 @@ def run_matting(
         else:
             skipped.append({"source": photo.path.name, "reason": str(value)})
             # A stale cut-out from an earlier run must not outlive its failed re-matting.
-            for stale in (out / HANDS_DIR / f"{photo.hand_id}.png", out / RECORDS_DIR / f"{photo.hand_id}.json"):
+            for stale in (
+                out / HANDS_DIR / f"{photo.hand_id}.png", out / REJECTED_DIR / f"{photo.hand_id}.png",
+                out / RECORDS_DIR / f"{photo.hand_id}.json",
+            ):  # fmt: skip
                 stale.unlink(missing_ok=True)
-    written = [records[k] for k in sorted(records) if (out / records[k]["file"]).is_file()]
+    matted = [records[k] for k in sorted(records) if _placed(out, records[k]).is_file()]
+    verdicts = {record["id"]: _sort_by_quality(out, record, config.quality) for record in matted}
+    rejected = [
+        {"id": r["id"], "source": r["source"], "file": r["file"], "reasons": verdicts[r["id"]]}
+        for r in matted if verdicts[r["id"]]
+    ]  # fmt: skip
     manifest = {
         "version": MANIFEST_VERSION,
         "source": str(Path(src).resolve()),
         "matting": to_plain(config.matting),
-        "hands": written,
+        "quality": to_plain(config.quality),
+        "hands": [r for r in matted if not verdicts[r["id"]]],
+        "rejected": rejected,
         "skipped": skipped,
     }
+    atomic_write_text(out / QUALITY_CSV, _quality_csv(matted, verdicts))
     _write_json_atomic(out / MANIFEST, manifest)
     return MatteReport(out, len(todo) - sum(1 for _, (s, _) in outcomes if s != "ok"), resumed, skipped,
-                       seconds / max(len(todo), 1))  # fmt: skip
+                       seconds / max(len(todo), 1), rejected, len(matted) - len(rejected))  # fmt: skip
 
 
 def _init_worker() -> None:

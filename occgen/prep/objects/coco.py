@@ -97,7 +97,7 @@ def _extract_one(task: _Task) -> dict[str, Any]:
     if image.shape[:2] != (height, width):
         raise SourceError(
             f"{task.image_path} is {image.shape[1]}x{image.shape[0]} but the annotations say {width}x{height}; "
-            "is --images the folder of this annotation file's split?"
+            "is --src the folder of this annotation file's split?"
         )
     mask = segmentation_to_mask(cand.annotation["segmentation"], height, width)
     rgba, box = cut_out(image, mask, task.cutout)
@@ -228,7 +228,7 @@ def extract_coco(
             if not image_path.is_file():
                 raise SourceError(
                     f"image {cand.image['file_name']} of annotation {cand.annotation_id} not found in {images}; "
-                    "--images must be the folder of this annotation file's split (e.g. val2017/)"
+                    "--src must be the folder of this annotation file's split (e.g. val2017/)"
                 )
             tasks.append(_Task(cand, image_path, out / cand.file_name, cutout))
         with (out / PROGRESS).open("a") as progress:
