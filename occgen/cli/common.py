@@ -260,7 +260,10 @@ def run_generation(
             + (f", resumed after {report.shards_skipped} shard(s) already done" if report.shards_skipped else "")
         )
     if preview:
-        sheet = write_preview(location, location.with_name(Path(location.name).with_suffix(".preview.png").name))
+        from occgen.run.clip_preview import write_clip_preview
+
+        target = location.with_name(Path(location.name).with_suffix(".preview.png").name)
+        sheet = write_clip_preview(location, target) or write_preview(location, target)  # clips: a strip
         err_console.print(f"preview: {sheet}")
     if stats is not None:
         from occgen.store import open_store

@@ -69,6 +69,12 @@ class Placement(StrEnum):
     anchored = "anchored"
 
 
+FramesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--frames", help="Make clips of this many frames (>= 2; --n counts clips, docs/clips.md) [default: stills]."
+    ),
+]
 TexturesOption = Annotated[
     Path | None, typer.Option(help="DTD folder, a path or URL [default: params, else the embedded demo].")
 ]
@@ -80,6 +86,7 @@ def generate_recipe(
     labels: str | None = None, faces: Path | None = None, split: Path | None = None, textures: Path | None = None,
     configure: Callable[[Any], Any] | None = None, scheduler: str | None = None, overwrite: bool = False,
     preview: bool = True, stats: Path | None = None, repair: bool = False, faces_format: str | None = None,
+    frames: int | None = None,
 ) -> None:  # fmt: skip
     """Generate registered recipe ``name`` into the store ``out`` (the body of every ``generate`` command).
 
@@ -106,8 +113,13 @@ def generate_recipe(
     note_demo_sources(recipe.sources())
     if n is None and entry.default_n is not None:  # e.g. the faces: one sample per face
         run = replace(run, n=entry.default_n(recipe))
+    from occgen.run.clips import clip_recipe, clip_run
+
+    if frames is not None:  # clips (issue 27): --n counts clips, shards hold whole clips
+        run = clip_run(run, frames)
+    made = clip_recipe(recipe, frames) if frames is not None else recipe
     run_generation(
-        recipe, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
+        made, out, run, scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair
     )
 
 
@@ -195,6 +207,7 @@ def generate_randocc(
     repair: RepairOption = False,
     image_codec: ImageCodecOption = None,
     labels: LabelsOption = None,
+    frames: FramesOption = None,
     stats: StatsOption = None,
     params: ParamsOption = None,
 ) -> None:
@@ -203,7 +216,7 @@ def generate_randocc(
         generate_recipe(
             "randocc", out, params=params, seed=seed, size=size, n=n, workers=workers, shard_size=shard_size,
             image_codec=image_codec, labels=labels, faces=faces, split=split, textures=textures, scheduler=scheduler,
-            overwrite=overwrite, preview=preview, stats=stats, repair=repair,
+            overwrite=overwrite, frames=frames, preview=preview, stats=stats, repair=repair,
             faces_format=faces_format,
         )  # fmt: skip
 
@@ -323,6 +336,7 @@ def generate_natocc(
     repair: RepairOption = False,
     image_codec: ImageCodecOption = None,
     labels: LabelsOption = None,
+    frames: FramesOption = None,
     stats: StatsOption = None,
     params: Annotated[
         Path | None,
@@ -355,7 +369,7 @@ def generate_natocc(
             "natocc", out, params=params, seed=seed, size=size, n=n, workers=workers, shard_size=shard_size,
             image_codec=image_codec, labels=labels, faces=faces, split=split, configure=configure,
             scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair,
-            faces_format=faces_format,
+            faces_format=faces_format, frames=frames,
         )  # fmt: skip
 
 

@@ -36,14 +36,32 @@ def preview(
     k: Annotated[int, typer.Option("-k", "--k", help="Number of samples.")] = 8,
     tile: Annotated[int, typer.Option(help="Tile size in px.")] = 160,
     allow_incomplete: Annotated[bool, typer.Option(help="Preview an interrupted store.")] = False,
+    animation: Annotated[Path | None, typer.Option(help="A clip store: also write its first clip as an animated "
+                                                   ".gif or .webp here [default: none].")] = None,
     draw: Annotated[str, typer.Option(help=DRAW_HELP)] = "",
-) -> None:
-    """Contact sheet: image | face (green) and occluder (red) overlay | occluder mask [| parsing palette]."""
+) -> None:  # fmt: skip
+    """Contact sheet: image | face (green) and occluder (red) overlay | occluder mask [| parsing palette]; for a
+    clip store, each clip's frames side by side over their overlays."""
+    from occgen.core.errors import ConfigError
+    from occgen.run.clip_preview import write_clip_animation, write_clip_preview
     from occgen.run.preview import write_preview
 
     with user_errors():
         drawings = tuple(name.strip() for name in draw.split(",") if name.strip())
-        path = write_preview(store, out, k=k, tile_px=tile, allow_incomplete=allow_incomplete, draw=drawings)
+        path = write_clip_preview(store, out, k=k, tile_px=tile, allow_incomplete=allow_incomplete)
+        if path is None:
+            if animation is not None:
+                raise ConfigError(f"--animation: {store} is not a clip store (generate it with --frames T)")
+            path = write_preview(store, out, k=k, tile_px=tile, allow_incomplete=allow_incomplete, draw=drawings)
+        else:
+            if drawings:
+                err_console.print("note: --draw is for still stores; a clip store's strip has no drawings yet")
+            if animation is not None:
+                from occgen.store import open_store
+                from occgen.store.clips import ClipView
+
+                view = ClipView(open_store(store, allow_incomplete=allow_incomplete), name=str(store))
+                err_console.print(f"animation: {write_clip_animation(view, 0, animation, tile_px=tile)}")
         err_console.print(f"preview: {path}")
 
 
@@ -161,10 +179,11 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
     format: Annotated[str, typer.Option("--format", help="folder (images/ + masks/ 0/255 + metadata.csv), "
                                          "mmseg (FaceOccludedDataset: img/*.jpg, mask/*.png 0/1, splits), "
-                                         "webdataset (tar shards + DALI indexes) or hf (Parquet shards for "
-                                         "Hugging Face datasets) or dfl (DeepFaceLab faceset: whole-face "
-                                         "aligned JPEGs with the APP15 dict; needs --labels landmarks) or fiftyone "
-                                         "(a FiftyOne dataset directory; occgen view opens it).")] = "folder",
+                                         "webdataset (tar shards + DALI indexes), hf (Parquet shards for "
+                                         "Hugging Face datasets), dfl (DeepFaceLab faceset: whole-face "
+                                         "aligned JPEGs with the APP15 dict; needs --labels landmarks), fiftyone "
+                                         "(a FiftyOne dataset directory; occgen view opens it) or video (a clip "
+                                         "store: MP4 + mask PNGs per clip).")] = "folder",
     image_format: Annotated[str | None, typer.Option(help="png (exact) or jpg [default: png; jpg for mmseg; "
                                                      "webdataset/hf: png if the store is lossless].")] = None,
     jpeg_quality: Annotated[int, typer.Option(help="JPEG quality for jpg images.")] = 95,
@@ -179,6 +198,7 @@ def export(
     mmseg_labels: Annotated[str, typer.Option(help="mmseg label maps: face (0/1) or parsing (the store's parsing "
                                               "ids; classes.json lists them).")] = "face",
     workers: Annotated[int, typer.Option(help=f"{WORKERS_HELP}.")] = 0,
+    fps: Annotated[float, typer.Option(help="video: frames per second.")] = 8.0,
 ) -> None:  # fmt: skip
     """Write a store's samples as image files or training shards (streaming, parallel, resumable)."""
     from occgen.core.errors import ConfigError
@@ -186,13 +206,18 @@ def export(
 
     with user_errors():
         workers = resolve_workers(workers)
-        formats = ("folder", "mmseg", "webdataset", "hf", "dfl", "fiftyone")
+        formats = ("folder", "mmseg", "webdataset", "hf", "dfl", "fiftyone", "video")
         if format not in formats:
             raise ConfigError(f"unknown export format {format!r}; valid: {', '.join(formats)}")
         if push_to_hub and format != "hf":
             raise ConfigError("--push-to-hub uploads an hf export: add --format hf")
         with lazy_progress(f"export -> {out}", total=len(open_store(store))) as advance:
-            if format == "dfl":
+            if format == "video":
+                from occgen.run.export_video import export_video
+
+                clips = export_video(store, out, fps=fps, workers=workers, on_progress=advance)
+                summary = f"exported {clips} clips to {out} (video)"
+            elif format == "dfl":
                 from occgen.run.export_dfl import export_dfl
 
                 manifest = export_dfl(store, out, jpeg_quality=jpeg_quality, workers=workers, on_progress=advance)

@@ -291,6 +291,10 @@ def evaluate_command(
     fps_iterations: Annotated[
         int | None, typer.Option(help="Batches timed for FPS; 0: skip [default: params, else 10].")
     ] = None,
+    clips: Annotated[
+        bool, typer.Option("--clips", help="Clips: a clip store (--data), or --pred / --gt folders of "
+                           "<clip_id>/<frame>.png; report mask flicker beside IoU (docs/clips.md) [default: off].")
+    ] = False,
     crops: Annotated[
         str | None,
         typer.Option(
@@ -322,6 +326,14 @@ def evaluate_command(
             "channels_last": channels_last, "worst": worst, "fps_iterations": fps_iterations,
         }  # fmt: skip
         config = replace(load_evaluate_config(params), **{k: v for k, v in overrides.items() if v is not None})
+        if clips:  # issue 27: temporal stability on clips (occgen/train/flicker.py)
+            from occgen.train.flicker import describe, evaluate_clips
+
+            summary = evaluate_clips(out, model=model, data=data, pred=pred, gt=gt, threshold=config.threshold,
+                                     input_size=config.input_size, device=config.device, dtype=config.dtype,
+                                     channels_last=config.channels_last)  # fmt: skip
+            err_console.print(f"{describe(summary)}; report in {out}", highlight=False)
+            return
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                             console=err_console)  # fmt: skip
         if pred is not None and benchmark is not None:

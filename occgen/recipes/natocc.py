@@ -48,15 +48,7 @@ import numpy as np
 
 from occgen.appearance.harmonise import HarmoniseConfig, Harmoniser, harmoniser_weights
 from occgen.appearance.sot import SOTConfig, sample_sot, transfer_colours
-from occgen.compose import (
-    CompositeConfig,
-    CompositeParams,
-    apply_composite,
-    composite_record,
-    face_box,
-    resolve_pixels,
-    sample_composite,
-)
+from occgen.compose import CompositeConfig, CompositeParams, face_box, resolve_pixels, sample_composite
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.imageio import resize_image
 from occgen.core.labels import occluder_class_of
@@ -66,8 +58,9 @@ from occgen.core.params import (
 )
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
-from occgen.recipes.labels import INNER_MOUTH_POLICIES, LabelSources, face_parsing_loader, without_inner_mouth
-from occgen.recipes.multi import EXTRA_STREAM, OccludersPerFace, other_face_occlusion, sample_stack, stack_occluders
+from occgen.recipes.drawn import DrawnSample, composite_occlusion, occluder_header, render_still, stack_on_still
+from occgen.recipes.labels import INNER_MOUTH_POLICIES, face_parsing_loader, without_inner_mouth
+from occgen.recipes.multi import EXTRA_STREAM, OccludersPerFace, Occlusion, other_face_occlusion, sample_stack
 from occgen.recipes.placement import EYEWEAR_LABELS, PLACEMENTS, FaceFrame, face_frame, place, see_through_params
 from occgen.sources.cache import DEFAULT_CACHE_MB
 from occgen.sources.faces import DEFAULT_FACE_PARTS, FaceMemo, FaceSource
@@ -77,8 +70,9 @@ from occgen.sources.wearables import Wearables
 
 COLOR_TRANSFERS = ("sot", "none")
 PAIRED = "paired"  # objects_frac: one hand and one object sample per face (the paper's C-WO-NatOcc)
-#: What _hand / _object return: image, occluder mask, visible face, metadata, occluder footprint.
-Occlusion = tuple[Any, Any, Any, dict[str, Any], Any]
+#: What _hand / _object return: the occluder and params to composite, the attempt, the metadata after the
+#: face pixel counts (:class:`occgen.recipes.drawn.DrawnSample`).
+DrawnOccluder = tuple[Occluder, CompositeParams, int, dict[str, Any]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,16 +157,6 @@ class NatOccConfig:
     def uses_objects(self) -> bool:
         """Whether any sample can be an object (paired, or a share above 0)."""
         return self.paired or float(self.objects_frac) > 0
-
-
-def _occlusion_metadata(
-    occluder: Occluder, attempt: int, face_mask: np.ndarray, visible_face: np.ndarray
-) -> dict[str, Any]:
-    """The per-sample fields every NatOcc occluder records (hands and objects alike)."""
-    return {
-        "occluder_ids": [occluder.occluder_id], "occluder_types": [occluder.kind], "translucent": False,
-        "attempts": attempt, "face_px_before": int(face_mask.sum()), "face_px_after": int(visible_face.sum()),
-    }  # fmt: skip
 
 
 def face_centre(face_mask: np.ndarray) -> tuple[float, float]:
@@ -261,45 +245,43 @@ class NatOccRecipe:
 
         Each sample is what ``make(i)`` gives, except that a batched network may round a pixel differently
         from a batch of one (at most 1 level; the shard layout, not the worker count, fixes the batches)."""
-        made = []
-        for index in indices:
-            face_index, use_object = self.plan(index)
-            face = self._faces_memo.load(face_index, self.size)
-            face_mask = face.face_mask
-            if self.config.inner_mouth == "occluder":  # the face that enters the compositor has no mouth interior
-                face_mask = without_inner_mouth(face_mask, self._faces_memo.load_parsing(face_index, self.size))
-            compose = self._object if use_object else self._hand
-            frame = self._face_frame(face_index) if self.config.placement == "anchored" else None
-            occlusion = compose(face.image, face_mask, index, frame)
-            occlusion, instances, classes = self._stack(occlusion, index, face_index, frame)
-            image, occluder_mask, visible, meta, footprint = occlusion
-            metadata = {**sample_header(self.name, index, face_index, face.face_id), **meta}
-            labels = LabelSources(
-                face.image, face_mask, footprint, occluder_class_of(meta["occluder_types"][0]),
-                face_parsing_loader(self._faces_memo, face_index, self.size, face.face_mask),
-                instances=instances, instance_classes=classes,
-            )  # fmt: skip
-            made.append([image, visible, occluder_mask, metadata, labels])
-        # A stack of occluders (an "occluders" table) was harmonised occluder by occluder as it was painted.
-        harmonise = [entry for entry in made if entry[3]["harmonised"] and "occluders" not in entry[3]]
-        if harmonise and self.harmoniser is not None:
-            alphas = [entry[2].astype(np.float32) / 255.0 for entry in harmonise]
-            for entry, image in zip(harmonise, self.harmoniser.apply_batch([e[0] for e in harmonise], alphas),
-                                    strict=True):  # fmt: skip
-                entry[0] = image
-        return [Sample(*entry) for entry in made]
+        return self.harmonise([self._still(index) for index in indices])
 
-    def _stack(self, first: Occlusion, index: int, face_index: int,
-               frame: FaceFrame | None) -> tuple[Occlusion, Any, tuple[int, ...]]:  # fmt: skip
-        """More occluders on top of ``first`` from stream ``natocc_extra`` (:mod:`occgen.recipes.multi`): ``first``
-        unchanged, no instance map and nothing drawn at the defaults (one occluder, no other face)."""
+    def draw(self, index: int) -> DrawnSample:
+        """Every random choice of sample ``index``'s first occluder (:mod:`occgen.recipes.drawn`); objects are
+        harmonised after compositing (:meth:`harmonise`). Extra occluders (:meth:`_still`) are not in it."""
+        return self._draw(index)[0]
+
+    def _draw(self, index: int) -> tuple[DrawnSample, int, FaceFrame | None]:
+        """:meth:`draw`, with the face index and the face's landmark frame (anchored placement) it used."""
+        face_index, use_object = self.plan(index)
+        face = self._faces_memo.load(face_index, self.size)
+        face_mask = face.face_mask
+        if self.config.inner_mouth == "occluder":  # the face that enters the compositor has no mouth interior
+            face_mask = without_inner_mouth(face_mask, self._faces_memo.load_parsing(face_index, self.size))
+        compose = self._object if use_object else self._hand
+        frame = self._face_frame(face_index) if self.config.placement == "anchored" else None
+        occluder, params, attempt, trailer = compose(face.image, face_mask, index, frame)
+        header = {**sample_header(self.name, index, face_index, face.face_id), **occluder_header(occluder, attempt)}
+        drawn = DrawnSample(
+            header, trailer, face.image, face_mask,
+            face_parsing_loader(self._faces_memo, face_index, self.size, face.face_mask), occluder, params,
+            occluder_class_of(occluder.kind), harmonise=bool(trailer["harmonised"]),
+        )  # fmt: skip
+        return drawn, face_index, frame
+
+    def _still(self, index: int) -> Sample:
+        """Still sample ``index``: its drawing rendered, then more occluders on top from stream ``natocc_extra``
+        (:mod:`occgen.recipes.multi`): none, and nothing drawn, at the defaults (one occluder, no other face)."""
+        drawn, face_index, frame = self._draw(index)
+        still = render_still(drawn)
         config = self.config
         if config.occluders_per_face.single and config.face_occluder_frac == 0:
-            return first, None, ()
+            return still
         rng = sample_rng(self.seed, EXTRA_STREAM, index)
         kinds = sample_stack(rng=rng, config=config.occluders_per_face, face_occluder_frac=config.face_occluder_frac)
         if not kinds:
-            return first, None, ()
+            return still
         amodal = self._faces_memo.load(face_index, self.size).face_mask
 
         def draw(kind: str, image: np.ndarray, visible: np.ndarray, rng: np.random.Generator) -> Occlusion:
@@ -307,7 +289,8 @@ class NatOccRecipe:
                 return other_face_occlusion(self.faces, self.size, config.composite, image, visible, amodal,
                                             face_index, rng=rng, attempts=config.max_attempts)  # fmt: skip
             compose = self._object if kind == "object" else self._hand
-            return compose(image, visible, index, frame, rng=rng)
+            occluder, params, attempt, trailer = compose(image, visible, index, frame, rng=rng)
+            return composite_occlusion(image, visible, occluder, params, occluder_header(occluder, attempt), trailer)
 
         harmoniser = self.harmoniser
 
@@ -315,8 +298,28 @@ class NatOccRecipe:
             assert harmoniser is not None
             return harmoniser.apply_batch([image], [occluder_mask.astype(np.float32) / 255.0])[0]
 
-        return stack_occluders(first, kinds, draw=draw, rng=rng, harmonise=harmonise if harmoniser else None,
-                               class_of=occluder_class_of)  # fmt: skip
+        return stack_on_still(still, kinds, draw=draw, rng=rng, harmonise=harmonise if harmoniser else None,
+                              class_of=occluder_class_of)  # fmt: skip
+
+    def harmonise(self, samples: list[Sample]) -> list[Sample]:
+        """``samples`` with the images of those marked ``harmonised`` run through the harmoniser together (a
+        stack of occluders, with an ``occluders`` table, was harmonised occluder by occluder as it was painted)."""
+        chosen = [i for i, s in enumerate(samples) if s.metadata["harmonised"] and "occluders" not in s.metadata]
+        if not chosen or self.harmoniser is None:
+            return samples
+        alphas = [samples[i].occluder_mask.astype(np.float32) / 255.0 for i in chosen]
+        images = self.harmoniser.apply_batch([samples[i].image for i in chosen], alphas)
+        out = list(samples)
+        for i, image in zip(chosen, images, strict=True):
+            out[i] = replace(samples[i], image=image)
+        return out
+
+    def clip_support(self) -> str | None:
+        """Why this recipe's settings cannot make clips (``--frames``), or None: extra occluders are stills only."""
+        if not self.config.occluders_per_face.single or self.config.face_occluder_frac > 0:
+            return ("--frames: clips have one occluder per face for now; set natocc.occluders_per_face to 1 "
+                    "(--occluders-per-face 1) and natocc.face_occluder_frac to 0")  # fmt: skip
+        return None
 
     @property
     def face_parts(self) -> tuple[str, ...]:
@@ -334,7 +337,7 @@ class NatOccRecipe:
         return face_frame(landmarks_from_parsing(parsing))
 
     def _hand(self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None,
-              rng: np.random.Generator | None = None) -> Occlusion:  # fmt: skip
+              rng: np.random.Generator | None = None) -> DrawnOccluder:  # fmt: skip
         rng = sample_rng(self.seed, "natocc_hands", index) if rng is None else rng  # given: a stacked occluder
         config = self.config
         for attempt in range(1, config.max_attempts + 1):
@@ -363,9 +366,7 @@ class NatOccRecipe:
                     transfer = "sot"
                 else:
                     transfer = "skipped: too few face or hand pixels"
-            result = apply_composite(image, face_mask, occluder, params)
             meta = {
-                **_occlusion_metadata(occluder, attempt, face_mask, result.face_mask),
                 "color_transfer": transfer,
                 "harmonised": False,
                 **({"placement": placement} if placement is not None else {}),
@@ -375,16 +376,15 @@ class NatOccRecipe:
                     "rotation_jitter_deg": jitter,
                     # The cut-out's size as composited (after shrink_to_placement): what fit_scale refers to.
                     "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
-                    "composite": composite_record(params),
-                },
+                },  # + "composite", added by render_drawn / composite_occlusion
             }
-            return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
+            return occluder, params, attempt, meta
         raise SampleError(f"{self.name} sample {index}: no usable hand in {config.max_attempts} attempts")
 
     def _object(
         self, image: np.ndarray, face_mask: np.ndarray, index: int, frame: FaceFrame | None = None,
         rng: np.random.Generator | None = None,
-    ) -> Occlusion:
+    ) -> DrawnOccluder:
         assert self.objects is not None  # checked in __post_init__
         rng = sample_rng(self.seed, "natocc_objects", index) if rng is None else rng  # given: a stacked occluder
         config = self.config
@@ -402,19 +402,16 @@ class NatOccRecipe:
                                       kind=occluder.kind, draw_params=object_params, frame=frame)  # fmt: skip
             params = see_through_params(params, object_params, config.eyewear_label)
             occluder, params = shrink_to_placement(occluder, params)
-            result = apply_composite(image, face_mask, occluder, params)  # harmonised in make_batch
-            meta = {
-                **_occlusion_metadata(occluder, attempt, face_mask, result.face_mask),
+            meta = {  # harmonised after compositing (harmonise)
                 "color_transfer": "none",
                 "harmonised": self.harmoniser.name if self.harmoniser is not None else False,
                 **({"placement": placement} if placement is not None else {}),
                 "params": {
                     "occluder": to_plain(object_params),
                     "occluder_size_px": [int(occluder.alpha.shape[1]), int(occluder.alpha.shape[0])],
-                    "composite": composite_record(params),
-                },
+                },  # + "composite", added by render_drawn / composite_occlusion
             }
-            return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
+            return occluder, params, attempt, meta
         raise SampleError(f"{self.name} sample {index}: no usable object in {self.config.max_attempts} attempts")
 
     def params(self) -> dict[str, Any]:

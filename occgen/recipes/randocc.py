@@ -10,20 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from occgen.compose import (
-    CompositeConfig,
-    apply_composite,
-    composite_record,
-    resolve_pixels,
-    sample_composite,
-    scale_length_px,
-)
+from occgen.compose import CompositeConfig, resolve_pixels, sample_composite, scale_length_px
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.labels import occluder_class_of
 from occgen.core.params import to_plain
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
-from occgen.recipes.labels import LabelSources, face_parsing_loader
+from occgen.recipes.drawn import DrawnSample, render_still
+from occgen.recipes.labels import face_parsing_loader
 from occgen.sources.faces import FaceMemo, FaceSource
 from occgen.sources.shapes import RandomShapes, ShapeConfig
 
@@ -81,6 +75,10 @@ class RandOccRecipe:
         self._faces_memo = FaceMemo(self.faces)
 
     def make(self, index: int) -> Sample:
+        return render_still(self.draw(index))
+
+    def draw(self, index: int) -> DrawnSample:
+        """Every random choice of sample ``index`` (:mod:`occgen.recipes.drawn`): the still is its render."""
         rng = sample_rng(self.seed, self.name, index)
         face_index = pick_face(index, len(self.faces), self.config.face_order, rng)
         face = self._faces_memo.load(face_index, self.size)
@@ -98,22 +96,18 @@ class RandOccRecipe:
                 occluder_shape=occluder.alpha.shape,
                 opacity=opacity,
             )
-            result = apply_composite(face.image, face.face_mask, occluder, params)
-            metadata = {
+            header = {
                 **sample_header(self.name, index, face_index, face.face_id),
                 "occluder_ids": [occluder.occluder_id],
                 "occluder_types": [occluder.kind],
                 "translucent": translucent,
                 "attempts": attempt,
-                "face_px_before": int(face.face_mask.sum()),
-                "face_px_after": int(result.face_mask.sum()),
-                "params": {"occluder": to_plain(occluder_params), "composite": composite_record(params)},
             }
-            labels = LabelSources(
-                face.image, face.face_mask, result.footprint, occluder_class_of(occluder.kind),
-                face_parsing_loader(self._faces_memo, face_index, self.size, face.face_mask),
+            return DrawnSample(
+                header, {"params": {"occluder": to_plain(occluder_params)}}, face.image, face.face_mask,
+                face_parsing_loader(self._faces_memo, face_index, self.size, face.face_mask), occluder, params,
+                occluder_class_of(occluder.kind),
             )  # fmt: skip
-            return Sample(result.image, result.face_mask, result.occluder_mask, metadata, labels)
         raise SampleError(
             f"{self.name} sample {index}: no usable occluder in {self.config.max_attempts} attempts; "
             "check the shape parameters (randocc.shapes) or raise randocc.max_attempts"

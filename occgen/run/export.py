@@ -103,6 +103,18 @@ def sample_stem(metadata: dict[str, Any], index: int) -> str:
     return str(metadata.get("sample_id") or f"{index:08d}")
 
 
+def checked_stem(metadata: dict[str, Any], index: int, store: str) -> str:
+    """The sample's file stem, vetted: its id, or ``<clip_id>/<frame>`` for a clip frame (issue 27: a clip's
+    frames in a folder of their own, numbered 000, 001...)."""
+    clip = metadata.get("clip")
+    if isinstance(clip, dict) and "clip_id" in clip:
+        frame = clip.get("frame")
+        if not isinstance(frame, int) or frame < 0:
+            raise StoreError(f"{store}: sample {index}'s clip frame {frame!r} is not a frame number; regenerate it")
+        return f"{check_sample_name(str(clip['clip_id']), store=store, what='clip id')}/{frame:03d}"
+    return check_sample_name(sample_stem(metadata, index), store=store)
+
+
 def check_unique(stems: list[str], store: str) -> None:
     """Refuse ids that two samples share: their files would overwrite each other and samples be lost."""
     repeated = [stem for stem, count in Counter(stems).items() if count > 1]
@@ -136,7 +148,7 @@ class FolderWriter:
         # The chunk's metadata in one batched read (per store of a mix), then each sample's pixels alone.
         for index, metadata in zip(chunk.indices, reader.metadata(list(chunk.indices)), strict=True):
             image, face_mask = reader.sample_array(IMAGE, index), reader.sample_array(FACE_MASK, index)
-            stem = check_sample_name(sample_stem(metadata, index), store=spec.store)
+            stem = checked_stem(metadata, index, spec.store)
             files.write(spec.image_dir / f"{stem}{suffix}",
                         _encode(suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), jpeg))  # fmt: skip
             extra = reader.labels(index, image) if spec.extras or spec.mmseg_labels == "parsing" else {}
@@ -236,7 +248,7 @@ def _export_locked(
 ) -> ExportReport:  # fmt: skip
     reader = open_store(store)
     metadata = reader.metadata(range(len(reader)))
-    stems = [check_sample_name(sample_stem(m, i), store=str(store)) for i, m in enumerate(metadata)]
+    stems = [checked_stem(m, i, str(store)) for i, m in enumerate(metadata)]
     check_unique(stems, str(store))
     card = reader.card
     label_names = reader.label_names
@@ -280,7 +292,11 @@ def val_mask(n: int, val_frac: float, seed: int) -> np.ndarray:
 def _check_written(spec: ExportSpec, stems: list[str]) -> None:
     """Every sample read has exactly one image and one mask file: count them on disk."""
     for folder, suffix in ((spec.image_dir, f".{spec.image_format}"), (spec.mask_dir, ".png")):
-        on_disk = {p.stem for p in folder.iterdir() if p.suffix == suffix and not p.name.startswith(".")}
+        on_disk = {
+            p.relative_to(folder).with_suffix("").as_posix()  # clip frames: <clip_id>/<frame>
+            for p in (folder.rglob(f"*{suffix}") if any("/" in s for s in stems) else folder.iterdir())
+            if p.suffix == suffix and not p.name.startswith(".")
+        }
         missing = [s for s in stems if s not in on_disk]
         if missing or len(on_disk) != len(stems):
             raise StoreError(

@@ -129,6 +129,7 @@ class ChunkFiles:
         self.count = 0
 
     def write(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)  # a clip's frames go in a folder of their own (issue 27)
         atomic_write_bytes(path, data, temporary_dir=self.work / "tmp")
         self.count += 1
 

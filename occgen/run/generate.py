@@ -261,6 +261,9 @@ def prepare_store(
     card_resolved = getattr(recipe, "card", {}).get("resolved_px")
     if resolved_px is not None or card_resolved is not None:
         card["resolved_px"] = resolved_px() if resolved_px is not None else card_resolved
+    frames = getattr(recipe, "frames", None)  # clips (issue 27): frames of a clip are consecutive samples
+    if frames:
+        card["frames"] = int(frames)
     if labels:
         faces = getattr(recipe, "faces", None)
         # the recipe's own face parts, if it redefines the face (natocc.inner_mouth), else its face set's

@@ -13,6 +13,8 @@ Where it sits: :func:`occgen.store.open_store` returns a :class:`Dataset`; every
   without decoding pixels (ids qualified by the part in a mix, so unique in any dataset).
 
 A new kind of dataset (say, a filtered view) implements this protocol in ``store/``; no caller changes.
+A clip store (issue 27) is a dataset of frames, clip-major, whose ``card`` says ``frames``;
+:class:`occgen.store.clips.ClipView` gives it a frame axis.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import zarr
 
 from occgen.core.labels import LABEL_ARRAYS
 from occgen.core.location import Location
+from occgen.store.clips import clip_layout_problems
 from occgen.store.digest import array as zarr_array
 from occgen.store.digest import card as read_card
 from occgen.store.digest import shard_key
@@ -101,6 +102,7 @@ def card_problems(card: dict[str, Any]) -> list[StructureProblem]:
                                                  "is unfinished: re-run the command that wrote the store"))  # fmt: skip
     elif "complete" in card and card["complete"] is not True:
         problems.append(StructureProblem("card", "not complete: re-run the command that wrote the store to finish it"))
+    problems += [StructureProblem("card", text) for text in clip_layout_problems(card)]  # clip stores (issue 27)
     return problems
 
 

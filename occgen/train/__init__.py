@@ -6,5 +6,6 @@ training makes samples of any registered recipe (:mod:`occgen.recipes.registry`)
 count or at a step / sample budget (:mod:`occgen.train.trainer`); :mod:`occgen.train.table` trains and
 scores several training conditions alike (``occgen table``). Evaluation reads real-occlusion
 benchmarks in their released layouts (:mod:`occgen.train.benchmarks`) and reports IoUs, Boundary IoU and scores
-per occluder type and face size (:mod:`occgen.train.metrics`).
+per occluder type and face size (:mod:`occgen.train.metrics`). Mask flicker on clips:
+:mod:`occgen.train.flicker` (``occgen evaluate --clips``).
 """

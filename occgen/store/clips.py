@@ -1,0 +1,89 @@
+"""Clip stores (issue 27): the frame axis over a store whose samples are clip frames.
+
+Layout: ``occgen generate NAME --frames T`` writes frames as samples, clip-major (sample ``c * T + t`` is frame
+``t`` of clip ``c``), whole clips per shard (the shard size is a multiple of ``T``), so codecs, label arrays,
+digests, ``verify``, resume and every exporter work on frames unchanged; the card's ``frames`` key says ``T``.
+:class:`ClipView` reads it back with a frame axis: ``image`` uint8 (T, S, S, 3), masks uint8 (T, S, S), every
+label array stacked the same way, and the frames' metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from occgen.core.errors import StoreError
+from occgen.store.dataset import Dataset
+
+
+def clip_frames(dataset: Dataset) -> int | None:
+    """Frames per clip of ``dataset`` (its card's ``frames``), None for a store of stills (or a mix)."""
+    frames = getattr(dataset, "card", {}).get("frames")
+    return int(frames) if frames else None
+
+
+def clip_layout_problems(card: dict[str, Any]) -> list[str]:
+    """What ``occgen verify`` says about a clip store's card: ``frames`` >= 2 dividing both ``n`` and
+    ``shard_size`` (whole clips, one writer per clip); nothing for a store of stills."""
+    frames = card.get("frames")
+    if frames is None:
+        return []
+    if not isinstance(frames, int) or isinstance(frames, bool) or frames < 2:
+        return [f"frames is {frames!r}, expected an integer >= 2 (a clip store) or no key (stills)"]
+    return [f"{key} {card[key]} is not a whole number of {frames}-frame clips; regenerate the store"
+            for key in ("n", "shard_size") if isinstance(card.get(key), int) and card[key] % frames]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One clip: ``image`` uint8 (T, S, S, 3), ``face_mask`` / ``occluder_mask`` uint8 (T, S, S), ``labels``
+    {array name: (T, ...)} and ``metadata`` (one dict per frame)."""
+
+    clip_id: str
+    image: np.ndarray
+    face_mask: np.ndarray
+    occluder_mask: np.ndarray
+    labels: dict[str, np.ndarray]
+    metadata: list[dict[str, Any]]
+
+    @property
+    def frames(self) -> int:
+        return int(self.image.shape[0])
+
+
+class ClipView:
+    """``len(view)`` clips of a clip store; ``view[c]`` -> :class:`Clip`; ``view.frame_index(c, t)``."""
+
+    def __init__(self, dataset: Dataset, *, name: str = "dataset") -> None:
+        frames = clip_frames(dataset)
+        if frames is None:
+            raise StoreError(
+                f"{name} is not a clip store (its card has no 'frames'); make one with occgen generate NAME --frames T"
+            )
+        if len(dataset) % frames:
+            raise StoreError(f"{name}: {len(dataset)} frames is not a whole number of {frames}-frame clips")
+        self.dataset = dataset
+        self.frames = frames
+
+    def __len__(self) -> int:
+        return len(self.dataset) // self.frames
+
+    def frame_index(self, clip: int, t: int) -> int:
+        if not 0 <= clip < len(self) or not 0 <= t < self.frames:
+            raise IndexError(f"frame ({clip}, {t}) out of range for {len(self)} clips of {self.frames} frames")
+        return clip * self.frames + t
+
+    def __getitem__(self, clip: int) -> Clip:
+        indices = [self.frame_index(clip, t) for t in range(self.frames)]
+        samples = [self.dataset[i] for i in indices]
+        names = self.dataset.label_names
+        per_frame = [self.dataset.labels(i, sample.image) for i, sample in zip(indices, samples, strict=True)]
+        labels = {name: np.stack([frame[name] for frame in per_frame]) for name in names}
+        metadata = [sample.metadata for sample in samples]
+        clip_id = str(metadata[0].get("clip", {}).get("clip_id", f"clip-{clip:08d}"))
+        return Clip(
+            clip_id, np.stack([s.image for s in samples]), np.stack([s.face_mask for s in samples]),
+            np.stack([s.occluder_mask for s in samples]), labels, metadata,
+        )  # fmt: skip
