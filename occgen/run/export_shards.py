@@ -106,7 +106,7 @@ class Job:
     tags: tuple[str, ...] = field(default=())
 
     def write_chunk(self, chunk: Chunk, files: ChunkFiles) -> dict[str, Any]:
-        encoder = SampleEncoder(self.spec, self.tags, files.reader(parse_location(self.spec.store)))
+        encoder = SampleEncoder(self.spec, self.tags, files.reader(parse_location(Path(self.spec.store))))
         parts: list[dict[str, Any]] = []
         writer: PartWriter | None = None
         metadata = encoder.reader.metadata(list(chunk.indices))  # one batched read per store, not one per sample
