@@ -1,6 +1,7 @@
 """Training-shard exports against ``--format folder``, and reading them back against ``StoreDataset``.
 
     python benchmarks/bench_export.py [--n 96] [--size 512] [--workers 1] [--shard-mb 8] [--repeat 3]
+    python benchmarks/bench_export.py --mix [--chunk 16] [--n 96] [--size 512] [--workers 1]
 
 Generates a RandOcc store of the embedded demo (default codec, lossless JPEG-XL), then, in the same run:
 
@@ -10,6 +11,9 @@ Generates a RandOcc store of the embedded demo (default codec, lossless JPEG-XL)
    store with ``StoreDataset``, from the tars with a ``webdataset`` pipeline (cv2 decoding), from the
    Parquet with ``datasets.load_dataset(...).with_format("torch")``; samples/s and the ratio to
    ``StoreDataset`` (target >= 0.8). ``load_dataset``'s one-off Arrow conversion is timed apart.
+
+``--mix`` instead exports a mix of two such stores (``folder`` and ``webdataset``, png), whose chunks are of 64
+samples (folder) or one part (webdataset): a mix opened per chunk (its index, both stores, their cards) shows.
 
 ``--shard-mb`` should leave several shards per worker (shards are the unit of parallel work).
 Not a test: timings depend on the machine; the ratios are what to compare.
@@ -35,6 +39,8 @@ from occgen.run.export_shards import export_shards
 from occgen.run.export_webdataset import WEBDATASET
 from occgen.run.generate import generate
 from occgen.settings import RandOccSettings, build_randocc_recipe
+from occgen.store import open_store
+from occgen.store.mix import MixPart, build_mix
 from occgen.train.data import StoreDataset
 
 
@@ -89,6 +95,30 @@ def read_hf(out: Path, cache: Path) -> tuple[int, float]:
     return count, prepare
 
 
+def export_mix(args: argparse.Namespace) -> None:
+    """Export a mix of two RandOcc stores (half of each; ``--chunk`` samples per store shard): the cost of
+    opening the mix (its index and both stores) per chunk or once per worker shows as samples/s."""
+    work = Path(tempfile.mkdtemp(prefix="occgen-bench-export-mix-"))
+    try:
+        stores = []
+        for seed in (0, 1):
+            recipe = build_randocc_recipe(RandOccSettings(base=BaseConfig(seed=seed, size=args.size)))
+            generate(recipe, work / f"s{seed}.zarr", n=args.n, shard_size=args.chunk, workers=args.workers)
+            stores.append(MixPart(work / f"s{seed}.zarr", fraction=0.5))
+        mix = build_mix(stores, work / "mix.zarr", seed=0)
+        n = len(open_store(mix))
+        print(f"\nmix of 2 x {args.n} samples ({n} taken), {args.size}px, {args.workers} worker(s)")
+        print("| export of the mix | samples/s (wall) | samples/CPU-s |")
+        print("|---|---|---|")
+        runs = {"folder png": timed(export_store, mix, out=work / "o", workers=args.workers, repeat=args.repeat),
+                "webdataset png": timed(export_shards, mix, out=work / "w", format=WEBDATASET, shard_mb=args.shard_mb,
+                                        workers=args.workers, repeat=args.repeat)}  # fmt: skip
+        for name, (wall, cpu) in runs.items():
+            print(f"| {name} | {n / wall:.1f} | {n / cpu:.1f} |")
+    finally:
+        shutil.rmtree(work)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=96)
@@ -96,7 +126,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--shard-mb", type=float, default=8.0)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is reported")
+    parser.add_argument("--mix", action="store_true", help="only export a mix of two stores (folder, webdataset)")
+    parser.add_argument("--chunk", type=int, default=16, help="with --mix: samples per shard of the mixed stores")
     args = parser.parse_args()
+    if args.mix:
+        export_mix(args)
+        return
     # As in a DataLoader worker (torch sets 1 thread there): with its default intra-op threads on a busy
     # 2-core machine, datasets' torch formatter ran at 8 instead of 35 samples/s (torch.tensor copies).
     torch.set_num_threads(1)

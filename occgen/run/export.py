@@ -142,7 +142,7 @@ class FolderWriter:
 
     def write_chunk(self, chunk: Chunk, files: ChunkFiles) -> dict[str, Any]:
         spec = self.spec
-        reader = open_store(parse_location(spec.store, spec.storage_options or None))
+        reader = files.reader(parse_location(spec.store, spec.storage_options or None))  # open once per worker
         jpeg = [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality] if spec.image_format == "jpg" else []
         suffix = f".{spec.image_format}"
         # The chunk's metadata in one batched read (per store of a mix), then each sample's pixels alone.

@@ -22,6 +22,8 @@ Sample ids and store names are input: :func:`check_sample_name` vets any that be
 from __future__ import annotations
 
 import json
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +33,11 @@ import numpy as np
 
 from occgen.core.errors import StoreError
 from occgen.core.files import atomic_write_bytes, atomic_write_text
+from occgen.core.location import Location
 from occgen.core.paths import unsafe_reason
 from occgen.run.parallel import run_tasks
+from occgen.store import open_store
+from occgen.store.dataset import Dataset
 
 WORK_DIR = ".occgen-export"
 
@@ -120,13 +125,39 @@ def chunks_of(indices: Sequence[int] | np.ndarray, per_chunk: int, split: str = 
     ]
 
 
-class ChunkFiles:
-    """How a chunk writes whole files: to a temporary name in the work folder, then renamed into place."""
+#: Datasets kept open in each worker process, by (store URL, run token): a mix opens its index and every
+#: store of it (and checks their cards), which a chunk of a few samples would otherwise repeat (issue 29).
+_OPENED: OrderedDict[tuple[str, str], Dataset] = OrderedDict()
+OPENED_KEPT = 4  # a few runs' stores per process; older ones are closed (dropped) first
 
-    def __init__(self, work: Path, number: int) -> None:
+
+def opened_store(location: Location, run_token: str) -> Dataset:
+    """The dataset at ``location``, opened once per worker process and export run (``run_token``; an empty
+    token opens it afresh). A token is unique to one run, so a store rewritten between runs is reopened."""
+    if not run_token:
+        return open_store(location)
+    key = (location.url, run_token)
+    if key in _OPENED:
+        _OPENED.move_to_end(key)
+        return _OPENED[key]
+    while len(_OPENED) >= OPENED_KEPT:
+        _OPENED.popitem(last=False)
+    _OPENED[key] = dataset = open_store(location)
+    return dataset
+
+
+class ChunkFiles:
+    """How a chunk writes whole files: to a temporary name in the work folder, then renamed into place;
+    ``reader`` gives the run's dataset, opened once per worker (``run_token``: see :func:`opened_store`)."""
+
+    def __init__(self, work: Path, number: int, run_token: str = "") -> None:
         self.work = work
         self.number = number
         self.count = 0
+        self.run_token = run_token
+
+    def reader(self, location: Location) -> Dataset:
+        return opened_store(location, self.run_token)
 
     def write(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)  # a clip's frames go in a folder of their own (issue 27)
@@ -148,6 +179,7 @@ class ExportWriter(Protocol):
 class ChunkJob:
     work: str
     writer: Any  # an ExportWriter (picklable: it travels to the dask workers)
+    run_token: str = ""  # unique to one run_export call: its workers keep the dataset open across chunks
 
 
 def run_chunk(job: ChunkJob, chunk: Chunk) -> int:
@@ -155,7 +187,7 @@ def run_chunk(job: ChunkJob, chunk: Chunk) -> int:
     work = Path(job.work)
     marker = marker_path(work, chunk.number)
     if not marker.exists():
-        facts = job.writer.write_chunk(chunk, ChunkFiles(work, chunk.number))
+        facts = job.writer.write_chunk(chunk, ChunkFiles(work, chunk.number, job.run_token))
         write_json_atomic(marker, facts)
     return len(chunk.indices)
 
@@ -177,8 +209,8 @@ def run_export(
     resumed = sum(len(c.indices) for c in chunks) - sum(len(c.indices) for c in todo)
     if on_progress and resumed:
         on_progress(resumed)
-    run_tasks(run_chunk, todo, shared=ChunkJob(str(work), writer), workers=workers, scheduler=scheduler,
-              on_result=on_progress)  # fmt: skip
+    job = ChunkJob(str(work), writer, uuid.uuid4().hex)  # a fresh token: workers reopen the store for this run
+    run_tasks(run_chunk, todo, shared=job, workers=workers, scheduler=scheduler, on_result=on_progress)
     markers = [json.loads(marker_path(work, c.number).read_text()) for c in chunks]
     manifest = writer.finish(chunks, markers)
     write_json_atomic(complete, manifest)

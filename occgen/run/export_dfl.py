@@ -157,7 +157,7 @@ class DflWriter:
         return {**self.__dict__, "stems": ()}
 
     def write_chunk(self, chunk: Chunk, files: ChunkFiles) -> dict[str, Any]:
-        reader = open_store(parse_location(self.store, self.storage_options or None))
+        reader = files.reader(parse_location(self.store, self.storage_options or None))  # open once per worker
         skipped = []
         for index, metadata in zip(chunk.indices, reader.metadata(list(chunk.indices)), strict=True):
             stem = check_sample_name(str(metadata.get("sample_id") or f"{index:08d}"), store=self.store)

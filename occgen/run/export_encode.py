@@ -136,10 +136,11 @@ def encode_rgb(rgb: np.ndarray, image_format: str, jpeg_quality: int) -> bytes:
 class SampleEncoder:
     """Reads sample ``i`` of a store or mix and encodes it (images, masks, labels, metadata)."""
 
-    def __init__(self, spec: ShardSpec, tags: tuple[str, ...]) -> None:
+    def __init__(self, spec: ShardSpec, tags: tuple[str, ...], reader: Dataset | None = None) -> None:
+        """``reader``: the store or mix already open (a worker keeps it across chunks), else it is opened."""
         self.spec = spec
         self.tags = tags
-        self.reader = open_store(Path(spec.store))
+        self.reader = reader if reader is not None else open_store(Path(spec.store))
         self.store = spec.store
 
     def encode(self, index: int, split: str, metadata: dict[str, Any] | None = None) -> EncodedSample:

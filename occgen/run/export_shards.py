@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from occgen.core.errors import ConfigError, StoreError
+from occgen.core.location import parse_location
 from occgen.run.export import IMAGE_FORMATS, val_mask
 from occgen.run.export_base import Chunk, ChunkFiles, chunks_of, open_work, run_export, write_json_atomic
 from occgen.run.export_encode import (
@@ -105,7 +106,7 @@ class Job:
     tags: tuple[str, ...] = field(default=())
 
     def write_chunk(self, chunk: Chunk, files: ChunkFiles) -> dict[str, Any]:
-        encoder = SampleEncoder(self.spec, self.tags)
+        encoder = SampleEncoder(self.spec, self.tags, files.reader(parse_location(Path(self.spec.store))))
         parts: list[dict[str, Any]] = []
         writer: PartWriter | None = None
         metadata = encoder.reader.metadata(list(chunk.indices))  # one batched read per store, not one per sample

@@ -12,6 +12,15 @@ Shared = TypeVar("Shared")
 Item = TypeVar("Item")
 
 
+#: Dask settings for the workers of occgen's own LocalCluster. The worker's statistical profiler samples the
+#: task thread's stack every 10 ms and keeps one call tree per second for the last 1000 s
+#: (``distributed.admin.low-level-log-length``), twice (all tasks and per task name): measured at 512², the
+#: summed RSS of a 2-worker NatOcc run grew 10 MB per minute with it and ~0 without it (docs/benchmarks.md), and
+#: its 100 Hz sampling takes the GIL from the task. On a cluster of your own, set
+#: ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False`` where the workers start (docs/cloud.md).
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+
+
 def _single_threaded_opencv() -> None:
     import cv2
 
@@ -53,7 +62,7 @@ def run_tasks(
         # 512²: 2.7x the system time, 63 -> 97 samples/s with 2 workers). Keep large buffers on the heap.
         environ = {**dask.config.get("distributed.nanny.pre-spawn-environ"),
                    "MALLOC_TRIM_THRESHOLD_": 1 << 28, "MALLOC_MMAP_THRESHOLD_": 1 << 26}  # fmt: skip
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ, **WORKER_CONFIG}):
             cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
             )
@@ -61,8 +70,9 @@ def run_tasks(
     try:
         client.run(_single_threaded_opencv)
         shared_future = client.scatter(shared, broadcast=True)
-        futures = [client.submit(function, shared_future, item, pure=False) for item in items]
-        for future in as_completed(futures):
+        # No list of the futures is kept: each is dropped once its result is read, so the workers and the
+        # scheduler release a finished task's result and state during the run, not at its end.
+        for future in as_completed([client.submit(function, shared_future, item, pure=False) for item in items]):
             result = future.result()  # re-raises a task's error (e.g. a corrupt file) here
             if on_result:
                 on_result(result)
