@@ -15,9 +15,8 @@ import numpy as np
 from PIL import Image
 
 from occgen.core.errors import ConfigError
-from occgen.core.imageio import encode_png, write_png
-from occgen.core.location import Location, parse_location
-from occgen.run.preview import overlay_labels
+from occgen.core.location import Location
+from occgen.run.preview import overlay_labels, write_sheet
 from occgen.store import open_store
 from occgen.store.clips import Clip, ClipView, clip_frames
 
@@ -69,10 +68,4 @@ def write_clip_preview(
     if clip_frames(reader) is None:
         return None
     view = ClipView(reader, name=str(store))
-    sheet = clip_strip(view, list(range(min(k, len(view)))), tile_px)
-    target = parse_location(out, reader.location.storage_options or None)
-    if target.is_local:
-        write_png(target.path, sheet)
-        return target.path
-    target.write_bytes(encode_png(sheet))
-    return target.url
+    return write_sheet(clip_strip(view, list(range(min(k, len(view)))), tile_px), out, reader)

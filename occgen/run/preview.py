@@ -135,7 +135,12 @@ def write_preview(
         raise ConfigError(f"--k must be at least 1, got {k}")
     reader = open_store(store, allow_incomplete=allow_incomplete)
     indices = list(range(min(k, len(reader))))
-    sheet = contact_sheet(reader, indices, tile_px, draw)
+    return write_sheet(contact_sheet(reader, indices, tile_px, draw), out, reader)
+
+
+def write_sheet(sheet: np.ndarray, out: Path | str | Location, reader: Dataset) -> Path | str:
+    """Write ``sheet`` as PNG at ``out`` (a path, or a URL opened with ``reader``'s storage options); returns
+    the path or URL written."""
     target = parse_location(out, reader.location.storage_options or None)
     if target.is_local:
         write_png(target.path, sheet)

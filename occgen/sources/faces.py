@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from occgen.core.errors import ConfigError, SourceError
 from occgen.core.files import DEMO_LICENCE, demo_root, is_url, list_images, require_dir
@@ -62,7 +61,7 @@ from occgen.sources.face_common import (
     read_id_list,
 )
 from occgen.sources.face_layouts import FACE_LAYOUTS, PUBLIC_LAYOUTS, detect_layout, open_layout
-from occgen.sources.landmark_files import FaceLandmarks, landmark_file, read_face_landmarks
+from occgen.sources.landmark_files import FaceLandmarks, landmark_file, landmarks_beside
 from occgen.sources.remote import UrlRoot, local_path, open_root
 
 __all__ = [  # the sources of this module, and what face_common and celebamask define (imported from here too)
@@ -147,12 +146,7 @@ class FaceFolder(UrlRoot):
     def load_landmarks(self, index: int, size: int) -> FaceLandmarks | None:
         """The face's own landmarks at ``size`` from its landmark file (:mod:`occgen.sources.landmark_files`);
         None when it has none."""
-        image_path = self.paths(index)[0]
-        if landmark_file(image_path) is None:
-            return None
-        with Image.open(image_path) as image:  # the header only: the points need the image's size
-            width, height = image.size
-        return read_face_landmarks(image_path, (height, width), size)
+        return landmarks_beside(self.paths(index)[0], size)
 
     def files(self) -> list[Path]:
         """Every file that can feed a sample: each image, its mask, its ``parsing/`` map and its landmark file if

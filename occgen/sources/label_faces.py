@@ -37,7 +37,7 @@ from occgen.sources.face_common import (
     fit_square_labels,
     read_id_list,
 )
-from occgen.sources.landmark_files import FaceLandmarks, landmark_file, read_face_landmarks
+from occgen.sources.landmark_files import FaceLandmarks, landmarks_beside
 from occgen.sources.remote import UrlRoot
 
 #: Pixels of a colour-coded label further than this (RGB Euclidean distance) from every class colour mean
@@ -235,12 +235,7 @@ class LabelMapFaces(UrlRoot, ABC):
     def load_landmarks(self, index: int, size: int) -> FaceLandmarks | None:
         """The face's shipped landmarks at ``size`` (:mod:`occgen.sources.landmark_files`: iBugMask's
         ``<stem>_landmark.txt``; LaPa's 106 points have no scheme yet), or None."""
-        image_path = self._faces[index].image
-        if landmark_file(image_path) is None:
-            return None
-        with Image.open(image_path) as image:  # the header only: the points need the image's size
-            width, height = image.size
-        return read_face_landmarks(image_path, (height, width), size)
+        return landmarks_beside(self._faces[index].image, size)
 
     def files(self) -> list[Path]:
         return [path for face in self._faces for path in (face.image, face.labels)]

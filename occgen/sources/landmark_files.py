@@ -63,3 +63,15 @@ def read_face_landmarks(image_path: Path, shape: tuple[int, int], size: int) -> 
     if len(points) not in SCHEME_BY_COUNT:
         return None
     return FaceLandmarks(scheme_of_file(path, points), fit_square_points(points, shape, size))
+
+
+def landmarks_beside(image_path: Path, size: int) -> FaceLandmarks | None:
+    """The face's own points from the landmark file beside ``image_path`` (:func:`landmark_file`), moved into the
+    ``size`` x ``size`` letterboxed frame; None without a file. Reads only the image's header for its size."""
+    from PIL import Image
+
+    if landmark_file(image_path) is None:
+        return None
+    with Image.open(image_path) as image:
+        width, height = image.size
+    return read_face_landmarks(image_path, (height, width), size)
