@@ -151,3 +151,20 @@ def test_verify_checks_a_mix_store_references(tmp_path: Path, mix: Path) -> None
     ]
     edit_card(mix, lambda card: card.pop("sources"))
     assert "card: no 'sources' key" in mix_problems(mix)
+
+
+def test_a_digest_record_naming_a_key_outside_the_store_is_corrupt_and_never_read(tmp_path: Path, store: Path) -> None:
+    """The records are untrusted input: a key that leaves the store's folder is a problem, not a file to open."""
+    outside = tmp_path / "secret.bin"
+    outside.write_bytes(b"x" * 1000)
+    digests = zarr.open_array(str(store / "shard_digest"), mode="r+")
+    record = json.loads(str(digests[0]))
+    record["image"] = {"key": "../secret.bin", "bytes": 1000, "sha256": "0" * 64}
+    digests[0] = json.dumps(record)
+    check = verify_one(store)
+    found = [str(problem) for problem in check.problems]
+    assert "shard 0: ../secret.bin corrupt (the record names a key outside the store)" in found
+    parallel_bytes = check.bytes_read
+    record["image"]["key"] = "image/c/0/0/0/0"
+    digests[0] = json.dumps(record)
+    assert verify_one(store).bytes_read > parallel_bytes  # the image shard is read again once the key is sound

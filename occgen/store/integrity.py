@@ -100,10 +100,11 @@ def verify_one(path: Path | str | Location) -> StoreCheck:
     parsed = [(shard, _record(text)) for shard, (flag, text) in enumerate(zip(flags, records, strict=False))
               if flag and str(text)]  # fmt: skip
     recorded = [(shard, record) for shard, record in parsed if record is not None]
+    local_root = location.path if location.is_local else None
     threads = VERIFY_THREADS if not location.is_local else max(1, min(VERIFY_THREADS, os.cpu_count() or 1))
     with ThreadPoolExecutor(threads) as pool:
-        checked = dict(zip([shard for shard, _ in recorded],
-                           pool.map(lambda item: check_shard(group, *item), recorded), strict=True))  # fmt: skip
+        results = pool.map(lambda item: check_shard(group, *item, local_root), recorded)
+        checked = dict(zip([shard for shard, _ in recorded], results, strict=True))
     for shard, (flag, text) in enumerate(zip(flags, records, strict=False)):  # (storage errors: one line each)
         if not flag:
             problems.append(ShardProblem(shard, "(all arrays)", "unwritten", "re-run the command to resume it"))

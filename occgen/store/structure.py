@@ -137,7 +137,8 @@ def _record_problems(group: zarr.Group, shards: int) -> list[StructureProblem]:
     problems = [StructureProblem(SHARD_COMPLETE, f"shard {int(i)} has flag {int(flags[i])}, expected 0 or 1")
                 for i in np.flatnonzero((flags != 0) & (flags != 1))]  # fmt: skip
     names = sharded_arrays(group)
-    keys = {name: [shard_key(zarr_array(group, name), shard) for shard in range(shards)] for name in names}
+    opened = {name: zarr_array(group, name) for name in names}  # opened once: each open reads its metadata
+    keys = {name: [shard_key(opened[name], shard) for shard in range(shards)] for name in names}
     for shard, text in enumerate(np.asarray(zarr_array(group, SHARD_DIGEST)[:])):
         if not str(text):
             continue  # unwritten, or complete without a record: the shard check reports it
