@@ -145,11 +145,11 @@ def test_clips_take_extra_occluders_through_the_cli(tmp_path) -> None:
     from occgen.store import open_store
     from occgen.store.clips import ClipView
 
-    for flags in (["--occluders-per-face", "2"], ["--face-occluder-frac", "1"]):
-        out = tmp_path / f"c{len(flags[0])}.zarr"
+    for number, flags in enumerate((["--occluders-per-face", "2"], ["--face-occluder-frac", "1"])):
+        out = tmp_path / f"c{number}.zarr"
         result = CliRunner().invoke(app, ["generate", "natocc", "--frames", "3", "--n", "1", "--size", "64",
-                                          "--workers", "1", "--no-preview", "--objects-frac", "0", "--labels",
-                                          "instances", "--out", str(out), *flags])  # fmt: skip
+                                          "--workers", "1", "--no-preview", "--labels", "instances", "--out",
+                                          str(out), *flags])  # fmt: skip
         assert result.exit_code == 0, result.output
         clip = ClipView(open_store(out))[0]
         assert all(len(meta["occluders"]) == 2 for meta in clip.metadata)
