@@ -32,6 +32,7 @@ import numpy as np
 
 from occgen.compose import CompositeParams, occluder_matrix
 from occgen.core.errors import ConfigError
+from occgen.core.geometry import mask_bbox
 from occgen.core.imageio import resize_image
 from occgen.core.params import to_plain
 from occgen.core.targets import AffineWarp, Target, Targets, apply_geometric
@@ -373,19 +374,43 @@ def move_layer(rgb: np.ndarray, alpha: np.ndarray, shift_xy: tuple[float, float]
     """A layer on the whole canvas (``rgb`` uint8 (H, W, 3), ``alpha`` float32 (H, W) in [0, 1]: FaceOcc's
     occluder in its aligned frame) moved by ``shift_xy`` px (bilinear) and blurred along ``blur_xy``
     (:func:`line_blur`), both on premultiplied colours so edges do not darken; pixels moved in from outside are
-    transparent. Returned unchanged (the same arrays) when there is no shift and under a pixel of blur."""
+    transparent. Returned unchanged (the same arrays) when there is no shift and under a pixel of blur.
+
+    Only the alpha's box is worked on (grown by the blur's reach): moved by the shift's whole pixels when it is put
+    back, by its fraction with a warp, then blurred (the full canvas cost most of a frame)."""
     blurred = math.hypot(*blur_xy) >= 1.0
     if shift_xy == (0.0, 0.0) and not blurred:
         return rgb, alpha
     height, width = alpha.shape
-    stacked = np.dstack([rgb.astype(np.float32) * alpha[:, :, None], alpha])
-    if shift_xy != (0.0, 0.0):
-        shift = np.array([[1.0, 0.0, shift_xy[0]], [0.0, 1.0, shift_xy[1]]], np.float64)
-        stacked = cv2.warpAffine(stacked, shift, (width, height), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+    moved_rgb, moved_alpha = np.zeros_like(rgb), np.zeros((height, width), np.float32)
+    found = mask_bbox(alpha)
+    if found is None:
+        return moved_rgb, moved_alpha
+    top, left, bottom, right = found
+    whole_x, whole_y = math.floor(shift_xy[0]), math.floor(shift_xy[1])
+    fraction = (shift_xy[0] - whole_x, shift_xy[1] - whole_y)
+    margin = math.ceil(math.hypot(*blur_xy) / 2) + 3  # the blur's half length, the fraction and bilinear reads
+    out_top, out_left = top + whole_y - margin, left + whole_x - margin  # where the worked box lands
+    rows = (max(out_top, 0), min(bottom + whole_y + margin, height))
+    cols = (max(out_left, 0), min(right + whole_x + margin, width))
+    if rows[0] >= rows[1] or cols[0] >= cols[1]:  # moved off the canvas
+        return moved_rgb, moved_alpha
+    box_h, box_w = bottom - top + 2 * margin, right - left + 2 * margin
+    work = np.zeros((box_h, box_w, 4), np.float32)
+    inner = (slice(margin, box_h - margin), slice(margin, box_w - margin))
+    source_alpha = alpha[top:bottom, left:right]
+    work[inner[0], inner[1], :3] = rgb[top:bottom, left:right].astype(np.float32) * source_alpha[:, :, None]
+    work[inner[0], inner[1], 3] = source_alpha
+    if fraction != (0.0, 0.0):
+        shift = np.array([[1.0, 0.0, fraction[0]], [0.0, 1.0, fraction[1]]], np.float64)
+        work = cv2.warpAffine(work, shift, (box_w, box_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=0)  # fmt: skip
     if blurred:
-        stacked = line_blur(stacked, blur_xy)
-    moved_alpha = np.clip(stacked[:, :, 3], 0.0, 1.0).astype(np.float32)
-    colour = stacked[:, :, :3] / np.maximum(stacked[:, :, 3], 1e-6)[:, :, None]
-    moved_rgb = np.clip(np.where(moved_alpha[:, :, None] > 1e-6, colour, 0.0) + 0.5, 0, 255).astype(np.uint8)
+        work = line_blur(work, blur_xy)
+    window = work[rows[0] - out_top : rows[1] - out_top, cols[0] - out_left : cols[1] - out_left]
+    window_alpha = np.clip(window[:, :, 3], 0.0, 1.0).astype(np.float32)
+    colour = window[:, :, :3] / np.maximum(window[:, :, 3], 1e-6)[:, :, None]
+    colour = np.where(window_alpha[:, :, None] > 1e-6, colour, 0.0)
+    moved_rgb[rows[0] : rows[1], cols[0] : cols[1]] = np.clip(colour + 0.5, 0, 255).astype(np.uint8)
+    moved_alpha[rows[0] : rows[1], cols[0] : cols[1]] = window_alpha
     return moved_rgb, moved_alpha
