@@ -396,7 +396,7 @@ def move_layer(rgb: np.ndarray, alpha: np.ndarray, shift_xy: tuple[float, float]
     if rows[0] >= rows[1] or cols[0] >= cols[1]:  # moved off the canvas
         return moved_rgb, moved_alpha
     box_h, box_w = bottom - top + 2 * margin, right - left + 2 * margin
-    work = np.zeros((box_h, box_w, 4), np.float32)
+    work: np.ndarray = np.zeros((box_h, box_w, 4), np.float32)
     inner = (slice(margin, box_h - margin), slice(margin, box_w - margin))
     source_alpha = alpha[top:bottom, left:right]
     work[inner[0], inner[1], :3] = rgb[top:bottom, left:right].astype(np.float32) * source_alpha[:, :, None]
