@@ -136,29 +136,25 @@ def test_clips_carry_the_recipes_card_facts(natocc) -> None:
     assert clips.params()["clip"]["frames"] == 3 and clips.name == "natocc" and clips.size == 64
 
 
-def test_clips_refuse_extra_occluders(tmp_path) -> None:
-    """Several occluders per face are painted on stills only: --frames with them is one clear error."""
+def test_clips_take_extra_occluders_through_the_cli(tmp_path) -> None:
+    """Several occluders per face (and another face) move in clips too: --frames with them makes a clip store whose
+    frames have an occluders table and an instance map (tests/test_clips_multi.py checks the frames)."""
     from typer.testing import CliRunner
 
     from occgen.cli.main import app
-    from occgen.recipes.multi import OccludersPerFace
+    from occgen.store import open_store
+    from occgen.store.clips import ClipView
 
-    faces, hands = open_faces(None), MattedHands(None, max_side_px=96)
-    for extra in ({"occluders_per_face": OccludersPerFace(counts=(1, 2), weights=(0.5, 0.5), objects_frac=0.0)},
-                  {"face_occluder_frac": 0.3}):  # fmt: skip
-        config = NatOccConfig(hand_max_side_px=96, objects_frac=0.0, **extra)
-        recipe = NatOccRecipe(faces, hands, config, seed=3, size=64)
-        with pytest.raises(ConfigError, match="clips have one occluder per face for now"):
-            ClipRecipe(recipe, ClipConfig(frames=3))
-        assert recipe.make(0).image.shape == (64, 64, 3)  # stills still take them
-    out = tmp_path / "c.zarr"
-    for flags in (["--occluders-per-face", "1,2"], ["--face-occluder-frac", "0.3"]):
+    for number, flags in enumerate((["--occluders-per-face", "2"], ["--face-occluder-frac", "1"])):
+        out = tmp_path / f"c{number}.zarr"
         result = CliRunner().invoke(app, ["generate", "natocc", "--frames", "3", "--n", "1", "--size", "64",
-                                          "--workers", "1", "--no-preview", "--out", str(out), *flags])  # fmt: skip
-        assert result.exit_code == 1, result.output
-        errors = [line for line in result.output.splitlines() if not line.startswith("note:")]
-        assert len(errors) == 1 and "clips have one occluder per face for now" in errors[0], result.output
-        assert not out.exists()
+                                          "--workers", "1", "--no-preview", "--labels", "instances", "--out",
+                                          str(out), *flags])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        clip = ClipView(open_store(out))[0]
+        assert all(len(meta["occluders"]) == 2 for meta in clip.metadata)
+        assert clip.labels["occluder_instances"].shape == (3, 64, 64)
+        assert int(clip.labels["occluder_instances"].max()) == 2  # both occluders on the face in the middle frame
 
 
 def test_inner_mouth_occluder_applies_to_clip_face_masks(face_folder) -> None:

@@ -101,11 +101,11 @@ def test_stacked_squares_give_their_ids_and_pixels_where_they_overlap() -> None:
     first = composite(square(10), image, face, (15.0, 15.0))  # rows/cols 10..19
     centres = iter([(20.0, 20.0), (15.0, 24.0)])  # 15..24, then rows 19..28, cols 10..19
 
-    def draw(kind: str, image: np.ndarray, visible: np.ndarray, rng: np.random.Generator):
+    def draw(kind: str, image: np.ndarray, visible: np.ndarray):
         return composite(square(200 if kind == "object" else 250), image, visible, next(centres))
 
     (out, mask, visible, meta, union), instances, classes = stack_occluders(
-        first, ("object", "hand"), draw=draw, rng=np.random.default_rng(0), harmonise=None, class_of=lambda _: 2
+        first, ("object", "hand"), draw=draw, harmonise=None, class_of=lambda _: 2
     )
     assert instances[12, 12] == 1 and tuple(out[12, 12]) == (10, 10, 10)
     assert instances[17, 17] == 2 and tuple(out[17, 17]) == (200, 200, 200)  # 2 over 1

@@ -400,6 +400,7 @@ def generate_faceocc(
     image_codec: ImageCodecOption = None,
     labels: LabelsOption = None,
     stats: StatsOption = None,
+    frames: FramesOption = None,
     params: Annotated[
         Path | None,
         typer.Option(
@@ -417,5 +418,5 @@ def generate_faceocc(
             "faceocc", out, params=params, seed=seed, n=n, workers=workers, shard_size=shard_size,
             image_codec=image_codec, labels=labels, faces=faces, split=split, configure=configure,
             scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair,
-            faces_format=faces_format,
+            faces_format=faces_format, frames=frames,
         )  # fmt: skip

@@ -12,6 +12,10 @@ draws from ``sample_rng(seed, "faceocc", i)`` (sample, then apply; every paramet
    (their equation 1);
 3. both: the whole-sample affine on image and labels together (dataset.py:107,126).
 
+Steps 1-2's draws make a :class:`~occgen.recipes.faceocc_drawn.FaceOccDrawing` (``draw(index)``); the still pastes
+and moves it (``make``), and ``--frames T`` makes clips of it: the head moves and the transplanted occluder follows
+its own path in the aligned frame, frame by frame (:mod:`occgen.recipes.faceocc_drawn`, docs/clips.md).
+
 Facts are cited as ``file:line`` of face3d0725/FaceExtraction @ e75d4a8 (see /work/notes/faceocc.md) or
 ``paper:line`` of arXiv 2201.08425. Deviations from the authors' code are said where they are made.
 
@@ -31,26 +35,21 @@ import cv2
 import numpy as np
 
 from occgen.core.errors import ConfigError, SourceError
-from occgen.core.labels import LANDMARK_FLIP_PERM, PARSING_FLIP_SWAP
-from occgen.core.landmarks import landmarks_from_parsing
 from occgen.core.params import to_plain
 from occgen.core.rng import sample_rng
-from occgen.core.targets import Target, Targets
 from occgen.recipes.base import FACE_ORDERS, Sample
+from occgen.recipes.faceocc_drawn import FaceOccDrawing
 from occgen.recipes.faceocc_transforms import (
     OccluderJitterConfig,
     SampleAffineConfig,
-    SampleAffineParams,
     apply_color_jitter,
     apply_occluder_jitter,
-    apply_sample_affine,
     default_mask_jitter,
     occluder_jitter_from_uniforms,
-    paste,
     sample_color_jitter,
     sample_sample_affine,
 )
-from occgen.recipes.labels import LabelSources, face_parsing_loader
+from occgen.recipes.labels import face_parsing_loader
 from occgen.sources.faceocc import FaceOcc, face_from_labels
 from occgen.sources.faces import FaceSource
 
@@ -209,6 +208,11 @@ class FaceOccRecipe:
         return (alpha >= 0.5).astype(np.float32) if self.config.hard_alpha else alpha
 
     def make(self, index: int) -> Sample:
+        return self.draw(index).render()
+
+    def draw(self, index: int) -> FaceOccDrawing:
+        """Every random choice of sample ``index`` (:mod:`occgen.recipes.faceocc_drawn`): the still is its render;
+        a clip (``--frames``) moves its head and its occluder frame by frame."""
         rng = sample_rng(self.seed, self.name, index)
         config, size = self.config, self.size
         # Fixed draw order: every branch draws the same numbers, so one sample's params never shift another's.
@@ -220,6 +224,8 @@ class FaceOccRecipe:
         whole = sample_sample_affine(rng=rng, config=config.sample_affine)
         base = {"sample_index": index, "sample_id": f"{self.name}-{index:08d}", "recipe": self.name,
                 "translucent": False, "attempts": 1}  # fmt: skip
+        # A hard matte is the authors' alpha binarised at 0.5: a motion-blurred frame keeps that cut (faceocc_drawn).
+        threshold = 0.5 if config.hard_alpha else 1.0
         if u_real < config.real_frac and self._real:
             path = self._real[_pick(u_pick, len(self._real))]  # uniform, ignoring the index (dataset.py:80,112)
             rgb, alpha = self._cached(path, self.data.occluder)
@@ -227,61 +233,43 @@ class FaceOccRecipe:
             assert labels is not None
             labels = cv2.resize(labels, (size, size), interpolation=cv2.INTER_NEAREST)
             true_face = face_from_labels(labels, eye_glasses_are_face=True)  # utils.py:11; dataset.py:124
-            alpha = self._alpha(alpha)
-            image = apply_color_jitter(rgb, face_jitter)
-            visible = (true_face.astype(bool) & (alpha < 1.0)).astype(np.uint8)
-            occluder_mask = (alpha * 255.0 + 0.5).astype(np.uint8)
             ids, kinds = [f"{path.parent.name}/{path.stem}"], [f"real/{path.parent.name}"]
-            params: dict[str, Any] = {"real": True, "color_jitter": to_plain(face_jitter)}
-            face_id, face_index, pixels_before = ids[0], -1, int(true_face.sum())
-        else:
-            count = len(self._base)
-            position = index % count if config.face_order == "cycle" else _pick(u_face, count)
-            face_index = self._base[position]
-            face = self.faces.load(face_index, size)
-            face_id, pixels_before = face.face_id, int(face.face_mask.sum())
-            number = int(np.searchsorted(self._cumulative, u_occ, side="right"))
-            kind, path = self._occluders[min(number, len(self._occluders) - 1)]
-            is_mask = self._is_mask(kind)
-            occ_rgb, alpha = self._cached(path, self.data.occluder)
-            ranges = config.mask_jitter if is_mask else config.occluder_jitter
-            jitter = occluder_jitter_from_uniforms(occ_jitter_draw, ranges, size)
-            occ_rgb, alpha = apply_occluder_jitter(occ_rgb, alpha, jitter)
-            texture_p = config.texture_p_mask if is_mask else config.texture_p_other
-            texture: dict[str, Any] | None = None
-            if u_tex < texture_p and self.data.textures:
-                tex_path = self.data.textures[_pick(u_texpick, len(self.data.textures))]
-                tex_jitter = occluder_jitter_from_uniforms(tex_jitter_draw, config.occluder_jitter, size)
-                # The texture replaces the occluder RGB completely; its warped corners are black (fill 0),
-                # and the occluder's alpha stays the matte (dataset.py:66-70).
-                occ_rgb, _ = apply_occluder_jitter(self._cached(tex_path, self.data.texture), alpha, tex_jitter)
-                texture = {"file": tex_path.name, "jitter": to_plain(tex_jitter)}
-            occ_rgb = apply_color_jitter(occ_rgb, occ_color)
-            clean = apply_color_jitter(face.image, face_jitter)
-            image, visible, occluder_mask = paste(clean, face.face_mask, occ_rgb, self._alpha(alpha))
-            ids, kinds = [f"{path.parent.name}/{path.stem}"], [kind]
-            params = {"real": False, "color_jitter": to_plain(face_jitter), "occluder_file": str(path.name),
-                      "occluder_is_mask": is_mask, "jitter": to_plain(jitter), "texture": texture,
-                      "occluder_color_jitter": to_plain(occ_color)}  # fmt: skip
-        # The sample as named targets, all moved by the whole-sample affine (dataset.py:107,126).
-        targets = {"image": Target.image(image), "face_mask": Target.mask(visible),
-                   "occluder_mask": Target.mask(occluder_mask)}  # fmt: skip
-        if not params["real"]:  # what the optional label arrays are made of (occgen/recipes/labels.py); the
-            # footprint is the occluder's opaque pixels (what ``paste`` removes from the face)
-            footprint = (self._alpha(alpha) >= 1.0).astype(np.uint8)
-            targets |= {"clean_image": Target.image(clean), "face_mask_amodal": Target.mask(face.face_mask),
-                        "footprint": Target.mask(footprint)}  # fmt: skip
-        moved = apply_sample_affine(Targets(targets), whole)
-        image, visible, occluder_mask = moved.array("image"), moved.array("face_mask"), moved.array("occluder_mask")
-        label_sources = None
-        if not params["real"]:
-            label_sources = self._label_sources(moved, face_index, face.face_mask, kind, whole)
-        params["sample_affine"] = to_plain(whole)
-        metadata = {**base, "face_index": face_index, "face_id": face_id, "occluder_ids": ids,
-                    "occluder_types": kinds, "face_px_before": pixels_before,
-                    "face_px_after": int(visible.sum()), "params": params}  # fmt: skip
-        return Sample(np.ascontiguousarray(image), np.ascontiguousarray(visible), occluder_mask, metadata,
-                      label_sources)  # fmt: skip
+            params: dict[str, Any] = {"real": True, "color_jitter": to_plain(face_jitter),
+                                      "sample_affine": to_plain(whole)}  # fmt: skip
+            header = {**base, "face_index": -1, "face_id": ids[0], "occluder_ids": ids, "occluder_types": kinds}
+            return FaceOccDrawing(header, params, whole, int(true_face.sum()), apply_color_jitter(rgb, face_jitter),
+                                  true_face, self._alpha(alpha), threshold)  # fmt: skip
+        count = len(self._base)
+        position = index % count if config.face_order == "cycle" else _pick(u_face, count)
+        face_index = self._base[position]
+        face = self.faces.load(face_index, size)
+        number = int(np.searchsorted(self._cumulative, u_occ, side="right"))
+        kind, path = self._occluders[min(number, len(self._occluders) - 1)]
+        is_mask = self._is_mask(kind)
+        occ_rgb, alpha = self._cached(path, self.data.occluder)
+        ranges = config.mask_jitter if is_mask else config.occluder_jitter
+        jitter = occluder_jitter_from_uniforms(occ_jitter_draw, ranges, size)
+        occ_rgb, alpha = apply_occluder_jitter(occ_rgb, alpha, jitter)
+        texture_p = config.texture_p_mask if is_mask else config.texture_p_other
+        texture: dict[str, Any] | None = None
+        if u_tex < texture_p and self.data.textures:
+            tex_path = self.data.textures[_pick(u_texpick, len(self.data.textures))]
+            tex_jitter = occluder_jitter_from_uniforms(tex_jitter_draw, config.occluder_jitter, size)
+            # The texture replaces the occluder RGB completely; its warped corners are black (fill 0),
+            # and the occluder's alpha stays the matte (dataset.py:66-70).
+            occ_rgb, _ = apply_occluder_jitter(self._cached(tex_path, self.data.texture), alpha, tex_jitter)
+            texture = {"file": tex_path.name, "jitter": to_plain(tex_jitter)}
+        occ_rgb = apply_color_jitter(occ_rgb, occ_color)
+        params = {"real": False, "color_jitter": to_plain(face_jitter), "occluder_file": str(path.name),
+                  "occluder_is_mask": is_mask, "jitter": to_plain(jitter), "texture": texture,
+                  "occluder_color_jitter": to_plain(occ_color), "sample_affine": to_plain(whole)}  # fmt: skip
+        header = {**base, "face_index": face_index, "face_id": face.face_id,
+                  "occluder_ids": [f"{path.parent.name}/{path.stem}"], "occluder_types": [kind]}  # fmt: skip
+        # The sample's parsing map is read only when a label asks for it (its landmarks too), once.
+        parsing = functools.cache(face_parsing_loader(self.faces, face_index, size, face.face_mask))
+        return FaceOccDrawing(header, params, whole, int(face.face_mask.sum()),
+                              apply_color_jitter(face.image, face_jitter), face.face_mask, self._alpha(alpha),
+                              threshold, occ_rgb, faceocc_occluder_class(kind), parsing)  # fmt: skip
 
     def check_labels(self, labels: tuple[str, ...]) -> None:
         """Refuse ``--labels`` up front when real samples would come: a real FaceOcc image has no clean face, no
@@ -291,30 +279,6 @@ class FaceOccRecipe:
                 f"faceocc.real_frac is {self.config.real_frac}: FaceOcc's real images have no clean face or face "
                 "under their occluders, so --labels needs faceocc.real_frac 0 (--real-frac 0)"
             )
-
-    def _label_sources(
-        self, moved: Targets, face_index: int, face_mask: np.ndarray, kind: str, whole: SampleAffineParams
-    ) -> LabelSources:
-        """The label sources of a synthetic sample from its moved targets (clean face, amodal mask,
-        footprint); the face's parsing map is read only when asked for and moved by the same affine, as a
-        class map: a flip swaps its left/right parts (occgen/core/labels.py PARSING_FLIP_SWAP). Its landmarks are
-        derived from the face as loaded and moved by the affine as keypoints (a flip permutes left and right)."""
-        parsing = functools.cache(face_parsing_loader(self.faces, face_index, self.size, face_mask))
-
-        def warped_parsing() -> np.ndarray:
-            source = Targets({"parsing": Target.class_map(parsing(), swap=PARSING_FLIP_SWAP)})
-            return apply_sample_affine(source, whole).array("parsing")
-
-        def moved_landmarks() -> np.ndarray:
-            # Derived on the face as loaded, then moved as keypoints: a mirroring affine swaps left and right.
-            points = Target.keypoints(landmarks_from_parsing(parsing()), flip_perm=LANDMARK_FLIP_PERM)
-            source = Targets({"landmarks": points}, canvas=(self.size, self.size))
-            return apply_sample_affine(source, whole).array("landmarks")
-
-        return LabelSources(
-            np.ascontiguousarray(moved.array("clean_image")), np.ascontiguousarray(moved.array("face_mask_amodal")),
-            moved.array("footprint").astype(bool), faceocc_occluder_class(kind), warped_parsing, moved_landmarks,
-        )  # fmt: skip
 
     def params(self) -> dict[str, Any]:
         plain = to_plain(self.config)

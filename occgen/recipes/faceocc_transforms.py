@@ -254,17 +254,23 @@ def apply_sample_affine(targets: Targets, params: SampleAffineParams) -> Targets
 
 
 def paste(
-    image: np.ndarray, face_mask: np.ndarray, occ_rgb: np.ndarray, alpha: np.ndarray
+    image: np.ndarray, face_mask: np.ndarray, occ_rgb: np.ndarray, alpha: np.ndarray, *, opacity: float = 1.0,
+    footprint_threshold: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """I = occ x a + I x (1 - a) (dataset.py:104); visible = face x (1 - a) > 0 (dataset.py:105 with the
-    later binarisation, transforms.py:42; paper eq. 1). Returns image, visible face and occluder mask (a x 255)."""
-    opaque = alpha >= 1.0
+    later binarisation, transforms.py:42; paper eq. 1). Returns image, visible face and occluder mask (a x 255).
+
+    Clip frames (:mod:`occgen.recipes.faceocc_drawn`): a fading occluder blends with a = alpha x ``opacity`` (its
+    occluder mask too), and the face loses the pixels where its own alpha reaches ``footprint_threshold`` (a
+    motion-blurred hard matte keeps the binarisation's 0.5); the defaults are the authors' paste."""
+    blend = alpha if opacity == 1.0 else alpha * np.float32(opacity)
+    opaque = blend >= 1.0
     out = image.copy()
     out[opaque] = occ_rgb[opaque]
-    partial = (alpha > 0.0) & ~opaque  # only soft mattes (hard_alpha: false) blend
+    partial = (blend > 0.0) & ~opaque  # only soft mattes (hard_alpha: false) blend
     if partial.any():
-        a = alpha[partial][:, None]
+        a = blend[partial][:, None]
         out[partial] = (occ_rgb[partial] * a + image[partial] * (1.0 - a) + 0.5).astype(np.uint8)
-    visible = (face_mask.astype(bool) & (alpha < 1.0)).astype(np.uint8)
-    occluder_mask = (alpha * 255.0 + 0.5).astype(np.uint8)
+    visible = (face_mask.astype(bool) & (alpha < footprint_threshold)).astype(np.uint8)
+    occluder_mask = (blend * 255.0 + 0.5).astype(np.uint8)
     return out, visible, occluder_mask

@@ -11,27 +11,34 @@ recorded clip params alone. The ops here are pure (numpy in, numpy out):
   keeps the drifted, rotated face covering the canvas (no black corners);
 - occluder path: the occluder's centre enters from outside the frame, reaches the still sample's placement
   (carried along by the head motion), rests there (``rest``) or passes through it (``cross``), and leaves;
-  each leg eases in and out with smoothstep. ``fade``: its opacity rises while it enters and falls as it leaves;
+  each leg eases in and out with smoothstep. ``fade``: its opacity rises while it enters and falls as it leaves.
+  Occluders stacked on the first (``natocc.occluders_per_face``) each get their own path (``ClipParams.extras``);
+  ``fixed`` (FaceOcc's real images) stays put;
 - motion blur: a box along the frame's displacement (its length the displacement in pixels), applied to
   the cut-out in its own pixels (the displacement mapped back through the compositor's occluder matrix), on
-  premultiplied colours so edges do not darken.
+  premultiplied colours so edges do not darken. FaceOcc's occluder, a layer on its whole aligned frame, is moved
+  and blurred in that frame by :func:`move_layer`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
 
 from occgen.compose import CompositeParams, occluder_matrix
 from occgen.core.errors import ConfigError
+from occgen.core.geometry import mask_bbox
 from occgen.core.imageio import resize_image
+from occgen.core.params import to_plain
 from occgen.core.targets import AffineWarp, Target, Targets, apply_geometric
 from occgen.sources.occluder import Occluder
 
-PATHS = ("cross", "rest")
+PATHS = ("cross", "rest", "fixed")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,10 +74,29 @@ class ClipConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OccluderPath:
+    """One occluder's path through a clip: ``entry_xy`` / ``exit_xy``, its centre's offsets (px) from its placement
+    when it enters / leaves; ``arrive_frac`` / ``leave_frac``, the clip times (0..1) at which it reaches its
+    placement and starts to leave; ``fade``, its opacity rises and falls with them."""
+
+    path: str
+    entry_xy: tuple[float, float]
+    exit_xy: tuple[float, float]
+    arrive_frac: float
+    leave_frac: float
+    fade: bool
+
+
+#: An occluder that stays where the still has it (FaceOcc's real images: the occlusion is part of the photo).
+FIXED_PATH = OccluderPath(path="fixed", entry_xy=(0.0, 0.0), exit_xy=(0.0, 0.0), arrive_frac=0.0, leave_frac=1.0,
+                          fade=False)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
 class ClipParams:
-    """One clip's motion. ``head_keys``: per keyframe ``(dx_frac, dy_frac, zoom, rotation_deg)``;
-    ``entry_xy`` / ``exit_xy``: the occluder centre's offsets (px) from its placement when it enters / leaves;
-    ``arrive_frac`` / ``leave_frac``: clip times (0..1) at which it reaches its placement and starts to leave."""
+    """One clip's motion. ``head_keys``: per keyframe ``(dx_frac, dy_frac, zoom, rotation_deg)``; the first
+    occluder's :class:`OccluderPath` fields (``path`` ... ``fade``); ``extras``: the paths of the occluders stacked
+    on it (``natocc.occluders_per_face``), in paint order (:meth:`extra` gives each one's clip)."""
 
     frames: int
     size: int
@@ -82,6 +108,22 @@ class ClipParams:
     leave_frac: float
     fade: bool
     motion_blur: bool
+    extras: tuple[OccluderPath, ...] = ()
+
+    def extra(self, number: int) -> ClipParams:
+        """The clip of the ``number``-th stacked occluder (0-based): the same head motion, its own path."""
+        path = self.extras[number]
+        return replace(self, path=path.path, entry_xy=path.entry_xy, exit_xy=path.exit_xy,
+                       arrive_frac=path.arrive_frac, leave_frac=path.leave_frac, fade=path.fade, extras=())  # fmt: skip
+
+
+def clip_record(clip: ClipParams) -> dict[str, Any]:
+    """``clip`` as its frames' metadata keeps it (``extras`` only when there are any: one-occluder clips keep the
+    record they always had)."""
+    record: dict[str, Any] = to_plain(clip)
+    if not clip.extras:
+        del record["extras"]
+    return record
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,35 +146,64 @@ def smoothstep(x: float) -> float:
 
 
 def sample_clip(*, rng: np.random.Generator, config: ClipConfig, size: int, params: CompositeParams,
-                occluder_shape: tuple[int, int]) -> ClipParams:  # fmt: skip
-    """Draw a clip's motion around a still sample placed with ``params`` (cut-out of ``occluder_shape``)."""
+                occluder_shape: tuple[int, int], extras: Sequence[tuple[CompositeParams, tuple[int, int]]] = ()
+                ) -> ClipParams:  # fmt: skip
+    """Draw a clip's motion around a still sample placed with ``params`` (cut-out of ``occluder_shape``); each of
+    ``extras`` (params, cut-out shape of an occluder stacked on it) gets its own path, drawn after the first's."""
+    keys = sample_head(rng=rng, config=config)
+    first = sample_path(rng=rng, config=config, size=size, center_xy=params.center_xy,
+                        reach=placed_reach(params, occluder_shape))  # fmt: skip
+    more = tuple(sample_path(rng=rng, config=config, size=size, center_xy=p.center_xy, reach=placed_reach(p, shape))
+                 for p, shape in extras)  # fmt: skip
+    return clip_params(config, size, keys, first, more)
+
+
+def clip_params(config: ClipConfig, size: int, head_keys: tuple[tuple[float, float, float, float], ...],
+                first: OccluderPath, extras: tuple[OccluderPath, ...] = ()) -> ClipParams:  # fmt: skip
+    """The :class:`ClipParams` of a head motion and the occluders' paths."""
+    return ClipParams(frames=config.frames, size=size, head_keys=head_keys, path=first.path, entry_xy=first.entry_xy,
+                      exit_xy=first.exit_xy, arrive_frac=first.arrive_frac, leave_frac=first.leave_frac,
+                      fade=first.fade, motion_blur=config.motion_blur, extras=extras)  # fmt: skip
+
+
+def placed_reach(params: CompositeParams, occluder_shape: tuple[int, int]) -> float:
+    """Half the diagonal (px) of a cut-out of ``occluder_shape`` as ``params`` place it."""
+    height, width = occluder_shape
+    return 0.5 * math.hypot(width, height) * params.fit_scale * params.scale
+
+
+def sample_head(*, rng: np.random.Generator, config: ClipConfig) -> tuple[tuple[float, float, float, float], ...]:
+    """The head's keyframes ``(dx_frac, dy_frac, zoom, rotation_deg)`` (4 draws each)."""
     keys = []
     for _ in range(config.keyframes):
         angle = float(rng.uniform(0.0, 2.0 * math.pi))
         radius = config.drift_frac * math.sqrt(float(rng.random()))
         zoom, rotation = float(rng.uniform(*config.zoom_range)), float(rng.uniform(*config.rotation_range_deg))
         keys.append((radius * math.cos(angle), radius * math.sin(angle), zoom, rotation))
+    return tuple(keys)
+
+
+def sample_path(*, rng: np.random.Generator, config: ClipConfig, size: int, center_xy: tuple[float, float],
+                reach: float) -> OccluderPath:  # fmt: skip
+    """Draw one occluder's path around its placement ``center_xy`` on a ``size`` canvas; ``reach`` (px): how far
+    its pixels lie from its centre (it enters and leaves with all of them off the canvas)."""
     path = "rest" if rng.random() < config.rest_p else "cross"
-    height, width = occluder_shape
-    reach = 0.5 * math.hypot(width, height) * params.fit_scale * params.scale
     enter_angle = float(rng.uniform(0.0, 2.0 * math.pi))
-    distance = exit_distance(params.center_xy, enter_angle, size, reach)
+    distance = exit_distance(center_xy, enter_angle, size, reach)
     entry = (distance * math.cos(enter_angle), distance * math.sin(enter_angle))
     if path == "rest":
         rest = float(rng.uniform(*config.rest_frac_range))
         arrive = 0.5 * (1.0 - rest)
         leave_angle = enter_angle + float(rng.uniform(-0.5 * math.pi, 0.5 * math.pi))  # back out, roughly
-        back = exit_distance(params.center_xy, leave_angle, size, reach)
+        back = exit_distance(center_xy, leave_angle, size, reach)
         exit_xy = (back * math.cos(leave_angle), back * math.sin(leave_angle))
         leave = arrive + rest
     else:  # through its placement and out of the far side
         arrive = leave = 0.5
-        far = exit_distance(params.center_xy, enter_angle + math.pi, size, reach)
+        far = exit_distance(center_xy, enter_angle + math.pi, size, reach)
         exit_xy = (far * math.cos(enter_angle + math.pi), far * math.sin(enter_angle + math.pi))
     fade = bool(rng.random() < config.fade_p)
-    return ClipParams(frames=config.frames, size=size, head_keys=tuple(keys), path=path, entry_xy=entry,
-                      exit_xy=exit_xy, arrive_frac=arrive, leave_frac=leave, fade=fade,
-                      motion_blur=config.motion_blur)  # fmt: skip
+    return OccluderPath(path=path, entry_xy=entry, exit_xy=exit_xy, arrive_frac=arrive, leave_frac=leave, fade=fade)
 
 
 def exit_distance(center_xy: tuple[float, float], angle: float, size: int, reach: float) -> float:
@@ -296,3 +367,50 @@ def blur_occluder(
     rgb_out = np.clip(colour + 0.5, 0, 255).astype(np.uint8)
     alpha_out = np.clip(blurred_alpha, 0.0, 1.0).astype(np.float32)
     return Occluder(occluder.occluder_id, occluder.kind, rgb_out, alpha_out), params
+
+
+def move_layer(rgb: np.ndarray, alpha: np.ndarray, shift_xy: tuple[float, float], blur_xy: tuple[float, float]
+               ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """A layer on the whole canvas (``rgb`` uint8 (H, W, 3), ``alpha`` float32 (H, W) in [0, 1]: FaceOcc's
+    occluder in its aligned frame) moved by ``shift_xy`` px (bilinear) and blurred along ``blur_xy``
+    (:func:`line_blur`), both on premultiplied colours so edges do not darken; pixels moved in from outside are
+    transparent. Returned unchanged (the same arrays) when there is no shift and under a pixel of blur.
+
+    Only the alpha's box is worked on (grown by the blur's reach): moved by the shift's whole pixels when it is put
+    back, by its fraction with a warp, then blurred (the full canvas cost most of a frame)."""
+    blurred = math.hypot(*blur_xy) >= 1.0
+    if shift_xy == (0.0, 0.0) and not blurred:
+        return rgb, alpha
+    height, width = alpha.shape
+    moved_rgb, moved_alpha = np.zeros_like(rgb), np.zeros((height, width), np.float32)
+    found = mask_bbox(alpha)
+    if found is None:
+        return moved_rgb, moved_alpha
+    top, left, bottom, right = found
+    whole_x, whole_y = math.floor(shift_xy[0]), math.floor(shift_xy[1])
+    fraction = (shift_xy[0] - whole_x, shift_xy[1] - whole_y)
+    margin = math.ceil(math.hypot(*blur_xy) / 2) + 3  # the blur's half length, the fraction and bilinear reads
+    out_top, out_left = top + whole_y - margin, left + whole_x - margin  # where the worked box lands
+    rows = (max(out_top, 0), min(bottom + whole_y + margin, height))
+    cols = (max(out_left, 0), min(right + whole_x + margin, width))
+    if rows[0] >= rows[1] or cols[0] >= cols[1]:  # moved off the canvas
+        return moved_rgb, moved_alpha
+    box_h, box_w = bottom - top + 2 * margin, right - left + 2 * margin
+    work: np.ndarray = np.zeros((box_h, box_w, 4), np.float32)
+    inner = (slice(margin, box_h - margin), slice(margin, box_w - margin))
+    source_alpha = alpha[top:bottom, left:right]
+    work[inner[0], inner[1], :3] = rgb[top:bottom, left:right].astype(np.float32) * source_alpha[:, :, None]
+    work[inner[0], inner[1], 3] = source_alpha
+    if fraction != (0.0, 0.0):
+        shift = np.array([[1.0, 0.0, fraction[0]], [0.0, 1.0, fraction[1]]], np.float64)
+        work = cv2.warpAffine(work, shift, (box_w, box_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=0)  # fmt: skip
+    if blurred:
+        work = line_blur(work, blur_xy)
+    window = work[rows[0] - out_top : rows[1] - out_top, cols[0] - out_left : cols[1] - out_left]
+    window_alpha = np.clip(window[:, :, 3], 0.0, 1.0).astype(np.float32)
+    colour = window[:, :, :3] / np.maximum(window[:, :, 3], 1e-6)[:, :, None]
+    colour = np.where(window_alpha[:, :, None] > 1e-6, colour, 0.0)
+    moved_rgb[rows[0] : rows[1], cols[0] : cols[1]] = np.clip(colour + 0.5, 0, 255).astype(np.uint8)
+    moved_alpha[rows[0] : rows[1], cols[0] : cols[1]] = window_alpha
+    return moved_rgb, moved_alpha

@@ -16,11 +16,11 @@ least the compositor's ``footprint_threshold`` (0.5), the same test that takes t
 So a soft edge below 0.5 belongs to whatever lies under it, and the map's non-zero pixels are exactly the
 union of the footprints (``occluder_class > 0``).
 
-Another face (:func:`face_cutout`, :func:`sample_face_occluder`): a different face of the face set, cut out with
-its face mask plus its hair from the parsing map where it has one (else the face mask alone), holes filled, the
-edge softened by a Gaussian; scaled to 0.9-1.15x the target face's height and placed beside it so that it covers
-20-45 % of the face box's width from the left or the right, as in a crowded crop. Its pixels are occluder
-(class ``object``).
+Another face (:func:`face_cutout`, :func:`sample_face_occluder`; drawn by :func:`draw_other_face`): a different
+face of the face set, cut out with its face mask plus its hair from the parsing map where it has one (else the face
+mask alone), holes filled, the edge softened by a Gaussian; scaled to 0.9-1.15x the target face's height and placed
+beside it so that it covers 20-45 % of the face box's width from the left or the right, as in a crowded crop. Its
+pixels are occluder (class ``object``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from occgen.compose import CompositeConfig, CompositeParams, apply_composite, face_box, sample_composite
+from occgen.compose import CompositeConfig, CompositeParams, face_box, sample_composite
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.geometry import mask_bbox
 from occgen.core.labels import PART_ID
@@ -204,15 +204,15 @@ def instance_entry(number: int, kind: str, occluder_class: int, meta: dict[str, 
 
 #: What a recipe's compositing step gives: image, occluder mask (alpha x 255), visible face, metadata, footprint.
 Occlusion = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any], np.ndarray]
-#: Composites one more occluder of a kind onto (image, visible face) with the stack's generator.
-DrawExtra = Callable[[str, np.ndarray, np.ndarray, np.random.Generator], Occlusion]
+#: Composites one more occluder of a kind onto (image, visible face); its randomness comes from the caller's stream.
+DrawExtra = Callable[[str, np.ndarray, np.ndarray], Occlusion]
 #: Harmonises an object just composited: (image, its occluder mask) -> image.
 Harmonise = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def stack_occluders(
-    first: Occlusion, kinds: tuple[str, ...], *, draw: DrawExtra, rng: np.random.Generator,
-    harmonise: Harmonise | None, class_of: Callable[[str], int],
+    first: Occlusion, kinds: tuple[str, ...], *, draw: DrawExtra, harmonise: Harmonise | None,
+    class_of: Callable[[str], int],
 ) -> tuple[Occlusion, np.ndarray, tuple[int, ...]]:
     """Composite the occluders ``kinds`` (from :func:`sample_stack`) on top of ``first``, in order.
 
@@ -230,7 +230,7 @@ def stack_occluders(
     footprints = [footprint]
     ids, types = list(meta["occluder_ids"]), list(meta["occluder_types"])
     for number, wanted in enumerate(kinds, start=2):
-        image, mask, visible, extra, extra_footprint = draw(wanted, image, visible, rng)
+        image, mask, visible, extra, extra_footprint = draw(wanted, image, visible)
         if harmonise is not None and extra["harmonised"]:
             image = harmonise(image, mask)
         occluder_mask = combine_occluder_masks(occluder_mask, mask)
@@ -249,13 +249,19 @@ def stack_occluders(
     return (image, occluder_mask, visible, stacked, instances > 0), instances, tuple(classes)
 
 
-def other_face_occlusion(
-    faces: FaceSource, size: int, config: CompositeConfig, image: np.ndarray, visible: np.ndarray,
-    amodal: np.ndarray, face_index: int, *, rng: np.random.Generator, attempts: int,
-) -> Occlusion:
-    """Another face of ``faces`` (never ``face_index``) cut out (:func:`face_cutout`) and composited beside the
-    face, overlapping it (:func:`sample_face_occluder`, placed by the ``amodal`` face mask's box) onto
-    (``image``, ``visible``). Faces without face pixels are skipped, ``attempts`` times at most."""
+#: What :func:`draw_other_face` gives: the cut-out, its compositor params and its metadata before and after the face
+#: pixel counts (as :class:`occgen.recipes.drawn.DrawnSample`'s ``header`` and ``trailer``).
+DrawnFace = tuple[Occluder, CompositeParams, dict[str, Any], dict[str, Any]]
+
+
+def draw_other_face(
+    faces: FaceSource, size: int, config: CompositeConfig, amodal: np.ndarray, face_index: int, *,
+    rng: np.random.Generator, attempts: int,
+) -> DrawnFace:
+    """Another face of ``faces`` (never ``face_index``) cut out (:func:`face_cutout`) and placed beside the face,
+    overlapping it (:func:`sample_face_occluder`, placed by the ``amodal`` face mask's box). Faces without face
+    pixels are skipped, ``attempts`` times at most. Its metadata records every params field
+    (:func:`face_composite_record`)."""
     if len(faces) < 2:
         raise ConfigError(f"another face as occluder needs at least 2 faces, the face set has {len(faces)}")
     for attempt in range(1, attempts + 1):
@@ -269,15 +275,18 @@ def other_face_occlusion(
             continue
         params, placement = sample_face_occluder(rng=rng, config=config, face_mask=amodal,
                                                  occluder_shape=occluder.alpha.shape)  # fmt: skip
-        result = apply_composite(image, visible, occluder, params)
-        meta = {
-            "occluder_ids": [occluder.occluder_id], "occluder_types": [occluder.kind], "attempts": attempt,
-            "harmonised": False, "color_transfer": "none",
-            "params": {"occluder": {"face_index": other, "face_id": loaded.face_id},
-                       "face_placement": to_plain(asdict(placement)), "composite": to_plain(asdict(params))},
-        }  # fmt: skip
-        return result.image, result.occluder_mask, result.face_mask, meta, result.footprint
+        header = {"occluder_ids": [occluder.occluder_id], "occluder_types": [occluder.kind], "attempts": attempt}
+        trailer = {"harmonised": False, "color_transfer": "none",
+                   "params": {"occluder": {"face_index": other, "face_id": loaded.face_id},
+                              "face_placement": to_plain(asdict(placement))}}  # fmt: skip
+        return occluder, params, header, trailer
     raise SampleError(f"no other face with face pixels in {attempts} attempts (natocc.max_attempts)")
+
+
+def face_composite_record(params: CompositeParams) -> dict[str, Any]:
+    """A face occluder's compositor record: every field of ``params`` (issue 25 recorded them so)."""
+    record: dict[str, Any] = to_plain(asdict(params))
+    return record
 
 
 def parse_occluders_per_face(text: str, base: OccludersPerFace) -> OccludersPerFace:

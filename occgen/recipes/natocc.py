@@ -58,9 +58,9 @@ from occgen.core.params import (
 )
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
-from occgen.recipes.drawn import DrawnSample, composite_occlusion, occluder_header, render_still, stack_on_still
+from occgen.recipes.drawn import DrawnExtra, DrawnSample, occluder_header, render_still, stack_on_still
 from occgen.recipes.labels import INNER_MOUTH_POLICIES, face_parsing_loader, without_inner_mouth
-from occgen.recipes.multi import EXTRA_STREAM, OccludersPerFace, Occlusion, other_face_occlusion, sample_stack
+from occgen.recipes.multi import EXTRA_STREAM, OccludersPerFace, draw_other_face, face_composite_record, sample_stack
 from occgen.recipes.placement import EYEWEAR_LABELS, PLACEMENTS, FaceFrame, face_frame, place, see_through_params
 from occgen.sources.cache import DEFAULT_CACHE_MB
 from occgen.sources.faces import DEFAULT_FACE_PARTS, FaceMemo, FaceSource
@@ -248,9 +248,9 @@ class NatOccRecipe:
         return self.harmonise([self._still(index) for index in indices])
 
     def draw(self, index: int) -> DrawnSample:
-        """Every random choice of sample ``index``'s first occluder (:mod:`occgen.recipes.drawn`); objects are
-        harmonised after compositing (:meth:`harmonise`). Extra occluders (:meth:`_still`) are not in it."""
-        return self._draw(index)[0]
+        """Every random choice of sample ``index`` (:mod:`occgen.recipes.drawn`); objects are harmonised after
+        compositing (:meth:`harmonise`). Extra occluders are in its ``stack``, drawn on the still (:meth:`_stacked`)."""
+        return self._stacked(index, still=False)[0]
 
     def _draw(self, index: int) -> tuple[DrawnSample, int, FaceFrame | None]:
         """:meth:`draw`, with the face index and the face's landmark frame (anchored placement) it used."""
@@ -271,26 +271,31 @@ class NatOccRecipe:
         return drawn, face_index, frame
 
     def _still(self, index: int) -> Sample:
-        """Still sample ``index``: its drawing rendered, then more occluders on top from stream ``natocc_extra``
-        (:mod:`occgen.recipes.multi`): none, and nothing drawn, at the defaults (one occluder, no other face)."""
+        still = self._stacked(index, still=True)[1]
+        assert still is not None  # asked for
+        return still
+
+    def _stacked(self, index: int, *, still: bool) -> tuple[DrawnSample, Sample | None]:
+        """Sample ``index``'s drawing and its still (rendered when ``still`` or when there are extra occluders, else
+        None): more occluders drawn on it and painted on top from stream ``natocc_extra`` (:mod:`occgen.recipes.multi`;
+        none, and nothing drawn, at the defaults: one occluder, no other face), kept in the drawing's ``stack``."""
         drawn, face_index, frame = self._draw(index)
-        still = render_still(drawn)
         config = self.config
-        if config.occluders_per_face.single and config.face_occluder_frac == 0:
-            return still
-        rng = sample_rng(self.seed, EXTRA_STREAM, index)
+        rng = sample_rng(self.seed, EXTRA_STREAM, index)  # sample_stack draws nothing at the defaults
         kinds = sample_stack(rng=rng, config=config.occluders_per_face, face_occluder_frac=config.face_occluder_frac)
         if not kinds:
-            return still
+            return drawn, render_still(drawn) if still else None
         amodal = self._faces_memo.load(face_index, self.size).face_mask
 
-        def draw(kind: str, image: np.ndarray, visible: np.ndarray, rng: np.random.Generator) -> Occlusion:
+        def draw(kind: str, image: np.ndarray, visible: np.ndarray) -> DrawnExtra:
             if kind == "face":
-                return other_face_occlusion(self.faces, self.size, config.composite, image, visible, amodal,
-                                            face_index, rng=rng, attempts=config.max_attempts)  # fmt: skip
+                cutout, placed, header, meta = draw_other_face(
+                    self.faces, self.size, config.composite, amodal, face_index, rng=rng, attempts=config.max_attempts
+                )
+                return DrawnExtra(cutout, placed, header, meta, face_composite_record)
             compose = self._object if kind == "object" else self._hand
             occluder, params, attempt, trailer = compose(image, visible, index, frame, rng=rng)
-            return composite_occlusion(image, visible, occluder, params, occluder_header(occluder, attempt), trailer)
+            return DrawnExtra(occluder, params, occluder_header(occluder, attempt), trailer)
 
         harmoniser = self.harmoniser
 
@@ -298,8 +303,10 @@ class NatOccRecipe:
             assert harmoniser is not None
             return harmoniser.apply_batch([image], [occluder_mask.astype(np.float32) / 255.0])[0]
 
-        return stack_on_still(still, kinds, draw=draw, rng=rng, harmonise=harmonise if harmoniser else None,
-                              class_of=occluder_class_of)  # fmt: skip
+        painter = harmonise if harmoniser else None
+        stacked, stack = stack_on_still(render_still(drawn), kinds, draw=draw, harmonise=painter,
+                                        class_of=occluder_class_of)  # fmt: skip
+        return replace(drawn, stack=stack), stacked
 
     def harmonise(self, samples: list[Sample]) -> list[Sample]:
         """``samples`` with the images of those marked ``harmonised`` run through the harmoniser together (a
@@ -313,13 +320,6 @@ class NatOccRecipe:
         for i, image in zip(chosen, images, strict=True):
             out[i] = replace(samples[i], image=image)
         return out
-
-    def clip_support(self) -> str | None:
-        """Why this recipe's settings cannot make clips (``--frames``), or None: extra occluders are stills only."""
-        if not self.config.occluders_per_face.single or self.config.face_occluder_frac > 0:
-            return ("--frames: clips have one occluder per face for now; set natocc.occluders_per_face to 1 "
-                    "(--occluders-per-face 1) and natocc.face_occluder_frac to 0")  # fmt: skip
-        return None
 
     @property
     def face_parts(self) -> tuple[str, ...]:

@@ -17,9 +17,9 @@ from occgen.recipes.motion import ClipConfig
 
 
 def clip_recipe(recipe: Any, frames: int, config: ClipConfig | None = None) -> ClipRecipe:
-    """``recipe`` as clips of ``frames`` frames; a recipe without ``draw`` (FaceOcc, for now) is refused."""
+    """``recipe`` as clips of ``frames`` frames; a recipe without ``draw`` is refused."""
     if getattr(recipe, "draw", None) is None:
-        raise ConfigError(f"--frames: recipe {recipe.name} cannot make clips yet (natocc and randocc can)")
+        raise ConfigError(f"--frames: recipe {recipe.name} cannot make clips (natocc, randocc and faceocc can)")
     return ClipRecipe(recipe, replace(config or ClipConfig(), frames=frames))
 
 
