@@ -13,7 +13,7 @@ none of them, so a store holds only ``image``, ``face_mask`` and ``occluder_mask
 ``amodal``           ``face_mask_amodal`` uint8 (N, S, S)     {0, 1}: the face mask before occlusion
 ``clean``            ``clean_image``    uint8 (N, S, S, 3)    the face image as it entered the compositor
 ``occluder-class``   ``occluder_class`` uint8 (N, S, S)       :data:`OCCLUDER_CLASSES` per pixel
-``landmarks``        ``landmarks``      float32 (N, K, 2)     x, y pixels of :data:`LANDMARK_NAMES`; NaN: none
+``landmarks``        ``landmarks``      float32 (N, K, 2)     x, y pixels, the card's scheme; NaN: none
 \                    ``landmark_visible`` uint8 (N, K)        1: inside the image and not covered
 ``instances``        ``occluder_instances`` uint8 (N, S, S)   0 none, i: the i-th occluder (paint order)
 ``soft-face``        ``face_mask_soft`` uint8 (N, S, S)       [0, 255]: amodal face x (1 - occluder alpha) x 255

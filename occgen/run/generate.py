@@ -269,9 +269,10 @@ def prepare_store(
         # the recipe's own face parts, if it redefines the face (natocc.inner_mouth), else its face set's
         parts = getattr(recipe, "face_parts", None) or getattr(faces, "face_parts", None) or DEFAULT_FACE_PARTS
         scheme = getattr(recipe, "landmark_scheme", None)  # the face source's own (issue 25), else derived
-        points = {} if scheme is None else {"landmark_scheme": scheme.name, "landmark_names": scheme.names,
-                                            "landmark_flip_perm": scheme.flip_perm}  # fmt: skip
-        described = label_card(labels, tuple(parts), **points)
+        described = label_card(labels, tuple(parts)) if scheme is None else label_card(
+            labels, tuple(parts), landmark_scheme=scheme.name, landmark_names=scheme.names,
+            landmark_flip_perm=scheme.flip_perm,
+        )  # fmt: skip
         copied = getattr(recipe, "card", {}).get("labels")  # a store read back (recode) keeps its label maps
         # (but the clean image's layout is this version's: a whole clean face read back gets boxed)
         kept = {k: v for k, v in described.items() if k == "clean_image"}

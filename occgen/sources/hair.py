@@ -9,17 +9,19 @@ exact strand edges (thin strands that a parsing map draws as one blob) and its o
 
 Sample, then apply: :func:`sample_fringe` draws a frozen :class:`FringeParams` from an explicit generator;
 :func:`render_fringe` draws it (pure, deterministic). Lengths are in units of the eye distance the fringe is
-drawn for (``iod_px``). The cut-out is ``2.4 x 1.3`` IOD; ``strands`` strands (40-90) start on the hairline
-(the top 0.15 IOD, spread over ``width`` 1.6-2.2 IOD) and hang ``length`` 0.75-1.05 IOD, each a quadratic curve
-bent sideways by the sweep (``sweep`` -0.35..0.35 IOD at the tip, the same side for the whole fringe, a side
-part) plus its own 0.08 IOD; thickness 0.015-0.04 IOD; alpha 0.75-1 per strand. The top 0.2 IOD is a dense
-band (the hair mass the strands come from). Colours: black, dark brown, brown, auburn, dark blond, grey, each
-strand 0.8-1.15 x as bright. Anchor point (``anchor_xy``): the fringe's centre line, ``0.12`` IOD above the
-strands' mean tip, where the brows go, so the strands end just below the brows.
+drawn for (``iod_px``). The cut-out is ``2.8 x 1.2`` IOD. At its top hangs the hair mass, half an ellipse
+``width`` 1.6-2.2 IOD wide reaching ``mass_depth`` 0.2-0.3 IOD down at the centre; 60-120 strands leave its
+lower edge and hang ``length`` 0.55-0.8 IOD, each a quadratic curve that falls straight first and then bends
+to its tip, shifted sideways by the shared ``sweep`` (-0.3..0.3 IOD, a side part) plus its own -0.06..0.06;
+thickness 0.008-0.025 IOD, tapering to 0.45 x at the tip; alpha 0.75-1 per strand (0.8 x that on the last
+third). Colours: black, dark brown, brown, auburn, dark blond, grey, each strand 0.8-1.15 x as bright. Anchor
+point (``anchor_xy``): the fringe's centre line, 0.12 IOD above the strands' mean tip, where the brows go, so
+the strands end just below the brows.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,7 +33,7 @@ from occgen.sources.occluder import Occluder
 
 #: Hair colours (RGB): black, dark brown, brown, auburn, dark blond, grey.
 HAIR_COLOURS = ((22, 18, 16), (50, 34, 24), (92, 62, 40), (120, 56, 30), (150, 118, 70), (140, 136, 132))
-WIDTH_IOD, HEIGHT_IOD = 2.4, 1.3  # the cut-out, in eye distances
+WIDTH_IOD, HEIGHT_IOD = 2.8, 1.2  # the cut-out, in eye distances (room for swept strands)
 SUPERSAMPLE = 2  # drawn at 2x and area-filtered down (smooth strand edges)
 
 
@@ -42,10 +44,11 @@ class FringeParams:
     iod_px: int
     rgb: tuple[int, int, int]
     width: float  # the hairline's span
-    sweep: float  # the sideways bend at the tip, shared (a side part)
-    starts_x: tuple[float, ...]  # hairline x of each strand, from the cut-out's centre
+    mass_depth: float  # how far the hair mass reaches down at the centre
+    sweep: float  # the sideways shift of the tips, shared (a side part)
+    starts_x: tuple[float, ...]  # where each strand leaves the mass, from the cut-out's centre
     lengths: tuple[float, ...]
-    bends: tuple[float, ...]  # each strand's own sideways bend at the tip
+    bends: tuple[float, ...]  # each strand's own sideways shift at the tip
     thickness: tuple[float, ...]
     alphas: tuple[float, ...]
     brightness: tuple[float, ...]
@@ -55,7 +58,7 @@ def sample_fringe(*, rng: np.random.Generator, iod_px: int = 128) -> FringeParam
     """Draw a fringe for eyes ``iod_px`` apart (distributions in the module docstring)."""
     if iod_px < 16:
         raise ConfigError(f"hair iod_px must be >= 16, got {iod_px}")
-    count = int(rng.integers(40, 91))
+    count = int(rng.integers(60, 121))
     width = float(rng.uniform(1.6, 2.2))
 
     def each(low: float, high: float) -> tuple[float, ...]:
@@ -63,15 +66,16 @@ def sample_fringe(*, rng: np.random.Generator, iod_px: int = 128) -> FringeParam
 
     return FringeParams(
         iod_px=int(iod_px), rgb=HAIR_COLOURS[int(rng.integers(len(HAIR_COLOURS)))], width=width,
-        sweep=float(rng.uniform(-0.35, 0.35)), starts_x=each(-width / 2, width / 2), lengths=each(0.75, 1.05),
-        bends=each(-0.08, 0.08), thickness=each(0.015, 0.04), alphas=each(0.75, 1.0), brightness=each(0.8, 1.15),
+        mass_depth=float(rng.uniform(0.2, 0.3)), sweep=float(rng.uniform(-0.3, 0.3)),
+        starts_x=each(-width / 2, width / 2), lengths=each(0.55, 0.8), bends=each(-0.06, 0.06),
+        thickness=each(0.008, 0.025), alphas=each(0.75, 1.0), brightness=each(0.8, 1.15),
     )  # fmt: skip
 
 
-def _curve(start: np.ndarray, tip: np.ndarray, bend: float, steps: int = 12) -> np.ndarray:
-    """(steps, 2) points of the quadratic curve from ``start`` to ``tip`` whose middle is pushed ``bend``
-    sideways (a strand falls straight first, then bends)."""
-    control = np.array([start[0], (start[1] + tip[1]) / 2]) + np.array([bend / 2, 0.0])
+def _curve(start: np.ndarray, tip: np.ndarray, steps: int = 12) -> np.ndarray:
+    """(steps, 2) points of the quadratic curve from ``start`` to ``tip`` whose control point is straight below
+    ``start``: a strand falls first, then bends toward its tip."""
+    control = np.array([start[0], (start[1] + tip[1]) / 2])
     t = np.linspace(0.0, 1.0, steps)[:, None]
     return (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * tip
 
@@ -85,24 +89,29 @@ def render_fringe(params: FringeParams) -> tuple[Occluder, dict[str, Any]]:
     alpha = np.zeros(big, np.float32)
     colour = np.zeros((*big, 3), np.float32)
     centre = WIDTH_IOD / 2
-    band = np.array([[centre - params.width / 2, 0.02], [centre + params.width / 2, 0.02],
-                     [centre + params.width / 2 * 0.9, 0.2], [centre - params.width / 2 * 0.9, 0.2]])  # fmt: skip
+    half = params.width / 2
     base = np.array(params.rgb, np.float32)
-    cv2.fillPoly(alpha, [np.round(band * unit).astype(np.int32)], 1.0)
-    colour[alpha > 0] = base * 0.85
+    # the hair mass the strands come from: the lower half of an ellipse hanging from the top edge
+    cv2.ellipse(alpha, (round(centre * unit), 0), (round(half * unit), round(params.mass_depth * unit)), 0, 0, 180,
+                1.0, -1)  # fmt: skip
+    colour[alpha > 0] = base * 0.8
     tips = []
     for x, length, bend, thick, strand_alpha, bright in zip(
         params.starts_x, params.lengths, params.bends, params.thickness, params.alphas, params.brightness, strict=True
     ):
-        start = np.array([centre + x, 0.1])
+        edge = params.mass_depth * math.sqrt(max(0.0, 1.0 - (x / half) ** 2))  # the mass's lower edge here
+        start = np.array([centre + x, max(0.0, edge - 0.05)])
         tip = start + np.array([params.sweep + bend, length])
         tips.append(tip[1])
-        layer = np.zeros(big, np.float32)
-        points = np.round(_curve(start, tip, params.sweep + bend) * unit).astype(np.int32)
-        cv2.polylines(layer, [points], False, 1.0, thickness=max(1, round(thick * unit)), lineType=cv2.LINE_8)
-        covered = layer > 0
-        colour[covered] = np.clip(base * bright, 0, 255)
-        alpha[covered] = np.maximum(alpha[covered], strand_alpha)
+        points = _curve(start, tip) * unit
+        shade = np.clip(base * bright, 0, 255)
+        for piece, (taper, fade) in enumerate(((1.0, 1.0), (0.7, 1.0), (0.45, 0.8))):  # thinner and lighter at the tip
+            layer = np.zeros(big, np.uint8)
+            segment = np.round(points[piece * 4 : piece * 4 + 5]).astype(np.int32)
+            cv2.polylines(layer, [segment], False, 1, thickness=max(1, round(thick * taper * unit)))
+            covered = layer > 0
+            colour[covered] = shade
+            alpha[covered] = np.maximum(alpha[covered], strand_alpha * fade)
     small_alpha = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_AREA)
     weight = cv2.resize(colour * alpha[..., None], (width, height), interpolation=cv2.INTER_AREA)
     rgb = np.clip(weight / np.maximum(small_alpha[..., None], 1e-6), 0, 255).round().astype(np.uint8)

@@ -16,7 +16,8 @@ Optional label arrays (``labels`` of :func:`create_store`; names, dtypes and cla
 for ``clean_image`` the arrays ``clean_box`` (int32 (N, 4), one chunk per shard) and ``clean_patch``
 (variable-length bytes (N,), the image codec): the clean face is kept only inside the box where it differs
 from ``image`` (:mod:`occgen.store.clean`; :meth:`ShardReader.labels` gives it back whole). How each label is
-kept is one :class:`~occgen.store.label_storage.LabelStorage` object (:data:`LABEL_STORAGES`, looked up by the
+kept is one :class:`~occgen.store.label_storage.LabelStorage` object (:data:`LABEL_STORAGES`, in
+:mod:`occgen.store.label_table` with the landmark point count a card sets, looked up by the
 label's array name): writers encode and readers decode through it, with no case per label. A store without
 them is laid out exactly as before.
 
