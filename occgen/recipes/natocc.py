@@ -310,7 +310,7 @@ class NatOccRecipe:
         ``face_mask_soft`` array can hold (``face_mask`` is 0/1)."""
         if self.config.eyewear_label == "soft" and self.config.wearables_frac > 0 and "soft-face" not in labels:
             raise ConfigError("natocc.eyewear_label is soft but the store has no soft face mask to hold the lens "
-                              "alpha (face_mask is 0/1): add --labels soft-face, or set natocc.eyewear_label")
+                              "alpha (face_mask is 0/1): add --labels soft-face, or set natocc.eyewear_label: face")
 
     def clip_support(self) -> str | None:
         """Why this recipe's settings cannot make clips (``--frames``), or None: extra occluders are stills only."""
