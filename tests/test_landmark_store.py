@@ -34,6 +34,7 @@ from occgen.sources.objects import CocoObjects
 from occgen.sources.wearables import Wearables
 from occgen.store.schema import ShardReader
 from occgen.train.crops import sample_points
+from tests.test_export_dfl import read_dfl_dict
 from tests.test_landmark_sources import ibug68_face, write_pts
 from tests.test_placement import SIZE, alpha_centroid, face_parsing, natocc
 
@@ -114,6 +115,11 @@ def test_a_source_scheme_is_stored_with_its_k_names_and_flip(tmp_path: Path, kin
     written = json.loads((folder / "landmarks" / f"{stem}.json").read_text())
     assert len(written["landmarks"]) == len(written["landmark_visible"]) == count
     assert json.loads((folder / "labels.json").read_text())["landmarks"]["names"] == list(own.names)
+    aligned = tmp_path / "dfl"  # DeepFaceLab: aligned by the scheme's five points, its own points kept
+    result = runner.invoke(app, ["export", str(out), "--out", str(aligned), "--format", "dfl", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    value = read_dfl_dict(sorted(aligned.glob("*.jpg"))[0])
+    assert value["occgen_landmark_scheme"] == scheme and len(value["landmarks"]) == count
     # a recode keeps the scheme and its K
     recoded = tmp_path / "recoded.zarr"
     result = runner.invoke(app, ["recode", str(out), "--out", str(recoded), "--image-codec", "zstd", "--workers", "1"])
