@@ -3,9 +3,10 @@ instance and landmark labels cost in bytes.
 
     python -m benchmarks anchored [--faces 16] [--n 64] [--size 512] [--repeats 3] [--workers 1]
 
-The faces are ``bench_work_once.write_celebamask``'s: 1024² JPEGs and 512² part PNGs in the release's layout, with
-eyes, brows, nose, lips, hair, neck, cloth and an ear, so every face has the landmarks anchored placement needs
-(its parsing map is read from the part files; each face's map once, tests/test_landmark_store.py). Figures:
+The faces are ``bench_work_once.write_celebamask``'s (the eye and brow sides swapped to CelebAMask-HQ's): 1024²
+JPEGs and 512² part PNGs in the release's layout, with eyes, brows, nose, lips, hair, neck, cloth and an ear, so
+every face has the landmarks anchored placement needs (its parsing map is read from the part files; each face's
+map once, tests/test_landmark_store.py). Figures:
 
 - ``random_samples_s`` / ``anchored_samples_s`` (wall) and ``random_cpu_ms`` / ``anchored_cpu_ms`` (CPU ms per
   sample, this process and its children): ``occgen.run.generate.generate`` of ``--n`` samples (the paired
@@ -37,9 +38,24 @@ from occgen.recipes.natocc import NatOccConfig  # noqa: E402
 from occgen.run.generate import generate  # noqa: E402
 from occgen.settings import NatOccSettings, build_natocc_recipe  # noqa: E402
 from occgen.sources.faces import FacesConfig  # noqa: E402
+from occgen.store.schema import ShardReader  # noqa: E402
 
 Figure = tuple[str, float, str]
 LABEL_ARRAYS = ("occluder_instances", "landmarks", "landmark_visible")
+
+
+def celebamask_faces(root: Path, count: int) -> Path:
+    """``write_celebamask``'s faces with the subject's left parts on the image's right, as in CelebAMask-HQ (that
+    script puts ``l_eye`` on the image left, which turns the anchored face frame upside down)."""
+    write_celebamask(root, count)
+    folder = root / "CelebAMask-HQ-mask-anno" / "0"
+    for face in range(count):
+        for left, right in (("l_eye", "r_eye"), ("l_brow", "r_brow")):
+            a, b = folder / f"{face:05d}_{left}.png", folder / f"{face:05d}_{right}.png"
+            a.rename(folder / "swap.png")
+            b.rename(a)
+            (folder / "swap.png").rename(b)
+    return root
 
 
 def folder_bytes(path: Path) -> int:
@@ -57,7 +73,7 @@ def run(argv: list[str]) -> list[Figure]:
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="bench_anchored_"))
     try:
-        faces = FacesConfig(path=write_celebamask(root / "celebamask", args.faces), layout="celebamask-hq")
+        faces = FacesConfig(path=celebamask_faces(root / "celebamask", args.faces), layout="celebamask-hq")
         base = BaseConfig(seed=0, size=args.size)
         recipes = {mode: build_natocc_recipe(NatOccSettings(base=base, faces=faces,
                                                             natocc=replace(NatOccConfig(), placement=mode)))
@@ -82,6 +98,8 @@ def run(argv: list[str]) -> list[Figure]:
         labelled = root / "labelled.zarr"
         generate(recipes["anchored"], labelled, n=args.n, shard_size=args.shard_size, workers=args.workers,
                  labels=("instances", "landmarks"))  # fmt: skip
+        anchored = [ShardReader(labelled)[i].metadata.get("placement", {}).get("mode") for i in range(args.n)]
+        print(f"anchored samples: {anchored.count('anchored')} of {args.n} (the rest fell back to random)")
         label_bytes = sum(folder_bytes(labelled / name) for name in LABEL_ARRAYS)
         total = folder_bytes(labelled)
         figures: list[Figure] = [
