@@ -210,8 +210,14 @@ def test_soft_eyewear_keeps_the_lens_alpha_in_the_soft_face_mask(parsed_faces: P
     generate(recipe, out, n=2, shard_size=2, labels=("soft-face",))
     reader = ShardReader(out)
     assert reader.label_names == ("face_mask_soft",) and reader.card["labels"]["face_mask_soft"]["values"] == "0-255"
-    assert np.array_equal(reader.label("face_mask_soft", 1),
-                          reader.labels(1)["face_mask_soft"])  # fmt: skip
+    stored = reader.labels(1)["face_mask_soft"]
+    made = recipe.make(1)
+    assert np.array_equal(stored, build_labels(made.labels, ("soft-face",), occluder_mask=made.occluder_mask)[
+        "face_mask_soft"])  # fmt: skip
+    folder = tmp_path / "folder"  # exported as soft_face/<id>.png, the stored values
+    assert runner.invoke(app, ["export", str(out), "--out", str(folder), "--workers", "1"]).exit_code == 0
+    png = cv2.imread(str(folder / "soft_face" / f"{reader[1].metadata['sample_id']}.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(png, stored)
 
 
 def test_hair_family_hangs_over_the_brow(parsed_faces: Path) -> None:
