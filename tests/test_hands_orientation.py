@@ -7,7 +7,7 @@ import pytest
 
 from occgen.core.errors import ArrayContractError, EmptyOccluderError
 from occgen.prep.hands.synthetic import finger_angle_deg, render_hand, sample_hand_shape
-from occgen.recipes.natocc import toward_face_rotation_deg
+from occgen.recipes.placement import toward_face_rotation_deg
 from occgen.sources.hand_orientation import angle_difference_deg, finger_direction
 from occgen.sources.occluder import crop_to_alpha
 

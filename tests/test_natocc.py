@@ -18,7 +18,8 @@ from occgen.compose import CompositeConfig, CompositeParams, apply_composite
 from occgen.core.errors import ConfigError, SourceError
 from occgen.core.imageio import resize_image, write_png
 from occgen.prep.hands.synthetic import render_hand, sample_hand_shape
-from occgen.recipes.natocc import NatOccConfig, NatOccRecipe, face_centre
+from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
+from occgen.recipes.placement import face_centre
 from occgen.run.generate import generate
 from occgen.settings import load_natocc_settings
 from occgen.sources.cutouts import RGBAFolder

@@ -310,8 +310,8 @@ def test_place_keeps_random_params_and_rejects_unknown_modes() -> None:
     assert kept is params and record is None and rng.bit_generator.state == state  # no number drawn
     with pytest.raises(ConfigError, match="natocc.placement must be one of random, anchored"):
         NatOccConfig(placement="landmarks")
-    with pytest.raises(ConfigError, match="natocc.eyewear_label must be one of occluder, face"):
-        NatOccConfig(eyewear_label="soft")
+    with pytest.raises(ConfigError, match="natocc.eyewear_label must be one of occluder, face, soft"):
+        NatOccConfig(eyewear_label="translucent")
 
 
 def test_cli_anchored_with_wearables_records_the_mode(parsed_faces: Path, tmp_path: Path) -> None:

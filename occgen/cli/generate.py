@@ -69,6 +69,11 @@ class Placement(StrEnum):
     anchored = "anchored"
 
 
+class LandmarkScheme(StrEnum):
+    derived = "derived"
+    source = "source"
+
+
 FramesOption = Annotated[
     int | None,
     typer.Option(
@@ -330,6 +335,11 @@ def generate_natocc(
         typer.Option(help="Share of samples with another person's face on top, as an occluder "
                      "[default: params, else 0]."),
     ] = None,
+    landmark_scheme: Annotated[
+        LandmarkScheme | None,
+        typer.Option(help="The points --labels landmarks stores: derived (13, from the parsing map) or source "
+                     "(each face's own 68 or 5 points from its landmark file) [default: params, else derived]."),
+    ] = None,
     shard_size: ShardSizeOption = None,
     overwrite: OverwriteOption = False,
     preview: PreviewOption = True,
@@ -352,7 +362,7 @@ def generate_natocc(
             natocc, hands_dir=hands, color_transfer=color_transfer.value if color_transfer else None,
             objects_frac=parse_objects_frac(objects_frac), objects_dir=objects, cache_mb=cache_mb,
             placement=placement.value if placement else None, wearables_frac=wearables_frac,
-            face_occluder_frac=face_occluder_frac,
+            face_occluder_frac=face_occluder_frac, landmark_scheme=landmark_scheme.value if landmark_scheme else None,
         )  # fmt: skip
         if occluders_per_face is not None:
             from occgen.recipes.multi import parse_occluders_per_face

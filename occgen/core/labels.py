@@ -13,9 +13,10 @@ none of them, so a store holds only ``image``, ``face_mask`` and ``occluder_mask
 ``amodal``           ``face_mask_amodal`` uint8 (N, S, S)     {0, 1}: the face mask before occlusion
 ``clean``            ``clean_image``    uint8 (N, S, S, 3)    the face image as it entered the compositor
 ``occluder-class``   ``occluder_class`` uint8 (N, S, S)       :data:`OCCLUDER_CLASSES` per pixel
-``landmarks``        ``landmarks``      float32 (N, K, 2)     x, y pixels of :data:`LANDMARK_NAMES`; NaN: none
+``landmarks``        ``landmarks``      float32 (N, K, 2)     x, y pixels, the card's scheme; NaN: none
 \                    ``landmark_visible`` uint8 (N, K)        1: inside the image and not covered
 ``instances``        ``occluder_instances`` uint8 (N, S, S)   0 none, i: the i-th occluder (paint order)
+``soft-face``        ``face_mask_soft`` uint8 (N, S, S)       [0, 255]: amodal face x (1 - occluder alpha) x 255
 ===================  =================  ====================  ==========================================
 
 ``landmarks`` and ``landmark-visible`` always come together (either name asks for both); the points and how
@@ -48,7 +49,7 @@ GENERIC_FACE = 19
 OCCLUDER_CLASSES: tuple[str, ...] = ("none", "hand", "object", "random_shape")
 #: ``face`` (another person's face, issue 25) is an object: a face that is not the target face is not face.
 OCCLUDER_KIND_CLASS = {"hand": 1, "coco-object": 2, "rgba-folder": 2, "random-shape": 3, "eyewear": 2, "face-mask": 2,
-                       "face": 2}  # fmt: skip
+                       "face": 2, "hair": 2}  # fmt: skip
 #: Parsing id of occluder class c (c >= 1) is OCCLUDER_PARSING_BASE + c.
 OCCLUDER_PARSING_BASE = GENERIC_FACE
 PARSING_CLASSES: tuple[str, ...] = (
@@ -79,6 +80,7 @@ LABEL_ARRAYS = {
     "landmarks": "landmarks",
     "landmark-visible": "landmark_visible",
     "instances": "occluder_instances",
+    "soft-face": "face_mask_soft",
 }
 #: ``--labels`` names that are only stored together (a point without its visibility is half a label).
 LABEL_GROUPS: tuple[frozenset[str], ...] = (frozenset({"landmarks", "landmark-visible"}),)
@@ -191,8 +193,18 @@ def colour_parsing(parsing: np.ndarray) -> np.ndarray:
     return PARSING_PALETTE[parsing]
 
 
-def label_card(labels: tuple[str, ...], face_parts: tuple[str, ...]) -> dict[str, object]:
-    """What the store card says about its optional label arrays: names, dtypes, class maps, polarity."""
+def label_card(
+    labels: tuple[str, ...], face_parts: tuple[str, ...], *, landmark_scheme: str = LANDMARK_SCHEME,
+    landmark_names: tuple[str, ...] = LANDMARK_NAMES, landmark_flip_perm: tuple[int, ...] = LANDMARK_FLIP_PERM,
+) -> dict[str, object]:
+    """What the store card says about its optional label arrays: names, dtypes, class maps, polarity.
+    ``landmark_*``: the stored landmark scheme, its point names and mirror permutation (default: the
+    parsing-derived :data:`LANDMARK_SCHEME`; a face source's own scheme, :mod:`occgen.core.landmark_schemes`)."""
+    derived = landmark_scheme == LANDMARK_SCHEME
+    origin = ("derived from the face's parsing map before occlusion (left/right: CelebAMask-HQ's l_/r_ parts); NaN "
+              "where the part is missing (absent, under glasses or hair, or a face with only a binary mask)"
+              if derived else f"the face source's own {landmark_scheme} points (its landmark file), moved with the "
+              "face's letterbox and resize")  # fmt: skip
     card: dict[str, object] = {}
     for name in labels:
         array = LABEL_ARRAYS[name]
@@ -215,17 +227,22 @@ def label_card(labels: tuple[str, ...], face_parts: tuple[str, ...]) -> dict[str
             }  # fmt: skip
         elif name == "landmarks":
             card[array] = {
-                "dtype": "float32 (K, 2) x, y pixels", "scheme": LANDMARK_SCHEME, "names": list(LANDMARK_NAMES),
-                "flip_perm": list(LANDMARK_FLIP_PERM),
-                "meaning": "pixel (row, col) has its centre at x = col, y = row; derived from the face's parsing "
-                           "map before occlusion (left/right: CelebAMask-HQ's l_/r_ parts); NaN where the part "
-                           "is missing (absent, under glasses or hair, or a face with only a binary mask)",
+                "dtype": "float32 (K, 2) x, y pixels", "scheme": landmark_scheme, "names": list(landmark_names),
+                "flip_perm": list(landmark_flip_perm),
+                "meaning": f"pixel (row, col) has its centre at x = col, y = row; {origin}",
             }  # fmt: skip
         elif name == "landmark-visible":
             card[array] = {
-                "dtype": "uint8 (K,)", "values": "0/1", "names": list(LANDMARK_NAMES),
+                "dtype": "uint8 (K,)", "values": "0/1", "names": list(landmark_names),
                 "meaning": "1 where the landmark's pixel (x, y rounded) is inside the image and the occluder "
                            "covers it less than half (occluder_mask < 128); 0 otherwise and for NaN points",
+            }  # fmt: skip
+        elif name == "soft-face":
+            card[array] = {
+                "dtype": "uint8", "values": "0-255",
+                "meaning": "how visible the face is: face_mask_amodal x (255 - occluder_mask), so 255 on unoccluded "
+                           "face, 0 off the face and under opaque occluders, 255 x (1 - alpha) under see-through ones "
+                           "(clear lenses: natocc.eyewear_label soft)",
             }  # fmt: skip
         elif name == "instances":
             card[array] = {

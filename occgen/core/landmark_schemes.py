@@ -161,3 +161,22 @@ def scheme_of_file(path: Path, points: np.ndarray) -> LandmarkScheme:
         known = ", ".join(f"{count} ({scheme})" for count, scheme in SCHEME_BY_COUNT.items())
         raise SourceError(f"{path}: {len(points)} points is no scheme occgen reads; expected {known}")
     return SCHEMES[name]
+
+
+#: Stored landmarks' point count -> scheme (a store's ``K`` names its scheme: 13, 68 or 5).
+SCHEME_BY_STORED_COUNT = {len(scheme.names): scheme for scheme in SCHEMES.values()}
+
+
+def scheme_of_points(points: np.ndarray) -> LandmarkScheme:
+    """The scheme of stored landmarks (K, 2) by their count ``K`` (13, 68 or 5); another count raises."""
+    count = int(np.asarray(points).shape[0])
+    if count not in SCHEME_BY_STORED_COUNT:
+        known = ", ".join(f"{k} ({scheme.name})" for k, scheme in SCHEME_BY_STORED_COUNT.items())
+        raise SourceError(f"{count} landmarks per sample is no scheme occgen stores; expected {known}")
+    return SCHEME_BY_STORED_COUNT[count]
+
+
+def parsing13_of(points: np.ndarray) -> np.ndarray:
+    """float32 (13, 2) ``occgen-parsing-13`` points of stored landmarks of any scheme (:func:`scheme_of_points`):
+    what readers that need the eyes, nose and mouth corners take (five-point crops, DeepFaceLab alignment)."""
+    return scheme_of_points(points).as_parsing13(points)

@@ -5,8 +5,9 @@ Where it sits: the bottom layer (numpy only). :mod:`occgen.recipes.labels` build
 affine) moves the points as a ``keypoints`` target (:mod:`occgen.core.targets`) with
 :data:`occgen.core.labels.LANDMARK_FLIP_PERM`.
 
-Stores hold this parsing-derived scheme for every face (a face's own 5- or 68-point file,
-:mod:`occgen.core.landmark_schemes`, drives anchored placement but is not stored):
+Stores hold this parsing-derived scheme by default (a face's own 5- or 68-point file,
+:mod:`occgen.core.landmark_schemes`, drives anchored placement, and NatOcc stores it with
+``natocc.landmark_scheme: source``, :mod:`occgen.recipes.landmark_label`):
 :data:`occgen.core.labels.LANDMARK_NAMES` (float32 (K, 2) x, y; pixel ``(row, col)`` has its centre at
 ``x = col, y = row``). Parsing ids are :data:`occgen.core.labels.PARSING_CLASSES`:
 

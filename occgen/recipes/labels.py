@@ -1,5 +1,5 @@
 """The optional label arrays of one sample (``parsing``, ``face_mask_amodal``, ``clean_image``,
-``occluder_class``, ``landmarks`` + ``landmark_visible``, ``occluder_instances``; tables in
+``occluder_class``, ``landmarks`` + ``landmark_visible``, ``occluder_instances``, ``face_mask_soft``; tables in
 :mod:`occgen.core.labels`), built from what the recipe already knows.
 
 Where it sits: a recipe attaches a :class:`LabelSources` to each :class:`~occgen.recipes.base.Sample`
@@ -36,7 +36,8 @@ class LabelSources:
     compositor; ``footprint`` bool (S, S): the occluder's footprint; ``occluder_class``: 1 hand, 2 object,
     3 random shape (0: no occluder); ``face_parsing``: returns the face's parsing map (called lazily);
     ``face_landmarks``: returns the face's landmarks (float32 (K, 2), :mod:`occgen.core.landmarks`) where the
-    recipe moved them itself (FaceOcc), called lazily; None: derived from ``face_parsing()``.
+    recipe moved them itself (FaceOcc) or stores the face's own scheme (:mod:`occgen.recipes.landmark_label`),
+    called lazily; None: derived from ``face_parsing()``.
     ``instances``: uint8 (S, S) instance ids of a sample with several occluders (:mod:`occgen.recipes.multi`;
     ``footprint`` is then their union) and ``instance_classes`` the occluder class of each, in id order; None:
     one occluder, instance 1 = ``footprint``.
@@ -111,6 +112,10 @@ def build_labels(
         out[LABEL_ARRAYS["occluder-class"]] = instance_class[instances]
     if "instances" in labels:
         out[LABEL_ARRAYS["instances"]] = instances
+    if "soft-face" in labels:  # the face's visibility: 1 - occluder alpha on the amodal face (x 255)
+        if occluder_mask is None:
+            raise ConfigError("the soft face mask needs the sample's occluder_mask (build_labels(occluder_mask=...))")
+        out[LABEL_ARRAYS["soft-face"]] = sources.face_mask_amodal * (np.uint8(255) - occluder_mask)
     if wants_points:
         if occluder_mask is None:
             raise ConfigError("landmark visibility needs the sample's occluder_mask (build_labels(occluder_mask=...))")

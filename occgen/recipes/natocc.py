@@ -38,7 +38,6 @@ the first (:mod:`occgen.recipes.multi`); at their defaults nothing more is drawn
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,18 +47,19 @@ import numpy as np
 
 from occgen.appearance.harmonise import HarmoniseConfig, Harmoniser, harmoniser_weights
 from occgen.appearance.sot import SOTConfig, sample_sot, transfer_colours
-from occgen.compose import CompositeConfig, CompositeParams, face_box, resolve_pixels, sample_composite
+from occgen.compose import CompositeConfig, CompositeParams, resolve_pixels, sample_composite
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.imageio import resize_image
 from occgen.core.labels import occluder_class_of
+from occgen.core.landmark_schemes import LandmarkScheme
 from occgen.core.landmarks import landmarks_from_parsing
-from occgen.core.params import (
-    to_plain,
-)
+from occgen.core.params import to_plain
 from occgen.core.rng import sample_rng
+from occgen.recipes import placement as placing
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
 from occgen.recipes.drawn import DrawnExtra, DrawnSample, occluder_header, render_still, stack_on_still
 from occgen.recipes.labels import INNER_MOUTH_POLICIES, face_parsing_loader, without_inner_mouth
+from occgen.recipes.landmark_label import check_scheme_choice, source_scheme, with_source_landmarks
 from occgen.recipes.multi import EXTRA_STREAM, OccludersPerFace, draw_other_face, face_composite_record, sample_stack
 from occgen.recipes.placement import EYEWEAR_LABELS, PLACEMENTS, FaceFrame, face_frame, place, see_through_params
 from occgen.sources.cache import DEFAULT_CACHE_MB
@@ -113,13 +113,17 @@ class NatOccConfig:
     occluders_per_face: OccludersPerFace = field(default_factory=OccludersPerFace)
     face_occluder_frac: float = 0.0
     inner_mouth: str = "face"  # occluder: the mouth interior (parsing `mouth`) is not face (docs/labels.md)
+    landmark_scheme: str = "derived"  # source: store the faces' own 68 / 5 points (docs/labels.md, issue 25)
+    hair_frac: float = 0.0  # share of wearables that are a fringe of hair over the brows (docs/occluders.md)
 
     def __post_init__(self) -> None:
         if self.inner_mouth not in INNER_MOUTH_POLICIES:
             raise ConfigError(f"natocc.inner_mouth must be one of {', '.join(INNER_MOUTH_POLICIES)}, "
                               f"got {self.inner_mouth!r}")  # fmt: skip
-        if not 0.0 <= self.face_occluder_frac <= 1.0:
-            raise ConfigError(f"natocc.face_occluder_frac must be in [0, 1], got {self.face_occluder_frac}")
+        check_scheme_choice(self.landmark_scheme, "natocc.landmark_scheme")
+        for key in ("face_occluder_frac", "hair_frac"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"natocc.{key} must be in [0, 1], got {getattr(self, key)}")
         if self.placement not in PLACEMENTS:
             raise ConfigError(f"natocc.placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
         if self.eyewear_label not in EYEWEAR_LABELS:
@@ -159,25 +163,6 @@ class NatOccConfig:
         return self.paired or float(self.objects_frac) > 0
 
 
-def face_centre(face_mask: np.ndarray) -> tuple[float, float]:
-    """Centre ``(x, y)`` of the face box (the central half of the image when the mask is empty)."""
-    x0, y0, x1, y1 = face_box(face_mask)
-    return (x0 + x1) / 2.0, (y0 + y1) / 2.0
-
-
-def toward_face_rotation_deg(
-    finger_angle_deg: float, occluder_xy: tuple[float, float], face_xy: tuple[float, float], jitter_deg: float
-) -> float:
-    """The compositor rotation that turns fingers at ``finger_angle_deg`` to point from ``occluder_xy``
-    toward ``face_xy``, plus ``jitter_deg``. When the two centres coincide the fingers point up.
-
-    The compositor rotates a direction at angle a to a + rotation (image coordinates, y down).
-    """
-    dx, dy = face_xy[0] - occluder_xy[0], face_xy[1] - occluder_xy[1]
-    target = math.degrees(math.atan2(dy, dx)) if math.hypot(dx, dy) > 1e-3 else -90.0
-    return (target - finger_angle_deg + jitter_deg + 180.0) % 360.0 - 180.0
-
-
 def shrink_to_placement(occluder: Occluder, params: CompositeParams) -> tuple[Occluder, CompositeParams]:
     """Shrink a cut-out that will be placed smaller than its size (area filter) and fold the ratio into
     ``params.fit_scale``: the same placement, but colour transfer and warp work on fewer pixels and the
@@ -204,6 +189,7 @@ class NatOccRecipe:
     size: int
     objects: OccluderSource | None = None
     harmoniser: Harmoniser | None = None
+    landmark_scheme: LandmarkScheme | None = field(init=False, default=None)  # None: derived (the card's scheme)
     wearables: OccluderSource | None = None  # natocc.wearables_frac > 0; None: procedural eyewear and face masks
     name: str = "natocc"
     # Samples 2k and 2k + 1 share face k: it is decoded once per process (read-only arrays).
@@ -212,7 +198,9 @@ class NatOccRecipe:
     def __post_init__(self) -> None:
         self._faces_memo = FaceMemo(self.faces)
         if self.config.wearables_frac > 0 and self.wearables is None:
-            self.wearables = Wearables()
+            self.wearables = Wearables(hair_frac=self.config.hair_frac)
+        self.landmark_scheme = (source_scheme(self.faces, self.size, "natocc.landmark_scheme")
+                                if self.config.landmark_scheme == "source" else None)  # fmt: skip
         if self.config.uses_objects and self.objects is None:
             raise ConfigError(
                 f"natocc.objects_frac is {self.config.objects_frac!r} but no COCO objects source is available: "
@@ -273,6 +261,8 @@ class NatOccRecipe:
     def _still(self, index: int) -> Sample:
         still = self._stacked(index, still=True)[1]
         assert still is not None  # asked for
+        if self.landmark_scheme is not None:  # the label holds the face's own points (stills only: clip_support)
+            still = with_source_landmarks(still, self._faces_memo, self.plan(index)[0], self.size)
         return still
 
     def _stacked(self, index: int, *, still: bool) -> tuple[DrawnSample, Sample | None]:
@@ -321,6 +311,19 @@ class NatOccRecipe:
             out[i] = replace(samples[i], image=image)
         return out
 
+    def check_labels(self, labels: tuple[str, ...]) -> None:
+        """Refuse before the store exists: ``eyewear_label: soft`` keeps the lens alpha, which only the
+        ``face_mask_soft`` array can hold (``face_mask`` is 0/1)."""
+        if self.config.eyewear_label == "soft" and self.config.wearables_frac > 0 and "soft-face" not in labels:
+            raise ConfigError("natocc.eyewear_label is soft but the store has no soft face mask to hold the lens "
+                              "alpha (face_mask is 0/1): add --labels soft-face, or set natocc.eyewear_label: face")
+
+    def clip_support(self) -> str | None:
+        """Why this recipe's settings cannot make clips (``--frames``), or None: a face's own landmark file."""
+        if self.landmark_scheme is not None:
+            return "--frames: clips move the face but not its own landmarks; set natocc.landmark_scheme: derived"
+        return None
+
     @property
     def face_parts(self) -> tuple[str, ...]:
         """The parsing parts that count as face in this recipe's labels (the store card's face classes): the face
@@ -354,8 +357,8 @@ class NatOccRecipe:
             occluder, params = shrink_to_placement(occluder, params)
             jitter = float(rng.uniform(*config.hand_rotation_jitter_deg))
             if config.fingers_toward_face and (placement is None or placement["mode"] != "anchored"):
-                rotation = toward_face_rotation_deg(
-                    hand_params["finger_angle_deg"], params.center_xy, face_centre(face_mask), jitter
+                rotation = placing.toward_face_rotation_deg(
+                    hand_params["finger_angle_deg"], params.center_xy, placing.face_centre(face_mask), jitter
                 )
                 params = replace(params, rotation_deg=rotation)
             transfer = "none"

@@ -12,7 +12,8 @@ angle is the face's roll) and ``d`` perpendicular to it, pointing down the face.
 
 - ``mouth`` = ``mouth_center`` (else ``o + 1.1 I d``); ``chin`` = ``chin`` (else ``mouth + 0.7 I d``);
 - ``left_cheek`` / ``right_cheek`` = ``o ± 0.75 I u + 0.75 I d``; ``left_eye`` / ``right_eye``; ``eyes`` = ``o``;
-- ``brow`` = the brows' midpoint (else ``o - 0.35 I d``).
+- ``brow`` = the brows' midpoint (else ``o - 0.35 I d``): hats above it; a procedural fringe of hair
+  (:mod:`occgen.sources.hair`) is worn on it, its own anchor point (on the strands' lower part) at the brows.
 
 Each occluder *family* (:data:`FAMILIES`, chosen by :func:`family_of` from the occluder's kind and, for COCO
 objects and folders with categories, the category name) has weighted poses: an anchor, the directions the
@@ -39,7 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from occgen.compose import CompositeParams, occluder_matrix
+from occgen.compose import CompositeParams, face_box, occluder_matrix
 from occgen.core.errors import ConfigError
 from occgen.core.labels import LANDMARK_NAMES
 from occgen.core.params import to_plain
@@ -118,6 +119,9 @@ FAMILIES: dict[str, Family] = {
         Family("hat", size_iod=(2.5, 3.5), jitter_iod=0.05, poses=(
             Pose("brow", 1.0, (("above", 1.0),), (0.5, 0.9), (-10.0, 10.0)),
         )),
+        Family("hair", orient="worn", size_iod=(2.0, 2.6), jitter_iod=0.04, worn_scale=(0.9, 1.1), poses=(
+            Pose("brow", 1.0, (("front", 1.0),), (0.0, 0.0), (-6.0, 6.0)),
+        )),
         Family("other", size_iod=(0.8, 1.8), poses=(
             Pose("mouth", 0.3, _MOUTH_ENTRY, tilt_deg=(-30.0, 30.0)),
             Pose("left_cheek", 0.15, (("outside", 1.0),), (0.0, 0.3), (-30.0, 30.0)),
@@ -142,7 +146,7 @@ CATEGORY_FAMILY: dict[str, str] = {
     **dict.fromkeys(("hat", "cap", "helmet"), "hat"),
 }
 #: Occluder kinds whose family does not depend on a category.
-KIND_FAMILY = {"hand": "hand", "eyewear": "eyewear", "face-mask": "face_mask"}
+KIND_FAMILY = {"hand": "hand", "eyewear": "eyewear", "face-mask": "face_mask", "hair": "hair"}
 
 
 def family_of(kind: str, draw_params: dict[str, Any]) -> str:
@@ -308,6 +312,25 @@ def apply_anchored(
     return replace(placed, center_xy=(float(centre[0]), float(centre[1])))
 
 
+def face_centre(face_mask: np.ndarray) -> tuple[float, float]:
+    """Centre ``(x, y)`` of the face box (the central half of the image when the mask is empty)."""
+    x0, y0, x1, y1 = face_box(face_mask)
+    return (x0 + x1) / 2.0, (y0 + y1) / 2.0
+
+
+def toward_face_rotation_deg(
+    finger_angle_deg: float, occluder_xy: tuple[float, float], face_xy: tuple[float, float], jitter_deg: float
+) -> float:
+    """The compositor rotation that turns fingers at ``finger_angle_deg`` to point from ``occluder_xy``
+    toward ``face_xy``, plus ``jitter_deg``. When the two centres coincide the fingers point up.
+
+    The compositor rotates a direction at angle a to a + rotation (image coordinates, y down).
+    """
+    dx, dy = face_xy[0] - occluder_xy[0], face_xy[1] - occluder_xy[1]
+    target = math.degrees(math.atan2(dy, dx)) if math.hypot(dx, dy) > 1e-3 else -90.0
+    return (target - finger_angle_deg + jitter_deg + 180.0) % 360.0 - 180.0
+
+
 def worn_edges(params: CompositeParams) -> CompositeParams:
     """Procedural eyewear and masks have exact edges: no erosion (it would delete thin frames), the blur at most
     3 px (a matted cut-out's fringe needs the compositor's defaults, a drawn one does not)."""
@@ -316,9 +339,10 @@ def worn_edges(params: CompositeParams) -> CompositeParams:
 
 #: How a see-through occluder's lenses are labelled (``natocc.eyewear_label``). ``occluder``: the NatOcc paper's
 #: Table 1 counts glasses as occluders, transparent ones too, so the whole lens leaves the visible face;
-#: ``face``: a lens below ``composite.footprint_threshold`` alpha stays face (RealOcc's reading); the occluder
-#: mask keeps the lens's true blend alpha either way.
-EYEWEAR_LABELS = ("occluder", "face")
+#: ``face``: a lens below ``composite.footprint_threshold`` alpha stays face (RealOcc's reading); ``soft``: as
+#: ``face`` in the 0/1 ``face_mask``, and the lens alpha kept in ``face_mask_soft`` (1 - alpha under the lens;
+#: needs ``--labels soft-face``). The occluder mask keeps the lens's true blend alpha under every policy.
+EYEWEAR_LABELS = ("occluder", "face", "soft")
 
 
 def see_through_params(params: CompositeParams, draw_params: dict[str, Any], eyewear_label: str) -> CompositeParams:

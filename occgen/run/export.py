@@ -13,7 +13,8 @@ Formats:
 
 A store with optional label arrays (:mod:`occgen.core.labels`) exports them too, in the ``folder``
 format: ``parsing/<id>.png`` (class ids), ``amodal/<id>.png`` (0/255 like ``masks/``),
-``clean/<id>.<png|jpg>`` (the clean face), ``occluder_class/<id>.png`` (0-3) and ``landmarks/<id>.json``
+``clean/<id>.<png|jpg>`` (the clean face), ``occluder_class/<id>.png`` (0-3), ``soft_face/<id>.png`` (0-255)
+and ``landmarks/<id>.json``
 (``{"landmarks": [[x, y] or null, ...], "landmark_visible": [0/1, ...]}``), plus ``labels.json``
 (the store card's label maps, with the landmark names). A face folder with ``parsing/`` is read back with its
 parsing map.
@@ -62,7 +63,8 @@ MMSEG_LABELS = ("face", "parsing")
 #: Optional label array -> folder it is exported to (folder format).
 EXTRA_DIRS = {"parsing": "parsing", "face_mask_amodal": "amodal", "clean_image": "clean",
               "occluder_class": "occluder_class", "landmarks": "landmarks",
-              "landmark_visible": "landmarks", "occluder_instances": "occluder_instances"}  # fmt: skip
+              "landmark_visible": "landmarks", "occluder_instances": "occluder_instances",
+              "face_mask_soft": "soft_face"}  # fmt: skip
 
 
 @dataclass(frozen=True)

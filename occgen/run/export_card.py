@@ -34,6 +34,7 @@ def field_rows(spec: ShardSpec) -> list[tuple[str, str]]:
         "clean": f"face before the occluder went on, {image}",
         "occluder_class": "occluder class per pixel (0 none), PNG",
         "occluder_instances": "occluder instance per pixel (0 none, i = the i-th occluder in paint order), PNG",
+        "face_soft": "how visible the face is: face before occlusion x (255 - occluder alpha x 255), PNG 0-255",
     }
     rows = [("image", f"RGB, {image}")]
     for name, field_name, _ in LABELS:

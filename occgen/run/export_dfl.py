@@ -10,10 +10,11 @@ holds a pickled dict. occgen writes, per sample, ``<out>/<sample_id>.jpg`` with:
 
 - ``face_type`` ``"whole_face"``; the face re-aligned by its five points to facefusion's ``dfl_whole_face``
   template (:mod:`occgen.core.alignment`) at ``size_px`` (256) px;
-- ``landmarks``: the ``occgen-parsing-13`` points moved into the aligned face (NaN: missing) and
-  ``occgen_landmark_scheme`` naming them. DeepFaceLab's own landmarks are 68 points: its tools that re-derive
-  a face type or merge from them (not XSeg training at ``whole_face``, which reads only image and mask) do
-  not work on this faceset;
+- ``landmarks``: the store's points (its scheme: ``occgen-parsing-13``, or the face source's own ``ibug-68`` or
+  ``five-point``) moved into the aligned face (NaN: missing) and ``occgen_landmark_scheme`` naming them; the
+  five alignment points come from any scheme's eyes, nose and mouth corners. DeepFaceLab's own landmarks are
+  68 points (``ibug-68``): with another scheme its tools that re-derive a face type or merge from them (not
+  XSeg training at ``whole_face``, which reads only image and mask) do not work on this faceset;
 - ``source_filename`` (``<sample_id>.png``) and ``image_to_face_mat`` (2x3, store image -> aligned face);
 - ``xseg_mask``: the aligned visible-face mask as PNG bytes (0/255), a uint8 array as DeepFaceLab keeps it;
 - ``seg_ie_polys``: ``{"polys": [{"type": 1 include | 0 exclude, "pts": [[x, y], ...]}]}``, the mask's outer
@@ -40,7 +41,7 @@ import numpy as np
 
 from occgen.core.alignment import alignment_matrix, five_points, get_template
 from occgen.core.errors import ConfigError, StoreError
-from occgen.core.labels import LANDMARK_SCHEME
+from occgen.core.landmark_schemes import scheme_of_points
 from occgen.core.location import Location, parse_location
 from occgen.core.targets import AffineWarp, Target, Targets, apply_geometric
 from occgen.run.export_base import (
@@ -111,7 +112,8 @@ def seg_polygons(mask: np.ndarray, epsilon_px: float = 1.0, min_area_px: float =
 def dfl_face(image: np.ndarray, face_mask: np.ndarray, landmarks: np.ndarray, *, source_filename: str,
              size_px: int, jpeg_quality: int) -> bytes | None:  # fmt: skip
     """One aligned DeepFaceLab face (JPEG bytes with the APP15 dict), or None without five points."""
-    points = five_points(landmarks)
+    scheme = scheme_of_points(landmarks)
+    points = five_points(scheme.as_parsing13(landmarks))
     if points is None:
         return None
     matrix = alignment_matrix(points, get_template(DFL_TEMPLATE), size_px)
@@ -128,7 +130,7 @@ def dfl_face(image: np.ndarray, face_mask: np.ndarray, landmarks: np.ndarray, *,
     value = {
         "face_type": "whole_face",
         "landmarks": [[float(x), float(y)] for x, y in moved],
-        "occgen_landmark_scheme": LANDMARK_SCHEME,
+        "occgen_landmark_scheme": scheme.name,
         "source_filename": source_filename,
         "image_to_face_mat": matrix.tolist(),
         "xseg_mask": png.reshape(-1),

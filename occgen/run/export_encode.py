@@ -38,6 +38,7 @@ LABELS = (
     ("clean_image", "clean", "rgb"),
     ("occluder_class", "occluder_class", "labels"),
     ("occluder_instances", "occluder_instances", "labels"),
+    ("face_mask_soft", "face_soft", "labels"),
 )
 BASE_ARRAYS = ("face_mask", "occluder_mask")
 #: Per-point label arrays: exported as fields of the sample's metadata JSON (``landmarks``: [x, y] or null per

@@ -210,8 +210,8 @@ def prepare_store(
         raise ConfigError(f"--shard-size must be at least 1, got {shard_size}")
     image_codec = parse_image_codec(image_codec).spec
     labels = parse_labels(labels)
-    check_labels = getattr(recipe, "check_labels", None)  # a recipe that cannot make them for some samples
-    if labels and check_labels is not None:
+    check_labels = getattr(recipe, "check_labels", None)  # a recipe that cannot make them (or needs one)
+    if check_labels is not None:
         check_labels(labels)  # refuses before the store exists, never halfway through it
     spec = generation_spec(recipe, n, shard_size, image_codec, labels)
     path = parse_location(path)
@@ -268,7 +268,11 @@ def prepare_store(
         faces = getattr(recipe, "faces", None)
         # the recipe's own face parts, if it redefines the face (natocc.inner_mouth), else its face set's
         parts = getattr(recipe, "face_parts", None) or getattr(faces, "face_parts", None) or DEFAULT_FACE_PARTS
-        described = label_card(labels, tuple(parts))
+        scheme = getattr(recipe, "landmark_scheme", None)  # the face source's own (issue 25), else derived
+        described = label_card(labels, tuple(parts)) if scheme is None else label_card(
+            labels, tuple(parts), landmark_scheme=scheme.name, landmark_names=scheme.names,
+            landmark_flip_perm=scheme.flip_perm,
+        )  # fmt: skip
         copied = getattr(recipe, "card", {}).get("labels")  # a store read back (recode) keeps its label maps
         # (but the clean image's layout is this version's: a whole clean face read back gets boxed)
         kept = {k: v for k, v in described.items() if k == "clean_image"}

@@ -13,7 +13,7 @@ array name and otherwise treats every label alike: writers call ``encode``, read
   clean face differs from the image.
 
 A new way to keep a label is a new storage class here (or beside it) and one entry in
-:data:`occgen.store.schema.LABEL_STORAGES`.
+:data:`occgen.store.label_table.LABEL_STORAGES`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ Optional label arrays (``labels`` of :func:`create_store`; names, dtypes and cla
 for ``clean_image`` the arrays ``clean_box`` (int32 (N, 4), one chunk per shard) and ``clean_patch``
 (variable-length bytes (N,), the image codec): the clean face is kept only inside the box where it differs
 from ``image`` (:mod:`occgen.store.clean`; :meth:`ShardReader.labels` gives it back whole). How each label is
-kept is one :class:`~occgen.store.label_storage.LabelStorage` object (:data:`LABEL_STORAGES`, looked up by the
+kept is one :class:`~occgen.store.label_storage.LabelStorage` object (:data:`LABEL_STORAGES`, in
+:mod:`occgen.store.label_table` with the landmark point count a card sets, looked up by the
 label's array name): writers encode and readers decode through it, with no case per label. A store without
 them is laid out exactly as before.
 
@@ -42,12 +43,11 @@ from zarr.codecs import ZstdCodec
 
 from occgen import __version__
 from occgen.core.errors import StoreError
-from occgen.core.labels import LABEL_ARRAYS, LANDMARK_NAMES
+from occgen.core.labels import LABEL_ARRAYS
 from occgen.core.location import Location, parse_location, storage_errors
 from occgen.store.blocks import ShardBlocks
 from occgen.store.clean import CLEAN_BOX as CLEAN_BOX  # (re-exported: tests name the arrays here)
 from occgen.store.clean import CLEAN_PATCH as CLEAN_PATCH
-from occgen.store.clean import PatchStorage
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, ImageCodec, explain_open_error, parse_image_codec
 from occgen.store.dataset import DatasetPart
 from occgen.store.digest import RecordingStore, recording, shard_digest, shard_key
@@ -55,7 +55,17 @@ from occgen.store.digest import array as zarr_array
 from occgen.store.digest import card as read_card
 from occgen.store.group import open_group
 from occgen.store.label_storage import LABEL_MASK_CHUNK as LABEL_MASK_CHUNK  # (re-exported, documented above)
-from occgen.store.label_storage import ArrayNames, LabelStorage, PlainStorage, PointStorage
+from occgen.store.label_storage import LabelStorage
+
+# The label storage table lives in label_table.py; re-exported here, where readers have always found it.
+from occgen.store.label_table import CLEAN_IMAGE as CLEAN_IMAGE
+from occgen.store.label_table import LABEL_STORAGES as LABEL_STORAGES
+from occgen.store.label_table import OLDER_LABEL_STORAGES as OLDER_LABEL_STORAGES
+from occgen.store.label_table import label_arrays as label_arrays
+from occgen.store.label_table import landmark_count as landmark_count
+from occgen.store.label_table import sized_for_card as sized_for_card
+from occgen.store.label_table import stored_label as stored_label
+from occgen.store.label_table import stored_labels as stored_labels
 
 SCHEMA_VERSION = 1
 ATTRS_KEY = "occgen"
@@ -67,28 +77,6 @@ SAMPLE_ARRAYS = (IMAGE, FACE_MASK, OCCLUDER_MASK, METADATA)
 # clean_patch's variable-length bytes type has no zarr v3 specification yet (zarr warns on every use); its items
 # are occgen's encoded patches, decoded by occgen's readers (documented in occgen/store/clean.py and docs/labels.md).
 warnings.filterwarnings("ignore", message=r"The data type \(VariableLengthBytes\(\)\) does not have a Zarr V3")
-CLEAN_IMAGE = LABEL_ARRAYS["clean"]
-#: Label array name -> how a new store keeps it: the masks as they are; ``clean_image`` as per-sample box and
-#: encoded patch (:mod:`occgen.store.clean`).
-LABEL_STORAGES: dict[str, LabelStorage] = {
-    name: PatchStorage(name) if name == CLEAN_IMAGE else PlainStorage(name) for name in LABEL_ARRAYS.values()
-} | {  # landmarks: per point, not per pixel
-    "landmarks": PointStorage("landmarks", len(LANDMARK_NAMES), "float32", coords=2),
-    "landmark_visible": PointStorage("landmark_visible", len(LANDMARK_NAMES), "uint8"),
-}
-#: How older stores keep a label (still read, and written on resume): occgen 0.2.0's whole ``clean_image``.
-OLDER_LABEL_STORAGES: dict[str, tuple[LabelStorage, ...]] = {CLEAN_IMAGE: (PlainStorage(CLEAN_IMAGE, channels=3),)}
-
-
-def stored_label(name: str, arrays: ArrayNames) -> LabelStorage | None:
-    """How a store holding ``arrays`` (its group, or its array names) keeps label array ``name``; None when it
-    does not hold it."""
-    if name not in LABEL_STORAGES:
-        return None
-    for storage in (LABEL_STORAGES[name], *OLDER_LABEL_STORAGES.get(name, ())):
-        if storage.held_by(arrays):
-            return storage
-    return None
 
 
 @dataclass(frozen=True)
@@ -144,16 +132,18 @@ def create_store(
         "complete": False,
     }
     for name, options in array_options(n=n, size=size, shard_size=shard_size, image_codec=codec.spec,
-                                       labels=labels).items():  # fmt: skip
+                                       labels=labels, card=card).items():  # fmt: skip
         group.create_array(name, **options)
     return group
 
 
 def array_options(
-    *, n: int, size: int, shard_size: int, image_codec: str = DEFAULT_IMAGE_CODEC, labels: tuple[str, ...] = ()
+    *, n: int, size: int, shard_size: int, image_codec: str = DEFAULT_IMAGE_CODEC, labels: tuple[str, ...] = (),
+    card: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{array name: keyword arguments of zarr's create_array}`` of a store: what :func:`create_store` makes
-    and what ``occgen verify`` checks each array's metadata against (in creation order)."""
+    and what ``occgen verify`` checks each array's metadata against (in creation order). ``card``: the store's,
+    whose landmark scheme sets the point count of the landmark labels (:func:`landmark_count`)."""
     codec = parse_image_codec(image_codec)
     image_codecs = codec.zarr_codecs() if codec.name != "zstd" else {"compressors": ZstdCodec(level=codec.level or 3)}
     compressor = ZstdCodec(level=3)
@@ -166,7 +156,8 @@ def array_options(
         options[name] = {"shape": (n, size, size), "dtype": "uint8", "chunks": (1, size, size),
                          "shards": (shard, size, size), "compressors": compressor, "fill_value": 0}  # fmt: skip
     for label in labels:
-        options.update(LABEL_STORAGES[LABEL_ARRAYS[label]].arrays(n=n, size=size, shard=shard))
+        storage = sized_for_card(LABEL_STORAGES[LABEL_ARRAYS[label]], card)
+        options.update(storage.arrays(n=n, size=size, shard=shard))
     shards = shard_count(n, shard_size)
     options[METADATA] = {"shape": (n,), "dtype": str, "chunks": (1,), "shards": (shard,)}
     options[SHARD_COMPLETE] = {"shape": (shards,), "dtype": "uint8", "chunks": (1,), "fill_value": 0}
@@ -268,18 +259,6 @@ class StoredSample:
     face_mask: np.ndarray
     occluder_mask: np.ndarray
     metadata: dict[str, Any]
-
-
-def stored_labels(group: zarr.Group) -> dict[str, LabelStorage]:
-    """The optional label arrays (:data:`occgen.core.labels.LABEL_ARRAYS` values) ``group`` holds, each with how
-    it is kept (``clean_image`` also when it is stored as ``clean_box`` + ``clean_patch``)."""
-    found = {name: stored_label(name, group) for name in LABEL_ARRAYS.values()}
-    return {name: storage for name, storage in found.items() if storage is not None}
-
-
-def label_arrays(group: zarr.Group) -> tuple[str, ...]:
-    """The optional label arrays (:data:`occgen.core.labels.LABEL_ARRAYS` values) ``group`` holds."""
-    return tuple(stored_labels(group))
 
 
 class ShardReader:

@@ -34,6 +34,7 @@ from occgen.store.schema import (
     array_options,
     shard_count,
     sharded_arrays,
+    sized_for_card,
     stored_label,
     stored_labels,
 )  # fmt: skip
@@ -116,7 +117,7 @@ def store_problems(group: zarr.Group, card: dict[str, Any]) -> list[StructurePro
     why = f"card: n {n}, size {size}, shard size {shard_size}"
     expected = array_options(n=n, size=size, shard_size=shard_size)
     for storage in stored_labels(group).values():
-        expected.update(storage.arrays(n=n, size=size, shard=min(shard_size, n)))
+        expected.update(sized_for_card(storage, card).arrays(n=n, size=size, shard=min(shard_size, n)))
     for label in card.get("generation", {}).get("labels", ()):
         name = LABEL_ARRAYS.get(label, label)
         if stored_label(name, group) is None:

@@ -38,7 +38,7 @@ import numpy as np
 
 from occgen.core.alignment import alignment_matrix, five_points, five_points_from_ibug68, get_template
 from occgen.core.errors import ConfigError, SourceError
-from occgen.core.landmark_schemes import read_landmark_file
+from occgen.core.landmark_schemes import parsing13_of, read_landmark_file
 from occgen.core.location import parse_location
 from occgen.core.targets import AffineWarp, Resize, Target, Targets, apply_geometric
 from occgen.store import open_store
@@ -112,16 +112,17 @@ def apply_crop(targets: Targets, points5: np.ndarray | None, params: CropParams,
 
 
 def sample_points(landmarks: np.ndarray | None) -> np.ndarray | None:
-    """The five points of one sample's stored ``landmarks`` (float32 (13, 2)), or None (no label, NaN points)."""
-    return None if landmarks is None else five_points(landmarks)
+    """The five points of one sample's stored ``landmarks`` (float32 (K, 2) of any stored scheme: 13, 68 or 5
+    points), or None (no label, NaN points)."""
+    return None if landmarks is None else five_points(parsing13_of(landmarks))
 
 
 def count_without_points(landmarks: np.ndarray | None, count: int) -> int:
     """How many of ``count`` samples cannot be re-framed: all of them without a ``landmarks`` array, else those
-    whose five points are not all finite (``landmarks`` float32 (N, 13, 2))."""
+    whose five points are not all finite (``landmarks`` float32 (N, K, 2))."""
     if landmarks is None:
         return count
-    return sum(five_points(points) is None for points in landmarks)
+    return sum(sample_points(points) is None for points in landmarks)
 
 
 # --- evaluation ----------------------------------------------------------------------------------------------
