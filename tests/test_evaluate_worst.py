@@ -49,7 +49,7 @@ def test_worst_samples_sheet_and_audit_csv(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evaluate", "--model", str(checkpoint), "--data", str(store), "--out", str(out),
                                  "--worst", str(K), "--fps-iterations", "0"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "worst_samples.csv" in result.output
+    assert "worst samples beside their audit measures" in result.output
 
     # Predicted face everywhere: a sample's IoU is its visible face over the whole image; the worst have the least.
     dataset = open_store(store)

@@ -405,7 +405,8 @@ def evaluate_command(
             from occgen.cli.evaluate_reports import write_worst_samples
 
             if write_worst_samples(result, data, out):
-                err_console.print(f"worst samples beside their audit measures: {out / 'worst_samples.csv'}")
+                csv_path = out / "worst_samples.csv"
+                err_console.print(f"worst samples beside their audit measures: {csv_path}", highlight=False)
         if crops is not None:
             summary["per_crop"] = score_crops(crops, net, data, split, out, size, config, torch_device)
         speed = summary.get("speed")

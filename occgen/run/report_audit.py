@@ -62,7 +62,8 @@ def audit_numbers(
     held = {"clean": CLEAN in dataset.label_names}
     measures = summarise(rows, AuditSettings(worst=settings.audit_worst, thresholds=thresholds), held)
     values: dict[str, list[Any]] = {"index": [r.index for r in rows], "sample_id": [r.sample_id for r in rows]}
-    histograms, worst = {}, {}
+    histograms: dict[str, Any] = {}
+    worst: dict[str, list[dict[str, Any]]] = {}
     for measure in MEASURES:
         values[measure.name] = [r.value(measure.name) for r in rows]
         measured_values = [v for v in values[measure.name] if v is not None]

@@ -21,7 +21,8 @@ Outputs (:func:`write_report`): ``per_image.csv``, ``summary.json`` (DVC metrics
 and ``worst.png`` (the worst images by face IoU: image | overlay with true face green, false face red,
 missed face blue). Beside the IoUs: the face's Boundary IoU (:func:`occgen.train.metrics.boundary_counts`,
 pooled and per-image mean), and the scores per occluder type (where the benchmark states it) and per face
-size (:func:`occgen.train.metrics.face_size_bin`).
+size (:func:`occgen.train.metrics.face_size_bin`). On a store, the worst items keep their arrays
+(:class:`occgen.train.worst_cases.WorstCase`) for ``worst_samples.png`` / ``.csv``.
 """
 
 from __future__ import annotations
