@@ -17,7 +17,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -264,7 +264,7 @@ def _cell(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def csv_text(rows: Sequence[AuditRow], leading: dict[str, Sequence[Any]] | None = None) -> str:
+def csv_text(rows: Sequence[AuditRow], leading: Mapping[str, Sequence[Any]] | None = None) -> str:
     """``audit.csv``: :data:`CSV_COLUMNS`, one line per row in the given order (index order for ``occgen audit``);
     an empty cell has no value. ``leading``: columns put before them, one value per row (None: empty)."""
     leading = leading or {}
