@@ -3,6 +3,7 @@ headless Chromium (the system package, driven by Playwright on a file URL)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 
 from occgen.cli.main import app
 from occgen.core.errors import ConfigError
+from occgen.run.audit import CSV_NAME, MEASURES, SUMMARY_NAME, AuditSettings, run_audit
 from occgen.run.report_html import GALLERY_PAGE, require_matplotlib, write_report
 from occgen.run.report_stats import COVERAGE_EDGES, ReportSettings, choose_samples, summarise
 from occgen.store import open_store
@@ -107,7 +109,8 @@ def test_page_is_self_contained(mix_report: Path) -> None:
     assert "<link" not in page and "@import" not in page
     thumbs = page_data(page, "occgen-report-thumbs")
     assert len(thumbs) == 2 * N and all(v.startswith("data:image/jpeg;base64,") for v in thumbs.values())
-    assert page.count('src="data:image/png;base64,') == 4  # coverage, area, heat map, colour distance
+    # coverage, area, heat map, colour distance, the audit histograms (one figure)
+    assert page.count('src="data:image/png;base64,') == 5
 
 
 def test_gallery_and_array_sample_come_from_the_seed(stores: dict[str, Path]) -> None:
@@ -144,6 +147,60 @@ def test_report_command(stores: dict[str, Path]) -> None:
     assert len(data["gallery"]) == 5 and dict(data["occluder_types"]) == {"random-shape": N}
     missing = CliRunner().invoke(app, ["report", str(stores["root"] / "nope.zarr"), "--out", str(out)])
     assert missing.exit_code == 1 and "nope.zarr" in missing.output
+
+
+def audit_csv(store: Path, out: Path) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
+    """`occgen audit` of ``store`` (every sample): its audit.csv rows by sample id, and its summary.json."""
+    run_audit(store, out, AuditSettings())
+    with (out / CSV_NAME).open(newline="") as handle:
+        rows = {row["sample_id"]: row for row in csv.DictReader(handle)}
+    return rows, json.loads((out / SUMMARY_NAME).read_text())
+
+
+def test_audit_section_equals_occgen_audit(stores: dict[str, Path], mix_report: Path) -> None:
+    """Every sample audited: the page's per-measure summary is `occgen audit`'s summary.json, value for value, and
+    each sample's numbers are its audit.csv row."""
+    audit = page_data(mix_report.read_text(encoding="utf-8"))["audit"]
+    rows, summary = audit_csv(stores["mix"], stores["root"] / "audit-mix")
+    assert audit["all"] and audit["samples"] == audit["of"] == 2 * N
+    assert audit["measures"] == summary["measures"] and audit["thresholds"] == summary["thresholds"]
+    assert audit["measures"]["hole_frac"]["measured"] > 0 and audit["measures"]["invisible_frac"]["measured"] == 0
+    assert audit["values"]["sample_id"] == list(rows)  # index order, ids qualified by their store as audit names them
+    for measure in MEASURES:
+        for sample_id, value in zip(audit["values"]["sample_id"], audit["values"][measure.name], strict=True):
+            cell = rows[sample_id][measure.name]
+            assert (value is None and cell == "") or value == pytest.approx(float(cell), rel=1e-5, abs=1e-9)
+        histogram = audit["histograms"][measure.name]
+        measured = [v for v in audit["values"][measure.name] if v is not None]
+        assert sum(histogram["counts"]) == len(measured) == summary["measures"][measure.name]["measured"]
+        worst = [[w["id"], w["value"]] for w in audit["worst"][measure.name]]
+        assert worst == summary["measures"][measure.name]["worst"]
+
+
+def test_audit_section_on_a_seeded_sample_and_without(stores: dict[str, Path]) -> None:
+    out = stores["root"] / "natocc-audit.html"
+    write_report(stores["natocc"], out, ReportSettings(gallery=4, array_samples=6, audit_samples=10, seed=2))
+    page = out.read_text(encoding="utf-8")
+    audit = page_data(page)["audit"]
+    assert audit["values"]["index"] == sorted(choose_samples(N, 10, seed=2).tolist())
+    assert audit["samples"] == 10 and audit["of"] == N and not audit["all"] and audit["seed"] == 2
+    assert "10 of 32 samples picked at random (seed 2)" in page
+    assert page_data(page)["arrays"]["samples"] == 6  # audit-only samples stay out of the pixel statistics
+    rows, _ = audit_csv(stores["natocc"], stores["root"] / "audit-natocc")
+    for k, sample_id in enumerate(audit["values"]["sample_id"]):
+        assert audit["values"]["hole_frac"][k] == pytest.approx(float(rows[sample_id]["hole_frac"]), abs=1e-9)
+        assert audit["values"]["edge_width_face"][k] == pytest.approx(float(rows[sample_id]["edge_width_face"]),
+                                                                      rel=1e-5)  # fmt: skip
+    for entries in audit["worst"].values():  # each measure's worst tiles are in the page
+        for entry in entries:
+            assert f'class="tile audit-tile" data-sample-id="{entry["id"]}"' in page
+
+    bare = stores["root"] / "cli" / "no-audit.html"
+    result = CliRunner().invoke(app, ["report", str(stores["natocc"]), "--out", str(bare), "--gallery", "4",
+                                      "--array-samples", "4", "--no-audit"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    page = bare.read_text(encoding="utf-8")
+    assert page_data(page)["audit"] is None and 'id="audit"' not in page and 'href="#audit"' not in page
 
 
 # --- the page in a real browser -------------------------------------------------------------------------------
@@ -190,6 +247,23 @@ def test_browser_renders_the_page(browser_page: Any, stores: dict[str, Path]) ->
     assert broken == 0
     assert len(shown_ids(page)) == GALLERY_PAGE
     assert page.inner_text("#gallery-page") == f"page 1 of {-(-2 * N // GALLERY_PAGE)}"
+
+
+def test_browser_renders_the_audit_section(browser_page: Any, mix_report: Path) -> None:
+    page = browser_page
+    audit = page_data(mix_report.read_text(encoding="utf-8"))["audit"]
+    assert page.is_visible("#audit >> text=Audit") and page.is_visible("#audit >> text=every sample")
+    cells = page.eval_on_selector_all(
+        "#audit table.audit-table tbody tr", "rows => rows.map(r => [r.cells[0].innerText, r.cells[3].innerText])"
+    )
+    assert cells == [[m.name, str(audit["measures"][m.name]["beyond"])] for m in MEASURES]
+    tiles = page.eval_on_selector_all(
+        "#audit figure.audit-tile img", "images => images.map(i => i.complete && i.naturalWidth === 192)"
+    )
+    assert tiles and all(tiles) and len(tiles) == sum(len(w) for w in audit["worst"].values())
+    assert page.locator('#audit img[alt="audit measure histograms"]').evaluate("i => i.naturalWidth") > 0
+    page.click('nav a[href="#audit"]')
+    assert page.is_visible("#audit h2") and page.errors == []
 
 
 def test_browser_gallery_pages(browser_page: Any) -> None:

@@ -16,10 +16,11 @@ from occgen.cli.table import condition_counts, parse_conditions, parse_eval
 from occgen.core.errors import ConfigError
 from occgen.core.imageio import read_image, write_png
 from occgen.store import open_store
+from occgen.train.table import training_subset
 from tests.test_train_run import demo_store
 
 runner = CliRunner()
-CONDITIONS = ["c-wo", "c-wo+natocc", "c-wo+randocc", "c-wo+both"]
+CONDITIONS = ["c-wo", "c-wo+natocc", "c-wo+randocc", "c-wo+both", "natocc"]
 
 
 def eval_folder(tmp_path: Path) -> Path:
@@ -42,19 +43,24 @@ def test_condition_names_eval_sets_and_equal_sizes() -> None:
     assert parse_eval("realocc=/data/RealOcc") == ("realocc", Path("/data/RealOcc"))
     with pytest.raises(ConfigError, match="expected NAME=DIR"):
         parse_eval("../x=/data")
-    with pytest.raises(ConfigError, match="unknown natocc; valid: c-wo, "):
-        parse_conditions("c-wo,natocc")
+    with pytest.raises(ConfigError, match="unknown nope; valid: c-wo, .*, natocc"):
+        parse_conditions("c-wo,nope")
     assert condition_counts("c-wo+both", 10) == [("faces", 5), ("natocc", 2), ("randocc", 3)]
+    assert condition_counts("natocc", 10) == [("natocc", 10)]  # NatOcc samples alone, no clean faces
+    first = training_subset([6, 4], 5, seed=0)
+    assert sum(map(len, first)) == 5 and all(i < 6 for i in first[0]) and all(i < 4 for i in first[1])
+    assert training_subset([6, 4], 5, seed=0) == first and training_subset([6, 4], 50, seed=0) == [list(range(6)),
+                                                                                               list(range(4))]
     assert all(sum(c for _, c in condition_counts(name, 9)) == 9 for name in CONDITIONS)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)  # five conditions trained, scored and resumed; ~290 s niced on a busy 2-core machine
 def test_table_end_to_end_on_the_demo_then_resumed(tmp_path: Path) -> None:
     held_out = eval_folder(tmp_path)
     out = tmp_path / "table"
     args = ["table", "--eval", f"occluded={held_out}", "--eval", f"store={tmp_path / 'held_out.zarr'}", "--out",
             str(out), "--size", "64", "--steps", "2", "--batch-size", "2", "--samples", "4", "--workers", "1",
-            "--log-every", "1"]  # fmt: skip
+            "--log-every", "1", "--conditions", ",".join(CONDITIONS), "--train-eval-samples", "3"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     rows = read_rows(out / "table.csv")
@@ -62,7 +68,15 @@ def test_table_end_to_end_on_the_demo_then_resumed(tmp_path: Path) -> None:
     assert all(r["steps"] == "2" and r["images"] == "3" and 0.0 <= float(r["face_iou"]) <= 1.0 for r in rows)
     for condition in CONDITIONS:  # every condition trained on a mix of the same size from the same faces
         mix = open_store(out / "data" / f"{condition}.mix.zarr")
-        assert len(mix) == 4 and "faces.zarr" in str(mix.card["sources"][0]["path"])
+        assert len(mix) == 4
+        parts = [Path(str(source["path"])).name for source in mix.card["sources"]]
+        assert (parts == ["natocc.zarr"]) if condition == "natocc" else (parts[0] == "faces.zarr")
+    # Each condition's training face IoU: the same 3 of its own 4 training samples, scored like `occgen evaluate`.
+    assert all(r["train_images"] == "3" and 0.0 <= float(r["train_face_iou"]) <= 1.0 for r in rows)
+    natocc_mix = out / "data" / "natocc.mix.zarr"
+    picked = training_subset([4], 3, seed=0)[0]
+    assert {r["condition"] for r in rows if r["train_face_iou"]} == set(CONDITIONS)
+    assert result.output.count("scoring 3 of its 4 training samples") == len(CONDITIONS)
 
     # The same checkpoint scored by `occgen evaluate` alone gives the table's numbers.
     alone = tmp_path / "alone"
@@ -74,9 +88,18 @@ def test_table_end_to_end_on_the_demo_then_resumed(tmp_path: Path) -> None:
     assert float(row["face_iou"]) == summary["face_iou"]
     assert float(row["face_iou_per_image_mean"]) == summary["face_iou_per_image_mean"]
     assert float(row["miou"]) == summary["miou"]
+    result = runner.invoke(app, ["evaluate", "--model", str(out / "runs" / "natocc" / "last.pt"), "--data",
+                                 str(natocc_mix), "--out", str(tmp_path / "fit"), "--fps-iterations", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "fit" / "per_image.csv").open(newline="") as handle:
+        per_image = [r for k, r in enumerate(csv.DictReader(handle)) if k in picked]
+    tp, fp, fn = (sum(int(r[key]) for r in per_image) for key in ("tp", "fp", "fn"))
+    row = next(r for r in rows if r["condition"] == "natocc")
+    # (the table scored those 3 in one batch, evaluate all 4: a logit within float noise of 0 may flip a pixel)
+    assert float(row["train_face_iou"]) == pytest.approx(tp / (tp + fp + fn), abs=2e-3)
 
     report = (out / "report.md").read_text()
-    assert "| c-wo+randocc | store | 3 |" in report
+    assert "| c-wo+randocc | store | 3 |" in report and "Training face IoU: the model at the end" in report
     assert "Pretrained encoder: no (random initialisation)" in report
     assert "A small CPU budget is small." in report and "2 optimizer steps x batch 2" in report
     assert "occgen table --eval=occluded=" in report
@@ -89,7 +112,8 @@ def test_table_end_to_end_on_the_demo_then_resumed(tmp_path: Path) -> None:
     stamps = {c: (out / "runs" / c / "last.pt").stat().st_mtime_ns for c in CONDITIONS}
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert result.output.count("trained already (2 steps") == 4 and "step 1/2" not in result.output
+    assert result.output.count("trained already (2 steps") == 5 and "step 1/2" not in result.output
+    assert "scoring 3 of its 4 training samples" not in result.output  # the training scores are reused too
     assert {c: (out / "runs" / c / "last.pt").stat().st_mtime_ns for c in CONDITIONS} == stamps
     assert read_rows(out / "table.csv") == rows
 

@@ -1,4 +1,5 @@
-"""The evaluate command's side reports: scores per crop template and parsing (multi-class) evaluations."""
+"""The evaluate command's side reports: scores per crop template, parsing (multi-class) evaluations, and a
+store's worst samples beside their audit measures (the one place that joins training and the audit)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,34 @@ def write_parsing_report(
         f"{summary['images']} images: mIoU {summary['miou']:.4f}, pixel accuracy "
         f"{summary['pixel_accuracy']:.4f} over {classes} classes; report in {out}"
     )
+
+
+def write_worst_samples(result: Any, data: Path, out: Path) -> int:
+    """``--model`` on a store: the samples it gets most wrong (``result.worst``, the ``--worst`` lowest face IoUs)
+    as ``worst_samples.png`` (image | true mask | predicted mask per row, worst first) and ``worst_samples.csv``
+    (per row its rank, IoU, recall, precision and the pixels the model and the label disagree on, then its audit
+    measures and ids as ``occgen audit`` writes them). The number of samples written (0: not a store)."""
+    from occgen.core.files import atomic_write_text
+    from occgen.core.imageio import write_png
+    from occgen.run.audit import AMODAL, CLEAN, AuditJob, audit_row, csv_text
+    from occgen.store import open_store
+    from occgen.train.worst_cases import WORST_SAMPLES_CSV, WORST_SAMPLES_PNG, worst_cases_sheet
+
+    cases = [entry[4] for entry in result.ordered_worst() if entry[4] is not None]
+    if not cases:
+        return 0
+    dataset = open_store(data)
+    held = {"amodal": AMODAL in dataset.label_names, "clean": CLEAN in dataset.label_names}
+    job = AuditJob(dataset.location, str(dataset.card.get("recipe")), **held)
+    rows = [audit_row(dataset, case.index, dataset.metadata([case.index])[0], job) for case in cases]
+    leading = {
+        "rank": list(range(1, len(cases) + 1)),
+        "face_iou": [case.face_iou for case in cases],
+        "face_recall": [case.face_recall for case in cases],
+        "face_precision": [case.face_precision for case in cases],
+        "missed_face_px": [case.fn for case in cases],  # labelled face, predicted not-face
+        "false_face_px": [case.fp for case in cases],  # predicted face, labelled not-face (e.g. occluder)
+    }
+    write_png(out / WORST_SAMPLES_PNG, worst_cases_sheet(cases))
+    atomic_write_text(out / WORST_SAMPLES_CSV, csv_text(rows, leading))
+    return len(cases)

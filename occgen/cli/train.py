@@ -286,7 +286,8 @@ def evaluate_command(
         bool | None, typer.Option(help="channels_last memory format [default: params, else off].")
     ] = None,
     worst: Annotated[
-        int | None, typer.Option(help="Number of worst images in worst.png; 0: none [default: params, else 8].")
+        int | None, typer.Option(help="Number of worst images in worst.png (a store: also worst_samples.png and "
+                                 ".csv with their audit measures); 0: none [default: params, else 8].")
     ] = None,
     fps_iterations: Annotated[
         int | None, typer.Option(help="Batches timed for FPS; 0: skip [default: params, else 10].")
@@ -400,6 +401,12 @@ def evaluate_command(
                     channels_last=config.channels_last, iterations=config.fps_iterations,
                 )  # fmt: skip
         summary = ev.write_report(result, out, extra)
+        if model is not None and data is not None and benchmark is None:  # a store: its worst samples, audited
+            from occgen.cli.evaluate_reports import write_worst_samples
+
+            if write_worst_samples(result, data, out):
+                csv_path = out / "worst_samples.csv"
+                err_console.print(f"worst samples beside their audit measures: {csv_path}", highlight=False)
         if crops is not None:
             summary["per_crop"] = score_crops(crops, net, data, split, out, size, config, torch_device)
         speed = summary.get("speed")

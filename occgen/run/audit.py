@@ -17,7 +17,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from occgen.run.audit_measures import SampleMeasures, measure_sample
 from occgen.run.audit_sheet import SheetRow, WorstSample, audit_sheet
 from occgen.run.parallel import run_tasks
 from occgen.store import open_store
+from occgen.store.dataset import Dataset
 from occgen.store.schema import FACE_MASK, IMAGE, OCCLUDER_MASK
 
 AMODAL, CLEAN = LABEL_ARRAYS["amodal"], LABEL_ARRAYS["clean"]
@@ -152,28 +153,44 @@ class AuditJob:
     clean: bool
 
 
+def measure_stored(
+    dataset: Dataset, index: int, job: AuditJob, face_px_before: int | None,
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> SampleMeasures:  # fmt: skip
+    """The measures of sample ``index`` of ``dataset``: ``face_px_before`` from its metadata (else the amodal face
+    mask's pixels, when the store holds it); ``arrays``: its (image, face_mask, occluder_mask) when already read.
+    ``occgen audit`` and the audit section of ``occgen report`` both measure through here."""
+    if arrays is None:
+        image, face_mask, occluder_mask = (np.asarray(dataset.sample_array(name, index))
+                                           for name in (IMAGE, FACE_MASK, OCCLUDER_MASK))  # fmt: skip
+    else:
+        image, face_mask, occluder_mask = arrays
+    face_px = face_px_before
+    if face_px is None and job.amodal:
+        face_px = int(np.count_nonzero(dataset.label(AMODAL, index)))
+    return measure_sample(
+        image, face_mask, occluder_mask, face_px=None if face_px is None else int(face_px),
+        clean_image=dataset.label(CLEAN, index, image) if job.clean else None,
+    )  # fmt: skip
+
+
+def audit_row(dataset: Dataset, index: int, meta: dict[str, Any], job: AuditJob) -> AuditRow:
+    """The :class:`AuditRow` of sample ``index`` of ``dataset`` (``meta``: its metadata)."""
+    face_px = meta.get("face_px_before")
+    measures = measure_stored(dataset, index, job, None if face_px is None else int(face_px))
+    types = tuple(str(t) for t in meta.get("occluder_types", []))
+    return AuditRow(
+        index, str(meta.get("sample_id", index)), str(meta.get("recipe", job.recipe)), types, measures,
+        face_id=str(meta.get("face_id", "")), occluder_ids=tuple(str(o) for o in meta.get("occluder_ids", [])),
+    )  # fmt: skip
+
+
 def audit_chunk(job: AuditJob, bounds: tuple[int, int]) -> list[AuditRow]:
     """The rows of samples ``[start, stop)`` of the dataset at ``job.location``, read in ascending order."""
     dataset = open_store(job.location)
     start, stop = bounds
-    rows = []
-    for index, meta in zip(range(start, stop), dataset.metadata(range(start, stop)), strict=True):
-        image = np.asarray(dataset.sample_array(IMAGE, index))
-        face_px = meta.get("face_px_before")
-        if face_px is None and job.amodal:
-            face_px = int(np.count_nonzero(dataset.label(AMODAL, index)))
-        measures = measure_sample(
-            image, np.asarray(dataset.sample_array(FACE_MASK, index)),
-            np.asarray(dataset.sample_array(OCCLUDER_MASK, index)),
-            face_px=None if face_px is None else int(face_px),
-            clean_image=dataset.label(CLEAN, index, image) if job.clean else None,
-        )  # fmt: skip
-        types = tuple(str(t) for t in meta.get("occluder_types", []))
-        rows.append(AuditRow(
-            index, str(meta.get("sample_id", index)), str(meta.get("recipe", job.recipe)), types, measures,
-            face_id=str(meta.get("face_id", "")), occluder_ids=tuple(str(o) for o in meta.get("occluder_ids", [])),
-        ))  # fmt: skip
-    return rows
+    metadata = dataset.metadata(range(start, stop))
+    return [audit_row(dataset, index, meta, job) for index, meta in zip(range(start, stop), metadata, strict=True)]
 
 
 def is_beyond(measure: Measure, value: float, thresholds: AuditThresholds) -> bool:
@@ -241,18 +258,27 @@ def summarise(rows: Sequence[AuditRow], settings: AuditSettings, held: dict[str,
     return summary
 
 
-def csv_text(rows: Sequence[AuditRow]) -> str:
-    """``audit.csv``: :data:`CSV_COLUMNS`, one line per sample in index order; an empty cell has no value."""
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def csv_text(rows: Sequence[AuditRow], leading: Mapping[str, Sequence[Any]] | None = None) -> str:
+    """``audit.csv``: :data:`CSV_COLUMNS`, one line per row in the given order (index order for ``occgen audit``);
+    an empty cell has no value. ``leading``: columns put before them, one value per row (None: empty)."""
+    leading = leading or {}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
+    writer.writerow([*leading, *CSV_COLUMNS])
+    for k, row in enumerate(rows):
         m = asdict(row.measures)
         cells = [row.sample_id, row.index, row.recipe, row.face_id, "+".join(row.occluder_ids),
                  "+".join(row.occluder_types)]  # fmt: skip
         cells += ["" if m[name] is None else str(m[name]) if isinstance(m[name], int) else f"{m[name]:.6g}"
                   for name in CSV_COLUMNS[len(cells):]]  # fmt: skip
-        writer.writerow(cells)
+        first = [_cell(values[k]) for values in leading.values()]
+        writer.writerow([*first, *cells])
     return buffer.getvalue()
 
 

@@ -4,7 +4,8 @@ URIs, CSS and JavaScript inline; it works offline from a file URL).
 Where it sits: :mod:`occgen.cli.report` -> :func:`write_report` -> :mod:`occgen.run.report_stats` (the numbers)
 and matplotlib (the plots, the ``report`` extra). The numbers are also embedded as JSON in
 ``<script type="application/json" id="occgen-report-data">`` for tests and scripts; the thumbnails are in
-``id="occgen-report-thumbs"`` ({sample index: data URI}).
+``id="occgen-report-thumbs"`` ({sample index: data URI}). The audit section (:mod:`occgen.run.report_audit`; not
+with ``--no-audit``) is the ``audit`` key of the numbers, its worst samples' tiles are inline images.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import numpy as np
 from occgen import __version__
 from occgen.core.errors import ConfigError
 from occgen.core.location import Location, parse_location
+from occgen.run.audit import MEASURES
+from occgen.run.report_audit import audit_numbers, audit_thumbs
 from occgen.run.report_page import PAGE_TEMPLATE
 from occgen.run.report_stats import ArrayFacts, ReportSettings, summarise
 from occgen.store import open_store
@@ -88,6 +91,73 @@ def heat_map(pixels: ArrayFacts, count: int) -> str:
     return png_uri(fig)
 
 
+def audit_histograms(audit: dict[str, Any]) -> str:
+    """One panel per measure with values: its histogram (:func:`occgen.run.report_audit.measure_histogram`) and
+    its threshold as a red line."""
+    shown = [m for m in MEASURES if audit["measures"][m.name]["measured"]]
+    columns = 4
+    rows = max(1, -(-len(shown) // columns))
+    fig = figure(10.4, 2.3 * rows)
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for panel, measure in zip(axes, shown, strict=False):
+        histogram = audit["histograms"][measure.name]
+        edges = np.asarray(histogram["edges"])
+        panel.bar(edges[:-1], histogram["counts"], width=float(np.diff(edges)[0]), align="edge", color="#4c72b0")
+        panel.axvline(float(audit["thresholds"][measure.threshold]), color="#d62728", linewidth=1.2)
+        panel.set_title(f"{measure.name} (bad {measure.bad})", fontsize="small")
+        panel.tick_params(labelsize="x-small")
+    for panel in axes[len(shown) :]:
+        panel.set_axis_off()
+    return png_uri(fig)
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def audit_section(audit: dict[str, Any] | None, thumbs: dict[int, str]) -> str:
+    """The audit section's HTML: which samples, a table of the measures (threshold, count beyond, percentiles),
+    the histograms, and per measure its worst samples (tile, id, value; red when beyond the threshold)."""
+    if audit is None:
+        return ""
+    which = ("every sample" if audit["all"] else
+             f"{audit['samples']} of {audit['of']} samples picked at random (seed {audit['seed']})")  # fmt: skip
+    table = []
+    for measure in MEASURES:
+        entry = audit["measures"][measure.name]
+        stats = entry["distribution"]
+        table.append([measure.name, entry["title"], f"{measure.bad} {entry['threshold']['value']:g}",
+                      entry["beyond"], entry["measured"], _number(stats["p5"]), _number(stats["p50"]),
+                      _number(stats["p95"]), _number(stats["max"])])  # fmt: skip
+    header = ("measure", "what", "bad when", "beyond", "measured", "p5", "median", "p95", "max")
+    worst = []
+    for measure in MEASURES:
+        entries = audit["worst"][measure.name]
+        entry = audit["measures"][measure.name]
+        why = "" if entries else f" no values ({entry.get('unavailable') or 'needs ' + entry['needs']})"
+        tiles = "".join(
+            f'<figure class="tile audit-tile" data-sample-id="{html.escape(e["id"])}"><img alt="" '
+            f'src="{thumbs[e["index"]]}"><figcaption>{html.escape(e["id"])} · <span class="'
+            f'{"beyond" if e["beyond"] else ""}">{e["value"]:.4g}</span></figcaption></figure>'
+            for e in entries
+        )  # fmt: skip
+        heading = f"{measure.name}: {entry['beyond']} of {entry['measured']} beyond{why}"
+        worst.append(f'<h3>{html.escape(heading)}</h3><div class="tiles" data-measure="{measure.name}">{tiles}</div>')
+    plot = audit_histograms(audit) if any(audit["measures"][m.name]["measured"] for m in MEASURES) else None
+    return (
+        '<section id="audit">\n<h2>Audit</h2>\n'
+        f'<p class="note">The per-sample measures of <code>occgen audit</code> (docs/audit.md) over {which}, with '
+        "its default thresholds: occluder holes and pieces, sharpness against the face, colour distance to the face "
+        "around it, soft-edge width relative to the face, share of the face covered, occluder pixels that look like "
+        "the clean face. Run <code>occgen audit</code> for every sample, a CSV and other thresholds. Each tile: the "
+        "image beside the occluder's alpha (grey, holes in red).</p>\n"
+        f"{_table(table, header, 'audit-table')}\n"
+        + (f'<img class="plot" alt="audit measure histograms" src="{plot}">\n' if plot else "")
+        + "".join(worst)
+        + "\n</section>"
+    )
+
+
 def _json_script(element_id: str, value: Any) -> str:
     # "<" escaped as \u003c: no "</script>" or "<!--" inside the block, and still valid JSON.
     text = json.dumps(value, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
@@ -135,8 +205,11 @@ def _tiles(entries: list[dict[str, Any]], thumbs: dict[int, str]) -> str:
     return "".join(out)
 
 
-def render_page(dataset: Dataset, summary: dict[str, Any], pixels: ArrayFacts, seconds: float) -> str:
-    """The whole HTML page."""
+def render_page(
+    dataset: Dataset, summary: dict[str, Any], pixels: ArrayFacts, seconds: float,
+    audit_tiles: dict[int, str] | None = None,
+) -> str:  # fmt: skip
+    """The whole HTML page (the audit section from ``summary["audit"]`` and its tiles, when there)."""
     coverage, arrays = summary["coverage"], summary["arrays"]
     series = coverage["by_type"] if coverage["by_type"] else {"all": coverage["counts"]}
     shown_area = (
@@ -193,6 +266,8 @@ def render_page(dataset: Dataset, summary: dict[str, Any], pixels: ArrayFacts, s
         "data": _json_script("occgen-report-data", summary),
         "thumbs": _json_script("occgen-report-thumbs", {str(k): v for k, v in sorted(pixels.thumbs.items())}),
         "page_size": str(GALLERY_PAGE),
+        "audit": audit_section(summary.get("audit"), audit_tiles or {}),
+        "audit_nav": '<a href="#audit">audit</a>' if summary.get("audit") else "",
         "footer": html.escape(f"occgen {__version__} · made in {seconds:.1f} s"),
     }
     # One pass over the template: a value that happens to contain "{{name}}" is never expanded again.
@@ -211,8 +286,10 @@ def write_report(store: Path | str | Location, out: Path | str | Location, setti
     require_matplotlib()
     started = time.perf_counter()
     dataset = open_store(store)
-    summary, pixels, _ = summarise(dataset, settings)
-    page = render_page(dataset, summary, pixels, time.perf_counter() - started)
+    summary, pixels, facts = summarise(dataset, settings)
+    summary["audit"] = audit_numbers(dataset, facts, pixels.audit, settings) if settings.audit else None
+    tiles = audit_thumbs(dataset, summary["audit"]) if summary["audit"] else {}
+    page = render_page(dataset, summary, pixels, time.perf_counter() - started, tiles)
     target = parse_location(out, dataset.location.storage_options or None)
     if target.is_local:
         target.path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,10 @@ figure.tile figcaption { font-size: 11px; color: #3b4458; overflow-wrap: anywher
 .controls { display: flex; flex-wrap: wrap; gap: 12px; align-items: center; margin-bottom: 10px; }
 .controls input { width: 64px; }
 button { padding: 3px 12px; }
+figure.audit-tile { width: 192px; }
+figure.audit-tile img { width: 192px; height: 96px; }
+.beyond { color: #c62828; font-weight: 600; }
+#audit h3 { font-size: 14px; margin: 12px 0 6px; }
 """
 
 SCRIPT = """
@@ -108,7 +112,7 @@ PAGE_TEMPLATE = (
 <h1>{{title}}</h1>
 <nav><a href="#card">card</a><a href="#counts">counts</a><a href="#coverage">coverage</a>
 <a href="#pixels">area and position</a><a href="#colour">colour match</a><a href="#extremes">most / least covered</a>
-<a href="#gallery">gallery</a></nav>
+{{audit_nav}}<a href="#gallery">gallery</a></nav>
 </header>
 <main>
 <section id="card">
@@ -163,6 +167,8 @@ large values are hands whose colour does not match the face.</p>
 <h3>Least covered</h3>
 <div class="tiles" id="least-covered">{{least}}</div>
 </section>
+
+{{audit}}
 
 <section id="gallery" data-page-size="{{page_size}}">
 <h2>Gallery</h2>

@@ -1,6 +1,8 @@
 """The numbers behind ``occgen report``: counts and coverage from every sample's metadata, and the pixel
 statistics (occluder area, position heat map, hand/skin colour distance, gallery thumbnails) from a
-deterministic sample of the arrays.
+deterministic sample of the arrays; the audit measures (:func:`occgen.run.audit.measure_stored`) of a prefix of
+the same seeded order are taken in the same pass (one image decode per sample), and summarised by
+:mod:`occgen.run.report_audit`.
 
 Where it sits: ``occgen report`` (:mod:`occgen.cli.report`) -> :func:`occgen.run.report_html.write_report`
 -> here -> the dataset protocol (:mod:`occgen.store.dataset`). Metadata is read in batches (one read of a
@@ -22,6 +24,8 @@ import numpy as np
 
 from occgen.core.errors import ConfigError
 from occgen.core.location import Location
+from occgen.run.audit import AMODAL, CLEAN, AuditJob, measure_stored
+from occgen.run.audit_measures import SampleMeasures
 from occgen.run.parallel import run_tasks
 from occgen.run.preview import overlay_labels
 from occgen.store import open_store
@@ -43,7 +47,9 @@ NO_OCCLUDER = "(none)"
 @dataclass(frozen=True, kw_only=True)
 class ReportSettings:
     """``gallery``: samples shown in the paged gallery; ``array_samples``: samples whose arrays are read for the
-    pixel statistics (the gallery is a prefix of them); ``extremes``: most and least covered samples shown."""
+    pixel statistics (the gallery is a prefix of them); ``extremes``: most and least covered samples shown;
+    ``audit``: the audit section, over ``audit_samples`` samples (a prefix of the same seeded order), with
+    ``audit_worst`` thumbnails per measure."""
 
     gallery: int = 240
     array_samples: int = 1024
@@ -51,9 +57,14 @@ class ReportSettings:
     workers: int = 1
     thumb_px: int = 128
     extremes: int = 8
+    audit: bool = True
+    audit_samples: int = 1024
+    audit_worst: int = 8
 
     def __post_init__(self) -> None:
-        for name in ("gallery", "array_samples", "extremes", "seed"):
+        if not 1 <= self.audit_worst <= 64:
+            raise ConfigError(f"audit thumbnails per measure must be between 1 and 64, got {self.audit_worst}")
+        for name in ("gallery", "array_samples", "extremes", "seed", "audit_samples"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.workers < 1:
@@ -83,6 +94,7 @@ class SampleFacts:
     coverage: float | None
     face_px_before: int | None
     face_px_after: int | None
+    occluder_ids: tuple[str, ...] = ()
 
 
 def read_facts(dataset: Dataset, batch: int = METADATA_BATCH) -> list[SampleFacts]:
@@ -98,6 +110,7 @@ def read_facts(dataset: Dataset, batch: int = METADATA_BATCH) -> list[SampleFact
                 face_id=str(m.get("face_id", "")), occluder_types=tuple(str(t) for t in m.get("occluder_types", [])),
                 coverage=coverage_of(m), face_px_before=None if before is None else int(before),
                 face_px_after=None if after is None else int(after),
+                occluder_ids=tuple(str(o) for o in m.get("occluder_ids", [])),
             ))  # fmt: skip
     return facts
 
@@ -135,8 +148,12 @@ def thumbnail_uri(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.nd
     small = cv2.resize(image, (px, px), interpolation=cv2.INTER_AREA)
     face = cv2.resize(face_mask, (px, px), interpolation=cv2.INTER_NEAREST)
     alpha = cv2.resize(occluder_mask, (px, px), interpolation=cv2.INTER_AREA)
-    strip = np.concatenate([small, overlay_labels(small, face, alpha)], axis=1)
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(strip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return jpeg_uri(np.concatenate([small, overlay_labels(small, face, alpha)], axis=1))
+
+
+def jpeg_uri(rgb: np.ndarray) -> str:
+    """A JPEG (quality 85) data URI of a uint8 (H, W, 3) RGB image."""
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB array
         raise ConfigError("OpenCV could not encode a report thumbnail as JPEG")
     return "data:image/jpeg;base64," + base64.b64encode(encoded.tobytes()).decode("ascii")
@@ -152,6 +169,7 @@ class ArrayFacts:
     face_px: dict[int, int] = field(default_factory=dict)  # index -> visible face pixels in face_mask
     delta_e: dict[int, float] = field(default_factory=dict)  # index -> hand/skin distance (hand samples only)
     thumbs: dict[int, str] = field(default_factory=dict)  # index -> data URI
+    audit: dict[int, SampleMeasures] = field(default_factory=dict)  # index -> audit measures (audited samples)
 
     def add_maps(self, occluder_mask: np.ndarray, face_mask: np.ndarray) -> None:
         if self.alpha_sum is None or self.face_sum is None:
@@ -167,32 +185,43 @@ class ArrayFacts:
         self.face_px.update(other.face_px)
         self.delta_e.update(other.delta_e)
         self.thumbs.update(other.thumbs)
+        self.audit.update(other.audit)
 
 
 @dataclass(frozen=True)
 class ArrayJob:
-    """What every array task needs (sent once to each worker)."""
+    """What every array task needs (sent once to each worker). ``audited``: the samples to audit (with ``audit``,
+    the labels the dataset holds, and ``face_px_before``, each one's metadata value); ``audit_only``: the audited
+    samples outside the array sample, left out of the pixel statistics."""
 
     location: Location
     hand_samples: frozenset[int]
     thumbnails: frozenset[int]
     thumb_px: int
+    audit: AuditJob | None = None
+    audited: frozenset[int] = frozenset()
+    audit_only: frozenset[int] = frozenset()
+    face_px_before: dict[int, int | None] = field(default_factory=dict)
 
 
 def measure_arrays(job: ArrayJob, indices: list[int]) -> ArrayFacts:
     """The :class:`ArrayFacts` of samples ``indices`` (ascending) of the dataset at ``job.location``. The masks of
-    every sample are read; the image (the costly decode) only for hand samples and thumbnails."""
+    every sample are read; the image (the costly decode) only for hand samples, thumbnails and audited samples."""
     dataset = open_store(job.location)
     facts = ArrayFacts()
     for index in indices:
         occluder_mask = np.asarray(dataset.sample_array(OCCLUDER_MASK, index))
         face_mask = np.asarray(dataset.sample_array(FACE_MASK, index))
-        facts.add_maps(occluder_mask, face_mask)
-        facts.area[index] = float(np.count_nonzero(occluder_mask)) / occluder_mask.size
-        facts.face_px[index] = int(np.count_nonzero(face_mask))
-        if index not in job.hand_samples and index not in job.thumbnails:
+        if index not in job.audit_only:
+            facts.add_maps(occluder_mask, face_mask)
+            facts.area[index] = float(np.count_nonzero(occluder_mask)) / occluder_mask.size
+            facts.face_px[index] = int(np.count_nonzero(face_mask))
+        if index not in job.hand_samples and index not in job.thumbnails and index not in job.audited:
             continue
         image = np.asarray(dataset.sample_array(IMAGE, index))
+        if job.audit is not None and index in job.audited:
+            arrays = (image, face_mask, occluder_mask)
+            facts.audit[index] = measure_stored(dataset, index, job.audit, job.face_px_before.get(index), arrays)
         if index in job.hand_samples:
             distance = delta_e_hand_skin(image, face_mask, occluder_mask)
             if distance is not None:
@@ -213,24 +242,40 @@ def read_arrays(dataset: Dataset, job: ArrayJob, indices: Sequence[int], workers
     return total
 
 
+def audit_indices(n: int, settings: ReportSettings) -> list[int]:
+    """The samples the report audits, ascending: the first ``audit_samples`` of the seeded order of
+    :func:`choose_samples` (a prefix of it, so with the defaults the array sample itself); none without
+    ``settings.audit``."""
+    if not settings.audit:
+        return []
+    return sorted(int(i) for i in choose_samples(n, settings.audit_samples, settings.seed))
+
+
 def count_table(counter: Counter[str]) -> list[list[Any]]:
     """``[[name, count], ...]``, most common first, then by name."""
     return [[name, count] for name, count in sorted(counter.items(), key=lambda item: (-item[1], item[0]))]
 
 
 def summarise(dataset: Dataset, settings: ReportSettings) -> tuple[dict[str, Any], ArrayFacts, list[SampleFacts]]:
-    """The report's numbers (a JSON-ready dict), the pixel statistics and every sample's facts."""
+    """The report's numbers (a JSON-ready dict), the pixel statistics and every sample's facts. With
+    ``settings.audit``, the pixel statistics hold the audit measures of :func:`audit_indices` too."""
     facts = read_facts(dataset)
     n = len(facts)
     chosen = choose_samples(n, max(settings.array_samples, settings.gallery), settings.seed)
+    audited = audit_indices(n, settings)
     gallery = sorted(int(i) for i in chosen[: settings.gallery])
     covered = sorted((f for f in facts if f.coverage is not None), key=lambda f: (-(f.coverage or 0.0), f.index))
     k = min(settings.extremes, len(covered) // 2) if settings.extremes else 0
     most = [f.index for f in covered[:k]]
     least = [f.index for f in reversed(covered[len(covered) - k :])] if k else []
     hands = frozenset(int(i) for i in chosen if "hand" in facts[int(i)].occluder_types)
-    job = ArrayJob(dataset.location, hands, frozenset(gallery) | frozenset(most) | frozenset(least), settings.thumb_px)
-    pixels = read_arrays(dataset, job, sorted(set(int(i) for i in chosen) | set(most) | set(least)), settings.workers)
+    read = set(int(i) for i in chosen) | set(most) | set(least)
+    audit = AuditJob(dataset.location, str(dataset.card.get("recipe")), amodal=AMODAL in dataset.label_names,
+                     clean=CLEAN in dataset.label_names)  # fmt: skip
+    job = ArrayJob(dataset.location, hands, frozenset(gallery) | frozenset(most) | frozenset(least), settings.thumb_px,
+                   audit=audit, audited=frozenset(audited), audit_only=frozenset(set(audited) - read),
+                   face_px_before={i: facts[i].face_px_before for i in audited})  # fmt: skip
+    pixels = read_arrays(dataset, job, sorted(read | set(audited)), settings.workers)
 
     types: Counter[str] = Counter()
     for f in facts:

@@ -21,7 +21,8 @@ Outputs (:func:`write_report`): ``per_image.csv``, ``summary.json`` (DVC metrics
 and ``worst.png`` (the worst images by face IoU: image | overlay with true face green, false face red,
 missed face blue). Beside the IoUs: the face's Boundary IoU (:func:`occgen.train.metrics.boundary_counts`,
 pooled and per-image mean), and the scores per occluder type (where the benchmark states it) and per face
-size (:func:`occgen.train.metrics.face_size_bin`).
+size (:func:`occgen.train.metrics.face_size_bin`). On a store, the worst items keep their arrays
+(:class:`occgen.train.worst_cases.WorstCase`) for ``worst_samples.png`` / ``.csv``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import heapq
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ from occgen.train.metrics import (
     group_scores,
     scores,
 )
+from occgen.train.worst_cases import WorstCase
 
 PER_IMAGE_CSV = "per_image.csv"
 SUMMARY_JSON = "summary.json"
@@ -73,13 +75,15 @@ WORST_PNG = "worst.png"
 @dataclass(frozen=True)
 class EvalItem:
     """One image to score: ``truth`` bool (H, W); ``image`` uint8 (H, W, 3) RGB or None (``--pred`` mode);
-    ``occluder`` the occluder type where the benchmark states it ("" where it does not)."""
+    ``occluder`` the occluder type where the benchmark states it ("" where it does not); ``index`` the sample's
+    index in its store (None for other data)."""
 
     item_id: str
     truth: np.ndarray
     image: np.ndarray | None
     source: str
     occluder: str = ""
+    index: int | None = None
 
 
 def folder_pairs(root: Path) -> list[tuple[Path, Path]]:
@@ -119,16 +123,19 @@ def iter_folder(root: Path) -> tuple[int, Iterator[EvalItem]]:
     return len(pairs), items()
 
 
-def iter_store(path: Path | Location) -> tuple[int, Iterator[EvalItem]]:
+def iter_store(path: Path | Location, indices: Sequence[int] | None = None) -> tuple[int, Iterator[EvalItem]]:
+    """The samples of a store or mix (``indices`` of them, in that order, when given); each item's ``index`` is
+    its index in the store."""
     reader = open_store(path)
+    chosen = range(len(reader)) if indices is None else [int(i) for i in indices]
 
     def items() -> Iterator[EvalItem]:
-        for index in range(len(reader)):
+        for index in chosen:
             sample = reader[index]
             item_id = str(sample.metadata.get("sample_id", index))
-            yield EvalItem(item_id, sample.face_mask.astype(bool), sample.image, f"{path}#{index}")
+            yield EvalItem(item_id, sample.face_mask.astype(bool), sample.image, f"{path}#{index}", index=index)
 
-    return len(reader), items()
+    return len(chosen), items()
 
 
 def iter_celebamask(root: Path, split: Path | None) -> tuple[int, Iterator[EvalItem]]:
@@ -172,7 +179,8 @@ class EvalResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     total: Confusion = field(default_factory=Confusion)
     boundary: BoundaryCounts = field(default_factory=BoundaryCounts)
-    worst: list[tuple[float, int, str, np.ndarray]] = field(default_factory=list)  # heap of (-iou, n, id, tile)
+    # heap of (-iou, n, id, tile, the case when the item is a store sample)
+    worst: list[tuple[float, int, str, np.ndarray, WorstCase | None]] = field(default_factory=list)
 
     def add(self, item: EvalItem, pred: np.ndarray, *, worst_k: int, tile_px: int) -> None:
         counts = confusion(pred, item.truth)
@@ -193,11 +201,17 @@ class EvalResult:
         rank = 1.0 if math.isnan(values["face_iou"]) else values["face_iou"]
         if len(self.worst) < worst_k or -rank > self.worst[0][0]:
             tile = error_tile(item.image, item.truth, pred, tile_px, f"{item.item_id} IoU {rank:.3f}")
-            entry = (-rank, len(self.rows), item.item_id, tile)
+            case = None if item.index is None or item.image is None else WorstCase(
+                item.item_id, item.index, counts.tp, counts.fp, counts.fn, item.image, item.truth, pred)  # fmt: skip
+            entry = (-rank, len(self.rows), item.item_id, tile, case)
             if len(self.worst) < worst_k:
                 heapq.heappush(self.worst, entry)
             else:
                 heapq.heapreplace(self.worst, entry)
+
+    def ordered_worst(self) -> list[tuple[float, int, str, np.ndarray, WorstCase | None]]:
+        """The kept worst entries, worst first (ties: in the order scored)."""
+        return sorted(self.worst, key=lambda e: (e[0], -e[1]), reverse=True)
 
     def summary(self) -> dict[str, Any]:
         """The pooled scores (every image's counts summed, then one ratio) and, beside them, the mean of the
@@ -255,7 +269,7 @@ def write_report(result: EvalResult, out: Path, extra: dict[str, Any]) -> dict[s
     summary = {**result.summary(), **extra}
     (out / SUMMARY_JSON).write_text(json.dumps(_clean(summary), indent=2))
     if result.worst:
-        tiles = [entry[3] for entry in sorted(result.worst, key=lambda e: (e[0], -e[1]), reverse=True)]
+        tiles = [entry[3] for entry in result.ordered_worst()]
         write_png(out / WORST_PNG, np.concatenate(tiles, axis=0))
     return summary
 

@@ -8,6 +8,8 @@ as :class:`Condition` s. Output folder (``--out``)::
     runs/<condition>/            an `occgen train` folder (last.pt, metrics.csv, steps.csv, ...)
     runs/<condition>/done.json   what it was trained on (the resume key), steps, seconds, device, weights
     runs/<condition>/eval/<set>/ an `occgen evaluate` report (summary.json, per_image.csv, worst.png)
+    runs/<condition>/train_eval/ the same report on a fixed subset of the condition's own training samples (the
+                                 training face IoU at the end of the budget: can the model fit its data?)
     table.csv                    one row per condition x evaluation set
     curves.png                   training loss per step, one line per condition
     report.md                    the table, the curves, the worst-case sheets, the command, budget and time
@@ -25,10 +27,12 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from occgen.core.errors import ConfigError
 from occgen.core.files import atomic_path
@@ -41,9 +45,14 @@ DONE_JSON = "done.json"
 TABLE_CSV = "table.csv"
 REPORT_MD = "report.md"
 CURVES_PNG = "curves.png"
-#: The conditions of the paper's Table 4 (C-WO-Mix is ``c-wo+both``) and FaceOcc's recipe beside them.
-CONDITIONS = ("c-wo", "c-wo+natocc", "c-wo+randocc", "c-wo+both", "faceocc")
+#: The conditions of the paper's Table 4 (C-WO-Mix is ``c-wo+both``), FaceOcc's recipe beside them, and NatOcc
+#: samples alone (issue 30: can a model fit them as well as the clean faces?).
+CONDITIONS = ("c-wo", "c-wo+natocc", "c-wo+randocc", "c-wo+both", "faceocc", "natocc")
 DEFAULT_CONDITIONS = CONDITIONS[:4]
+TRAIN_EVAL = "train_eval"
+#: Stream id of the fixed subset of a condition's training samples that is scored (not a recipe: kept apart from
+#: occgen.core.rng's table; 1030 for issue 30).
+TRAIN_SUBSET_STREAM = 1030
 #: Summary keys of a Boundary IoU (Cheng et al., CVPR 2021), read from the evaluation summary when
 #: occgen.train.evaluate reports one; the column stays empty until it does.
 BOUNDARY_KEYS = ("boundary_iou", "face_boundary_iou")
@@ -56,6 +65,9 @@ TABLE_FIELDS = (
     "boundary_iou",
     "miou",
     "fwiou",
+    "train_face_iou",
+    "train_face_iou_per_image_mean",
+    "train_images",
     "steps",
     "train_seconds",
 )
@@ -83,6 +95,11 @@ class TableRun:
 
     command: str  # the exact command line, for the report
     evaluate: EvaluateConfig = field(default_factory=lambda: EvaluateConfig(fps_iterations=0))
+    train_eval_samples: int = 256  # training samples scored per condition (a fixed subset of its own)
+
+    def __post_init__(self) -> None:
+        if self.train_eval_samples < 1:
+            raise ConfigError(f"--train-eval-samples must be at least 1, got {self.train_eval_samples}")
 
 
 Line = Callable[[str], None]
@@ -172,12 +189,58 @@ def evaluate_condition(
     return ev.write_report(result, out, extra)
 
 
+def training_subset(sizes: Sequence[int], samples: int, seed: int) -> list[list[int]]:
+    """The fixed subset of a condition's training samples that is scored, per store of the condition (ascending
+    local indices): the first ``samples`` of ``default_rng([seed, TRAIN_SUBSET_STREAM]).permutation`` of all its
+    samples in order; a smaller count is a prefix of a larger one."""
+    total = sum(sizes)
+    picked = np.sort(np.random.default_rng([seed, TRAIN_SUBSET_STREAM]).permutation(total)[: min(samples, total)])
+    starts = np.cumsum([0, *sizes])
+    return [[int(i - starts[k]) for i in picked if starts[k] <= i < starts[k + 1]] for k in range(len(sizes))]
+
+
+def score_training(
+    condition: Condition, checkpoint: Path, key: str, out: Path, run: TableRun, seed: int, *, say: Line
+) -> dict[str, Any]:
+    """``condition``'s model at the end of its budget scored, as ``occgen evaluate`` scores a store, on
+    :func:`training_subset` of its own training samples (no augmentation), into ``out``; reused when done for
+    this key and subset."""
+    from occgen.train import evaluate as ev
+
+    subset = {"samples": run.train_eval_samples, "seed": seed, "stream": TRAIN_SUBSET_STREAM}
+    summary = _read_json(out / ev.SUMMARY_JSON)
+    if summary is not None and summary.get("table_key") == key and summary.get("train_subset") == subset:
+        return summary
+    sizes = [len(open_store(path)) for path in condition.data]
+    picked = training_subset(sizes, run.train_eval_samples, seed)
+    net, info = load_checkpoint(checkpoint)
+    settings = run.evaluate
+    size = settings.input_size or int(info.get("config", {}).get("input_size", 256))
+    say(f"  scoring {sum(map(len, picked))} of its {sum(sizes)} training samples")
+
+    def items() -> Iterator[ev.EvalItem]:
+        for path, indices in zip(condition.data, picked, strict=True):
+            yield from ev.iter_store(path, indices=indices)[1]
+
+    result = ev.evaluate_model(net, items(), input_size=size, batch_size=settings.batch_size,
+                               device=resolve_device(settings.device), dtype=settings.dtype,
+                               channels_last=settings.channels_last, worst_k=settings.worst)  # fmt: skip
+    extra = {"model": str(checkpoint), "checkpoint_epoch": info.get("epoch"), "data": [str(p) for p in condition.data],
+             "input_size": size, "table_key": key, "train_subset": subset}  # fmt: skip
+    return ev.write_report(result, out, extra)
+
+
 def _number(value: Any) -> Any:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def table_row(condition: str, eval_name: str, summary: dict[str, Any], done: dict[str, Any]) -> dict[str, Any]:
+def table_row(
+    condition: str, eval_name: str, summary: dict[str, Any], done: dict[str, Any], trained: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One row of table.csv: ``summary`` (the evaluation on ``eval_name``) beside ``trained`` (the scores on the
+    condition's own training subset, :func:`score_training`)."""
     boundary = next((summary[k] for k in BOUNDARY_KEYS if k in summary), None)
+    trained = trained or {}
     return {
         "condition": condition,
         "eval": eval_name,
@@ -187,6 +250,9 @@ def table_row(condition: str, eval_name: str, summary: dict[str, Any], done: dic
         "boundary_iou": boundary,
         "miou": summary.get("miou"),
         "fwiou": summary.get("fwiou"),
+        "train_face_iou": trained.get("face_iou"),
+        "train_face_iou_per_image_mean": trained.get("face_iou_per_image_mean"),
+        "train_images": trained.get("images"),
         "steps": done.get("steps"),
         "train_seconds": round(float(done.get("seconds", 0.0)), 1),
     }
@@ -226,11 +292,12 @@ def run_table(
         folder = out / "runs" / condition.name
         done = train_condition(condition, config, folder, say=say, on_batch=progress() if progress else None)
         records[condition.name] = done
+        trained = score_training(condition, folder / LAST, done["key"], folder / TRAIN_EVAL, run, config.seed, say=say)
         for eval_set in eval_sets:
             summary = evaluate_condition(
                 folder / LAST, done["key"], eval_set, folder / "eval" / eval_set.name, run.evaluate, say=say
             )
-            rows.append(table_row(condition.name, eval_set.name, summary, done))
+            rows.append(table_row(condition.name, eval_set.name, summary, done, trained))
         write_table(rows, out / TABLE_CSV)  # the rows so far: a table that grows while the run goes on
     curves = write_curves({c.name: out / "runs" / c.name / STEPS_CSV for c in conditions}, out / CURVES_PNG)
     write_report(
