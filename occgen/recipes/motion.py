@@ -257,15 +257,18 @@ def line_blur(image: np.ndarray, motion_xy: tuple[float, float], pad_xy: tuple[i
         image, pad_x, pad_y = _pad(image, 1, 1), pad_x - 1, pad_y - 1
     height, width = image.shape[:2]
     c, s = motion_xy[0] / length, motion_xy[1] / length
-    # Canvas pixels beyond this box fall outside the image once rotated back, and the blur's spread to it
-    rotated_w = math.ceil(abs(c) * width + abs(s) * height) + 4 + (taps - 1)
+    # Canvas pixels beyond this box fall outside the image once rotated back
+    rotated_w = math.ceil(abs(c) * width + abs(s) * height) + 4
     rotated_h = math.ceil(abs(s) * width + abs(c) * height) + 4
     along, across = (width, height) if abs(c) >= abs(s) else (height, width)  # the sides nearest canvas x and y
     side_w, side_h = rotated_w + (rotated_w - along) % 2, rotated_h + (rotated_h - across) % 2
     cx, cy, kx, ky = (width - 1) / 2, (height - 1) / 2, (side_w - 1) / 2, (side_h - 1) / 2
     to_canvas = np.array([[c, s, kx - (c * cx + s * cy)], [-s, c, ky - (-s * cx + c * cy)]], np.float64)
-    rotated = _warp_inside(image, to_canvas, (side_w, side_h), inverse=False)
+    # The canvas is widened by the blur's reach after the warp (zeros copied, not warped)
+    reach = (taps - 1) // 2
+    rotated = _pad(_warp_inside(image, to_canvas, (side_w, side_h), inverse=False), reach, 0)
     blurred = cv2.blur(rotated, (taps, 1), borderType=cv2.BORDER_CONSTANT)
+    to_canvas[0, 2] += reach
     padded_to_canvas = to_canvas.copy()  # output pixel (x, y) is image pixel (x - pad_x, y - pad_y)
     padded_to_canvas[:, 2] -= to_canvas[:, :2] @ np.array([pad_x, pad_y], np.float64)
     back = _warp_inside(blurred, padded_to_canvas, (width + 2 * pad_x, height + 2 * pad_y), inverse=True)
