@@ -7,6 +7,7 @@ bytes per frame within +-10 % of a still's.
 
 - ``<recipe>_still_ms_<size>`` / ``<recipe>_frame_ms_<size>``: CPU ms (user + system) of ``make`` per still
   (samples 0..n-1) and per frame (``make_batch`` of the first n / frames clips), the embedded demo sources,
+  OpenCV on one thread (as in ``generate``'s workers),
   best of ``--repeats`` runs made alternately (still, frames, still, frames...) after a warm-up on other
   indices; ``<recipe>_frame_speed_<size>`` = still ms / frame ms (the target: >= 0.8);
 - ``<recipe>_still_kb_<size>_<n>`` / ``<recipe>_frame_kb_<size>_<n>``: store bytes (every file of the store,
@@ -31,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
+
 from occgen.core.params import BaseConfig
 from occgen.run.clips import clip_recipe
 from occgen.settings import NatOccSettings, RandOccSettings, build_natocc_recipe, build_randocc_recipe
@@ -53,6 +56,7 @@ def build(recipe: str, size: int) -> Any:
 
 def speed_figures(name: str, size: int, n: int, frames: int, repeats: int) -> list[Figure]:
     """CPU ms per still and per clip frame of ``name`` at ``size``, best of ``repeats`` alternated runs."""
+    cv2.setNumThreads(1)  # as in generate's workers (occgen/run/parallel.py)
     recipe = build(name, size)
     clips = clip_recipe(recipe, frames)
     clip_count = max(1, n // frames)
