@@ -128,7 +128,7 @@ def report(found: list[Figure]) -> None:
 def run(argv: list[str]) -> list[Figure]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks clips")
     parser.add_argument("--recipes", nargs="+", default=["randocc", "natocc"], choices=["randocc", "natocc"])
-    parser.add_argument("--sizes", type=int, nargs="*", default=[256, 512], help="sizes of the speed runs (none: skip them)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[256, 512], help="speed runs' sizes (none: skip)")
     parser.add_argument("--n", type=int, default=64, help="stills (and frames) per timed run")
     parser.add_argument("--frames", type=int, default=16, help="frames per clip")
     parser.add_argument("--repeats", type=int, default=3)
