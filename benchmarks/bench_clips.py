@@ -117,6 +117,7 @@ def bytes_figures(name: str, size: int, counts: list[int], frames: int, workers:
                         (f"{name}_{label}_s_{count}", seconds, "s")]  # fmt: skip
             shutil.rmtree(out)
         figures.append((f"{name}_frame_bytes_{size}_{count}", kb["frame"] / kb["still"], "x"))
+        report(figures[-5:])
     return figures
 
 
@@ -147,9 +148,7 @@ def run(argv: list[str]) -> list[Figure]:
         root = Path(tempfile.mkdtemp())
         try:
             for name in args.recipes:
-                found = bytes_figures(name, args.bytes_size, args.bytes_n, args.frames, args.workers, root)
-                report(found)
-                figures += found
+                figures += bytes_figures(name, args.bytes_size, args.bytes_n, args.frames, args.workers, root)
         finally:
             shutil.rmtree(root)
     return figures
