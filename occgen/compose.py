@@ -367,17 +367,20 @@ def apply_composite(image: np.ndarray, face_mask: np.ndarray, occluder: Occluder
     check_mask(face_mask, "face_mask")
     check_same_size(image, face_mask, "image", "face_mask")
     height, width = face_mask.shape
-    rgb = apply_photometric(occluder.rgb, params)
     matrix = occluder_matrix(occluder.alpha.shape, params)
+    # Outside the warped cut-out the alpha is 0, and stays 0 through the erode and the blur; inside the box a
+    # pixel's filter windows read only box pixels or zeros beyond them (the margin exceeds both reaches).
+    reach = params.alpha_erode_px + params.alpha_blur_px + 2
+    box = box_slices(occluder_box(occluder.alpha.shape, matrix, reach, face_mask.shape))
+    if not face_mask[box].size:  # wholly outside the image (a clip's entering frames): the same result, unwarped
+        empty = np.zeros((height, width), np.uint8)
+        return Composite(image.copy(), face_mask.copy(), empty, empty.astype(bool))
+    rgb = apply_photometric(occluder.rgb, params)
     # Colours are replicated past the cut-out's border so that bilinear edges never pull in black.
     warped_rgb = cv2.warpAffine(rgb, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     warped_alpha = cv2.warpAffine(
         occluder.alpha, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
     )
-    # Outside the warped cut-out the alpha is 0, and stays 0 through the erode and the blur; inside the box a
-    # pixel's filter windows read only box pixels or zeros beyond them (the margin exceeds both reaches).
-    reach = params.alpha_erode_px + params.alpha_blur_px + 2
-    box = box_slices(occluder_box(occluder.alpha.shape, matrix, reach, face_mask.shape))
     shape_alpha = np.zeros((height, width), np.float32)
     if warped_alpha[box].size:  # empty when the cut-out lies wholly outside the image
         clipped = np.clip(warped_alpha[box], 0.0, 1.0)

@@ -5,19 +5,29 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 
-from occgen.compose import apply_composite
+from occgen.compose import CompositeParams, apply_composite
 from occgen.core.errors import ConfigError
 from occgen.core.targets import AffineWarp, Target, Targets, apply_geometric
 from occgen.recipes.clips import ClipRecipe, frame_composite_params, render_frame
 from occgen.recipes.drawn import render_still
-from occgen.recipes.motion import ClipConfig, FrameParams, blur_occluder, frame_params, line_blur, sample_clip
+from occgen.recipes.motion import (
+    ClipConfig,
+    FrameParams,
+    _warp_inside,
+    blur_occluder,
+    frame_params,
+    line_blur,
+    sample_clip,
+)
 from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
 from occgen.recipes.randocc import RandOccRecipe
 from occgen.sources.faces import open_faces
 from occgen.sources.hands import MattedHands
+from occgen.sources.occluder import Occluder
 
 IDENTITY = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
 
@@ -114,9 +124,12 @@ def test_motion_blur_spreads_along_the_motion() -> None:
     diagonal = line_blur(impulse, (5.0, 5.0))  # spreads along the diagonal, not across it
     assert diagonal[17, 17] > 0.1 and diagonal[13, 13] > 0.1 and diagonal[12, 18] < 0.01 and diagonal[18, 12] < 0.01
     assert line_blur(impulse, (0.5, 0.3)) is impulse
-    from occgen.compose import CompositeParams
-    from occgen.sources.occluder import Occluder
-
+    edge = np.zeros((31, 31, 1), np.float32)
+    edge[15, 28:] = 1.0  # at the right border: padding gives the blur room to spread past it
+    padded = line_blur(edge, (7.0, 0.0), (4, 1))
+    assert padded.shape == (33, 39, 1)
+    assert np.allclose(padded[16, 29:39, 0], np.array([1, 2, 3, 3, 3, 3, 3, 2, 1, 0]) / 7, atol=1e-5)
+    assert padded.sum() == pytest.approx(3.0, abs=1e-4) and line_blur(edge, (7.0, 0.0)).sum() < 3.0
     alpha = np.zeros((21, 21), np.float32)
     alpha[8:13, 8:13] = 1.0
     occluder = Occluder("o", "shape", np.full((21, 21, 3), 200, np.uint8), alpha)
@@ -128,6 +141,55 @@ def test_motion_blur_spreads_along_the_motion() -> None:
     assert cols > rows_on  # spread horizontally only
     assert math.isclose(float(blurred.alpha.sum()), float(alpha.sum()), rel_tol=1e-3)  # mass kept
     assert np.all(blurred.rgb[blurred.alpha > 0.01] == 200)  # premultiplied: no dark fringe
+
+
+@pytest.mark.parametrize("angle_deg", [0.0, 17.0, 45.0, 90.0, 133.0, 200.0, 271.0])
+def test_motion_blur_keeps_its_mass_at_any_angle(angle_deg: float) -> None:
+    """The rotated canvas (the image's rotated bounding box) cuts nothing the blur keeps inside the image."""
+    theta = math.radians(angle_deg)
+    motion = (14.0 * math.cos(theta), 14.0 * math.sin(theta))
+    blob = np.zeros((41, 29), np.float32)
+    blob[18:23, 12:17] = 1.0
+    blob = cv2.GaussianBlur(blob, (5, 5), 0)[:, :, None]  # smooth: bilinear rotations keep its mass
+    blurred_blob = line_blur(blob, motion)
+    assert blurred_blob.shape == blob.shape and blurred_blob.sum() == pytest.approx(blob.sum(), rel=1e-2)
+    impulse = np.zeros((41, 29, 1), np.float32)
+    impulse[20, 14] = 1.0
+    blurred = line_blur(impulse, motion)
+    ys, xs = np.nonzero(blurred[:, :, 0] > 1e-3)
+    along = (xs - 14) * math.cos(theta) + (ys - 20) * math.sin(theta)
+    across = -(xs - 14) * math.sin(theta) + (ys - 20) * math.cos(theta)
+    assert along.max() - along.min() >= 12 and np.abs(across).max() <= 2.0
+    alpha = np.zeros((23, 17), np.float32)
+    alpha[4:19, 3:14] = 1.0
+    occluder = Occluder("o", "shape", np.full((23, 17, 3), 90, np.uint8), alpha)
+    blurred_occluder, _ = blur_occluder(occluder, CompositeParams(), motion)
+    pad_x, pad_y = math.ceil(abs(motion[0]) / 2) + 2, math.ceil(abs(motion[1]) / 2) + 2
+    assert blurred_occluder.alpha.shape == (23 + 2 * pad_y, 17 + 2 * pad_x)  # room per axis, centre kept
+    mass = float(blurred_occluder.alpha.sum())
+    assert mass == pytest.approx(float(alpha.sum()), rel=2e-2)  # bilinear rotations of hard edges
+    edge = blurred_occluder.alpha
+    assert edge[0].max() < 1e-3 and edge[-1].max() < 1e-3 and edge[:, 0].max() < 1e-3 and edge[:, -1].max() < 1e-3
+
+
+def test_blur_warps_skip_the_border_path_exactly() -> None:
+    """On an image whose outermost pixels are 0, the transparent-border warp line_blur uses equals OpenCV's
+    constant-0 border bit for bit (forward onto a larger rotated canvas, and back with an inverse map)."""
+    rng = np.random.default_rng(27)
+    for _ in range(60):
+        height, width = (int(v) for v in rng.integers(4, 90, 2))
+        image = rng.random((height, width, int(rng.choice([1, 3, 4])))).astype(np.float32)
+        image[[0, -1]] = 0.0
+        image[:, [0, -1]] = 0.0
+        theta = float(rng.uniform(0.0, 2.0 * math.pi))
+        c, s = math.cos(theta), math.sin(theta)
+        matrix = np.array([[c, s, float(rng.uniform(0, 40))], [-s, c, float(rng.uniform(0, 40))]])
+        size = (int(rng.integers(4, 140)), int(rng.integers(4, 140)))
+        for inverse in (False, True):
+            got = _warp_inside(image, matrix, size, inverse=inverse)
+            flags = cv2.INTER_LINEAR | (cv2.WARP_INVERSE_MAP if inverse else 0)
+            want = cv2.warpAffine(image, matrix, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            assert np.array_equal(got.reshape(want.shape), want)
 
 
 def test_clips_carry_the_recipes_card_facts(natocc) -> None:

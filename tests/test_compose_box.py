@@ -104,3 +104,23 @@ def test_occluder_box_holds_the_warped_cutout_and_clips_to_the_image() -> None:
         alpha.shape, occluder_matrix(alpha.shape, CompositeParams(center_xy=(500.0, 500.0))), 3, (64, 64)
     )
     assert outside[2] - outside[0] <= 0 or outside[3] - outside[1] <= 0  # wholly outside: an empty box
+
+
+@pytest.mark.parametrize("centre_frac", [(-5.0, 0.3), (0.5, 6.0), (8.0, -8.0)])
+def test_occluder_wholly_outside_changes_nothing(centre_frac: tuple[float, float]) -> None:
+    rng = np.random.default_rng(7)
+    image, face_mask, occluder, params = random_case(rng)
+    size = image.shape[0]
+    centre = (centre_frac[0] * size, centre_frac[1] * size)
+    params = CompositeParams(**{**params.__dict__, "center_xy": centre, "jpeg_quality": 80, "blur_kernel_px": 3})
+    matrix = occluder_matrix(occluder.alpha.shape, params)
+    top, left, bottom, right = occluder_box(occluder.alpha.shape, matrix, 0, face_mask.shape)
+    assert bottom <= top or right <= left  # the case the compositor skips
+    got = apply_composite(image, face_mask, occluder, params)
+    want = whole_frame_composite(image, face_mask, occluder, params)
+    assert np.array_equal(got.image, image) and got.image is not image
+    assert np.array_equal(got.face_mask, face_mask) and got.face_mask is not face_mask
+    for name in ("image", "face_mask", "occluder_mask", "footprint"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b), name
+    assert got.occluder_mask.max() == 0 and not got.footprint.any()

@@ -39,6 +39,7 @@ from occgen.core.targets import AffineWarp, Target, Targets, apply_geometric
 from occgen.sources.occluder import Occluder
 
 PATHS = ("cross", "rest", "fixed")
+_UNPREMULTIPLY_EPS = 1e-6  # below this blurred alpha a pixel keeps the cut-out's own colour
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,28 +308,71 @@ def move_parsing(parsing: np.ndarray, frame: FrameParams) -> np.ndarray:
     return move_face(Targets({"parsing": Target.class_map(parsing)}), frame).array("parsing")
 
 
-def line_blur(image: np.ndarray, motion_xy: tuple[float, float]) -> np.ndarray:
+def line_blur(image: np.ndarray, motion_xy: tuple[float, float], pad_xy: tuple[int, int] = (0, 0)) -> np.ndarray:
     """``image`` float32 (H, W, C<=4) averaged along a line of ``motion_xy`` (its length in pixels, centred on
     each pixel): rotated so the motion runs along x, box-blurred along x, rotated back (a box filter costs the
-    same at any length; a 2-D line kernel's cost grows with its area). Unchanged below one pixel."""
+    same at any length; a 2-D line kernel's cost grows with its area). Unchanged below one pixel.
+
+    The result is (H + 2 pad_y, W + 2 pad_x, C), the image's centre at its centre (pixels beyond the image are 0):
+    ``pad_xy`` is the room the blur spreads into; whatever spreads past it is cut. The rotated canvas is the
+    image's bounding box once rotated, widened by the blur's reach (not the square of the padded image's diagonal:
+    the same pixels in up to 3x less area), its sides of the parity of the image sides they lie nearest, so that
+    a motion along x or y moves pixels by whole pixels (no resampling)."""
+    pad_x, pad_y = pad_xy
     length = math.hypot(*motion_xy)
-    if length < 1.0:
-        return image
-    height, width = image.shape[:2]
-    diagonal = math.ceil(math.hypot(height, width)) + 2
-    # canvas sides of the image's parity: the rotation's centre offsets are whole pixels
-    side_w, side_h = diagonal + (diagonal - width) % 2, diagonal + (diagonal - height) % 2
-    c, s = motion_xy[0] / length, motion_xy[1] / length
-    cx, cy, kx, ky = (width - 1) / 2, (height - 1) / 2, (side_w - 1) / 2, (side_h - 1) / 2
-    to_canvas = np.array([[c, s, kx - (c * cx + s * cy)], [-s, c, ky - (-s * cx + c * cy)]], np.float64)
-    rotated = cv2.warpAffine(image, to_canvas, (side_w, side_h), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
     taps = max(round(length), 1)
     taps += 1 - taps % 2  # odd: centred on the pixel
+    if length < 1.0:
+        return _pad(image, pad_x, pad_y)
+    if not _zero_border(image):  # a ring of zeros lets both warps skip OpenCV's border path (_warp_inside)
+        image, pad_x, pad_y = _pad(image, 1, 1), pad_x - 1, pad_y - 1
+    height, width = image.shape[:2]
+    c, s = motion_xy[0] / length, motion_xy[1] / length
+    # Canvas pixels beyond this box fall outside the image once rotated back
+    rotated_w = math.ceil(abs(c) * width + abs(s) * height) + 4
+    rotated_h = math.ceil(abs(s) * width + abs(c) * height) + 4
+    along, across = (width, height) if abs(c) >= abs(s) else (height, width)  # the sides nearest canvas x and y
+    side_w, side_h = rotated_w + (rotated_w - along) % 2, rotated_h + (rotated_h - across) % 2
+    cx, cy, kx, ky = (width - 1) / 2, (height - 1) / 2, (side_w - 1) / 2, (side_h - 1) / 2
+    to_canvas = np.array([[c, s, kx - (c * cx + s * cy)], [-s, c, ky - (-s * cx + c * cy)]], np.float64)
+    # The canvas is widened by the blur's reach after the warp (zeros copied, not warped)
+    reach = (taps - 1) // 2
+    rotated = _pad(_warp_inside(image, to_canvas, (side_w, side_h), inverse=False), reach, 0)
     blurred = cv2.blur(rotated, (taps, 1), borderType=cv2.BORDER_CONSTANT)
-    back = cv2.warpAffine(blurred, to_canvas, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
-    return back.reshape(image.shape)  # OpenCV drops a single channel's axis
+    to_canvas[0, 2] += reach
+    padded_to_canvas = to_canvas.copy()  # output pixel (x, y) is image pixel (x - pad_x, y - pad_y)
+    padded_to_canvas[:, 2] -= to_canvas[:, :2] @ np.array([pad_x, pad_y], np.float64)
+    back = _warp_inside(blurred, padded_to_canvas, (width + 2 * pad_x, height + 2 * pad_y), inverse=True)
+    return back.reshape(height + 2 * pad_y, width + 2 * pad_x, *image.shape[2:])  # OpenCV drops one channel's axis
+
+
+def _pad(image: np.ndarray, pad_x: int, pad_y: int) -> np.ndarray:
+    """``image`` with ``pad_x`` / ``pad_y`` zero columns / rows on each side (negative: that many cut)."""
+    if pad_x < 0 or pad_y < 0:
+        height, width = image.shape[:2]
+        image = image[max(-pad_y, 0) : height - max(-pad_y, 0), max(-pad_x, 0) : width - max(-pad_x, 0)]
+        pad_x, pad_y = max(pad_x, 0), max(pad_y, 0)
+    if pad_x == pad_y == 0:
+        return image
+    padded = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=0)
+    return padded.reshape(padded.shape[:2] + image.shape[2:])
+
+
+def _zero_border(image: np.ndarray) -> bool:
+    """True when the outermost rows and columns of ``image`` are all 0."""
+    return not (image[0].any() or image[-1].any() or image[:, 0].any() or image[:, -1].any())
+
+
+def _warp_inside(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], *, inverse: bool) -> np.ndarray:
+    """``cv2.warpAffine`` (bilinear, 0 outside ``image``) of an ``image`` whose outermost pixels are 0. Output pixels
+    whose taps reach past the image would read zeros only: left at 0 (OpenCV's transparent border) they are the
+    same, without OpenCV's border path (a third of the warp's time on a rotated canvas)."""
+    flags = cv2.INTER_LINEAR | (cv2.WARP_INVERSE_MAP if inverse else 0)
+    if not _zero_border(image):
+        return cv2.warpAffine(image, matrix, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    out = np.zeros((size[1], size[0], *image.shape[2:]), image.dtype)
+    cv2.warpAffine(image, matrix, size, dst=out, flags=flags, borderMode=cv2.BORDER_TRANSPARENT)
+    return out
 
 
 def blur_occluder(
@@ -357,15 +401,23 @@ def blur_occluder(
     motion = (float(local[0]), float(local[1]))
     if math.hypot(*motion) < 1.0:
         return occluder, params
-    pad = math.ceil(math.hypot(*motion) / 2) + 2
-    alpha = cv2.copyMakeBorder(occluder.alpha, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0.0)
-    rgb = cv2.copyMakeBorder(occluder.rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE).astype(np.float32)
-    stacked = line_blur(np.dstack([rgb * alpha[:, :, None], alpha]), motion)  # premultiplied colours and alpha
-    premultiplied, blurred_alpha = stacked[:, :, :3], np.ascontiguousarray(stacked[:, :, 3])
-    colour = premultiplied / np.maximum(blurred_alpha, 1e-6)[:, :, None]
-    colour = np.where(blurred_alpha[:, :, None] > 1e-6, colour, rgb)
-    rgb_out = np.clip(colour + 0.5, 0, 255).astype(np.uint8)
-    alpha_out = np.clip(blurred_alpha, 0.0, 1.0).astype(np.float32)
+    # Room for the blur, per axis (a motion along x widens the cut-out only), the centre kept.
+    pad_x, pad_y = math.ceil(abs(motion[0]) / 2) + 2, math.ceil(abs(motion[1]) / 2) + 2
+    # Premultiplied colours and alpha, blurred together. Per-channel arithmetic: OpenCV's one-channel float ops
+    # are several times faster than numpy's broadcasting or its own three-channel ops here.
+    alpha = occluder.alpha
+    colours = [cv2.multiply(channel.astype(np.float32), alpha) for channel in cv2.split(occluder.rgb)]
+    stacked = line_blur(cv2.merge([*colours, alpha]), motion, (pad_x, pad_y))
+    *premultiplied, blurred_alpha = cv2.split(stacked)
+    # Colour = premultiplied / alpha; where the blurred alpha is 0, the cut-out's own colour, edges replicated
+    # (the compositor's soft edge reads a pixel past the alpha): (premultiplied + e rgb) / (alpha + e) gives both.
+    own = cv2.copyMakeBorder(occluder.rgb, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REPLICATE)
+    weight = blurred_alpha + np.float32(_UNPREMULTIPLY_EPS)
+    rgb_out = cv2.merge([
+        cv2.convertScaleAbs(cv2.divide(cv2.scaleAdd(channel.astype(np.float32), _UNPREMULTIPLY_EPS, blurred), weight))
+        for channel, blurred in zip(cv2.split(own), premultiplied, strict=True)
+    ])  # fmt: skip
+    alpha_out = np.clip(blurred_alpha, 0.0, 1.0)
     return Occluder(occluder.occluder_id, occluder.kind, rgb_out, alpha_out), params
 
 
