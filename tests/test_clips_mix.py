@@ -80,7 +80,7 @@ def test_mix_refuses_stills_with_clips_and_other_lengths(
     a, _ = clip_stores
     generate(small_recipe, tmp_path / "stills.zarr", n=4, shard_size=4)
     generate(clip_recipe(small_recipe, 2), tmp_path / "two.zarr", n=4, shard_size=4)
-    with pytest.raises(StoreError, match=r"a.zarr: 4-frame clips, .*stills.zarr: stills; a mix holds stills, or"):
+    with pytest.raises(StoreError, match=r"a.zarr: 4-frame clips, .*stills.zarr: stills: a mix holds stills, or"):
         build_mix([MixPart(a), MixPart(tmp_path / "stills.zarr")], tmp_path / "m1.zarr")
     with pytest.raises(StoreError, match="two.zarr: 2-frame clips"):
         build_mix([MixPart(a), MixPart(tmp_path / "two.zarr")], tmp_path / "m2.zarr")

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -52,8 +53,6 @@ def blob(size: int = 64) -> np.ndarray:
 
 
 def motion_of(degrees: float, dx: float, dy: float, size: int = 64) -> np.ndarray:
-    import cv2
-
     matrix = cv2.getRotationMatrix2D(((size - 1) / 2, (size - 1) / 2), degrees, 1.02)
     return matrix + np.array([[0, 0, dx], [0, 0, dy]])
 
@@ -79,11 +78,15 @@ def test_temporal_loss_follows_the_head_motion() -> None:
     before = blob()
     motion = motion_of(3.0, 2.5, -1.5)
     after = moved(before, motion)  # OpenCV's warp: an independent implementation of the motion
-    truth = torch.tensor(np.stack([before, after])[:, None].astype(np.float32))
+    face = torch.ones(2, 1, 64, 64)  # a true mask that stays: every pixel inside the frame is steady
     flow = torch.tensor(motion[None], dtype=torch.float32)
-    followed = float(temporal_consistency_loss(as_logits(before, after), truth, flow))
-    frozen = float(temporal_consistency_loss(as_logits(before, before), truth, flow))  # ignores the motion
-    assert followed < 0.02 and frozen > 0.05
+    backwards = torch.tensor(cv2.invertAffineTransform(motion)[None], dtype=torch.float32)
+    followed = float(temporal_consistency_loss(as_logits(before, after), face, flow))
+    reversed_motion = float(temporal_consistency_loss(as_logits(before, after), face, backwards))
+    frozen = float(temporal_consistency_loss(as_logits(before, before), face, flow))  # ignores the motion
+    assert followed < 0.02 and reversed_motion > 0.05 and frozen > 0.05
+    truth = torch.tensor(np.stack([before, after])[:, None].astype(np.float32))
+    assert float(temporal_consistency_loss(as_logits(before, after), truth, flow)) < 0.02  # the true masks
     warped, inside = warp_to_next(torch.tensor(before[None, None].astype(np.float32)), flow, mode="nearest")
     assert np.mean(warped[0, 0].numpy().astype(bool) == after) > 0.995 and bool(inside.all()) is False
 
