@@ -21,6 +21,7 @@ from occgen.recipes.randocc import RandOccRecipe
 from occgen.run.clips import clip_recipe
 from occgen.run.generate import generate
 from occgen.store import open_store
+from occgen.store.clips import head_matrices, relative_motion
 from occgen.store.mix import MixPart, build_mix
 from occgen.train.clip_pairs import (
     ClipPairDataset,
@@ -32,7 +33,7 @@ from occgen.train.clip_pairs import (
 )
 from occgen.train.config import ClipTrainConfig, TrainConfig
 from occgen.train.data import AugmentConfig, AugmentParams, apply_augment
-from occgen.train.flicker import head_matrices, moved, relative_motion
+from occgen.train.flicker import moved
 from occgen.train.trainer import train
 
 runner = CliRunner()

@@ -10,13 +10,17 @@ whole: it picks clips, not frames (:func:`clip_samples`), and its card says ``fr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from occgen.core.errors import StoreError
 from occgen.store.dataset import Dataset
+
+Matrix = np.ndarray  # (2, 3) float64: face pixels of the still -> frame pixels
 
 
 def clip_frames(dataset: Dataset) -> int | None:
@@ -67,6 +71,23 @@ def whole_clips(indices: np.ndarray, frames: int) -> bool:
         return False
     runs = indices.reshape(-1, frames)
     return bool(np.all(runs[:, 0] % frames == 0) and np.all(runs == runs[:, :1] + np.arange(frames)))
+
+
+def head_matrices(metadata: Sequence[dict[str, Any]]) -> list[Matrix] | None:
+    """The frames' recorded head matrices (``clip.frame_params.head_matrix``); None if any frame lacks one."""
+    matrices = []
+    for record in metadata:
+        matrix = record.get("clip", {}).get("frame_params", {}).get("head_matrix")
+        if matrix is None:
+            return None
+        matrices.append(np.asarray(matrix, np.float64))
+    return matrices
+
+
+def relative_motion(previous: Matrix, current: Matrix) -> Matrix:
+    """The (2, 3) map from frame t-1's pixels to frame t's: ``current ∘ previous⁻¹`` (head matrices)."""
+    inverse = cv2.invertAffineTransform(np.asarray(previous, np.float64))
+    return (np.vstack([current, [0, 0, 1]]) @ np.vstack([inverse, [0, 0, 1]]))[:2]
 
 
 @dataclass(frozen=True)

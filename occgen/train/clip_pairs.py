@@ -3,7 +3,7 @@
 Where it sits: beside :mod:`occgen.train.data` (the stills' dataset); :func:`occgen.train.trainer.train` uses it
 when given a :class:`~occgen.train.config.ClipTrainConfig`. Clip stores are read through the dataset protocol and
 :mod:`occgen.store.clips` (sample ``c * T + t`` is frame ``t`` of clip ``c``); the head motion between two frames
-is the one :mod:`occgen.train.flicker` scores with (their recorded head matrices).
+is the one :mod:`occgen.train.flicker` scores with (their recorded head matrices, :mod:`occgen.store.clips`).
 
 - :class:`ClipPairDataset`: every pair of consecutive frames ``(t, t + 1)`` of every clip of one or several clip
   stores (or mixes of them), as ``(images uint8 (2, 3, S, S), face masks uint8 (2, S, S), motion float32 (2, 3))``:
@@ -34,12 +34,11 @@ from occgen.core.location import Location, parse_location
 from occgen.core.params import to_plain
 from occgen.core.targets import Target, Targets
 from occgen.store import open_store
-from occgen.store.clips import clip_frames, whole_clips
+from occgen.store.clips import clip_frames, head_matrices, relative_motion, whole_clips
 from occgen.store.dataset import Dataset as StoredDataset
 from occgen.store.schema import FACE_MASK, IMAGE
 from occgen.train.config import AugmentConfig, ClipTrainConfig, TrainConfig
 from occgen.train.data import AugmentParams, apply_augment, sample_augment
-from occgen.train.flicker import head_matrices, relative_motion
 
 #: Stream id of a clip pair's augmentation draws (beside data.py's 101-102 and crops.py's 103).
 TRAIN_CLIP_STREAM = 104
