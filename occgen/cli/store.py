@@ -153,7 +153,8 @@ def recode(
 
 def mix(
     parts: Annotated[
-        list[str], typer.Argument(help="STORE[:COUNT|:FRACTION] ... e.g. randocc.zarr:0.5 natocc.zarr:0.5")
+        list[str], typer.Argument(help="STORE[:COUNT|:FRACTION] ... e.g. randocc.zarr:0.5 natocc.zarr:0.5 (clip "
+                                  "stores: COUNT and FRACTION count whole clips)")
     ],
     out: Annotated[Path, typer.Option("--out", help="The mix index to write (a small zarr group).")],
     seed: Annotated[int, typer.Option(help="Seed of the random choice of samples.")] = 0,

@@ -140,6 +140,13 @@ def train_command(
         float | None,
         typer.Option(help="Probability of giving the image in BGR order [default: params, else 0]."),
     ] = None,
+    clips: Annotated[
+        bool, typer.Option("--clips", help="Clip stores: train on pairs of consecutive frames with a temporal-"
+                           "consistency loss (docs/clips.md) [default: off].")
+    ] = False,
+    clip_weight: Annotated[
+        float | None, typer.Option(help="--clips: weight of the temporal-consistency loss [default: 1.0].")
+    ] = None,
 ) -> None:
     """Train a face segmenter (default the ResNet-18 U-Net; BCE + OHEM, or multi-class parsing) on occgen stores."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -167,9 +174,12 @@ def train_command(
             config = replace(config, crops=_crop_config(config.crops, crops, pixel_boost_p, channel_swap_p))
         from occgen.train.progress import ProgressLines, epoch_line
 
+        run_clips = _clip_config(clips, clip_weight)
+
         if not err_console.is_terminal:  # a log file: plain lines instead of a live bar nobody sees
             lines = ProgressLines(err_console.file, every=log_every, epochs=config.epochs, budget=config.step_budget)
-            _run_training(config, data, online, online_n, params, out, resume, val, lines.on_batch, lines.on_epoch)
+            _run_training(config, data, online, online_n, params, out, resume, val, lines.on_batch, lines.on_epoch,
+                          run_clips)
             return
         progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
@@ -187,13 +197,14 @@ def train_command(
             progress.console.print(epoch_line(row))
 
         try:
-            _run_training(config, data, online, online_n, params, out, resume, val, on_batch, on_epoch)
+            _run_training(config, data, online, online_n, params, out, resume, val, on_batch, on_epoch, run_clips)
         finally:
             progress.stop()
 
 
 def _run_training(config: Any, data: str | None, online: str | None, online_n: int | None, params: Path | None,
-                  out: Path, resume: bool, val: str | None, on_batch: Any, on_epoch: Any) -> None:  # fmt: skip
+                  out: Path, resume: bool, val: str | None, on_batch: Any, on_epoch: Any,
+                  clips: Any = None) -> None:  # fmt: skip
     """The online dataset (if any), the training run, and its closing line."""
     from occgen.cli.common import err_console, note_demo_sources
     from occgen.core.errors import ConfigError
@@ -211,7 +222,7 @@ def _run_training(config: Any, data: str | None, online: str | None, online_n: i
     elif not data:
         raise ConfigError("nothing to train on: pass --data STORE[,STORE...] and/or --online RECIPE")
     report = train(config, _paths(data or ""), out, resume=resume, val=_paths(val) if val else None,
-                   on_batch=on_batch, on_epoch=on_epoch, online=online_data)  # fmt: skip
+                   on_batch=on_batch, on_epoch=on_epoch, online=online_data, clips=clips)  # fmt: skip
     if report.crops_without_points:
         err_console.print(f"--crops: {report.crops_without_points} store sample(s) have no five points "
                           "(no landmarks label, or a part missing) and were used un-cropped")  # fmt: skip
@@ -220,6 +231,16 @@ def _run_training(config: Any, data: str | None, online: str | None, online_n: i
     else:
         err_console.print(f"trained epochs {report.first_epoch}-{report.last_epoch} ({report.steps} steps in all); "
                           f"checkpoints in {out}")  # fmt: skip
+
+
+def _clip_config(clips: bool, weight: float | None) -> Any:
+    """``--clips`` / ``--clip-weight`` as the trainer's ClipTrainConfig, or None (stills)."""
+    from occgen.core.errors import ConfigError
+    from occgen.train.config import ClipTrainConfig
+
+    if weight is not None and not clips:
+        raise ConfigError("--clip-weight weighs the --clips loss: pass --clips too, or drop --clip-weight")
+    return (ClipTrainConfig() if weight is None else ClipTrainConfig(weight=weight)) if clips else None
 
 
 def _crop_config(config: Any, spec: str | None, pixel_boost_p: float | None, channel_swap_p: float | None) -> Any:

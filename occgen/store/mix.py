@@ -8,6 +8,8 @@ The NatOcc paper's C-WO-Mix is half of C-WO-RandOcc plus half of C-WO-NatOcc:
 ``occgen mix randocc.zarr:0.5 natocc.zarr:0.5 --out mix.zarr``. With ``repeat`` (``--repeat``) a part may
 ask for more samples than its store holds: the store is taken whole as often as the count allows, then a
 random subset, so that conditions of a comparison can have equal sizes (``occgen table``).
+Clip stores (issue 27) mix by whole clips: COUNT and FRACTION count clips, the random pick draws clips, each
+clip's frames stay together and in order, and the mix's card says ``frames`` (:mod:`occgen.store.clips`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from occgen import __version__
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.location import Location, parse_location
+from occgen.store.clips import clip_samples, mixed_clip_frames, whole_clips
 from occgen.store.dataset import DatasetPart
 from occgen.store.digest import array as zarr_array
 from occgen.store.digest import card as read_card
@@ -106,15 +109,18 @@ def _build_mix_locked(
     sizes = {str(part.path): reader.size for part, reader in zip(parts, readers, strict=True)}
     if len(set(sizes.values())) > 1:
         raise StoreError(f"stores of different image sizes cannot be mixed: {sizes}")
+    stored_frames = {str(part.path): reader.card.get("frames") for part, reader in zip(parts, readers, strict=True)}
+    frames = mixed_clip_frames(stored_frames)  # issue 27: stills, or clips of one length
     rng = np.random.default_rng([seed, 99])  # stream 99: mix selection, apart from every recipe's streams
     store_index, sample_index, sources = [], [], []
     out_location = out
     for number, (part, location, reader) in enumerate(zip(parts, locations, readers, strict=True)):
-        available = len(reader)
+        available = len(reader) // (frames or 1)  # clip stores: whole clips are counted and picked
         count = part.count if part.count is not None else int(round((part.fraction or 1.0) * available))
         if count <= 0 or available == 0 or (count > available and not repeat):
             more = "" if repeat else " (pass --repeat to take a store more than once)"
-            raise ConfigError(f"{part.path} has {available} samples; cannot take {count}{more}")
+            unit = "clips" if frames else "samples"
+            raise ConfigError(f"{part.path} has {available} {unit}; cannot take {count}{more}")
         if pick == "prefix":
             chosen = np.arange(count)
         elif count <= available:
@@ -122,11 +128,13 @@ def _build_mix_locked(
         else:  # --repeat: (count // available) whole passes, then a random subset of the rest
             whole = np.tile(np.arange(available), count // available)
             chosen = np.sort(np.concatenate([whole, rng.choice(available, count % available, replace=False)]))
-        store_index.append(np.full(count, number, np.uint8))
+        if frames:
+            chosen = clip_samples(chosen, frames)  # each clip's frames, in order
+        store_index.append(np.full(len(chosen), number, np.uint8))
         sample_index.append(chosen.astype(np.int64))
         sources.append({
             "path": location.relative_from(out_location.parent),
-            "count": count, "of": available, "recipe": reader.card.get("recipe"),
+            "count": len(chosen), "of": len(reader), "recipe": reader.card.get("recipe"),
             "digest": card_digest(reader.card), "image_codec": reader.card.get("image_codec"),
             "licences": {k: v.get("licence") for k, v in reader.card.get("sources", {}).items()},
         })  # fmt: skip
@@ -144,6 +152,7 @@ def _build_mix_locked(
         "size": next(iter(sizes.values())), "seed": seed, "pick": pick, "sources": sources, "complete": True,
         "recipe": "mix",  # no creation time: the same command gives the same bytes (issue 13)
         **({"repeat": True} if repeat else {}),  # only when used: mixes without it keep their bytes
+        **({"frames": frames} if frames else {}),  # a mix of clip stores (issue 27)
     }  # fmt: skip
     return out_location.path if out_location.is_local else out_location.url
 
@@ -248,6 +257,10 @@ class MixReader:
                 raise StoreError(
                     f"mix {self.path}: samples beyond the {len(reader)} of {source['path']}; re-run occgen mix"
                 )
+            frames = self.card.get("frames")
+            if frames and not (whole_clips(indices, frames) and whole_clips(local, frames)):
+                raise StoreError(f"mix {self.path}: its index splits the {frames}-frame clips of {source['path']}; "
+                                 "re-run occgen mix")  # fmt: skip
             parts.append(DatasetPart(number, str(source["path"]), reader, indices, local, str(source["digest"])))
         return tuple(parts)
 
@@ -290,8 +303,12 @@ class MixReader:
 
     def _qualify(self, part: DatasetPart, local: int, metadata: dict[str, Any]) -> dict[str, Any]:
         original = str(metadata.get("sample_id") or f"{local:08d}")
-        return {**metadata, "mix_source": part.name, "store_sample_id": original,
-                "sample_id": mix_sample_id(part.number, original)}  # fmt: skip
+        qualified = {**metadata, "mix_source": part.name, "store_sample_id": original,
+                     "sample_id": mix_sample_id(part.number, original)}  # fmt: skip
+        clip = metadata.get("clip")
+        if isinstance(clip, dict) and "clip_id" in clip:  # clip ids too: two stores of one recipe share them
+            qualified["clip"] = {**clip, "clip_id": mix_sample_id(part.number, str(clip["clip_id"]))}
+        return qualified
 
     def sample_array(self, name: str, index: int) -> np.ndarray:
         """Array ``name`` of sample ``index``, from its store (``metadata`` comes as the store holds it)."""

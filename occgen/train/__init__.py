@@ -7,5 +7,6 @@ count or at a step / sample budget (:mod:`occgen.train.trainer`); :mod:`occgen.t
 scores several training conditions alike (``occgen table``). Evaluation reads real-occlusion
 benchmarks in their released layouts (:mod:`occgen.train.benchmarks`) and reports IoUs, Boundary IoU and scores
 per occluder type and face size (:mod:`occgen.train.metrics`). Mask flicker on clips:
-:mod:`occgen.train.flicker` (``occgen evaluate --clips``).
+:mod:`occgen.train.flicker` (``occgen evaluate --clips``); training on pairs of clip frames with a
+temporal-consistency loss: :mod:`occgen.train.clip_pairs` (``occgen train --clips``).
 """

@@ -178,6 +178,18 @@ class TrainConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ClipTrainConfig:
+    """``occgen train --clips`` (issue 27, :mod:`occgen.train.clip_pairs`): train on pairs of consecutive frames
+    of clip stores, adding ``weight`` (``--clip-weight``) x the temporal-consistency loss to the OHEM BCE."""
+
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.weight < float("inf"):
+            raise ConfigError(f"--clip-weight must be a finite number >= 0, got {self.weight}")
+
+
+@dataclass(frozen=True, kw_only=True)
 class EvaluateConfig:
     """Section ``evaluate`` of params.yaml: how `occgen evaluate` runs (command-line options win)."""
 

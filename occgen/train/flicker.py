@@ -32,10 +32,9 @@ from occgen.core.errors import ArrayContractError, ConfigError, SourceError
 from occgen.core.imageio import read_binary_mask
 from occgen.core.targets import AffineWarp, Target, Targets, apply_geometric
 from occgen.store import open_store
-from occgen.store.clips import ClipView
+from occgen.store.clips import ClipView, Matrix, head_matrices, relative_motion  # noqa: F401 (re-exported)
 
 DROP_POINTS = 5.0
-Matrix = np.ndarray  # (2, 3) float64: face pixels of the still -> frame pixels
 
 
 @dataclass(frozen=True)
@@ -61,12 +60,6 @@ def face_iou(pred: np.ndarray, truth: np.ndarray) -> float:
     """IoU of two bool masks (1.0 when both are empty)."""
     union = int(np.logical_or(pred, truth).sum())
     return float(np.logical_and(pred, truth).sum()) / union if union else 1.0
-
-
-def relative_motion(previous: Matrix, current: Matrix) -> Matrix:
-    """The (2, 3) map from frame t-1's pixels to frame t's: ``current ∘ previous⁻¹``."""
-    inverse = cv2.invertAffineTransform(np.asarray(previous, np.float64))
-    return (np.vstack([current, [0, 0, 1]]) @ np.vstack([inverse, [0, 0, 1]]))[:2]
 
 
 def moved(mask: np.ndarray, motion: Matrix | None) -> np.ndarray:
@@ -113,17 +106,6 @@ def summarise(scores: Sequence[ClipScore]) -> dict[str, Any]:
         "iou_drop_share": sum(s.drops for s in scores) / transitions, "drop_points": scores[0].drop_points,
         "face_iou_per_frame_mean": float(np.mean([i for s in scores for i in s.iou])),
     }  # fmt: skip
-
-
-def head_matrices(metadata: Sequence[dict[str, Any]]) -> list[Matrix] | None:
-    """The frames' recorded head matrices (``clip.frame_params.head_matrix``); None if any frame lacks one."""
-    matrices = []
-    for record in metadata:
-        matrix = record.get("clip", {}).get("frame_params", {}).get("head_matrix")
-        if matrix is None:
-            return None
-        matrices.append(np.asarray(matrix, np.float64))
-    return matrices
 
 
 Predict = Callable[[list[np.ndarray]], list[np.ndarray]]

@@ -14,7 +14,8 @@ Output folder::
 
 A step budget ends training after that many optimizer steps, wherever it falls in an epoch (the last epoch's
 row then covers the steps run in it); ``--resume`` restarts after the last finished epoch, or does nothing
-when the budget was spent.
+when the budget was spent. With ``clips`` (``--clips``, issue 27) the data are pairs of consecutive clip frames
+and the loss adds a temporal-consistency term (:mod:`occgen.train.clip_pairs`; ``temporal_loss`` in metrics.csv).
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ from occgen.core.errors import ConfigError, StoreError
 from occgen.core.files import atomic_path
 from occgen.core.params import to_plain
 from occgen.store.schema import card_digest
+from occgen.train import clip_pairs
 from occgen.train.architectures import build_model, canonical_arch, load_encoder_weights, needs_full_batches
-from occgen.train.config import DEFAULT_ARCH, DEVICES, RESUMABLE_CHANGES, CropConfig, TrainConfig  # noqa: F401 (re-exported)
+from occgen.train.clip_pairs import ClipPairDataset
+from occgen.train.config import DEFAULT_ARCH, DEVICES, RESUMABLE_CHANGES, ClipTrainConfig, CropConfig, TrainConfig  # noqa: F401 (re-exported)
 from occgen.train.data import ShardShuffleSampler, StoreDataset
 from occgen.train.loss import ohem_bce_loss
 from occgen.train.metrics import BOUNDARY_METRIC, BoundaryCounts, Confusion, boundary_counts, confusion, scores
@@ -79,7 +82,7 @@ class TrainReport:
     crops_without_points: int | None = None  # template crops on: store samples without five points (un-cropped)
 
 
-def _data_description(dataset: StoreDataset | MixedDataset) -> list[dict[str, Any]]:
+def _data_description(dataset: StoreDataset | MixedDataset | ClipPairDataset) -> list[dict[str, Any]]:
     if isinstance(dataset, MixedDataset):
         return dataset.describe()
     return [
@@ -89,7 +92,7 @@ def _data_description(dataset: StoreDataset | MixedDataset) -> list[dict[str, An
     ]  # fmt: skip
 
 
-def _crop_note(dataset: StoreDataset | MixedDataset) -> dict[str, Any]:
+def _crop_note(dataset: StoreDataset | MixedDataset | ClipPairDataset) -> dict[str, Any]:
     """``{"crops_without_points": n}`` when template crops are on: the store samples used un-cropped."""
     stores = dataset.stores if isinstance(dataset, MixedDataset) else dataset
     if stores is None or stores.crops is None or not stores.crops.templates:
@@ -195,10 +198,12 @@ def _train_epoch(
     device: torch.device,
     on_step: Callable[[int, int, float], None],
     max_batches: int | None = None,
+    clip_weight: float = 0.0,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns the epoch's row: OHEM ``loss`` (what is optimised: the mean over
     hard pixels), plain ``bce`` over all pixels, ``train_*`` metrics of the training batches (as predicted
-    during the epoch, in train mode), ``seconds`` and ``images_per_s``."""
+    during the epoch, in train mode), ``seconds`` and ``images_per_s``; on clip pairs also ``temporal_loss`` (its
+    mean, unweighted; ``loss`` adds it x ``clip_weight``)."""
     model.train()
     started = time.perf_counter()
     loss_sum, bce_sum, seen, counts = 0.0, 0.0, 0, Confusion()
@@ -206,9 +211,11 @@ def _train_epoch(
     parsing = config.target == "parsing"
     matrix: Any = 0
     weight = torch.tensor(config.class_weights, dtype=torch.float32) if config.class_weights else None
-    for step, (images, masks) in enumerate(loader, start=1):
+    temporal_sum, pairs = 0.0, 0
+    for step, batch in enumerate(loader, start=1):
         if max_batches is not None and step > max_batches:
             break  # the step budget ends inside this epoch
+        images, masks, motion = clip_pairs.frame_batch(batch)  # clip pairs: 2B frames, t and t+1 side by side
         target = masks.to(device).unsqueeze(1).float()
         inputs = to_model_input(images, device)
         if config.channels_last:
@@ -221,6 +228,10 @@ def _train_epoch(
                                 weight=weight)  # fmt: skip
         else:
             loss = ohem_bce_loss(logits, target, threshold=config.ohem_threshold, min_kept=config.min_kept)
+        if motion is not None:  # train --clips (issue 27)
+            temporal = clip_pairs.temporal_consistency_loss(logits, target, motion.to(device))
+            loss = loss + clip_weight * temporal
+            temporal_sum, pairs = temporal_sum + float(temporal.detach()) * len(motion), pairs + len(motion)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -245,6 +256,7 @@ def _train_epoch(
         "loss": loss_sum / max(seen, 1),
         "bce": bce_sum / max(seen, 1),
         **{f"train_{name}": value for name, value in scores(counts).items()},
+        **({"temporal_loss": temporal_sum / pairs} if pairs else {}),
         "seconds": seconds,
         "images_per_s": seen / seconds if seconds > 0 else 0.0,
     }
@@ -260,18 +272,21 @@ def train(
     on_batch: BatchCallback | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     online: OnlineDataset | None = None,
+    clips: ClipTrainConfig | None = None,
 ) -> TrainReport:
     """Train (or resume) into ``out``; returns the rows of the epochs run by this call.
 
     ``online``: samples of a recipe made on the fly (issue 18), after the stores of ``data`` (which may then
-    be empty).
+    be empty). ``clips``: train on pairs of consecutive frames of the clip stores of ``data`` with a temporal loss.
     """
     out = Path(out)
     device = resolve_device(config.device)
     if online is not None and online.target != config.target:
         raise ConfigError(f"the online dataset makes {online.target} labels but train.target is {config.target!r}")
-    dataset: StoreDataset | MixedDataset
-    if online is None or data:
+    dataset: StoreDataset | MixedDataset | ClipPairDataset
+    if clips is not None:  # issue 27: pairs of consecutive clip frames (occgen/train/clip_pairs.py)
+        dataset = clip_pairs.clip_pair_dataset(config, data, online=online is not None)
+    elif online is None or data:
         dataset = StoreDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed,
                                target=config.target, crops=config.crops)  # fmt: skip
     if online is not None:
@@ -290,6 +305,7 @@ def train(
         if not last_path.is_file():
             raise ConfigError(f"--resume: no checkpoint {last_path}; start without --resume")
         checkpoint = read_torch_file(last_path, "checkpoint", f"delete {last_path} and start without --resume")
+        clip_pairs.check_clip_resume(checkpoint, clips, last_path)  # first: with --clips the data are pairs
         _check_resume(checkpoint, config, data_info, last_path)
         model.load_state_dict(checkpoint["model"], strict=True)
         optimizer.load_state_dict(checkpoint["optimizer"])
@@ -310,7 +326,8 @@ def train(
         raise ConfigError(f"cannot create {out}: {error.strerror or error}; choose a writable --out") from error
     (out / "config.json").write_text(
         json.dumps(
-            {"config": to_plain(config), "data": data_info, "occgen_version": __version__, **_crop_note(dataset)},
+            {"config": to_plain(config), "data": data_info, "occgen_version": __version__, **_crop_note(dataset),
+             **clip_pairs.clip_record(clips)},
             indent=2,
         )  # fmt: skip
     )
@@ -347,7 +364,8 @@ def train(
 
         row: dict[str, Any] = {"epoch": epoch, "lr": lr}
         limit = None if budget is None else budget - steps_done
-        row.update(_train_epoch(model, optimizer, loader, config, device, on_step, max_batches=limit))
+        row.update(_train_epoch(model, optimizer, loader, config, device, on_step, max_batches=limit,
+                                clip_weight=clips.weight if clips else 0.0))
         steps_done += len(loader) if limit is None else min(len(loader), limit)
         row["step"] = steps_done
         last_epoch = epoch
@@ -362,6 +380,7 @@ def train(
             "arch": config.arch, "occgen_version": __version__, "epoch": epoch, "step": steps_done,
             "config": to_plain(config),
             "data": data_info, "model": {k: v.cpu() for k, v in model.state_dict().items()},
+            **clip_pairs.clip_record(clips),
         }  # fmt: skip
         spent = budget is not None and steps_done >= budget
         if epoch % config.checkpoint_every == 0 or epoch == config.epochs or spent:
