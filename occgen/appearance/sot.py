@@ -179,12 +179,15 @@ class SOTMap:
             for p in range(projections):
                 direction = self.directions[i, p]
                 proj = out @ direction
-                position = np.clip((proj - self.start[i, p]) / self.step[i, p], 0, nodes - 1)
+                position = np.subtract(proj, self.start[i, p])
+                position /= self.step[i, p]
+                position = np.minimum(np.maximum(position, 0, out=position), nodes - 1, out=position)  # np.clip
                 lower = np.minimum(position.astype(np.int32), nodes - 2)
-                weight = position - lower
+                weight = position - lower  # float64 (float32 - int32), as are moved and the move below
                 table = self.table[i, p]
                 moved = table[lower] * (1 - weight) + table[lower + 1] * weight
-                out += (moved - proj)[:, None] * direction[None, :]
+                moved -= proj
+                out += moved[:, None] * direction[None, :]
         return out
 
 
