@@ -1,17 +1,19 @@
-"""numpy results, bit for bit, by faster routes: per-column statistics of ``(N, C)`` point sets and the argsort of
-float32 values (issue 29: SOT colour transfer and the lab-stats harmoniser spend most of their time here).
+"""numpy results, bit for bit, by faster routes: per-column statistics of ``(N, C)`` point sets (issue 29: SOT colour
+transfer and the lab-stats harmoniser spent much of their time in numpy's axis-0 reductions of such arrays).
 
 Why they are exact, not just close:
 
-- numpy reduces a C-contiguous ``(N, C)`` array along axis 0 row by row (each column's sum is
+- numpy reduces a C-contiguous ``(N, C)`` array (C >= 2) along axis 0 row by row (each column's sum is
   ``((x0 + x1) + x2) + ...``, no pairwise summation: the inner loop runs along the C columns), with a Python loop's
   worth of overhead per row for small C. ``np.add.accumulate`` along axis 0 adds in that same order, in one strided
   pass per column; its last row is the sum. :func:`column_mean_std` then divides and squares exactly as
   ``numpy._core._methods`` does for ``mean`` and ``std`` (the mean computed once instead of twice).
-- an argsort is unique when no two values are equal: any correct sort gives it. :func:`argsort_float32` packs each
-  value's order-preserving integer image and its index into one int64 and sorts those (numpy's vectorised integer
-  sort), several times faster than ``np.argsort`` on floats; on ties (or NaN) it returns ``np.argsort``'s own
-  answer, whose order among equal values is its own.
+- minimum and maximum are exact in any order: :func:`column_min_max` takes them along the rows of the contiguous
+  transpose, where numpy's vectorised loops run.
+
+Not here: a faster argsort. SOT's fit sorts float32 projections, among which equal values are common (a few per
+4096), and ``np.argsort``'s order among equal values is its own introsort's: a stable or radix sort would move
+pixels (by a level, rarely), so SOT keeps ``np.argsort``.
 
 ``tests/test_numeric.py`` checks each against numpy on random inputs.
 """
@@ -20,12 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-_LOW_32 = np.int64(0xFFFFFFFF)
-
 
 def column_sums(points: np.ndarray) -> np.ndarray:
     """``points.sum(axis=0)`` of a 2-D float array, bit for bit (the same row-by-row order), as a ``(1, C)`` array."""
     points = np.ascontiguousarray(points)
+    if points.shape[1] == 1:  # one column: numpy drops the unit axis and sums pairwise; its own sum is that
+        return points.sum(axis=0, keepdims=True)
     return np.add.accumulate(points, axis=0)[-1:]
 
 
@@ -49,24 +51,3 @@ def column_min_max(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     along contiguous rows of its transpose numpy's vectorised loops run (20x faster for C = 3)."""
     columns = np.ascontiguousarray(points.T)
     return columns.min(axis=1), columns.max(axis=1)
-
-
-def argsort_float32(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(order, values[order])`` with ``order = np.argsort(values)``, bit for bit, for a 1-D float32 array (fewer
-    than 2**31 values; other arrays go to ``np.argsort`` directly)."""
-    count = len(values)
-    if values.dtype != np.float32 or values.ndim != 1 or count >= 2**31:
-        order = np.argsort(values)
-        return order, values[order]
-    bits = np.ascontiguousarray(values).view(np.int32)
-    # IEEE floats order as sign-magnitude integers: flipping the magnitude bits of negatives makes them two's
-    # complement, so the int32s order as the floats do (-0.0 just below 0.0, which the tie check below catches).
-    ordered = (bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))).astype(np.int64)
-    keys = (ordered << 32) | np.arange(count, dtype=np.int64)
-    keys.sort()
-    order = keys & _LOW_32
-    ranked = values[order]
-    if count > 1 and (np.isnan(ranked[0]) or np.isnan(ranked[-1]) or (ranked[1:] == ranked[:-1]).any()):
-        order = np.argsort(values)  # equal values (or NaN): numpy's own order among them
-        return order, values[order]
-    return order, ranked
