@@ -128,7 +128,7 @@ def _check_points(points: np.ndarray, name: str) -> None:
 def dark_pixels(points: np.ndarray, dark_frac: float) -> np.ndarray:
     """Boolean (N,): every channel below ``dark_frac`` x the channel's mean."""
     below = points < dark_frac * column_means(points)
-    return below[:, 0] & below[:, 1] & below[:, 2] if below.shape[1] == CHANNELS else below.all(axis=1)
+    return below[:, 0] & below[:, 1] & below[:, 2] if below.shape[1] == CHANNELS else np.asarray(below.all(axis=1))
 
 
 def preprocess_source(source: np.ndarray, target: np.ndarray, config: SOTConfig) -> np.ndarray:
