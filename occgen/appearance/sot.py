@@ -62,6 +62,7 @@ import numpy as np
 
 from occgen.core.arrays import check_alpha, check_image, check_mask, check_same_size
 from occgen.core.errors import ArrayContractError, ConfigError
+from occgen.core.numeric import column_mean_std, column_means, column_min_max
 
 CHANNELS = 3
 SOT_DEVICES = ("numpy", "torch", "cuda")
@@ -126,7 +127,8 @@ def _check_points(points: np.ndarray, name: str) -> None:
 
 def dark_pixels(points: np.ndarray, dark_frac: float) -> np.ndarray:
     """Boolean (N,): every channel below ``dark_frac`` x the channel's mean."""
-    return np.all(points < dark_frac * points.mean(axis=0), axis=1)
+    below = points < dark_frac * column_means(points)
+    return below[:, 0] & below[:, 1] & below[:, 2] if below.shape[1] == CHANNELS else np.asarray(below.all(axis=1))
 
 
 def preprocess_source(source: np.ndarray, target: np.ndarray, config: SOTConfig) -> np.ndarray:
@@ -138,15 +140,16 @@ def preprocess_source(source: np.ndarray, target: np.ndarray, config: SOTConfig)
     _check_points(target, "target colours")
     out = source.astype(np.float64, copy=True)
     dark = dark_pixels(out, config.dark_frac)
-    source_share = dark.mean()
-    target_share = dark_pixels(target.astype(np.float64), config.dark_frac).mean()
-    if source_share > target_share and not dark.all():
+    dark_count = np.count_nonzero(dark)
+    source_share = dark_count / len(dark)  # dark.mean(): the count of an exact float sum, divided alike
+    target_share = np.count_nonzero(dark_pixels(target.astype(np.float64), config.dark_frac)) / len(target)
+    if source_share > target_share and dark_count < len(dark):
         excess = int(round((source_share - target_share) * len(out)))
         dark_index = np.nonzero(dark)[0]
         darkest = dark_index[np.argsort(out[dark_index].sum(axis=1), kind="stable")[:excess]]
-        out[darkest] = out[~dark].mean(axis=0)
-    ceiling = out.mean(axis=0) + config.clip_std * out.std(axis=0)
-    return np.minimum(out, ceiling)
+        out[darkest] = column_means(out[~dark])
+    mean, std = column_mean_std(out)  # out.mean(axis=0), out.std(axis=0), bit for bit (occgen.core.numeric)
+    return np.minimum(out, mean + config.clip_std * std)
 
 
 def _subsample(points: np.ndarray, count: int) -> np.ndarray:
@@ -176,12 +179,15 @@ class SOTMap:
             for p in range(projections):
                 direction = self.directions[i, p]
                 proj = out @ direction
-                position = np.clip((proj - self.start[i, p]) / self.step[i, p], 0, nodes - 1)
+                position = np.subtract(proj, self.start[i, p])
+                position /= self.step[i, p]
+                position = np.minimum(np.maximum(position, 0, out=position), nodes - 1, out=position)  # np.clip
                 lower = np.minimum(position.astype(np.int32), nodes - 2)
-                weight = position - lower
+                weight = position - lower  # float64 (float32 - int32), as are moved and the move below
                 table = self.table[i, p]
                 moved = table[lower] * (1 - weight) + table[lower + 1] * weight
-                out += (moved - proj)[:, None] * direction[None, :]
+                moved -= proj
+                out += moved[:, None] * direction[None, :]
         return out
 
 
@@ -202,25 +208,30 @@ def fit_sot(source: np.ndarray, target: np.ndarray, dirs: np.ndarray, nodes: int
     lower = np.minimum(levels.astype(np.int64), len(source) - 1)
     upper = np.minimum(lower + 1, len(source) - 1)
     weight = (levels - lower).astype(np.float32)
+    keep = 1 - weight  # the same in every round
+    every = bool(np.array_equal(lower, np.arange(count)))  # as many points as source colours: no gather needed
     iterations, projections, _ = dirs.shape
     starts = np.empty((iterations, projections), np.float32)
     steps = np.empty((iterations, projections), np.float32)
     tables = np.empty((iterations, projections, nodes), np.float32)
+    grid = np.arange(nodes, dtype=np.float64)  # exact integers: step * grid == step * np.arange(nodes)
+    displacement = np.empty(count, np.float32)  # every entry rewritten each round (order is a permutation)
+    move = np.empty(count, np.float32)
     for i in range(iterations):
         for p in range(projections):
             direction = dirs[i, p]
             proj = moving @ direction
-            order = np.argsort(proj)
+            order = np.argsort(proj)  # (equal projections are common in float32: their order is np.argsort's)
             sorted_proj = proj[order]
             sorted_source = np.sort(source @ direction)
-            matched = sorted_source[lower] * (1 - weight) + sorted_source[upper] * weight
+            matched = (sorted_source if every else sorted_source[lower]) * keep + sorted_source[upper] * weight
             low, high = float(sorted_proj[0]), float(sorted_proj[-1])
             step = max((high - low) / (nodes - 1), 1e-6)
             starts[i, p], steps[i, p] = low, step
-            tables[i, p] = np.interp(low + step * np.arange(nodes), sorted_proj, matched)
-            displacement = np.empty(count, np.float32)
+            tables[i, p] = np.interp(low + step * grid, sorted_proj, matched)
             displacement[order] = matched - sorted_proj
-            moving += displacement[:, None] * direction[None, :]
+            for channel in range(CHANNELS):  # moving += displacement[:, None] * direction: the same products, faster
+                moving[:, channel] += np.multiply(displacement, direction[channel], out=move)
     return SOTMap(dirs, starts, steps, tables)
 
 
@@ -341,15 +352,15 @@ def transfer_colours(
     check_image(face_rgb, "face image")
     check_mask(face_mask, "face mask")
     check_same_size(face_rgb, face_mask, "face image", "face mask")
-    source = face_rgb[face_mask.astype(bool)]
+    face_pixels = np.flatnonzero(face_mask)  # the rows face_rgb[face_mask.astype(bool)] would gather, in order
     solid = hand_alpha >= 0.5
-    if len(source) < config.min_pixels or int(solid.sum()) < config.min_pixels:
+    if len(face_pixels) < config.min_pixels or np.count_nonzero(solid) < config.min_pixels:
         return None
     longest = max(hand_alpha.shape)
     # The colours that go through the map: the hand's base layer, or (base_sigma_frac 0) its raw colours.
     base = base_layer(hand_rgb, hand_alpha, config.base_sigma_frac * longest) if config.base_sigma_frac > 0 else None
     # The preprocess needs no more than a few times the fitted pixels.
-    source = _subsample(source, config.fit_pixels * 4).astype(np.float64)
+    source = face_rgb.reshape(-1, CHANNELS)[_subsample(face_pixels, config.fit_pixels * 4)].astype(np.float64)
     target = _subsample((hand_rgb if base is None else base)[solid], config.fit_pixels * 4).astype(np.float64)
     if config.preprocess:
         source = preprocess_source(source, target, config)
@@ -372,12 +383,12 @@ def transfer_colours(
     if base is None:
         raw = hand_rgb[visible]
         colours = raw.astype(np.float32) + (noise.random(raw.shape, dtype=np.float32) - np.float32(0.5))
-        low = raw.min(axis=0).astype(np.float64) - 0.5
-        high = raw.max(axis=0).astype(np.float64) + 0.5
+        smallest, largest = column_min_max(raw)
     else:
         colours = base[visible]
-        low = colours.min(axis=0).astype(np.float64) - 0.5
-        high = colours.max(axis=0).astype(np.float64) + 0.5
+        smallest, largest = column_min_max(colours)
+    low = smallest.astype(np.float64) - 0.5
+    high = largest.astype(np.float64) + 0.5
     size = config.lut_size
     scale = ((size - 1) / (high - low)).astype(np.float32)
     scaled = np.clip((colours - low.astype(np.float32)) * scale, 0, size - 1)
