@@ -27,6 +27,7 @@ def gpu_ready() -> ModuleType:
     spec = importlib.util.spec_from_file_location("gpu_ready", SCRIPT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass resolves its annotations through its module
     spec.loader.exec_module(module)
     return module
 
