@@ -54,7 +54,7 @@ def test_checks_rehearse_on_the_cpu(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert out[1].startswith("ok    pinned ") and "4 batches loaded" in out[1]
     assert out[2] == "ok    onnx         a session runs on CPUExecutionProvider"
     names = [line.split('"figure": "')[1].split('"')[0] for line in figures.read_text().splitlines()]
-    assert names == ["train_step_fp32_ms", "train_step_bf16_ms"]
+    assert names == ["train_step_fp32_ms"]  # bf16 is timed on a GPU only
 
 
 def test_a_command_without_device_cuda_fails_the_check(capsys: pytest.CaptureFixture[str]) -> None:
