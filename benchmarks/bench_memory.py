@@ -17,7 +17,9 @@ process of the run (e.g. ``MALLOC_ARENA_MAX=2`` to compare allocator settings ba
 
 Figures: ``rss_slope_mb_min`` (summed, after warm-up), ``worker_rss_slope_mb_min`` (mean over workers),
 ``rss_start_mb`` / ``rss_end_mb`` (summed, after warm-up / at the end), ``worker_rss_mb`` (mean worker RSS
-at the end), ``samples_s`` (after warm-up). Not a test: compare runs made back to back.
+at the end), ``samples_s`` (after warm-up), ``client_cpu_ms_per_sample`` / ``scheduler_cpu_ms_per_sample`` /
+``worker_cpu_ms_per_sample`` (CPU time per sample written after warm-up, by process role, workers summed; a
+LocalCluster's scheduler runs in the client). Not a test: compare runs made back to back.
 """
 
 from __future__ import annotations
@@ -81,6 +83,29 @@ def rss_by_process(roots: list[psutil.Process]) -> dict[int, tuple[str, float]]:
                 continue
             found[process.pid] = (role(process), rss)
     return found
+
+
+def cpu_by_process(roots: list[psutil.Process]) -> dict[int, tuple[str, float]]:
+    """``{pid: (role, CPU seconds so far)}`` (user + system, the process's own threads) under ``roots``."""
+    found: dict[int, tuple[str, float]] = {}
+    for root in roots:
+        for process in tree(root):
+            try:
+                times = process.cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            found[process.pid] = (role(process), times.user + times.system)
+    return found
+
+
+def cpu_ms_per_sample(first: dict[int, tuple[str, float]], last: dict[int, tuple[str, float]],
+                      samples: int) -> dict[str, float]:
+    """CPU ms per sample written between two readings, summed by role (processes present in both)."""
+    spent: dict[str, float] = {}
+    for pid, (kind, seconds) in last.items():
+        if pid in first:
+            spent[kind] = spent.get(kind, 0.0) + seconds - first[pid][1]
+    return {kind: 1000.0 * seconds / samples if samples else float("nan") for kind, seconds in spent.items()}
 
 
 def samples_done(store: Path, shard_size: int) -> int:
@@ -162,12 +187,17 @@ def run(argv: list[str]) -> list[tuple[str, float, str]]:
     generate = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
     roots = [psutil.Process(p.pid) for p in (generate, *cluster)]
     timeline: list[tuple[float, dict[int, tuple[str, float]], int]] = []
+    cpu_first: dict[int, tuple[str, float]] | None = None  # CPU seconds at the first reading after the warm-up
+    cpu_last: dict[int, tuple[str, float]] = {}
     started = time.perf_counter()
     try:
         while (elapsed := time.perf_counter() - started) < args.minutes * 60:
             if generate.poll() is not None:
                 raise RuntimeError(f"occgen generate stopped early: {(work / 'generate.log').read_text()[-2000:]}")
             timeline.append((elapsed, rss_by_process(roots), samples_done(store, args.shard_size)))
+            if elapsed >= args.warmup_s:
+                cpu_last = cpu_by_process(roots)
+                cpu_first = cpu_first if cpu_first is not None else cpu_last
             time.sleep(args.interval_s)
     finally:
         stop([generate])
@@ -200,6 +230,11 @@ def run(argv: list[str]) -> list[tuple[str, float, str]]:
         ("workers", float(len(worker_end)), "processes"),
         ("samples_s", rate, "samples/s"),
     ]
+    # Where the CPU goes per sample, by process role: the client (with a LocalCluster, the scheduler runs in it),
+    # the scheduler (--cluster), the workers. The serial part (client + scheduler) bounds the worker count.
+    per_sample = cpu_ms_per_sample(cpu_first or {}, cpu_last, steady[-1][2] - steady[0][2])
+    figures += [(f"{kind}_cpu_ms_per_sample", per_sample.get(kind, float("nan")), "ms")
+                for kind in ("client", "scheduler", "worker")]  # fmt: skip
     for name, value, unit in figures:
         print(f"{name:24s} {value:10.2f} {unit}")
     return figures

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from occgen.cli.common import err_console, human_bytes, lazy_progress, user_errors
+from occgen.cli.common import Device, err_console, human_bytes, lazy_progress, user_errors
 
 
 def export_model_command(
@@ -42,6 +42,9 @@ def export_model_command(
         ),
     ] = None,
     fp16: Annotated[bool, typer.Option(help="--format pt: store the weights as float16 (half the size).")] = False,
+    device: Annotated[
+        Device, typer.Option(help="--format onnx: cuda checks the export with onnxruntime's CUDA provider.")
+    ] = Device.cpu,
 ) -> None:
     """Export a checkpoint as ONNX (with a model card) or as a weights-only checkpoint for sharing."""
     with user_errors():
@@ -53,6 +56,8 @@ def export_model_command(
 
         if format not in ex.FORMATS:
             raise ConfigError(f"unknown --format {format!r}; valid: {', '.join(ex.FORMATS)}")
+        if device == Device.cuda and format != "onnx":
+            raise ConfigError(f"--device cuda checks an ONNX export; --format {format} runs nothing: drop --device")
         model, info = load_checkpoint(checkpoint)
         evaluations: list[dict[str, Any]] = []
         for path in metrics or []:
@@ -82,7 +87,8 @@ def export_model_command(
             record = {"format": "onnx", **ex.export_onnx(model, info["arch"], target, contract=contract,
                                                          input_size=size, exporter=exporter,
                                                          target=model_target,
-                                                         crops=info.get("config", {}).get("crops"))}  # fmt: skip
+                                                         crops=info.get("config", {}).get("crops"),
+                                                         device=device.value)}  # fmt: skip
             if "hash_sidecar" in record:
                 err_console.print(f"wrote facefusion's {record['hash_sidecar']['path']} beside it (CRC32 "
                                   f"{record['hash_sidecar']['crc32']}): copy both files")  # fmt: skip

@@ -192,6 +192,12 @@ def _finish_graph(path: Path, contract: Contract, metadata: dict[str, str]) -> N
     onnx.save(model, str(path))
 
 
+def require_cuda_provider(ort: Any) -> None:
+    """A ConfigError unless the onnxruntime module ``ort`` lists the CUDA provider (onnxruntime-gpu)."""
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise ConfigError("--device cuda: this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)")
+
+
 def onnx_session(path: Path, *, device: str = "cpu", threads: int | None = None) -> Any:
     try:
         import onnxruntime as ort
@@ -203,8 +209,7 @@ def onnx_session(path: Path, *, device: str = "cpu", threads: int | None = None)
         options.inter_op_num_threads = 1
     providers = ["CPUExecutionProvider"]
     if device.startswith("cuda"):
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise ConfigError("--device cuda: this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)")
+        require_cuda_provider(ort)
         providers.insert(0, "CUDAExecutionProvider")
     try:
         return ort.InferenceSession(str(path), options, providers=providers)
@@ -214,16 +219,21 @@ def onnx_session(path: Path, *, device: str = "cpu", threads: int | None = None)
 
 def export_onnx(model: nn.Module, arch: str, path: Path, *, contract: str = "native", input_size: int = 256,
                 exporter: str = "auto", seed: int = 0, target: str = "face",
-                crops: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+                crops: Mapping[str, Any] | None = None, device: str = "cpu") -> dict[str, Any]:  # fmt: skip
     """Write ``model`` (an occgen ``arch`` model trained for ``target``, face or parsing) as ONNX to ``path``;
     check onnxruntime's output against torch's on a random input; return the export record for the model card.
     ``crops``: the ``crops`` section of the checkpoint's config (the templates it was trained with, stated in
-    ``occgen_template``)."""
+    ``occgen_template``). ``device``: ``cuda`` runs that check with onnxruntime's CUDA provider (refused when
+    onnxruntime would fall back to the CPU); the record names the provider that ran it."""
     if input_size < 32 or input_size % 32:
         raise ConfigError(f"export input size must be a positive multiple of 32, got {input_size}")
     spec = contract_for(contract, arch, input_size, target)
     exporter = _pick_exporter(exporter, arch)
     _onnx()
+    if device.startswith("cuda"):  # refused before the export, not after it
+        import onnxruntime
+
+        require_cuda_provider(onnxruntime)
     model = model.eval().float()
     generator = torch.Generator().manual_seed(seed)
     tool = resolve_contract(spec.name)
@@ -246,14 +256,18 @@ def export_onnx(model: nn.Module, arch: str, path: Path, *, contract: str = "nat
     _finish_graph(path, spec, metadata)
     op_types = check_portable_ops(path)
     sidecar = hash_sidecar(path) if tool.hash_sidecar else None
-    session = onnx_session(path)
+    session = onnx_session(path, device=device)
+    provider = session.get_providers()[0]
+    if device.startswith("cuda") and provider != "CUDAExecutionProvider":
+        raise ConfigError(f"--device cuda: onnxruntime fell back to {provider} for {path} (CUDA or cuDNN "
+                          "libraries not found); install the ones onnxruntime-gpu needs, or use --device cpu")
     with torch.inference_mode():
         expected = graph(example).numpy()
     got = session.run(None, {spec.input_name: example.numpy()})[0]
     difference = float(np.abs(got - expected).max())
     record = {"contract": {**spec.to_dict(), **metadata}, "exporter": exporter, "opset": OPSETS[exporter],
               "input_size": input_size, "fixed_size": fixed, "ops": op_types,
-              "check": {"max_abs_diff_vs_torch": difference, "input": list(example.shape)},
+              "check": {"max_abs_diff_vs_torch": difference, "input": list(example.shape), "provider": provider},
               "torch": torch.__version__, "onnx": _onnx().__version__}  # fmt: skip
     if sidecar is not None:
         record["hash_sidecar"] = {"path": sidecar.name, "crc32": sidecar.read_text()}
