@@ -38,3 +38,17 @@ def test_bf16_note_names_the_missing_units(monkeypatch: pytest.MonkeyPatch) -> N
     assert note is not None and "this CPU (AVX2) has no bf16 units" in note and "--channels-last" in note
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
     assert speed.cpu_has_bf16() and speed.cpu_bf16_note() is None
+
+
+def test_train_with_bf16_on_a_cpu_without_bf16_units_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from occgen.cli.main import app
+
+    monkeypatch.setattr(speed, "cpu_has_bf16", lambda: False)
+    store = demo_store(tmp_path / "s.zarr", n=2)
+    args = ["train", "--data", str(store), "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "2",
+            "--input-size", "32", "--workers", "1", "--bf16", "--no-augment"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "has no bf16 units: bf16 autocast is emulated and slower than fp32 here" in " ".join(result.output.split())

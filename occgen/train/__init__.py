@@ -7,5 +7,6 @@ count or at a step / sample budget (:mod:`occgen.train.trainer`); :mod:`occgen.t
 scores several training conditions alike (``occgen table``). Evaluation reads real-occlusion
 benchmarks in their released layouts (:mod:`occgen.train.benchmarks`) and reports IoUs, Boundary IoU and scores
 per occluder type and face size (:mod:`occgen.train.metrics`). Mask flicker on clips:
-:mod:`occgen.train.flicker` (``occgen evaluate --clips``).
+:mod:`occgen.train.flicker` (``occgen evaluate --clips``). Whether bf16 autocast has hardware behind it on this CPU:
+:mod:`occgen.train.speed` (docs/training.md, "Speed").
 """
