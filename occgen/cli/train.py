@@ -221,6 +221,10 @@ def _run_training(config: Any, data: str | None, online: str | None, online_n: i
                                     target=config.target, crops=config.crops, seed=config.seed)  # fmt: skip
     elif not data:
         raise ConfigError("nothing to train on: pass --data STORE[,STORE...] and/or --online RECIPE")
+    from occgen.train.speed import cpu_bf16_note
+
+    if note := (cpu_bf16_note() if config.bf16 and config.device == "cpu" else None):
+        err_console.print(note)  # bf16 without bf16 units is slower than fp32 (docs/training.md, "Speed")
     report = train(config, _paths(data or ""), out, resume=resume, val=_paths(val) if val else None,
                    on_batch=on_batch, on_epoch=on_epoch, online=online_data, clips=clips)  # fmt: skip
     if report.crops_without_points:

@@ -8,5 +8,6 @@ scores several training conditions alike (``occgen table``). Evaluation reads re
 benchmarks in their released layouts (:mod:`occgen.train.benchmarks`) and reports IoUs, Boundary IoU and scores
 per occluder type and face size (:mod:`occgen.train.metrics`). Mask flicker on clips:
 :mod:`occgen.train.flicker` (``occgen evaluate --clips``); training on pairs of clip frames with a
-temporal-consistency loss: :mod:`occgen.train.clip_pairs` (``occgen train --clips``).
+temporal-consistency loss: :mod:`occgen.train.clip_pairs` (``occgen train --clips``). Whether bf16 autocast has
+hardware behind it on this CPU: :mod:`occgen.train.speed` (docs/training.md, "Speed").
 """

@@ -336,6 +336,12 @@ def train(
     budget = config.step_budget
     step_rows = [r for r in _read_rows(out / STEPS_CSV) if int(r["step"]) <= steps_done] if budget else []
     sampler = ShardShuffleSampler(dataset, seed=config.seed)  # type: ignore[arg-type]  # MixedDataset: same fields
+    # One loader for the run: its worker processes (and their store handles) live from epoch to epoch instead of
+    # being forked again each epoch; the sampler runs here, in this process, so set_epoch still sets the order.
+    # No worker_init_fn calling cv2.setNumThreads(1): in a forked worker it deadlocked (measured here).
+    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
+                        persistent_workers=config.workers > 0, pin_memory=device.type == "cuda",
+                        drop_last=needs_full_batches(config.arch))  # fmt: skip
     new_rows: list[dict[str, Any]] = []
     last_epoch = start_epoch - 1
     for epoch in range(start_epoch, config.epochs + 1):
@@ -345,9 +351,6 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         sampler.set_epoch(epoch)
-        # No worker_init_fn calling cv2.setNumThreads(1): in a forked worker it deadlocked (measured here).
-        loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
-                            pin_memory=device.type == "cuda", drop_last=needs_full_batches(config.arch))  # fmt: skip
         report_step = partial(on_batch, epoch) if on_batch else _ignore_step
         epoch_start_step = steps_done
 
