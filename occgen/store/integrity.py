@@ -103,7 +103,7 @@ def verify_one(path: Path | str | Location) -> StoreCheck:
     local_root = location.path if location.is_local else None
     threads = VERIFY_THREADS if not location.is_local else max(1, min(VERIFY_THREADS, os.cpu_count() or 1))
     with ThreadPoolExecutor(threads) as pool:
-        results = pool.map(lambda item: check_shard(group, *item, local_root), recorded)
+        results = pool.map(lambda item: check_shard(group, item[0], item[1], local_root), recorded)
         checked = dict(zip([shard for shard, _ in recorded], results, strict=True))
     for shard, (flag, text) in enumerate(zip(flags, records, strict=False)):  # (storage errors: one line each)
         if not flag:
