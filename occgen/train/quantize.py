@@ -83,7 +83,8 @@ def calibration_set(store: Path | str, *, n: int, seed: int, side: int) -> Calib
     crops = []
     for index in indices:
         image = dataset[int(index)].image
-        crops.append(image if image.shape[0] == side else cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR))
+        resized = cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR)
+        crops.append(image if image.shape[0] == side else resized)
     return CalibrationSet(store=str(store), digest=card_digest(dataset.card), seed=seed,
                           indices=tuple(int(i) for i in indices), crops=np.stack(crops))  # fmt: skip
 
@@ -217,8 +218,9 @@ def export_onnx_int8(model: Any, arch: str, path: Path, *, contract: str, input_
         fp32 = Path(folder) / "fp32.onnx"  # its .hash (facefusion) stays in the folder and goes with it
         record = export_onnx(model, arch, fp32, contract=contract, input_size=input_size, **export_options)
         record.pop("hash_sidecar", None)
-        quantized = quantize_export(fp32, path, contract=contract, calibration=calibration_images, force=force,
-                                   bound=bound)
+        quantized = quantize_export(
+            fp32, path, contract=contract, calibration=calibration_images, force=force, bound=bound
+        )
         record["fp32_bytes"] = fp32.stat().st_size
     record["contract"] = {**record["contract"], **quantized.pop("metadata")}
     return {**record, **quantized}
