@@ -95,7 +95,7 @@ def export_model_command(
             err_console.print(f"exporting {info['arch']} ({contract} contract) to {target} ...")
             options = {"contract": contract, "input_size": size, "exporter": exporter, "target": model_target,
                        "crops": info.get("config", {}).get("crops")}  # fmt: skip
-            if quantize == "int8":
+            if quantize == "int8" and calibration is not None:  # (checked above: int8 needs --calibration)
                 from occgen.train.quantize import export_onnx_int8
 
                 record = {"format": "onnx", **export_onnx_int8(

@@ -123,7 +123,7 @@ def _quantize_static(fp32: Path, out: Path, spec: ContractSpec, feeds: list[np.n
     except ImportError as error:
         raise ConfigError(f"--quantize int8 needs onnxruntime's quantization tools: {ONNX_HINT}") from error
 
-    class Reader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime's base class is untyped
+    class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self.pending = iter(feeds)
 
