@@ -45,6 +45,17 @@ def export_model_command(
     device: Annotated[
         Device, typer.Option(help="--format onnx: cuda checks the export with onnxruntime's CUDA provider.")
     ] = Device.cpu,
+    quantize: Annotated[
+        str, typer.Option(help="--format onnx: none, or int8 (static QDQ, needs --calibration) [default: none].")
+    ] = "none",
+    calibration: Annotated[
+        Path | None, typer.Option(help="--quantize int8: store whose images calibrate it [default: none].")
+    ] = None,
+    calibration_n: Annotated[int, typer.Option(help="--quantize int8: calibration images drawn [default: 32].")] = 32,
+    calibration_seed: Annotated[int, typer.Option(help="--quantize int8: seed of that draw [default: 0].")] = 0,
+    force: Annotated[
+        bool, typer.Option(help="--quantize int8: keep it even below 99 % mask agreement with fp32 [default: off].")
+    ] = False,
 ) -> None:
     """Export a checkpoint as ONNX (with a model card) or as a weights-only checkpoint for sharing."""
     with user_errors():
@@ -58,6 +69,9 @@ def export_model_command(
             raise ConfigError(f"unknown --format {format!r}; valid: {', '.join(ex.FORMATS)}")
         if device == Device.cuda and format != "onnx":
             raise ConfigError(f"--device cuda checks an ONNX export; --format {format} runs nothing: drop --device")
+        if quantize not in ("none", "int8") or (quantize == "int8" and (format != "onnx" or calibration is None)):
+            raise ConfigError(f"--quantize {quantize}: valid are none and int8, and int8 needs --format onnx and "
+                              "--calibration STORE (a store of face crops to calibrate on)")  # fmt: skip
         model, info = load_checkpoint(checkpoint)
         evaluations: list[dict[str, Any]] = []
         for path in metrics or []:
@@ -84,11 +98,19 @@ def export_model_command(
                 err_console.print(f"note: trained at {trained_at} px; the {contract} contract runs it at "
                                   f"{ex.FACE_TOOL_SIZE} px (the tool's fixed crop size)")  # fmt: skip
             err_console.print(f"exporting {info['arch']} ({contract} contract) to {target} ...")
-            record = {"format": "onnx", **ex.export_onnx(model, info["arch"], target, contract=contract,
-                                                         input_size=size, exporter=exporter,
-                                                         target=model_target,
-                                                         crops=info.get("config", {}).get("crops"),
-                                                         device=device.value)}  # fmt: skip
+            options = {"contract": contract, "input_size": size, "exporter": exporter, "target": model_target,
+                       "crops": info.get("config", {}).get("crops"), "device": device.value}  # fmt: skip
+            if quantize == "int8" and calibration is not None:  # (checked above: int8 needs --calibration)
+                from occgen.train.quantize import export_onnx_int8
+
+                record = {"format": "onnx", **export_onnx_int8(
+                    model, info["arch"], target, calibration=calibration, calibration_n=calibration_n,
+                    seed=calibration_seed, force=force, **options)}  # fmt: skip
+                share = record["agreement"]["mask_pixels_vs_fp32"]
+                err_console.print(f"int8: masks agree with fp32 on {share:.2%} of pixels of "
+                                  f"{record['calibration']['n']} calibration image(s)")  # fmt: skip
+            else:
+                record = {"format": "onnx", **ex.export_onnx(model, info["arch"], target, **options)}
             if "hash_sidecar" in record:
                 err_console.print(f"wrote facefusion's {record['hash_sidecar']['path']} beside it (CRC32 "
                                   f"{record['hash_sidecar']['crc32']}): copy both files")  # fmt: skip

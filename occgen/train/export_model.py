@@ -385,6 +385,11 @@ def card_markdown(card: dict[str, Any]) -> str:
         if check:
             difference = check["max_abs_diff_vs_torch"]
             lines.append(f"- onnxruntime vs torch on a random input: max abs difference {difference:.2e}")
+        if card["export"].get("quantized"):
+            calibration, agreement = card["export"]["calibration"], card["export"]["agreement"]
+            lines.append(f"- Quantized: {card['export']['quantized']} (static QDQ), calibrated on {calibration['n']} "
+                         f"image(s) of `{calibration['store']}` (card digest `{calibration['digest']}`); masks agree "
+                         f"with fp32 on {agreement['mask_pixels_vs_fp32']:.2%} of their pixels")  # fmt: skip
     training = card["training"]
     lines += ["", "## Training data", "", f"Input size {training['input_size']}, {training['epochs']} epoch(s), "
               f"seed {training['seed']}.", "", "| store | samples | card digest | licences |",
