@@ -34,11 +34,13 @@ from occgen.sources.objects import CocoObjects
 from occgen.sources.wearables import Wearables
 from occgen.store.schema import ShardReader
 from occgen.train.crops import sample_points
+from tests import test_placement
 from tests.test_export_dfl import read_dfl_dict
 from tests.test_landmark_sources import ibug68_face, write_pts
-from tests.test_placement import SIZE, alpha_centroid, face_parsing, natocc
+from tests.test_placement import alpha_centroid, face_parsing, natocc
 
 runner = CliRunner()
+parsed_faces = test_placement.parsed_faces  # the face folder with parsing/ (a fixture)
 AT = {name: i for i, name in enumerate(LANDMARK_NAMES)}
 FIVE = np.array([[90.0, 100.0], [160.0, 101.0], [125.0, 140.0], [100.0, 180.0], [150.0, 181.0]])
 
@@ -57,19 +59,6 @@ def faces_with_points(root: Path, files: dict[str, str]) -> Path:
         elif kind == "txt5":
             (root / "landmarks").mkdir(parents=True, exist_ok=True)
             (root / "landmarks" / f"{stem}.txt").write_text("".join(f"{x},{y}\n" for x, y in FIVE))
-    return root
-
-
-@pytest.fixture
-def parsed_faces(tmp_path: Path) -> Path:
-    """tests/test_placement.py's face folder with ``parsing/``: three noise faces sharing one parsing map."""
-    rng = np.random.default_rng(5)
-    root = tmp_path / "parsed"
-    parsing = face_parsing()
-    for i in range(3):
-        write_png(root / "images" / f"face{i}.png", rng.integers(60, 200, (SIZE, SIZE, 3), dtype=np.uint8))
-        write_png(root / "masks" / f"face{i}.png", ((parsing != 13) * 255).astype(np.uint8))
-        write_png(root / "parsing" / f"face{i}.png", parsing)
     return root
 
 

@@ -17,7 +17,6 @@ is the one :mod:`occgen.train.flicker` scores with (their recorded head matrices
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ import cv2
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torch.utils.data import Dataset
 
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.imageio import resize_image, resize_labels
@@ -38,7 +36,7 @@ from occgen.store.clips import clip_frames, head_matrices, relative_motion, whol
 from occgen.store.dataset import Dataset as StoredDataset
 from occgen.store.schema import FACE_MASK, IMAGE
 from occgen.train.config import AugmentConfig, ClipTrainConfig, TrainConfig
-from occgen.train.data import AugmentParams, apply_augment, sample_augment
+from occgen.train.data import AugmentParams, StoreReaders, apply_augment, sample_augment
 
 #: Stream id of a clip pair's augmentation draws (beside data.py's 101-102 and crops.py's 103).
 TRAIN_CLIP_STREAM = 104
@@ -73,7 +71,7 @@ def conjugate(motion: np.ndarray, change: np.ndarray) -> np.ndarray:
     return (full @ _homogeneous(motion) @ np.linalg.inv(full))[:2]
 
 
-class ClipPairDataset(Dataset):
+class ClipPairDataset(StoreReaders):
     """Pairs of consecutive frames of the clips of clip stores or mixes of them (see the module docstring).
 
     ``dataset[i]`` is un-augmented; ``dataset[(epoch, i)]`` is augmented (``augment`` given and enabled). Pairs
@@ -120,19 +118,6 @@ class ClipPairDataset(Dataset):
         self._readers: list[StoredDataset] | None = None
         self._pid: int | None = None
 
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_readers"], state["_pid"] = None, None  # every process opens its own zarr handles
-        return state
-
-    def _open(self) -> list[StoredDataset]:
-        if self._readers is None or self._pid != os.getpid():
-            self._readers = [open_store(path) for path in self.paths]
-            self._pid = os.getpid()
-        return self._readers
 
     def pair(self, index: int) -> tuple[int, int]:
         """``(store number, first frame's index in that store)`` of pair ``index``."""

@@ -147,7 +147,31 @@ def _expand_mix(path: Location) -> list[tuple[Location, np.ndarray | None]]:
     return entries
 
 
-class StoreDataset(Dataset):
+class StoreReaders(Dataset):
+    """A dataset over the stores ``paths`` (``offsets``: where each store's items start) whose zarr handles are
+    opened lazily, once per process: a DataLoader worker opens its own (handles are not pickled)."""
+
+    paths: list[Location]
+    offsets: np.ndarray
+    _readers: list[StoredDataset] | None = None
+    _pid: int | None = None
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_readers"], state["_pid"] = None, None  # every process opens its own zarr handles
+        return state
+
+    def _open(self) -> list[StoredDataset]:
+        if self._readers is None or self._pid != os.getpid():
+            self._readers = [open_store(p) for p in self.paths]  # mixes were expanded into their stores
+            self._pid = os.getpid()
+        return self._readers
+
+
+class StoreDataset(StoreReaders):
     """Samples of one or several occgen stores or mix indexes as ``(image uint8 (3, S, S), face_mask uint8
     (S, S))`` tensors.
 
@@ -202,19 +226,6 @@ class StoreDataset(Dataset):
                     points = points[selection]
                 self.without_points += count_without_points(points, n)
 
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_readers"], state["_pid"] = None, None  # every process opens its own zarr handles
-        return state
-
-    def _open(self) -> list[StoredDataset]:
-        if self._readers is None or self._pid != os.getpid():
-            self._readers = [open_store(p) for p in self.paths]  # mixes were expanded into their stores
-            self._pid = os.getpid()
-        return self._readers
 
     def locate(self, index: int) -> tuple[int, int]:
         """``(store number, index inside that store)`` of global ``index``."""
