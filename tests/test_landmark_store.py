@@ -257,3 +257,21 @@ def test_anchored_celebamask_reads_each_face_parsing_once(tmp_path: Path, monkey
     for sample in recipe.make_batch(list(range(6))):  # paired: samples 2k and 2k + 1 share face k
         build_labels(sample.labels, ("parsing", "landmarks"), occluder_mask=sample.occluder_mask)
     assert sorted(calls) == [0, 1, 2]
+
+
+def test_stores_of_different_landmark_schemes_are_not_mixed(tmp_path: Path) -> None:
+    """One mix reads one (K, 2) per sample: a 68-point store beside a 13-point one is refused, naming both."""
+    from occgen.core.errors import StoreError
+    from occgen.store import open_store
+    from occgen.store.mix import MixPart, build_mix
+
+    faces = faces_with_points(tmp_path / "faces", {"face0": "pts", "face1": "pts"})
+    own, derived, again = tmp_path / "own.zarr", tmp_path / "derived.zarr", tmp_path / "own2.zarr"
+    generate(source_recipe(faces), own, n=2, shard_size=2, labels=("landmarks",))
+    generate(source_recipe(faces, landmark_scheme="derived"), derived, n=2, shard_size=2, labels=("landmarks",))
+    generate(source_recipe(faces), again, n=2, shard_size=2, labels=("landmarks",))
+    with pytest.raises(StoreError, match=r"different landmark schemes .*own\.zarr: 68 points; .*derived\.zarr: 13 "):
+        build_mix([MixPart(own), MixPart(derived)], tmp_path / "bad.zarr")
+    assert not (tmp_path / "bad.zarr").exists()  # refused before anything was written
+    build_mix([MixPart(own), MixPart(again)], tmp_path / "good.zarr")  # one scheme: mixed
+    assert len(open_store(tmp_path / "good.zarr")) == 4

@@ -111,6 +111,7 @@ def _build_mix_locked(
         raise StoreError(f"stores of different image sizes cannot be mixed: {sizes}")
     stored_frames = {str(part.path): reader.card.get("frames") for part, reader in zip(parts, readers, strict=True)}
     frames = mixed_clip_frames(stored_frames)  # issue 27: stills, or clips of one length
+    _one_landmark_scheme({str(part.path): reader.card for part, reader in zip(parts, readers, strict=True)})
     rng = np.random.default_rng([seed, 99])  # stream 99: mix selection, apart from every recipe's streams
     store_index, sample_index, sources = [], [], []
     out_location = out
@@ -354,3 +355,18 @@ class MixReader:
     def licences(self) -> dict[str, str]:
         return {f"{source['path']} {name}": str(licence) for source in self.card["sources"]
                 for name, licence in (source.get("licences") or {}).items()}  # fmt: skip
+
+
+def _one_landmark_scheme(cards: dict[str, Any]) -> None:
+    """Refuse a mix of stores whose ``landmarks`` labels name different points (a face's own 68 or 5 points
+    beside the 13 parsing-derived ones): one mix reads one ``(K, 2)`` per sample (issue 25)."""
+    schemes: dict[tuple[str, ...], str] = {}
+    for path, card in cards.items():
+        labels = card.get("labels") or {}
+        if isinstance(labels, dict) and isinstance(labels.get("landmarks"), dict):
+            names = tuple(map(str, labels["landmarks"].get("names") or ()))
+            schemes.setdefault(names, path)
+    if len(schemes) > 1:
+        found = "; ".join(f"{path}: {len(names) or 13} points" for names, path in schemes.items())
+        raise StoreError(f"stores with different landmark schemes cannot be mixed ({found}): generate them with "
+                         "one natocc.landmark_scheme, or drop --labels landmarks from one")  # fmt: skip
