@@ -17,12 +17,12 @@ from occgen.recipes.drawn import render_still
 from occgen.recipes.motion import (
     ClipConfig,
     FrameParams,
-    _warp_inside,
     blur_occluder,
     frame_params,
     line_blur,
     sample_clip,
 )
+from occgen.recipes.motion_blur import _warp_inside
 from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
 from occgen.recipes.randocc import RandOccRecipe
 from occgen.sources.faces import open_faces
