@@ -141,12 +141,13 @@ def train_command(
         typer.Option(help="Probability of giving the image in BGR order [default: params, else 0]."),
     ] = None,
     clips: Annotated[
-        bool, typer.Option("--clips", help="Clip stores: train on pairs of consecutive frames with a temporal-"
+        bool, typer.Option("--clips", help="Clip stores or --online clips: train on frame pairs with a temporal-"
                            "consistency loss (docs/clips.md) [default: off].")
     ] = False,
     clip_weight: Annotated[
         float | None, typer.Option(help="--clips: weight of the temporal-consistency loss [default: 1.0].")
     ] = None,
+    frames: Annotated[int | None, typer.Option(help="--online --clips: frames per clip [default: 16].")] = None,
 ) -> None:
     """Train a face segmenter (default the ResNet-18 U-Net; BCE + OHEM, or multi-class parsing) on occgen stores."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -179,7 +180,7 @@ def train_command(
         if not err_console.is_terminal:  # a log file: plain lines instead of a live bar nobody sees
             lines = ProgressLines(err_console.file, every=log_every, epochs=config.epochs, budget=config.step_budget)
             _run_training(config, data, online, online_n, params, out, resume, val, lines.on_batch, lines.on_epoch,
-                          run_clips)
+                          run_clips, frames)
             return
         progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
@@ -197,14 +198,15 @@ def train_command(
             progress.console.print(epoch_line(row))
 
         try:
-            _run_training(config, data, online, online_n, params, out, resume, val, on_batch, on_epoch, run_clips)
+            _run_training(config, data, online, online_n, params, out, resume, val, on_batch, on_epoch, run_clips,
+                          frames)
         finally:
             progress.stop()
 
 
 def _run_training(config: Any, data: str | None, online: str | None, online_n: int | None, params: Path | None,
                   out: Path, resume: bool, val: str | None, on_batch: Any, on_epoch: Any,
-                  clips: Any = None) -> None:  # fmt: skip
+                  clips: Any = None, frames: int | None = None) -> None:  # fmt: skip
     """The online dataset (if any), the training run, and its closing line."""
     from occgen.cli.common import err_console, note_demo_sources
     from occgen.core.errors import ConfigError
@@ -213,14 +215,15 @@ def _run_training(config: Any, data: str | None, online: str | None, online_n: i
     online_data = None
     if online is not None:
         from occgen.settings import build_named_recipe
-        from occgen.train.online import OnlineDataset
+        from occgen.train.online_clips import online_dataset
 
         recipe, recipe_n = build_named_recipe(online, params)
         note_demo_sources(recipe.sources())
-        online_data = OnlineDataset(recipe, online_n or recipe_n, input_size=config.input_size,
-                                    target=config.target, crops=config.crops, seed=config.seed)  # fmt: skip
+        online_data = online_dataset(recipe, online_n or recipe_n, config, clips=clips is not None, frames=frames)
     elif not data:
         raise ConfigError("nothing to train on: pass --data STORE[,STORE...] and/or --online RECIPE")
+    elif frames is not None:
+        raise ConfigError("--frames sets the length of --online clips: pass --online RECIPE --clips, or drop it")
     from occgen.train.speed import cpu_bf16_note
 
     if note := (cpu_bf16_note() if config.bf16 and config.device == "cpu" else None):

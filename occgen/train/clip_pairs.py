@@ -160,15 +160,22 @@ class ClipPairDataset(StoreReaders):
                 torch.from_numpy(motion.astype(np.float32)))  # fmt: skip
 
 
-def clip_pair_dataset(config: TrainConfig, data: Sequence[Path | str], *, online: bool) -> ClipPairDataset:
-    """The ``--clips`` training data for ``config``, after the checks of what it cannot combine with."""
-    if online:
-        raise ConfigError("--clips trains on clip stores (--data); --online makes stills: drop one of them")
+def clip_pair_dataset(config: TrainConfig, data: Sequence[Path | str], *, online: bool) -> ClipPairDataset | None:
+    """The ``--clips`` pairs of the clip stores ``data`` for ``config``, after the checks of what it cannot combine
+    with; None when there are no stores and ``online`` clip pairs are the whole data
+    (:func:`occgen.train.online_clips.clip_training_data` adds them)."""
+    check_clip_training(config)
+    if online and not data:
+        return None
+    return ClipPairDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed)
+
+
+def check_clip_training(config: TrainConfig) -> None:
+    """Refuse the training settings clip pairs (stored or online) cannot combine with."""
     if config.target != "face":
         raise ConfigError(f"--clips scores the face mask's temporal consistency; train.target is {config.target!r}")
     if config.crops.enabled:
         raise ConfigError("--clips does not re-frame clip pairs: drop --crops / --channel-swap-p (train.crops)")
-    return ClipPairDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed)
 
 
 def clip_record(clips: ClipTrainConfig | None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ only from ``sample_rng(seed, recipe, epoch * length + i)``. So
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from occgen.core.errors import ConfigError
 from occgen.core.targets import Resize, apply_geometric
 from occgen.recipes.base import Recipe
 from occgen.recipes.labels import build_labels
+from occgen.train.clip_pairs import ClipPairDataset
 from occgen.train.config import CropConfig
 from occgen.train.crops import TRAIN_CROP_STREAM, apply_crop, sample_crop, sample_points
 from occgen.train.data import StoreDataset, training_targets
@@ -106,22 +107,40 @@ class OnlineDataset(Dataset):
     def describe(self) -> dict[str, Any]:
         """What determines the samples, shaped like a store's entry (``path``, ``n``, ``generation``) so the
         trainer records it in config.json and checks it on resume."""
-        recipe = self.recipe
-        sources = {name: info.get("fingerprint") for name, info in recipe.sources().items()}
-        generation = {"recipe": recipe.name, "seed": recipe.seed, "size": recipe.size, "params": recipe.params(),
-                      "sources": sources}  # fmt: skip
-        # (the target is train.target, recorded in the run's config already)
-        return {"path": f"online:{recipe.name}", "online": recipe.name, "n": self.length, "generation": generation}
+        return online_description(self.recipe, self.length)
+
+
+def online_description(recipe: Recipe, length: int) -> dict[str, Any]:
+    """An online part of the training data as config.json records it (see :meth:`OnlineDataset.describe`)."""
+    sources = {name: info.get("fingerprint") for name, info in recipe.sources().items()}
+    generation = {"recipe": recipe.name, "seed": recipe.seed, "size": recipe.size, "params": recipe.params(),
+                  "sources": sources}  # fmt: skip
+    # (the target is train.target, recorded in the run's config already)
+    return {"path": f"online:{recipe.name}", "online": recipe.name, "n": length, "generation": generation}
+
+
+class OnlinePart(Protocol):
+    """What :class:`MixedDataset` needs of its online part: :class:`OnlineDataset` (stills) or
+    :class:`occgen.train.online_clips.OnlineClipPairDataset` (pairs of clip frames)."""
+
+    input_size: int
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, ...]: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 class MixedDataset(Dataset):
-    """Stores (a :class:`StoreDataset`, or None) followed by an :class:`OnlineDataset` in one index space.
+    """Stores (a :class:`StoreDataset`, or None) followed by an :class:`OnlineDataset` in one index space; or,
+    for ``--clips``, clip stores (a :class:`ClipPairDataset`, or None) followed by online clip pairs.
 
     Keys are ``(epoch, i)`` as :class:`ShardShuffleSampler` yields them; store samples get the store
     dataset's augmentation, online samples are returned as the recipe made them (its own augmentation).
     """
 
-    def __init__(self, stores: StoreDataset | None, online: OnlineDataset) -> None:
+    def __init__(self, stores: StoreDataset | ClipPairDataset | None, online: OnlinePart) -> None:
         self.stores = stores
         self.online = online
         self.input_size = online.input_size
@@ -135,7 +154,7 @@ class MixedDataset(Dataset):
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, ...]:
         epoch, index = key if isinstance(key, tuple) else (0, key)
         if not 0 <= index < len(self):
             raise IndexError(f"sample {index} out of range for {len(self)} samples")

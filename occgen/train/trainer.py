@@ -40,7 +40,7 @@ from occgen.core.errors import ConfigError, StoreError
 from occgen.core.files import atomic_path
 from occgen.core.params import to_plain
 from occgen.store.schema import card_digest
-from occgen.train import clip_pairs
+from occgen.train import clip_pairs, online_clips
 from occgen.train.architectures import build_model, canonical_arch, load_encoder_weights, needs_full_batches
 from occgen.train.clip_pairs import ClipPairDataset
 from occgen.train.config import DEFAULT_ARCH, DEVICES, RESUMABLE_CHANGES, ClipTrainConfig, CropConfig, TrainConfig  # noqa: F401 (re-exported)
@@ -271,25 +271,26 @@ def train(
     val: list[Path] | None = None,
     on_batch: BatchCallback | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
-    online: OnlineDataset | None = None,
+    online: OnlineDataset | online_clips.OnlineClipPairDataset | None = None,
     clips: ClipTrainConfig | None = None,
 ) -> TrainReport:
     """Train (or resume) into ``out``; returns the rows of the epochs run by this call.
 
     ``online``: samples of a recipe made on the fly (issue 18), after the stores of ``data`` (which may then
-    be empty). ``clips``: train on pairs of consecutive frames of the clip stores of ``data`` with a temporal loss.
+    be empty). ``clips``: train on pairs of consecutive frames of the clip stores of ``data`` (and of ``online``
+    clips) with a temporal loss.
     """
     out = Path(out)
     device = resolve_device(config.device)
     if online is not None and online.target != config.target:
         raise ConfigError(f"the online dataset makes {online.target} labels but train.target is {config.target!r}")
     dataset: StoreDataset | MixedDataset | ClipPairDataset
-    if clips is not None:  # issue 27: pairs of consecutive clip frames (occgen/train/clip_pairs.py)
-        dataset = clip_pairs.clip_pair_dataset(config, data, online=online is not None)
+    if clips is not None:  # issue 27: pairs of consecutive clip frames (clip_pairs.py; online: online_clips.py)
+        dataset = online_clips.clip_training_data(config, data, online)
     elif online is None or data:
         dataset = StoreDataset(data, input_size=config.input_size, augment=config.augment, seed=config.seed,
                                target=config.target, crops=config.crops)  # fmt: skip
-    if online is not None:
+    if online is not None and clips is None:
         dataset = MixedDataset(dataset if data and isinstance(dataset, StoreDataset) else None, online)
     val_dataset = StoreDataset(val, input_size=config.input_size, target=config.target) if val else None
     data_info = _data_description(dataset)
