@@ -57,7 +57,8 @@ def test_online_pairs_equal_the_stored_clips_pairs(tmp_path: Path, params: Path,
     reader = open_store(store)
     online = OnlineClipPairDataset(recipe, 2, input_size=64, frames=FRAMES, seed=11)
     stored = ClipPairDataset([store], input_size=64)  # un-augmented: dataset[i]
-    small = (OnlineClipPairDataset(recipe, 2, input_size=32, frames=FRAMES, seed=11), ClipPairDataset([store], input_size=32))
+    small = OnlineClipPairDataset(recipe, 2, input_size=32, frames=FRAMES, seed=11)  # resized as stored pairs are
+    stored_small = ClipPairDataset([store], input_size=32)
     starts = set()
     for epoch, index in ((0, 0), (0, 1), (1, 0), (1, 1)):
         clip, t = online.pair(epoch, index)
@@ -70,7 +71,7 @@ def test_online_pairs_equal_the_stored_clips_pairs(tmp_path: Path, params: Path,
         assert images.dtype == torch.uint8 and masks.dtype == torch.uint8 and motion.dtype == torch.float32
         assert images.shape == (2, 3, 64, 64) and masks.shape == (2, 64, 64) and motion.shape == (2, 3)
         for ours, theirs in ((online[(epoch, index)], stored[pair_index(clip, t)]),
-                             (small[0][(epoch, index)], small[1][pair_index(clip, t)])):  # fmt: skip
+                             (small[(epoch, index)], stored_small[pair_index(clip, t)])):  # fmt: skip
             assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True)), name
     assert not np.allclose(motion.numpy(), [[1, 0, 0], [0, 1, 0]])  # the head moves between the frames
     assert len(starts) > 1  # each item draws its own first frame
