@@ -110,7 +110,24 @@ class OnlineDataset(Dataset):
         return online_description(self.recipe, self.length)
 
 
-def online_description(recipe: Recipe, length: int) -> dict[str, Any]:
+class DescribedRecipe(Protocol):
+    """What :func:`online_description` reads of a recipe (a :class:`Recipe`, or the clips of one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def params(self) -> dict[str, Any]: ...
+
+    def sources(self) -> dict[str, Any]: ...
+
+
+def online_description(recipe: DescribedRecipe, length: int) -> dict[str, Any]:
     """An online part of the training data as config.json records it (see :meth:`OnlineDataset.describe`)."""
     sources = {name: info.get("fingerprint") for name, info in recipe.sources().items()}
     generation = {"recipe": recipe.name, "seed": recipe.seed, "size": recipe.size, "params": recipe.params(),
