@@ -13,6 +13,9 @@ is the one :mod:`occgen.train.flicker` scores with (their recorded head matrices
   the pixels whose true mask the warp explains (unchanged from frame t moved by the motion) and whose source lies
   inside frame t: where an occluder moves, or the face enters the frame, the masks may change and are not asked
   to stay.
+
+Pairs made on the fly from a recipe (``train --online RECIPE --clips``) come from
+:class:`occgen.train.online_clips.OnlineClipPairDataset`, as the same tensors.
 """
 
 from __future__ import annotations

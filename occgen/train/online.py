@@ -12,7 +12,8 @@ only from ``sample_rng(seed, recipe, epoch * length + i)``. So
   (``occgen generate <recipe> --n (epoch + 1) * length``): an online run can be replayed from a store.
 
 :class:`MixedDataset` puts stores and an online recipe behind one index space, with the attributes
-:class:`occgen.train.data.ShardShuffleSampler` walks (offsets, lengths, shard sizes).
+:class:`occgen.train.data.ShardShuffleSampler` walks (offsets, lengths, shard sizes); with ``--clips``, clip stores'
+pairs and online clip pairs (:mod:`occgen.train.online_clips`).
 """
 
 from __future__ import annotations
