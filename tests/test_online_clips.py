@@ -23,7 +23,7 @@ from occgen.settings import build_named_recipe
 from occgen.store import open_store
 from occgen.train.clip_pairs import ClipPairDataset
 from occgen.train.config import AugmentConfig, TrainConfig
-from occgen.train.data import ShardShuffleSampler
+from occgen.train.data import ShardShuffleSampler, StoreDataset
 from occgen.train.online import MixedDataset
 from occgen.train.online_clips import OnlineClipPairDataset, clip_training_data, online_dataset
 
@@ -119,6 +119,8 @@ def test_stored_and_online_pairs_mix(tmp_path: Path, params: Path) -> None:
     stored, made = dataset[(0, 1)], dataset[(0, 2 * (FRAMES - 1) + 1)]
     assert all(torch.equal(a, b) for a, b in zip(stored, ClipPairDataset([store], input_size=32)[1], strict=True))
     assert all(torch.equal(a, b) for a, b in zip(made, online[(0, 1)], strict=True))
+    with pytest.raises(ConfigError, match="must both give clip pairs"):
+        MixedDataset(StoreDataset([store], input_size=32), online)  # stills beside pairs: no batch holds both
     described = dataset.describe()
     assert [d["path"] for d in described] == [str(store), "online:randocc"] and described[1]["frames"] == FRAMES
 

@@ -164,6 +164,8 @@ class MixedDataset(Dataset):
         self.input_size = online.input_size
         if stores is not None and stores.input_size != online.input_size:
             raise ConfigError("stores and the online recipe must share one input_size")
+        if stores is not None and isinstance(stores, ClipPairDataset) != getattr(online, "clip_pairs", False):
+            raise ConfigError("stores and the online recipe must both give clip pairs (--clips) or both stills")
         self.lengths = [*(stores.lengths if stores else []), len(online)]
         self.shard_sizes = [*(stores.shard_sizes if stores else []), ONLINE_BLOCK]
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)

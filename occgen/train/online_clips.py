@@ -50,6 +50,7 @@ class OnlineClipPairDataset(Dataset):
     clip and frame). ``dataset[i]`` is epoch 0."""
 
     target = "face"  # the temporal loss scores the face mask
+    clip_pairs = True  # items are pairs of frames (MixedDataset mixes them only with stored pairs)
 
     def __init__(self, recipe: Recipe, length: int, *, input_size: int, frames: int = DEFAULT_FRAMES,
                  seed: int = 0) -> None:  # fmt: skip
