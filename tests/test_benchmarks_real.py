@@ -175,10 +175,10 @@ def test_face_size_bins_and_grouped_scores() -> None:
     result.add(EvalItem("l", large, None, "l", "object"), np.zeros((100, 100), bool), worst_k=0, tile_px=8)
     summary = result.summary()
     assert summary["by_face_size"] == {
-        "<64px": {"images": 1, "face_iou": 1.0, "miou": 1.0, "fwiou": 1.0, "face_boundary_iou": 1.0,
-                  "face_iou_per_image_mean": 1.0},
-        "64-128px": {"images": 1, "face_iou": 0.0, "miou": pytest.approx(2800 / 10000 / 2), "fwiou":
-                     pytest.approx(0.28 * 0.28), "face_boundary_iou": 0.0, "face_iou_per_image_mean": 0.0},
+        "<64px": {"images": 1, "face_iou": 1.0, "face_recall": 1.0, "miou": 1.0, "fwiou": 1.0,
+                  "face_boundary_iou": 1.0, "face_iou_per_image_mean": 1.0},
+        "64-128px": {"images": 1, "face_iou": 0.0, "face_recall": 0.0, "miou": pytest.approx(2800 / 10000 / 2),
+                     "fwiou": pytest.approx(0.28 * 0.28), "face_boundary_iou": 0.0, "face_iou_per_image_mean": 0.0},
     }  # fmt: skip
     assert list(summary["by_occluder"]) == ["hand", "object"] and summary["by_occluder"]["hand"]["images"] == 1
     assert summary["face_iou"] == pytest.approx(100 / 7300)

@@ -88,6 +88,8 @@ def test_table_end_to_end_on_the_demo_then_resumed(tmp_path: Path) -> None:
     assert float(row["face_iou"]) == summary["face_iou"]
     assert float(row["face_iou_per_image_mean"]) == summary["face_iou_per_image_mean"]
     assert float(row["miou"]) == summary["miou"]
+    assert float(row["face_recall"]) == summary["face_recall"]
+    tones = summary["by_skin_tone"]  # the held-out images have faces: at least one ITA group
     result = runner.invoke(app, ["evaluate", "--model", str(out / "runs" / "natocc" / "last.pt"), "--data",
                                  str(natocc_mix), "--out", str(tmp_path / "fit"), "--fps-iterations", "0"])  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -103,6 +105,9 @@ def test_table_end_to_end_on_the_demo_then_resumed(tmp_path: Path) -> None:
     assert "Pretrained encoder: no (random initialisation)" in report
     assert "A small CPU budget is small." in report and "2 optimizer steps x batch 2" in report
     assert "occgen table --eval=occluded=" in report
+    assert "## By skin tone" in report and tones
+    for group, values in tones.items():
+        assert f"| c-wo+natocc | occluded | {group} | {values['images']} | {values['face_iou']:.4f} |" in report
     assert read_image(out / "curves.png").shape[2] == 3
     for condition in CONDITIONS:
         assert (out / "runs" / condition / "eval" / "occluded" / "worst.png").is_file()

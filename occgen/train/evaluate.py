@@ -20,9 +20,9 @@ are read by :mod:`occgen.train.benchmarks` (``occgen evaluate --benchmark NAME -
 Outputs (:func:`write_report`): ``per_image.csv``, ``summary.json`` (DVC metrics; NaN written as null)
 and ``worst.png`` (the worst images by face IoU: image | overlay with true face green, false face red,
 missed face blue). Beside the IoUs: the face's Boundary IoU (:func:`occgen.train.metrics.boundary_counts`,
-pooled and per-image mean), and the scores per occluder type (where the benchmark states it) and per face
-size (:func:`occgen.train.metrics.face_size_bin`). On a store, the worst items keep their arrays
-(:class:`occgen.train.worst_cases.WorstCase`) for ``worst_samples.png`` / ``.csv``.
+pooled and per-image mean), and the scores per occluder type (where the benchmark states it), per face size
+(:func:`occgen.train.metrics.face_size_bin`) and per skin tone (:mod:`occgen.train.skin_tone`). On a store, the
+worst items keep their arrays (:class:`occgen.train.worst_cases.WorstCase`) for ``worst_samples.png`` / ``.csv``.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ from occgen.train.metrics import (
     group_scores,
     scores,
 )
+from occgen.train.skin_tone import NO_SKIN, face_ita, skin_tone_group, skin_tone_groups
 from occgen.train.worst_cases import WorstCase
 
 PER_IMAGE_CSV = "per_image.csv"
@@ -190,11 +191,13 @@ class EvalResult:
         self.boundary = self.boundary + edge
         height, width = item.truth.shape
         size_px = face_size_px(item.truth)
+        ita = face_ita(item.image, item.truth)
         self.rows.append({"id": item.item_id, "source": item.source, "width": width, "height": height,
                           "tp": counts.tp, "fp": counts.fp, "fn": counts.fn, "tn": counts.tn, **values,
                           BOUNDARY_METRIC: edge.iou, "boundary_intersection": edge.intersection,
                           "boundary_union": edge.union, "occluder": item.occluder,
-                          "face_size_px": round(size_px, 1), "face_size": face_size_bin(size_px)})  # fmt: skip
+                          "face_size_px": round(size_px, 1), "face_size": face_size_bin(size_px),
+                          "skin_ita": round(ita, 1), "skin_tone": skin_tone_group(ita)})  # fmt: skip
         if worst_k <= 0:
             return
         # An image with no face in either mask is a perfect face prediction (its face IoU is undefined).
@@ -228,6 +231,8 @@ class EvalResult:
             summary["by_occluder"] = group_scores(self.rows, "occluder", occluders)
         if any("face_size" in row for row in self.rows):
             summary["by_face_size"] = group_scores(self.rows, "face_size", face_size_bins())
+        if any(row.get("skin_tone", NO_SKIN) != NO_SKIN for row in self.rows):
+            summary["by_skin_tone"] = group_scores(self.rows, "skin_tone", skin_tone_groups())
         return summary
 
 
@@ -260,7 +265,8 @@ def write_report(result: EvalResult, out: Path, extra: dict[str, Any]) -> dict[s
     except OSError as error:
         raise ConfigError(f"cannot create {out}: {error.strerror or error}; choose a writable --out") from error
     fields = ["id", "source", "width", "height", "tp", "fp", "fn", "tn", *METRIC_NAMES, BOUNDARY_METRIC,
-              "boundary_intersection", "boundary_union", "occluder", "face_size_px", "face_size"]  # fmt: skip
+              "boundary_intersection", "boundary_union", "occluder", "face_size_px", "face_size",
+              "skin_ita", "skin_tone"]  # fmt: skip
     with (out / PER_IMAGE_CSV).open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()

@@ -246,7 +246,7 @@ def face_size_bins(edges_px: tuple[int, ...] = FACE_SIZE_EDGES_PX) -> tuple[str,
 def group_scores(rows: list[dict[str, Any]], key: str, names: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Pooled scores of the per-image rows (as ``EvalResult`` in :mod:`occgen.train.evaluate` keeps them) that
     share each value of ``key``, in the order of ``names`` (empty groups left out; "" is named "unstated"):
-    images, face IoU, mIoU, fwIoU, face Boundary IoU and the per-image mean face IoU."""
+    images, face IoU, face recall, mIoU, fwIoU, face Boundary IoU and the per-image mean face IoU."""
     groups: dict[str, dict[str, Any]] = {}
     for name in names:
         members = [row for row in rows if row.get(key) == name]
@@ -258,7 +258,8 @@ def group_scores(rows: list[dict[str, Any]], key: str, names: Iterable[str]) -> 
         values = scores(counts)
         defined = [r["face_iou"] for r in members if not math.isnan(r["face_iou"])]
         groups[name or "unstated"] = {
-            "images": len(members), "face_iou": values["face_iou"], "miou": values["miou"], "fwiou": values["fwiou"],
+            "images": len(members), "face_iou": values["face_iou"], "face_recall": values["face_recall"],
+            "miou": values["miou"], "fwiou": values["fwiou"],
             BOUNDARY_METRIC: edge.iou, "face_iou_per_image_mean": float(np.mean(defined)) if defined else float("nan"),
         }  # fmt: skip
     return groups

@@ -5,6 +5,7 @@ worst-case sheets) and ``curves.png`` (training loss per step). Written by :func
 from __future__ import annotations
 
 import csv
+import json
 import math
 import platform
 from collections.abc import Sequence
@@ -76,6 +77,40 @@ def _device_text(device: str) -> str:
     return f"{device} ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else device
 
 
+def skin_tone_lines(out: Path, records: dict[str, dict[str, Any]], eval_sets: Sequence[str]) -> list[str]:
+    """A "By skin tone" section: each evaluation's ``by_skin_tone`` groups (occgen.train.skin_tone), read from
+    ``runs/<condition>/eval/<set>/summary.json``; no lines when no evaluation reports them."""
+    rows = []
+    for name in records:
+        for eval_name in eval_sets:
+            summary = _read_summary(out / "runs" / name / "eval" / eval_name / "summary.json")
+            for group, values in (summary.get("by_skin_tone") or {}).items():
+                rows.append(f"| {name} | {eval_name} | {group} | {values.get('images')} | "
+                            f"{_cell(values.get('face_iou'))} | {_cell(values.get('face_recall'))} |")  # fmt: skip
+    if not rows:
+        return []
+    return [
+        "",
+        "## By skin tone",
+        "",
+        "Groups of the Individual Typology Angle of each image's visible face (median L*, b*; Del Bino and Bernerd's "
+        "bounds; a proxy of the pictured skin under the photo's lighting, see occgen/train/skin_tone.py). Pooled "
+        "within each group; a group of a few images is an anecdote, not a rate.",
+        "",
+        "| condition | evaluation set | skin tone (ITA) | images | face IoU | face recall |",
+        "|---|---|---|---:|---:|---:|",
+        *rows,
+    ]
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
 def write_report(
     rows: Sequence[dict[str, Any]],
     records: dict[str, dict[str, Any]],
@@ -108,14 +143,15 @@ def write_report(
         run.command,
         "```",
         "",
-        "| condition | evaluation set | images | face IoU (pooled) | face IoU (per-image mean) | Boundary IoU | mIoU "
-        "| training face IoU (pooled) | steps | training s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| condition | evaluation set | images | face IoU (pooled) | face IoU (per-image mean) | face recall "
+        "| Boundary IoU | mIoU | training face IoU (pooled) | steps | training s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row['condition']} | {row['eval']} | {row['images']} | {_cell(row['face_iou'])} | "
-            f"{_cell(row['face_iou_per_image_mean'])} | {_cell(row['boundary_iou'])} | {_cell(row['miou'])} | "
+            f"{_cell(row['face_iou_per_image_mean'])} | {_cell(row.get('face_recall'))} | "
+            f"{_cell(row['boundary_iou'])} | {_cell(row['miou'])} | "
             f"{_cell(row.get('train_face_iou'))} | {row['steps']} | {_cell(row['train_seconds'], 0)} |"
         )
     lines += [
@@ -143,6 +179,7 @@ def write_report(
             "U-Net-R18 at 256² on 800 real faces reached face IoU 0.64-0.78 on real occluded faces): read the "
             "table as a comparison at this budget, and differences of a few points as noise."
         )
+    lines += skin_tone_lines(out, records, eval_sets)
     lines += ["", "## Training curves", ""]
     lines.append(
         f"![training loss per step]({curves.name})"
