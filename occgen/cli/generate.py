@@ -107,7 +107,8 @@ def generate_recipe(
     The recipe's settings come from ``params`` (all defaults when None); each value given (not None) replaces
     the file's: ``seed``/``size`` in ``base``, the run keys, ``faces``/``split`` in ``faces`` (``faces_format``
     its ``layout``; ``faces`` alone resets it to ``auto``, :func:`faces_layout`), ``textures`` in ``textures``;
-    ``configure`` maps the recipe's own config (its command's own options). Then the registered builder opens the sources and :func:`run_generation` writes the store.
+    ``configure`` maps the recipe's own config (its command's own options). Then the registered builder opens
+    the sources and :func:`run_generation` writes the store.
     """
     from occgen.settings import build_recipe, load_recipe_settings
 
