@@ -5,11 +5,14 @@ public layout (`faces.layout: lfw-parts`, a split) must still let the later stag
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from test_sources_layouts import lfw_labels, make_lfw
 from typer.testing import CliRunner
 
 from occgen.cli.main import app
+from occgen.core.errors import SourceError
+from occgen.sources.faces import open_faces
 from occgen.store.schema import ShardReader
 
 
@@ -57,3 +60,18 @@ def test_faces_format_still_wins_over_the_reset(tmp_path: Path) -> None:
     code, output = invoke("generate", "randocc", "--params", str(params), "--faces", str(faces_store),
                           "--faces-format", "lfw-parts", "--n", "2", "--out", str(tmp_path / "r.zarr"))  # fmt: skip
     assert code == 1 and "LFW Part Labels" in output and "lfw_funneled not found" in output
+
+
+def test_a_split_file_with_ids_that_name_no_face_is_refused(tmp_path: Path) -> None:
+    """LFW's own split files write `Ann_Lee 1`; occgen's face ids are `Ann_Lee_0001`. An id file copied in the
+    wrong spelling used to give a silently smaller C-WO (206 of 300 LFW faces on the real run)."""
+    root = make_lfw(tmp_path / "lfw")
+    ids = tmp_path / "ids.txt"
+    ids.write_text("Ann_Lee_0001\nBob_Roe_0003\n")
+    assert [open_faces(root, split=ids).face_id(i) for i in range(2)] == ["Ann_Lee_0001", "Bob_Roe_0003"]
+    ids.write_text("Ann_Lee_0001\nBob_Roe_3\nAnn_Lee 2\n")
+    with pytest.raises(SourceError) as error:
+        open_faces(root, split=ids)
+    message = str(error.value)
+    assert "\n" not in message and str(ids) in message
+    assert "2 of 3 ids name no LFW Part Labels face (e.g. 'Bob_Roe_3')" in message and "'Ann_Lee_0001'" in message
