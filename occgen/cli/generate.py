@@ -85,6 +85,15 @@ TexturesOption = Annotated[
 ]
 
 
+def faces_layout(faces: Path | None, faces_format: str | None) -> str | None:
+    """The face layout a run uses in place of params' ``faces.layout`` (None keeps it): ``--faces-format``, or
+    ``auto`` when ``--faces`` names another folder, since params' layout describes params' ``faces.path`` (an
+    LFW Part Labels pipeline passes its C-WO store as ``--faces data/faces.zarr``)."""
+    if faces_format is not None:
+        return faces_format
+    return "auto" if faces is not None else None
+
+
 def generate_recipe(
     name: str, out: Path, *, params: Path | None = None, seed: int | None = None, size: int | None = None,
     n: int | None = None, workers: int | None = None, shard_size: int | None = None, image_codec: str | None = None,
@@ -97,8 +106,9 @@ def generate_recipe(
 
     The recipe's settings come from ``params`` (all defaults when None); each value given (not None) replaces
     the file's: ``seed``/``size`` in ``base``, the run keys, ``faces``/``split`` in ``faces`` (``faces_format``
-    its ``layout``), ``textures`` in ``textures``; ``configure`` maps the recipe's own config (its command's own
-    options). Then the registered builder opens the sources and :func:`run_generation` writes the store.
+    its ``layout``; ``faces`` alone resets it to ``auto``, :func:`faces_layout`), ``textures`` in ``textures``;
+    ``configure`` maps the recipe's own config (its command's own options). Then the registered builder opens
+    the sources and :func:`run_generation` writes the store.
     """
     from occgen.settings import build_recipe, load_recipe_settings
 
@@ -110,7 +120,7 @@ def generate_recipe(
                          labels=labels)  # fmt: skip
     settings = replace(
         settings, base=with_overrides(settings.base, seed=seed, size=size), run=run,
-        faces=with_overrides(settings.faces, path=faces, split=split, layout=faces_format),
+        faces=with_overrides(settings.faces, path=faces, split=split, layout=faces_layout(faces, faces_format)),
         textures=with_overrides(settings.textures, path=textures),
         config=configure(settings.config) if configure is not None else settings.config,
     )  # fmt: skip

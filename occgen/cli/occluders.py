@@ -94,6 +94,13 @@ def occluders_coco(
             )  # fmt: skip
         if report.unknown_categories and category:
             err_console.print(f"warning: categories not in {annotations.name}: {', '.join(report.unknown_categories)}")
+        if report.empty_categories:  # a COCO subset (COCO-MINI, COCO_Tiny...) lacks some of the 20 categories
+            err_console.print(
+                f"warning: {len(report.empty_categories)} of {len(filters.categories)} categories gave no object "
+                f"in {annotations.name}: {', '.join(report.empty_categories)} (not annotated there, or every instance "
+                "rejected below); add images or choose objects.coco.categories",
+                highlight=False,
+            )
         rejected = ", ".join(f"{k} {v}" for k, v in sorted(report.rejected.items())) or "none"
         per_category = ", ".join(f"{k} {v}" for k, v in report.per_category.items()) or "none"
         err_console.print(

@@ -172,8 +172,7 @@ class LabelMapFaces(UrlRoot, ABC):
             raise ConfigError(f"--split {self.split}: {self.title} splits are {', '.join(self.splits)}")
         faces = self.find_faces(self.split)
         if self.id_file is not None:
-            wanted = set(read_id_list(Path(self.id_file)))
-            faces = [f for f in faces if f.face_id in wanted or Path(f.face_id).name in wanted]
+            faces = self._listed_faces(faces, Path(self.id_file))
         if not faces:
             raise SourceError(f"no labelled faces found in {self.root} ({self.title} layout"
                               + (f", split {self.split}" if self.split else "") + ")")  # fmt: skip
@@ -182,6 +181,20 @@ class LabelMapFaces(UrlRoot, ABC):
         lut[: len(self.parsing_ids)] = self.parsing_ids
         self._lut = lut
         self._face_classes = face_class_ids(tuple(self.face_parts))
+
+    def _listed_faces(self, faces: list[LabelledFace], id_file: Path) -> list[LabelledFace]:
+        """The faces ``id_file`` lists; an id that names no face is an error (never a silently smaller set)."""
+        ids = read_id_list(id_file)
+        known = {f.face_id for f in faces} | {Path(f.face_id).name for f in faces}
+        unknown = [i for i in ids if i not in known]
+        if unknown and faces:
+            raise SourceError(
+                f"split file {id_file}: {len(unknown)} of {len(ids)} ids name no {self.title} face"
+                + (f" of split {self.split}" if self.split else "")
+                + f" (e.g. {unknown[0]!r}); write ids as the layout names its faces (e.g. {faces[0].face_id!r})"
+            )
+        wanted = set(ids)
+        return [f for f in faces if f.face_id in wanted or Path(f.face_id).name in wanted]
 
     @abstractmethod
     def find_faces(self, split: str | None) -> list[LabelledFace]:

@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +148,8 @@ class ExtractReport:
     unknown_categories: list[str]
     per_category: dict[str, int]
     seconds: float
+    #: Requested categories that gave no object (absent from a COCO subset, or every instance filtered out).
+    empty_categories: list[str] = field(default_factory=list)
 
     @property
     def objects_per_second(self) -> float:
@@ -265,6 +267,7 @@ def extract_coco(
         unknown_categories=selection.unknown_categories,
         per_category=dict(sorted(per_category.items())),
         seconds=time.perf_counter() - start,
+        empty_categories=[name for name in filters.categories if name not in per_category],
     )
 
 
