@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from occgen.recipes.faceocc import FaceOccConfig, FaceOccRecipe
+from occgen.sources.faceocc import open_faceocc
+from occgen.sources.faces import FaceFolder
 
 SIDE = 64
 
@@ -64,3 +69,12 @@ def write_faceocc(root: Path, *, bad: bool = False) -> Path:
         (top / "ffhq" / "broken.png").write_bytes(b"\x89PNG not really")
         assert cv2.imwrite(str(top / "internet" / "mask" / "no_alpha.png"), noise())
     return top
+
+
+def faceocc_recipe(tmp_path: Path, face_folder: Path, **changes: object) -> FaceOccRecipe:
+    """A 64-px FaceOcc recipe (seed 3) over ``face_folder`` and the fixture FaceOcc folder under ``tmp_path``."""
+    root = tmp_path / "data"
+    if not (root / "FaceOcc").exists():
+        write_faceocc(root)
+    config = replace(FaceOccConfig(size_px=64), **changes)  # type: ignore[arg-type]
+    return FaceOccRecipe(FaceFolder(face_folder), open_faceocc(root / "FaceOcc"), config, seed=3)

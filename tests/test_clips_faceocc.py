@@ -10,33 +10,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _faceocc_fixture import write_faceocc
+from _faceocc_fixture import faceocc_recipe as _recipe
 from test_generate import assert_same_store
 from typer.testing import CliRunner
 
 from occgen.cli.main import app
 from occgen.core.geometry import mask_bbox
 from occgen.recipes.clips import ClipRecipe
-from occgen.recipes.faceocc import FaceOccConfig, FaceOccRecipe
 from occgen.recipes.faceocc_drawn import FaceOccDrawing
 from occgen.recipes.faceocc_transforms import paste, sample_affine_inverse
 from occgen.recipes.motion import FIXED_PATH, ClipConfig, ClipParams, frame_params, move_layer
 from occgen.run.clips import clip_recipe
 from occgen.run.generate import generate
-from occgen.sources.faceocc import open_faceocc
-from occgen.sources.faces import FaceFolder
 from occgen.store import open_store
 from occgen.store.clips import ClipView
 
 FRAMES = 6
-
-
-def _recipe(tmp_path: Path, face_folder: Path, **changes: object) -> FaceOccRecipe:
-    root = tmp_path / "data"
-    if not (root / "FaceOcc").exists():
-        write_faceocc(root)
-    config = replace(FaceOccConfig(size_px=64), **changes)  # type: ignore[arg-type]
-    return FaceOccRecipe(FaceFolder(face_folder), open_faceocc(root / "FaceOcc"), config, seed=3)
 
 
 def _frame_matrix(drawing: FaceOccDrawing, head_matrix: tuple[tuple[float, ...], ...]) -> np.ndarray:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _faceocc_fixture import faceocc_recipe as _recipe
 from _faceocc_fixture import write_faceocc
 from typer.testing import CliRunner
 
@@ -31,14 +31,6 @@ from occgen.sources.faces import FaceFolder
 
 NO_JITTER = OccluderJitterConfig(degrees=0.0, translate_frac=(0.0, 0.0), scale_range=(1.0, 1.0),
                                  shear_x_deg=(0.0, 0.0), shear_y_deg=(0.0, 0.0), flip_p=0.0)  # fmt: skip
-
-
-def _recipe(tmp_path: Path, face_folder: Path, **changes: object) -> FaceOccRecipe:
-    root = tmp_path / "data"
-    if not (root / "FaceOcc").exists():
-        write_faceocc(root)
-    config = replace(FaceOccConfig(size_px=64), **changes)  # type: ignore[arg-type]
-    return FaceOccRecipe(FaceFolder(face_folder), open_faceocc(root / "FaceOcc"), config, seed=3)
 
 
 def test_visible_face_never_grows_and_is_disjoint_from_occlusion(tmp_path: Path, face_folder: Path) -> None:
