@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -75,35 +76,49 @@ def tile(sample_image: np.ndarray, points: np.ndarray, placement: dict, size: in
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "natocc-anchored-preview.jpg"
-    )
+def _family_tiles(recipe: NatOccRecipe, faces: FaceFolder, size: int) -> list[np.ndarray]:
+    """The first samples of each family, PER_FAMILY of each, each eyewear / face-mask style at most once."""
+    tiles: list[np.ndarray] = []
+    shown: Counter[str] = Counter()
+    for index in range(400):
+        sample = recipe.make(index)
+        placement = sample.metadata["placement"]
+        style = sample.metadata["params"]["occluder"].get("style", "")
+        if shown[placement["family"]] >= PER_FAMILY.get(placement["family"], 0) or shown[style] >= 1 and style:
+            continue
+        shown.update([placement["family"], style] if style else [placement["family"]])
+        parsing = faces.load_parsing(sample.metadata["face_index"], size)
+        tiles.append(tile(sample.image, landmarks_from_parsing(parsing), placement, size))
+        if len(tiles) == sum(PER_FAMILY.values()):
+            break
+    return tiles
+
+
+def preview_main(
+    doc: str, out_name: str, config: NatOccConfig,
+    pick_tiles: Callable[[NatOccRecipe, FaceFolder, int], list[np.ndarray]],
+) -> None:  # fmt: skip
+    """The preview scripts' command line: anchored NatOcc (seed 5, 384 px) on the scratch demo faces, the tiles
+    ``pick_tiles`` chooses, COLUMNS to a row, written as a JPEG to ``--out`` (default docs/``out_name``)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / out_name)
     args = parser.parse_args()
     size = 384
     with tempfile.TemporaryDirectory() as scratch:
         faces = FaceFolder(scratch_faces(Path(scratch) / "faces"))
-        config = NatOccConfig(placement="anchored", objects_frac=0.7, wearables_frac=0.5, face_order="random")
         recipe = NatOccRecipe(faces, MattedHands(None, max_side_px=size), config, seed=5, size=size,
                               objects=CocoObjects(None, max_side_px=size))  # fmt: skip
-        tiles, shown = [], Counter()
-        for index in range(400):  # the first samples of each family, PER_FAMILY of each
-            sample = recipe.make(index)
-            placement = sample.metadata["placement"]
-            style = sample.metadata["params"]["occluder"].get("style", "")
-            if shown[placement["family"]] >= PER_FAMILY.get(placement["family"], 0) or shown[style] >= 1 and style:
-                continue
-            shown.update([placement["family"], style] if style else [placement["family"]])
-            parsing = faces.load_parsing(sample.metadata["face_index"], size)
-            tiles.append(tile(sample.image, landmarks_from_parsing(parsing), placement, size))
-            if len(tiles) == sum(PER_FAMILY.values()):
-                break
+        tiles = pick_tiles(recipe, faces, size)
     rows = [np.concatenate(tiles[i : i + COLUMNS], axis=1) for i in range(0, len(tiles), COLUMNS)]
     sheet = np.concatenate(rows, axis=0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 82])
     print(f"{args.out}: {args.out.stat().st_size // 1024} KB")
+
+
+def main() -> None:
+    config = NatOccConfig(placement="anchored", objects_frac=0.7, wearables_frac=0.5, face_order="random")
+    preview_main(__doc__ or "", "natocc-anchored-preview.jpg", config, _family_tiles)
 
 
 if __name__ == "__main__":
