@@ -290,6 +290,7 @@ def run_table(
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     records: dict[str, dict[str, Any]] = {}
+    summaries: dict[tuple[str, str], dict[str, Any]] = {}  # (condition, evaluation set) -> its summary
     for condition in conditions:
         folder = out / "runs" / condition.name
         done = train_condition(condition, config, folder, say=say, on_batch=progress() if progress else None)
@@ -299,6 +300,7 @@ def run_table(
             summary = evaluate_condition(
                 folder / LAST, done["key"], eval_set, folder / "eval" / eval_set.name, run.evaluate, say=say
             )
+            summaries[condition.name, eval_set.name] = summary
             rows.append(table_row(condition.name, eval_set.name, summary, done, trained))
         write_table(rows, out / TABLE_CSV)  # the rows so far: a table that grows while the run goes on
     curves = write_curves({c.name: out / "runs" / c.name / STEPS_CSV for c in conditions}, out / CURVES_PNG)
@@ -308,6 +310,7 @@ def run_table(
         config,
         run,
         out,
+        summaries=summaries,
         curves=curves,
         seconds=time.perf_counter() - started,
         eval_sets=[e.name for e in eval_sets],

@@ -5,7 +5,6 @@ worst-case sheets) and ``curves.png`` (training loss per step). Written by :func
 from __future__ import annotations
 
 import csv
-import json
 import math
 import platform
 from collections.abc import Sequence
@@ -77,16 +76,14 @@ def _device_text(device: str) -> str:
     return f"{device} ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else device
 
 
-def skin_tone_lines(out: Path, records: dict[str, dict[str, Any]], eval_sets: Sequence[str]) -> list[str]:
-    """A "By skin tone" section: each evaluation's ``by_skin_tone`` groups (occgen.train.skin_tone), read from
-    ``runs/<condition>/eval/<set>/summary.json``; no lines when no evaluation reports them."""
+def skin_tone_lines(summaries: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """A "By skin tone" section: each evaluation's ``by_skin_tone`` groups (occgen.train.skin_tone), from the
+    evaluation summaries keyed (condition, evaluation set); no lines when no evaluation reports them."""
     rows = []
-    for name in records:
-        for eval_name in eval_sets:
-            summary = _read_summary(out / "runs" / name / "eval" / eval_name / "summary.json")
-            for group, values in (summary.get("by_skin_tone") or {}).items():
-                rows.append(f"| {name} | {eval_name} | {group} | {values.get('images')} | "
-                            f"{_cell(values.get('face_iou'))} | {_cell(values.get('face_recall'))} |")  # fmt: skip
+    for (name, eval_name), summary in summaries.items():
+        for group, values in (summary.get("by_skin_tone") or {}).items():
+            rows.append(f"| {name} | {eval_name} | {group} | {values.get('images')} | "
+                        f"{_cell(values.get('face_iou'))} | {_cell(values.get('face_recall'))} |")  # fmt: skip
     if not rows:
         return []
     return [
@@ -103,14 +100,6 @@ def skin_tone_lines(out: Path, records: dict[str, dict[str, Any]], eval_sets: Se
     ]
 
 
-def _read_summary(path: Path) -> dict[str, Any]:
-    try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
 def write_report(
     rows: Sequence[dict[str, Any]],
     records: dict[str, dict[str, Any]],
@@ -118,6 +107,7 @@ def write_report(
     run: Any,
     out: Path,
     *,
+    summaries: dict[tuple[str, str], dict[str, Any]],
     curves: Path | None,
     seconds: float,
     eval_sets: Sequence[str],
@@ -179,7 +169,7 @@ def write_report(
             "U-Net-R18 at 256² on 800 real faces reached face IoU 0.64-0.78 on real occluded faces): read the "
             "table as a comparison at this budget, and differences of a few points as noise."
         )
-    lines += skin_tone_lines(out, records, eval_sets)
+    lines += skin_tone_lines(summaries)
     lines += ["", "## Training curves", ""]
     lines.append(
         f"![training loss per step]({curves.name})"
