@@ -1,5 +1,6 @@
-"""``occgen preview --draw landmarks,instances`` (occgen/run/preview.py): the drawn pixels are where the points
-and the instance outlines are, coloured by visibility; a drawing the store cannot make is a one-line error."""
+"""``occgen preview --draw landmarks,instances,anchors`` (occgen/run/preview.py): the drawn pixels are where the
+points, the instance outlines and the anchored placements' targets are, points coloured by visibility; a drawing
+the store cannot make is a one-line error."""
 
 from __future__ import annotations
 
@@ -11,18 +12,23 @@ from typer.testing import CliRunner
 from occgen.cli.main import app
 from occgen.core.imageio import read_image
 from occgen.run.preview import (
+    ANCHOR_RGB,
     COVERED_RGB,
     INSTANCE_COLOURS,
     UNKNOWN_RGB,
     VISIBLE_RGB,
+    anchor_targets,
+    draw_anchors,
     draw_instances,
     draw_landmarks,
     instance_outlines,
 )
 from occgen.store import open_store
+from tests import test_placement
 from tests.test_landmarks import write_full_parsing
 
 runner = CliRunner()
+parsed_faces = test_placement.parsed_faces  # the face folder with parsing/ (a fixture)
 
 
 def test_landmark_dots_sit_on_the_scaled_points_coloured_by_visibility() -> None:
@@ -90,4 +96,43 @@ def test_a_drawing_without_its_label_names_the_labels_value(tmp_path: Path, face
     assert result.exit_code == 1
     assert "no occluder_instances array; generate it with --labels instances" in " ".join(result.output.split())
     result = runner.invoke(app, ["preview", str(out), "--out", str(tmp_path / "p.png"), "--draw", "boxes"])
-    assert result.exit_code == 1 and "unknown drawing; choose from landmarks, instances" in result.output
+    assert result.exit_code == 1 and "unknown drawing; choose from landmarks, instances, anchors" in result.output
+
+
+def test_anchor_crosses_sit_on_every_anchored_target() -> None:
+    meta = {"placement": {"mode": "anchored", "target_xy": [20.2, 9.6]},
+            "occluders": [{"instance": 1}, {"instance": 2, "placement": {"mode": "anchored", "target_xy": [1.0, 38.0]}},
+                          {"instance": 3, "placement": None}]}  # fmt: skip
+    assert anchor_targets(meta) == [(20.2, 9.6), (1.0, 38.0)]
+    assert anchor_targets({"placement": {"mode": "random", "requested": "anchored", "reason": "x"}}) == []
+    tile = np.zeros((40, 40, 3), np.uint8)
+    draw_anchors(tile, anchor_targets(meta), scale=1.0)
+    drawn = tile.any(axis=2)
+    assert (tile[10, 18:23] == ANCHOR_RGB).all() and (tile[8:13, 20] == ANCHOR_RGB).all()  # (20.2, 9.6) -> (20, 10)
+    assert (tile[38, 0:4] == ANCHOR_RGB).all() and (tile[36:40, 1] == ANCHOR_RGB).all()  # clipped at the edges
+    assert drawn.sum() == 9 + 4 + 3  # a full cross; the edge one keeps 4 + 4 - 1 pixels
+    assert not drawn[0:5].any()
+
+
+def test_preview_draws_the_anchors_of_an_anchored_store(tmp_path: Path, parsed_faces: Path) -> None:
+    out = tmp_path / "anchored.zarr"
+    args = ["generate", "natocc", "--out", str(out), "--n", "2", "--size", "64", "--workers", "1", "--no-preview",
+            "--faces", str(parsed_faces), "--placement", "anchored", "--objects-frac", "0"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    png = tmp_path / "p.png"
+    result = runner.invoke(app, ["preview", str(out), "--out", str(png), "--k", "2", "--tile", "64",
+                                 "--draw", "anchors"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sheet, store = read_image(png), open_store(out)
+    for column in range(2):
+        ((x, y),) = anchor_targets(store[column].metadata)
+        col, row = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
+        overlay = sheet[64:128, 64 * column : 64 * (column + 1)]
+        assert (overlay[row, col - 2 : col + 3] == ANCHOR_RGB).all()
+        assert (overlay[row - 2 : row + 3, col] == ANCHOR_RGB).all()
+    plain = tmp_path / "plain.zarr"
+    result = runner.invoke(app, [*args[:3], str(plain), *args[4:-4], "--objects-frac", "0"])  # random placement
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["preview", str(plain), "--out", str(png), "--draw", "anchors"])
+    assert result.exit_code == 1 and "generate it with --placement anchored" in " ".join(result.output.split())

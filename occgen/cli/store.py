@@ -25,8 +25,8 @@ from occgen.cli.common import (
 )
 
 DRAW_HELP = (
-    "Drawn on the overlay, comma-separated: landmarks (cyan visible, magenta covered), instances (outlines) "
-    "[default: none]."
+    "Drawn on the overlay, comma-separated: landmarks (cyan visible, magenta covered), instances (outlines), "
+    "anchors (blue crosses: where --placement anchored put each occluder) [default: none]."
 )
 
 

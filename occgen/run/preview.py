@@ -10,12 +10,17 @@ Drawings (``occgen preview --draw landmarks,instances``), on the overlay tile, a
   is 0, yellow when the store has no visibility array.
 - ``instances``: the outline of each instance of ``occluder_instances`` (a pixel of instance i whose 4-neighbour
   is another id or the border), in the colour :data:`INSTANCE_COLOURS` ``[(i - 1) % 8]``.
+- ``anchors``: where anchored placement (``--placement anchored``) put each occluder's own anchor point (the
+  ``target_xy`` of the sample's ``placement`` and of its ``occluders`` rows' placements) as a 5 x 5 cross in
+  :data:`ANCHOR_RGB`, centred as a landmark dot is; samples placed at random draw none.
 
-A drawing whose label the store lacks is an error naming the ``--labels`` value that makes it."""
+A drawing whose label the store lacks is an error naming the ``--labels`` value that makes it; ``anchors`` on
+samples none of which was anchored is an error naming ``--placement anchored``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -39,9 +44,11 @@ def overlay_labels(image: np.ndarray, face_mask: np.ndarray, occluder_mask: np.n
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-#: What ``--draw`` may name -> (the label array it reads, the ``--labels`` value that stores it).
-DRAWINGS = {"landmarks": ("landmarks", "landmarks"), "instances": ("occluder_instances", "instances")}
-VISIBLE_RGB, COVERED_RGB, UNKNOWN_RGB = (0, 255, 255), (255, 0, 255), (255, 255, 0)
+#: What ``--draw`` may name -> (the label array it reads, the ``--labels`` value that stores it); ``anchors``
+#: reads the samples' metadata.
+DRAWINGS = {"landmarks": ("landmarks", "landmarks"), "instances": ("occluder_instances", "instances"),
+            "anchors": (None, None)}  # fmt: skip
+VISIBLE_RGB, COVERED_RGB, UNKNOWN_RGB, ANCHOR_RGB = (0, 255, 255), (255, 0, 255), (255, 255, 0), (0, 0, 255)
 INSTANCE_COLOURS: tuple[tuple[int, int, int], ...] = (
     (255, 128, 0), (0, 128, 255), (255, 255, 255), (128, 255, 0), (255, 0, 128), (0, 255, 128), (128, 0, 255),
     (255, 220, 120),
@@ -59,6 +66,26 @@ def draw_landmarks(tile: np.ndarray, landmarks: np.ndarray, visible: np.ndarray 
         colour = UNKNOWN_RGB if visible is None else VISIBLE_RGB if visible[k] else COVERED_RGB
         # The dot clipped to the tile: slices clip at the far edges, max(..., 0) at the near ones.
         tile[max(row - 1, 0) : max(row + 2, 0), max(col - 1, 0) : max(col + 2, 0)] = colour
+
+
+def anchor_targets(metadata: dict[str, Any]) -> list[tuple[float, float]]:
+    """The ``target_xy`` (store pixels) of every anchored placement a sample's metadata records, in paint order."""
+    records = [metadata.get("placement"), *(row.get("placement") for row in metadata.get("occluders") or [])]
+    return [(float(r["target_xy"][0]), float(r["target_xy"][1])) for r in records
+            if isinstance(r, dict) and r.get("mode") == "anchored"]  # fmt: skip
+
+
+def draw_anchors(tile: np.ndarray, targets: list[tuple[float, float]], scale: float) -> None:
+    """Draw each of ``targets`` (store pixels) on ``tile`` uint8 (T, T, 3) in place as a 5 x 5 cross."""
+    if not targets:
+        return
+    pixels = landmark_pixels(np.array(targets, np.float64) * scale)
+    height, width = tile.shape[:2]
+    for col, row in pixels.tolist():
+        if 0 <= row < height:
+            tile[row, max(col - 2, 0) : max(col + 3, 0)] = ANCHOR_RGB
+        if 0 <= col < width:
+            tile[max(row - 2, 0) : max(row + 3, 0), col] = ANCHOR_RGB
 
 
 def instance_outlines(instances: np.ndarray) -> np.ndarray:
@@ -87,7 +114,7 @@ def check_drawings(reader: Dataset, draw: tuple[str, ...]) -> None:
         if name not in DRAWINGS:
             raise ConfigError(f"--draw {name}: unknown drawing; choose from {', '.join(DRAWINGS)}")
         array, label = DRAWINGS[name]
-        if array not in reader.label_names:
+        if array is not None and array not in reader.label_names:
             raise ConfigError(
                 f"--draw {name}: {reader.location} has no {array} array; generate it with --labels {label}"
             )
@@ -98,7 +125,7 @@ def contact_sheet(reader: Dataset, indices: list[int], tile_px: int = 160, draw:
     at least 96 px carry the sample's id (qualified by its part in a mix) at the top left of the image. ``draw``:
     ``landmarks`` and/or ``instances`` drawn on the overlay (module docstring)."""
     check_drawings(reader, draw)
-    columns = []
+    columns, anchored = [], False
     with_parsing = "parsing" in reader.label_names
     for index in indices:
         sample = reader[index]
@@ -115,6 +142,10 @@ def contact_sheet(reader: Dataset, indices: list[int], tile_px: int = 160, draw:
             visible = reader.label("landmark_visible", index) if has_visible else None
             scale = tile_px / sample.image.shape[0]
             draw_landmarks(resized[1], reader.label("landmarks", index), visible, scale)
+        if "anchors" in draw:
+            targets = anchor_targets(sample.metadata)
+            anchored = anchored or bool(targets)
+            draw_anchors(resized[1], targets, tile_px / sample.image.shape[0])
         if with_parsing:  # nearest: class colours must not blend into colours of other classes
             parsing = colour_parsing(reader.label("parsing", index))
             resized.append(cv2.resize(parsing, (tile_px, tile_px), interpolation=cv2.INTER_NEAREST))
@@ -122,6 +153,9 @@ def contact_sheet(reader: Dataset, indices: list[int], tile_px: int = 160, draw:
             label = str(sample.metadata.get("sample_id", index))[: tile_px // 6]
             cv2.putText(resized[0], label, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1, cv2.LINE_AA)
         columns.append(np.concatenate(resized, axis=0))
+    if "anchors" in draw and not anchored:
+        raise ConfigError(f"--draw anchors: no sample shown of {reader.location} was anchored; generate it with "
+                          "--placement anchored (on faces with eye landmarks)")  # fmt: skip
     return np.concatenate(columns, axis=1)
 
 
