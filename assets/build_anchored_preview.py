@@ -28,6 +28,7 @@ from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
 from occgen.sources.faces import FaceFolder
 from occgen.sources.hands import MattedHands
 from occgen.sources.objects import CocoObjects
+from occgen.sources.occluder import OccluderSource
 
 #: Hand-placed parts on the 512² demo faces: (parsing id, centre x, y, half-axes x, y). ids: nose 2, l_eye 4,
 #: r_eye 5, l_brow 6, r_brow 7, mouth 10, u_lip 11, l_lip 12 (the subject's left on the image's right).
@@ -97,17 +98,19 @@ def _family_tiles(recipe: NatOccRecipe, faces: FaceFolder, size: int) -> list[np
 def preview_main(
     doc: str, out_name: str, config: NatOccConfig,
     pick_tiles: Callable[[NatOccRecipe, FaceFolder, int], list[np.ndarray]],
+    objects: Callable[[Path, int], OccluderSource] | None = None,
 ) -> None:  # fmt: skip
     """The preview scripts' command line: anchored NatOcc (seed 5, 384 px) on the scratch demo faces, the tiles
-    ``pick_tiles`` chooses, COLUMNS to a row, written as a JPEG to ``--out`` (default docs/``out_name``)."""
+    ``pick_tiles`` chooses, COLUMNS to a row, written as a JPEG to ``--out`` (default docs/``out_name``).
+    ``objects(scratch, size)`` gives the object source (default: the demo's COCO cut-outs)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / out_name)
     args = parser.parse_args()
     size = 384
     with tempfile.TemporaryDirectory() as scratch:
         faces = FaceFolder(scratch_faces(Path(scratch) / "faces"))
-        recipe = NatOccRecipe(faces, MattedHands(None, max_side_px=size), config, seed=5, size=size,
-                              objects=CocoObjects(None, max_side_px=size))  # fmt: skip
+        source = objects(Path(scratch), size) if objects else CocoObjects(None, max_side_px=size)
+        recipe = NatOccRecipe(faces, MattedHands(None, max_side_px=size), config, seed=5, size=size, objects=source)
         tiles = pick_tiles(recipe, faces, size)
     rows = [np.concatenate(tiles[i : i + COLUMNS], axis=1) for i in range(0, len(tiles), COLUMNS)]
     sheet = np.concatenate(rows, axis=0)

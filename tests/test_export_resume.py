@@ -33,6 +33,7 @@ FORMAT_ARGS = {
     "webdataset": ["--format", "webdataset", "--shard-mb", "0.05", "--val-frac", "0.25"],
     "hf": ["--format", "hf", "--shard-mb", "0.05"],
     "dfl": ["--format", "dfl"],  # needs the landmarks label: noise_store(points=True)
+    "wflw": ["--format", "wflw"],  # needs the landmarks label too
     "fiftyone": ["--format", "fiftyone"],
 }
 
@@ -104,7 +105,7 @@ def kill_mid_export(store: Path, out: Path, format: str) -> int:
 
 @pytest.mark.parametrize("format", list(FORMAT_ARGS))
 def test_export_resumes_after_kill_9_to_the_uninterrupted_files(tmp_path: Path, format: str) -> None:
-    store = noise_store(tmp_path / "s.zarr", n=32, points=format == "dfl")
+    store = noise_store(tmp_path / "s.zarr", n=32, points=format in ("dfl", "wflw"))
     reference = tmp_path / "reference"
     export_cli(store, reference, format)
     out = tmp_path / "out"

@@ -22,6 +22,7 @@ from occgen.recipes.multi import (
     OccludersPerFace,
     combine_occluder_masks,
     face_cutout,
+    instance_table,
     stack_instances,
     stack_occluders,
 )
@@ -153,6 +154,27 @@ def test_natocc_with_several_occluders(tmp_path: Path, face_folder: Path) -> Non
         rng = sample_rng(3, EXTRA_STREAM, index)
         assert len(table) == stack.counts[int(rng.choice(2, p=[0.5, 0.5]))]  # the count drawn first
     assert counts == {2, 3} and kinds == {"hand", "rgba-folder"} and ids == {0, 1, 2, 3}
+
+
+def test_every_row_of_the_table_carries_its_own_params_and_placement(tmp_path: Path, face_folder: Path) -> None:
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[8:32, 8:32] = (30, 60, 200, 255)
+    write_png(tmp_path / "objects" / "cup.png", rgba)
+    stack = OccludersPerFace(counts=(3,), weights=(1.0,), objects_frac=0.5)
+    recipe = natocc(FaceFolder(face_folder), tmp_path / "objects", occluders_per_face=stack)
+    for index in range(3):
+        meta = recipe.make(index).metadata
+        table = meta["occluders"]
+        assert len(table) == 3 and all(set(row) == set(table[0]) for row in table)  # one set of keys for every row
+        assert table[0]["params"] == meta["params"] and table[0]["placement"] == meta.get("placement")
+        assert table[0]["harmonised"] == meta["harmonised"]
+        for row in table:  # a reader reads row["params"] for every row: each names its own occluder
+            drawn = row["params"]["occluder"]
+            assert row["id"] in (drawn.get("hand_id"), Path(drawn.get("file", "")).stem)
+            assert "occluder_size_px" in row["params"] and "placement" in row
+    plain = natocc(FaceFolder(face_folder)).make(0)  # one occluder: the table's one row carries the params too
+    (row,) = instance_table(plain.metadata, occluder_class=1)
+    assert row["params"] == plain.metadata["params"] and row["placement"] == plain.metadata.get("placement")
 
 
 def test_defaults_draw_nothing_and_add_no_metadata(face_folder: Path) -> None:

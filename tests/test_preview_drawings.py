@@ -105,6 +105,9 @@ def test_anchor_crosses_sit_on_every_anchored_target() -> None:
                           {"instance": 3, "placement": None}]}  # fmt: skip
     assert anchor_targets(meta) == [(20.2, 9.6), (1.0, 38.0)]
     assert anchor_targets({"placement": {"mode": "random", "requested": "anchored", "reason": "x"}}) == []
+    # row 1 carries the sample's own placement (issue 25, D20): each target counted once, not twice
+    meta_with_row_1 = {**meta, "occluders": [{"instance": 1, "placement": meta["placement"]}, *meta["occluders"][1:]]}
+    assert anchor_targets(meta_with_row_1) == [(20.2, 9.6), (1.0, 38.0)]
     tile = np.zeros((40, 40, 3), np.uint8)
     draw_anchors(tile, anchor_targets(meta), scale=1.0)
     drawn = tile.any(axis=2)

@@ -182,7 +182,9 @@ def export(
                                          "mmseg (FaceOccludedDataset: img/*.jpg, mask/*.png 0/1, splits), "
                                          "webdataset (tar shards + DALI indexes), hf (Parquet shards for "
                                          "Hugging Face datasets), dfl (DeepFaceLab faceset: whole-face "
-                                         "aligned JPEGs with the APP15 dict; needs --labels landmarks), fiftyone "
+                                         "aligned JPEGs with the APP15 dict; needs --labels landmarks), wflw "
+                                         "(WFLW_images/ + WFLW-layout landmark lists with per-point occlusion "
+                                         "flags; needs --labels landmarks), fiftyone "
                                          "(a FiftyOne dataset directory; occgen view opens it) or video (a clip "
                                          "store: MP4 + mask PNGs per clip).")] = "folder",
     image_format: Annotated[str | None, typer.Option(help="png (exact) or jpg [default: png; jpg for mmseg; "
@@ -207,7 +209,7 @@ def export(
 
     with user_errors():
         workers = resolve_workers(workers)
-        formats = ("folder", "mmseg", "webdataset", "hf", "dfl", "fiftyone", "video")
+        formats = ("folder", "mmseg", "webdataset", "hf", "dfl", "wflw", "fiftyone", "video")
         if format not in formats:
             raise ConfigError(f"unknown export format {format!r}; valid: {', '.join(formats)}")
         if push_to_hub and format != "hf":
@@ -224,6 +226,13 @@ def export(
                 manifest = export_dfl(store, out, jpeg_quality=jpeg_quality, workers=workers, on_progress=advance)
                 summary = (f"exported {manifest['faces']} DeepFaceLab faces to {out} ({manifest['skipped']} samples "
                            "without five points skipped, listed in skipped.txt)")  # fmt: skip
+            elif format == "wflw":
+                from occgen.run.export_wflw import export_wflw
+
+                manifest = export_wflw(store, out, image_format=image_format, jpeg_quality=jpeg_quality,
+                                       workers=workers, on_progress=advance)  # fmt: skip
+                summary = (f"exported {manifest['faces']} faces to {out} (wflw; {manifest['skipped']} samples with "
+                           "a missing point skipped, listed in skipped.txt)")  # fmt: skip
             elif format == "fiftyone":
                 from occgen.run.export_fiftyone import export_fiftyone
 

@@ -194,12 +194,20 @@ def instance_table(metadata: dict[str, Any], occluder_class: int) -> list[dict[s
 
 def instance_entry(number: int, kind: str, occluder_class: int, meta: dict[str, Any]) -> dict[str, Any]:
     """One row of a sample's ``occluders`` table: instance id, kind, occluder class, COCO category (objects
-    from COCO; else None) and placement anchor (anchored placement; else None)."""
+    from COCO; else None), placement anchor (anchored placement; else None), and the occluder's own ``params``
+    and ``placement`` records (None where its recipe records none): every row has the same keys, row 1 too."""
     draw = meta.get("params", {}).get("occluder", {})
     placement = meta.get("placement") or {}
     return {"instance": number, "kind": kind, "class": occluder_class,
             "category": draw.get("category") if isinstance(draw, dict) else None,
-            "anchor": placement.get("anchor"), "id": meta["occluder_ids"][0]}  # fmt: skip
+            "anchor": placement.get("anchor"), "id": meta["occluder_ids"][0],
+            "params": meta.get("params"), "placement": meta.get("placement")}  # fmt: skip
+
+
+def stacked_row(number: int, kind: str, occluder_class: int, meta: dict[str, Any]) -> dict[str, Any]:
+    """A row of a stacked sample's table: :func:`instance_entry` and whether (and how) it was harmonised."""
+    return instance_entry(number, kind, occluder_class, meta) | {
+        "harmonised": meta["harmonised"], "color_transfer": meta.get("color_transfer", "none")}
 
 
 #: What a recipe's compositing step gives: image, occluder mask (alpha x 255), visible face, metadata, footprint.
@@ -220,13 +228,14 @@ def stack_occluders(
     composited, before anything lands on it (so paint order holds). Returns the stacked occlusion (its
     footprint is the union; its metadata is the first's with every occluder in ``occluder_ids`` /
     ``occluder_types``, the final ``face_px_after`` and the ``occluders`` table of :func:`instance_entry` rows,
-    each extra with its own ``params`` and ``placement``), the instance map and each instance's occluder class."""
+    each, the first too, with its own ``params``, ``placement``, ``harmonised`` and ``color_transfer``), the
+    instance map and each instance's occluder class."""
     image, occluder_mask, visible, meta, footprint = first
     if harmonise is not None and meta["harmonised"]:
         image = harmonise(image, occluder_mask)
     kind = meta["occluder_types"][0]
     classes = [class_of(kind)]
-    table = [instance_entry(1, kind, classes[0], meta)]
+    table = [stacked_row(1, kind, classes[0], meta)]
     footprints = [footprint]
     ids, types = list(meta["occluder_ids"]), list(meta["occluder_types"])
     for number, wanted in enumerate(kinds, start=2):
@@ -239,10 +248,7 @@ def stack_occluders(
         classes.append(class_of(kind))
         ids += extra["occluder_ids"]
         types += extra["occluder_types"]
-        row = instance_entry(number, kind, classes[-1], extra)
-        row |= {"params": extra["params"], "placement": extra.get("placement"),
-                "harmonised": extra["harmonised"], "color_transfer": extra.get("color_transfer", "none")}  # fmt: skip
-        table.append(row)
+        table.append(stacked_row(number, kind, classes[-1], extra))
     instances = stack_instances(footprints)
     stacked = {**meta, "occluder_ids": ids, "occluder_types": types, "face_px_after": int(visible.sum()),
                "occluders": table}  # fmt: skip

@@ -13,11 +13,13 @@ from typing import Any
 from occgen.compose import CompositeConfig, resolve_pixels, sample_composite, scale_length_px
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.labels import occluder_class_of
+from occgen.core.landmark_schemes import LandmarkScheme
 from occgen.core.params import to_plain
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
 from occgen.recipes.drawn import DrawnSample, render_still
 from occgen.recipes.labels import face_parsing_loader
+from occgen.recipes.landmark_label import check_scheme_choice, source_scheme, with_source_landmarks
 from occgen.sources.faces import FaceMemo, FaceSource
 from occgen.sources.shapes import RandomShapes, ShapeConfig
 
@@ -38,6 +40,9 @@ class RandOccConfig:
     max_attempts: int = 5
     shapes: ShapeConfig = field(default_factory=ShapeConfig)
     composite: CompositeConfig = field(default_factory=CompositeConfig)
+    # source: --labels landmarks stores each face's own 68 / 5 points (its landmark file), as natocc does; left
+    # out of the card at "derived" so stores made before this field keep their bytes (issue 25).
+    landmark_scheme: str = "derived"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.translucent_p <= 1.0:
@@ -54,6 +59,7 @@ class RandOccConfig:
             raise ConfigError(f"randocc.max_attempts must be >= 1, got {self.max_attempts}")
         if self.canvas_px < 16:
             raise ConfigError(f"randocc.canvas_px must be >= 16, got {self.canvas_px}")
+        check_scheme_choice(self.landmark_scheme, "randocc.landmark_scheme")
 
     def canvas_px_at(self, size_px: int) -> int:
         """``canvas_px`` at an image side of ``size_px``: scaled as the compositor's lengths are, at least 16 px."""
@@ -70,12 +76,24 @@ class RandOccRecipe:
     name: str = "randocc"
     # With fewer faces than samples a face comes back (sample i uses face i mod F): decoded once per process.
     _faces_memo: FaceMemo = field(init=False, repr=False, compare=False)
+    landmark_scheme: LandmarkScheme | None = field(init=False, default=None)  # None: derived (the card's scheme)
 
     def __post_init__(self) -> None:
         self._faces_memo = FaceMemo(self.faces)
+        if self.config.landmark_scheme == "source":  # every face checked once, before the store exists
+            self.landmark_scheme = source_scheme(self.faces, self.size, "randocc.landmark_scheme")
 
     def make(self, index: int) -> Sample:
-        return render_still(self.draw(index))
+        still = render_still(self.draw(index))
+        if self.landmark_scheme is not None:  # the face is not moved: its own points stay put (stills only)
+            still = with_source_landmarks(still, self._faces_memo, still.metadata["face_index"], self.size)
+        return still
+
+    def clip_support(self) -> str | None:
+        """Why this recipe's settings cannot make clips (``--frames``), or None: a face's own landmark file."""
+        if self.landmark_scheme is not None:
+            return "--frames: clips move the face but not its own landmarks; set randocc.landmark_scheme: derived"
+        return None
 
     def draw(self, index: int) -> DrawnSample:
         """Every random choice of sample ``index`` (:mod:`occgen.recipes.drawn`): the still is its render."""
@@ -114,7 +132,11 @@ class RandOccRecipe:
         )
 
     def params(self) -> dict[str, Any]:
-        return to_plain(self.config)
+        """The card's params: the config, without ``landmark_scheme`` at its default (older cards' bytes)."""
+        params: dict[str, Any] = to_plain(self.config)
+        if params.get("landmark_scheme") == "derived":
+            del params["landmark_scheme"]
+        return params
 
     def resolved_px(self) -> dict[str, Any]:
         """The pixel values used at this size (the store card's ``resolved_px``): the shapes' canvas and the

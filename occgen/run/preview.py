@@ -70,7 +70,10 @@ def draw_landmarks(tile: np.ndarray, landmarks: np.ndarray, visible: np.ndarray 
 
 def anchor_targets(metadata: dict[str, Any]) -> list[tuple[float, float]]:
     """The ``target_xy`` (store pixels) of every anchored placement a sample's metadata records, in paint order."""
-    records = [metadata.get("placement"), *(row.get("placement") for row in metadata.get("occluders") or [])]
+    rows = metadata.get("occluders") or []
+    # Row 1 of the table repeats the sample's own placement (stores before it did not: read the top level).
+    first = [] if rows and "placement" in rows[0] else [metadata.get("placement")]
+    records = [*first, *(row.get("placement") for row in rows)]
     return [(float(r["target_xy"][0]), float(r["target_xy"][1])) for r in records
             if isinstance(r, dict) and r.get("mode") == "anchored"]  # fmt: skip
 
