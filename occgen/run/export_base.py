@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +33,7 @@ import numpy as np
 
 from occgen.core.errors import StoreError
 from occgen.core.files import atomic_write_bytes, atomic_write_text
-from occgen.core.location import Location
+from occgen.core.location import Location, parse_location
 from occgen.core.paths import unsafe_reason
 from occgen.run.parallel import run_tasks
 from occgen.store import open_store
@@ -163,6 +163,16 @@ class ChunkFiles:
         path.parent.mkdir(parents=True, exist_ok=True)  # a clip's frames go in a folder of their own (issue 27)
         atomic_write_bytes(path, data, temporary_dir=self.work / "tmp")
         self.count += 1
+
+
+def named_samples(
+    chunk: Chunk, files: ChunkFiles, store: str, storage_options: dict[str, Any] | None = None
+) -> Iterator[tuple[Dataset, int, str]]:
+    """Each sample of ``chunk`` as (the store, opened once per worker; the index; its checked file stem: the
+    sample's ``sample_id``, else the 8-digit index), the metadata read in one batch."""
+    reader = files.reader(parse_location(store, storage_options or None))
+    for index, metadata in zip(chunk.indices, reader.metadata(list(chunk.indices)), strict=True):
+        yield reader, int(index), check_sample_name(str(metadata.get("sample_id") or f"{index:08d}"), store=store)
 
 
 class ExportWriter(Protocol):

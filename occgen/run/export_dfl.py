@@ -49,6 +49,7 @@ from occgen.run.export_base import (
     ChunkFiles,
     check_sample_name,
     chunks_of,
+    named_samples,
     open_work,
     run_export,
     write_text_atomic,
@@ -159,10 +160,8 @@ class DflWriter:
         return {**self.__dict__, "stems": ()}
 
     def write_chunk(self, chunk: Chunk, files: ChunkFiles) -> dict[str, Any]:
-        reader = files.reader(parse_location(self.store, self.storage_options or None))  # open once per worker
         skipped = []
-        for index, metadata in zip(chunk.indices, reader.metadata(list(chunk.indices)), strict=True):
-            stem = check_sample_name(str(metadata.get("sample_id") or f"{index:08d}"), store=self.store)
+        for reader, index, stem in named_samples(chunk, files, self.store, self.storage_options):
             face = dfl_face(reader.sample_array(IMAGE, index), reader.sample_array(FACE_MASK, index),
                             reader.label("landmarks", index), source_filename=f"{stem}.png", size_px=self.size_px,
                             jpeg_quality=self.jpeg_quality)  # fmt: skip

@@ -43,6 +43,7 @@ from occgen.run.export_base import (
     ChunkFiles,
     check_sample_name,
     chunks_of,
+    named_samples,
     open_work,
     run_export,
     write_text_atomic,
@@ -88,10 +89,8 @@ class WflwWriter:
         return {**self.__dict__, "stems": ()}
 
     def write_chunk(self, chunk: Chunk, files: ChunkFiles) -> dict[str, Any]:
-        reader = files.reader(parse_location(self.store, self.storage_options or None))  # open once per worker
         lines, flags, skipped = [], [], []
-        for index, metadata in zip(chunk.indices, reader.metadata(list(chunk.indices)), strict=True):
-            stem = check_sample_name(str(metadata.get("sample_id") or f"{index:08d}"), store=self.store)
+        for reader, index, stem in named_samples(chunk, files, self.store, self.storage_options):
             name = f"{stem}.{self.image_format}"
             written = wflw_lines(reader.label("landmarks", index), reader.label("landmark_visible", index), name)
             if written is None:
