@@ -141,6 +141,46 @@ def test_spoons_forks_and_microphones_of_a_folder_sit_at_the_mouth(parsed_faces:
     assert total >= 15 and near >= 0.95 * total
 
 
+def spoon_alpha(head_at_top: bool = True) -> np.ndarray:
+    """A spoon-like cut-out, 64 x 16: a thin handle and a wide bowl at one end (top or bottom)."""
+    alpha = np.zeros((64, 16), np.float32)
+    alpha[4:60, 6:10] = 1.0
+    alpha[4:20, 2:14] = 1.0
+    return alpha if head_at_top else alpha[::-1].copy()
+
+
+def head_up_of_below_entries(family: str, alpha: np.ndarray, top: tuple[float, float],
+                             bottom: tuple[float, float]) -> list[bool]:  # fmt: skip
+    """For each of 80 draws entering from below: whether the cut-out's ``top`` point lands above its ``bottom``
+    point (along the face's down direction)."""
+    frame = frame_of(landmarks_from_parsing(face_parsing()))
+    d = np.array(frame.d)
+    up = []
+    for seed in range(80):
+        placement = sample_anchored(rng=np.random.default_rng(seed), frame=frame, family=family, alpha=alpha,
+                                    draw_params={})  # fmt: skip
+        if placement.entry != "below":
+            continue
+        matrix = occluder_matrix(alpha.shape, apply_anchored(CompositeParams(), placement, alpha.shape))
+        up.append(bool((matrix @ np.array([*top, 1.0]) - matrix @ np.array([*bottom, 1.0])) @ d < 0))
+    assert len(up) >= 20
+    return up
+
+
+@pytest.mark.parametrize("family", ["utensil", "microphone"])
+def test_long_objects_point_their_head_at_the_face(family: str) -> None:
+    """Entering from below, a spoon's bowl (a microphone's head) is above its handle, at whichever end of the
+    cut-out it is drawn; a cut-out with no wider end is laid either way round."""
+    spoon = np.zeros((64, 16), np.float32)
+    spoon[4:60, 6:10] = 1.0  # the handle
+    spoon[4:20, 2:14] = 1.0  # the bowl, at the top
+    assert all(head_up_of_below_entries(family, spoon, (8.0, 11.5), (8.0, 55.0)))
+    assert all(head_up_of_below_entries(family, spoon[::-1].copy(), (8.0, 51.5), (8.0, 8.0)))
+    bar = np.zeros((64, 16), np.float32)
+    bar[4:60, 5:11] = 1.0
+    assert set(head_up_of_below_entries(family, bar, (8.0, 4.0), (8.0, 59.0))) == {True, False}
+
+
 def test_anchored_stores_are_the_same_for_any_worker_count(parsed_faces: Path, tmp_path: Path) -> None:
     from tests.test_generate import assert_same_store
 

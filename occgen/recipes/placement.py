@@ -24,7 +24,8 @@ lands on ``anchor + reach I entry + jitter`` (jitter uniform in ``± jitter_iod 
 Size follows the face: the cut-out's longest side becomes ``size_iod x I``, or, for an occluder drawn for a
 known eye distance (``iod_px`` in its params: procedural eyewear and face masks), its scale is
 ``I / iod_px x worn_scale``. Rotation follows the roll: ``upright`` and ``worn`` occluders turn by the roll plus
-a tilt; ``long_axis`` ones (spoons, forks, microphones) lay their principal axis along the entry direction;
+a tilt; ``long_axis`` ones (spoons, forks, microphones) lay their principal axis along the entry direction,
+their head (the wider end, :func:`head_end`) toward the face;
 ``fingers`` (hands) point their fingers from the entry side toward the anchor.
 
 A face without both eye landmarks (no parsing map, or the eyes hidden in it) cannot be anchored: the sample keeps
@@ -242,6 +243,30 @@ def alpha_axes(alpha: np.ndarray) -> tuple[tuple[float, float], float]:
     return centre, angle
 
 
+#: |skewness| of a cut-out's alpha along its long axis above which one end counts as its head (the wider end: a
+#: spoon's bowl, a fork's tines, a microphone's ball); below it the end is drawn at random.
+HEAD_SKEWNESS = 0.25
+
+
+def head_end(alpha: np.ndarray, centre: tuple[float, float], axis_deg: float) -> float:
+    """Which end of a long cut-out (alpha float32 (h, w), its centroid and long-axis angle from
+    :func:`alpha_axes`) is its head, the wider end: +1 the end the axis points to, -1 the other, 0 when neither
+    stands out. The wider end holds the mass near the centroid and the narrow handle the long tail, so the
+    alpha-weighted skewness of the positions along the axis points away from the head."""
+    ys, xs = np.nonzero(alpha > 0)
+    weights = alpha[ys, xs].astype(np.float64)
+    theta = math.radians(axis_deg)
+    along = (xs - centre[0]) * math.cos(theta) + (ys - centre[1]) * math.sin(theta)
+    total = float(weights.sum())
+    if total <= 0:
+        return 0.0
+    variance = float((weights * along**2).sum()) / total
+    if variance <= 0:
+        return 0.0
+    skewness = float((weights * along**3).sum()) / total / variance**1.5
+    return 0.0 if abs(skewness) < HEAD_SKEWNESS else -math.copysign(1.0, skewness)
+
+
 def sample_anchored(
     *,
     rng: np.random.Generator,
@@ -284,7 +309,9 @@ def sample_anchored(
     if spec.orient == "fingers":  # fingers point from the entry side toward the anchor
         finger = float(draw_params.get("finger_angle_deg", -90.0))
         rotation = entry_deg + 180.0 - finger + tilt
-    elif spec.orient == "long_axis":
+    elif spec.orient == "long_axis":  # the axis along the entry direction, the head (when known) toward the face
+        head = head_end(alpha, own_anchor, axis_deg)
+        flip = flip if head == 0.0 else head > 0  # unflipped, the axis points out along the entry direction
         rotation = entry_deg - axis_deg + (180.0 if flip else 0.0) + tilt
     else:
         rotation = frame.roll_deg + tilt
