@@ -248,7 +248,7 @@ def alpha_axes(alpha: np.ndarray) -> tuple[tuple[float, float], float]:
 HEAD_SKEWNESS = 0.25
 
 
-def head_end(alpha: np.ndarray, centre: tuple[float, float], axis_deg: float) -> float:
+def head_end(alpha: np.ndarray, centre: tuple[float, ...], axis_deg: float) -> float:
     """Which end of a long cut-out (alpha float32 (h, w), its centroid and long-axis angle from
     :func:`alpha_axes`) is its head, the wider end: +1 the end the axis points to, -1 the other, 0 when neither
     stands out. The wider end holds the mass near the centroid and the narrow handle the long tail, so the
