@@ -101,6 +101,71 @@ def test_spec_differences_name_nested_keys_with_old_and_new_values() -> None:
     assert spec_differences(old, new) == ["gone: True -> (absent)", "params.a: 1 -> 2"]
 
 
+def test_keys_added_since_a_store_was_made_resume_it_at_their_defaults(tmp_path: Path, face_folder: Path) -> None:
+    """A store whose card predates ``hair_frac`` and ``landmark_scheme`` (their keys taken out of its spec, as
+    a store made before they existed) resumes with both at their defaults, to the same bytes as a store made in
+    one go; set away from its default, a key the store lacks is refused by name; the cache size never counts."""
+    from dataclasses import replace
+
+    from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
+    from occgen.sources.hands import MattedHands
+
+    def natocc(**changes: object) -> NatOccRecipe:
+        config = replace(NatOccConfig(hand_max_side_px=96, objects_frac=0.0), **changes)
+        return NatOccRecipe(FaceFolder(face_folder), MattedHands(None, max_side_px=96), config, seed=3, size=64)
+
+    reference, store = tmp_path / "reference.zarr", tmp_path / "old.zarr"
+    generate(natocc(), reference, n=4, shard_size=2)
+    generate(natocc(), store, n=4, shard_size=2)
+    interrupt(store, 1)
+    group = zarr.open_group(str(store), mode="r+")
+    card = dict(group.attrs["occgen"])
+    spec_params = {k: v for k, v in card["generation"]["params"].items() if k not in ("hair_frac", "landmark_scheme")}
+    group.attrs["occgen"] = {**card, "generation": {**card["generation"], "params": spec_params}}
+    with pytest.raises(StoreError, match=r"params\.hair_frac: \(absent\) -> 0\.25"):
+        generate(natocc(hair_frac=0.25), store, n=4, shard_size=2)
+    with pytest.raises(StoreError, match=r"params\.hand_max_side_px: 96 -> 80"):
+        generate(natocc(hand_max_side_px=80), store, n=4, shard_size=2)
+    report = generate(natocc(cache_mb=1.0), store, n=4, shard_size=2)
+    assert report.shards_skipped == 1 and report.shards_written == 1
+    again, original = ShardReader(store), ShardReader(reference)
+    for index in range(4):
+        assert np.array_equal(again[index].image, original[index].image)
+        assert np.array_equal(again[index].face_mask, original[index].face_mask)
+        assert again[index].metadata == original[index].metadata
+
+
+def test_spec_exemptions_of_nested_configs() -> None:
+    """ADDED keys give their flattened defaults, NO_EFFECT keys their prefix, nested config defaults included."""
+    from dataclasses import dataclass, field
+
+    from occgen.core.params import ADDED, NO_EFFECT, SpecExemptions, spec_exemptions
+
+    @dataclass(frozen=True)
+    class Inner:
+        kept: int = 1
+        newer: tuple[int, ...] = field(default=(2, 3), metadata=ADDED)
+
+    @dataclass(frozen=True)
+    class Outer:
+        inner: Inner = field(default_factory=Inner)
+        block: Inner = field(default_factory=Inner, metadata=ADDED)
+        cache: int = field(default=5, metadata=NO_EFFECT)
+
+    exempt = spec_exemptions(Outer(), "params")
+    assert exempt == SpecExemptions(
+        {"params.inner.newer": [2, 3], "params.block.kept": 1, "params.block.newer": [2, 3]}, ("params.cache",)
+    )
+    old = {"params": {"inner": {"kept": 1}, "cache": 9}}
+    new = {"params": {"inner": {"kept": 1, "newer": [2, 3]}, "block": {"kept": 1, "newer": [2, 3]}, "cache": 1}}
+    assert spec_differences(old, new, exempt) == []
+    assert spec_differences(old, new) == ["params.block.kept: (absent) -> 1", "params.block.newer: (absent) -> [2, 3]",
+                                          "params.cache: 9 -> 1", "params.inner.newer: (absent) -> [2, 3]"]  # fmt: skip
+    changed = {"params": {**new["params"], "inner": {"kept": 2, "newer": [4]}}}
+    expected = ["params.inner.kept: 1 -> 2", "params.inner.newer: (absent) -> [4]"]
+    assert spec_differences(old, changed, exempt) == expected
+
+
 def test_command_line_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     config = with_overrides(FacesConfig(), path=Path("faces"), split=None)

@@ -126,6 +126,54 @@ def to_plain(value: Any) -> Any:
     return value
 
 
+#: Field metadata (``field(..., metadata=ADDED)``) of a key added after stores were made without it, whose
+#: default makes exactly the samples those stores hold: a store's spec without the key and a run's spec with it
+#: at its default describe the same samples, so the run resumes, repairs or verifies that store.
+ADDED = {"spec": "added"}
+#: Field metadata of a key that decides no sample's bytes (a cache size): never a difference between specs.
+NO_EFFECT = {"spec": "no-effect"}
+
+
+@dataclass(frozen=True)
+class SpecExemptions:
+    """What a spec comparison forgives: ``added`` (dotted key -> its default, flattened as the spec is) and
+    ``no_effect`` (dotted keys whose value, and everything under them, never counts)."""
+
+    added: dict[str, Any] = dataclasses.field(default_factory=dict)
+    no_effect: tuple[str, ...] = ()
+
+
+def _flat(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        return {key: item for name, inner in value.items() for key, item in _flat(inner, f"{prefix}.{name}").items()}
+    return {prefix: value}
+
+
+def spec_exemptions(config: Any, prefix: str) -> SpecExemptions:
+    """The :data:`ADDED` and :data:`NO_EFFECT` fields of the config dataclass ``config`` (an instance or its
+    class) and of the config dataclasses nested in its defaults, as keys under ``prefix`` (e.g. ``params``)."""
+    added: dict[str, Any] = {}
+    no_effect: list[str] = []
+    for config_field in dataclasses.fields(config):
+        key = f"{prefix}.{config_field.name}"
+        if config_field.default is not dataclasses.MISSING:
+            default = config_field.default
+        elif config_field.default_factory is not dataclasses.MISSING:
+            default = config_field.default_factory()
+        else:
+            continue
+        mark = config_field.metadata.get("spec")
+        if mark == ADDED["spec"]:
+            added.update(_flat(to_plain(default), key))
+        elif mark == NO_EFFECT["spec"]:
+            no_effect.append(key)
+        elif dataclasses.is_dataclass(default):
+            inner = spec_exemptions(default, key)
+            added.update(inner.added)
+            no_effect.extend(inner.no_effect)
+    return SpecExemptions(added, tuple(no_effect))
+
+
 def resolve_path(path: Path | None, root: Path) -> Path | None:
     """``path`` made absolute against ``root`` (the params file's folder); ``None``, absolute paths and URLs
     (``s3://bucket/faces``) pass."""

@@ -18,8 +18,8 @@ Per sample ``i``:
    (``hand_rotation_jitter_deg``). Hands are not harmonised (the paper found it undoes the transfer);
 3. an object, from ``sample_rng(seed, "natocc_objects", i)``: drawn from an objects source (COCO
    cut-outs; the embedded demo cut-outs when no folder is given) and composited, then harmonised if a
-   harmoniser is given. The objects source and the
-   harmoniser are plug-ins (``occgen.sources.objects``, ``occgen.appearance.harmonise``).
+   harmoniser is given. The objects source and the harmoniser are plug-ins (``occgen.sources.objects``,
+   ``occgen.appearance.harmonise``).
 
 Cut-outs of either kind are shrunk to their placed size with an area filter before augmentation and
 warping (:func:`shrink_to_placement`): a x4 super-resolved cut-out is never decimated by one warp.
@@ -53,7 +53,7 @@ from occgen.core.imageio import resize_image
 from occgen.core.labels import occluder_class_of
 from occgen.core.landmark_schemes import LandmarkScheme
 from occgen.core.landmarks import landmarks_from_parsing
-from occgen.core.params import to_plain
+from occgen.core.params import ADDED, NO_EFFECT, to_plain
 from occgen.core.rng import sample_rng
 from occgen.recipes import placement as placing
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
@@ -94,9 +94,8 @@ class NatOccConfig:
     # Cut-outs (hands and objects) are shrunk once per worker to max(this, the output size): an occluder never
     # fills more than the image, and decoding / colour transfer on full-size photos would dominate.
     hand_max_side_px: int = 512
-    # Decoded cut-outs kept per worker (hands and objects share it); the default holds the paper's 200 hands
-    # and 128 objects at 512 px.
-    cache_mb: float = DEFAULT_CACHE_MB
+    # Decoded cut-outs per worker (hands and objects); the default holds the paper's 200 hands, 128 objects.
+    cache_mb: float = field(default=DEFAULT_CACHE_MB, metadata=NO_EFFECT)
     max_attempts: int = 5
     sot: SOTConfig = field(default_factory=SOTConfig)
     # Hands are opaque; the augmentation's own rotation is replaced by the toward-the-face rotation.
@@ -104,17 +103,18 @@ class NatOccConfig:
     # Issue 25 (docs/natocc.md, "Anchored placement"): "random" is the paper's placement; "anchored" puts each
     # occluder where its family meets a face (occgen.recipes.placement). wearables_frac: the share of object
     # samples that draw procedural eyewear / face masks instead of the objects source; eyewear_label: occluder
-    # (the NatOcc paper's Table 1: glasses, even clear ones, are occluders) or face (clear lenses stay face).
-    placement: str = "random"
-    wearables_frac: float = 0.0
-    eyewear_label: str = "occluder"
-    # Issue 25 (docs/natocc.md, "Several occluders per face"): how many occluders a face gets (default one, the
-    # paper's) and the share of samples that also get another person's face on top (occgen.recipes.multi).
-    occluders_per_face: OccludersPerFace = field(default_factory=OccludersPerFace)
-    face_occluder_frac: float = 0.0
-    inner_mouth: str = "face"  # occluder: the mouth interior (parsing `mouth`) is not face (docs/labels.md)
-    landmark_scheme: str = "derived"  # source: store the faces' own 68 / 5 points (docs/labels.md, issue 25)
-    hair_frac: float = 0.0  # share of wearables that are a fringe of hair over the brows (docs/occluders.md)
+    # (the NatOcc paper's Table 1) or face (clear lenses). ADDED from here on: keys newer than stores made.
+    placement: str = field(default="random", metadata=ADDED)
+    wearables_frac: float = field(default=0.0, metadata=ADDED)
+    eyewear_label: str = field(default="occluder", metadata=ADDED)
+    # Issue 25 (docs/natocc.md): occluders per face (one: the paper's); share with another face on top.
+    occluders_per_face: OccludersPerFace = field(default_factory=OccludersPerFace, metadata=ADDED)
+    face_occluder_frac: float = field(default=0.0, metadata=ADDED)
+    # inner_mouth occluder: the mouth interior is not face (docs/labels.md); landmark_scheme source: the faces'
+    # own 68 / 5 points; hair_frac: the share of wearables that are a fringe of hair (docs/occluders.md).
+    inner_mouth: str = field(default="face", metadata=ADDED)
+    landmark_scheme: str = field(default="derived", metadata=ADDED)
+    hair_frac: float = field(default=0.0, metadata=ADDED)
 
     def __post_init__(self) -> None:
         if self.inner_mouth not in INNER_MOUTH_POLICIES:

@@ -14,7 +14,7 @@ from occgen.compose import CompositeConfig, resolve_pixels, sample_composite, sc
 from occgen.core.errors import ConfigError, EmptyOccluderError, SampleError
 from occgen.core.labels import occluder_class_of
 from occgen.core.landmark_schemes import LandmarkScheme
-from occgen.core.params import to_plain
+from occgen.core.params import ADDED, to_plain
 from occgen.core.rng import sample_rng
 from occgen.recipes.base import FACE_ORDERS, Sample, pick_face, sample_header
 from occgen.recipes.drawn import DrawnSample, render_still
@@ -42,7 +42,7 @@ class RandOccConfig:
     composite: CompositeConfig = field(default_factory=CompositeConfig)
     # source: --labels landmarks stores each face's own 68 / 5 points (its landmark file), as natocc does; left
     # out of the card at "derived" so stores made before this field keep their bytes (issue 25).
-    landmark_scheme: str = "derived"
+    landmark_scheme: str = field(default="derived", metadata=ADDED)  # added after stores were made
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.translucent_p <= 1.0:

@@ -28,7 +28,7 @@ from occgen.recipes.base import Recipe
 from occgen.recipes.labels import LabelSources, build_labels
 from occgen.recipes.multi import instance_table
 from occgen.run.parallel import run_tasks
-from occgen.run.spec import generation_spec, spec_differences
+from occgen.run.spec import generation_spec, recipe_exemptions, spec_differences
 from occgen.sources.faces import DEFAULT_FACE_PARTS
 from occgen.store.codecs import DEFAULT_IMAGE_CODEC, parse_image_codec
 from occgen.store.digest import array as zarr_array
@@ -231,7 +231,7 @@ def prepare_store(
         else:
             group = open_group(path, "r")
             old_card = read_card(group, ATTRS_KEY)
-            changed = spec_differences(old_card.get("generation", {}), spec)
+            changed = spec_differences(old_card.get("generation", {}), spec, recipe_exemptions(recipe))
             if changed and not overwrite:
                 raise StoreError(
                     f"{path} was made with different settings (differs in: {'; '.join(changed)}); "

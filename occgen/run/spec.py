@@ -14,6 +14,7 @@ with its old and new value.
 
 from __future__ import annotations
 
+from dataclasses import is_dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import PurePath
 from typing import Any
@@ -22,6 +23,7 @@ import cv2
 import numpy as np
 
 from occgen.core.files import is_url
+from occgen.core.params import SpecExemptions, spec_exemptions
 from occgen.recipes.base import SAMPLE_CODE_VERSION, Recipe
 from occgen.store.schema import SCHEMA_VERSION
 
@@ -101,8 +103,32 @@ def _short(value: Any, limit: int = 80) -> str:
 _ABSENT = object()
 
 
-def spec_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Each differing key (dotted, e.g. ``sources.faces.occluding_parts``) as ``key: old -> new``."""
+def recipe_exemptions(recipe: Recipe) -> SpecExemptions:
+    """What a comparison of ``recipe``'s spec with a store's forgives: its config's keys added since with a
+    neutral default, and its keys that decide no sample (:data:`occgen.core.params.ADDED`, ``NO_EFFECT``)."""
+    config = getattr(recipe, "config", None)
+    if config is None or not is_dataclass(config):
+        return SpecExemptions()
+    return spec_exemptions(config, "params")
+
+
+def _forgiven(key: str, old: Any, new: Any, exempt: SpecExemptions) -> bool:
+    if any(key == k or key.startswith(f"{k}.") for k in exempt.no_effect):
+        return True
+    if key not in exempt.added or (old is _ABSENT) == (new is _ABSENT):
+        return False
+    return bool((new if old is _ABSENT else old) == exempt.added[key])
+
+
+def spec_differences(old: dict[str, Any], new: dict[str, Any], exempt: SpecExemptions | None = None) -> list[str]:
+    """Each differing key (dotted, e.g. ``sources.faces.occluding_parts``) as ``key: old -> new``; with
+    ``exempt`` (:func:`recipe_exemptions`), a key missing on one side and at its neutral default on the other,
+    or a key that decides no sample, is no difference."""
     flat_old, flat_new = _flatten(old), _flatten(new)
-    keys = sorted(k for k in set(flat_old) | set(flat_new) if flat_old.get(k, _ABSENT) != flat_new.get(k, _ABSENT))
+    exempt = exempt or SpecExemptions()
+    keys = sorted(
+        k for k in set(flat_old) | set(flat_new)
+        if flat_old.get(k, _ABSENT) != flat_new.get(k, _ABSENT)
+        and not _forgiven(k, flat_old.get(k, _ABSENT), flat_new.get(k, _ABSENT), exempt)
+    )  # fmt: skip
     return [f"{k}: {_short(flat_old.get(k, _ABSENT))} -> {_short(flat_new.get(k, _ABSENT))}" for k in keys]

@@ -18,7 +18,7 @@ from occgen.core.labels import parse_labels
 from occgen.core.location import Location, parse_location
 from occgen.recipes.base import Recipe
 from occgen.run.generate import ProgressCallback, generate
-from occgen.run.spec import generation_spec, spec_differences
+from occgen.run.spec import generation_spec, recipe_exemptions, spec_differences
 from occgen.store.codecs import parse_image_codec
 from occgen.store.digest import card as read_card
 from occgen.store.group import open_group
@@ -59,7 +59,8 @@ def _repair_locked(
     image_codec = parse_image_codec(image_codec or card["image_codec"]).spec
     stored = card.get("generation", {})
     labels = parse_labels(stored.get("labels", ()) if labels is None else labels)
-    changed = spec_differences(stored, generation_spec(recipe, n, shard_size, image_codec, labels))
+    spec = generation_spec(recipe, n, shard_size, image_codec, labels)
+    changed = spec_differences(stored, spec, recipe_exemptions(recipe))
     if changed:
         raise StoreError(
             f"{path.url} was made with different settings (differs in: {'; '.join(changed)}); repair it with the "
