@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import io
 import pickle
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,19 +42,18 @@ import numpy as np
 from occgen.core.alignment import alignment_matrix, five_points, get_template
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.landmark_schemes import scheme_of_points
-from occgen.core.location import Location, parse_location
+from occgen.core.location import Location
 from occgen.core.targets import AffineWarp, Target, Targets, apply_geometric
 from occgen.run.export_base import (
+    WORK_DIR,
     Chunk,
     ChunkFiles,
-    check_sample_name,
     chunks_of,
     named_samples,
     open_work,
     run_export,
-    write_text_atomic,
 )
-from occgen.store import open_store
+from occgen.run.export_landmarked import LandmarkedWriter, open_landmarked_export
 from occgen.store.lock import store_lock
 from occgen.store.schema import FACE_MASK, IMAGE
 
@@ -146,18 +145,11 @@ def dfl_face(image: np.ndarray, face_mask: np.ndarray, landmarks: np.ndarray, *,
 
 
 @dataclass(frozen=True)
-class DflWriter:
+class DflWriter(LandmarkedWriter):
     """The DeepFaceLab faceset as an :class:`occgen.run.export_base.ExportWriter`."""
 
-    store: str
-    out: str
     size_px: int
     jpeg_quality: int
-    storage_options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    stems: tuple[str, ...] = field(default=(), compare=False, repr=False)  # client side only
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "stems": ()}
 
     def write_chunk(self, chunk: Chunk, files: ChunkFiles) -> dict[str, Any]:
         skipped = []
@@ -171,22 +163,14 @@ class DflWriter:
                 files.write(Path(self.out) / f"{stem}.jpg", face)
         return {"samples": len(chunk.indices), "skipped": skipped}
 
+    def face_files(self) -> Iterable[Path]:
+        return Path(self.out).glob("*.jpg")
+
     def finish(self, chunks: Sequence[Chunk], markers: list[dict[str, Any]]) -> dict[str, Any]:
-        skipped = [stem for marker in markers for stem in marker.get("skipped", [])]
-        self._check(skipped)
-        out = Path(self.out)
-        write_text_atomic(out / ".occgen-export", out / "skipped.txt", "".join(f"{s}\n" for s in skipped))
-        return {"samples": len(self.stems), "faces": len(self.stems) - len(skipped), "skipped": len(skipped)}
+        return self.finish_skipped(markers, Path(self.out) / WORK_DIR)
 
     def check_finished(self, manifest: dict[str, Any]) -> None:
-        self._check((Path(self.out) / "skipped.txt").read_text().split())
-
-    def _check(self, skipped: Sequence[str]) -> None:
-        expected = set(self.stems) - set(skipped)
-        on_disk = {p.stem for p in Path(self.out).glob("*.jpg")}
-        if on_disk != expected:
-            raise StoreError(f"export to {self.out}: {len(on_disk)} faces on disk for {len(expected)} samples; "
-                             f"delete {Path(self.out) / '.occgen-export'} and re-run")  # fmt: skip
+        self.check_faces(self.skipped_on_disk())
 
 
 def export_dfl(store: Path | str | Location, out: Path, *, size_px: int = 256, jpeg_quality: int = 95,
@@ -195,26 +179,15 @@ def export_dfl(store: Path | str | Location, out: Path, *, size_px: int = 256, j
     manifest (samples, faces written, samples skipped for want of five points)."""
     if not 64 <= size_px <= 1024:
         raise ConfigError(f"DeepFaceLab face size must be in [64, 1024] px, got {size_px}")
-    if not 1 <= jpeg_quality <= 100:
-        raise ConfigError(f"--jpeg-quality must be in [1, 100], got {jpeg_quality}")
-    location = parse_location(store)
-    if not parse_location(out).is_local:
-        raise ConfigError(f"export writes image files to a local folder; --out {out} must be a path, not a URL")
-    out = Path(out).resolve()
-    reader = open_store(location)
-    if "landmarks" not in reader.label_names:
-        raise ConfigError(f"{location}: a DeepFaceLab faceset needs the landmarks label to align faces; generate "
-                          "the store with --labels landmarks")  # fmt: skip
-    metadata = reader.metadata(range(len(reader)))
-    stems = tuple(check_sample_name(str(m.get("sample_id") or f"{i:08d}"), store=str(location))
-                  for i, m in enumerate(metadata))  # fmt: skip
-    if len(set(stems)) != len(stems):
-        raise StoreError(f"{location}: sample ids repeat; exporting would overwrite faces (mix stores with occgen mix)")
+    opened = open_landmarked_export(store, out, jpeg_quality=jpeg_quality,
+                                    needs="a DeepFaceLab faceset needs the landmarks label to align faces")
+    reader, out = opened.reader, opened.out
     with store_lock(out, "export"):
         settings = {"format": "dfl", "size_px": size_px, "jpeg_quality": jpeg_quality,
                     "dataset": reader.content_key}  # fmt: skip
         work = open_work(out, settings)
-        writer = DflWriter(location.url, str(out), size_px, jpeg_quality, dict(location.storage_options), stems)
+        writer = DflWriter(size_px, jpeg_quality, store=opened.location.url, out=str(out),
+                           storage_options=dict(opened.location.storage_options), stems=opened.stems)
         chunks = chunks_of(range(len(reader)), int(reader.card.get("shard_size", 64)))
         _, manifest = run_export(work, writer, chunks, workers=workers, scheduler=scheduler, on_progress=on_progress)
     return manifest

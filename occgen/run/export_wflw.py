@@ -28,8 +28,8 @@ Coordinates are the store's pixels (x right, y down) with six decimals; lines fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,11 @@ import numpy as np
 
 from occgen.core.errors import ConfigError, StoreError
 from occgen.core.landmark_schemes import scheme_of_points
-from occgen.core.location import Location, parse_location
+from occgen.core.location import Location
 from occgen.run.export_base import (
+    WORK_DIR,
     Chunk,
     ChunkFiles,
-    check_sample_name,
     chunks_of,
     named_samples,
     open_work,
@@ -49,7 +49,7 @@ from occgen.run.export_base import (
     write_text_atomic,
 )
 from occgen.run.export_encode import encode_rgb
-from occgen.store import open_store
+from occgen.run.export_landmarked import LandmarkedWriter, open_landmarked_export
 from occgen.store.lock import store_lock
 from occgen.store.schema import IMAGE
 
@@ -74,19 +74,12 @@ def wflw_lines(points: np.ndarray, visible: np.ndarray, image_name: str) -> tupl
 
 
 @dataclass(frozen=True)
-class WflwWriter:
+class WflwWriter(LandmarkedWriter):
     """The WFLW-layout export as an :class:`occgen.run.export_base.ExportWriter`."""
 
-    store: str
-    out: str
     image_format: str
     jpeg_quality: int
     points: int
-    storage_options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    stems: tuple[str, ...] = field(default=(), compare=False, repr=False)  # client side only
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "stems": ()}
 
     def write_chunk(self, chunk: Chunk, files: ChunkFiles) -> dict[str, Any]:
         lines, flags, skipped = [], [], []
@@ -106,29 +99,23 @@ class WflwWriter:
         folder = Path(self.out) / ANNOTATIONS
         return folder / f"list_{self.points}pt_rect_attr.txt", folder / f"list_{self.points}pt_occlusion.txt"
 
+    def face_files(self) -> Iterable[Path]:
+        return (Path(self.out) / IMAGES).glob(f"*.{self.image_format}")
+
     def finish(self, chunks: Sequence[Chunk], markers: list[dict[str, Any]]) -> dict[str, Any]:
-        skipped = [stem for marker in markers for stem in marker["skipped"]]
-        self._check_images(skipped)
-        out, work = Path(self.out), Path(self.out) / ".occgen-export"
+        work = Path(self.out) / WORK_DIR
+        manifest = self.finish_skipped(markers, work)
         annotations, occlusion = self._lists()
         write_text_atomic(work, annotations, "".join(f"{line}\n" for m in markers for line in m["lines"]))
         write_text_atomic(work, occlusion, "".join(f"{line}\n" for m in markers for line in m["flags"]))
-        write_text_atomic(work, out / "skipped.txt", "".join(f"{s}\n" for s in skipped))
-        return {"samples": len(self.stems), "faces": len(self.stems) - len(skipped), "skipped": len(skipped)}
+        return manifest
 
     def check_finished(self, manifest: dict[str, Any]) -> None:
-        self._check_images((Path(self.out) / "skipped.txt").read_text().split())
+        self.check_faces(self.skipped_on_disk())
         for path in self._lists():
             if not path.is_file() or len(path.read_text().splitlines()) != manifest["faces"]:
                 raise StoreError(f"export to {self.out}: {path} does not list the {manifest['faces']} faces; "
-                                 f"delete {Path(self.out) / '.occgen-export'} and re-run")  # fmt: skip
-
-    def _check_images(self, skipped: Sequence[str]) -> None:
-        expected = set(self.stems) - set(skipped)
-        on_disk = {p.stem for p in (Path(self.out) / IMAGES).glob(f"*.{self.image_format}")}
-        if on_disk != expected:
-            raise StoreError(f"export to {self.out}: {len(on_disk)} images on disk for {len(expected)} samples; "
-                             f"delete {Path(self.out) / '.occgen-export'} and re-run")  # fmt: skip
+                                 f"delete {Path(self.out) / WORK_DIR} and re-run")  # fmt: skip
 
 
 def export_wflw(store: Path | str | Location, out: Path, *, image_format: str | None = None, jpeg_quality: int = 95,
@@ -138,31 +125,19 @@ def export_wflw(store: Path | str | Location, out: Path, *, image_format: str | 
     image_format = image_format or "png"
     if image_format not in ("png", "jpg"):
         raise ConfigError(f"--image-format must be png or jpg, got {image_format!r}")
-    if not 1 <= jpeg_quality <= 100:
-        raise ConfigError(f"--jpeg-quality must be in [1, 100], got {jpeg_quality}")
-    location = parse_location(store)
-    if not parse_location(out).is_local:
-        raise ConfigError(f"export writes image files to a local folder; --out {out} must be a path, not a URL")
-    out = Path(out).resolve()
-    reader = open_store(location)
-    if "landmarks" not in reader.label_names:
-        raise ConfigError(f"{location}: a WFLW export needs the landmarks label (points and their visibility); "
-                          "generate the store with --labels landmarks")  # fmt: skip
+    opened = open_landmarked_export(
+        store, out, jpeg_quality=jpeg_quality,
+        needs="a WFLW export needs the landmarks label (points and their visibility)",
+    )  # fmt: skip
+    reader, out = opened.reader, opened.out
     scheme = scheme_of_points(reader.label("landmarks", 0))
-    metadata = reader.metadata(range(len(reader)))
-    stems = tuple(check_sample_name(str(m.get("sample_id") or f"{i:08d}"), store=str(location))
-                  for i, m in enumerate(metadata))  # fmt: skip
-    if len(set(stems)) != len(stems):
-        raise StoreError(
-            f"{location}: sample ids repeat; exporting would overwrite images (mix stores with occgen mix)"
-        )
     with store_lock(out, "export"):
         settings = {"format": "wflw", "image_format": image_format, "jpeg_quality": jpeg_quality,
                     "dataset": reader.content_key}  # fmt: skip
         work = open_work(out, settings, (out / IMAGES, out / ANNOTATIONS))
         write_text_atomic(work, out / ANNOTATIONS / "points.txt", "\n".join([scheme.name, *scheme.names]) + "\n")
-        writer = WflwWriter(location.url, str(out), image_format, jpeg_quality, len(scheme.names),
-                            dict(location.storage_options), stems)  # fmt: skip
+        writer = WflwWriter(image_format, jpeg_quality, len(scheme.names), store=opened.location.url, out=str(out),
+                            storage_options=dict(opened.location.storage_options), stems=opened.stems)  # fmt: skip
         chunks = chunks_of(range(len(reader)), int(reader.card.get("shard_size", 64)))
         _, manifest = run_export(work, writer, chunks, workers=workers, scheduler=scheduler, on_progress=on_progress)
     return manifest
