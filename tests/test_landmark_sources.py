@@ -187,7 +187,7 @@ def test_anchored_placement_from_a_68_point_face_puts_mouth_objects_at_the_mouth
     assert total >= 10 and near >= 0.95 * total
 
 
-def test_parsing_sets_give_their_shipped_landmarks(tmp_path: Path) -> None:
+def test_parsing_sets_give_their_shipped_landmarks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """iBugMask's ``<stem>_landmark.txt`` (68 lines ``x y``) is read at the dataset size; LaPa's 106 points have
     no scheme, so its faces keep their parsing-derived points (None here)."""
     from occgen.sources.parsing_sets import IBugMask, LaPa
@@ -202,6 +202,11 @@ def test_parsing_sets_give_their_shipped_landmarks(tmp_path: Path) -> None:
     (image.parent / f"{image.stem}_landmark.txt").write_text("".join(f"{x} {y}\n" for x, y in points))
     found = ibug.load_landmarks(index, 64)
     assert found is not None and found.scheme.name == "ibug-68"
+    monkeypatch.setenv("OCCGEN_FINGERPRINT_CACHE", str(tmp_path / "fingerprints"))
+    before = IBugMask(root).describe()["fingerprint"]  # its points feed samples: part of the set's fingerprint
+    landmark_path = image.parent / f"{image.stem}_landmark.txt"
+    landmark_path.write_text("".join(f"{x + 1} {y}\n" for x, y in points))
+    assert landmark_path in IBugMask(root).files() and IBugMask(root).describe()["fingerprint"] != before
     assert np.allclose(found.points, fit_square_points(points, (height, width), 64), atol=1e-4)
     other = next(i for i in range(len(ibug)) if i != index)
     assert ibug.load_landmarks(other, 64) is None  # the fixture's one-point file: no scheme

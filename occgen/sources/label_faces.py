@@ -37,7 +37,7 @@ from occgen.sources.face_common import (
     fit_square_labels,
     read_id_list,
 )
-from occgen.sources.landmark_files import FaceLandmarks, landmarks_beside
+from occgen.sources.landmark_files import FaceLandmarks, landmark_file, landmarks_beside
 from occgen.sources.remote import UrlRoot
 
 #: Pixels of a colour-coded label further than this (RGB Euclidean distance) from every class colour mean
@@ -251,7 +251,10 @@ class LabelMapFaces(UrlRoot, ABC):
         return landmarks_beside(self._faces[index].image, size)
 
     def files(self) -> list[Path]:
-        return [path for face in self._faces for path in (face.image, face.labels)]
+        """Every file that can feed a sample: each image, its label file and its landmark file if present (its
+        points place anchored occluders and fill the ``landmarks`` label)."""
+        points = [path for face in self._faces if (path := landmark_file(face.image)) is not None]
+        return [*(path for face in self._faces for path in (face.image, face.labels)), *points]
 
     def class_map(self) -> dict[str, str]:
         """Native class name -> occgen parsing class name (what the card records)."""
