@@ -350,3 +350,13 @@ def test_objects_fingerprint_ignores_the_occgen_release_but_not_the_content(coco
     manifest["items"][0]["area"] = -1  # another object
     (out / "manifest.json").write_text(json.dumps(manifest))
     assert make_occluder_source("coco-objects", root=out).describe()["fingerprint"] != before
+
+
+def test_cli_on_the_demo_says_so_once_without_a_category_warning(tmp_path: Path) -> None:
+    """Without --annotations the command runs on the embedded demo: one note says so (and how to pass COCO);
+    the categories the demo's few photos do not annotate are not warned about one by one."""
+    result = CliRunner().invoke(app, ["occluders", "coco", "--out", str(tmp_path / "demo-objects")])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "embedded demo COCO annotations" in said and "--annotations JSON --src DIR" in said
+    assert "gave no object" not in said and "15 objects" in said

@@ -73,9 +73,10 @@ def occluders_coco(
         assert annotations is not None and images is not None  # filled in by load_objects_config
         from occgen.core.files import demo_root
 
-        if Path(annotations).is_relative_to(demo_root()):
-            demo_note("the embedded demo COCO annotations (2 objects, not fit for training)",
-                      "--annotations JSON --src DIR (a COCO split)")  # fmt: skip
+        on_demo = Path(annotations).is_relative_to(demo_root())
+        if on_demo:  # a few photos that annotate some of the 20 categories: no warning about the others below
+            demo_note("the embedded demo COCO annotations (a few photos, some of the categories; not fit for "
+                      "training)", "--annotations JSON --src DIR (a COCO split)")  # fmt: skip
         filter_changes = {
             "categories": tuple(category) if category else None, "include_crowd": include_crowd,
             "min_area_px": min_area, "border_margin_px": border_margin, "min_solidity": min_solidity,
@@ -94,7 +95,7 @@ def occluders_coco(
             )  # fmt: skip
         if report.unknown_categories and category:
             err_console.print(f"warning: categories not in {annotations.name}: {', '.join(report.unknown_categories)}")
-        if report.empty_categories:  # a COCO subset (COCO-MINI, COCO_Tiny...) lacks some of the 20 categories
+        if report.empty_categories and not on_demo:  # a COCO subset (COCO-MINI, COCO_Tiny...) lacks some of them
             err_console.print(
                 f"warning: {len(report.empty_categories)} of {len(filters.categories)} categories gave no object "
                 f"in {annotations.name}: {', '.join(report.empty_categories)} (not annotated there, or every instance "
