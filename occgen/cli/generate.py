@@ -258,18 +258,25 @@ def generate_faces(
     repair: RepairOption = False,
     image_codec: ImageCodecOption = None,
     labels: LabelsOption = None,
+    landmark_scheme: Annotated[
+        LandmarkScheme | None,
+        typer.Option(help="The points --labels landmarks stores: derived (13, from the parsing map) or source (each "
+                     "face's own 68 or 5 points from its landmark file) [default: derived]."),
+    ] = None,
     stats: StatsOption = None,
     params: ParamsOption = None,
 ) -> None:
     """The faces without occlusion (C-WO) as a store; also a fast face source for the other recipes."""
-    # --seed as in every generate command: the faces recipe draws nothing at random, the seed is only recorded
-    # (base.seed in the card). 0 for --n or --size keeps the default, as it always has.
+    # --seed is only recorded (base.seed): the faces draw nothing at random. 0 for --n or --size: the default.
+    from occgen.recipes.faces import FacesOptions
+
     with user_errors():
+        options = FacesOptions(landmark_scheme=landmark_scheme.value) if landmark_scheme else None
         generate_recipe(
             "faces", out, params=params, seed=seed, size=size or None, n=n or None, workers=workers,
             shard_size=shard_size, image_codec=image_codec, labels=labels, faces=faces, split=split,
             scheduler=scheduler, overwrite=overwrite, preview=preview, stats=stats, repair=repair,
-            faces_format=faces_format,
+            faces_format=faces_format, configure=lambda _: options,
         )  # fmt: skip
 
 

@@ -20,7 +20,7 @@ from occgen.core.errors import ConfigError
 from occgen.core.files import demo_root
 from occgen.recipes.base import Recipe
 from occgen.recipes.faceocc import FaceOccConfig, FaceOccRecipe
-from occgen.recipes.faces import FacesRecipe
+from occgen.recipes.faces import FacesOptions, FacesRecipe
 from occgen.recipes.inputs import RecipeInputs, open_face_source, open_texture_source, source_location
 from occgen.recipes.natocc import NatOccConfig, NatOccRecipe
 from occgen.recipes.randocc import RandOccConfig, RandOccRecipe
@@ -168,9 +168,11 @@ def build_faceocc(inputs: RecipeInputs[FaceOccConfig]) -> FaceOccRecipe:
     return FaceOccRecipe(open_face_source(faces, inputs.storage_options), data, config, inputs.base.seed)
 
 
-def build_faces(inputs: RecipeInputs[None]) -> FacesRecipe:
-    """The faces without occlusion (C-WO) at ``base.size``."""
-    return FacesRecipe(open_face_source(inputs.faces, inputs.storage_options), inputs.base.seed, inputs.base.size)
+def build_faces(inputs: RecipeInputs[FacesOptions | None]) -> FacesRecipe:
+    """The faces without occlusion (C-WO) at ``base.size``; ``config``: the command's options, if any (the recipe
+    has no params section)."""
+    return FacesRecipe(open_face_source(inputs.faces, inputs.storage_options), inputs.base.seed, inputs.base.size,
+                       options=inputs.config or FacesOptions())  # fmt: skip
 
 
 def one_sample_per_face(recipe: FacesRecipe) -> int:
