@@ -234,10 +234,13 @@ def _weighted(rng: np.random.Generator, weights: list[float]) -> int:
 def alpha_axes(alpha: np.ndarray) -> tuple[tuple[float, float], float]:
     """The alpha-weighted centroid ``(x, y)`` of a cut-out's alpha (float32 (h, w)) and its principal axis
     angle in degrees (image coordinates, the long axis; 0 for a round blob)."""
-    moments = cv2.moments(alpha.astype(np.float32))
+    return axes_of(cv2.moments(alpha.astype(np.float32)), alpha.shape)
+
+
+def axes_of(moments: dict[str, float], shape: tuple[int, ...]) -> tuple[tuple[float, float], float]:
+    """:func:`alpha_axes` from the alpha's ``cv2.moments`` (``shape``: the alpha's, for an empty one's centre)."""
     if moments["m00"] <= 0:
-        height, width = alpha.shape
-        return ((width - 1) / 2, (height - 1) / 2), 0.0
+        return ((shape[1] - 1) / 2, (shape[0] - 1) / 2), 0.0
     centre = (moments["m10"] / moments["m00"], moments["m01"] / moments["m00"])
     angle = 0.5 * math.degrees(math.atan2(2 * moments["mu11"], moments["mu20"] - moments["mu02"]))
     return centre, angle
@@ -248,22 +251,20 @@ def alpha_axes(alpha: np.ndarray) -> tuple[tuple[float, float], float]:
 HEAD_SKEWNESS = 0.25
 
 
-def head_end(alpha: np.ndarray, centre: tuple[float, ...], axis_deg: float) -> float:
-    """Which end of a long cut-out (alpha float32 (h, w), its centroid and long-axis angle from
-    :func:`alpha_axes`) is its head, the wider end: +1 the end the axis points to, -1 the other, 0 when neither
-    stands out. The wider end holds the mass near the centroid and the narrow handle the long tail, so the
-    alpha-weighted skewness of the positions along the axis points away from the head."""
-    ys, xs = np.nonzero(alpha > 0)
-    weights = alpha[ys, xs].astype(np.float64)
-    theta = math.radians(axis_deg)
-    along = (xs - centre[0]) * math.cos(theta) + (ys - centre[1]) * math.sin(theta)
-    total = float(weights.sum())
-    if total <= 0:
+def head_end(moments: dict[str, float], axis_deg: float) -> float:
+    """Which end of a long cut-out is its head, the wider end, from its alpha's ``cv2.moments`` and long-axis
+    angle (:func:`axes_of`): +1 the end the axis points to, -1 the other, 0 when neither stands out. The wider end
+    holds the mass near the centroid and the narrow handle the long tail, so the alpha-weighted skewness of the
+    positions along the axis (from the central moments of orders 2 and 3) points away from the head."""
+    if moments.get("m00", 0.0) <= 0:
         return 0.0
-    variance = float((weights * along**2).sum()) / total
+    c, s = math.cos(math.radians(axis_deg)), math.sin(math.radians(axis_deg))
+    variance = (c * c * moments["mu20"] + 2 * c * s * moments["mu11"] + s * s * moments["mu02"]) / moments["m00"]
     if variance <= 0:
         return 0.0
-    skewness = float((weights * along**3).sum()) / total / variance**1.5
+    third = (c**3 * moments["mu30"] + 3 * c * c * s * moments["mu21"] + 3 * c * s * s * moments["mu12"]
+             + s**3 * moments["mu03"]) / moments["m00"]  # fmt: skip
+    skewness = third / variance**1.5
     return 0.0 if abs(skewness) < HEAD_SKEWNESS else -math.copysign(1.0, skewness)
 
 
@@ -300,17 +301,18 @@ def sample_anchored(
         size = float(rng.uniform(*spec.worn_scale))
         fit_scale = frame.iod_px / float(draw_params["iod_px"]) * size
         own_anchor = tuple(float(v) for v in draw_params["anchor_xy"])
-        axis_deg = 0.0
+        axis_deg, moments = 0.0, {}
     else:
         size = float(rng.uniform(*spec.size_iod))
         fit_scale = size * frame.iod_px / max(height, width)
-        own_anchor, axis_deg = alpha_axes(alpha)
+        moments = cv2.moments(alpha.astype(np.float32))  # one pass: the centroid, the axis and the head end
+        own_anchor, axis_deg = axes_of(moments, alpha.shape)
     entry_deg = math.degrees(math.atan2(direction[1], direction[0])) if entry != "front" else frame.roll_deg + 90
     if spec.orient == "fingers":  # fingers point from the entry side toward the anchor
         finger = float(draw_params.get("finger_angle_deg", -90.0))
         rotation = entry_deg + 180.0 - finger + tilt
     elif spec.orient == "long_axis":  # the axis along the entry direction, the head (when known) toward the face
-        head = head_end(alpha, own_anchor, axis_deg)
+        head = head_end(moments, axis_deg)
         flip = flip if head == 0.0 else head > 0  # unflipped, the axis points out along the entry direction
         rotation = entry_deg - axis_deg + (180.0 if flip else 0.0) + tilt
     else:
