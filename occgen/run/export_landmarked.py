@@ -8,6 +8,7 @@ formats are :mod:`occgen.run.export_dfl` and :mod:`occgen.run.export_wflw`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,7 @@ def open_landmarked_export(store: Path | str | Location, out: Path, *, jpeg_qual
 
 
 @dataclass(frozen=True, kw_only=True)
-class LandmarkedWriter:
+class LandmarkedWriter(ABC):
     """The part of an :class:`occgen.run.export_base.ExportWriter` that the landmark exports share: the store,
     the output folder, the stems (client side only: workers get none) and the ``skipped`` bookkeeping. A
     subclass says which files hold the written faces (:meth:`face_files`) and lists its skipped stems in each
@@ -69,9 +70,9 @@ class LandmarkedWriter:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "stems": ()}
 
+    @abstractmethod
     def face_files(self) -> Iterable[Path]:
         """The files on disk, one per written face, named by its stem."""
-        raise NotImplementedError
 
     def check_faces(self, skipped: Sequence[str]) -> None:
         """Raise unless exactly the stems not ``skipped`` have a face file."""
