@@ -143,9 +143,14 @@ class SpecExemptions:
     no_effect: tuple[str, ...] = ()
 
 
-def _flat(value: Any, prefix: str) -> dict[str, Any]:
+def flatten_keys(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one dict of dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``); an empty dict or any
+    other value is a leaf."""
     if isinstance(value, dict) and value:
-        return {key: item for name, inner in value.items() for key, item in _flat(inner, f"{prefix}.{name}").items()}
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(flatten_keys(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
     return {prefix: value}
 
 
@@ -164,7 +169,7 @@ def spec_exemptions(config: Any, prefix: str) -> SpecExemptions:
             continue
         mark = config_field.metadata.get("spec")
         if mark == ADDED["spec"]:
-            added.update(_flat(to_plain(default), key))
+            added.update(flatten_keys(to_plain(default), key))
         elif mark == NO_EFFECT["spec"]:
             no_effect.append(key)
         elif dataclasses.is_dataclass(default):

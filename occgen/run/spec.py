@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from occgen.core.files import is_url
-from occgen.core.params import SpecExemptions, spec_exemptions
+from occgen.core.params import SpecExemptions, flatten_keys, spec_exemptions
 from occgen.recipes.base import SAMPLE_CODE_VERSION, Recipe
 from occgen.store.schema import SCHEMA_VERSION
 
@@ -86,15 +86,6 @@ def generation_spec(
     }
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        flat: dict[str, Any] = {}
-        for key, item in value.items():
-            flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return flat
-    return {prefix: value}
-
-
 def _short(value: Any, limit: int = 80) -> str:
     text = "(absent)" if value is _ABSENT else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -124,7 +115,7 @@ def spec_differences(old: dict[str, Any], new: dict[str, Any], exempt: SpecExemp
     """Each differing key (dotted, e.g. ``sources.faces.occluding_parts``) as ``key: old -> new``; with
     ``exempt`` (:func:`recipe_exemptions`), a key missing on one side and at its neutral default on the other,
     or a key that decides no sample, is no difference."""
-    flat_old, flat_new = _flatten(old), _flatten(new)
+    flat_old, flat_new = flatten_keys(old), flatten_keys(new)
     exempt = exempt or SpecExemptions()
     keys = sorted(
         k for k in set(flat_old) | set(flat_new)
